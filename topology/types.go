@@ -1,0 +1,167 @@
+// Package topology is vpcflow's desired state: VPCs, vSwitches, hosts and
+// subnets (VPC route entries), their validation with Aliyun's rules, and the
+// embedded on-disk store that keeps them across restarts.
+package topology
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// GatewayMAC is the MAC the fabric answers every ARP with, as on Aliyun.
+var GatewayMAC = net.HardwareAddr{0xee, 0xff, 0xff, 0xff, 0xff, 0xff}
+
+// GatewayMACString is GatewayMAC as text.
+const GatewayMACString = "ee:ff:ff:ff:ff:ff"
+
+// VPC is a tenant network. ID is assigned by the store, never reused, and is
+// what the datapath carries in metadata (and later as the VXLAN VNI).
+type VPC struct {
+	ID     uint32       `json:"id"`
+	Name   string       `json:"name"`
+	CIDR   netip.Prefix `json:"cidr,omitzero"`
+	DecTTL bool         `json:"dec_ttl"`
+}
+
+// VSwitch is a subnet of a VPC that hosts attach to. Gateway defaults to the
+// CIDR's broadcast address minus 2, as on Aliyun.
+type VSwitch struct {
+	ID      uint32       `json:"id"`
+	VPC     string       `json:"vpc"`
+	Name    string       `json:"name"`
+	CIDR    netip.Prefix `json:"cidr"`
+	Gateway netip.Addr   `json:"gateway"`
+}
+
+// Host is a VM (ECS instance) NIC in a vSwitch. It is attached either by
+// Bridge+Interface (resolved through OVSDB) or by DPID+OFPort.
+// MAC may be empty when Bridge+Interface is given and OVSDB knows the
+// interface's external_ids:attached-mac; the API fills it in then.
+type Host struct {
+	ID        uint32     `json:"id"`
+	VPC       string     `json:"vpc"`
+	Name      string     `json:"name"`
+	VSwitch   string     `json:"vswitch"`
+	IP        netip.Addr `json:"ip"`
+	MAC       MAC        `json:"mac"`
+	Bridge    string     `json:"bridge,omitempty"`
+	Interface string     `json:"interface,omitempty"`
+	DPID      DPID       `json:"dpid,omitzero"`
+	OFPort    uint32     `json:"ofport,omitempty"`
+}
+
+// Subnet is a VPC route entry: traffic to CIDR goes to Host.
+type Subnet struct {
+	ID   uint32       `json:"id"`
+	VPC  string       `json:"vpc"`
+	Name string       `json:"name"`
+	CIDR netip.Prefix `json:"cidr"`
+	Host string       `json:"host"`
+}
+
+// DefaultSubnetName is the name a subnet gets when none is given:
+// the CIDR with "/" written as "-".
+func DefaultSubnetName(p netip.Prefix) string {
+	return strings.ReplaceAll(p.String(), "/", "-")
+}
+
+// DefaultGateway is the CIDR's broadcast address minus 2.
+func DefaultGateway(p netip.Prefix) netip.Addr {
+	p = p.Masked()
+	b := p.Addr().As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	hostBits := 32 - p.Bits()
+	bcast := v | uint32((uint64(1)<<hostBits)-1)
+	g := bcast - 2
+	return netip.AddrFrom4([4]byte{byte(g >> 24), byte(g >> 16), byte(g >> 8), byte(g)})
+}
+
+// MAC is a hardware address that reads and writes as "52:58:00:98:c0:81".
+type MAC net.HardwareAddr
+
+// ParseMAC parses a 6-byte Ethernet MAC.
+func ParseMAC(s string) (MAC, error) {
+	hw, err := net.ParseMAC(s)
+	if err != nil {
+		return nil, fmt.Errorf("invalid MAC %q", s)
+	}
+	if len(hw) != 6 {
+		return nil, fmt.Errorf("invalid MAC %q: not a 6-byte Ethernet address", s)
+	}
+	return MAC(hw), nil
+}
+
+// String prints the MAC in lower case with colons.
+func (m MAC) String() string { return net.HardwareAddr(m).String() }
+
+// HW returns the MAC as net.HardwareAddr.
+func (m MAC) HW() net.HardwareAddr { return net.HardwareAddr(m) }
+
+// MarshalText implements encoding.TextMarshaler.
+func (m MAC) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (m *MAC) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*m = nil
+		return nil
+	}
+	v, err := ParseMAC(string(b))
+	if err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
+// DPID is an OpenFlow datapath id. It is written as 16 hex digits, as
+// `ovs-ofctl show` prints it, and read from that form, from "0x…", or from a
+// JSON number.
+type DPID uint64
+
+// String prints the DPID as 16 hex digits.
+func (d DPID) String() string { return fmt.Sprintf("%016x", uint64(d)) }
+
+// ParseDPID reads "000012345678abcd", "0x12345678abcd" or a decimal number
+// written as a JSON number.
+func ParseDPID(s string) (DPID, error) {
+	s = strings.TrimSpace(s)
+	t := strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
+	if t == "" || len(t) > 16 {
+		return 0, fmt.Errorf("invalid dpid %q: want up to 16 hex digits", s)
+	}
+	v, err := strconv.ParseUint(t, 16, 64)
+	if err != nil {
+		return 0, fmt.Errorf("invalid dpid %q: want up to 16 hex digits", s)
+	}
+	return DPID(v), nil
+}
+
+// MarshalJSON writes the DPID as a 16-hex-digit string.
+func (d DPID) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON reads a hex string or a JSON number.
+func (d *DPID) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		v, err := ParseDPID(s)
+		if err != nil {
+			return err
+		}
+		*d = v
+		return nil
+	}
+	var n uint64
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("invalid dpid %s: want a hex string or a non-negative number", string(b))
+	}
+	*d = DPID(n)
+	return nil
+}
