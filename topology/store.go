@@ -1,0 +1,453 @@
+package topology
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"go.uber.org/zap"
+)
+
+// On-disk layout: one bbolt file DIR/vpcflow.db with a bucket per object
+// kind, keyed "vpc" (VPCs) or "vpc/name" (everything else), JSON values, and
+// a meta bucket holding the schema version and the last ID of each kind.
+const (
+	// DBFileName is the store's file inside its directory.
+	DBFileName = "vpcflow.db"
+	// SchemaVersion is the on-disk layout version this code reads and
+	// writes.
+	SchemaVersion = "1"
+
+	bucketMeta  = "meta"
+	metaSchema  = "schema"
+	metaLastID  = "last_id/" // + kind name
+	openTimeout = 5 * time.Second
+	dirPerm     = 0o700
+	dbFilePerm  = 0o600
+)
+
+// ErrClosed is returned by Apply and Check after Close.
+var ErrClosed = errors.New("topology store is closed")
+
+// Store keeps the topology in memory, with indexes, and on disk in bbolt.
+// Every change is validated in memory, written in one fsynced bbolt
+// transaction, and only then made visible to readers.
+type Store struct {
+	log  *zap.Logger
+	path string
+
+	// wmu serializes writers (Apply, Check, Close).
+	wmu sync.Mutex
+	// mu guards st and db: readers hold it shared, writers exclusively
+	// from validation to the end of the disk write.
+	mu sync.RWMutex
+	st *State
+	db *bolt.DB
+}
+
+// Open opens (creating if needed) the store in dir and loads it into
+// memory.
+func Open(ctx context.Context, dir string, log *zap.Logger) (*Store, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("open topology store: %w", err)
+	}
+	if err := os.MkdirAll(dir, dirPerm); err != nil {
+		return nil, fmt.Errorf("open topology store: create directory: %w", err)
+	}
+	path := filepath.Join(dir, DBFileName)
+	start := time.Now()
+	db, err := bolt.Open(path, dbFilePerm, &bolt.Options{Timeout: openTimeout})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open topology store %s: file is locked (is another vpcflow running?): %w", path, err)
+		}
+		return nil, fmt.Errorf("open topology store %s: %w", path, err)
+	}
+	if err := initBuckets(db); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open topology store %s: %w", path, err)
+	}
+	st, err := load(db)
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open topology store %s: %w", path, err)
+	}
+	nv, nw, nh, ns := st.Counts()
+	log.Info("topology store opened", zap.String("path", path),
+		zap.Int("vpcs", nv), zap.Int("vswitches", nw), zap.Int("hosts", nh), zap.Int("subnets", ns),
+		zap.Duration("took", time.Since(start)))
+	return &Store{log: log, path: path, st: st, db: db}, nil
+}
+
+// Path is the store's bbolt file.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the on-disk store. Read keeps working on the last state;
+// Apply fails with ErrClosed.
+func (s *Store) Close() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return nil
+	}
+	err := s.db.Close()
+	s.db = nil
+	if err != nil {
+		return fmt.Errorf("close topology store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Read runs fn with the current state under a read lock. fn must not keep
+// st (or call Apply) after it returns.
+func (s *Store) Read(fn func(st *State)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	fn(s.st)
+}
+
+// Apply validates ops in order, each seeing the ones before it, then writes
+// them all in one bbolt transaction and publishes them; all or nothing.
+// It returns the ops resolved: IDs and defaults filled in, deletes carrying
+// the whole object, Old set (as a pointer of the object's type) on updates
+// and deletes. A rejected change is a *Error; inside a batch of more than
+// one op its Field is prefixed with "[i]." (the op's index).
+//
+// Readers wait while Apply validates and writes (one fsync for a single
+// op); they never see a change that is not on disk.
+func (s *Store) Apply(ctx context.Context, ops []Op) ([]Op, error) {
+	if len(ops) == 0 {
+		return []Op{}, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("apply %d changes: %w", len(ops), err)
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return nil, ErrClosed
+	}
+	start := time.Now()
+	saved := s.st.lastID
+	out, err := s.st.do(ops)
+	undo := func() {
+		s.st.undo(out)
+		s.st.lastID = saved
+	}
+	if err != nil {
+		undo()
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		undo()
+		return nil, fmt.Errorf("apply %d changes: %w", len(ops), err)
+	}
+	if err := s.persist(out, s.st.lastID); err != nil {
+		undo()
+		return nil, fmt.Errorf("apply %d changes: %w", len(ops), err)
+	}
+	s.log.Debug("topology changed", zap.Int("ops", len(out)), zap.Duration("took", time.Since(start)))
+	return out, nil
+}
+
+// Check validates ops exactly as Apply would and returns them resolved,
+// without storing anything. IDs in the result are the ones Apply would
+// hand out if nothing else changed first.
+func (s *Store) Check(ctx context.Context, ops []Op) ([]Op, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("check %d changes: %w", len(ops), err)
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return nil, ErrClosed
+	}
+	saved := s.st.lastID
+	out, err := s.st.do(ops)
+	s.st.undo(out)
+	s.st.lastID = saved
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// do prepares and performs each op in turn, so later ops see earlier ones.
+// The resolved ops share nothing with the state (mutate stores copies).
+// It returns the ops performed, also when one fails; the caller undoes them
+// (and restores lastID) unless it keeps the change.
+func (st *State) do(ops []Op) ([]Op, error) {
+	out := make([]Op, 0, len(ops))
+	for i, op := range ops {
+		r, e := st.prepare(op)
+		if e != nil {
+			return out, inBatch(e, i, len(ops))
+		}
+		st.mutate(r)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// undo reverts performed ops, newest first.
+func (st *State) undo(done []Op) {
+	for i := len(done) - 1; i >= 0; i-- {
+		st.mutate(inverse(done[i]))
+	}
+}
+
+// inBatch prefixes an error's field with the op's index in a batch.
+func inBatch(e *Error, i, n int) *Error {
+	if n <= 1 {
+		return e
+	}
+	c := *e
+	if c.Field == "" {
+		c.Field = fmt.Sprintf("[%d]", i)
+	} else {
+		c.Field = fmt.Sprintf("[%d].%s", i, c.Field)
+	}
+	return &c
+}
+
+// ---- persistence ----
+
+// bucketName is the bucket of a kind: vpc, vswitch, host or subnet.
+func bucketName(k objKind) []byte { return []byte(k.String()) }
+
+func initBuckets(db *bolt.DB) error {
+	return db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists([]byte(bucketMeta))
+		if err != nil {
+			return fmt.Errorf("create bucket %s: %w", bucketMeta, err)
+		}
+		switch v := meta.Get([]byte(metaSchema)); {
+		case v == nil:
+			if err := meta.Put([]byte(metaSchema), []byte(SchemaVersion)); err != nil {
+				return fmt.Errorf("write schema version: %w", err)
+			}
+		case string(v) != SchemaVersion:
+			return fmt.Errorf("schema version %q is not supported (this vpcflow reads %q)", v, SchemaVersion)
+		}
+		for k := objKind(0); k < numKinds; k++ {
+			if _, err := tx.CreateBucketIfNotExists(bucketName(k)); err != nil {
+				return fmt.Errorf("create bucket %s: %w", k, err)
+			}
+		}
+		return nil
+	})
+}
+
+// load reads the whole store into a fresh State.
+func load(db *bolt.DB) (*State, error) {
+	st := newState()
+	err := db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket([]byte(bucketMeta))
+		for k := objKind(0); k < numKinds; k++ {
+			if v := meta.Get([]byte(metaLastID + k.String())); v != nil {
+				if len(v) != 4 {
+					return fmt.Errorf("meta %s%s: want 4 bytes, have %d", metaLastID, k, len(v))
+				}
+				st.lastID[k] = binary.BigEndian.Uint32(v)
+			}
+		}
+		// Parents before children.
+		for k := objKind(0); k < numKinds; k++ {
+			err := tx.Bucket(bucketName(k)).ForEach(func(key, val []byte) error {
+				id, err := st.loadOne(k, string(key), val)
+				if err != nil {
+					return fmt.Errorf("%s %q: %w", k, key, err)
+				}
+				if id > st.lastID[k] {
+					st.lastID[k] = id
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	return st, nil
+}
+
+// loadOne decodes one stored object and inserts it, checking that it is
+// under the right key and that what it refers to was loaded.
+func (st *State) loadOne(k objKind, key string, val []byte) (uint32, error) {
+	parent := func(vpc string) (*vpcState, error) {
+		v, ok := st.vpcs[vpc]
+		if !ok {
+			return nil, fmt.Errorf("refers to missing VPC %q", vpc)
+		}
+		return v, nil
+	}
+	switch k {
+	case kindVPC:
+		var v VPC
+		if err := json.Unmarshal(val, &v); err != nil {
+			return 0, fmt.Errorf("decode: %w", err)
+		}
+		if key != v.Name {
+			return 0, fmt.Errorf("stored under the wrong key (name %q)", v.Name)
+		}
+		st.insertVPC(v)
+		return v.ID, nil
+	case kindVSwitch:
+		var w VSwitch
+		if err := json.Unmarshal(val, &w); err != nil {
+			return 0, fmt.Errorf("decode: %w", err)
+		}
+		if key != objKey(w.VPC, w.Name) {
+			return 0, fmt.Errorf("stored under the wrong key (%s/%s)", w.VPC, w.Name)
+		}
+		if _, err := parent(w.VPC); err != nil {
+			return 0, err
+		}
+		st.insertVSwitch(w)
+		return w.ID, nil
+	case kindHost:
+		var h Host
+		if err := json.Unmarshal(val, &h); err != nil {
+			return 0, fmt.Errorf("decode: %w", err)
+		}
+		if key != objKey(h.VPC, h.Name) {
+			return 0, fmt.Errorf("stored under the wrong key (%s/%s)", h.VPC, h.Name)
+		}
+		v, err := parent(h.VPC)
+		if err != nil {
+			return 0, err
+		}
+		if _, ok := v.vswitches[h.VSwitch]; !ok {
+			return 0, fmt.Errorf("refers to missing vSwitch %q", h.VSwitch)
+		}
+		if other, ok := v.hostByIP[h.IP]; ok {
+			return 0, fmt.Errorf("has the IP %s of host %q", h.IP, other)
+		}
+		if h.Bridge != "" {
+			if r, ok := st.byIface[ifaceKey{h.Bridge, h.Interface}]; ok {
+				return 0, fmt.Errorf("has the attachment of host %s/%s", r.vpc, r.name)
+			}
+		} else if r, ok := st.byOFPort[ofportKey{h.DPID, h.OFPort}]; ok {
+			return 0, fmt.Errorf("has the attachment of host %s/%s", r.vpc, r.name)
+		}
+		st.insertHost(h)
+		return h.ID, nil
+	default:
+		var s Subnet
+		if err := json.Unmarshal(val, &s); err != nil {
+			return 0, fmt.Errorf("decode: %w", err)
+		}
+		if key != objKey(s.VPC, s.Name) {
+			return 0, fmt.Errorf("stored under the wrong key (%s/%s)", s.VPC, s.Name)
+		}
+		v, err := parent(s.VPC)
+		if err != nil {
+			return 0, err
+		}
+		if _, ok := v.hosts[s.Host]; !ok {
+			return 0, fmt.Errorf("refers to missing host %q", s.Host)
+		}
+		if other, ok := v.subnetByCIDR[s.CIDR]; ok || !s.CIDR.IsValid() || !s.CIDR.Addr().Is4() || s.CIDR != s.CIDR.Masked() {
+			return 0, fmt.Errorf("has an invalid or duplicate CIDR %s (subnet %q)", s.CIDR, other)
+		}
+		st.insertSubnet(s)
+		return s.ID, nil
+	}
+}
+
+func objKey(vpc, name string) string { return vpc + "/" + name }
+
+// target is where an op lands on disk: bucket, key and value.
+func target(op Op) (objKind, string, any) {
+	switch {
+	case op.VPC != nil:
+		return kindVPC, op.VPC.Name, op.VPC
+	case op.VSwitch != nil:
+		return kindVSwitch, objKey(op.VSwitch.VPC, op.VSwitch.Name), op.VSwitch
+	case op.Host != nil:
+		return kindHost, objKey(op.Host.VPC, op.Host.Name), op.Host
+	default:
+		return kindSubnet, objKey(op.Subnet.VPC, op.Subnet.Name), op.Subnet
+	}
+}
+
+// persist writes resolved ops and the ID counters in one transaction.
+// Ops are folded into their final value per key first, and keys written in
+// sorted order, which is what bbolt is fastest at.
+func (s *Store) persist(ops []Op, last [numKinds]uint32) error {
+	var pending [numKinds]map[string][]byte // nil value: delete
+	for k := range pending {
+		pending[k] = map[string][]byte{}
+	}
+	for _, op := range ops {
+		k, key, obj := target(op)
+		if op.Kind == OpDelete {
+			pending[k][key] = nil
+			continue
+		}
+		b, err := json.Marshal(obj)
+		if err != nil {
+			return fmt.Errorf("encode %s %s: %w", k, key, err)
+		}
+		pending[k][key] = b
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for k := objKind(0); k < numKinds; k++ {
+			if len(pending[k]) == 0 {
+				continue
+			}
+			b := tx.Bucket(bucketName(k))
+			keys := make([]string, 0, len(pending[k]))
+			for key := range pending[k] {
+				keys = append(keys, key)
+			}
+			sort.Strings(keys)
+			for _, key := range keys {
+				val := pending[k][key]
+				var err error
+				if val == nil {
+					err = b.Delete([]byte(key))
+				} else {
+					err = b.Put([]byte(key), val)
+				}
+				if err != nil {
+					return fmt.Errorf("write %s %s: %w", k, key, err)
+				}
+			}
+		}
+		meta := tx.Bucket([]byte(bucketMeta))
+		for k := objKind(0); k < numKinds; k++ {
+			var v [4]byte
+			binary.BigEndian.PutUint32(v[:], last[k])
+			if err := meta.Put([]byte(metaLastID+k.String()), v[:]); err != nil {
+				return fmt.Errorf("write %s counter: %w", k, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", s.path, err)
+	}
+	return nil
+}
