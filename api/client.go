@@ -1,0 +1,277 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/vpcflow/vpcflow/controller"
+	"github.com/vpcflow/vpcflow/topology"
+)
+
+// Client talks to a vpcflow API server.
+type Client struct {
+	base string // scheme://host[:port][/prefix], no trailing slash
+	hc   *http.Client
+}
+
+// NewClient returns a client for the server at baseURL
+// (e.g. "http://127.0.0.1:8080"). hc nil means http.DefaultClient.
+func NewClient(baseURL string, hc *http.Client) (*Client, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return nil, fmt.Errorf("API URL %q: %w", baseURL, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("API URL %q: want http://HOST:PORT or https://HOST:PORT", baseURL)
+	}
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &Client{base: strings.TrimRight(u.String(), "/"), hc: hc}, nil
+}
+
+// Error is an error response from the server.
+type Error struct {
+	Status int    // HTTP status code
+	Field  string // the JSON field at fault, if any
+	Msg    string
+}
+
+func (e *Error) Error() string {
+	if e.Field == "" {
+		return e.Msg
+	}
+	return e.Field + ": " + e.Msg
+}
+
+// path joins escaped path segments under /v1.
+func path(segs ...string) string {
+	var b strings.Builder
+	b.WriteString("/v1")
+	for _, s := range segs {
+		b.WriteByte('/')
+		b.WriteString(url.PathEscape(s))
+	}
+	return b.String()
+}
+
+// do sends a request with an optional JSON body and decodes a JSON reply
+// into out (if not nil). Non-2xx replies become *Error.
+func (c *Client) do(ctx context.Context, method, p string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("%s %s: encode request: %w", method, p, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+p, rd)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, p, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		// *url.Error repeats method and URL in a different form; keep its
+		// cause only.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("%s %s%s: %w", method, c.base, p, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("%s %s: read reply: %w", method, p, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		var eb ErrorBody
+		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
+			eb.Error = strings.TrimSpace(string(data))
+			if eb.Error == "" {
+				eb.Error = resp.Status
+			}
+		}
+		return &Error{Status: resp.StatusCode, Field: eb.Field, Msg: eb.Error}
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: decode reply: %w", method, p, err)
+	}
+	return nil
+}
+
+// Health checks GET /healthz.
+func (c *Client) Health(ctx context.Context) error {
+	var h HealthBody
+	if err := c.do(ctx, http.MethodGet, "/healthz", nil, &h); err != nil {
+		return err
+	}
+	if h.Status != "ok" {
+		return fmt.Errorf("health: status %q", h.Status)
+	}
+	return nil
+}
+
+// ---- VPCs ----
+
+// CreateVPC creates a VPC.
+func (c *Client) CreateVPC(ctx context.Context, req VPCRequest) (topology.VPC, error) {
+	var v topology.VPC
+	err := c.do(ctx, http.MethodPost, path("vpcs"), req, &v)
+	return v, err
+}
+
+// ListVPCs lists the VPCs.
+func (c *Client) ListVPCs(ctx context.Context) ([]topology.VPC, error) {
+	var out []topology.VPC
+	err := c.do(ctx, http.MethodGet, path("vpcs"), nil, &out)
+	return out, err
+}
+
+// GetVPC returns one VPC.
+func (c *Client) GetVPC(ctx context.Context, name string) (topology.VPC, error) {
+	var v topology.VPC
+	err := c.do(ctx, http.MethodGet, path("vpcs", name), nil, &v)
+	return v, err
+}
+
+// DeleteVPC deletes an empty VPC.
+func (c *Client) DeleteVPC(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, path("vpcs", name), nil, nil)
+}
+
+// ---- vSwitches ----
+
+// CreateVSwitch creates a vSwitch in vpc.
+func (c *Client) CreateVSwitch(ctx context.Context, vpc string, req VSwitchRequest) (topology.VSwitch, error) {
+	var v topology.VSwitch
+	err := c.do(ctx, http.MethodPost, path("vpcs", vpc, "vswitches"), req, &v)
+	return v, err
+}
+
+// ListVSwitches lists a VPC's vSwitches.
+func (c *Client) ListVSwitches(ctx context.Context, vpc string) ([]topology.VSwitch, error) {
+	var out []topology.VSwitch
+	err := c.do(ctx, http.MethodGet, path("vpcs", vpc, "vswitches"), nil, &out)
+	return out, err
+}
+
+// GetVSwitch returns one vSwitch.
+func (c *Client) GetVSwitch(ctx context.Context, vpc, name string) (topology.VSwitch, error) {
+	var v topology.VSwitch
+	err := c.do(ctx, http.MethodGet, path("vpcs", vpc, "vswitches", name), nil, &v)
+	return v, err
+}
+
+// DeleteVSwitch deletes a vSwitch without hosts.
+func (c *Client) DeleteVSwitch(ctx context.Context, vpc, name string) error {
+	return c.do(ctx, http.MethodDelete, path("vpcs", vpc, "vswitches", name), nil, nil)
+}
+
+// ---- hosts ----
+
+// CreateHost registers one host.
+func (c *Client) CreateHost(ctx context.Context, vpc string, req HostRequest) (topology.Host, error) {
+	var h topology.Host
+	err := c.do(ctx, http.MethodPost, path("vpcs", vpc, "hosts"), req, &h)
+	return h, err
+}
+
+// CreateHosts registers several hosts, all or none.
+func (c *Client) CreateHosts(ctx context.Context, vpc string, reqs []HostRequest) ([]topology.Host, error) {
+	var out []topology.Host
+	err := c.do(ctx, http.MethodPost, path("vpcs", vpc, "hosts"), nonNil(reqs), &out)
+	return out, err
+}
+
+// ListHosts lists a VPC's hosts.
+func (c *Client) ListHosts(ctx context.Context, vpc string) ([]topology.Host, error) {
+	var out []topology.Host
+	err := c.do(ctx, http.MethodGet, path("vpcs", vpc, "hosts"), nil, &out)
+	return out, err
+}
+
+// GetHost returns one host.
+func (c *Client) GetHost(ctx context.Context, vpc, name string) (topology.Host, error) {
+	var h topology.Host
+	err := c.do(ctx, http.MethodGet, path("vpcs", vpc, "hosts", name), nil, &h)
+	return h, err
+}
+
+// DeleteHost deletes a host that is no subnet's next hop.
+func (c *Client) DeleteHost(ctx context.Context, vpc, name string) error {
+	return c.do(ctx, http.MethodDelete, path("vpcs", vpc, "hosts", name), nil, nil)
+}
+
+// ---- subnets ----
+
+// CreateSubnet adds one route entry.
+func (c *Client) CreateSubnet(ctx context.Context, vpc string, req SubnetRequest) (topology.Subnet, error) {
+	var s topology.Subnet
+	err := c.do(ctx, http.MethodPost, path("vpcs", vpc, "subnets"), req, &s)
+	return s, err
+}
+
+// CreateSubnets adds several route entries, all or none.
+func (c *Client) CreateSubnets(ctx context.Context, vpc string, reqs []SubnetRequest) ([]topology.Subnet, error) {
+	var out []topology.Subnet
+	err := c.do(ctx, http.MethodPost, path("vpcs", vpc, "subnets"), nonNil(reqs), &out)
+	return out, err
+}
+
+// MoveSubnet points a route entry at another host.
+func (c *Client) MoveSubnet(ctx context.Context, vpc, name, host string) (topology.Subnet, error) {
+	var s topology.Subnet
+	err := c.do(ctx, http.MethodPut, path("vpcs", vpc, "subnets", name), SubnetUpdateRequest{Host: host}, &s)
+	return s, err
+}
+
+// ListSubnets lists a VPC's route entries.
+func (c *Client) ListSubnets(ctx context.Context, vpc string) ([]topology.Subnet, error) {
+	var out []topology.Subnet
+	err := c.do(ctx, http.MethodGet, path("vpcs", vpc, "subnets"), nil, &out)
+	return out, err
+}
+
+// GetSubnet returns one route entry.
+func (c *Client) GetSubnet(ctx context.Context, vpc, name string) (topology.Subnet, error) {
+	var s topology.Subnet
+	err := c.do(ctx, http.MethodGet, path("vpcs", vpc, "subnets", name), nil, &s)
+	return s, err
+}
+
+// DeleteSubnet deletes a route entry.
+func (c *Client) DeleteSubnet(ctx context.Context, vpc, name string) error {
+	return c.do(ctx, http.MethodDelete, path("vpcs", vpc, "subnets", name), nil, nil)
+}
+
+// ---- switches ----
+
+// Switches lists the connected switches.
+func (c *Client) Switches(ctx context.Context) ([]controller.SwitchInfo, error) {
+	var out []controller.SwitchInfo
+	err := c.do(ctx, http.MethodGet, path("switches"), nil, &out)
+	return out, err
+}
+
+// Flows dumps the flows installed on a switch.
+func (c *Client) Flows(ctx context.Context, dpid topology.DPID) ([]controller.FlowEntry, error) {
+	var out []controller.FlowEntry
+	err := c.do(ctx, http.MethodGet, path("switches", dpid.String(), "flows"), nil, &out)
+	return out, err
+}

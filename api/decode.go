@@ -1,0 +1,341 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/vpcflow/vpcflow/topology"
+)
+
+// requestError is a client error found by the API itself.
+type requestError struct {
+	status int
+	field  string
+	msg    string
+}
+
+func (e *requestError) Error() string {
+	if e.field == "" {
+		return e.msg
+	}
+	return e.field + ": " + e.msg
+}
+
+func badRequest(field, format string, args ...any) *requestError {
+	return &requestError{status: http.StatusBadRequest, field: field, msg: fmt.Sprintf(format, args...)}
+}
+
+// withIndex prefixes an error's field with a batch index, as the store does.
+func withIndex(e *requestError, i int) *requestError {
+	c := *e
+	if c.field == "" {
+		c.field = fmt.Sprintf("[%d]", i)
+	} else {
+		c.field = fmt.Sprintf("[%d].%s", i, c.field)
+	}
+	return &c
+}
+
+// readBody reads the whole body, at most limit bytes.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *requestError) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &requestError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("request body is larger than %d bytes", mbe.Limit)}
+		}
+		return nil, badRequest("", "reading request body: %v", err)
+	}
+	return body, nil
+}
+
+// isArray says whether a JSON body is an array.
+func isArray(body []byte) bool {
+	t := bytes.TrimLeft(body, " \t\r\n")
+	return len(t) > 0 && t[0] == '['
+}
+
+// decodeObject decodes one JSON object into dst (a pointer to a request
+// struct), rejecting unknown fields, wrong types and trailing data.
+func decodeObject(data []byte, dst any) *requestError {
+	t := bytes.TrimSpace(data)
+	if len(t) == 0 {
+		return badRequest("", "empty body: want a JSON object")
+	}
+	if t[0] != '{' {
+		return badRequest("", "want a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(t))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return jsonError(err, dst)
+	}
+	return checkTrailing(dec)
+}
+
+// decodeArray splits a JSON array into its elements.
+func decodeArray(data []byte) ([]json.RawMessage, *requestError) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var elems []json.RawMessage
+	if err := dec.Decode(&elems); err != nil {
+		return nil, jsonError(err, nil)
+	}
+	if err := checkTrailing(dec); err != nil {
+		return nil, err
+	}
+	if len(elems) == 0 {
+		return nil, badRequest("", "empty array: nothing to create")
+	}
+	return elems, nil
+}
+
+func checkTrailing(dec *json.Decoder) *requestError {
+	var extra json.RawMessage
+	switch err := dec.Decode(&extra); {
+	case err == io.EOF:
+		return nil
+	case err == nil:
+		return badRequest("", "unexpected data after the JSON value")
+	default:
+		return badRequest("", "unexpected data after the JSON value: %v", err)
+	}
+}
+
+// jsonError turns an encoding/json error into a 400 naming the field.
+func jsonError(err error, dst any) *requestError {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var fe *fieldError
+	switch {
+	case errors.As(err, &fe):
+		return badRequest(fe.field, "%s", fe.msg)
+	case errors.As(err, &syn):
+		return badRequest("", "invalid JSON at byte %d: %v", syn.Offset, syn)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return badRequest("", "invalid JSON: unexpected end of input")
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return badRequest("", "want %s, got %s", jsonKind(typ.Type), typ.Value)
+		}
+		return badRequest(typ.Field, "wrong type: want %s, got %s", jsonKind(typ.Type), typ.Value)
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if n, uerr := strconv.Unquote(name); uerr == nil {
+			name = n
+		}
+		msg := "unknown field"
+		if allowed := jsonFields(dst); allowed != "" {
+			msg += "; allowed: " + allowed
+		}
+		return badRequest(name, "%s", msg)
+	}
+	return badRequest("", "invalid JSON: %v", err)
+}
+
+// jsonKind describes a Go type as the JSON a client should send.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uint:
+		return fmt.Sprintf("a whole number from 0 to %d", uint64(1)<<(t.Bits())-1)
+	case reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Int:
+		return "a whole number"
+	case reflect.Struct, reflect.Map:
+		return "a JSON object"
+	case reflect.Slice, reflect.Array:
+		return "a JSON array"
+	}
+	return t.String()
+}
+
+// jsonFields lists the JSON field names of the struct dst points to.
+func jsonFields(dst any) string {
+	if dst == nil {
+		return ""
+	}
+	t := reflect.TypeOf(dst)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return ""
+	}
+	var names []string
+	for i := 0; i < t.NumField(); i++ {
+		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if tag != "" && tag != "-" {
+			names = append(names, tag)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// fieldError is returned by the API's own JSON decoders so that the field
+// can be named.
+type fieldError struct{ field, msg string }
+
+func (e *fieldError) Error() string { return e.field + ": " + e.msg }
+
+// dpidValue reads a datapath id from a hex string ("000012345678abcd",
+// "0x12345678abcd") or a JSON number.
+type dpidValue struct {
+	set  bool
+	dpid topology.DPID
+}
+
+func (d *dpidValue) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	var v topology.DPID
+	if err := v.UnmarshalJSON(b); err != nil {
+		return &fieldError{"dpid", err.Error()}
+	}
+	d.set, d.dpid = true, v
+	return nil
+}
+
+// hostBody is HostRequest as the server reads it (dpid may be a number).
+type hostBody struct {
+	VPC       string    `json:"vpc"`
+	Name      string    `json:"name"`
+	VSwitch   string    `json:"vswitch"`
+	IP        string    `json:"ip"`
+	MAC       string    `json:"mac"`
+	Bridge    string    `json:"bridge"`
+	Interface string    `json:"interface"`
+	DPID      dpidValue `json:"dpid"`
+	OFPort    uint32    `json:"ofport"`
+}
+
+// ---- conversions to topology objects ----
+
+func checkVPC(urlVPC, bodyVPC string) *requestError {
+	if bodyVPC != "" && bodyVPC != urlVPC {
+		return badRequest("vpc", "the body says VPC %q but the URL says %q", bodyVPC, urlVPC)
+	}
+	return nil
+}
+
+func parsePrefix(field, s string) (netip.Prefix, *requestError) {
+	if s == "" {
+		return netip.Prefix{}, nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, badRequest(field, "%s is not a valid CIDR: want an IPv4 prefix like 10.0.0.0/8", quote(s))
+	}
+	return p, nil
+}
+
+func parseAddr(field, s string) (netip.Addr, *requestError) {
+	if s == "" {
+		return netip.Addr{}, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, badRequest(field, "%s is not a valid IP address: want an IPv4 address like 10.10.10.11", quote(s))
+	}
+	return a, nil
+}
+
+func quote(s string) string {
+	const max = 64
+	if len(s) > max {
+		return strconv.Quote(s[:max]) + "…"
+	}
+	return strconv.Quote(s)
+}
+
+func (req *VPCRequest) toVPC() (topology.VPC, *requestError) {
+	p, err := parsePrefix("cidr", req.CIDR)
+	if err != nil {
+		return topology.VPC{}, err
+	}
+	return topology.VPC{Name: req.Name, CIDR: p, DecTTL: req.DecTTL}, nil
+}
+
+func (req *VSwitchRequest) toVSwitch(vpc string) (topology.VSwitch, *requestError) {
+	if err := checkVPC(vpc, req.VPC); err != nil {
+		return topology.VSwitch{}, err
+	}
+	p, err := parsePrefix("cidr", req.CIDR)
+	if err != nil {
+		return topology.VSwitch{}, err
+	}
+	gw, err := parseAddr("gateway", req.Gateway)
+	if err != nil {
+		return topology.VSwitch{}, err
+	}
+	return topology.VSwitch{VPC: vpc, Name: req.Name, CIDR: p, Gateway: gw}, nil
+}
+
+// toHost converts a host body; lookupMAC finds the MAC of a bridge's
+// interface when the body has none.
+func (req *hostBody) toHost(vpc string, lookupMAC func(bridge, iface string) (topology.MAC, bool)) (topology.Host, *requestError) {
+	if err := checkVPC(vpc, req.VPC); err != nil {
+		return topology.Host{}, err
+	}
+	a, err := parseAddr("ip", req.IP)
+	if err != nil {
+		return topology.Host{}, err
+	}
+	h := topology.Host{
+		VPC: vpc, Name: req.Name, VSwitch: req.VSwitch, IP: a,
+		Bridge: req.Bridge, Interface: req.Interface, DPID: req.DPID.dpid, OFPort: req.OFPort,
+	}
+	if req.DPID.set && req.DPID.dpid == 0 {
+		return topology.Host{}, badRequest("dpid", "0 is not a usable datapath id")
+	}
+	switch {
+	case req.MAC != "":
+		m, perr := topology.ParseMAC(req.MAC)
+		if perr != nil {
+			return topology.Host{}, badRequest("mac", "%s is not a valid MAC: want six bytes like 52:58:00:98:c0:81", quote(req.MAC))
+		}
+		h.MAC = m
+	case req.Bridge != "" && req.Interface != "":
+		m, ok := lookupMAC(req.Bridge, req.Interface)
+		if !ok {
+			return topology.Host{}, badRequest("mac", "required: OVSDB has no external_ids:attached-mac for %s/%s", req.Bridge, req.Interface)
+		}
+		h.MAC = m
+	}
+	return h, nil
+}
+
+func (req *SubnetRequest) toSubnet(vpc string) (topology.Subnet, *requestError) {
+	if err := checkVPC(vpc, req.VPC); err != nil {
+		return topology.Subnet{}, err
+	}
+	p, err := parsePrefix("cidr", req.CIDR)
+	if err != nil {
+		return topology.Subnet{}, err
+	}
+	return topology.Subnet{VPC: vpc, Name: req.Name, CIDR: p, Host: req.Host}, nil
+}
+
+func (req *SubnetUpdateRequest) toSubnet(vpc, name string) (topology.Subnet, *requestError) {
+	if err := checkVPC(vpc, req.VPC); err != nil {
+		return topology.Subnet{}, err
+	}
+	if req.Name != "" && req.Name != name {
+		return topology.Subnet{}, badRequest("name", "a subnet cannot be renamed (the body says %q but the URL says %q)", req.Name, name)
+	}
+	p, err := parsePrefix("cidr", req.CIDR)
+	if err != nil {
+		return topology.Subnet{}, err
+	}
+	return topology.Subnet{VPC: vpc, Name: name, CIDR: p, Host: req.Host}, nil
+}

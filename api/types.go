@@ -1,0 +1,116 @@
+// Package api is vpcflow's REST API (gorilla/mux, JSON in and out) and a
+// Go client for it.
+//
+// Routes:
+//
+//	GET    /healthz
+//	GET    /v1/vpcs                           POST /v1/vpcs
+//	GET    /v1/vpcs/{vpc}                     DELETE /v1/vpcs/{vpc}
+//	GET    /v1/vpcs/{vpc}/vswitches           POST …/vswitches
+//	GET    /v1/vpcs/{vpc}/vswitches/{name}    DELETE …/vswitches/{name}
+//	GET    /v1/vpcs/{vpc}/hosts               POST …/hosts (object or array)
+//	GET    /v1/vpcs/{vpc}/hosts/{name}        DELETE …/hosts/{name}
+//	GET    /v1/vpcs/{vpc}/subnets             POST …/subnets (object or array)
+//	GET    /v1/vpcs/{vpc}/subnets/{name}      PUT …/subnets/{name} (move)  DELETE …/subnets/{name}
+//	GET    /v1/switches
+//	GET    /v1/switches/{dpid}/flows
+//
+// Errors are {"error": "...", "field": "..."} with 400 (bad input), 404
+// (unknown object), 405 (wrong method), 409 (conflict), 413 (body too
+// large), 500 (internal).
+package api
+
+import (
+	"context"
+	"net"
+
+	"github.com/vpcflow/vpcflow/controller"
+	"github.com/vpcflow/vpcflow/topology"
+)
+
+// Backend is what the API drives: the controller in production.
+type Backend interface {
+	// Apply validates, stores and pushes a change, and returns once the
+	// switches confirmed it.
+	Apply(ctx context.Context, ops []topology.Op) ([]topology.Op, error)
+	// Read runs fn with the current topology.
+	Read(fn func(st *topology.State))
+	// Switches lists the connected switches.
+	Switches() []controller.SwitchInfo
+	// Flows dumps a switch's flows; controller.ErrUnknownSwitch if it is
+	// not connected.
+	Flows(ctx context.Context, dpid topology.DPID) ([]controller.FlowEntry, error)
+	// InterfaceMAC is an interface's external_ids:attached-mac in OVSDB.
+	InterfaceMAC(bridge, iface string) (net.HardwareAddr, bool)
+}
+
+// Options tune the server.
+type Options struct {
+	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+}
+
+// DefaultMaxBodyBytes is the default request body limit (8 MiB).
+const DefaultMaxBodyBytes = 8 << 20
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+// HealthBody is the body of GET /healthz.
+type HealthBody struct {
+	Status string `json:"status"`
+}
+
+// VPCRequest is the body of POST /v1/vpcs.
+type VPCRequest struct {
+	Name   string `json:"name"`
+	CIDR   string `json:"cidr,omitempty"`
+	DecTTL bool   `json:"dec_ttl,omitempty"`
+}
+
+// VSwitchRequest is the body of POST /v1/vpcs/{vpc}/vswitches. VPC is
+// optional; the URL's VPC wins and a different one here is an error.
+type VSwitchRequest struct {
+	VPC     string `json:"vpc,omitempty"`
+	Name    string `json:"name"`
+	CIDR    string `json:"cidr"`
+	Gateway string `json:"gateway,omitempty"`
+}
+
+// HostRequest is the body (or an array element) of
+// POST /v1/vpcs/{vpc}/hosts. Give Bridge+Interface or DPID+OFPort. MAC may
+// be left out when OVSDB knows the interface's external_ids:attached-mac.
+// On the wire, dpid may also be a JSON number.
+type HostRequest struct {
+	VPC       string `json:"vpc,omitempty"`
+	Name      string `json:"name"`
+	VSwitch   string `json:"vswitch"`
+	IP        string `json:"ip"`
+	MAC       string `json:"mac,omitempty"`
+	Bridge    string `json:"bridge,omitempty"`
+	Interface string `json:"interface,omitempty"`
+	DPID      string `json:"dpid,omitempty"`
+	OFPort    uint32 `json:"ofport,omitempty"`
+}
+
+// SubnetRequest is the body (or an array element) of
+// POST /v1/vpcs/{vpc}/subnets. Name defaults to the CIDR with "/" as "-".
+type SubnetRequest struct {
+	VPC  string `json:"vpc,omitempty"`
+	Name string `json:"name,omitempty"`
+	CIDR string `json:"cidr"`
+	Host string `json:"host"`
+}
+
+// SubnetUpdateRequest is the body of PUT /v1/vpcs/{vpc}/subnets/{name}:
+// it moves the route entry to another next-hop host. Name, VPC and CIDR
+// are optional and must match the subnet if given.
+type SubnetUpdateRequest struct {
+	VPC  string `json:"vpc,omitempty"`
+	Name string `json:"name,omitempty"`
+	CIDR string `json:"cidr,omitempty"`
+	Host string `json:"host"`
+}

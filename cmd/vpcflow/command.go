@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/vpcflow/vpcflow/api"
+)
+
+// command is one leaf command's flag set and help text.
+type command struct {
+	c       *cli
+	name    string // "host add"
+	args    string // the usage line after the name
+	about   string // what it does
+	example string
+	fs      *flag.FlagSet
+
+	// Set by withAPI.
+	api    *string
+	output *string
+}
+
+func (c *cli) command(name, args, about, example string) *command {
+	fs := flag.NewFlagSet("vpcflow "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return &command{c: c, name: name, args: args, about: about, example: example, fs: fs}
+}
+
+// withAPI adds --api and -o, for commands that call the REST API.
+func (k *command) withAPI() *command {
+	k.api = k.fs.String("api", k.c.api, "URL of the REST API of a running vpcflow (also $VPCFLOW_API)")
+	k.output = k.fs.String("o", "table", "output format: table or json")
+	return k
+}
+
+func (k *command) usage(w io.Writer) {
+	fmt.Fprintf(w, "usage: vpcflow %s\n\n%s\n\nExample:\n", strings.TrimSpace(k.name+" "+k.args), k.about)
+	for _, line := range strings.Split(strings.TrimRight(k.example, "\n"), "\n") {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
+	fmt.Fprintln(w, "\nFlags:")
+	k.fs.SetOutput(w)
+	k.fs.PrintDefaults()
+	k.fs.SetOutput(io.Discard)
+}
+
+// parse parses args and checks the number of positional arguments (names
+// says what they are). It returns the positionals, or an exit code.
+func (k *command) parse(args []string, names ...string) ([]string, int, bool) {
+	if wantsHelp(args) {
+		k.usage(k.c.stdout)
+		return nil, exitOK, false
+	}
+	pos, err := parseInterspersed(k.fs, args)
+	if err != nil {
+		return nil, k.usageError("%v", err), false
+	}
+	switch {
+	case len(pos) < len(names):
+		return nil, k.usageError("missing %s", strings.Join(names[len(pos):], " ")), false
+	case len(pos) > len(names):
+		return nil, k.usageError("unexpected argument %q", pos[len(names)]), false
+	}
+	if k.output != nil && *k.output != "table" && *k.output != "json" {
+		return nil, k.usageError("-o: want table or json, got %q", *k.output), false
+	}
+	return pos, exitOK, true
+}
+
+// required checks that string flags are set.
+func (k *command) required(flags ...string) (int, bool) {
+	for _, name := range flags {
+		if f := k.fs.Lookup(name); f != nil && f.Value.String() == "" {
+			return k.usageError("--%s is required", name), false
+		}
+	}
+	return exitOK, true
+}
+
+func (k *command) usageError(format string, args ...any) int {
+	fmt.Fprintf(k.c.stderr, "error: %s\nRun 'vpcflow %s --help' for usage.\n", fmt.Sprintf(format, args...), k.name)
+	return exitUsage
+}
+
+// client returns an API client for --api.
+func (k *command) client() (*api.Client, error) {
+	return api.NewClient(*k.api, &http.Client{Timeout: k.c.timeout})
+}
+
+// fail prints an error as "error: FIELD: MESSAGE" and returns exitError.
+func (k *command) fail(err error) int {
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		fmt.Fprintf(k.c.stderr, "error: %s\n", ae.Error())
+		return exitError
+	}
+	fmt.Fprintf(k.c.stderr, "error: %v\n", err)
+	var ne net.Error
+	if errors.As(err, &ne) && k.api != nil {
+		fmt.Fprintf(k.c.stderr, "Is `vpcflow serve` running there? Point --api or VPCFLOW_API at it.\n")
+	}
+	return exitError
+}
+
+// call runs fn with a client and prints what it returns: as JSON with
+// -o json, else with table.
+func (k *command) call(fn func(ctx context.Context, cl *api.Client) (any, error), table func(w io.Writer, v any)) int {
+	cl, err := k.client()
+	if err != nil {
+		return k.fail(err)
+	}
+	v, err := fn(k.c.ctx, cl)
+	if err != nil {
+		return k.fail(err)
+	}
+	if *k.output == "json" {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return k.fail(fmt.Errorf("encoding output: %w", err))
+		}
+		fmt.Fprintf(k.c.stdout, "%s\n", b)
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(k.c.stdout, 0, 8, 2, ' ', 0)
+	table(tw, v)
+	if err := tw.Flush(); err != nil {
+		return k.fail(fmt.Errorf("writing output: %w", err))
+	}
+	return exitOK
+}
+
+// message runs fn and prints a confirmation (nothing with -o json).
+func (k *command) message(fn func(ctx context.Context, cl *api.Client) error, format string, args ...any) int {
+	cl, err := k.client()
+	if err != nil {
+		return k.fail(err)
+	}
+	if err := fn(k.c.ctx, cl); err != nil {
+		return k.fail(err)
+	}
+	if *k.output != "json" {
+		fmt.Fprintf(k.c.stdout, format+"\n", args...)
+	}
+	return exitOK
+}
+
+// row writes one tab-separated table row.
+func row(w io.Writer, cols ...any) {
+	for i, c := range cols {
+		if i > 0 {
+			fmt.Fprint(w, "\t")
+		}
+		s := fmt.Sprint(c)
+		if s == "" {
+			s = "-"
+		}
+		fmt.Fprint(w, s)
+	}
+	fmt.Fprintln(w)
+}

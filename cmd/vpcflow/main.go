@@ -1,0 +1,243 @@
+// Command vpcflow is the vpcflow controller (`vpcflow serve`) and its
+// command-line client: every other subcommand talks to a running
+// controller's REST API, except `bridge setup`, which talks to OVSDB.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // the command ran and failed (API error, OVSDB error…)
+	exitUsage = 2 // bad command line
+)
+
+// defaultAPI is the API URL when neither --api nor VPCFLOW_API is set.
+const defaultAPI = "http://127.0.0.1:8080"
+
+const mainUsage = `usage: vpcflow [--api URL] COMMAND [ARGS] [FLAGS]
+
+vpcflow is an OpenFlow controller that makes Open vSwitch bridges behave
+like an Alibaba Cloud VPC vSwitch: register hosts (VM NICs) and subnets
+(route entries) and the fabric answers every ARP with ee:ff:ff:ff:ff:ff
+and routes by destination prefix.
+
+Commands:
+  serve       run the controller (OpenFlow listener, OVSDB monitor, REST API)
+  bridge      prepare an OVS bridge for vpcflow (bridge setup)
+  vpc         create, list, show and delete VPCs
+  vswitch     create, list, show and delete vSwitches
+  host        add, list, show and delete hosts
+  subnet      add, move, list, show and delete subnets (route entries)
+  switches    list the switches connected to the controller
+  flows       dump the flows installed on a switch
+
+Global flags:
+  --api URL        REST API of a running vpcflow (default $VPCFLOW_API or ` + defaultAPI + `)
+  --timeout DUR    timeout of each API request (default 30s)
+
+Example (the seed scenario):
+  vpcflow serve --ovsdb unix:/var/run/openvswitch/db.sock &
+  vpcflow bridge setup br-test --ovsdb unix:/var/run/openvswitch/db.sock --controller tcp:127.0.0.1:6653
+  vpcflow vpc create vpc-a --cidr 10.0.0.0/8
+  vpcflow vswitch create --vpc vpc-a vsw-a --cidr 10.10.10.0/24 --gateway 10.10.10.1
+  vpcflow host add --vpc vpc-a test1 --vswitch vsw-a --ip 10.10.10.11 --bridge br-test --interface vnet1
+  vpcflow subnet add --vpc vpc-a 172.18.1.0/24 --host test1
+
+Run 'vpcflow COMMAND --help' for a command's usage and flags.
+`
+
+// cli is one invocation of the command line.
+type cli struct {
+	ctx     context.Context
+	stdout  io.Writer
+	stderr  io.Writer
+	api     string        // global --api
+	timeout time.Duration // global --timeout
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runEnv(ctx, args, stdout, stderr, os.Getenv)
+}
+
+// runEnv is run with the environment passed in, for tests.
+func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	c := &cli{ctx: ctx, stdout: stdout, stderr: stderr}
+	fs := flag.NewFlagSet("vpcflow", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	apiDefault := getenv("VPCFLOW_API")
+	if apiDefault == "" {
+		apiDefault = defaultAPI
+	}
+	fs.StringVar(&c.api, "api", apiDefault, "REST API URL")
+	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "API request timeout")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, mainUsage)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "error: %v\n\n%s", err, mainUsage)
+		return exitUsage
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		fmt.Fprint(stderr, mainUsage)
+		return exitUsage
+	}
+	cmd, cargs := rest[0], rest[1:]
+	switch cmd {
+	case "serve":
+		return runServe(ctx, cargs, stdout, stderr)
+	case "bridge":
+		return c.group("bridge", "prepare Open vSwitch bridges for vpcflow", []subcommand{
+			{"setup", "set a bridge up for vpcflow (OpenFlow13, fail_mode=secure, out-of-band controller)", c.bridgeSetup},
+		}, cargs)
+	case "vpc":
+		return c.group("vpc", "manage VPCs", []subcommand{
+			{"create", "create a VPC", c.vpcCreate},
+			{"list", "list VPCs", c.vpcList},
+			{"show", "show one VPC", c.vpcShow},
+			{"delete", "delete an empty VPC", c.vpcDelete},
+		}, cargs)
+	case "vswitch":
+		return c.group("vswitch", "manage the vSwitches of a VPC", []subcommand{
+			{"create", "create a vSwitch", c.vswitchCreate},
+			{"list", "list a VPC's vSwitches", c.vswitchList},
+			{"show", "show one vSwitch", c.vswitchShow},
+			{"delete", "delete a vSwitch without hosts", c.vswitchDelete},
+		}, cargs)
+	case "host":
+		return c.group("host", "manage the hosts (VM NICs) of a VPC", []subcommand{
+			{"add", "register a host", c.hostAdd},
+			{"list", "list a VPC's hosts", c.hostList},
+			{"show", "show one host", c.hostShow},
+			{"delete", "delete a host that is no subnet's next hop", c.hostDelete},
+		}, cargs)
+	case "subnet":
+		return c.group("subnet", "manage the subnets (route entries) of a VPC", []subcommand{
+			{"add", "add a route entry: CIDR via a host", c.subnetAdd},
+			{"move", "point a route entry at another host", c.subnetMove},
+			{"list", "list a VPC's route entries", c.subnetList},
+			{"show", "show one route entry", c.subnetShow},
+			{"delete", "delete a route entry", c.subnetDelete},
+		}, cargs)
+	case "switches":
+		return c.switches(cargs)
+	case "flows":
+		return c.flows(cargs)
+	case "help":
+		if len(cargs) > 0 {
+			return runEnv(ctx, append(cargs, "--help"), stdout, stderr, getenv)
+		}
+		fmt.Fprint(stdout, mainUsage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "error: unknown command %q\n\n%s", cmd, mainUsage)
+		return exitUsage
+	}
+}
+
+// subcommand is one verb of a command group.
+type subcommand struct {
+	name, summary string
+	run           func(args []string) int
+}
+
+// group dispatches `vpcflow NAME VERB ...`.
+func (c *cli) group(name, summary string, subs []subcommand, args []string) int {
+	usage := func(w io.Writer) {
+		fmt.Fprintf(w, "usage: vpcflow %s COMMAND [ARGS] [FLAGS]\n\nvpcflow %s: %s.\n\nCommands:\n", name, name, summary)
+		width := 0
+		for _, s := range subs {
+			width = max(width, len(s.name))
+		}
+		for _, s := range subs {
+			fmt.Fprintf(w, "  %-*s  %s\n", width, s.name, s.summary)
+		}
+		fmt.Fprintf(w, "\nRun 'vpcflow %s COMMAND --help' for a command's usage, flags and an example.\n", name)
+	}
+	if len(args) == 0 {
+		usage(c.stderr)
+		return exitUsage
+	}
+	if isHelp(args[0]) || args[0] == "help" {
+		usage(c.stdout)
+		return exitOK
+	}
+	for _, s := range subs {
+		if s.name == args[0] {
+			return s.run(args[1:])
+		}
+	}
+	fmt.Fprintf(c.stderr, "error: unknown command %q\n\n", name+" "+args[0])
+	usage(c.stderr)
+	return exitUsage
+}
+
+func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
+
+// wantsHelp says whether args ask for help (before any "--").
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if isHelp(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseInterspersed parses flags wherever they are among args (users
+// type `vpcflow host add test1 --vpc v ...`) and returns the positional
+// arguments. Everything after "--" is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil || isBoolFlag(f) {
+			continue
+		}
+		if i+1 < len(args) {
+			flags = append(flags, args[i+1])
+			i++
+		}
+	}
+	if err := fs.Parse(flags); err != nil {
+		return nil, err
+	}
+	return pos, nil
+}
+
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}

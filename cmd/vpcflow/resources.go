@@ -1,0 +1,370 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/vpcflow/vpcflow/api"
+	"github.com/vpcflow/vpcflow/topology"
+)
+
+// ---- tables ----
+
+func vpcTable(w io.Writer, v any) {
+	row(w, "NAME", "ID", "CIDR", "DEC_TTL")
+	for _, x := range asList[topology.VPC](v) {
+		cidr := ""
+		if x.CIDR.IsValid() {
+			cidr = x.CIDR.String()
+		}
+		row(w, x.Name, x.ID, cidr, x.DecTTL)
+	}
+}
+
+func vswitchTable(w io.Writer, v any) {
+	row(w, "NAME", "ID", "CIDR", "GATEWAY")
+	for _, x := range asList[topology.VSwitch](v) {
+		row(w, x.Name, x.ID, x.CIDR, x.Gateway)
+	}
+}
+
+func hostTable(w io.Writer, v any) {
+	row(w, "NAME", "ID", "VSWITCH", "IP", "MAC", "ATTACHMENT")
+	for _, x := range asList[topology.Host](v) {
+		row(w, x.Name, x.ID, x.VSwitch, x.IP, x.MAC, attachment(x))
+	}
+}
+
+func attachment(h topology.Host) string {
+	if h.Bridge != "" {
+		return h.Bridge + "/" + h.Interface
+	}
+	return fmt.Sprintf("dpid=%s,ofport=%d", h.DPID, h.OFPort)
+}
+
+func subnetTable(w io.Writer, v any) {
+	row(w, "NAME", "ID", "CIDR", "HOST")
+	for _, x := range asList[topology.Subnet](v) {
+		row(w, x.Name, x.ID, x.CIDR, x.Host)
+	}
+}
+
+// asList accepts one T or a []T.
+func asList[T any](v any) []T {
+	switch x := v.(type) {
+	case T:
+		return []T{x}
+	case []T:
+		return x
+	}
+	return nil
+}
+
+// ---- vpc ----
+
+func (c *cli) vpcCreate(args []string) int {
+	k := c.command("vpc create", "NAME [--cidr CIDR] [--dec-ttl]",
+		"Create a VPC. --cidr optionally bounds its vSwitches; --dec-ttl makes the\nfabric decrement the TTL of routed packets.",
+		"vpcflow vpc create vpc-a --cidr 10.0.0.0/8").withAPI()
+	cidr := k.fs.String("cidr", "", "IPv4 CIDR that contains all the VPC's vSwitches (optional)")
+	decTTL := k.fs.Bool("dec-ttl", false, "decrement the TTL of routed packets")
+	pos, code, ok := k.parse(args, "NAME")
+	if !ok {
+		return code
+	}
+	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
+		return cl.CreateVPC(ctx, api.VPCRequest{Name: pos[0], CIDR: *cidr, DecTTL: *decTTL})
+	}, vpcTable)
+}
+
+func (c *cli) vpcList(args []string) int {
+	k := c.command("vpc list", "", "List the VPCs.", "vpcflow vpc list\nvpcflow vpc list -o json").withAPI()
+	if _, code, ok := k.parse(args); !ok {
+		return code
+	}
+	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
+		return cl.ListVPCs(ctx)
+	}, vpcTable)
+}
+
+// vpcSummary is what `vpc show` prints.
+type vpcSummary struct {
+	topology.VPC
+	VSwitches int `json:"vswitches"`
+	Hosts     int `json:"hosts"`
+	Subnets   int `json:"subnets"`
+}
+
+func (c *cli) vpcShow(args []string) int {
+	k := c.command("vpc show", "NAME", "Show a VPC and how many vSwitches, hosts and subnets it has.", "vpcflow vpc show vpc-a").withAPI()
+	pos, code, ok := k.parse(args, "NAME")
+	if !ok {
+		return code
+	}
+	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
+		v, err := cl.GetVPC(ctx, pos[0])
+		if err != nil {
+			return nil, err
+		}
+		ws, err := cl.ListVSwitches(ctx, v.Name)
+		if err != nil {
+			return nil, err
+		}
+		hs, err := cl.ListHosts(ctx, v.Name)
+		if err != nil {
+			return nil, err
+		}
+		ss, err := cl.ListSubnets(ctx, v.Name)
+		if err != nil {
+			return nil, err
+		}
+		return vpcSummary{VPC: v, VSwitches: len(ws), Hosts: len(hs), Subnets: len(ss)}, nil
+	}, func(w io.Writer, v any) {
+		s := v.(vpcSummary)
+		cidr := "-"
+		if s.CIDR.IsValid() {
+			cidr = s.CIDR.String()
+		}
+		fmt.Fprintf(w, "name:\t%s\nid:\t%d\ncidr:\t%s\ndec_ttl:\t%t\nvswitches:\t%d\nhosts:\t%d\nsubnets:\t%d\n",
+			s.Name, s.ID, cidr, s.DecTTL, s.VSwitches, s.Hosts, s.Subnets)
+	})
+}
+
+func (c *cli) vpcDelete(args []string) int {
+	k := c.command("vpc delete", "NAME", "Delete a VPC. It must be empty: delete its subnets, hosts and vSwitches first.", "vpcflow vpc delete vpc-a").withAPI()
+	pos, code, ok := k.parse(args, "NAME")
+	if !ok {
+		return code
+	}
+	return k.message(func(ctx context.Context, cl *api.Client) error {
+		return cl.DeleteVPC(ctx, pos[0])
+	}, "deleted VPC %s", pos[0])
+}
+
+// ---- vswitch ----
+
+// vpcFlag adds the required --vpc flag.
+func (k *command) vpcFlag() *string {
+	return k.fs.String("vpc", "", "the VPC (required)")
+}
+
+func (c *cli) vswitchCreate(args []string) int {
+	k := c.command("vswitch create", "--vpc VPC NAME --cidr CIDR [--gateway IP]",
+		"Create a vSwitch: an IPv4 subnet (/16 to /29) of the VPC that hosts attach to.\nThe gateway defaults to the broadcast address minus 2, as on Aliyun.",
+		"vpcflow vswitch create --vpc vpc-a vsw-a --cidr 10.10.10.0/24 --gateway 10.10.10.1").withAPI()
+	vpc := k.vpcFlag()
+	cidr := k.fs.String("cidr", "", "IPv4 CIDR of the vSwitch (required)")
+	gw := k.fs.String("gateway", "", "gateway address (default: broadcast − 2)")
+	pos, code, ok := k.parse(args, "NAME")
+	if !ok {
+		return code
+	}
+	if code, ok := k.required("vpc", "cidr"); !ok {
+		return code
+	}
+	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
+		return cl.CreateVSwitch(ctx, *vpc, api.VSwitchRequest{Name: pos[0], CIDR: *cidr, Gateway: *gw})
+	}, vswitchTable)
+}
+
+func (c *cli) vswitchList(args []string) int {
+	k := c.command("vswitch list", "--vpc VPC", "List a VPC's vSwitches.", "vpcflow vswitch list --vpc vpc-a").withAPI()
+	vpc := k.vpcFlag()
+	if _, code, ok := k.parse(args); !ok {
+		return code
+	}
+	if code, ok := k.required("vpc"); !ok {
+		return code
+	}
+	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
+		return cl.ListVSwitches(ctx, *vpc)
+	}, vswitchTable)
+}
+
+func (c *cli) vswitchShow(args []string) int {
+	k := c.command("vswitch show", "--vpc VPC NAME", "Show one vSwitch.", "vpcflow vswitch show --vpc vpc-a vsw-a").withAPI()
+	vpc := k.vpcFlag()
+	pos, code, ok := k.parse(args, "NAME")
+	if !ok {
+		return code
+	}
+	if code, ok := k.required("vpc"); !ok {
+		return code
+	}
+	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
+		return cl.GetVSwitch(ctx, *vpc, pos[0])
+	}, vswitchTable)
+}
+
+func (c *cli) vswitchDelete(args []string) int {
+	k := c.command("vswitch delete", "--vpc VPC NAME", "Delete a vSwitch. It must have no hosts.", "vpcflow vswitch delete --vpc vpc-a vsw-a").withAPI()
+	vpc := k.vpcFlag()
+	pos, code, ok := k.parse(args, "NAME")
+	if !ok {
+		return code
+	}
+	if code, ok := k.required("vpc"); !ok {
+		return code
+	}
+	return k.message(func(ctx context.Context, cl *api.Client) error {
+		return cl.DeleteVSwitch(ctx, *vpc, pos[0])
+	}, "deleted vSwitch %s from VPC %s", pos[0], *vpc)
+}
+
+// ---- host ----
+
+func (c *cli) hostAdd(args []string) int {
+	k := c.command("host add", "--vpc VPC NAME --vswitch VSWITCH --ip IP [--mac MAC] (--bridge BRIDGE --interface IFACE | --dpid DPID --ofport PORT)",
+		"Register a host (a VM's NIC) in a vSwitch. Attach it by OVS bridge and interface\n(the controller finds the port through OVSDB, and the MAC from the interface's\nexternal_ids:attached-mac when --mac is not given) or by datapath id and port.",
+		"vpcflow host add --vpc vpc-a test1 --vswitch vsw-a --ip 10.10.10.11 --bridge br-test --interface vnet1\nvpcflow host add test2 --vpc vpc-a --vswitch vsw-a --ip 10.10.10.12 --mac 52:58:00:98:c0:92 --dpid 0x1 --ofport 3").withAPI()
+	vpc := k.vpcFlag()
+	vsw := k.fs.String("vswitch", "", "the vSwitch the host is in (required)")
+	ip := k.fs.String("ip", "", "the host's IPv4 address in the vSwitch (required)")
+	mac := k.fs.String("mac", "", "the host's MAC (default: the interface's external_ids:attached-mac)")
+	bridge := k.fs.String("bridge", "", "OVS bridge the host's interface is on")
+	iface := k.fs.String("interface", "", "OVS interface of the host, e.g. vnet1")
+	dpid := k.fs.String("dpid", "", "datapath id (16 hex digits or 0x…), with --ofport")
+	ofport := k.fs.Uint64("ofport", 0, "OpenFlow port number, with --dpid")
+	pos, code, ok := k.parse(args, "NAME")
+	if !ok {
+		return code
+	}
+	if code, ok := k.required("vpc", "vswitch", "ip"); !ok {
+		return code
+	}
+	if *ofport > math.MaxUint32 {
+		return k.usageError("--ofport %d is out of range", *ofport)
+	}
+	req := api.HostRequest{Name: pos[0], VSwitch: *vsw, IP: *ip, MAC: *mac, Bridge: *bridge, Interface: *iface, DPID: *dpid, OFPort: uint32(*ofport)}
+	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
+		return cl.CreateHost(ctx, *vpc, req)
+	}, hostTable)
+}
+
+func (c *cli) hostList(args []string) int {
+	k := c.command("host list", "--vpc VPC", "List a VPC's hosts.", "vpcflow host list --vpc vpc-a").withAPI()
+	vpc := k.vpcFlag()
+	if _, code, ok := k.parse(args); !ok {
+		return code
+	}
+	if code, ok := k.required("vpc"); !ok {
+		return code
+	}
+	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
+		return cl.ListHosts(ctx, *vpc)
+	}, hostTable)
+}
+
+func (c *cli) hostShow(args []string) int {
+	k := c.command("host show", "--vpc VPC NAME", "Show one host.", "vpcflow host show --vpc vpc-a test1").withAPI()
+	vpc := k.vpcFlag()
+	pos, code, ok := k.parse(args, "NAME")
+	if !ok {
+		return code
+	}
+	if code, ok := k.required("vpc"); !ok {
+		return code
+	}
+	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
+		return cl.GetHost(ctx, *vpc, pos[0])
+	}, hostTable)
+}
+
+func (c *cli) hostDelete(args []string) int {
+	k := c.command("host delete", "--vpc VPC NAME", "Delete a host. It must not be the next hop of any subnet.", "vpcflow host delete --vpc vpc-a test1").withAPI()
+	vpc := k.vpcFlag()
+	pos, code, ok := k.parse(args, "NAME")
+	if !ok {
+		return code
+	}
+	if code, ok := k.required("vpc"); !ok {
+		return code
+	}
+	return k.message(func(ctx context.Context, cl *api.Client) error {
+		return cl.DeleteHost(ctx, *vpc, pos[0])
+	}, "deleted host %s from VPC %s", pos[0], *vpc)
+}
+
+// ---- subnet ----
+
+func (c *cli) subnetAdd(args []string) int {
+	k := c.command("subnet add", "--vpc VPC CIDR --host HOST [--name NAME]",
+		"Add a subnet (a VPC route entry): packets to CIDR go to HOST. The CIDR may not\nequal, sit inside or contain a vSwitch CIDR. The name defaults to the CIDR with\n'/' written as '-'.",
+		"vpcflow subnet add --vpc vpc-a 172.18.1.0/24 --host test1").withAPI()
+	vpc := k.vpcFlag()
+	host := k.fs.String("host", "", "the next-hop host (required)")
+	name := k.fs.String("name", "", "name of the route entry (default: CIDR with '-' for '/')")
+	pos, code, ok := k.parse(args, "CIDR")
+	if !ok {
+		return code
+	}
+	if code, ok := k.required("vpc", "host"); !ok {
+		return code
+	}
+	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
+		return cl.CreateSubnet(ctx, *vpc, api.SubnetRequest{Name: *name, CIDR: pos[0], Host: *host})
+	}, subnetTable)
+}
+
+func (c *cli) subnetMove(args []string) int {
+	k := c.command("subnet move", "--vpc VPC NAME --host HOST", "Point a route entry at another next-hop host.",
+		"vpcflow subnet move --vpc vpc-a 172.18.1.0-24 --host test2").withAPI()
+	vpc := k.vpcFlag()
+	host := k.fs.String("host", "", "the new next-hop host (required)")
+	pos, code, ok := k.parse(args, "NAME")
+	if !ok {
+		return code
+	}
+	if code, ok := k.required("vpc", "host"); !ok {
+		return code
+	}
+	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
+		return cl.MoveSubnet(ctx, *vpc, pos[0], *host)
+	}, subnetTable)
+}
+
+func (c *cli) subnetList(args []string) int {
+	k := c.command("subnet list", "--vpc VPC", "List a VPC's subnets (route entries).", "vpcflow subnet list --vpc vpc-a").withAPI()
+	vpc := k.vpcFlag()
+	if _, code, ok := k.parse(args); !ok {
+		return code
+	}
+	if code, ok := k.required("vpc"); !ok {
+		return code
+	}
+	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
+		return cl.ListSubnets(ctx, *vpc)
+	}, subnetTable)
+}
+
+func (c *cli) subnetShow(args []string) int {
+	k := c.command("subnet show", "--vpc VPC NAME", "Show one subnet (route entry).", "vpcflow subnet show --vpc vpc-a 172.18.1.0-24").withAPI()
+	vpc := k.vpcFlag()
+	pos, code, ok := k.parse(args, "NAME")
+	if !ok {
+		return code
+	}
+	if code, ok := k.required("vpc"); !ok {
+		return code
+	}
+	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
+		return cl.GetSubnet(ctx, *vpc, pos[0])
+	}, subnetTable)
+}
+
+func (c *cli) subnetDelete(args []string) int {
+	k := c.command("subnet delete", "--vpc VPC NAME", "Delete a subnet (route entry).", "vpcflow subnet delete --vpc vpc-a 172.18.1.0-24").withAPI()
+	vpc := k.vpcFlag()
+	pos, code, ok := k.parse(args, "NAME")
+	if !ok {
+		return code
+	}
+	if code, ok := k.required("vpc"); !ok {
+		return code
+	}
+	return k.message(func(ctx context.Context, cl *api.Client) error {
+		return cl.DeleteSubnet(ctx, *vpc, pos[0])
+	}, "deleted subnet %s from VPC %s", pos[0], *vpc)
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/vpcflow/vpcflow/api"
+	"github.com/vpcflow/vpcflow/controller"
+	"github.com/vpcflow/vpcflow/openflow"
+	"github.com/vpcflow/vpcflow/ovsdb"
+	"github.com/vpcflow/vpcflow/topology"
+)
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+const serveUsage = `usage: vpcflow serve [flags]
+
+Run the controller: accept OpenFlow 1.3 connections from Open vSwitch,
+serve the REST API, watch OVSDB for ports, and keep every switch's flow
+tables equal to the registered VPCs, vSwitches, hosts and subnets.
+
+Example:
+  vpcflow serve --ovsdb unix:/var/run/openvswitch/db.sock --data-dir /var/lib/vpcflow
+  ovs-vsctl set-controller br-test tcp:127.0.0.1:6653   # or: vpcflow bridge setup br-test ...
+
+Flags:
+`
+
+// runServe is the `vpcflow serve` command.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ofAddr := fs.String("openflow", ":6653", "OpenFlow listen address (switches connect here)")
+	restAddr := fs.String("listen", "127.0.0.1:8080", "REST API listen address")
+	dataDir := fs.String("data-dir", "./vpcflow-data", "directory of the embedded on-disk store")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	logFormat := fs.String("log-format", "console", "log format: console or json")
+	var endpoints stringList
+	fs.Var(&endpoints, "ovsdb", "OVSDB server to learn ports from, unix:PATH or tcp:HOST:PORT (repeatable)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, serveUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	log, err := newLogger(*logLevel, *logFormat, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "serve: %v\n", err)
+		return 2
+	}
+	defer func() { _ = log.Sync() }()
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, log, *ofAddr, *restAddr, *dataDir, endpoints); err != nil {
+		log.Error("vpcflow stopped", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, log *zap.Logger, ofAddr, restAddr, dataDir string, endpoints []string) error {
+	store, err := topology.Open(ctx, dataDir, log.Named("store"))
+	if err != nil {
+		return fmt.Errorf("opening store in %s: %w", dataDir, err)
+	}
+	defer store.Close()
+
+	ctrl := controller.New(log.Named("controller"), store, controller.Options{OVSDBEndpoints: endpoints})
+
+	ofLn, err := net.Listen("tcp", ofAddr)
+	if err != nil {
+		return fmt.Errorf("listening for OpenFlow on %s: %w", ofAddr, err)
+	}
+	restLn, err := net.Listen("tcp", restAddr)
+	if err != nil {
+		ofLn.Close()
+		return fmt.Errorf("listening for REST on %s: %w", restAddr, err)
+	}
+	log.Info("vpcflow serving", zap.String("openflow", ofLn.Addr().String()),
+		zap.String("rest", restLn.Addr().String()), zap.String("data_dir", dataDir),
+		zap.Strings("ovsdb", endpoints))
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 2+len(endpoints))
+
+	for _, ep := range endpoints {
+		m := ovsdb.NewMonitor(log.Named("ovsdb"), ep, ctrl.BridgesChanged)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.Run(ctx); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("ovsdb monitor %s: %w", ep, err)
+			}
+		}()
+	}
+
+	ofServer := openflow.NewServer(log.Named("openflow"), ctrl, openflow.ServerOptions{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := ofServer.Serve(ctx, ofLn); err != nil && ctx.Err() == nil {
+			errc <- fmt.Errorf("openflow server: %w", err)
+		}
+	}()
+
+	httpServer := &http.Server{
+		Handler:           api.NewServer(log.Named("api"), ctrl, api.Options{}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := httpServer.Serve(restLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("rest server: %w", err)
+		}
+	}()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case runErr = <-errc:
+	}
+	cancel()
+	shutCtx, shutCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer shutCancel()
+	_ = httpServer.Shutdown(shutCtx)
+	ofLn.Close()
+	wg.Wait()
+	return runErr
+}
+
+func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	switch format {
+	case "console":
+		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	case "json":
+		enc = zapcore.NewJSONEncoder(encCfg)
+	default:
+		return nil, fmt.Errorf("--log-format: want console or json, got %q", format)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl)), nil
+}
