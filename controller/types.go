@@ -37,3 +37,51 @@ type FlowEntry struct {
 	Bytes       uint64  `json:"n_bytes"`
 	DurationSec float64 `json:"duration_sec"`
 }
+
+// DropCounters are packets dropped by the pipeline, by reason (see
+// docs/pipeline.md, "Cookies").
+type DropCounters struct {
+	Spoofed        uint64 `json:"spoofed"`
+	NoRoute        uint64 `json:"no_route"`
+	ARPNotAnswered uint64 `json:"arp_not_answered"`
+	UnknownSource  uint64 `json:"unknown_source"`
+	Other          uint64 `json:"other"`
+}
+
+// Add counts n packets dropped for reason r.
+func (d *DropCounters) Add(r DropReason, n uint64) {
+	switch r {
+	case DropSpoofed:
+		d.Spoofed += n
+	case DropNoRoute:
+		d.NoRoute += n
+	case DropARPNotAnswered:
+		d.ARPNotAnswered += n
+	case DropUnknownSource:
+		d.UnknownSource += n
+	case DropOther:
+		d.Other += n
+	}
+}
+
+// SwitchDrops are the drops of one switch, all hosts together.
+type SwitchDrops struct {
+	DPID   topology.DPID `json:"dpid"`
+	Bridge string        `json:"bridge,omitempty"`
+	Drops  DropCounters  `json:"drops"`
+}
+
+// HostDrops are the drops charged to one host: packets it sent that were
+// spoofed, and ARP requests for its own address.
+type HostDrops struct {
+	VPC   string        `json:"vpc"`
+	Name  string        `json:"name"`
+	DPID  topology.DPID `json:"dpid"`
+	Drops DropCounters  `json:"drops"`
+}
+
+// DropReport is the answer of GET /v1/drops.
+type DropReport struct {
+	Switches []SwitchDrops `json:"switches"`
+	Hosts    []HostDrops   `json:"hosts"`
+}

@@ -42,6 +42,13 @@ type Op struct {
 	// Old is the object before the change (OpUpdate, OpDelete), of the same
 	// type as the one set above; nil on OpCreate.
 	Old any
+
+	// Cascade, on OpDelete, also deletes what the object holds (a VPC's
+	// vSwitches, hosts and subnets; a vSwitch's hosts and their subnets; a
+	// host's subnets) instead of refusing with ErrConflict. Store.Apply
+	// returns the deleted dependents as OpDelete ops of their own, after
+	// the requested one.
+	Cascade bool
 }
 
 // ErrorKind classifies a rejected change; the API maps it to a status code.

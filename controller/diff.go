@@ -1,0 +1,115 @@
+package controller
+
+import (
+	"sort"
+
+	"github.com/vpcflow/vpcflow/openflow"
+)
+
+// FlowChange is one edit to a datapath's flow table: install (add or
+// replace) Flow, or, when Delete is set, remove the entry with Flow's key.
+type FlowChange struct {
+	Delete bool
+	Flow   openflow.Flow
+}
+
+// DesiredTable is the complete set of flows vpcflow wants on one datapath.
+type DesiredTable map[openflow.Key]openflow.Flow
+
+// isManaged reports whether an installed flow is vpcflow's business: it
+// carries vpcflow's cookie or sits in a table vpcflow owns. Flows in other
+// tables with foreign cookies (an operator's debug flows, say) are left alone.
+func isManaged(f *openflow.Flow) bool {
+	return ParseCookie(f.Cookie).Ours || ownsTable(f.Table)
+}
+
+// DiffTable compares what a datapath reports with what vpcflow wants and
+// returns only the changes needed: missing or different flows are
+// installed, managed flows that are not wanted are deleted, and flows that
+// are already right are not touched (their duration keeps growing).
+// The result is ordered (deletes first, then installs, each by table,
+// priority and match) so it is deterministic.
+func DiffTable(desired DesiredTable, installed []openflow.Flow) []FlowChange {
+	seen := make(map[openflow.Key]bool, len(installed))
+	var dels, adds []FlowChange
+	for i := range installed {
+		f := &installed[i]
+		k := f.Key()
+		want, ok := desired[k]
+		if !ok {
+			if isManaged(f) {
+				dels = append(dels, FlowChange{Delete: true, Flow: *f})
+			}
+			continue
+		}
+		seen[k] = true
+		if !want.SameContent(f) {
+			adds = append(adds, FlowChange{Flow: want})
+		}
+	}
+	for k, f := range desired {
+		if !seen[k] {
+			adds = append(adds, FlowChange{Flow: f})
+		}
+	}
+	sortChanges(dels)
+	sortChanges(adds)
+	return append(dels, adds...)
+}
+
+// DiffOwner compares the flows an object had with the flows it has now and
+// returns the changes per datapath.
+func DiffOwner(old, new []PlacedFlow) map[uint64][]FlowChange {
+	type slot struct {
+		dpid uint64
+		key  openflow.Key
+	}
+	oldBy := make(map[slot]*openflow.Flow, len(old))
+	for i := range old {
+		oldBy[slot{old[i].DPID, old[i].Flow.Key()}] = &old[i].Flow
+	}
+	out := map[uint64][]FlowChange{}
+	newBy := make(map[slot]bool, len(new))
+	for i := range new {
+		s := slot{new[i].DPID, new[i].Flow.Key()}
+		newBy[s] = true
+		if o, ok := oldBy[s]; ok && o.SameContent(&new[i].Flow) {
+			continue
+		}
+		out[s.dpid] = append(out[s.dpid], FlowChange{Flow: new[i].Flow})
+	}
+	for s, f := range oldBy {
+		if !newBy[s] {
+			out[s.dpid] = append(out[s.dpid], FlowChange{Delete: true, Flow: *f})
+		}
+	}
+	for dpid := range out {
+		orderDeletesFirst(out[dpid])
+	}
+	return out
+}
+
+// orderDeletesFirst puts deletes before installs, each sorted, so a batch
+// never briefly holds two flows that a route move replaces.
+func orderDeletesFirst(cs []FlowChange) {
+	sort.SliceStable(cs, func(i, j int) bool {
+		if cs[i].Delete != cs[j].Delete {
+			return cs[i].Delete
+		}
+		return lessFlow(&cs[i].Flow, &cs[j].Flow)
+	})
+}
+
+func sortChanges(cs []FlowChange) {
+	sort.Slice(cs, func(i, j int) bool { return lessFlow(&cs[i].Flow, &cs[j].Flow) })
+}
+
+func lessFlow(a, b *openflow.Flow) bool {
+	if a.Table != b.Table {
+		return a.Table < b.Table
+	}
+	if a.Priority != b.Priority {
+		return a.Priority > b.Priority
+	}
+	return a.Match.String() < b.Match.String()
+}

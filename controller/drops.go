@@ -1,0 +1,65 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/vpcflow/vpcflow/topology"
+)
+
+// Drops reads the drop flows of every connected switch and sums their
+// packet counts by reason, per switch and per host (the host's id is in
+// the cookie of its drop flows).
+func (c *Controller) Drops(ctx context.Context) (DropReport, error) {
+	report := DropReport{Switches: []SwitchDrops{}, Hosts: []HostDrops{}}
+	infos := c.Switches()
+	byHostID := map[uint32]*HostDrops{}
+	for _, info := range infos {
+		c.mu.Lock()
+		sw, ok := c.switches[uint64(info.DPID)]
+		c.mu.Unlock()
+		if !ok {
+			continue
+		}
+		stats, err := sw.DumpFlows(ctx)
+		if err != nil {
+			return DropReport{}, fmt.Errorf("dumping flows of %s: %w", info.DPID, err)
+		}
+		sd := SwitchDrops{DPID: info.DPID, Bridge: info.Bridge}
+		for _, s := range stats {
+			if len(s.Flow.Actions) != 0 {
+				continue
+			}
+			ck := ParseCookie(s.Flow.Cookie)
+			if !ck.Ours || ck.Reason == DropNone {
+				continue
+			}
+			sd.Drops.Add(ck.Reason, s.Packets)
+			if ck.Owner == OwnerHost {
+				hd, ok := byHostID[ck.ID]
+				if !ok {
+					hd = &HostDrops{DPID: info.DPID}
+					byHostID[ck.ID] = hd
+				}
+				hd.Drops.Add(ck.Reason, s.Packets)
+			}
+		}
+		report.Switches = append(report.Switches, sd)
+	}
+	c.store.Read(func(st *topology.State) {
+		for _, h := range st.AllHosts() {
+			if hd, ok := byHostID[h.ID]; ok {
+				hd.VPC, hd.Name = h.VPC, h.Name
+				report.Hosts = append(report.Hosts, *hd)
+			}
+		}
+	})
+	sort.Slice(report.Hosts, func(i, j int) bool {
+		if report.Hosts[i].VPC != report.Hosts[j].VPC {
+			return report.Hosts[i].VPC < report.Hosts[j].VPC
+		}
+		return report.Hosts[i].Name < report.Hosts[j].Name
+	})
+	return report, nil
+}
