@@ -99,6 +99,10 @@ func (b *storeBackend) Flows(ctx context.Context, dpid topology.DPID) ([]control
 	return f, nil
 }
 
+func (b *storeBackend) Drops(ctx context.Context) (controller.DropReport, error) {
+	return controller.DropReport{Switches: []controller.SwitchDrops{}, Hosts: []controller.HostDrops{}}, nil
+}
+
 func (b *storeBackend) InterfaceMAC(bridge, iface string) (net.HardwareAddr, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -60,6 +60,7 @@ func NewServer(log *zap.Logger, b Backend, opts Options) http.Handler {
 		{"/v1/vpcs/{vpc}/subnets/{name}", http.MethodDelete, s.deleteSubnet},
 		{"/v1/switches", http.MethodGet, s.listSwitches},
 		{"/v1/switches/{dpid}/flows", http.MethodGet, s.listFlows},
+		{"/v1/drops", http.MethodGet, s.listDrops},
 	}
 	for _, rt := range routes {
 		r.HandleFunc(rt.path, rt.h).Methods(rt.method)
@@ -528,6 +529,15 @@ func (s *server) deleteSubnet(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) listSwitches(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, nonNil(s.b.Switches()))
+}
+
+func (s *server) listDrops(w http.ResponseWriter, r *http.Request) {
+	report, err := s.b.Drops(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, report)
 }
 
 func (s *server) listFlows(w http.ResponseWriter, r *http.Request) {

@@ -42,6 +42,9 @@ type Backend interface {
 	Flows(ctx context.Context, dpid topology.DPID) ([]controller.FlowEntry, error)
 	// InterfaceMAC is an interface's external_ids:attached-mac in OVSDB.
 	InterfaceMAC(bridge, iface string) (net.HardwareAddr, bool)
+	// Drops sums the pipeline's drop counters by reason, per switch and
+	// per host.
+	Drops(ctx context.Context) (controller.DropReport, error)
 }
 
 // Options tune the server.

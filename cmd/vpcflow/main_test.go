@@ -57,6 +57,13 @@ func (b storeBackend) Flows(ctx context.Context, dpid topology.DPID) ([]controll
 	}, nil
 }
 
+func (b storeBackend) Drops(ctx context.Context) (controller.DropReport, error) {
+	return controller.DropReport{
+		Switches: []controller.SwitchDrops{{DPID: 0xabc, Bridge: "br-test", Drops: controller.DropCounters{Spoofed: 3, NoRoute: 1}}},
+		Hosts:    []controller.HostDrops{{VPC: "vpc-a", Name: "test1", DPID: 0xabc, Drops: controller.DropCounters{Spoofed: 3}}},
+	}, nil
+}
+
 func (b storeBackend) InterfaceMAC(bridge, iface string) (net.HardwareAddr, bool) {
 	if bridge == "br-test" && iface == "vnet1" {
 		return net.HardwareAddr{0x52, 0x58, 0x00, 0x98, 0xc0, 0x81}, true
