@@ -17,6 +17,8 @@ bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 say() { printf '%s\n' "$*"; }
 run() { printf '\033[36m$ %s\033[0m\n' "$*"; "$@"; }
 inphys() { ip netns exec "$PHYS" "$@"; }
+# runp shows and runs a command inside the physical host's namespace.
+runp() { printf '\033[36m[%s]$ %s\033[0m\n' "$PHYS" "$*"; ip netns exec "$PHYS" "$@"; }
 
 cleanup() {
 	set +e
@@ -82,9 +84,9 @@ inphys "$BIN" serve --openflow 127.0.0.1:6653 --listen 127.0.0.1:8080 \
 PIDS+=($!)
 say "   vpcflow serve --ovsdb unix:$D/db.sock  (pid $!, log $WORK/vpcflow.log)"
 for _ in $(seq 50); do inphys curl -sf http://127.0.0.1:8080/healthz >/dev/null && break; sleep 0.1; done
-run inphys "$BIN" bridge setup br-test --ovsdb unix:"$D/db.sock" --controller tcp:127.0.0.1:6653
+runp "$BIN" bridge setup br-test --ovsdb unix:"$D/db.sock" --controller tcp:127.0.0.1:6653
 for _ in $(seq 100); do inphys curl -s http://127.0.0.1:8080/v1/switches | grep -q dpid && break; sleep 0.1; done
-run inphys "$BIN" switches
+runp "$BIN" switches
 
 say ""
 say "   Before any REST call the VMs cannot reach anything: the fabric only drops."
