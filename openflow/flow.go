@@ -69,7 +69,7 @@ var fieldInfos = [fieldEnd]fieldInfo{
 	FieldEthType:  {name: "dl_type", nxm: "NXM_OF_ETH_TYPE", bits: 16, kind: kindHex, width: 2},
 	FieldMetadata: {name: "metadata", nxm: "OXM_OF_METADATA", bits: 64, kind: kindHex, width: 8},
 	FieldReg0:     {name: "reg0", nxm: "NXM_NX_REG0", bits: 32, kind: kindHex, width: 4},
-	FieldInPort:   {name: "in_port", nxm: "NXM_OF_IN_PORT", bits: 32, kind: kindDec, width: 4},
+	FieldInPort:   {name: "in_port", nxm: "OXM_OF_IN_PORT", bits: 32, kind: kindDec, width: 4},
 	FieldTunID:    {name: "tun_id", nxm: "NXM_NX_TUN_ID", bits: 64, kind: kindHex, width: 8},
 	FieldTunSrc:   {name: "tun_src", nxm: "NXM_NX_TUN_IPV4_SRC", bits: 32, kind: kindIPv4, width: 4},
 	FieldTunDst:   {name: "tun_dst", nxm: "NXM_NX_TUN_IPV4_DST", bits: 32, kind: kindIPv4, width: 4},

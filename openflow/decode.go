@@ -1,0 +1,315 @@
+package openflow
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"time"
+)
+
+// FlowStats is one installed flow as a switch reports it.
+type FlowStats struct {
+	Flow     Flow
+	Packets  uint64
+	Bytes    uint64
+	Duration time.Duration
+}
+
+// errTruncated is wrapped by every decoding error caused by short input.
+var errTruncated = errors.New("truncated")
+
+// DecodeFlowStats parses the body of an OFPMP_FLOW multipart reply (the
+// bytes after the 16-byte multipart header; bodies of several reply parts
+// may be concatenated). Fields, actions and instructions vpcflow does not
+// know decode into values that never equal a desired flow (a match on
+// Field 0, an ActUnknown action) rather than failing the dump; structurally
+// broken input returns an error.
+func DecodeFlowStats(body []byte) ([]FlowStats, error) {
+	var out []FlowStats
+	for off := 0; off < len(body); {
+		rest := body[off:]
+		if len(rest) < flowStatsFixLen+8 {
+			return out, fmt.Errorf("flow stats entry at offset %d: %w (%d bytes left)", off, errTruncated, len(rest))
+		}
+		length := int(be.Uint16(rest))
+		if length < flowStatsFixLen+8 || length > len(rest) || length%8 != 0 {
+			return out, fmt.Errorf("flow stats entry at offset %d: bad length %d (%d bytes left)", off, length, len(rest))
+		}
+		fs, err := decodeFlowStatsEntry(rest[:length])
+		if err != nil {
+			return out, fmt.Errorf("flow stats entry at offset %d: %w", off, err)
+		}
+		out = append(out, fs)
+		off += length
+	}
+	return out, nil
+}
+
+// decodeFlowStatsEntry parses one ofp_flow_stats of exactly len(b) bytes.
+func decodeFlowStatsEntry(b []byte) (FlowStats, error) {
+	var fs FlowStats
+	fs.Flow.Table = b[2]
+	sec, nsec := be.Uint32(b[4:]), be.Uint32(b[8:])
+	fs.Duration = time.Duration(sec)*time.Second + time.Duration(nsec)
+	fs.Flow.Priority = be.Uint16(b[12:])
+	fs.Flow.Cookie = be.Uint64(b[24:])
+	fs.Packets = be.Uint64(b[32:])
+	fs.Bytes = be.Uint64(b[40:])
+
+	match, n, err := decodeMatch(b[flowStatsFixLen:])
+	if err != nil {
+		return fs, err
+	}
+	fs.Flow.Match = match
+	acts, err := decodeInstructions(b[flowStatsFixLen+n:])
+	if err != nil {
+		return fs, err
+	}
+	fs.Flow.Actions = acts
+	return fs, nil
+}
+
+// decodeMatch parses an ofp_match and returns it with its padded length.
+func decodeMatch(b []byte) (Match, int, error) {
+	if len(b) < 4 {
+		return nil, 0, fmt.Errorf("match: %w", errTruncated)
+	}
+	typ, length := be.Uint16(b), int(be.Uint16(b[2:]))
+	padded := (length + 7) &^ 7
+	if length < 4 || padded > len(b) {
+		return nil, 0, fmt.Errorf("match: bad length %d (%d bytes left)", length, len(b))
+	}
+	if typ != matchTypeOXM {
+		return Match{unknownFieldMatch(uint32(typ)<<16, b[:length])}, padded, nil
+	}
+	m := make(Match, 0, (length-4)/8+1)
+	for p := b[4:length]; len(p) > 0; {
+		e, hl, ok := parseOXMHeader(p)
+		if !ok {
+			return nil, 0, fmt.Errorf("match field header: %w", errTruncated)
+		}
+		pl := e.payloadLen()
+		if pl < 0 || hl+pl > len(p) {
+			return nil, 0, fmt.Errorf("match field 0x%08x: bad length %d", e.header, pl)
+		}
+		e.payload = p[hl : hl+pl]
+		if f, v, mask, hasMask, ok := e.known(); ok {
+			m = append(m, FieldMatch{Field: f, Value: v, Mask: mask, HasMask: hasMask})
+		} else {
+			m = append(m, unknownFieldMatch(e.header, p[:hl+pl]))
+		}
+		p = p[hl+pl:]
+	}
+	m.Normalize()
+	return m, padded, nil
+}
+
+// unknownFieldMatch stands for a match field vpcflow does not know: Field 0
+// (printed "field0"), the header as value and a hash of the bytes as mask,
+// so distinct unknown fields stay distinct and never equal a desired match.
+func unknownFieldMatch(header uint32, raw []byte) FieldMatch {
+	return FieldMatch{Field: 0, Value: uint64(header), Mask: hash64(raw), HasMask: true}
+}
+
+func hash64(b []byte) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write(b)
+	return h.Sum64()
+}
+
+func unknownAction(raw []byte) Action {
+	return Action{Type: ActUnknown, Value: hash64(raw), Raw: hex.EncodeToString(raw)}
+}
+
+// decodeInstructions parses the instruction list and flattens it into our
+// action order: apply-actions, write_metadata, goto_table, and then
+// unknown instructions, whatever their order on the wire.
+func decodeInstructions(b []byte) ([]Action, error) {
+	var out, tail []Action // tail: the instructions that are not apply-actions
+	for len(b) > 0 {
+		if len(b) < 4 {
+			return nil, fmt.Errorf("instruction: %w", errTruncated)
+		}
+		typ, length := be.Uint16(b), int(be.Uint16(b[2:]))
+		if length < 4 || length > len(b) {
+			return nil, fmt.Errorf("instruction type %d: bad length %d (%d bytes left)", typ, length, len(b))
+		}
+		in := b[:length]
+		switch {
+		case typ == instApplyActions && length >= 8:
+			if out == nil {
+				out = make([]Action, 0, length/16+2)
+			}
+			var err error
+			if out, err = decodeActions(out, in[8:]); err != nil {
+				return nil, err
+			}
+		case typ == instWriteMetadata && length == 24:
+			tail = append(tail, Action{Type: ActWriteMetadata, Value: be.Uint64(in[8:]), Mask: be.Uint64(in[16:])})
+		case typ == instGotoTable && length == 8:
+			tail = append(tail, GotoTable(in[4]))
+		default:
+			tail = append(tail, unknownAction(in))
+		}
+		b = b[length:]
+	}
+	if len(tail) > 1 {
+		slices.SortStableFunc(tail, func(x, y Action) int { return instructionRank(x) - instructionRank(y) })
+	}
+	return append(out, tail...), nil
+}
+
+// instructionRank orders the non-apply instructions as a Flow keeps them.
+func instructionRank(a Action) int {
+	switch a.Type {
+	case ActWriteMetadata:
+		return 1
+	case ActGotoTable:
+		return 2
+	default:
+		return 3
+	}
+}
+
+// decodeActions parses an action list and appends it to out.
+func decodeActions(out []Action, b []byte) ([]Action, error) {
+	for len(b) > 0 {
+		if len(b) < 4 {
+			return nil, fmt.Errorf("action: %w", errTruncated)
+		}
+		typ, length := be.Uint16(b), int(be.Uint16(b[2:]))
+		if length < 4 || length > len(b) {
+			return nil, fmt.Errorf("action type %d: bad length %d (%d bytes left)", typ, length, len(b))
+		}
+		out = append(out, decodeAction(typ, b[:length]))
+		b = b[length:]
+	}
+	return out, nil
+}
+
+// decodeAction decodes one action of known length; anything it does not
+// understand becomes ActUnknown.
+func decodeAction(typ uint16, a []byte) Action {
+	switch typ {
+	case actTypeOutput:
+		if len(a) != 16 {
+			break
+		}
+		port, maxLen := be.Uint32(a[4:]), be.Uint16(a[8:])
+		switch port {
+		case PortInPort:
+			return OutputInPort()
+		case PortController:
+			if maxLen == maxLenNoBuffer {
+				return Action{Type: ActController}
+			}
+		default:
+			return Output(port)
+		}
+	case actTypeDecNwTTL:
+		if len(a) == 8 {
+			return DecTTL()
+		}
+	case actTypeSetField:
+		if act, ok := decodeSetField(a[4:]); ok {
+			return act
+		}
+	case actTypeExperimenter:
+		if len(a) >= 10 && be.Uint32(a[4:]) == nxExperimenter {
+			if act, ok := decodeNX(be.Uint16(a[8:]), a); ok {
+				return act
+			}
+		}
+	}
+	return unknownAction(a)
+}
+
+// decodeSetField decodes the OXM TLV of a set_field (followed by padding).
+func decodeSetField(b []byte) (Action, bool) {
+	e, hl, ok := parseOXMHeader(b)
+	if !ok {
+		return Action{}, false
+	}
+	pl := e.payloadLen()
+	if pl < 0 || hl+pl > len(b) {
+		return Action{}, false
+	}
+	e.payload = b[hl : hl+pl]
+	f, v, _, hasMask, ok := e.known()
+	if !ok || hasMask {
+		return Action{}, false
+	}
+	return SetField(f, v), true
+}
+
+// decodeNX decodes the Nicira extension actions a switch may return for
+// what vpcflow installs: reg_move, full-width reg_load/reg_load2 and
+// dec_ttl.
+func decodeNX(subtype uint16, a []byte) (Action, bool) {
+	switch subtype {
+	case nxastRegMove:
+		if len(a) < 24 {
+			return Action{}, false
+		}
+		nBits, srcOfs, dstOfs := be.Uint16(a[10:]), be.Uint16(a[12:]), be.Uint16(a[14:])
+		p := a[16:]
+		src, n1, ok1 := parseOXMHeader(p)
+		if !ok1 {
+			return Action{}, false
+		}
+		dst, _, ok2 := parseOXMHeader(p[n1:])
+		if !ok2 {
+			return Action{}, false
+		}
+		sf, sw, okS := headerField(src)
+		df, dw, okD := headerField(dst)
+		if !okS || !okD || srcOfs != 0 || dstOfs != 0 || sf.Bits() != df.Bits() {
+			return Action{}, false
+		}
+		// Full width of both fields as they are on the wire and in our model.
+		if int(nBits) != 8*sw || int(nBits) != 8*dw || uint(nBits) != df.Bits() {
+			return Action{}, false
+		}
+		return Move(sf, df), true
+	case nxastRegLoad:
+		if len(a) != 24 {
+			return Action{}, false
+		}
+		ofsNbits := be.Uint16(a[10:])
+		ofs, nBits := ofsNbits>>6, ofsNbits&0x3f+1
+		e, _, ok := parseOXMHeader(a[12:16])
+		if !ok {
+			return Action{}, false
+		}
+		f, w, ok := headerField(e)
+		if !ok || ofs != 0 || int(nBits) != 8*w || uint(nBits) != f.Bits() {
+			return Action{}, false
+		}
+		return SetField(f, be.Uint64(a[16:])), true
+	case nxastRegLoad2:
+		// A set_field in Nicira clothing; a mask is accepted only when full.
+		if len(a) >= 10 {
+			return decodeSetField(a[10:])
+		}
+	case nxastDecTTL:
+		if len(a) == 16 {
+			return DecTTL(), true
+		}
+	}
+	return Action{}, false
+}
+
+// headerField maps a bare field header (as in reg_move) to our field and
+// its width on the wire.
+func headerField(e oxmEntry) (Field, int, bool) {
+	if e.id.class == classExperimenter || e.hasMask {
+		return 0, 0, false
+	}
+	wf, ok := decodeFields[e.id]
+	if !ok || int(e.header&0xff) != wf.width {
+		return 0, 0, false
+	}
+	return wf.field, wf.width, true
+}

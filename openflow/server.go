@@ -1,0 +1,217 @@
+package openflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Handler receives switch lifecycle events from a Server.
+type Handler interface {
+	// SwitchConnected is called after the handshake, in its own goroutine;
+	// it may block (e.g. to reconcile). ctx is cancelled when the switch
+	// disconnects or the server stops.
+	SwitchConnected(ctx context.Context, sw *Switch)
+	// SwitchDisconnected is called once per connected switch, after its
+	// connection closed and its SwitchConnected call returned. When a
+	// switch reconnects with the same datapath id, the old connection is
+	// closed and its SwitchDisconnected returns before the new
+	// connection's SwitchConnected is called.
+	SwitchDisconnected(sw *Switch)
+}
+
+// ServerOptions tunes a Server. Zero values take the defaults.
+type ServerOptions struct {
+	// HandshakeTimeout bounds HELLO + FEATURES (default 10s).
+	HandshakeTimeout time.Duration
+	// EchoInterval is how often the controller sends echo requests
+	// (default 5s).
+	EchoInterval time.Duration
+	// EchoTimeout closes a connection on which nothing, not even an echo
+	// reply, arrived for this long (default 15s).
+	EchoTimeout time.Duration
+}
+
+func (o ServerOptions) withDefaults() ServerOptions {
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = 10 * time.Second
+	}
+	if o.EchoInterval <= 0 {
+		o.EchoInterval = 5 * time.Second
+	}
+	if o.EchoTimeout <= 0 {
+		o.EchoTimeout = 15 * time.Second
+	}
+	return o
+}
+
+// Server accepts OpenFlow 1.3 connections from switches.
+type Server struct {
+	log  *zap.Logger
+	h    Handler
+	opts ServerOptions
+
+	mu       sync.Mutex
+	switches map[uint64]*Switch // by datapath id, after the handshake
+	conns    map[*conn]struct{} // every open connection
+	wg       sync.WaitGroup
+}
+
+// NewServer returns a server that reports switches to h.
+func NewServer(log *zap.Logger, h Handler, opts ServerOptions) *Server {
+	return &Server{
+		log:      log,
+		h:        h,
+		opts:     opts.withDefaults(),
+		switches: make(map[uint64]*Switch),
+		conns:    make(map[*conn]struct{}),
+	}
+}
+
+// Serve accepts switch connections on ln until ctx is done (it then returns
+// nil) or ln fails. Before returning it closes ln and every switch
+// connection, and waits for their handler calls to return.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
+	defer func() {
+		stop()
+		cancel()
+		_ = ln.Close()
+		s.closeAll()
+		s.wg.Wait()
+	}()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("accept switch connection: %w", err)
+		}
+		s.wg.Add(1)
+		go s.serveConn(ctx, nc)
+	}
+}
+
+// Switches returns the switches connected now.
+func (s *Server) Switches() []*Switch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Switch, 0, len(s.switches))
+	for _, sw := range s.switches {
+		out = append(out, sw)
+	}
+	return out
+}
+
+func (s *Server) closeAll() {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.close(errors.New("server stopped"))
+	}
+}
+
+// serveConn runs one connection: handshake, registration, reader, and the
+// handler calls.
+func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
+	defer s.wg.Done()
+	log := s.log.With(zap.String("remote", nc.RemoteAddr().String()))
+	c := newConn(nc, log, s.opts)
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("panic serving switch", zap.Any("panic", p), zap.Stack("stack"))
+			c.close(fmt.Errorf("panic: %v", p))
+		}
+	}()
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+	if ctx.Err() != nil { // Serve is returning; closeAll may have missed us
+		c.close(ctx.Err())
+		return
+	}
+
+	dpid, err := c.handshake(ctx, s.opts.HandshakeTimeout)
+	if err != nil {
+		log.Warn("switch handshake failed", zap.Error(err))
+		c.close(fmt.Errorf("handshake: %w", err))
+		return
+	}
+	c.log = log.With(zap.String("dpid", fmt.Sprintf("%016x", dpid)))
+	sw := &Switch{c: c, dpid: dpid, remote: nc.RemoteAddr().String(), connectedAt: time.Now(), gone: make(chan struct{})}
+	defer close(sw.gone)
+
+	s.mu.Lock()
+	old := s.switches[dpid]
+	s.switches[dpid] = sw
+	s.mu.Unlock()
+
+	swCtx, cancel := context.WithCancel(ctx)
+	go func() { // cancel the switch's context as soon as the connection closes
+		select {
+		case <-c.done:
+		case <-swCtx.Done():
+		}
+		cancel()
+	}()
+	connectedDone := make(chan struct{})
+	called := false // written before connectedDone closes
+	go func() {
+		defer close(connectedDone)
+		defer func() {
+			if p := recover(); p != nil {
+				c.log.Error("panic in SwitchConnected", zap.Any("panic", p), zap.Stack("stack"))
+			}
+		}()
+		if old != nil {
+			c.log.Info("switch reconnected; closing its old connection", zap.String("old_remote", old.remote))
+			old.c.close(errors.New("replaced by a new connection from the same datapath"))
+			<-old.gone
+		}
+		if swCtx.Err() != nil {
+			return
+		}
+		c.log.Info("switch connected")
+		called = true
+		s.h.SwitchConnected(swCtx, sw)
+	}()
+	go c.keepalive()
+
+	c.readLoop()
+	cancel()
+	<-connectedDone
+
+	s.mu.Lock()
+	if s.switches[dpid] == sw {
+		delete(s.switches, dpid)
+	}
+	s.mu.Unlock()
+	c.log.Info("switch disconnected", zap.NamedError("reason", c.closeErr))
+	if !called {
+		return
+	}
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				c.log.Error("panic in SwitchDisconnected", zap.Any("panic", p), zap.Stack("stack"))
+			}
+		}()
+		s.h.SwitchDisconnected(sw)
+	}()
+}
