@@ -40,6 +40,9 @@ type Options struct {
 	OVSDBEndpoints []string
 	// PushTimeout bounds how long one switch may take to confirm a change.
 	PushTimeout time.Duration
+	// ReconcileTimeout bounds a full reconciliation (dump + diff + apply)
+	// of a switch that (re)connected.
+	ReconcileTimeout time.Duration
 }
 
 // ownerKey names the object a set of flows exists for.
@@ -60,8 +63,8 @@ type Controller struct {
 	// pushes, so a switch's tables change in one order only.
 	mu       sync.Mutex
 	owned    map[ownerKey][]PlacedFlow
-	attached map[uint32]Attachment // host id → resolved attachment
-	switches map[uint64]Datapath   // reconciled switches, by dpid
+	attached map[uint32]Attachment  // host id → resolved attachment
+	switches map[uint64]*switchConn // connected switches, by dpid
 	bridges  map[string][]ovsdb.Bridge
 
 	portsReady     chan struct{}
@@ -75,13 +78,16 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 	if opts.PushTimeout == 0 {
 		opts.PushTimeout = 10 * time.Second
 	}
+	if opts.ReconcileTimeout == 0 {
+		opts.ReconcileTimeout = 5 * time.Minute
+	}
 	c := &Controller{
 		log:           log,
 		store:         store,
 		opts:          opts,
 		owned:         map[ownerKey][]PlacedFlow{},
 		attached:      map[uint32]Attachment{},
-		switches:      map[uint64]Datapath{},
+		switches:      map[uint64]*switchConn{},
 		bridges:       map[string][]ovsdb.Bridge{},
 		portsReady:    make(chan struct{}),
 		seenEndpoints: map[string]bool{},
@@ -99,18 +105,22 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 func (c *Controller) Read(fn func(st *topology.State)) { c.store.Read(fn) }
 
 // Apply validates and stores a change, then sends the flows it affects to
-// every connected switch and returns once they confirmed them.
+// every connected switch and returns once they confirmed them. The
+// controller lock is held only to compute and queue the changes, never
+// while a switch is being waited for.
 func (c *Controller) Apply(ctx context.Context, ops []topology.Op) ([]topology.Op, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	applied, err := c.store.Apply(ctx, ops)
 	if err != nil {
+		c.mu.Unlock()
 		return nil, err
 	}
 	owners := affectedOwners(applied)
 	var changes map[uint64][]FlowChange
 	c.store.Read(func(st *topology.State) { changes = c.recompute(st, owners) })
-	if err := c.push(ctx, changes); err != nil {
+	waits := c.queueChanges(changes)
+	c.mu.Unlock()
+	if err := waitAll(ctx, waits); err != nil {
 		return applied, fmt.Errorf("change stored, but a switch did not confirm it: %w", err)
 	}
 	return applied, nil
@@ -269,39 +279,35 @@ func (c *Controller) desiredFor(dpid uint64) DesiredTable {
 	return t
 }
 
-// push sends changes to the reconciled switches concurrently, each within
-// PushTimeout. A switch that fails is disconnected: it reconnects and is
-// reconciled from a fresh dump, so its table never stays wrong. Switches
-// that are not connected get the changes when they reconcile. Caller holds c.mu.
-func (c *Controller) push(ctx context.Context, changes map[uint64][]FlowChange) error {
-	var wg sync.WaitGroup
-	var errMu sync.Mutex
-	var errs []error
+// queueChanges queues changes on the connected switches, in the order they
+// were computed. Switches that are not connected get them when they
+// reconcile. Caller holds c.mu.
+func (c *Controller) queueChanges(changes map[uint64][]FlowChange) map[uint64]<-chan error {
+	waits := map[uint64]<-chan error{}
 	for dpid, cs := range changes {
-		sw, ok := c.switches[dpid]
+		sc, ok := c.switches[dpid]
 		if !ok || len(cs) == 0 {
 			continue
 		}
-		wg.Add(1)
-		go func(dpid uint64, sw Datapath, cs []FlowChange) {
-			defer wg.Done()
-			pctx, cancel := context.WithTimeout(ctx, c.opts.PushTimeout)
-			defer cancel()
-			start := time.Now()
-			if err := sw.Apply(pctx, toFlowMods(cs)); err != nil {
-				c.log.Error("switch rejected flow changes; disconnecting it to resync",
-					zap.String("dpid", topology.DPID(dpid).String()), zap.Int("changes", len(cs)), zap.Error(err))
-				sw.Close()
-				errMu.Lock()
-				errs = append(errs, fmt.Errorf("switch %s: %w", topology.DPID(dpid), err))
-				errMu.Unlock()
-				return
-			}
-			c.log.Debug("flows pushed", zap.String("dpid", topology.DPID(dpid).String()),
-				zap.Int("changes", len(cs)), zap.Duration("took", time.Since(start)))
-		}(dpid, sw, cs)
+		waits[dpid] = sc.enqueue(&pushJob{mods: toFlowMods(cs), timeout: c.opts.PushTimeout})
 	}
-	wg.Wait()
+	return waits
+}
+
+// waitAll waits for every switch's confirmation (each bounded by
+// PushTimeout in its own queue) or for ctx.
+func waitAll(ctx context.Context, waits map[uint64]<-chan error) error {
+	var errs []error
+	for dpid, w := range waits {
+		select {
+		case err := <-w:
+			if err != nil {
+				errs = append(errs, fmt.Errorf("switch %s: %w", dpidString(dpid), err))
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for switch %s: %w", dpidString(dpid), ctx.Err())
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -320,57 +326,40 @@ func toFlowMods(cs []FlowChange) []openflow.FlowMod {
 	return mods
 }
 
-// SwitchConnected reconciles a switch that connected (or reconnected): it
-// reads the switch's flows and sends only the difference. Until then the
-// switch is not sent incremental changes.
+// SwitchConnected runs a switch's connection: once the OVSDB port map is
+// known, it queues a full reconciliation against a snapshot of the desired
+// table (dump, then send only what is missing, different or stale), and then
+// applies queued changes in order until the switch disconnects.
 func (c *Controller) SwitchConnected(ctx context.Context, sw *openflow.Switch) {
-	c.connect(ctx, sw)
+	c.serveSwitch(ctx, sw)
 }
 
 // SwitchDisconnected forgets a switch.
 func (c *Controller) SwitchDisconnected(sw *openflow.Switch) {
-	c.disconnect(sw)
+	c.forgetSwitch(sw)
 }
 
-func (c *Controller) connect(ctx context.Context, sw Datapath) {
-	dpid := topology.DPID(sw.DPID()).String()
-	log := c.log.With(zap.String("dpid", dpid), zap.String("remote", sw.RemoteAddr()))
+func (c *Controller) serveSwitch(ctx context.Context, dp Datapath) {
+	log := c.log.With(zap.String("dpid", dpidString(dp.DPID())), zap.String("remote", dp.RemoteAddr()))
 	select {
 	case <-c.portsReady:
 	case <-ctx.Done():
 		return
 	}
-	start := time.Now()
-	installed, err := sw.DumpFlows(ctx)
-	if err != nil {
-		log.Error("reading flows of new switch", zap.Error(err))
-		sw.Close()
-		return
-	}
-	flows := make([]openflow.Flow, len(installed))
-	for i := range installed {
-		flows[i] = installed[i].Flow
-	}
+	sc := newSwitchConn(dp, log)
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if ctx.Err() != nil {
-		return
+	if old, ok := c.switches[dp.DPID()]; ok && old.dp != dp {
+		old.dp.Close()
 	}
-	changes := DiffTable(c.desiredFor(sw.DPID()), flows)
-	if len(changes) > 0 {
-		if err := sw.Apply(ctx, toFlowMods(changes)); err != nil {
-			log.Error("reconciling new switch", zap.Error(err))
-			sw.Close()
-			return
+	c.switches[dp.DPID()] = sc
+	done := sc.enqueue(&pushJob{reconcile: c.desiredFor(dp.DPID()), timeout: c.opts.ReconcileTimeout})
+	c.mu.Unlock()
+	go func() {
+		if err := <-done; err != nil {
+			log.Error("reconciling switch", zap.Error(err))
 		}
-	}
-	if old, ok := c.switches[sw.DPID()]; ok && old != sw {
-		old.Close()
-	}
-	c.switches[sw.DPID()] = sw
-	adds, dels := countChanges(changes)
-	log.Info("switch reconciled", zap.Int("installed", len(installed)), zap.Int("added", adds),
-		zap.Int("deleted", dels), zap.Duration("took", time.Since(start)))
+	}()
+	sc.run(ctx)
 }
 
 func countChanges(cs []FlowChange) (adds, dels int) {
@@ -384,12 +373,13 @@ func countChanges(cs []FlowChange) (adds, dels int) {
 	return adds, dels
 }
 
-func (c *Controller) disconnect(sw Datapath) {
+func (c *Controller) forgetSwitch(dp Datapath) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cur, ok := c.switches[sw.DPID()]; ok && cur == sw {
-		delete(c.switches, sw.DPID())
-		c.log.Info("switch disconnected", zap.String("dpid", topology.DPID(sw.DPID()).String()))
+	if cur, ok := c.switches[dp.DPID()]; ok && cur.dp == dp {
+		delete(c.switches, dp.DPID())
+		cur.fail(errSwitchGone)
+		c.log.Info("switch disconnected", zap.String("dpid", dpidString(dp.DPID())))
 	}
 }
 
@@ -417,10 +407,13 @@ func (c *Controller) BridgesChanged(endpoint string, bridges []ovsdb.Bridge) {
 		changes = c.recompute(st, owners)
 	})
 	if len(owners) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), c.opts.PushTimeout)
-		defer cancel()
-		if err := c.push(ctx, changes); err != nil {
-			c.log.Warn("pushing port changes", zap.Error(err))
+		// Queued in order; the OVSDB monitor does not wait for the switches.
+		for dpid, w := range c.queueChanges(changes) {
+			go func(dpid uint64, w <-chan error) {
+				if err := <-w; err != nil {
+					c.log.Warn("pushing port changes", zap.String("dpid", dpidString(dpid)), zap.Error(err))
+				}
+			}(dpid, w)
 		}
 		c.log.Info("port map changed", zap.String("ovsdb", endpoint), zap.Int("objects_recomputed", len(owners)))
 	}
@@ -455,7 +448,11 @@ func (c *Controller) Switches() []SwitchInfo {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make([]SwitchInfo, 0, len(c.switches))
-	for dpid, sw := range c.switches {
+	for dpid, sc := range c.switches {
+		if !sc.isReconciled() {
+			continue // listed once its tables are known to be right
+		}
+		sw := sc.dp
 		info := SwitchInfo{DPID: topology.DPID(dpid), Remote: sw.RemoteAddr(),
 			ConnectedSince: sw.ConnectedAt().UTC(), Ports: []PortInfo{}}
 		for _, ep := range c.sortedEndpoints() {
@@ -483,12 +480,12 @@ func (c *Controller) Switches() []SwitchInfo {
 // Flows reads the flow table of a connected switch.
 func (c *Controller) Flows(ctx context.Context, dpid topology.DPID) ([]FlowEntry, error) {
 	c.mu.Lock()
-	sw, ok := c.switches[uint64(dpid)]
+	sc, ok := c.switches[uint64(dpid)]
 	c.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", dpid, ErrUnknownSwitch)
 	}
-	stats, err := sw.DumpFlows(ctx)
+	stats, err := sc.dp.DumpFlows(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("dumping flows of %s: %w", dpid, err)
 	}

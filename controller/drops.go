@@ -17,12 +17,12 @@ func (c *Controller) Drops(ctx context.Context) (DropReport, error) {
 	byHostID := map[uint32]*HostDrops{}
 	for _, info := range infos {
 		c.mu.Lock()
-		sw, ok := c.switches[uint64(info.DPID)]
+		sc, ok := c.switches[uint64(info.DPID)]
 		c.mu.Unlock()
 		if !ok {
 			continue
 		}
-		stats, err := sw.DumpFlows(ctx)
+		stats, err := sc.dp.DumpFlows(ctx)
 		if err != nil {
 			return DropReport{}, fmt.Errorf("dumping flows of %s: %w", info.DPID, err)
 		}

@@ -1,0 +1,151 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vpcflow/vpcflow/openflow"
+	"github.com/vpcflow/vpcflow/topology"
+)
+
+// errSwitchGone is returned to waiters whose changes were not sent because
+// the switch disconnected; it reconciles from a fresh dump when it returns.
+var errSwitchGone = errors.New("switch disconnected before confirming; it will be reconciled when it reconnects")
+
+// switchConn owns all writes to one switch. Jobs run one at a time in the
+// order they were queued (queued under Controller.mu, so in the order the
+// changes were computed), each within its own timeout. A slow or hung
+// switch only delays its own queue: Controller.mu is never held while a
+// switch is being waited for.
+type switchConn struct {
+	dp  Datapath
+	log *zap.Logger
+
+	mu         sync.Mutex
+	queue      []*pushJob
+	wake       chan struct{}
+	gone       bool
+	reconciled bool
+}
+
+// pushJob is a batch of flow-mods, or (when reconcile is set) a full
+// reconciliation against a desired-table snapshot.
+type pushJob struct {
+	mods      []openflow.FlowMod
+	reconcile DesiredTable
+	timeout   time.Duration
+	result    chan error
+}
+
+func newSwitchConn(dp Datapath, log *zap.Logger) *switchConn {
+	return &switchConn{dp: dp, log: log, wake: make(chan struct{}, 1)}
+}
+
+// enqueue adds a job; the returned channel yields its result.
+func (s *switchConn) enqueue(j *pushJob) <-chan error {
+	j.result = make(chan error, 1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gone {
+		j.result <- errSwitchGone
+		return j.result
+	}
+	s.queue = append(s.queue, j)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return j.result
+}
+
+func (s *switchConn) isReconciled() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reconciled
+}
+
+// run executes jobs until ctx ends (the switch disconnected) or a job
+// fails, in which case the switch is disconnected so that it reconnects and
+// is reconciled from scratch: a table is never left half-known.
+func (s *switchConn) run(ctx context.Context) {
+	defer s.fail(errSwitchGone)
+	for {
+		s.mu.Lock()
+		var j *pushJob
+		if len(s.queue) > 0 {
+			j = s.queue[0]
+			s.queue[0] = nil
+			s.queue = s.queue[1:]
+		}
+		s.mu.Unlock()
+		if j == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.wake:
+				continue
+			}
+		}
+		err := s.do(ctx, j)
+		j.result <- err
+		if err != nil {
+			s.log.Error("switch did not confirm flow changes; disconnecting it to resync", zap.Error(err))
+			s.dp.Close()
+			return
+		}
+	}
+}
+
+func (s *switchConn) do(ctx context.Context, j *pushJob) error {
+	ctx, cancel := context.WithTimeout(ctx, j.timeout)
+	defer cancel()
+	if j.reconcile == nil {
+		start := time.Now()
+		if err := s.dp.Apply(ctx, j.mods); err != nil {
+			return fmt.Errorf("applying %d flow-mods: %w", len(j.mods), err)
+		}
+		s.log.Debug("flows pushed", zap.Int("changes", len(j.mods)), zap.Duration("took", time.Since(start)))
+		return nil
+	}
+	start := time.Now()
+	installed, err := s.dp.DumpFlows(ctx)
+	if err != nil {
+		return fmt.Errorf("reading flows: %w", err)
+	}
+	flows := make([]openflow.Flow, len(installed))
+	for i := range installed {
+		flows[i] = installed[i].Flow
+	}
+	changes := DiffTable(j.reconcile, flows)
+	if len(changes) > 0 {
+		if err := s.dp.Apply(ctx, toFlowMods(changes)); err != nil {
+			return fmt.Errorf("reconciling %d flow-mods: %w", len(changes), err)
+		}
+	}
+	s.mu.Lock()
+	s.reconciled = true
+	s.mu.Unlock()
+	adds, dels := countChanges(changes)
+	s.log.Info("switch reconciled", zap.Int("installed", len(installed)), zap.Int("added", adds),
+		zap.Int("deleted", dels), zap.Duration("took", time.Since(start)))
+	return nil
+}
+
+// fail ends the queue: pending and future jobs get err.
+func (s *switchConn) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gone = true
+	for _, j := range s.queue {
+		j.result <- err
+	}
+	s.queue = nil
+}
+
+// dpidString is the dpid as `ovs-ofctl show` prints it.
+func dpidString(dpid uint64) string { return topology.DPID(dpid).String() }
