@@ -20,13 +20,21 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/vpcflow/vpcflow/controller"
+	"github.com/vpcflow/vpcflow/ovsdb"
 	"github.com/vpcflow/vpcflow/topology"
 )
 
-// storeBackend is the Backend used by these tests: a real topology.Store
-// (bbolt in a temp dir) for Apply and Read, and fixed data for what needs
-// switches and OVSDB (the controller that provides those is tested on its
-// own).
+// Two backends serve these tests.
+//
+// Most tests run the API over the real controller (controller.New over a
+// real topology.Store, bbolt in a temp dir) with no switch connected: it
+// validates, stores and computes flows exactly as in production, and has
+// nothing to push. Its port map is fed through BridgesChanged, as the OVSDB
+// monitor does, so MACs come from "OVSDB" the real way.
+//
+// storeBackend (a real store plus fixed switch data) is kept only for what
+// needs a connected switch: rendering /v1/switches and /v1/switches/{dpid}/
+// flows, and a switch that fails to confirm a change (TestBackendErrors).
 type storeBackend struct {
 	store *topology.Store
 
@@ -83,6 +91,60 @@ func (b *storeBackend) Apply(ctx context.Context, ops []topology.Op) ([]topology
 
 func (b *storeBackend) Read(fn func(st *topology.State)) { b.store.Read(fn) }
 
+// countingController is the real controller, counting the changes it
+// accepted.
+type countingController struct {
+	*controller.Controller
+	mu      sync.Mutex
+	applies int
+}
+
+func (c *countingController) Apply(ctx context.Context, ops []topology.Op) ([]topology.Op, error) {
+	out, err := c.Controller.Apply(ctx, ops)
+	if err == nil {
+		c.mu.Lock()
+		c.applies++
+		c.mu.Unlock()
+	}
+	return out, err
+}
+
+// testBridges is the port map the tests' "OVSDB" reports: br-test (dpid 1)
+// with vnet1 (port 1) and vnet3 (port 3), both with attached-mac.
+func testBridges() []ovsdb.Bridge {
+	return []ovsdb.Bridge{{Name: "br-test", DPID: 1, Ports: map[string]ovsdb.Port{
+		"vnet1": {Name: "vnet1", OFPort: 1, AttachedMAC: net.HardwareAddr{0x52, 0x58, 0x00, 0x98, 0xc0, 0x81}},
+		"vnet3": {Name: "vnet3", OFPort: 3, AttachedMAC: net.HardwareAddr{0x52, 0x58, 0x00, 0x98, 0xc0, 0x92}},
+	}}}
+}
+
+// newController returns the real controller over a fresh store, with the
+// test port map.
+func newController(t testing.TB) (*countingController, *topology.Store) {
+	t.Helper()
+	st, err := topology.Open(context.Background(), t.TempDir(), zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	c := controller.New(zap.NewNop(), st, controller.Options{})
+	c.BridgesChanged("unix:/test/db.sock", testBridges())
+	return &countingController{Controller: c}, st
+}
+
+// dumpStore is the whole topology as JSON, to check that a request changed
+// nothing.
+func dumpStore(st *topology.Store) string {
+	var all []any
+	st.Read(func(st *topology.State) {
+		for _, v := range st.VPCs() {
+			all = append(all, v, st.VSwitches(v.Name), st.Hosts(v.Name), st.Subnets(v.Name))
+		}
+	})
+	out, _ := json.Marshal(all)
+	return string(out)
+}
+
 func (b *storeBackend) Switches() []controller.SwitchInfo {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -100,7 +162,10 @@ func (b *storeBackend) Flows(ctx context.Context, dpid topology.DPID) ([]control
 }
 
 func (b *storeBackend) Drops(ctx context.Context) (controller.DropReport, error) {
-	return controller.DropReport{Switches: []controller.SwitchDrops{}, Hosts: []controller.HostDrops{}}, nil
+	return controller.DropReport{
+		Switches: []controller.SwitchDrops{{DPID: 1, Bridge: "br-test", Drops: controller.DropCounters{Spoofed: 3, NoRoute: 7, Other: 1}}},
+		Hosts:    []controller.HostDrops{{VPC: "vpc-a", Name: "test1", DPID: 1, Drops: controller.DropCounters{Spoofed: 3}}},
+	}, nil
 }
 
 func (b *storeBackend) InterfaceMAC(bridge, iface string) (net.HardwareAddr, bool) {
@@ -110,33 +175,54 @@ func (b *storeBackend) InterfaceMAC(bridge, iface string) (net.HardwareAddr, boo
 	return m, ok
 }
 
-// dump is the whole topology as JSON, to check that a request changed
-// nothing.
-func (b *storeBackend) dump() string {
-	var all []any
-	b.store.Read(func(st *topology.State) {
-		for _, v := range st.VPCs() {
-			all = append(all, v, st.VSwitches(v.Name), st.Hosts(v.Name), st.Subnets(v.Name))
-		}
-	})
-	out, _ := json.Marshal(all)
-	return string(out)
-}
+func (b *storeBackend) dump() string { return dumpStore(b.store) }
 
 type testEnv struct {
-	t   *testing.T
-	b   *storeBackend
-	srv *httptest.Server
-	h   http.Handler
+	t     *testing.T
+	store *topology.Store
+	ctrl  *countingController // set by newEnv
+	fixed *storeBackend       // set by newFixedEnv
+	srv   *httptest.Server
+	h     http.Handler
 }
 
+// newEnv serves the API over the real controller.
 func newEnv(t *testing.T, opts Options) *testEnv {
 	t.Helper()
+	c, st := newController(t)
+	e := &testEnv{t: t, store: st, ctrl: c}
+	e.serve(c, opts)
+	return e
+}
+
+// newFixedEnv serves the API over storeBackend, for the tests that need a
+// connected switch's data.
+func newFixedEnv(t *testing.T, opts Options) *testEnv {
+	t.Helper()
 	b := newStoreBackend(t)
-	h := NewServer(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), b, opts)
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &testEnv{t: t, b: b, srv: srv, h: h}
+	e := &testEnv{t: t, store: b.store, fixed: b}
+	e.serve(b, opts)
+	return e
+}
+
+func (e *testEnv) serve(b Backend, opts Options) {
+	e.h = NewServer(zaptest.NewLogger(e.t, zaptest.Level(zap.WarnLevel)), b, opts)
+	e.srv = httptest.NewServer(e.h)
+	e.t.Cleanup(e.srv.Close)
+}
+
+func (e *testEnv) dump() string { return dumpStore(e.store) }
+
+// applies counts the changes the backend accepted.
+func (e *testEnv) applies() int {
+	if e.fixed != nil {
+		e.fixed.mu.Lock()
+		defer e.fixed.mu.Unlock()
+		return e.fixed.applies
+	}
+	e.ctrl.mu.Lock()
+	defer e.ctrl.mu.Unlock()
+	return e.ctrl.applies
 }
 
 type reply struct {
@@ -343,13 +429,13 @@ func TestConflictsAndNotFound(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.method+" "+c.path+" "+c.body, func(t *testing.T) {
-			before := e.b.dump()
+			before := e.dump()
 			r := e.do(c.method, c.path, c.body)
 			eb := r.err()
 			if r.status != c.status || eb.Field != c.field || !strings.Contains(eb.Error, c.msg) {
 				t.Fatalf("got %d %s; want %d field %q msg ~%q", r.status, r.body, c.status, c.field, c.msg)
 			}
-			if e.b.dump() != before {
+			if e.dump() != before {
 				t.Fatal("store changed")
 			}
 		})
@@ -371,7 +457,7 @@ func TestBatches(t *testing.T) {
 		t.Fatalf("batch result %s", r.body)
 	}
 
-	applies := e.b.applies
+	applies := e.applies()
 	cases := []struct {
 		path, body string
 		status     int
@@ -392,17 +478,17 @@ func TestBatches(t *testing.T) {
 		{"/v1/vpcs/vpc-a/subnets", `[{"cidr":"172.18.31.0/24","host":"b1","vpc":"vpc-b"}]`, 400, "[0].vpc"},
 	}
 	for _, c := range cases {
-		before := e.b.dump()
+		before := e.dump()
 		r := e.do("POST", c.path, c.body)
 		if r.status != c.status || r.err().Field != c.field || r.err().Error == "" {
 			t.Errorf("POST %s %s: got %d %s; want %d field %q", c.path, c.body, r.status, r.body, c.status, c.field)
 		}
-		if e.b.dump() != before {
+		if e.dump() != before {
 			t.Errorf("POST %s %s changed the store", c.path, c.body)
 		}
 	}
-	if e.b.applies != applies {
-		t.Errorf("%d rejected batches reached the backend as successful applies", e.b.applies-applies)
+	if n := e.applies(); n != applies {
+		t.Errorf("%d rejected batches reached the backend as successful applies", n-applies)
 	}
 }
 
@@ -490,7 +576,7 @@ func TestMalformedBodies(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			before := e.b.dump()
+			before := e.dump()
 			r := e.do(c.method, c.path, c.body)
 			eb := r.err()
 			if r.status != c.status || eb.Field != c.field || !strings.Contains(eb.Error, c.msg) || eb.Error == "" {
@@ -499,7 +585,7 @@ func TestMalformedBodies(t *testing.T) {
 			if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 				t.Fatalf("Content-Type %q", ct)
 			}
-			if e.b.dump() != before {
+			if e.dump() != before {
 				t.Fatal("store changed")
 			}
 		})
@@ -533,8 +619,10 @@ func TestMethodsAndRoutes(t *testing.T) {
 	e.must(404, "GET", "/v1/vpcs/vpc-a/routers", ``)
 }
 
+// TestSwitchesAndFlows renders a connected switch's data (storeBackend),
+// then checks what the real controller answers with no switch connected.
 func TestSwitchesAndFlows(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newFixedEnv(t, Options{})
 	r := e.must(200, "GET", "/v1/switches", "")
 	sws := decode[[]controller.SwitchInfo](t, r)
 	if len(sws) != 1 || sws[0].DPID != 1 || sws[0].Bridge != "br-test" || len(sws[0].Ports) != 2 || !strings.Contains(string(r.body), `"dpid":"0000000000000001"`) {
@@ -546,43 +634,62 @@ func TestSwitchesAndFlows(t *testing.T) {
 			t.Fatalf("flows %s", r.body)
 		}
 	}
+	r = e.must(200, "GET", "/v1/drops", "")
+	if d := decode[controller.DropReport](t, r); len(d.Switches) != 1 || d.Switches[0].Drops.Spoofed != 3 || len(d.Hosts) != 1 || d.Hosts[0].Name != "test1" {
+		t.Fatalf("drops %s", r.body)
+	}
+
+	// The same routes on the real controller, no switch connected.
+	e = newEnv(t, Options{})
+	if r := e.must(200, "GET", "/v1/switches", ""); strings.TrimSpace(string(r.body)) != "[]" {
+		t.Fatalf("no switches: %s", r.body)
+	}
 	r = e.must(404, "GET", "/v1/switches/00000000000000ff/flows", "")
 	if eb := r.err(); eb.Field != "dpid" || !strings.Contains(eb.Error, "00000000000000ff is not connected") {
 		t.Fatalf("unknown switch: %s", r.body)
 	}
-	e.b.switches = nil
-	if r := e.must(200, "GET", "/v1/switches", ""); strings.TrimSpace(string(r.body)) != "[]" {
-		t.Fatalf("no switches: %s", r.body)
+	if r := e.must(200, "GET", "/v1/drops", ""); strings.TrimSpace(string(r.body)) != `{"switches":[],"hosts":[]}` {
+		t.Fatalf("drops without switches: %s", r.body)
 	}
 }
 
+// TestBackendErrors needs a switch that does not confirm a change, which
+// storeBackend simulates.
 func TestBackendErrors(t *testing.T) {
-	e := newEnv(t, Options{})
+	e := newFixedEnv(t, Options{})
 	e.seed()
 	// The store accepted the change but a switch did not confirm it: the
 	// controller's error is internal, and reported as such.
-	e.b.pushErr = errors.New("change stored, but a switch did not confirm it: barrier timeout")
+	setPushErr := func(err error) {
+		e.fixed.mu.Lock()
+		defer e.fixed.mu.Unlock()
+		e.fixed.pushErr = err
+	}
+	setPushErr(errors.New("change stored, but a switch did not confirm it: barrier timeout"))
 	r := e.must(500, "POST", "/v1/vpcs", `{"name":"vpc-c"}`)
 	if !strings.Contains(r.err().Error, "barrier timeout") {
 		t.Fatalf("500 body %s", r.body)
 	}
-	e.b.pushErr = fmt.Errorf("push: %w", context.DeadlineExceeded)
+	setPushErr(fmt.Errorf("push: %w", context.DeadlineExceeded))
 	e.must(504, "POST", "/v1/vpcs", `{"name":"vpc-d"}`)
-	e.b.pushErr = nil
+	setPushErr(nil)
+
 	// A topology error wrapped by the backend keeps its status.
-	wrapped := &wrappingBackend{storeBackend: e.b}
-	h := NewServer(zap.NewNop(), wrapped, Options{})
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/vpcs", strings.NewReader(`{"name":"vpc-a"}`)))
-	if rec.Code != 409 || !strings.Contains(rec.Body.String(), `"field":"name"`) {
-		t.Fatalf("wrapped conflict: %d %s", rec.Code, rec.Body)
+	c, _ := newController(t)
+	h := NewServer(zap.NewNop(), wrappingBackend{c}, Options{})
+	for i, want := range []int{201, 409} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/vpcs", strings.NewReader(`{"name":"vpc-a"}`)))
+		if rec.Code != want || (want == 409 && !strings.Contains(rec.Body.String(), `"field":"name"`)) {
+			t.Fatalf("wrapped request %d: %d %s, want %d", i, rec.Code, rec.Body, want)
+		}
 	}
 }
 
-type wrappingBackend struct{ *storeBackend }
+type wrappingBackend struct{ Backend }
 
-func (b *wrappingBackend) Apply(ctx context.Context, ops []topology.Op) ([]topology.Op, error) {
-	out, err := b.storeBackend.Apply(ctx, ops)
+func (b wrappingBackend) Apply(ctx context.Context, ops []topology.Op) ([]topology.Op, error) {
+	out, err := b.Backend.Apply(ctx, ops)
 	if err != nil {
 		return nil, fmt.Errorf("controller: %w", err)
 	}
@@ -591,13 +698,14 @@ func (b *wrappingBackend) Apply(ctx context.Context, ops []topology.Op) ([]topol
 
 // panickyBackend fails inside Read, to check that a handler panic becomes
 // a logged 500 and not a dropped connection.
-type panickyBackend struct{ *storeBackend }
+type panickyBackend struct{ Backend }
 
 func (panickyBackend) Read(func(st *topology.State)) { panic("boom") }
 
 func TestPanicIs500(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
-	h := NewServer(zap.New(core), panickyBackend{newStoreBackend(t)}, Options{})
+	c, _ := newController(t)
+	h := NewServer(zap.New(core), panickyBackend{c}, Options{})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/vpcs", nil))
 	if rec.Code != 500 || !strings.Contains(rec.Body.String(), "internal error") {
@@ -610,7 +718,8 @@ func TestPanicIs500(t *testing.T) {
 
 func TestRequestLogging(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
-	h := NewServer(zap.New(core), newStoreBackend(t), Options{})
+	c, _ := newController(t)
+	h := NewServer(zap.New(core), c, Options{})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/vpcs", strings.NewReader(`{"name":"vpc-a"}`)))
 	rec = httptest.NewRecorder()
@@ -696,11 +805,13 @@ func TestClient(t *testing.T) {
 	if l, err := c.ListSubnets(ctx, "vpc-a"); err != nil || len(l) != 3 {
 		t.Fatalf("ListSubnets: %+v %v", l, err)
 	}
-	if l, err := c.Switches(ctx); err != nil || len(l) != 1 {
+	// No switch is connected to the real controller here; see
+	// TestClientSwitchData for a connected one.
+	if l, err := c.Switches(ctx); err != nil || len(l) != 0 {
 		t.Fatalf("Switches: %+v %v", l, err)
 	}
-	if l, err := c.Flows(ctx, 1); err != nil || len(l) != 2 {
-		t.Fatalf("Flows: %+v %v", l, err)
+	if d, err := c.Drops(ctx); err != nil || d.Switches == nil || len(d.Switches) != 0 || len(d.Hosts) != 0 {
+		t.Fatalf("Drops: %+v %v", d, err)
 	}
 
 	// Errors come back as *Error with status and field.
@@ -749,6 +860,27 @@ func TestClient(t *testing.T) {
 	}
 }
 
+// TestClientSwitchData decodes a connected switch's data (storeBackend).
+func TestClientSwitchData(t *testing.T) {
+	e := newFixedEnv(t, Options{})
+	ctx := context.Background()
+	c, err := NewClient(e.srv.URL, e.srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err := c.Switches(ctx); err != nil || len(l) != 1 || l[0].Ports[0].MAC != "52:58:00:98:c0:81" {
+		t.Fatalf("Switches: %+v %v", l, err)
+	}
+	if l, err := c.Flows(ctx, 1); err != nil || len(l) != 2 || l[0].Bytes != 420 {
+		t.Fatalf("Flows: %+v %v", l, err)
+	}
+	d, err := c.Drops(ctx)
+	if err != nil || len(d.Switches) != 1 || d.Switches[0].DPID != 1 || d.Switches[0].Drops.NoRoute != 7 ||
+		len(d.Hosts) != 1 || d.Hosts[0].VPC != "vpc-a" || d.Hosts[0].Drops.Spoofed != 3 {
+		t.Fatalf("Drops: %+v %v", d, err)
+	}
+}
+
 // FuzzCreateHostBody posts arbitrary bytes as a host (or batch of hosts):
 // the answer is always 201 or a 4xx with a JSON error, never a panic or
 // a 5xx, and a rejected body changes nothing.
@@ -763,8 +895,8 @@ func FuzzCreateHostBody(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	b := newStoreBackend(f)
-	h := NewServer(zap.NewNop(), b, Options{MaxBodyBytes: 1 << 16})
+	ctrl, st := newController(f)
+	h := NewServer(zap.NewNop(), ctrl, Options{MaxBodyBytes: 1 << 16})
 	for _, body := range []string{
 		`{"name":"vpc-a","cidr":"10.0.0.0/8"}`,
 	} {
@@ -780,7 +912,7 @@ func FuzzCreateHostBody(f *testing.F) {
 		f.Fatal(rec.Body.String())
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		before := b.dump()
+		before := dumpStore(st)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/vpcs/vpc-a/hosts", bytes.NewReader(data)))
 		switch {
@@ -802,7 +934,7 @@ func FuzzCreateHostBody(f *testing.F) {
 			for i, c := range created {
 				ops[i] = topology.Op{Kind: topology.OpDelete, Host: &topology.Host{VPC: "vpc-a", Name: c.Name}}
 			}
-			if _, err := b.store.Apply(context.Background(), ops); err != nil {
+			if _, err := ctrl.Apply(context.Background(), ops); err != nil {
 				t.Fatalf("deleting created hosts: %v", err)
 			}
 		case rec.Code >= 400 && rec.Code < 500:
@@ -810,7 +942,7 @@ func FuzzCreateHostBody(f *testing.F) {
 			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || eb.Error == "" {
 				t.Fatalf("%d without a JSON error: %q", rec.Code, rec.Body)
 			}
-			if b.dump() != before {
+			if dumpStore(st) != before {
 				t.Fatalf("rejected body changed the store: %q", data)
 			}
 		default:

@@ -17,13 +17,24 @@ import (
 
 // Client talks to a vpcflow API server.
 type Client struct {
-	base string // scheme://host[:port][/prefix], no trailing slash
-	hc   *http.Client
+	base  string // scheme://host[:port][/prefix], no trailing slash
+	hc    *http.Client
+	token string // bearer token, if any
+}
+
+// ClientOption configures a Client.
+type ClientOption func(*Client)
+
+// WithToken makes the client send "Authorization: Bearer TOKEN" with every
+// request, for a server started with a token (Options.Token). Surrounding
+// whitespace is ignored; an empty token sends nothing.
+func WithToken(token string) ClientOption {
+	return func(c *Client) { c.token = strings.TrimSpace(token) }
 }
 
 // NewClient returns a client for the server at baseURL
 // (e.g. "http://127.0.0.1:8080"). hc nil means http.DefaultClient.
-func NewClient(baseURL string, hc *http.Client) (*Client, error) {
+func NewClient(baseURL string, hc *http.Client, opts ...ClientOption) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil {
 		return nil, fmt.Errorf("API URL %q: %w", baseURL, err)
@@ -34,7 +45,11 @@ func NewClient(baseURL string, hc *http.Client) (*Client, error) {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{base: strings.TrimRight(u.String(), "/"), hc: hc}, nil
+	c := &Client{base: strings.TrimRight(u.String(), "/"), hc: hc}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
 }
 
 // Error is an error response from the server.
@@ -81,6 +96,9 @@ func (c *Client) do(ctx context.Context, method, p string, body, out any) error 
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		// *url.Error repeats method and URL in a different form; keep its
@@ -150,9 +168,36 @@ func (c *Client) GetVPC(ctx context.Context, name string) (topology.VPC, error) 
 	return v, err
 }
 
-// DeleteVPC deletes an empty VPC.
-func (c *Client) DeleteVPC(ctx context.Context, name string) error {
-	return c.do(ctx, http.MethodDelete, path("vpcs", name), nil, nil)
+// DeleteOption modifies a delete.
+type DeleteOption func(q url.Values)
+
+// Cascade(true) also deletes what the object holds (?cascade=true): a
+// VPC's subnets, hosts and vSwitches; a vSwitch's hosts and their subnets;
+// a host's subnets. Without it such a delete fails with 409.
+func Cascade(on bool) DeleteOption {
+	return func(q url.Values) {
+		if on {
+			q.Set("cascade", "true")
+		}
+	}
+}
+
+// withQuery appends the query that opts set to p.
+func withQuery(p string, opts []DeleteOption) string {
+	q := url.Values{}
+	for _, o := range opts {
+		o(q)
+	}
+	if len(q) == 0 {
+		return p
+	}
+	return p + "?" + q.Encode()
+}
+
+// DeleteVPC deletes a VPC: an empty one, or with Cascade(true) everything
+// in it too.
+func (c *Client) DeleteVPC(ctx context.Context, name string, opts ...DeleteOption) error {
+	return c.do(ctx, http.MethodDelete, withQuery(path("vpcs", name), opts), nil, nil)
 }
 
 // ---- vSwitches ----
@@ -178,9 +223,10 @@ func (c *Client) GetVSwitch(ctx context.Context, vpc, name string) (topology.VSw
 	return v, err
 }
 
-// DeleteVSwitch deletes a vSwitch without hosts.
-func (c *Client) DeleteVSwitch(ctx context.Context, vpc, name string) error {
-	return c.do(ctx, http.MethodDelete, path("vpcs", vpc, "vswitches", name), nil, nil)
+// DeleteVSwitch deletes a vSwitch without hosts, or with Cascade(true) its
+// hosts and their subnets too.
+func (c *Client) DeleteVSwitch(ctx context.Context, vpc, name string, opts ...DeleteOption) error {
+	return c.do(ctx, http.MethodDelete, withQuery(path("vpcs", vpc, "vswitches", name), opts), nil, nil)
 }
 
 // ---- hosts ----
@@ -213,9 +259,10 @@ func (c *Client) GetHost(ctx context.Context, vpc, name string) (topology.Host, 
 	return h, err
 }
 
-// DeleteHost deletes a host that is no subnet's next hop.
-func (c *Client) DeleteHost(ctx context.Context, vpc, name string) error {
-	return c.do(ctx, http.MethodDelete, path("vpcs", vpc, "hosts", name), nil, nil)
+// DeleteHost deletes a host that is no subnet's next hop, or with
+// Cascade(true) the subnets it is the next hop of too.
+func (c *Client) DeleteHost(ctx context.Context, vpc, name string, opts ...DeleteOption) error {
+	return c.do(ctx, http.MethodDelete, withQuery(path("vpcs", vpc, "hosts", name), opts), nil, nil)
 }
 
 // ---- subnets ----
@@ -273,5 +320,13 @@ func (c *Client) Switches(ctx context.Context) ([]controller.SwitchInfo, error) 
 func (c *Client) Flows(ctx context.Context, dpid topology.DPID) ([]controller.FlowEntry, error) {
 	var out []controller.FlowEntry
 	err := c.do(ctx, http.MethodGet, path("switches", dpid.String(), "flows"), nil, &out)
+	return out, err
+}
+
+// Drops sums the pipeline's drop counters by reason, per connected switch
+// and per host.
+func (c *Client) Drops(ctx context.Context) (controller.DropReport, error) {
+	var out controller.DropReport
+	err := c.do(ctx, http.MethodGet, path("drops"), nil, &out)
 	return out, err
 }

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +25,8 @@ type server struct {
 	b      Backend
 	opts   Options
 	router *mux.Router
+	// tokenSum is the SHA-256 of opts.Token, when set.
+	tokenSum [sha256.Size]byte
 }
 
 // NewServer returns the REST API over b.
@@ -34,6 +38,9 @@ func NewServer(log *zap.Logger, b Backend, opts Options) http.Handler {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	s := &server{log: log, b: b, opts: opts}
+	if opts.Token != "" {
+		s.tokenSum = sha256.Sum256([]byte(opts.Token))
+	}
 	r := mux.NewRouter()
 	s.router = r
 	routes := []struct {
@@ -70,7 +77,7 @@ func NewServer(log *zap.Logger, b Backend, opts Options) http.Handler {
 		writeJSON(w, http.StatusNotFound, ErrorBody{Error: fmt.Sprintf("no such route: %s %s", req.Method, req.URL.Path)})
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
-	return s.logRequests(s.recoverPanics(r))
+	return s.logRequests(s.recoverPanics(s.authenticate(r)))
 }
 
 // ---- middleware ----
@@ -113,6 +120,47 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 			zap.Int64("bytes", rec.bytes),
 			zap.String("remote", r.RemoteAddr))
 	})
+}
+
+// errBadToken is the message of every 401.
+const errBadToken = "missing or invalid bearer token"
+
+// authenticate requires "Authorization: Bearer TOKEN" on every request
+// except GET and HEAD /healthz, when Options.Token is set. Unknown routes
+// are refused too, so that nobody learns what exists without the token.
+func (s *server) authenticate(next http.Handler) http.Handler {
+	if s.opts.Token == "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if !s.validToken(r.Header.Get("Authorization")) {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			writeJSON(w, http.StatusUnauthorized, ErrorBody{Error: errBadToken})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// validToken checks an Authorization header value. The scheme is
+// case-insensitive (RFC 7235). The tokens are compared as SHA-256 sums in
+// constant time, so neither their content nor their length leaks through
+// timing.
+func (s *server) validToken(header string) bool {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	tok = strings.TrimSpace(tok)
+	if tok == "" {
+		return false
+	}
+	sum := sha256.Sum256([]byte(tok))
+	return subtle.ConstantTimeCompare(sum[:], s.tokenSum[:]) == 1
 }
 
 func (s *server) recoverPanics(next http.Handler) http.Handler {
@@ -207,13 +255,37 @@ func location(parts ...string) string {
 	return b.String()
 }
 
-// apply runs ops on the backend.
+// cascadeParam reads the optional ?cascade=true|false of a delete.
+func cascadeParam(r *http.Request) (bool, *requestError) {
+	vals, ok := r.URL.Query()["cascade"]
+	if !ok {
+		return false, nil
+	}
+	if len(vals) != 1 {
+		return false, badRequest("cascade", "given %d times; give it once, true or false", len(vals))
+	}
+	switch vals[0] {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, badRequest("cascade", "%q is not a boolean: want true or false", vals[0])
+}
+
+// apply runs ops on the backend. The result has one op per op in ops,
+// except that a cascading delete is followed by the deletes of its
+// dependents.
 func (s *server) apply(r *http.Request, ops []topology.Op) ([]topology.Op, error) {
 	out, err := s.b.Apply(r.Context(), ops)
 	if err != nil {
 		return nil, err
 	}
-	if len(out) != len(ops) {
+	cascades := false
+	for _, op := range ops {
+		cascades = cascades || op.Cascade
+	}
+	if len(out) != len(ops) && (!cascades || len(out) < len(ops)) {
 		return nil, fmt.Errorf("backend returned %d results for %d changes", len(out), len(ops))
 	}
 	return out, nil
@@ -283,13 +355,7 @@ func (s *server) getVPC(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) deleteVPC(w http.ResponseWriter, r *http.Request) {
-	vpc := mux.Vars(r)["vpc"]
-	_, err := s.apply(r, []topology.Op{{Kind: topology.OpDelete, VPC: &topology.VPC{Name: vpc}}})
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	s.deleteOp(w, r, topology.Op{Kind: topology.OpDelete, VPC: &topology.VPC{Name: mux.Vars(r)["vpc"]}})
 }
 
 func (s *server) listVSwitches(w http.ResponseWriter, r *http.Request) {
@@ -340,7 +406,16 @@ func (s *server) deleteVSwitch(w http.ResponseWriter, r *http.Request) {
 	s.deleteOp(w, r, topology.Op{Kind: topology.OpDelete, VSwitch: &topology.VSwitch{VPC: v["vpc"], Name: v["name"]}})
 }
 
+// deleteOp runs a delete. ?cascade=true also deletes what the object
+// holds (see topology.Op.Cascade); a subnet holds nothing, so it accepts
+// the parameter and nothing changes.
 func (s *server) deleteOp(w http.ResponseWriter, r *http.Request, op topology.Op) {
+	cascade, rerr := cascadeParam(r)
+	if rerr != nil {
+		s.writeError(w, r, rerr)
+		return
+	}
+	op.Cascade = cascade
 	if _, err := s.apply(r, []topology.Op{op}); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -5,17 +5,23 @@
 //
 //	GET    /healthz
 //	GET    /v1/vpcs                           POST /v1/vpcs
-//	GET    /v1/vpcs/{vpc}                     DELETE /v1/vpcs/{vpc}
+//	GET    /v1/vpcs/{vpc}                     DELETE /v1/vpcs/{vpc}[?cascade=true]
 //	GET    /v1/vpcs/{vpc}/vswitches           POST …/vswitches
-//	GET    /v1/vpcs/{vpc}/vswitches/{name}    DELETE …/vswitches/{name}
+//	GET    /v1/vpcs/{vpc}/vswitches/{name}    DELETE …/vswitches/{name}[?cascade=true]
 //	GET    /v1/vpcs/{vpc}/hosts               POST …/hosts (object or array)
-//	GET    /v1/vpcs/{vpc}/hosts/{name}        DELETE …/hosts/{name}
+//	GET    /v1/vpcs/{vpc}/hosts/{name}        DELETE …/hosts/{name}[?cascade=true]
 //	GET    /v1/vpcs/{vpc}/subnets             POST …/subnets (object or array)
 //	GET    /v1/vpcs/{vpc}/subnets/{name}      PUT …/subnets/{name} (move)  DELETE …/subnets/{name}
 //	GET    /v1/switches
 //	GET    /v1/switches/{dpid}/flows
+//	GET    /v1/drops
 //
-// Errors are {"error": "...", "field": "..."} with 400 (bad input), 404
+// A delete refuses (409) to delete what is still in use unless it is given
+// ?cascade=true: a VPC then takes its subnets, hosts and vSwitches with it,
+// a vSwitch its hosts and their subnets, a host its subnets.
+//
+// Errors are {"error": "...", "field": "..."} with 400 (bad input), 401
+// (Options.Token is set and the request has no valid bearer token), 404
 // (unknown object), 405 (wrong method), 409 (conflict), 413 (body too
 // large), 500 (internal).
 package api
@@ -51,6 +57,11 @@ type Backend interface {
 type Options struct {
 	// MaxBodyBytes limits request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// Token, when set, is the bearer token every request must carry
+	// ("Authorization: Bearer TOKEN"), except GET and HEAD /healthz.
+	// Others are answered 401 {"error":"missing or invalid bearer token"}
+	// with "WWW-Authenticate: Bearer".
+	Token string
 }
 
 // DefaultMaxBodyBytes is the default request body limit (8 MiB).

@@ -136,8 +136,9 @@ func affectedOwners(ops []topology.Op) []ownerKey {
 		case op.Subnet != nil:
 			out = append(out, ownerKey{kind: OwnerSubnet, id: op.Subnet.ID, vpc: op.Subnet.VPC, name: op.Subnet.Name})
 		}
-		// VPCs and vSwitches carry no flows of their own: they may only be
-		// deleted when empty, and their fields do not change.
+		// VPCs and vSwitches carry no flows of their own and their fields
+		// do not change; a cascading delete returns the hosts and subnets
+		// it removed as ops of their own.
 	}
 	return out
 }

@@ -57,6 +57,13 @@ func FuzzValidateHost(f *testing.F) {
 				t.Fatalf("non-*Error from delete validation: %v", err)
 			}
 		}
+		hc2 := h
+		if _, err := s.Check(ctx, []Op{{Kind: OpDelete, Host: &hc2, Cascade: true}}); err != nil {
+			if _, ok := AsError(err); !ok {
+				t.Fatalf("non-*Error from cascading delete validation: %v", err)
+			}
+		}
+		_, _ = s.Check(ctx, []Op{{Kind: OpDelete, VSwitch: &VSwitch{VPC: h.VPC, Name: h.VSwitch}, Cascade: true}})
 		hu := h
 		_, _ = s.Check(ctx, []Op{{Kind: OpUpdate, Host: &hu}})
 		_, _ = s.Check(ctx, []Op{{Kind: OpUpdate, Subnet: &Subnet{VPC: h.VPC, Name: h.Name, Host: h.VSwitch}}})

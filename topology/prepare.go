@@ -21,6 +21,9 @@ func (st *State) prepare(op Op) (Op, *Error) {
 	if n != 1 {
 		return Op{}, Invalid("", "a change must carry exactly one of vpc, vswitch, host or subnet (got %d)", n)
 	}
+	if op.Cascade && op.Kind != OpDelete {
+		return Op{}, Invalid("cascade", "only a delete can cascade, not a %s", op.Kind)
+	}
 	switch op.Kind {
 	case OpCreate:
 		switch {
@@ -34,16 +37,24 @@ func (st *State) prepare(op Op) (Op, *Error) {
 			return st.prepareCreateSubnet(*op.Subnet)
 		}
 	case OpDelete:
+		var r Op
+		var err *Error
 		switch {
 		case op.VPC != nil:
-			return st.prepareDeleteVPC(op.VPC.Name)
+			r, err = st.prepareDeleteVPC(op.VPC.Name, op.Cascade)
 		case op.VSwitch != nil:
-			return st.prepareDeleteVSwitch(op.VSwitch.VPC, op.VSwitch.Name)
+			r, err = st.prepareDeleteVSwitch(op.VSwitch.VPC, op.VSwitch.Name, op.Cascade)
 		case op.Host != nil:
-			return st.prepareDeleteHost(op.Host.VPC, op.Host.Name)
+			r, err = st.prepareDeleteHost(op.Host.VPC, op.Host.Name, op.Cascade)
 		default:
-			return st.prepareDeleteSubnet(op.Subnet.VPC, op.Subnet.Name)
+			// A subnet holds nothing: Cascade changes nothing.
+			r, err = st.prepareDeleteSubnet(op.Subnet.VPC, op.Subnet.Name)
 		}
+		if err != nil {
+			return Op{}, err
+		}
+		r.Cascade = op.Cascade
+		return r, nil
 	case OpUpdate:
 		if op.Subnet == nil {
 			kind := "VPC"
@@ -251,36 +262,40 @@ func (st *State) prepareUpdateSubnet(s Subnet) (Op, *Error) {
 
 // ---- deletes ----
 
-func (st *State) prepareDeleteVPC(name string) (Op, *Error) {
+// cascadeHint ends the message of a delete refused because the object is
+// still in use.
+const cascadeHint = "(use ?cascade=true to delete them too)"
+
+func (st *State) prepareDeleteVPC(name string, cascade bool) (Op, *Error) {
 	v, ok := st.vpcs[name]
 	if !ok {
 		return Op{}, NotFound("name", "VPC %s does not exist", quote(name))
 	}
-	// A cascading delete would expand here into deletes of the VPC's
-	// subnets, then hosts, then vSwitches (in that order, so that each
-	// one passes the checks below). Until then a VPC must be empty.
-	if len(v.vswitches)+len(v.hosts)+len(v.subnets) > 0 {
+	// Without cascade a VPC must be empty; with it, do expands the delete
+	// into deletes of its subnets, hosts and vSwitches (see dependents).
+	if !cascade && len(v.vswitches)+len(v.hosts)+len(v.subnets) > 0 {
 		var parts []string
-		add := func(n int, what string, names []string) {
+		add := func(n int, one, many string, names []string) {
 			if n == 0 {
 				return
 			}
+			what := one
 			if n != 1 {
-				what += "s"
+				what = many
 			}
 			parts = append(parts, fmt.Sprintf("%d %s (%s)", n, what, describeNames(names, 3)))
 		}
-		add(len(v.vswitches), "vSwitch", sortedMapKeys(v.vswitches))
-		add(len(v.hosts), "host", sortedMapKeys(v.hosts))
-		add(len(v.subnets), "subnet", sortedMapKeys(v.subnets))
-		return Op{}, Conflict("name", "VPC %q is not empty: it still has %s; delete them first", name, joinParts(parts))
+		add(len(v.vswitches), "vSwitch", "vSwitches", sortedMapKeys(v.vswitches))
+		add(len(v.hosts), "host", "hosts", sortedMapKeys(v.hosts))
+		add(len(v.subnets), "subnet", "subnets", sortedMapKeys(v.subnets))
+		return Op{}, Conflict("name", "VPC %q is not empty: it still has %s; delete them first %s", name, joinParts(parts), cascadeHint)
 	}
 	vpc := v.vpc
 	old := vpc
 	return Op{Kind: OpDelete, VPC: &vpc, Old: &old}, nil
 }
 
-func (st *State) prepareDeleteVSwitch(vpc, name string) (Op, *Error) {
+func (st *State) prepareDeleteVSwitch(vpc, name string, cascade bool) (Op, *Error) {
 	v, err := st.vpcOf(vpc)
 	if err != nil {
 		return Op{}, err
@@ -289,14 +304,14 @@ func (st *State) prepareDeleteVSwitch(vpc, name string) (Op, *Error) {
 	if !ok {
 		return Op{}, NotFound("name", "vSwitch %s does not exist in VPC %q", quote(name), vpc)
 	}
-	if hs := v.hostsByVSwitch[name]; len(hs) > 0 {
-		return Op{}, Conflict("name", "vSwitch %q still has %d host(s): %s; delete them first", name, len(hs), describeNames(sortedKeys(hs), 3))
+	if hs := v.hostsByVSwitch[name]; !cascade && len(hs) > 0 {
+		return Op{}, Conflict("name", "vSwitch %q still has %d host(s): %s; delete them first %s", name, len(hs), describeNames(sortedKeys(hs), 3), cascadeHint)
 	}
 	old := w
 	return Op{Kind: OpDelete, VSwitch: &w, Old: &old}, nil
 }
 
-func (st *State) prepareDeleteHost(vpc, name string) (Op, *Error) {
+func (st *State) prepareDeleteHost(vpc, name string, cascade bool) (Op, *Error) {
 	v, err := st.vpcOf(vpc)
 	if err != nil {
 		return Op{}, err
@@ -305,8 +320,8 @@ func (st *State) prepareDeleteHost(vpc, name string) (Op, *Error) {
 	if !ok {
 		return Op{}, NotFound("name", "host %s does not exist in VPC %q", quote(name), vpc)
 	}
-	if ss := v.subnetsByHost[name]; len(ss) > 0 {
-		return Op{}, Conflict("name", "host %q is the next hop of %d subnet(s): %s; delete or move them first", name, len(ss), describeNames(sortedKeys(ss), 3))
+	if ss := v.subnetsByHost[name]; !cascade && len(ss) > 0 {
+		return Op{}, Conflict("name", "host %q is the next hop of %d subnet(s): %s; delete or move them first %s", name, len(ss), describeNames(sortedKeys(ss), 3), cascadeHint)
 	}
 	h = cloneHost(h)
 	old := cloneHost(h)
@@ -324,6 +339,53 @@ func (st *State) prepareDeleteSubnet(vpc, name string) (Op, *Error) {
 	}
 	old := s
 	return Op{Kind: OpDelete, Subnet: &s, Old: &old}, nil
+}
+
+// dependents returns what a resolved cascading delete takes with it, as
+// resolved deletes of their own: subnets, then hosts, then vSwitches, each
+// kind sorted by name. Performed in that order, before the op itself, each
+// one leaves the state consistent. Nothing is changed.
+func (st *State) dependents(op Op) []Op {
+	var subnets, hosts, vswitches []string
+	var v *vpcState
+	switch {
+	case op.VPC != nil:
+		v = st.vpcs[op.VPC.Name]
+		subnets = sortedMapKeys(v.subnets)
+		hosts = sortedMapKeys(v.hosts)
+		vswitches = sortedMapKeys(v.vswitches)
+	case op.VSwitch != nil:
+		v = st.vpcs[op.VSwitch.VPC]
+		hosts = sortedKeys(v.hostsByVSwitch[op.VSwitch.Name])
+		for _, h := range hosts {
+			for s := range v.subnetsByHost[h] {
+				subnets = append(subnets, s)
+			}
+		}
+		sort.Strings(subnets)
+	case op.Host != nil:
+		v = st.vpcs[op.Host.VPC]
+		subnets = sortedKeys(v.subnetsByHost[op.Host.Name])
+	default:
+		return nil
+	}
+	out := make([]Op, 0, len(subnets)+len(hosts)+len(vswitches))
+	for _, name := range subnets {
+		s := v.subnets[name]
+		old := s
+		out = append(out, Op{Kind: OpDelete, Subnet: &s, Old: &old})
+	}
+	for _, name := range hosts {
+		h := cloneHost(v.hosts[name])
+		old := cloneHost(h)
+		out = append(out, Op{Kind: OpDelete, Host: &h, Old: &old})
+	}
+	for _, name := range vswitches {
+		w := v.vswitches[name]
+		old := w
+		out = append(out, Op{Kind: OpDelete, VSwitch: &w, Old: &old})
+	}
+	return out
 }
 
 func sortedMapKeys[V any](m map[string]V) []string {

@@ -123,8 +123,11 @@ func (s *Store) Read(fn func(st *State)) {
 // them all in one bbolt transaction and publishes them; all or nothing.
 // It returns the ops resolved: IDs and defaults filled in, deletes carrying
 // the whole object, Old set (as a pointer of the object's type) on updates
-// and deletes. A rejected change is a *Error; inside a batch of more than
-// one op its Field is prefixed with "[i]." (the op's index).
+// and deletes. A delete with Cascade is followed in the result by the
+// deletes of everything it took with it (subnets, then hosts, then
+// vSwitches, each sorted by name), so the result may be longer than ops.
+// A rejected change is a *Error; inside a batch of more than one op its
+// Field is prefixed with "[i]." (the op's index).
 //
 // Readers wait while Apply validates and writes (one fsync for a single
 // op); they never see a change that is not on disk.
@@ -144,9 +147,9 @@ func (s *Store) Apply(ctx context.Context, ops []Op) ([]Op, error) {
 	}
 	start := time.Now()
 	saved := s.st.lastID
-	out, err := s.st.do(ops)
+	out, done, err := s.st.do(ops)
 	undo := func() {
-		s.st.undo(out)
+		s.st.undo(done)
 		s.st.lastID = saved
 	}
 	if err != nil {
@@ -180,8 +183,8 @@ func (s *Store) Check(ctx context.Context, ops []Op) ([]Op, error) {
 		return nil, ErrClosed
 	}
 	saved := s.st.lastID
-	out, err := s.st.do(ops)
-	s.st.undo(out)
+	out, done, err := s.st.do(ops)
+	s.st.undo(done)
 	s.st.lastID = saved
 	if err != nil {
 		return nil, err
@@ -191,19 +194,33 @@ func (s *Store) Check(ctx context.Context, ops []Op) ([]Op, error) {
 
 // do prepares and performs each op in turn, so later ops see earlier ones.
 // The resolved ops share nothing with the state (mutate stores copies).
-// It returns the ops performed, also when one fails; the caller undoes them
-// (and restores lastID) unless it keeps the change.
-func (st *State) do(ops []Op) ([]Op, error) {
-	out := make([]Op, 0, len(ops))
+// out is the result: each op resolved, a cascading delete followed by the
+// deletes of its dependents. done is what was performed, in the order it
+// was performed (a cascade's dependents before the op itself); do returns
+// it also when an op fails, and the caller undoes it (and restores lastID)
+// unless it keeps the change.
+func (st *State) do(ops []Op) (out, done []Op, err error) {
+	out = make([]Op, 0, len(ops))
+	done = make([]Op, 0, len(ops))
 	for i, op := range ops {
 		r, e := st.prepare(op)
 		if e != nil {
-			return out, inBatch(e, i, len(ops))
+			return out, done, inBatch(e, i, len(ops))
+		}
+		var deps []Op
+		if r.Kind == OpDelete && r.Cascade {
+			deps = st.dependents(r)
+		}
+		for _, d := range deps {
+			st.mutate(d)
+			done = append(done, d)
 		}
 		st.mutate(r)
+		done = append(done, r)
 		out = append(out, r)
+		out = append(out, deps...)
 	}
-	return out, nil
+	return out, done, nil
 }
 
 // undo reverts performed ops, newest first.

@@ -91,9 +91,9 @@ func (k *command) usageError(format string, args ...any) int {
 	return exitUsage
 }
 
-// client returns an API client for --api.
+// client returns an API client for --api, sending the global --api-token.
 func (k *command) client() (*api.Client, error) {
-	return api.NewClient(*k.api, &http.Client{Timeout: k.c.timeout})
+	return api.NewClient(*k.api, &http.Client{Timeout: k.c.timeout}, api.WithToken(k.c.token))
 }
 
 // fail prints an error as "error: FIELD: MESSAGE" and returns exitError.
@@ -101,6 +101,9 @@ func (k *command) fail(err error) int {
 	var ae *api.Error
 	if errors.As(err, &ae) {
 		fmt.Fprintf(k.c.stderr, "error: %s\n", ae.Error())
+		if ae.Status == http.StatusUnauthorized {
+			fmt.Fprintf(k.c.stderr, "Set $%s (or the global --api-token) to the token `vpcflow serve` was started with.\n", tokenEnv)
+		}
 		return exitError
 	}
 	fmt.Fprintf(k.c.stderr, "error: %v\n", err)

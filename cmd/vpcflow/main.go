@@ -28,7 +28,11 @@ const (
 // defaultAPI is the API URL when neither --api nor VPCFLOW_API is set.
 const defaultAPI = "http://127.0.0.1:8080"
 
-const mainUsage = `usage: vpcflow [--api URL] COMMAND [ARGS] [FLAGS]
+// tokenEnv holds the REST API's bearer token, for `serve` and the client
+// commands alike.
+const tokenEnv = "VPCFLOW_API_TOKEN"
+
+const mainUsage = `usage: vpcflow [--api URL] [--api-token TOKEN] COMMAND [ARGS] [FLAGS]
 
 vpcflow is an OpenFlow controller that makes Open vSwitch bridges behave
 like an Alibaba Cloud VPC vSwitch: register hosts (VM NICs) and subnets
@@ -44,10 +48,13 @@ Commands:
   subnet      add, move, list, show and delete subnets (route entries)
   switches    list the switches connected to the controller
   flows       dump the flows installed on a switch
+  drops       show the packets the pipeline dropped, by reason
 
 Global flags:
-  --api URL        REST API of a running vpcflow (default $VPCFLOW_API or ` + defaultAPI + `)
-  --timeout DUR    timeout of each API request (default 30s)
+  --api URL          REST API of a running vpcflow (default $VPCFLOW_API or ` + defaultAPI + `)
+  --api-token TOKEN  bearer token for an API started with a token (default $VPCFLOW_API_TOKEN;
+                     prefer the variable: a flag is visible to other users in ps)
+  --timeout DUR      timeout of each API request (default 30s)
 
 Example (the seed scenario):
   vpcflow serve --ovsdb unix:/var/run/openvswitch/db.sock &
@@ -66,6 +73,7 @@ type cli struct {
 	stdout  io.Writer
 	stderr  io.Writer
 	api     string        // global --api
+	token   string        // global --api-token
 	timeout time.Duration // global --timeout
 }
 
@@ -83,6 +91,7 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		apiDefault = defaultAPI
 	}
 	fs.StringVar(&c.api, "api", apiDefault, "REST API URL")
+	fs.StringVar(&c.token, "api-token", getenv(tokenEnv), "REST API bearer token")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "API request timeout")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -100,7 +109,7 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	cmd, cargs := rest[0], rest[1:]
 	switch cmd {
 	case "serve":
-		return runServe(ctx, cargs, stdout, stderr)
+		return runServe(ctx, cargs, stdout, stderr, getenv)
 	case "bridge":
 		return c.group("bridge", "prepare Open vSwitch bridges for vpcflow", []subcommand{
 			{"setup", "set a bridge up for vpcflow (OpenFlow13, fail_mode=secure, out-of-band controller)", c.bridgeSetup},
@@ -110,21 +119,21 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 			{"create", "create a VPC", c.vpcCreate},
 			{"list", "list VPCs", c.vpcList},
 			{"show", "show one VPC", c.vpcShow},
-			{"delete", "delete an empty VPC", c.vpcDelete},
+			{"delete", "delete a VPC (--cascade: with everything in it)", c.vpcDelete},
 		}, cargs)
 	case "vswitch":
 		return c.group("vswitch", "manage the vSwitches of a VPC", []subcommand{
 			{"create", "create a vSwitch", c.vswitchCreate},
 			{"list", "list a VPC's vSwitches", c.vswitchList},
 			{"show", "show one vSwitch", c.vswitchShow},
-			{"delete", "delete a vSwitch without hosts", c.vswitchDelete},
+			{"delete", "delete a vSwitch (--cascade: with its hosts and their subnets)", c.vswitchDelete},
 		}, cargs)
 	case "host":
 		return c.group("host", "manage the hosts (VM NICs) of a VPC", []subcommand{
 			{"add", "register a host", c.hostAdd},
 			{"list", "list a VPC's hosts", c.hostList},
 			{"show", "show one host", c.hostShow},
-			{"delete", "delete a host that is no subnet's next hop", c.hostDelete},
+			{"delete", "delete a host (--cascade: with the subnets routed to it)", c.hostDelete},
 		}, cargs)
 	case "subnet":
 		return c.group("subnet", "manage the subnets (route entries) of a VPC", []subcommand{
@@ -138,6 +147,8 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		return c.switches(cargs)
 	case "flows":
 		return c.flows(cargs)
+	case "drops":
+		return c.drops(cargs)
 	case "help":
 		if len(cargs) > 0 {
 			return runEnv(ctx, append(cargs, "--help"), stdout, stderr, getenv)

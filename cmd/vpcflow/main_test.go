@@ -22,12 +22,14 @@ import (
 
 	"github.com/vpcflow/vpcflow/api"
 	"github.com/vpcflow/vpcflow/controller"
+	"github.com/vpcflow/vpcflow/ovsdb"
 	"github.com/vpcflow/vpcflow/topology"
 )
 
-// storeBackend serves the CLI tests: the real API over a real
-// topology.Store (bbolt in a temp dir); switches, flows and OVSDB MACs are
-// fixed data (the controller that provides them is tested on its own).
+// storeBackend serves the CLI tests that render a connected switch's data
+// (switches, flows, drops): the real API over a real topology.Store (bbolt
+// in a temp dir), with switches, flows, drop counters and OVSDB MACs as
+// fixed data. Every other test runs over the real controller (newAPI).
 type storeBackend struct {
 	store *topology.Store
 }
@@ -58,9 +60,17 @@ func (b storeBackend) Flows(ctx context.Context, dpid topology.DPID) ([]controll
 }
 
 func (b storeBackend) Drops(ctx context.Context) (controller.DropReport, error) {
+	// Unsorted, as a backend may answer: the CLI sorts.
 	return controller.DropReport{
-		Switches: []controller.SwitchDrops{{DPID: 0xabc, Bridge: "br-test", Drops: controller.DropCounters{Spoofed: 3, NoRoute: 1}}},
-		Hosts:    []controller.HostDrops{{VPC: "vpc-a", Name: "test1", DPID: 0xabc, Drops: controller.DropCounters{Spoofed: 3}}},
+		Switches: []controller.SwitchDrops{
+			{DPID: 0xabc, Drops: controller.DropCounters{Other: 2}},
+			{DPID: 1, Bridge: "br-test", Drops: controller.DropCounters{Spoofed: 3, NoRoute: 1, UnknownSource: 12}},
+		},
+		Hosts: []controller.HostDrops{
+			{VPC: "vpc-b", Name: "x", DPID: 0xabc, Drops: controller.DropCounters{ARPNotAnswered: 1}},
+			{VPC: "vpc-a", Name: "test2", DPID: 1},
+			{VPC: "vpc-a", Name: "test1", DPID: 1, Drops: controller.DropCounters{Spoofed: 3}},
+		},
 	}, nil
 }
 
@@ -71,18 +81,45 @@ func (b storeBackend) InterfaceMAC(bridge, iface string) (net.HardwareAddr, bool
 	return nil, false
 }
 
-// newAPI starts the real API over a fresh store and returns its URL.
+// newAPI starts the real API over the real controller (no switch
+// connected) and a fresh store, and returns its URL. The controller's port
+// map says br-test (dpid 1) has vnet1 (port 1, attached-mac
+// 52:58:00:98:c0:81), as the OVSDB monitor would.
 func newAPI(t *testing.T) string {
 	t.Helper()
+	return newAPIWith(t, api.Options{})
+}
+
+func newAPIWith(t *testing.T, opts api.Options) string {
+	t.Helper()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	st, err := topology.Open(context.Background(), t.TempDir(), log)
+	st := openStore(t)
+	ctrl := controller.New(zap.NewNop(), st, controller.Options{})
+	ctrl.BridgesChanged("unix:/test/db.sock", []ovsdb.Bridge{{Name: "br-test", DPID: 1, Ports: map[string]ovsdb.Port{
+		"vnet1": {Name: "vnet1", OFPort: 1, AttachedMAC: net.HardwareAddr{0x52, 0x58, 0x00, 0x98, 0xc0, 0x81}},
+	}}})
+	srv := httptest.NewServer(api.NewServer(log, ctrl, opts))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// newFixedAPI starts the real API over storeBackend, for the tests that
+// need a connected switch's data.
+func newFixedAPI(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(api.NewServer(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), storeBackend{openStore(t)}, api.Options{}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func openStore(t *testing.T) *topology.Store {
+	t.Helper()
+	st, err := topology.Open(context.Background(), t.TempDir(), zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	srv := httptest.NewServer(api.NewServer(log, storeBackend{st}, api.Options{}))
-	t.Cleanup(srv.Close)
-	return srv.URL
+	return st
 }
 
 type result struct {
@@ -90,17 +127,17 @@ type result struct {
 	stdout, stderr string
 }
 
-// cli runs the command line with VPCFLOW_API pointing at url.
+// runCLI runs the command line with VPCFLOW_API pointing at url.
 func runCLI(t *testing.T, url string, args ...string) result {
 	t.Helper()
+	return runCLIEnv(t, map[string]string{"VPCFLOW_API": url}, args...)
+}
+
+// runCLIEnv runs the command line with exactly the environment env.
+func runCLIEnv(t *testing.T, env map[string]string, args ...string) result {
+	t.Helper()
 	var out, errb bytes.Buffer
-	env := func(k string) string {
-		if k == "VPCFLOW_API" {
-			return url
-		}
-		return ""
-	}
-	code := runEnv(context.Background(), args, &out, &errb, env)
+	code := runEnv(context.Background(), args, &out, &errb, func(k string) string { return env[k] })
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
 }
 
@@ -220,8 +257,10 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"vswitch", "list", "--vpc", "nope"}, 1, "error: vpc: VPC \"nope\" does not exist\n"},
 		{[]string{"vpc", "create", "bad/name"}, 1, "error: name: \"bad/name\" is not a valid name: use letters, digits, '.', '_' and '-', starting with a letter or digit\n"},
 		{[]string{"vpc", "create", "v6", "--cidr", "fd00::/8"}, 1, "error: cidr: fd00::/8 must be IPv4\n"},
-		{[]string{"vpc", "delete", "vpc-a"}, 1, "error: name: VPC \"vpc-a\" is not empty: it still has 1 vSwitch (vsw-a), 1 host (test1) and 1 subnet (172.18.1.0-24); delete them first\n"},
-		{[]string{"host", "delete", "--vpc", "vpc-a", "test1"}, 1, "error: name: host \"test1\" is the next hop of 1 subnet(s): 172.18.1.0-24; delete or move them first\n"},
+		{[]string{"vpc", "delete", "vpc-a"}, 1, "error: name: VPC \"vpc-a\" is not empty: it still has 1 vSwitch (vsw-a), 1 host (test1) and 1 subnet (172.18.1.0-24); delete them first (use --cascade to delete them too)\n"},
+		{[]string{"host", "delete", "--vpc", "vpc-a", "test1"}, 1, "error: name: host \"test1\" is the next hop of 1 subnet(s): 172.18.1.0-24; delete or move them first (use --cascade to delete them too)\n"},
+		{[]string{"vswitch", "delete", "--vpc", "vpc-a", "vsw-a"}, 1, "error: name: vSwitch \"vsw-a\" still has 1 host(s): test1; delete them first (use --cascade to delete them too)\n"},
+		{[]string{"drops", "--vpc", "nope"}, 1, "error: vpc: VPC \"nope\" does not exist\n"},
 		{[]string{"subnet", "add", "--vpc", "vpc-a", "10.10.10.0/25", "--host", "test1"}, 1, "error: cidr: destination 10.10.10.0/25 overlaps vSwitch \"vsw-a\" (10.10.10.0/24): it is inside the vSwitch CIDR, and a route entry may not equal or sit inside one\n"},
 		{[]string{"subnet", "move", "--vpc", "vpc-a", "nope", "--host", "test1"}, 1, "error: name: subnet \"nope\" does not exist in VPC \"vpc-a\"\n"},
 		{[]string{"flows", "00000000000000ff"}, 1, "error: dpid: switch 00000000000000ff is not connected\n"},
@@ -240,6 +279,8 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"subnet", "add", "--vpc", "vpc-a", "172.18.9.0/24"}, 2, "error: --host is required\n"},
 		{[]string{"flows"}, 2, "error: missing DPID\n"},
 		{[]string{"flows", "xyz"}, 2, "error: invalid dpid \"xyz\""},
+		{[]string{"drops", "extra"}, 2, "error: unexpected argument \"extra\"\n"},
+		{[]string{"vpc", "delete", "vpc-a", "--cascade=maybe"}, 2, "error: invalid boolean value \"maybe\" for -cascade"},
 		{[]string{"vpc", "frobnicate"}, 2, "error: unknown command \"vpc frobnicate\""},
 		{[]string{"vpc"}, 2, "usage: vpcflow vpc COMMAND"},
 		{[]string{"frobnicate"}, 2, "error: unknown command \"frobnicate\""},
@@ -277,7 +318,7 @@ func TestHelp(t *testing.T) {
 		{"vswitch", "create"}, {"vswitch", "list"}, {"vswitch", "show"}, {"vswitch", "delete"},
 		{"host", "add"}, {"host", "list"}, {"host", "show"}, {"host", "delete"},
 		{"subnet", "add"}, {"subnet", "move"}, {"subnet", "list"}, {"subnet", "show"}, {"subnet", "delete"},
-		{"switches"}, {"flows"}, {"bridge", "setup"},
+		{"switches"}, {"flows"}, {"drops"}, {"bridge", "setup"},
 	}
 	for _, cmd := range cmds {
 		for _, h := range []string{"--help", "-h", "-help"} {
@@ -298,7 +339,7 @@ func TestHelp(t *testing.T) {
 	}
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
 		r := runCLI(t, url, args...)
-		if r.code != 0 || !strings.HasPrefix(r.stdout, "usage: vpcflow [--api URL] COMMAND") || !strings.Contains(r.stdout, "Example") {
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "usage: vpcflow [--api URL] [--api-token TOKEN] COMMAND") || !strings.Contains(r.stdout, "Example") {
 			t.Errorf("vpcflow %v: %d %s", args, r.code, r.stdout)
 		}
 	}
@@ -314,7 +355,7 @@ func TestHelp(t *testing.T) {
 }
 
 func TestSwitchesAndFlowsCLI(t *testing.T) {
-	url := newAPI(t)
+	url := newFixedAPI(t)
 	expectOutput(t, mustCLI(t, url, "switches"),
 		"DPID              BRIDGE    REMOTE           SINCE                 PORTS\n"+
 			"0000000000000001  br-test   127.0.0.1:40000  2024-05-01T12:00:00Z  vnet1:1,vnet3:3\n"+

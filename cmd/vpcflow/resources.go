@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net/http"
+	"strings"
 
 	"github.com/vpcflow/vpcflow/api"
 	"github.com/vpcflow/vpcflow/topology"
@@ -133,14 +136,37 @@ func (c *cli) vpcShow(args []string) int {
 }
 
 func (c *cli) vpcDelete(args []string) int {
-	k := c.command("vpc delete", "NAME", "Delete a VPC. It must be empty: delete its subnets, hosts and vSwitches first.", "vpcflow vpc delete vpc-a").withAPI()
+	k := c.command("vpc delete", "NAME [--cascade]",
+		"Delete a VPC. It must be empty (delete its subnets, hosts and vSwitches first),\nunless --cascade is given: then they are deleted with it, in one change.",
+		"vpcflow vpc delete vpc-a\nvpcflow vpc delete vpc-a --cascade").withAPI()
+	cascade := k.cascadeFlag("its subnets, hosts and vSwitches")
 	pos, code, ok := k.parse(args, "NAME")
 	if !ok {
 		return code
 	}
+	msg := "deleted VPC %s"
+	if *cascade {
+		msg += " and all its vSwitches, hosts and subnets"
+	}
 	return k.message(func(ctx context.Context, cl *api.Client) error {
-		return cl.DeleteVPC(ctx, pos[0])
-	}, "deleted VPC %s", pos[0])
+		return cascadeHint(cl.DeleteVPC(ctx, pos[0], api.Cascade(*cascade)))
+	}, msg, pos[0])
+}
+
+// cascadeFlag adds --cascade to a delete; what says what it takes along.
+func (k *command) cascadeFlag(what string) *bool {
+	return k.fs.Bool("cascade", false, "also delete "+what)
+}
+
+// cascadeHint rewrites the API's advice in a 409 for the command line.
+func cascadeHint(err error) error {
+	var ae *api.Error
+	if errors.As(err, &ae) && ae.Status == http.StatusConflict && strings.Contains(ae.Msg, "?cascade=true") {
+		c := *ae
+		c.Msg = strings.ReplaceAll(c.Msg, "use ?cascade=true", "use --cascade")
+		return &c
+	}
+	return err
 }
 
 // ---- vswitch ----
@@ -199,8 +225,11 @@ func (c *cli) vswitchShow(args []string) int {
 }
 
 func (c *cli) vswitchDelete(args []string) int {
-	k := c.command("vswitch delete", "--vpc VPC NAME", "Delete a vSwitch. It must have no hosts.", "vpcflow vswitch delete --vpc vpc-a vsw-a").withAPI()
+	k := c.command("vswitch delete", "--vpc VPC NAME [--cascade]",
+		"Delete a vSwitch. It must have no hosts, unless --cascade is given: then its\nhosts and the subnets routed to them are deleted with it, in one change.",
+		"vpcflow vswitch delete --vpc vpc-a vsw-a\nvpcflow vswitch delete --vpc vpc-a vsw-a --cascade").withAPI()
 	vpc := k.vpcFlag()
+	cascade := k.cascadeFlag("its hosts and the subnets routed to them")
 	pos, code, ok := k.parse(args, "NAME")
 	if !ok {
 		return code
@@ -208,9 +237,13 @@ func (c *cli) vswitchDelete(args []string) int {
 	if code, ok := k.required("vpc"); !ok {
 		return code
 	}
+	msg := "deleted vSwitch %s from VPC %s"
+	if *cascade {
+		msg += ", with its hosts and their subnets"
+	}
 	return k.message(func(ctx context.Context, cl *api.Client) error {
-		return cl.DeleteVSwitch(ctx, *vpc, pos[0])
-	}, "deleted vSwitch %s from VPC %s", pos[0], *vpc)
+		return cascadeHint(cl.DeleteVSwitch(ctx, *vpc, pos[0], api.Cascade(*cascade)))
+	}, msg, pos[0], *vpc)
 }
 
 // ---- host ----
@@ -273,8 +306,11 @@ func (c *cli) hostShow(args []string) int {
 }
 
 func (c *cli) hostDelete(args []string) int {
-	k := c.command("host delete", "--vpc VPC NAME", "Delete a host. It must not be the next hop of any subnet.", "vpcflow host delete --vpc vpc-a test1").withAPI()
+	k := c.command("host delete", "--vpc VPC NAME [--cascade]",
+		"Delete a host. It must not be the next hop of any subnet, unless --cascade is\ngiven: then those subnets are deleted with it, in one change.",
+		"vpcflow host delete --vpc vpc-a test1\nvpcflow host delete --vpc vpc-a test1 --cascade").withAPI()
 	vpc := k.vpcFlag()
+	cascade := k.cascadeFlag("the subnets (route entries) whose next hop it is")
 	pos, code, ok := k.parse(args, "NAME")
 	if !ok {
 		return code
@@ -282,9 +318,13 @@ func (c *cli) hostDelete(args []string) int {
 	if code, ok := k.required("vpc"); !ok {
 		return code
 	}
+	msg := "deleted host %s from VPC %s"
+	if *cascade {
+		msg += ", with its subnets"
+	}
 	return k.message(func(ctx context.Context, cl *api.Client) error {
-		return cl.DeleteHost(ctx, *vpc, pos[0])
-	}, "deleted host %s from VPC %s", pos[0], *vpc)
+		return cascadeHint(cl.DeleteHost(ctx, *vpc, pos[0], api.Cascade(*cascade)))
+	}, msg, pos[0], *vpc)
 }
 
 // ---- subnet ----

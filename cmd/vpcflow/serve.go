@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"strings"
 	"sync"
@@ -36,15 +37,22 @@ Run the controller: accept OpenFlow 1.3 connections from Open vSwitch,
 serve the REST API, watch OVSDB for ports, and keep every switch's flow
 tables equal to the registered VPCs, vSwitches, hosts and subnets.
 
+The REST API is open to anyone who can reach --listen, unless a token is
+given with --api-token-file or $VPCFLOW_API_TOKEN (the file wins when both
+are set): then every request but GET/HEAD /healthz must carry
+"Authorization: Bearer TOKEN" (the CLI sends $VPCFLOW_API_TOKEN or
+--api-token).
+
 Example:
   vpcflow serve --ovsdb unix:/var/run/openvswitch/db.sock --data-dir /var/lib/vpcflow
   ovs-vsctl set-controller br-test tcp:127.0.0.1:6653   # or: vpcflow bridge setup br-test ...
+  vpcflow serve --listen 0.0.0.0:8080 --api-token-file /etc/vpcflow/api-token
 
 Flags:
 `
 
-// runServe is the `vpcflow serve` command.
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// runServe is the `vpcflow serve` command; getenv reads the environment.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	ofAddr := fs.String("openflow", ":6653", "OpenFlow listen address (switches connect here)")
@@ -52,6 +60,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	dataDir := fs.String("data-dir", "./vpcflow-data", "directory of the embedded on-disk store")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logFormat := fs.String("log-format", "console", "log format: console or json")
+	tokenFile := fs.String("api-token-file", "", "file holding the bearer token the REST API requires (default: $"+tokenEnv+"; none: no access control)")
 	var endpoints stringList
 	fs.Var(&endpoints, "ovsdb", "OVSDB server to learn ports from, unix:PATH or tcp:HOST:PORT (repeatable)")
 	fs.Usage = func() {
@@ -74,17 +83,52 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 	defer func() { _ = log.Sync() }()
+	token, err := apiToken(log, *tokenFile, getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "serve: %v\n", err)
+		return 2
+	}
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, log, *ofAddr, *restAddr, *dataDir, endpoints); err != nil {
+	if err := serve(ctx, log, *ofAddr, *restAddr, *dataDir, endpoints, token); err != nil {
 		log.Error("vpcflow stopped", zap.Error(err))
 		return 1
 	}
 	return 0
 }
 
-func serve(ctx context.Context, log *zap.Logger, ofAddr, restAddr, dataDir string, endpoints []string) error {
+// apiToken returns the REST API's bearer token: the content of file if
+// given, else $VPCFLOW_API_TOKEN, with surrounding whitespace trimmed; ""
+// when neither is set. A token that is empty after trimming is refused.
+func apiToken(log *zap.Logger, file string, getenv func(string) string) (string, error) {
+	if file == "" {
+		v := getenv(tokenEnv)
+		if v == "" {
+			return "", nil
+		}
+		tok := strings.TrimSpace(v)
+		if tok == "" {
+			return "", fmt.Errorf("$%s is set but holds only whitespace: set it to the API token, or unset it to run without one", tokenEnv)
+		}
+		return tok, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("--api-token-file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("--api-token-file %s is empty: put the API token in it", file)
+	}
+	if fi, err := os.Stat(file); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("the API token file can be read by other users; chmod 600 it",
+			zap.String("file", file), zap.String("mode", fi.Mode().Perm().String()))
+	}
+	return tok, nil
+}
+
+func serve(ctx context.Context, log *zap.Logger, ofAddr, restAddr, dataDir string, endpoints []string, apiToken string) error {
 	store, err := topology.Open(ctx, dataDir, log.Named("store"))
 	if err != nil {
 		return fmt.Errorf("opening store in %s: %w", dataDir, err)
@@ -104,7 +148,7 @@ func serve(ctx context.Context, log *zap.Logger, ofAddr, restAddr, dataDir strin
 	}
 	log.Info("vpcflow serving", zap.String("openflow", ofLn.Addr().String()),
 		zap.String("rest", restLn.Addr().String()), zap.String("data_dir", dataDir),
-		zap.Strings("ovsdb", endpoints))
+		zap.Strings("ovsdb", endpoints), zap.Bool("api_token", apiToken != ""))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -132,7 +176,7 @@ func serve(ctx context.Context, log *zap.Logger, ofAddr, restAddr, dataDir strin
 	}()
 
 	httpServer := &http.Server{
-		Handler:           api.NewServer(log.Named("api"), ctrl, api.Options{}),
+		Handler:           api.NewServer(log.Named("api"), ctrl, api.Options{Token: apiToken}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	wg.Add(1)
