@@ -28,7 +28,7 @@ func (k OpKind) String() string {
 }
 
 // Op is one change to the topology. Exactly one of VPC, VSwitch, Host,
-// Subnet is set. For OpDelete only the object's VPC and Name need to be set
+// Subnet, Chassis is set. For OpDelete only the object's VPC and Name need to be set
 // in the request; Store.Apply returns the op with the whole deleted object,
 // and with Old set to it. For OpUpdate, Store.Apply sets Old to the object
 // as it was before. Store.Apply fills in IDs and defaults on creates.
@@ -38,6 +38,7 @@ type Op struct {
 	VSwitch *VSwitch
 	Host    *Host
 	Subnet  *Subnet
+	Chassis *Chassis
 
 	// Old is the object before the change (OpUpdate, OpDelete), of the same
 	// type as the one set above; nil on OpCreate.

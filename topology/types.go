@@ -37,8 +37,30 @@ type VSwitch struct {
 	Gateway netip.Addr   `json:"gateway"`
 }
 
-// Host is a VM (ECS instance) NIC in a vSwitch. It is attached either by
-// Bridge+Interface (resolved through OVSDB) or by DPID+OFPort.
+// Chassis is a physical host running its own Open vSwitch. vpcflow
+// connects to its OVSDB, configures Bridge for itself (as `bridge setup`
+// does) with one flow-based VXLAN port, and carries VM traffic between
+// chassis in VXLAN with the VPC's id as VNI and TunnelIP as the endpoint.
+type Chassis struct {
+	ID       uint32     `json:"id"`
+	Name     string     `json:"name"`
+	OVSDB    string     `json:"ovsdb"`
+	Bridge   string     `json:"bridge"`
+	TunnelIP netip.Addr `json:"tunnel_ip"`
+	// Controller is the OpenFlow target the chassis's bridge is pointed at
+	// (e.g. tcp:192.168.100.254:6653); empty means the one vpcflow serve was
+	// started with (--advertise).
+	Controller string `json:"controller,omitempty"`
+}
+
+// TunnelPortName is the flow-based VXLAN port vpcflow creates on every
+// chassis bridge (options:remote_ip=flow, options:key=flow).
+const TunnelPortName = "vpcflow-vxlan"
+
+// Host is a VM (ECS instance) NIC in a vSwitch. It is attached by
+// Bridge+Interface (resolved through every --ovsdb server), by
+// Chassis+Interface (resolved through that chassis's OVSDB and bridge), or
+// by DPID+OFPort.
 // MAC may be empty when Bridge+Interface is given and OVSDB knows the
 // interface's external_ids:attached-mac; the API fills it in then.
 type Host struct {
@@ -49,6 +71,7 @@ type Host struct {
 	IP        netip.Addr `json:"ip"`
 	MAC       MAC        `json:"mac"`
 	Bridge    string     `json:"bridge,omitempty"`
+	Chassis   string     `json:"chassis,omitempty"`
 	Interface string     `json:"interface,omitempty"`
 	DPID      DPID       `json:"dpid,omitzero"`
 	OFPort    uint32     `json:"ofport,omitempty"`
