@@ -229,6 +229,10 @@ type vmSpec struct {
 	bridge, bridgeCIDR  string
 	container, ctrIP    string
 	ctrGW               string
+	// gw is the VM's default gateway (the vSwitch gateway; "" means
+	// 10.10.10.1) and bits its prefix length on ens8 (0 means 24).
+	gw   string
+	bits int
 }
 
 var (
@@ -238,28 +242,41 @@ var (
 		bridge: "vpc2", bridgeCIDR: "172.18.3.1/24", container: "testns2", ctrIP: "172.18.3.4/24", ctrGW: "172.18.3.1"}
 )
 
-// addVM builds a VM node without its link to OVS.
+// addVM builds a VM node without its link to OVS. A spec without a
+// bridge gives a plain VM: no Linux bridge, no container.
 func (f *fabric) addVM(s vmSpec) *vm {
 	f.t.Helper()
 	ctx := testCtx(f.t)
 	n, err := f.lab.AddNode(s.name)
 	must(f.t, err)
+	v := &vm{node: n, ip: s.ip, mac: s.mac}
+	if s.bridge == "" {
+		return v
+	}
 	must(f.t, n.AddLinuxBridge(ctx, s.bridge, s.bridgeCIDR))
 	n.MustCmd(f.t, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-	c, err := f.lab.AddContainer(ctx, n, s.bridge, s.container, "eth0", s.ctrIP, s.ctrGW)
+	v.container, err = f.lab.AddContainer(ctx, n, s.bridge, s.container, "eth0", s.ctrIP, s.ctrGW)
 	must(f.t, err)
-	return &vm{node: n, container: c, ip: s.ip, mac: s.mac}
+	return v
 }
 
 // plugVM connects the VM's ens8 to the bridge as port s.port and configures
-// its address and default route via the vSwitch gateway.
+// its address (s.ip/s.bits, default /24) and default route via the vSwitch
+// gateway s.gw (default 10.10.10.1).
 func (f *fabric) plugVM(v *vm, s vmSpec, bridge string) int {
 	f.t.Helper()
 	ctx := testCtx(f.t)
 	ofport, err := f.lab.LinkToOVS(ctx, v.node, "ens8", s.mac, f.phys, f.ovs, bridge, s.port, true)
 	must(f.t, err)
-	v.node.MustCmd(f.t, "ip", "addr", "add", s.ip+"/24", "dev", "ens8")
-	v.node.MustCmd(f.t, "ip", "route", "add", "default", "via", "10.10.10.1")
+	gw, bits := s.gw, s.bits
+	if gw == "" {
+		gw = "10.10.10.1"
+	}
+	if bits == 0 {
+		bits = 24
+	}
+	v.node.MustCmd(f.t, "ip", "addr", "add", fmt.Sprintf("%s/%d", s.ip, bits), "dev", "ens8")
+	v.node.MustCmd(f.t, "ip", "route", "add", "default", "via", gw)
 	return ofport
 }
 
