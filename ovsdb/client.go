@@ -54,7 +54,7 @@ func newClient(log *zap.Logger, ep Endpoint, dbModel model.ClientDBModel) (clien
 	}
 	l := logr.New(&zapSink{log: log.Named("libovsdb")})
 	c, err := client.NewOVSDBClient(dbModel,
-		client.WithEndpoint(ep.libovsdbAddress()),
+		client.WithEndpoint(libovsdbAddress(ep)),
 		client.WithLogger(&l),
 	)
 	if err != nil {

@@ -17,15 +17,15 @@ func TestParseEndpoint(t *testing.T) {
 		in   string
 		want Endpoint
 	}{
-		{"unix:/var/run/openvswitch/db.sock", Endpoint{"unix", "/var/run/openvswitch/db.sock"}},
-		{"unix:db.sock", Endpoint{"unix", filepath.Join(cwd, "db.sock")}},
-		{"unix:/tmp/odd dir/a%b?c#d.sock", Endpoint{"unix", "/tmp/odd dir/a%b?c#d.sock"}},
-		{"tcp:127.0.0.1:6640", Endpoint{"tcp", "127.0.0.1:6640"}},
-		{"tcp:127.0.0.1", Endpoint{"tcp", "127.0.0.1:6640"}},
-		{"tcp:localhost:6641", Endpoint{"tcp", "localhost:6641"}},
-		{"tcp:[::1]:6640", Endpoint{"tcp", "[::1]:6640"}},
-		{"tcp:[fe80::1]", Endpoint{"tcp", "[fe80::1]:6640"}},
-		{"ssl:192.0.2.1:6640", Endpoint{"ssl", "192.0.2.1:6640"}},
+		{"unix:/var/run/openvswitch/db.sock", Endpoint{Network: "unix", Address: "/var/run/openvswitch/db.sock"}},
+		{"unix:db.sock", Endpoint{Network: "unix", Address: filepath.Join(cwd, "db.sock")}},
+		{"unix:/tmp/odd dir/a%b?c#d.sock", Endpoint{Network: "unix", Address: "/tmp/odd dir/a%b?c#d.sock"}},
+		{"tcp:127.0.0.1:6640", Endpoint{Network: "tcp", Address: "127.0.0.1:6640"}},
+		{"tcp:127.0.0.1", Endpoint{Network: "tcp", Address: "127.0.0.1:6640"}},
+		{"tcp:localhost:6641", Endpoint{Network: "tcp", Address: "localhost:6641"}},
+		{"tcp:[::1]:6640", Endpoint{Network: "tcp", Address: "[::1]:6640"}},
+		{"tcp:[fe80::1]", Endpoint{Network: "tcp", Address: "[fe80::1]:6640"}},
+		{"ssl:192.0.2.1:6640", Endpoint{Network: "ssl", Address: "192.0.2.1:6640"}},
 	}
 	for _, tc := range good {
 		got, err := ParseEndpoint(tc.in)
@@ -37,9 +37,9 @@ func TestParseEndpoint(t *testing.T) {
 			t.Errorf("ParseEndpoint(%q) = %+v, want %+v", tc.in, got, tc.want)
 		}
 		// What libovsdb will dial must be the same socket / address.
-		u, err := url.Parse(got.libovsdbAddress())
+		u, err := url.Parse(libovsdbAddress(got))
 		if err != nil {
-			t.Errorf("%q: libovsdb address %q does not parse: %v", tc.in, got.libovsdbAddress(), err)
+			t.Errorf("%q: libovsdb address %q does not parse: %v", tc.in, libovsdbAddress(got), err)
 			continue
 		}
 		dial := u.Opaque
