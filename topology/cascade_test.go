@@ -37,6 +37,11 @@ func describeOps(t *testing.T, ops []Op) string {
 			if old, ok := op.Old.(*Host); op.Kind == OpDelete && (!ok || old.Name != o.Name || old.IP != o.IP || old.MAC.String() != o.MAC.String() || !o.IP.IsValid() || len(o.MAC) != 6) {
 				t.Errorf("op %d: Old %#v, want the whole deleted host %#v", i, op.Old, o)
 			}
+		case *Chassis:
+			id = o.ID
+			if old, ok := op.Old.(*Chassis); op.Kind == OpDelete && (!ok || *old != *o || !o.TunnelIP.IsValid()) {
+				t.Errorf("op %d: Old %#v, want the whole deleted chassis %#v", i, op.Old, o)
+			}
 		case *Subnet:
 			id = o.ID
 			if old, ok := op.Old.(*Subnet); op.Kind == OpDelete && (!ok || *old != *o || !o.CIDR.IsValid() || o.Host == "") {

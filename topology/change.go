@@ -49,6 +49,9 @@ type Op struct {
 	// host's subnets) instead of refusing with ErrConflict. Store.Apply
 	// returns the deleted dependents as OpDelete ops of their own, after
 	// the requested one.
+	// A chassis (create and delete only; for OpDelete only its Name needs
+	// to be set) holds the hosts attached to it by chassis+interface, in
+	// any VPC: with Cascade, they and the subnets routed to them go too.
 	Cascade bool
 }
 

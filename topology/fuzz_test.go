@@ -21,6 +21,11 @@ func FuzzValidateHost(f *testing.F) {
 		`{"vpc":"vpc-b","name":"..","vswitch":"","ip":"fe80::1%eth0","mac":"ee:ff:ff:ff:ff:ff","bridge":"a/b"}`,
 		`{"vpc":"vpc-a","name":"x","vswitch":"vsw-a","ip":"10.10.10.255","mac":"00:00:00:00:00:00","dpid":"0x0","ofport":0}`,
 		`{"id":4294967295,"vpc":"vpc-a","name":"x","mac":"02:00:00:00:00:01:02:03"}`,
+		`{"vpc":"vpc-a","name":"test3","vswitch":"vsw-a","ip":"10.10.10.13","mac":"52:58:00:98:c0:93","chassis":"node1","interface":"vnet9"}`,
+		`{"vpc":"vpc-a","name":"test3","vswitch":"vsw-a","ip":"10.10.10.13","mac":"52:58:00:98:c0:93","chassis":"node1","interface":"vnet1"}`,
+		`{"vpc":"vpc-a","name":"test3","vswitch":"vsw-a","ip":"10.10.10.13","mac":"52:58:00:98:c0:93","chassis":"nope","interface":"vnet1"}`,
+		`{"vpc":"vpc-a","name":"test3","vswitch":"vsw-a","ip":"10.10.10.13","mac":"52:58:00:98:c0:93","chassis":"node1","bridge":"br-vpc","interface":"vnet1"}`,
+		`{"vpc":"vpc-a","name":"test3","vswitch":"vsw-a","ip":"10.10.10.13","mac":"52:58:00:98:c0:93","chassis":"node1","dpid":1,"ofport":9}`,
 		`{}`,
 		`null`,
 	}
@@ -28,7 +33,7 @@ func FuzzValidateHost(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	s := newStore(f)
-	if _, err := s.Apply(context.Background(), seedOps()); err != nil {
+	if _, err := s.Apply(context.Background(), chassisSeedOps()); err != nil {
 		f.Fatal(err)
 	}
 	before := dump(s)
@@ -45,7 +50,7 @@ func FuzzValidateHost(f *testing.F) {
 			w, ok := vswitchOf(s, got.VPC, got.VSwitch)
 			if !ok || !w.CIDR.Contains(got.IP) || got.IP == w.Gateway || ValidateMAC("mac", got.MAC) != nil ||
 				ValidateName("name", got.Name) != nil || got.ID == 0 ||
-				(got.Bridge == "") == (got.DPID == 0) {
+				attachments(got) != 1 || (got.Chassis != "" && !chassisExists(s, got.Chassis)) {
 				t.Fatalf("accepted an invalid host: %+v", got)
 			}
 		} else if _, ok := AsError(err); !ok {
@@ -64,6 +69,7 @@ func FuzzValidateHost(f *testing.F) {
 			}
 		}
 		_, _ = s.Check(ctx, []Op{{Kind: OpDelete, VSwitch: &VSwitch{VPC: h.VPC, Name: h.VSwitch}, Cascade: true}})
+		_, _ = s.Check(ctx, []Op{{Kind: OpDelete, Chassis: &Chassis{Name: h.Chassis}, Cascade: true}})
 		hu := h
 		_, _ = s.Check(ctx, []Op{{Kind: OpUpdate, Host: &hu}})
 		_, _ = s.Check(ctx, []Op{{Kind: OpUpdate, Subnet: &Subnet{VPC: h.VPC, Name: h.Name, Host: h.VSwitch}}})
@@ -73,6 +79,22 @@ func FuzzValidateHost(f *testing.F) {
 			t.Fatalf("Check changed the state")
 		}
 	})
+}
+
+// attachments counts the ways a host is attached.
+func attachments(h *Host) int {
+	n := 0
+	for _, set := range []bool{h.Bridge != "", h.Chassis != "", h.DPID != 0 || h.OFPort != 0} {
+		if set {
+			n++
+		}
+	}
+	return n
+}
+
+func chassisExists(s *Store, name string) (ok bool) {
+	s.Read(func(st *State) { _, ok = st.Chassis(name) })
+	return ok
 }
 
 func vswitchOf(s *Store, vpc, name string) (w VSwitch, ok bool) {

@@ -54,6 +54,8 @@ func deleteVSwitch(vpc, name string) Op {
 	return Op{Kind: OpDelete, VSwitch: &VSwitch{VPC: vpc, Name: name}}
 }
 func deleteHost(vpc, name string) Op { return Op{Kind: OpDelete, Host: &Host{VPC: vpc, Name: name}} }
+func createChassis(c Chassis) Op     { return Op{Kind: OpCreate, Chassis: &c} }
+func deleteChassis(name string) Op   { return Op{Kind: OpDelete, Chassis: &Chassis{Name: name}} }
 func deleteSubnet(vpc, name string) Op {
 	return Op{Kind: OpDelete, Subnet: &Subnet{VPC: vpc, Name: name}}
 }
@@ -95,11 +97,20 @@ func dump(s *Store) string {
 		ByHost    map[string][]Subnet
 	}
 	var all struct {
-		VPCs   []vpcDump
-		LastID [numKinds]uint32
-		Attach int
+		VPCs    []vpcDump
+		Chassis []Chassis
+		OnCh    map[string][]Host
+		LastID  [numKinds]uint32
+		Attach  int
+		Indexes int
 	}
 	s.Read(func(st *State) {
+		all.Chassis = st.AllChassis()
+		all.OnCh = map[string][]Host{}
+		for _, c := range all.Chassis {
+			all.OnCh[c.Name] = st.HostsOnChassis(c.Name)
+		}
+		all.Indexes = len(st.chassisByTunnelIP) + len(st.chassisByBridge) + len(st.hostsByChassis)
 		for _, v := range st.VPCs() {
 			d := vpcDump{VPC: v, VSwitches: st.VSwitches(v.Name), Hosts: st.Hosts(v.Name), Subnets: st.Subnets(v.Name), ByHost: map[string][]Subnet{}}
 			for _, h := range d.Hosts {
@@ -108,7 +119,7 @@ func dump(s *Store) string {
 			all.VPCs = append(all.VPCs, d)
 		}
 		all.LastID = st.lastID
-		all.Attach = len(st.byIface) + len(st.byOFPort)
+		all.Attach = len(st.byIface) + len(st.byOFPort) + len(st.byChassisIface)
 	})
 	b, err := json.MarshalIndent(all, "", " ")
 	if err != nil {

@@ -13,13 +13,13 @@ import (
 // caller then calls mutate with the result.
 func (st *State) prepare(op Op) (Op, *Error) {
 	n := 0
-	for _, set := range []bool{op.VPC != nil, op.VSwitch != nil, op.Host != nil, op.Subnet != nil} {
+	for _, set := range []bool{op.VPC != nil, op.VSwitch != nil, op.Host != nil, op.Subnet != nil, op.Chassis != nil} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		return Op{}, Invalid("", "a change must carry exactly one of vpc, vswitch, host or subnet (got %d)", n)
+		return Op{}, Invalid("", "a change must carry exactly one of vpc, vswitch, host, subnet or chassis (got %d)", n)
 	}
 	if op.Cascade && op.Kind != OpDelete {
 		return Op{}, Invalid("cascade", "only a delete can cascade, not a %s", op.Kind)
@@ -33,6 +33,8 @@ func (st *State) prepare(op Op) (Op, *Error) {
 			return st.prepareCreateVSwitch(*op.VSwitch)
 		case op.Host != nil:
 			return st.prepareCreateHost(cloneHost(*op.Host))
+		case op.Chassis != nil:
+			return st.prepareCreateChassis(*op.Chassis)
 		default:
 			return st.prepareCreateSubnet(*op.Subnet)
 		}
@@ -46,6 +48,8 @@ func (st *State) prepare(op Op) (Op, *Error) {
 			r, err = st.prepareDeleteVSwitch(op.VSwitch.VPC, op.VSwitch.Name, op.Cascade)
 		case op.Host != nil:
 			r, err = st.prepareDeleteHost(op.Host.VPC, op.Host.Name, op.Cascade)
+		case op.Chassis != nil:
+			r, err = st.prepareDeleteChassis(op.Chassis.Name, op.Cascade)
 		default:
 			// A subnet holds nothing: Cascade changes nothing.
 			r, err = st.prepareDeleteSubnet(op.Subnet.VPC, op.Subnet.Name)
@@ -63,6 +67,8 @@ func (st *State) prepare(op Op) (Op, *Error) {
 				kind = "vSwitch"
 			case op.Host != nil:
 				kind = "host"
+			case op.Chassis != nil:
+				kind = "chassis"
 			}
 			return Op{}, Invalid("", "a %s cannot be updated; delete and re-create it", kind)
 		}
@@ -152,6 +158,11 @@ func (st *State) prepareCreateHost(h Host) (Op, *Error) {
 	if !ok {
 		return Op{}, NotFound("vswitch", "vSwitch %q does not exist in VPC %q", h.VSwitch, h.VPC)
 	}
+	if h.Chassis != "" {
+		if _, ok := st.chassis[h.Chassis]; !ok {
+			return Op{}, NotFound("chassis", "chassis %q does not exist", h.Chassis)
+		}
+	}
 	switch {
 	case !w.CIDR.Contains(h.IP):
 		return Op{}, Invalid("ip", "%s is not inside vSwitch %q (%s)", h.IP, w.Name, w.CIDR)
@@ -168,12 +179,19 @@ func (st *State) prepareCreateHost(h Host) (Op, *Error) {
 	if other, ok := v.hostByIP[h.IP]; ok {
 		return Op{}, Conflict("ip", "%s is already used by host %q", h.IP, other)
 	}
-	if h.Bridge != "" {
+	switch {
+	case h.Bridge != "":
 		if r, ok := st.byIface[ifaceKey{h.Bridge, h.Interface}]; ok {
 			return Op{}, Conflict("interface", "%s/%s is already attached as host %q in VPC %q", h.Bridge, h.Interface, r.name, r.vpc)
 		}
-	} else if r, ok := st.byOFPort[ofportKey{h.DPID, h.OFPort}]; ok {
-		return Op{}, Conflict("ofport", "dpid %s port %d is already attached as host %q in VPC %q", h.DPID, h.OFPort, r.name, r.vpc)
+	case h.Chassis != "":
+		if r, ok := st.byChassisIface[chassisIfaceKey{h.Chassis, h.Interface}]; ok {
+			return Op{}, Conflict("interface", "interface %s of chassis %q is already attached as host %q in VPC %q", quote(h.Interface), h.Chassis, r.name, r.vpc)
+		}
+	default:
+		if r, ok := st.byOFPort[ofportKey{h.DPID, h.OFPort}]; ok {
+			return Op{}, Conflict("ofport", "dpid %s port %d is already attached as host %q in VPC %q", h.DPID, h.OFPort, r.name, r.vpc)
+		}
 	}
 	id, err := st.nextID(kindHost)
 	if err != nil {
@@ -343,7 +361,8 @@ func (st *State) prepareDeleteSubnet(vpc, name string) (Op, *Error) {
 
 // dependents returns what a resolved cascading delete takes with it, as
 // resolved deletes of their own: subnets, then hosts, then vSwitches, each
-// kind sorted by name. Performed in that order, before the op itself, each
+// kind sorted by name (for a chassis, whose hosts may be in several VPCs,
+// by VPC and name). Performed in that order, before the op itself, each
 // one leaves the state consistent. Nothing is changed.
 func (st *State) dependents(op Op) []Op {
 	var subnets, hosts, vswitches []string
@@ -366,6 +385,8 @@ func (st *State) dependents(op Op) []Op {
 	case op.Host != nil:
 		v = st.vpcs[op.Host.VPC]
 		subnets = sortedKeys(v.subnetsByHost[op.Host.Name])
+	case op.Chassis != nil:
+		return st.chassisDependents(op.Chassis.Name)
 	default:
 		return nil
 	}

@@ -13,11 +13,18 @@ const (
 	kindVSwitch
 	kindHost
 	kindSubnet
+	kindChassis
 	numKinds
 )
 
 func (k objKind) String() string {
-	return [...]string{"vpc", "vswitch", "host", "subnet"}[k]
+	return [...]string{"vpc", "vswitch", "host", "subnet", "chassis"}[k]
+}
+
+// loadOrder is the order the store loads kinds in: everything a kind
+// refers to comes before it (hosts refer to VPCs, vSwitches and chassis).
+func loadOrder() [numKinds]objKind {
+	return [numKinds]objKind{kindChassis, kindVPC, kindVSwitch, kindHost, kindSubnet}
 }
 
 // State is the whole topology in memory, with the indexes that keep every
@@ -26,15 +33,26 @@ func (k objKind) String() string {
 type State struct {
 	vpcs map[string]*vpcState
 
+	// Chassis and their indexes: tunnel IPs and OVSDB bridges are unique.
+	chassis           map[string]Chassis
+	chassisByTunnelIP map[netip.Addr]string
+	chassisByBridge   map[chassisBridgeKey]string
+	hostsByChassis    map[string]map[hostRef]struct{}
+
 	// Attachments are unique across all VPCs.
-	byIface  map[ifaceKey]hostRef
-	byOFPort map[ofportKey]hostRef
+	byIface        map[ifaceKey]hostRef
+	byChassisIface map[chassisIfaceKey]hostRef
+	byOFPort       map[ofportKey]hostRef
 
 	// lastID is the last ID handed out per kind; IDs are never reused.
 	lastID [numKinds]uint32
 }
 
 type ifaceKey struct{ bridge, iface string }
+
+type chassisIfaceKey struct{ chassis, iface string }
+
+type chassisBridgeKey struct{ ovsdb, bridge string }
 
 type ofportKey struct {
 	dpid DPID
@@ -58,9 +76,14 @@ type vpcState struct {
 
 func newState() *State {
 	return &State{
-		vpcs:     map[string]*vpcState{},
-		byIface:  map[ifaceKey]hostRef{},
-		byOFPort: map[ofportKey]hostRef{},
+		vpcs:              map[string]*vpcState{},
+		chassis:           map[string]Chassis{},
+		chassisByTunnelIP: map[netip.Addr]string{},
+		chassisByBridge:   map[chassisBridgeKey]string{},
+		hostsByChassis:    map[string]map[hostRef]struct{}{},
+		byIface:           map[ifaceKey]hostRef{},
+		byChassisIface:    map[chassisIfaceKey]hostRef{},
+		byOFPort:          map[ofportKey]hostRef{},
 	}
 }
 
@@ -280,6 +303,48 @@ func (st *State) Counts() (vpcs, vswitches, hosts, subnets int) {
 	return len(st.vpcs), vswitches, hosts, subnets
 }
 
+// Chassis returns the named chassis.
+func (st *State) Chassis(name string) (Chassis, bool) {
+	c, ok := st.chassis[name]
+	return c, ok
+}
+
+// AllChassis lists every chassis, sorted by name.
+func (st *State) AllChassis() []Chassis {
+	out := make([]Chassis, 0, len(st.chassis))
+	for _, c := range st.chassis {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// HostsOnChassis lists the hosts attached by chassis+interface to the named
+// chassis, in every VPC, sorted by VPC then name.
+func (st *State) HostsOnChassis(name string) []Host {
+	refs := sortedRefs(st.hostsByChassis[name])
+	out := make([]Host, len(refs))
+	for i, r := range refs {
+		out[i] = cloneHost(st.vpcs[r.vpc].hosts[r.name])
+	}
+	return out
+}
+
+// sortedRefs sorts host references by VPC, then name.
+func sortedRefs(s map[hostRef]struct{}) []hostRef {
+	out := make([]hostRef, 0, len(s))
+	for r := range s {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].vpc != out[j].vpc {
+			return out[i].vpc < out[j].vpc
+		}
+		return out[i].name < out[j].name
+	})
+	return out
+}
+
 // ---- mutation (no validation: callers have checked the op) ----
 
 func (st *State) insertVPC(v VPC) { st.vpcs[v.Name] = newVPCState(v) }
@@ -297,9 +362,18 @@ func (st *State) insertHost(h Host) {
 	v.hostByIP[h.IP] = h.Name
 	addToSet(v.hostsByVSwitch, h.VSwitch, h.Name)
 	ref := hostRef{h.VPC, h.Name}
-	if h.Bridge != "" {
+	switch {
+	case h.Bridge != "":
 		st.byIface[ifaceKey{h.Bridge, h.Interface}] = ref
-	} else {
+	case h.Chassis != "":
+		st.byChassisIface[chassisIfaceKey{h.Chassis, h.Interface}] = ref
+		hs := st.hostsByChassis[h.Chassis]
+		if hs == nil {
+			hs = map[hostRef]struct{}{}
+			st.hostsByChassis[h.Chassis] = hs
+		}
+		hs[ref] = struct{}{}
+	default:
 		st.byOFPort[ofportKey{h.DPID, h.OFPort}] = ref
 	}
 }
@@ -309,11 +383,31 @@ func (st *State) removeHost(h Host) {
 	delete(v.hosts, h.Name)
 	delete(v.hostByIP, h.IP)
 	removeFromSet(v.hostsByVSwitch, h.VSwitch, h.Name)
-	if h.Bridge != "" {
+	switch {
+	case h.Bridge != "":
 		delete(st.byIface, ifaceKey{h.Bridge, h.Interface})
-	} else {
+	case h.Chassis != "":
+		delete(st.byChassisIface, chassisIfaceKey{h.Chassis, h.Interface})
+		hs := st.hostsByChassis[h.Chassis]
+		delete(hs, hostRef{h.VPC, h.Name})
+		if len(hs) == 0 {
+			delete(st.hostsByChassis, h.Chassis)
+		}
+	default:
 		delete(st.byOFPort, ofportKey{h.DPID, h.OFPort})
 	}
+}
+
+func (st *State) insertChassis(c Chassis) {
+	st.chassis[c.Name] = c
+	st.chassisByTunnelIP[c.TunnelIP] = c.Name
+	st.chassisByBridge[chassisBridgeKey{c.OVSDB, c.Bridge}] = c.Name
+}
+
+func (st *State) removeChassis(c Chassis) {
+	delete(st.chassis, c.Name)
+	delete(st.chassisByTunnelIP, c.TunnelIP)
+	delete(st.chassisByBridge, chassisBridgeKey{c.OVSDB, c.Bridge})
 }
 
 func (st *State) insertSubnet(s Subnet) {
@@ -352,6 +446,12 @@ func (st *State) mutate(op Op) {
 			st.insertHost(*op.Host)
 		} else {
 			st.removeHost(*op.Host)
+		}
+	case op.Chassis != nil:
+		if op.Kind == OpCreate {
+			st.insertChassis(*op.Chassis)
+		} else {
+			st.removeChassis(*op.Chassis)
 		}
 	case op.Subnet != nil:
 		switch op.Kind {

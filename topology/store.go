@@ -17,14 +17,20 @@ import (
 )
 
 // On-disk layout: one bbolt file DIR/vpcflow.db with a bucket per object
-// kind, keyed "vpc" (VPCs) or "vpc/name" (everything else), JSON values, and
-// a meta bucket holding the schema version and the last ID of each kind.
+// kind, keyed "vpc" (VPCs), "name" (chassis) or "vpc/name" (everything
+// else), JSON values, and a meta bucket holding the schema version and the
+// last ID of each kind.
+//
+// Schema history: 1 had no chassis bucket; 2 adds it (and hosts may carry
+// "chassis"). A version 1 store is upgraded in place when it is opened, and
+// an older vpcflow then refuses it rather than misread chassis hosts.
 const (
 	// DBFileName is the store's file inside its directory.
 	DBFileName = "vpcflow.db"
-	// SchemaVersion is the on-disk layout version this code reads and
-	// writes.
-	SchemaVersion = "1"
+	// SchemaVersion is the on-disk layout version this code writes. It
+	// also reads (and upgrades) version 1.
+	SchemaVersion = "2"
+	schemaV1      = "1"
 
 	bucketMeta  = "meta"
 	metaSchema  = "schema"
@@ -74,9 +80,14 @@ func Open(ctx context.Context, dir string, log *zap.Logger) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open topology store %s: %w", path, err)
 	}
-	if err := initBuckets(db); err != nil {
+	from, err := initBuckets(db)
+	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open topology store %s: %w", path, err)
+	}
+	if from != "" {
+		log.Info("topology store upgraded", zap.String("path", path),
+			zap.String("from_schema", from), zap.String("to_schema", SchemaVersion))
 	}
 	st, err := load(db)
 	if err != nil {
@@ -86,7 +97,7 @@ func Open(ctx context.Context, dir string, log *zap.Logger) (*Store, error) {
 	nv, nw, nh, ns := st.Counts()
 	log.Info("topology store opened", zap.String("path", path),
 		zap.Int("vpcs", nv), zap.Int("vswitches", nw), zap.Int("hosts", nh), zap.Int("subnets", ns),
-		zap.Duration("took", time.Since(start)))
+		zap.Int("chassis", len(st.chassis)), zap.Duration("took", time.Since(start)))
 	return &Store{log: log, path: path, st: st, db: db}, nil
 }
 
@@ -125,7 +136,9 @@ func (s *Store) Read(fn func(st *State)) {
 // the whole object, Old set (as a pointer of the object's type) on updates
 // and deletes. A delete with Cascade is followed in the result by the
 // deletes of everything it took with it (subnets, then hosts, then
-// vSwitches, each sorted by name), so the result may be longer than ops.
+// vSwitches, each sorted by name; a chassis takes the hosts attached to it
+// and their subnets, sorted by VPC and name), so the result may be longer
+// than ops.
 // A rejected change is a *Error; inside a batch of more than one op its
 // Field is prefixed with "[i]." (the op's index).
 //
@@ -246,30 +259,41 @@ func inBatch(e *Error, i, n int) *Error {
 
 // ---- persistence ----
 
-// bucketName is the bucket of a kind: vpc, vswitch, host or subnet.
+// bucketName is the bucket of a kind: vpc, vswitch, host, subnet or
+// chassis.
 func bucketName(k objKind) []byte { return []byte(k.String()) }
 
-func initBuckets(db *bolt.DB) error {
-	return db.Update(func(tx *bolt.Tx) error {
+// initBuckets creates the buckets a new store needs, and upgrades an older
+// schema. It returns the schema version it upgraded from, if it did.
+func initBuckets(db *bolt.DB) (upgradedFrom string, err error) {
+	err = db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists([]byte(bucketMeta))
 		if err != nil {
 			return fmt.Errorf("create bucket %s: %w", bucketMeta, err)
 		}
 		switch v := meta.Get([]byte(metaSchema)); {
 		case v == nil:
-			if err := meta.Put([]byte(metaSchema), []byte(SchemaVersion)); err != nil {
-				return fmt.Errorf("write schema version: %w", err)
-			}
+			// A new store.
+		case string(v) == schemaV1:
+			// Version 1 had no chassis bucket; creating it below is the
+			// whole upgrade.
+			upgradedFrom = schemaV1
 		case string(v) != SchemaVersion:
-			return fmt.Errorf("schema version %q is not supported (this vpcflow reads %q)", v, SchemaVersion)
+			return fmt.Errorf("schema version %q is not supported (this vpcflow reads %q and %q)", v, schemaV1, SchemaVersion)
 		}
 		for k := objKind(0); k < numKinds; k++ {
 			if _, err := tx.CreateBucketIfNotExists(bucketName(k)); err != nil {
 				return fmt.Errorf("create bucket %s: %w", k, err)
 			}
 		}
+		if string(meta.Get([]byte(metaSchema))) != SchemaVersion {
+			if err := meta.Put([]byte(metaSchema), []byte(SchemaVersion)); err != nil {
+				return fmt.Errorf("write schema version: %w", err)
+			}
+		}
 		return nil
 	})
+	return upgradedFrom, err
 }
 
 // load reads the whole store into a fresh State.
@@ -286,7 +310,7 @@ func load(db *bolt.DB) (*State, error) {
 			}
 		}
 		// Parents before children.
-		for k := objKind(0); k < numKinds; k++ {
+		for _, k := range loadOrder() {
 			err := tx.Bucket(bucketName(k)).ForEach(func(key, val []byte) error {
 				id, err := st.loadOne(k, string(key), val)
 				if err != nil {
@@ -361,15 +385,43 @@ func (st *State) loadOne(k objKind, key string, val []byte) (uint32, error) {
 		if other, ok := v.hostByIP[h.IP]; ok {
 			return 0, fmt.Errorf("has the IP %s of host %q", h.IP, other)
 		}
-		if h.Bridge != "" {
-			if r, ok := st.byIface[ifaceKey{h.Bridge, h.Interface}]; ok {
-				return 0, fmt.Errorf("has the attachment of host %s/%s", r.vpc, r.name)
+		if err := validateAttachment(&h); err != nil {
+			return 0, fmt.Errorf("invalid attachment: %w", err)
+		}
+		var taken hostRef
+		var ok bool
+		switch {
+		case h.Bridge != "":
+			taken, ok = st.byIface[ifaceKey{h.Bridge, h.Interface}]
+		case h.Chassis != "":
+			if _, found := st.chassis[h.Chassis]; !found {
+				return 0, fmt.Errorf("refers to missing chassis %q", h.Chassis)
 			}
-		} else if r, ok := st.byOFPort[ofportKey{h.DPID, h.OFPort}]; ok {
-			return 0, fmt.Errorf("has the attachment of host %s/%s", r.vpc, r.name)
+			taken, ok = st.byChassisIface[chassisIfaceKey{h.Chassis, h.Interface}]
+		default:
+			taken, ok = st.byOFPort[ofportKey{h.DPID, h.OFPort}]
+		}
+		if ok {
+			return 0, fmt.Errorf("has the attachment of host %s/%s", taken.vpc, taken.name)
 		}
 		st.insertHost(h)
 		return h.ID, nil
+	case kindChassis:
+		var c Chassis
+		if err := json.Unmarshal(val, &c); err != nil {
+			return 0, fmt.Errorf("decode: %w", err)
+		}
+		if key != c.Name {
+			return 0, fmt.Errorf("stored under the wrong key (name %q)", c.Name)
+		}
+		if other, ok := st.chassisByTunnelIP[c.TunnelIP]; ok || !c.TunnelIP.Is4() {
+			return 0, fmt.Errorf("has an invalid or duplicate tunnel IP %s (chassis %q)", c.TunnelIP, other)
+		}
+		if other, ok := st.chassisByBridge[chassisBridgeKey{c.OVSDB, c.Bridge}]; ok {
+			return 0, fmt.Errorf("has the OVSDB bridge %s on %s of chassis %q", c.Bridge, c.OVSDB, other)
+		}
+		st.insertChassis(c)
+		return c.ID, nil
 	default:
 		var s Subnet
 		if err := json.Unmarshal(val, &s); err != nil {
@@ -404,6 +456,8 @@ func target(op Op) (objKind, string, any) {
 		return kindVSwitch, objKey(op.VSwitch.VPC, op.VSwitch.Name), op.VSwitch
 	case op.Host != nil:
 		return kindHost, objKey(op.Host.VPC, op.Host.Name), op.Host
+	case op.Chassis != nil:
+		return kindChassis, op.Chassis.Name, op.Chassis
 	default:
 		return kindSubnet, objKey(op.Subnet.VPC, op.Subnet.Name), op.Subnet
 	}

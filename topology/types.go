@@ -63,6 +63,7 @@ const TunnelPortName = "vpcflow-vxlan"
 // by DPID+OFPort.
 // MAC may be empty when Bridge+Interface is given and OVSDB knows the
 // interface's external_ids:attached-mac; the API fills it in then.
+// The same holds for Chassis+Interface, through that chassis's OVSDB.
 type Host struct {
 	ID        uint32     `json:"id"`
 	VPC       string     `json:"vpc"`

@@ -46,6 +46,9 @@ func ValidateName(field, name string) *Error {
 
 // validateIfaceName checks an OVS bridge or interface name.
 func validateIfaceName(field, name string) *Error {
+	if name == "" {
+		return Invalid(field, "required")
+	}
 	if len(name) > MaxIfaceNameLen {
 		return Invalid(field, "%s is too long: at most %d characters", quote(name), MaxIfaceNameLen)
 	}
@@ -195,29 +198,45 @@ func validateHost(h *Host) *Error {
 	return validateAttachment(h)
 }
 
-// validateAttachment checks that exactly one of bridge+interface or
-// dpid+ofport is given.
+// validateAttachment checks that the host is attached in exactly one way:
+// bridge+interface, chassis+interface or dpid+ofport.
 func validateAttachment(h *Host) *Error {
-	byName := h.Bridge != "" || h.Interface != ""
+	const how = "bridge+interface, chassis+interface or dpid+ofport"
+	byBridge := h.Bridge != ""
+	byChassis := h.Chassis != ""
 	byPort := h.DPID != 0 || h.OFPort != 0
 	switch {
-	case byName && byPort:
+	case byBridge && byChassis:
+		return Invalid("chassis", "give either bridge+interface or chassis+interface, not both (bridge %s, chassis %s)", quote(h.Bridge), quote(h.Chassis))
+	case (byBridge || byChassis || h.Interface != "") && byPort:
 		field := "dpid"
 		if h.DPID == 0 {
 			field = "ofport"
 		}
-		return Invalid(field, "give either bridge+interface or dpid+ofport, not both")
-	case !byName && !byPort:
-		return Invalid("bridge", "required: attach the host by bridge+interface or by dpid+ofport")
-	case byName:
-		if h.Bridge == "" {
-			return Invalid("bridge", "required with interface %s", quote(h.Interface))
+		by := "bridge+interface"
+		if byChassis {
+			by = "chassis+interface"
 		}
+		return Invalid(field, "give either %s or dpid+ofport, not both", by)
+	case !byBridge && !byChassis && !byPort:
+		if h.Interface != "" {
+			return Invalid("bridge", "required with interface %s: give bridge (or chassis) with it", quote(h.Interface))
+		}
+		return Invalid("bridge", "required: attach the host by %s", how)
+	case byBridge:
 		if h.Interface == "" {
 			return Invalid("interface", "required with bridge %s", quote(h.Bridge))
 		}
 		if err := validateIfaceName("bridge", h.Bridge); err != nil {
 			return err
+		}
+		return validateIfaceName("interface", h.Interface)
+	case byChassis:
+		if err := ValidateName("chassis", h.Chassis); err != nil {
+			return err
+		}
+		if h.Interface == "" {
+			return Invalid("interface", "required with chassis %s", quote(h.Chassis))
 		}
 		return validateIfaceName("interface", h.Interface)
 	default:

@@ -18,9 +18,15 @@ type ruleCase struct {
 
 func runRuleCases(t *testing.T, cases []ruleCase) {
 	t.Helper()
+	runRuleCasesOn(t, seededStore, cases)
+}
+
+// runRuleCasesOn runs each case on a fresh store from setup.
+func runRuleCasesOn(t *testing.T, setup func(testing.TB) *Store, cases []ruleCase) {
+	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := seededStore(t)
+			s := setup(t)
 			before := dump(s)
 			out, err := s.Apply(context.Background(), c.ops)
 			if c.kind == 0 {
@@ -160,7 +166,7 @@ func TestHostRules(t *testing.T) {
 		{name: "zero mac", ops: with(func(h *Host) { h.MAC = mac("00:00:00:00:00:00") }), kind: ErrInvalid, field: "mac", msg: "all-zero"},
 		{name: "gateway mac", ops: with(func(h *Host) { h.MAC = mac("ee:ff:ff:ff:ff:ff") }), kind: ErrInvalid, field: "mac", msg: "gateway MAC"},
 		{name: "8-byte mac", ops: with(func(h *Host) { h.MAC = MAC{2, 0, 0, 0, 0, 0, 0, 1} }), kind: ErrInvalid, field: "mac", msg: "6-byte"},
-		{name: "no attachment", ops: with(func(h *Host) { h.Bridge, h.Interface = "", "" }), kind: ErrInvalid, field: "bridge", msg: "bridge+interface or by dpid+ofport"},
+		{name: "no attachment", ops: with(func(h *Host) { h.Bridge, h.Interface = "", "" }), kind: ErrInvalid, field: "bridge", msg: "bridge+interface, chassis+interface or dpid+ofport"},
 		{name: "bridge without interface", ops: with(func(h *Host) { h.Interface = "" }), kind: ErrInvalid, field: "interface", msg: "required with bridge"},
 		{name: "interface without bridge", ops: with(func(h *Host) { h.Bridge = "" }), kind: ErrInvalid, field: "bridge", msg: "required with interface"},
 		{name: "dpid without ofport", ops: with(func(h *Host) { byPort(h); h.OFPort = 0 }), kind: ErrInvalid, field: "ofport", msg: "required with dpid"},
