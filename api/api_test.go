@@ -38,10 +38,11 @@ import (
 type storeBackend struct {
 	store *topology.Store
 
-	mu       sync.Mutex
-	macs     map[[2]string]net.HardwareAddr
-	switches []controller.SwitchInfo
-	flows    map[topology.DPID][]controller.FlowEntry
+	mu          sync.Mutex
+	macs        map[[2]string]net.HardwareAddr
+	chassisMACs map[[2]string]net.HardwareAddr // chassis, interface
+	switches    []controller.SwitchInfo
+	flows       map[topology.DPID][]controller.FlowEntry
 	// pushErr, when set, is returned after the change was stored, as the
 	// controller does when a switch does not confirm it.
 	pushErr error
@@ -61,6 +62,9 @@ func newStoreBackend(t testing.TB) *storeBackend {
 		macs: map[[2]string]net.HardwareAddr{
 			{"br-test", "vnet1"}: {0x52, 0x58, 0x00, 0x98, 0xc0, 0x81},
 			{"br-test", "vnet3"}: {0x52, 0x58, 0x00, 0x98, 0xc0, 0x92},
+		},
+		chassisMACs: map[[2]string]net.HardwareAddr{
+			{"node1", "vnet7"}: {0x52, 0x54, 0x00, 0x00, 0x07, 0x01},
 		},
 		switches: []controller.SwitchInfo{{
 			DPID: 0x1, Bridge: "br-test", Remote: "127.0.0.1:40000", ConnectedSince: since,
@@ -140,6 +144,9 @@ func dumpStore(st *topology.Store) string {
 		for _, v := range st.VPCs() {
 			all = append(all, v, st.VSwitches(v.Name), st.Hosts(v.Name), st.Subnets(v.Name))
 		}
+		for _, c := range st.AllChassis() {
+			all = append(all, c, st.HostsOnChassis(c.Name))
+		}
 	})
 	out, _ := json.Marshal(all)
 	return string(out)
@@ -172,6 +179,13 @@ func (b *storeBackend) InterfaceMAC(bridge, iface string) (net.HardwareAddr, boo
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	m, ok := b.macs[[2]string{bridge, iface}]
+	return m, ok
+}
+
+func (b *storeBackend) ChassisInterfaceMAC(chassis, iface string) (net.HardwareAddr, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m, ok := b.chassisMACs[[2]string{chassis, iface}]
 	return m, ok
 }
 

@@ -173,7 +173,8 @@ type DeleteOption func(q url.Values)
 
 // Cascade(true) also deletes what the object holds (?cascade=true): a
 // VPC's subnets, hosts and vSwitches; a vSwitch's hosts and their subnets;
-// a host's subnets. Without it such a delete fails with 409.
+// a host's subnets; a chassis's hosts and their subnets. Without it such a
+// delete fails with 409.
 func Cascade(on bool) DeleteOption {
 	return func(q url.Values) {
 		if on {
@@ -305,6 +306,36 @@ func (c *Client) GetSubnet(ctx context.Context, vpc, name string) (topology.Subn
 // DeleteSubnet deletes a route entry.
 func (c *Client) DeleteSubnet(ctx context.Context, vpc, name string) error {
 	return c.do(ctx, http.MethodDelete, path("vpcs", vpc, "subnets", name), nil, nil)
+}
+
+// ---- chassis ----
+
+// CreateChassis registers a chassis. The server configures its bridge
+// (controller, VXLAN port) before storing it.
+func (c *Client) CreateChassis(ctx context.Context, req ChassisRequest) (topology.Chassis, error) {
+	var ch topology.Chassis
+	err := c.do(ctx, http.MethodPost, path("chassis"), req, &ch)
+	return ch, err
+}
+
+// ListChassis lists every chassis.
+func (c *Client) ListChassis(ctx context.Context) ([]topology.Chassis, error) {
+	var out []topology.Chassis
+	err := c.do(ctx, http.MethodGet, path("chassis"), nil, &out)
+	return out, err
+}
+
+// Chassis returns one chassis.
+func (c *Client) Chassis(ctx context.Context, name string) (topology.Chassis, error) {
+	var ch topology.Chassis
+	err := c.do(ctx, http.MethodGet, path("chassis", name), nil, &ch)
+	return ch, err
+}
+
+// DeleteChassis deletes a chassis no host is attached to, or with
+// Cascade(true) the hosts attached to it and their subnets too.
+func (c *Client) DeleteChassis(ctx context.Context, name string, opts ...DeleteOption) error {
+	return c.do(ctx, http.MethodDelete, withQuery(path("chassis", name), opts), nil, nil)
 }
 
 // ---- switches ----

@@ -214,6 +214,7 @@ type hostBody struct {
 	IP        string    `json:"ip"`
 	MAC       string    `json:"mac"`
 	Bridge    string    `json:"bridge"`
+	Chassis   string    `json:"chassis"`
 	Interface string    `json:"interface"`
 	DPID      dpidValue `json:"dpid"`
 	OFPort    uint32    `json:"ofport"`
@@ -240,12 +241,17 @@ func parsePrefix(field, s string) (netip.Prefix, *requestError) {
 }
 
 func parseAddr(field, s string) (netip.Addr, *requestError) {
+	return parseAddrAs(field, s, "10.10.10.11")
+}
+
+// parseAddrAs parses an IP address; example is shown when it is not one.
+func parseAddrAs(field, s, example string) (netip.Addr, *requestError) {
 	if s == "" {
 		return netip.Addr{}, nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
-		return netip.Addr{}, badRequest(field, "%s is not a valid IP address: want an IPv4 address like 10.10.10.11", quote(s))
+		return netip.Addr{}, badRequest(field, "%s is not a valid IP address: want an IPv4 address like %s", quote(s), example)
 	}
 	return a, nil
 }
@@ -281,9 +287,9 @@ func (req *VSwitchRequest) toVSwitch(vpc string) (topology.VSwitch, *requestErro
 	return topology.VSwitch{VPC: vpc, Name: req.Name, CIDR: p, Gateway: gw}, nil
 }
 
-// toHost converts a host body; lookupMAC finds the MAC of a bridge's
-// interface when the body has none.
-func (req *hostBody) toHost(vpc string, lookupMAC func(bridge, iface string) (topology.MAC, bool)) (topology.Host, *requestError) {
+// toHost converts a host body; lookupMAC finds the MAC of the host's
+// interface (by bridge or by chassis) when the body has none.
+func (req *hostBody) toHost(vpc string, lookupMAC func(h topology.Host) (topology.MAC, *requestError)) (topology.Host, *requestError) {
 	if err := checkVPC(vpc, req.VPC); err != nil {
 		return topology.Host{}, err
 	}
@@ -293,7 +299,7 @@ func (req *hostBody) toHost(vpc string, lookupMAC func(bridge, iface string) (to
 	}
 	h := topology.Host{
 		VPC: vpc, Name: req.Name, VSwitch: req.VSwitch, IP: a,
-		Bridge: req.Bridge, Interface: req.Interface, DPID: req.DPID.dpid, OFPort: req.OFPort,
+		Bridge: req.Bridge, Chassis: req.Chassis, Interface: req.Interface, DPID: req.DPID.dpid, OFPort: req.OFPort,
 	}
 	if req.DPID.set && req.DPID.dpid == 0 {
 		return topology.Host{}, badRequest("dpid", "0 is not a usable datapath id")
@@ -305,14 +311,24 @@ func (req *hostBody) toHost(vpc string, lookupMAC func(bridge, iface string) (to
 			return topology.Host{}, badRequest("mac", "%s is not a valid MAC: want six bytes like 52:58:00:98:c0:81", quote(req.MAC))
 		}
 		h.MAC = m
-	case req.Bridge != "" && req.Interface != "":
-		m, ok := lookupMAC(req.Bridge, req.Interface)
-		if !ok {
-			return topology.Host{}, badRequest("mac", "required: OVSDB has no external_ids:attached-mac for %s/%s", req.Bridge, req.Interface)
+	case (req.Bridge != "") != (req.Chassis != "") && req.Interface != "":
+		// Attached by name: ask OVSDB. Anything else without a MAC is left
+		// to validation, which names what is wrong.
+		m, rerr := lookupMAC(h)
+		if rerr != nil {
+			return topology.Host{}, rerr
 		}
 		h.MAC = m
 	}
 	return h, nil
+}
+
+func (req *ChassisRequest) toChassis() (topology.Chassis, *requestError) {
+	a, err := parseAddrAs("tunnel_ip", req.TunnelIP, "192.168.100.11")
+	if err != nil {
+		return topology.Chassis{}, err
+	}
+	return topology.Chassis{Name: req.Name, OVSDB: req.OVSDB, Bridge: req.Bridge, TunnelIP: a, Controller: req.Controller}, nil
 }
 
 func (req *SubnetRequest) toSubnet(vpc string) (topology.Subnet, *requestError) {

@@ -65,6 +65,10 @@ func NewServer(log *zap.Logger, b Backend, opts Options) http.Handler {
 		{"/v1/vpcs/{vpc}/subnets/{name}", http.MethodGet, s.getSubnet},
 		{"/v1/vpcs/{vpc}/subnets/{name}", http.MethodPut, s.updateSubnet},
 		{"/v1/vpcs/{vpc}/subnets/{name}", http.MethodDelete, s.deleteSubnet},
+		{"/v1/chassis", http.MethodGet, s.listChassis},
+		{"/v1/chassis", http.MethodPost, s.createChassis},
+		{"/v1/chassis/{name}", http.MethodGet, s.getChassis},
+		{"/v1/chassis/{name}", http.MethodDelete, s.deleteChassis},
 		{"/v1/switches", http.MethodGet, s.listSwitches},
 		{"/v1/switches/{dpid}/flows", http.MethodGet, s.listFlows},
 		{"/v1/drops", http.MethodGet, s.listDrops},
@@ -440,12 +444,25 @@ func (s *server) getHost(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *server) lookupMAC(bridge, iface string) (topology.MAC, bool) {
-	hw, ok := s.b.InterfaceMAC(bridge, iface)
-	if !ok || len(hw) == 0 {
-		return nil, false
+// lookupMAC finds the MAC of a host's interface in OVSDB: the
+// --ovsdb servers' for bridge+interface, the chassis's for
+// chassis+interface.
+func (s *server) lookupMAC(h topology.Host) (topology.MAC, *requestError) {
+	if h.Chassis != "" {
+		if hw, ok := s.b.ChassisInterfaceMAC(h.Chassis, h.Interface); ok && len(hw) > 0 {
+			return topology.MAC(hw), nil
+		}
+		exists := false
+		s.b.Read(func(st *topology.State) { _, exists = st.Chassis(h.Chassis) })
+		if !exists {
+			return nil, &requestError{status: http.StatusNotFound, field: "chassis", msg: fmt.Sprintf("chassis %s does not exist", quote(h.Chassis))}
+		}
+		return nil, badRequest("mac", "required: the OVSDB of chassis %s has no external_ids:attached-mac for interface %s on its bridge", quote(h.Chassis), quote(h.Interface))
 	}
-	return topology.MAC(hw), true
+	if hw, ok := s.b.InterfaceMAC(h.Bridge, h.Interface); ok && len(hw) > 0 {
+		return topology.MAC(hw), nil
+	}
+	return nil, badRequest("mac", "required: OVSDB has no external_ids:attached-mac for %s/%s", h.Bridge, h.Interface)
 }
 
 // createHosts takes one host object or an array of them (all or none).
@@ -600,6 +617,57 @@ func (s *server) updateSubnet(w http.ResponseWriter, r *http.Request) {
 func (s *server) deleteSubnet(w http.ResponseWriter, r *http.Request) {
 	v := mux.Vars(r)
 	s.deleteOp(w, r, topology.Op{Kind: topology.OpDelete, Subnet: &topology.Subnet{VPC: v["vpc"], Name: v["name"]}})
+}
+
+func (s *server) listChassis(w http.ResponseWriter, r *http.Request) {
+	var out []topology.Chassis
+	s.b.Read(func(st *topology.State) { out = st.AllChassis() })
+	writeJSON(w, http.StatusOK, nonNil(out))
+}
+
+func (s *server) getChassis(w http.ResponseWriter, r *http.Request) {
+	name := mux.Vars(r)["name"]
+	var c topology.Chassis
+	var ok bool
+	s.b.Read(func(st *topology.State) { c, ok = st.Chassis(name) })
+	if !ok {
+		s.writeError(w, r, notFound("name", "chassis %s does not exist", quote(name)))
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+// createChassis registers a chassis. The backend configures its bridge
+// before storing it; one it cannot reach is refused (400 on "ovsdb").
+func (s *server) createChassis(w http.ResponseWriter, r *http.Request) {
+	body, rerr := readBody(w, r, s.opts.MaxBodyBytes)
+	if rerr != nil {
+		s.writeError(w, r, rerr)
+		return
+	}
+	var req ChassisRequest
+	if rerr := decodeObject(body, &req); rerr != nil {
+		s.writeError(w, r, rerr)
+		return
+	}
+	c, rerr := req.toChassis()
+	if rerr != nil {
+		s.writeError(w, r, rerr)
+		return
+	}
+	out, err := s.apply(r, []topology.Op{{Kind: topology.OpCreate, Chassis: &c}})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", location("chassis", out[0].Chassis.Name))
+	writeJSON(w, http.StatusCreated, out[0].Chassis)
+}
+
+// deleteChassis deletes a chassis; ?cascade=true also deletes the hosts
+// attached to it and the subnets routed to them.
+func (s *server) deleteChassis(w http.ResponseWriter, r *http.Request) {
+	s.deleteOp(w, r, topology.Op{Kind: topology.OpDelete, Chassis: &topology.Chassis{Name: mux.Vars(r)["name"]}})
 }
 
 func (s *server) listSwitches(w http.ResponseWriter, r *http.Request) {

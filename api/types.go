@@ -12,13 +12,16 @@
 //	GET    /v1/vpcs/{vpc}/hosts/{name}        DELETE …/hosts/{name}[?cascade=true]
 //	GET    /v1/vpcs/{vpc}/subnets             POST …/subnets (object or array)
 //	GET    /v1/vpcs/{vpc}/subnets/{name}      PUT …/subnets/{name} (move)  DELETE …/subnets/{name}
+//	GET    /v1/chassis                        POST /v1/chassis
+//	GET    /v1/chassis/{name}                 DELETE /v1/chassis/{name}[?cascade=true]
 //	GET    /v1/switches
 //	GET    /v1/switches/{dpid}/flows
 //	GET    /v1/drops
 //
 // A delete refuses (409) to delete what is still in use unless it is given
 // ?cascade=true: a VPC then takes its subnets, hosts and vSwitches with it,
-// a vSwitch its hosts and their subnets, a host its subnets.
+// a vSwitch its hosts and their subnets, a host its subnets, a chassis the
+// hosts attached to it (in any VPC) and their subnets.
 //
 // Errors are {"error": "...", "field": "..."} with 400 (bad input), 401
 // (Options.Token is set and the request has no valid bearer token), 404
@@ -48,6 +51,9 @@ type Backend interface {
 	Flows(ctx context.Context, dpid topology.DPID) ([]controller.FlowEntry, error)
 	// InterfaceMAC is an interface's external_ids:attached-mac in OVSDB.
 	InterfaceMAC(bridge, iface string) (net.HardwareAddr, bool)
+	// ChassisInterfaceMAC is the external_ids:attached-mac of an interface
+	// on a chassis's bridge, as that chassis's OVSDB reports it.
+	ChassisInterfaceMAC(chassis, iface string) (net.HardwareAddr, bool)
 	// Drops sums the pipeline's drop counters by reason, per switch and
 	// per host.
 	Drops(ctx context.Context) (controller.DropReport, error)
@@ -95,9 +101,10 @@ type VSwitchRequest struct {
 }
 
 // HostRequest is the body (or an array element) of
-// POST /v1/vpcs/{vpc}/hosts. Give Bridge+Interface or DPID+OFPort. MAC may
-// be left out when OVSDB knows the interface's external_ids:attached-mac.
-// On the wire, dpid may also be a JSON number.
+// POST /v1/vpcs/{vpc}/hosts. Give exactly one of Bridge+Interface,
+// Chassis+Interface or DPID+OFPort. MAC may be left out when OVSDB (the
+// chassis's, for Chassis+Interface) knows the interface's
+// external_ids:attached-mac. On the wire, dpid may also be a JSON number.
 type HostRequest struct {
 	VPC       string `json:"vpc,omitempty"`
 	Name      string `json:"name"`
@@ -105,9 +112,24 @@ type HostRequest struct {
 	IP        string `json:"ip"`
 	MAC       string `json:"mac,omitempty"`
 	Bridge    string `json:"bridge,omitempty"`
+	Chassis   string `json:"chassis,omitempty"`
 	Interface string `json:"interface,omitempty"`
 	DPID      string `json:"dpid,omitempty"`
 	OFPort    uint32 `json:"ofport,omitempty"`
+}
+
+// ChassisRequest is the body of POST /v1/chassis: a physical host's Open
+// vSwitch that vpcflow configures and tunnels to. OVSDB is unix:/PATH or
+// tcp:HOST:PORT; TunnelIP is the chassis's unicast IPv4 VXLAN endpoint;
+// Controller (optional) is the OpenFlow target its bridge is pointed at,
+// tcp:HOST:PORT, ssl:HOST:PORT or unix:PATH (default: vpcflow serve's
+// --advertise).
+type ChassisRequest struct {
+	Name       string `json:"name"`
+	OVSDB      string `json:"ovsdb"`
+	Bridge     string `json:"bridge"`
+	TunnelIP   string `json:"tunnel_ip"`
+	Controller string `json:"controller,omitempty"`
 }
 
 // SubnetRequest is the body (or an array element) of

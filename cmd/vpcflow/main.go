@@ -45,6 +45,7 @@ Commands:
   vpc         create, list, show and delete VPCs
   vswitch     create, list, show and delete vSwitches
   host        add, list, show and delete hosts
+  chassis     add, list, show and delete chassis (hosts with their own OVS, joined by VXLAN)
   subnet      add, move, list, show and delete subnets (route entries)
   switches    list the switches connected to the controller
   flows       dump the flows installed on a switch
@@ -127,6 +128,13 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 			{"list", "list a VPC's vSwitches", c.vswitchList},
 			{"show", "show one vSwitch", c.vswitchShow},
 			{"delete", "delete a vSwitch (--cascade: with its hosts and their subnets)", c.vswitchDelete},
+		}, cargs)
+	case "chassis":
+		return c.group("chassis", "manage chassis (physical hosts with their own Open vSwitch, joined by VXLAN)", []subcommand{
+			{"add", "register a chassis (its bridge is set up with a VXLAN port)", c.chassisAdd},
+			{"list", "list the chassis", c.chassisList},
+			{"show", "show one chassis and the hosts on it", c.chassisShow},
+			{"delete", "delete a chassis (--cascade: with its hosts and their subnets)", c.chassisDelete},
 		}, cargs)
 	case "host":
 		return c.group("host", "manage the hosts (VM NICs) of a VPC", []subcommand{

@@ -81,6 +81,13 @@ func (b storeBackend) InterfaceMAC(bridge, iface string) (net.HardwareAddr, bool
 	return nil, false
 }
 
+func (b storeBackend) ChassisInterfaceMAC(chassis, iface string) (net.HardwareAddr, bool) {
+	if chassis == "node1" && iface == "vnet7" {
+		return net.HardwareAddr{0x52, 0x54, 0x00, 0x00, 0x07, 0x01}, true
+	}
+	return nil, false
+}
+
 // newAPI starts the real API over the real controller (no switch
 // connected) and a fresh store, and returns its URL. The controller's port
 // map says br-test (dpid 1) has vnet1 (port 1, attached-mac
@@ -318,6 +325,7 @@ func TestHelp(t *testing.T) {
 		{"vswitch", "create"}, {"vswitch", "list"}, {"vswitch", "show"}, {"vswitch", "delete"},
 		{"host", "add"}, {"host", "list"}, {"host", "show"}, {"host", "delete"},
 		{"subnet", "add"}, {"subnet", "move"}, {"subnet", "list"}, {"subnet", "show"}, {"subnet", "delete"},
+		{"chassis", "add"}, {"chassis", "list"}, {"chassis", "show"}, {"chassis", "delete"},
 		{"switches"}, {"flows"}, {"drops"}, {"bridge", "setup"},
 	}
 	for _, cmd := range cmds {
@@ -331,7 +339,7 @@ func TestHelp(t *testing.T) {
 			}
 		}
 	}
-	for _, g := range []string{"vpc", "vswitch", "host", "subnet", "bridge"} {
+	for _, g := range []string{"vpc", "vswitch", "host", "subnet", "chassis", "bridge"} {
 		r := runCLI(t, url, g, "--help")
 		if r.code != 0 || !strings.HasPrefix(r.stdout, "usage: vpcflow "+g+" COMMAND") {
 			t.Errorf("vpcflow %s --help: %d %s %s", g, r.code, r.stdout, r.stderr)

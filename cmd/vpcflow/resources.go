@@ -44,6 +44,9 @@ func attachment(h topology.Host) string {
 	if h.Bridge != "" {
 		return h.Bridge + "/" + h.Interface
 	}
+	if h.Chassis != "" {
+		return "chassis=" + h.Chassis + ",interface=" + h.Interface
+	}
 	return fmt.Sprintf("dpid=%s,ofport=%d", h.DPID, h.OFPort)
 }
 
@@ -249,14 +252,21 @@ func (c *cli) vswitchDelete(args []string) int {
 // ---- host ----
 
 func (c *cli) hostAdd(args []string) int {
-	k := c.command("host add", "--vpc VPC NAME --vswitch VSWITCH --ip IP [--mac MAC] (--bridge BRIDGE --interface IFACE | --dpid DPID --ofport PORT)",
-		"Register a host (a VM's NIC) in a vSwitch. Attach it by OVS bridge and interface\n(the controller finds the port through OVSDB, and the MAC from the interface's\nexternal_ids:attached-mac when --mac is not given) or by datapath id and port.",
-		"vpcflow host add --vpc vpc-a test1 --vswitch vsw-a --ip 10.10.10.11 --bridge br-test --interface vnet1\nvpcflow host add test2 --vpc vpc-a --vswitch vsw-a --ip 10.10.10.12 --mac 52:58:00:98:c0:92 --dpid 0x1 --ofport 3").withAPI()
+	k := c.command("host add", "--vpc VPC NAME --vswitch VSWITCH --ip IP [--mac MAC] (--bridge BRIDGE --interface IFACE | --chassis CHASSIS --interface IFACE | --dpid DPID --ofport PORT)",
+		"Register a host (a VM's NIC) in a vSwitch. Attach it by OVS bridge and interface\n"+
+			"(the controller finds the port through its --ovsdb servers), by chassis and\n"+
+			"interface (through that chassis's OVSDB, on its bridge), or by datapath id and\n"+
+			"port. Attached by interface, the MAC defaults to the interface's\n"+
+			"external_ids:attached-mac.",
+		"vpcflow host add --vpc vpc-a test1 --vswitch vsw-a --ip 10.10.10.11 --bridge br-test --interface vnet1\n"+
+			"vpcflow host add --vpc vpc-a vm1 --vswitch vsw-a --ip 10.10.10.21 --chassis node1 --interface vnet1\n"+
+			"vpcflow host add test2 --vpc vpc-a --vswitch vsw-a --ip 10.10.10.12 --mac 52:58:00:98:c0:92 --dpid 0x1 --ofport 3").withAPI()
 	vpc := k.vpcFlag()
 	vsw := k.fs.String("vswitch", "", "the vSwitch the host is in (required)")
 	ip := k.fs.String("ip", "", "the host's IPv4 address in the vSwitch (required)")
 	mac := k.fs.String("mac", "", "the host's MAC (default: the interface's external_ids:attached-mac)")
-	bridge := k.fs.String("bridge", "", "OVS bridge the host's interface is on")
+	bridge := k.fs.String("bridge", "", "OVS bridge the host's interface is on, with --interface")
+	chassis := k.fs.String("chassis", "", "chassis the host's interface is on (see vpcflow chassis list), with --interface")
 	iface := k.fs.String("interface", "", "OVS interface of the host, e.g. vnet1")
 	dpid := k.fs.String("dpid", "", "datapath id (16 hex digits or 0x…), with --ofport")
 	ofport := k.fs.Uint64("ofport", 0, "OpenFlow port number, with --dpid")
@@ -270,7 +280,7 @@ func (c *cli) hostAdd(args []string) int {
 	if *ofport > math.MaxUint32 {
 		return k.usageError("--ofport %d is out of range", *ofport)
 	}
-	req := api.HostRequest{Name: pos[0], VSwitch: *vsw, IP: *ip, MAC: *mac, Bridge: *bridge, Interface: *iface, DPID: *dpid, OFPort: uint32(*ofport)}
+	req := api.HostRequest{Name: pos[0], VSwitch: *vsw, IP: *ip, MAC: *mac, Bridge: *bridge, Chassis: *chassis, Interface: *iface, DPID: *dpid, OFPort: uint32(*ofport)}
 	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
 		return cl.CreateHost(ctx, *vpc, req)
 	}, hostTable)

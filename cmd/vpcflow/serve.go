@@ -21,7 +21,6 @@ import (
 	"github.com/vpcflow/vpcflow/api"
 	"github.com/vpcflow/vpcflow/controller"
 	"github.com/vpcflow/vpcflow/openflow"
-	"github.com/vpcflow/vpcflow/ovsdb"
 	"github.com/vpcflow/vpcflow/topology"
 )
 
@@ -63,6 +62,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	tokenFile := fs.String("api-token-file", "", "file holding the bearer token the REST API requires (default: $"+tokenEnv+"; none: no access control)")
 	var endpoints stringList
 	fs.Var(&endpoints, "ovsdb", "OVSDB server to learn ports from, unix:PATH or tcp:HOST:PORT (repeatable)")
+	advertise := fs.String("advertise", "", "OpenFlow target that chassis bridges are pointed at, e.g. tcp:192.168.100.254:6653 (needed for chassis that name none)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, serveUsage)
 		fs.PrintDefaults()
@@ -91,7 +91,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, log, *ofAddr, *restAddr, *dataDir, endpoints, token); err != nil {
+	if err := serve(ctx, log, *ofAddr, *restAddr, *dataDir, endpoints, *advertise, token); err != nil {
 		log.Error("vpcflow stopped", zap.Error(err))
 		return 1
 	}
@@ -128,14 +128,14 @@ func apiToken(log *zap.Logger, file string, getenv func(string) string) (string,
 	return tok, nil
 }
 
-func serve(ctx context.Context, log *zap.Logger, ofAddr, restAddr, dataDir string, endpoints []string, apiToken string) error {
+func serve(ctx context.Context, log *zap.Logger, ofAddr, restAddr, dataDir string, endpoints []string, advertise, apiToken string) error {
 	store, err := topology.Open(ctx, dataDir, log.Named("store"))
 	if err != nil {
 		return fmt.Errorf("opening store in %s: %w", dataDir, err)
 	}
 	defer store.Close()
 
-	ctrl := controller.New(log.Named("controller"), store, controller.Options{OVSDBEndpoints: endpoints})
+	ctrl := controller.New(log.Named("controller"), store, controller.Options{OVSDBEndpoints: endpoints, Advertise: advertise})
 
 	ofLn, err := net.Listen("tcp", ofAddr)
 	if err != nil {
@@ -155,16 +155,15 @@ func serve(ctx context.Context, log *zap.Logger, ofAddr, restAddr, dataDir strin
 	var wg sync.WaitGroup
 	errc := make(chan error, 2+len(endpoints))
 
-	for _, ep := range endpoints {
-		m := ovsdb.NewMonitor(log.Named("ovsdb"), ep, ctrl.BridgesChanged)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := m.Run(ctx); err != nil && ctx.Err() == nil {
-				errc <- fmt.Errorf("ovsdb monitor %s: %w", ep, err)
-			}
-		}()
-	}
+	// The controller runs the OVSDB monitors: the --ovsdb ones and one per
+	// registered chassis.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := ctrl.Run(ctx); err != nil && ctx.Err() == nil {
+			errc <- fmt.Errorf("controller: %w", err)
+		}
+	}()
 
 	ofServer := openflow.NewServer(log.Named("openflow"), ctrl, openflow.ServerOptions{})
 	wg.Add(1)

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/vpcflow/vpcflow/api"
+	"github.com/vpcflow/vpcflow/topology"
+)
+
+func chassisTable(w io.Writer, v any) {
+	row(w, "NAME", "ID", "OVSDB", "BRIDGE", "TUNNEL_IP", "CONTROLLER")
+	for _, x := range asList[topology.Chassis](v) {
+		row(w, x.Name, x.ID, x.OVSDB, x.Bridge, x.TunnelIP, x.Controller)
+	}
+}
+
+func (c *cli) chassisAdd(args []string) int {
+	k := c.command("chassis add", "NAME --ovsdb unix:PATH|tcp:HOST:PORT --bridge BRIDGE --tunnel-ip IP [--controller tcp:HOST:PORT]",
+		"Register a chassis: a physical host running its own Open vSwitch. vpcflow\n"+
+			"connects to its OVSDB, sets the bridge up for itself (OpenFlow13,\n"+
+			"fail_mode=secure, out-of-band controller) with a flow-based VXLAN port\n"+
+			"("+topology.TunnelPortName+"), and carries VM traffic to other chassis in VXLAN\n"+
+			"from and to --tunnel-ip. A chassis it cannot configure is refused. Hosts\n"+
+			"are then attached with `host add --chassis NAME --interface IFACE`.",
+		"vpcflow chassis add node1 --ovsdb tcp:192.168.100.11:6640 --bridge br-vpc --tunnel-ip 192.168.100.11 --controller tcp:192.168.100.254:6653\n"+
+			"vpcflow chassis add node2 --ovsdb tcp:192.168.100.12:6640 --bridge br-vpc --tunnel-ip 192.168.100.12").withAPI()
+	ovsdbEP := k.fs.String("ovsdb", "", "the chassis's OVSDB server: unix:/PATH/db.sock or tcp:HOST:PORT (required)")
+	bridge := k.fs.String("bridge", "", "the chassis's OVS bridge the VMs are on (required; it must exist)")
+	tunnelIP := k.fs.String("tunnel-ip", "", "the chassis's IPv4 VXLAN endpoint on the underlay (required)")
+	ctl := k.fs.String("controller", "", "OpenFlow target the bridge connects to: tcp:HOST:PORT, ssl:HOST:PORT or unix:PATH\n(default: the --advertise target of vpcflow serve)")
+	pos, code, ok := k.parse(args, "NAME")
+	if !ok {
+		return code
+	}
+	if code, ok := k.required("ovsdb", "bridge", "tunnel-ip"); !ok {
+		return code
+	}
+	req := api.ChassisRequest{Name: pos[0], OVSDB: *ovsdbEP, Bridge: *bridge, TunnelIP: *tunnelIP, Controller: *ctl}
+	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
+		return cl.CreateChassis(ctx, req)
+	}, chassisTable)
+}
+
+func (c *cli) chassisList(args []string) int {
+	k := c.command("chassis list", "", "List the chassis.", "vpcflow chassis list\nvpcflow chassis list -o json").withAPI()
+	if _, code, ok := k.parse(args); !ok {
+		return code
+	}
+	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
+		return cl.ListChassis(ctx)
+	}, chassisTable)
+}
+
+// chassisSummary is what `chassis show` prints.
+type chassisSummary struct {
+	topology.Chassis
+	// Hosts are the hosts attached to the chassis, as VPC/NAME.
+	Hosts []string `json:"hosts"`
+}
+
+func (c *cli) chassisShow(args []string) int {
+	k := c.command("chassis show", "NAME", "Show a chassis and the hosts attached to it (in every VPC).", "vpcflow chassis show node1").withAPI()
+	pos, code, ok := k.parse(args, "NAME")
+	if !ok {
+		return code
+	}
+	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
+		ch, err := cl.Chassis(ctx, pos[0])
+		if err != nil {
+			return nil, err
+		}
+		vpcs, err := cl.ListVPCs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		hosts := []string{}
+		for _, v := range vpcs {
+			hs, err := cl.ListHosts(ctx, v.Name)
+			if err != nil {
+				return nil, err
+			}
+			for _, h := range hs {
+				if h.Chassis == ch.Name {
+					hosts = append(hosts, v.Name+"/"+h.Name)
+				}
+			}
+		}
+		return chassisSummary{Chassis: ch, Hosts: hosts}, nil
+	}, func(w io.Writer, v any) {
+		s := v.(chassisSummary)
+		ctl := s.Controller
+		if ctl == "" {
+			ctl = "- (vpcflow serve --advertise)"
+		}
+		hosts := "-"
+		if len(s.Hosts) > 0 {
+			hosts = strings.Join(s.Hosts, ", ")
+		}
+		fmt.Fprintf(w, "name:\t%s\nid:\t%d\novsdb:\t%s\nbridge:\t%s\ntunnel_ip:\t%s\ncontroller:\t%s\ntunnel port:\t%s\nhosts:\t%s\n",
+			s.Name, s.ID, s.OVSDB, s.Bridge, s.TunnelIP, ctl, topology.TunnelPortName, hosts)
+	})
+}
+
+func (c *cli) chassisDelete(args []string) int {
+	k := c.command("chassis delete", "NAME [--cascade]",
+		"Delete a chassis. No host may be attached to it, unless --cascade is given:\n"+
+			"then its hosts (in every VPC) and the subnets routed to them are deleted\n"+
+			"with it, in one change. The chassis's bridge and VXLAN port are left as\n"+
+			"they are.",
+		"vpcflow chassis delete node1\nvpcflow chassis delete node1 --cascade").withAPI()
+	cascade := k.cascadeFlag("the hosts attached to it and the subnets routed to them")
+	pos, code, ok := k.parse(args, "NAME")
+	if !ok {
+		return code
+	}
+	msg := "deleted chassis %s"
+	if *cascade {
+		msg += ", with its hosts and their subnets"
+	}
+	return k.message(func(ctx context.Context, cl *api.Client) error {
+		return cascadeHint(cl.DeleteChassis(ctx, pos[0], api.Cascade(*cascade)))
+	}, msg, pos[0])
+}
