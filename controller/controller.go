@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sort"
 	"sync"
 	"time"
@@ -43,6 +44,12 @@ type Options struct {
 	// ReconcileTimeout bounds a full reconciliation (dump + diff + apply)
 	// of a switch that (re)connected.
 	ReconcileTimeout time.Duration
+	// PortsWait is how long switches wait for every OVSDB's first port map
+	// before they are reconciled with what is known (an OVSDB may be down).
+	PortsWait time.Duration
+	// Advertise is the OpenFlow target chassis bridges are pointed at
+	// unless a chassis names its own (e.g. tcp:192.168.100.254:6653).
+	Advertise string
 }
 
 // ownerKey names the object a set of flows exists for.
@@ -70,6 +77,10 @@ type Controller struct {
 	portsReady     chan struct{}
 	portsReadyOnce sync.Once
 	seenEndpoints  map[string]bool
+	wantEndpoints  map[string]bool // OVSDBs whose first port map gates reconciliation
+
+	monitors    *monitorSet             // set by Run
+	lastChassis map[string]chassisState // as of the last recompute of tunnel flows
 }
 
 // New builds a controller over store and computes the desired flows of
@@ -81,6 +92,9 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 	if opts.ReconcileTimeout == 0 {
 		opts.ReconcileTimeout = 5 * time.Minute
 	}
+	if opts.PortsWait == 0 {
+		opts.PortsWait = 30 * time.Second
+	}
 	c := &Controller{
 		log:           log,
 		store:         store,
@@ -91,8 +105,18 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 		bridges:       map[string][]ovsdb.Bridge{},
 		portsReady:    make(chan struct{}),
 		seenEndpoints: map[string]bool{},
+		wantEndpoints: map[string]bool{},
+		lastChassis:   map[string]chassisState{},
 	}
-	if len(opts.OVSDBEndpoints) == 0 {
+	for _, ep := range opts.OVSDBEndpoints {
+		c.wantEndpoints[ep] = true
+	}
+	store.Read(func(st *topology.State) {
+		for _, ch := range st.AllChassis() {
+			c.wantEndpoints[ch.OVSDB] = true
+		}
+	})
+	if len(c.wantEndpoints) == 0 {
 		c.portsReadyOnce.Do(func() { close(c.portsReady) })
 	}
 	c.mu.Lock()
@@ -109,15 +133,24 @@ func (c *Controller) Read(fn func(st *topology.State)) { c.store.Read(fn) }
 // controller lock is held only to compute and queue the changes, never
 // while a switch is being waited for.
 func (c *Controller) Apply(ctx context.Context, ops []topology.Op) ([]topology.Op, error) {
+	if err := c.chassisOpsBefore(ctx, ops); err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
 	applied, err := c.store.Apply(ctx, ops)
 	if err != nil {
 		c.mu.Unlock()
 		return nil, err
 	}
-	owners := affectedOwners(applied)
+	c.chassisOpsAfter(applied)
+	owners, all := affectedOwners(applied)
 	var changes map[uint64][]FlowChange
-	c.store.Read(func(st *topology.State) { changes = c.recompute(st, owners) })
+	c.store.Read(func(st *topology.State) {
+		if all {
+			owners = allOwners(st)
+		}
+		changes = c.recompute(st, owners)
+	})
 	waits := c.queueChanges(changes)
 	c.mu.Unlock()
 	if err := waitAll(ctx, waits); err != nil {
@@ -126,11 +159,13 @@ func (c *Controller) Apply(ctx context.Context, ops []topology.Op) ([]topology.O
 	return applied, nil
 }
 
-// affectedOwners lists the objects whose flows a change touches.
-func affectedOwners(ops []topology.Op) []ownerKey {
-	var out []ownerKey
+// affectedOwners lists the objects whose flows a change touches; all is
+// set when a chassis came or went, which changes every tunnel route.
+func affectedOwners(ops []topology.Op) (out []ownerKey, all bool) {
 	for _, op := range ops {
 		switch {
+		case op.Chassis != nil:
+			all = true
 		case op.Host != nil:
 			out = append(out, ownerKey{kind: OwnerHost, id: op.Host.ID, vpc: op.Host.VPC, name: op.Host.Name})
 		case op.Subnet != nil:
@@ -140,29 +175,37 @@ func affectedOwners(ops []topology.Op) []ownerKey {
 		// do not change; a cascading delete returns the hosts and subnets
 		// it removed as ops of their own.
 	}
-	return out
+	return out, all
+}
+
+// allOwners lists every object that can own flows.
+func allOwners(st *topology.State) []ownerKey {
+	var owners []ownerKey
+	for _, h := range st.AllHosts() {
+		owners = append(owners, ownerKey{kind: OwnerHost, id: h.ID, vpc: h.VPC, name: h.Name})
+		for _, s := range st.SubnetsOfHost(h.VPC, h.Name) {
+			owners = append(owners, ownerKey{kind: OwnerSubnet, id: s.ID, vpc: s.VPC, name: s.Name})
+		}
+	}
+	for _, ch := range st.AllChassis() {
+		owners = append(owners, ownerKey{kind: OwnerChassis, id: ch.ID, name: ch.Name})
+	}
+	return owners
 }
 
 // recomputeAll rebuilds the cache of desired flows from the store.
 func (c *Controller) recomputeAll() {
-	c.store.Read(func(st *topology.State) {
-		var owners []ownerKey
-		for _, h := range st.AllHosts() {
-			owners = append(owners, ownerKey{kind: OwnerHost, id: h.ID, vpc: h.VPC, name: h.Name})
-			for _, s := range st.SubnetsOfHost(h.VPC, h.Name) {
-				owners = append(owners, ownerKey{kind: OwnerSubnet, id: s.ID, vpc: s.VPC, name: s.Name})
-			}
-		}
-		c.recompute(st, owners)
-	})
+	c.store.Read(func(st *topology.State) { c.recompute(st, allOwners(st)) })
 }
 
 // recompute refreshes the cached flows of owners and returns what changed,
 // per datapath. Caller holds c.mu.
 func (c *Controller) recompute(st *topology.State, owners []ownerKey) map[uint64][]FlowChange {
 	all := map[uint64][]FlowChange{}
+	cv := c.chassisStates(st)
+	c.lastChassis = cv
 	for _, o := range owners {
-		flows := c.flowsOf(st, o)
+		flows := c.flowsOf(st, o, cv)
 		for dpid, cs := range DiffOwner(c.owned[o], flows) {
 			all[dpid] = append(all[dpid], cs...)
 		}
@@ -180,11 +223,15 @@ func (c *Controller) recompute(st *topology.State, owners []ownerKey) map[uint64
 
 // flowsOf computes the desired flows of one object from the topology and
 // the port map. An object that no longer exists, or whose host is not
-// attached to a known port, has none.
-func (c *Controller) flowsOf(st *topology.State, o ownerKey) []PlacedFlow {
+// attached to a known port, has none. Hosts on a chassis also get their
+// tunnel delivery flow, and routes to them (and to their subnets) on every
+// other chassis.
+func (c *Controller) flowsOf(st *topology.State, o ownerKey, cv map[string]chassisState) []PlacedFlow {
 	var hostName string
 	var sub topology.Subnet
 	switch o.kind {
+	case OwnerChassis:
+		return chassisFlows(st, o, cv)
 	case OwnerHost:
 		hostName = o.name
 	case OwnerSubnet:
@@ -208,7 +255,7 @@ func (c *Controller) flowsOf(st *topology.State, o ownerKey) []PlacedFlow {
 	if !ok1 || !ok2 {
 		return nil
 	}
-	at, ok := c.resolve(h)
+	at, ok := c.resolve(st, h)
 	if o.kind == OwnerHost {
 		if ok {
 			c.attached[h.ID] = at
@@ -220,20 +267,70 @@ func (c *Controller) flowsOf(st *topology.State, o ownerKey) []PlacedFlow {
 		return nil
 	}
 	var flows []openflow.Flow
+	var dst netip.Prefix
+	var cookie uint64
 	if o.kind == OwnerHost {
 		flows = HostFlows(vpc, vsw, h, at)
+		dst, cookie = netip.PrefixFrom(h.IP, 32), HostCookie(h.ID, DropNone)
+		if h.Chassis != "" {
+			flows = append(flows, TunnelDeliveryFlow(vpc, h, at))
+		}
 	} else {
 		flows = SubnetFlows(vpc, sub, h, at)
+		dst, cookie = sub.CIDR, SubnetCookie(sub.ID)
 	}
-	placed := make([]PlacedFlow, len(flows))
-	for i, f := range flows {
-		placed[i] = PlacedFlow{DPID: at.DPID, Flow: f}
+	placed := make([]PlacedFlow, 0, len(flows)+len(cv))
+	for _, f := range flows {
+		placed = append(placed, PlacedFlow{DPID: at.DPID, Flow: f})
+	}
+	if home, ok := cv[h.Chassis]; ok && h.Chassis != "" {
+		for name, peer := range cv {
+			if name == h.Chassis || peer.dpid == at.DPID {
+				continue
+			}
+			placed = append(placed, PlacedFlow{DPID: peer.dpid,
+				Flow: RemoteRouteFlow(vpc, dst, cookie, h.MAC.HW(), home.ch.TunnelIP, peer.tunnelPort)})
+		}
 	}
 	return placed
 }
 
+// chassisFlows admit VXLAN on a chassis from every other registered chassis.
+func chassisFlows(st *topology.State, o ownerKey, cv map[string]chassisState) []PlacedFlow {
+	me, ok := cv[o.name]
+	if !ok || me.ch.ID != o.id {
+		return nil
+	}
+	var peers []Peer
+	for _, ch := range st.AllChassis() {
+		if ch.Name != o.name {
+			peers = append(peers, Peer{TunnelIP: ch.TunnelIP})
+		}
+	}
+	var out []PlacedFlow
+	for _, f := range TunnelIngressFlows(me.ch.ID, me.tunnelPort, peers) {
+		out = append(out, PlacedFlow{DPID: me.dpid, Flow: f})
+	}
+	return out
+}
+
 // resolve finds where host h is attached. Caller holds c.mu.
-func (c *Controller) resolve(h topology.Host) (Attachment, bool) {
+func (c *Controller) resolve(st *topology.State, h topology.Host) (Attachment, bool) {
+	if h.Chassis != "" {
+		ch, ok := st.Chassis(h.Chassis)
+		if !ok {
+			return Attachment{}, false
+		}
+		b, ok := c.bridgeAt(ch.OVSDB, ch.Bridge)
+		if !ok || b.DPID == 0 {
+			return Attachment{}, false
+		}
+		p, ok := b.Ports[h.Interface]
+		if !ok || p.OFPort <= 0 {
+			return Attachment{}, false
+		}
+		return Attachment{DPID: b.DPID, OFPort: uint32(p.OFPort)}, true
+	}
 	if h.Bridge == "" {
 		if h.DPID == 0 || h.OFPort == 0 {
 			return Attachment{}, false
@@ -390,12 +487,19 @@ func (c *Controller) forgetSwitch(dp Datapath) {
 func (c *Controller) BridgesChanged(endpoint string, bridges []ovsdb.Bridge) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.bridges[endpoint] = bridges
+	c.bridges[endpoint] = keepKnownDPIDs(c.bridges[endpoint], bridges)
 	var owners []ownerKey
 	var changes map[uint64][]FlowChange
 	c.store.Read(func(st *topology.State) {
+		if !sameChassisStates(c.chassisStates(st), c.lastChassis) {
+			// A chassis bridge or tunnel port appeared or changed: every
+			// tunnel route may be affected.
+			owners = allOwners(st)
+			changes = c.recompute(st, owners)
+			return
+		}
 		for _, h := range st.AllHosts() {
-			at, ok := c.resolve(h)
+			at, ok := c.resolve(st, h)
 			old, had := c.attached[h.ID]
 			if ok == had && at == old {
 				continue
@@ -420,10 +524,36 @@ func (c *Controller) BridgesChanged(endpoint string, bridges []ovsdb.Bridge) {
 	}
 	if !c.seenEndpoints[endpoint] {
 		c.seenEndpoints[endpoint] = true
-		if len(c.seenEndpoints) >= len(c.opts.OVSDBEndpoints) {
+		ready := true
+		for ep := range c.wantEndpoints {
+			ready = ready && c.seenEndpoints[ep]
+		}
+		if ready {
 			c.portsReadyOnce.Do(func() { close(c.portsReady) })
 		}
 	}
+}
+
+// keepKnownDPIDs carries a bridge's last known dpid over an update in which
+// OVSDB has none: Bridge.datapath_id is ephemeral, so a restarted
+// ovsdb-server reports it empty until ovs-vswitchd writes it back (~1 s).
+// Treating that as "bridge gone" would delete and re-add every flow of the
+// bridge's hosts. A bridge that really changes dpid reports the new one.
+func keepKnownDPIDs(old, now []ovsdb.Bridge) []ovsdb.Bridge {
+	known := map[string]uint64{}
+	for _, b := range old {
+		if b.DPID != 0 {
+			known[b.Name] = b.DPID
+		}
+	}
+	for i := range now {
+		if now[i].DPID == 0 {
+			if d, ok := known[now[i].Name]; ok {
+				now[i].DPID = d
+			}
+		}
+	}
+	return now
 }
 
 // InterfaceMAC is the VM MAC OVSDB records for bridge/iface

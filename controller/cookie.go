@@ -7,6 +7,8 @@ import "fmt"
 //
 //	0x7670 | owner kind (8) | drop reason (8) | object id (32)
 //
+// Owner kinds: 1 pipeline default, 2 host, 3 subnet, 4 chassis.
+//
 // 0x7670 ("vp") marks every flow vpcflow installs; a flow in one of
 // vpcflow's tables without it is foreign and is deleted on reconciliation.
 const (
@@ -22,6 +24,7 @@ const (
 	OwnerPipeline OwnerKind = 1
 	OwnerHost     OwnerKind = 2
 	OwnerSubnet   OwnerKind = 3
+	OwnerChassis  OwnerKind = 4
 )
 
 func (k OwnerKind) String() string {
@@ -32,6 +35,8 @@ func (k OwnerKind) String() string {
 		return "host"
 	case OwnerSubnet:
 		return "subnet"
+	case OwnerChassis:
+		return "chassis"
 	}
 	return fmt.Sprintf("owner%d", uint8(k))
 }
@@ -85,6 +90,9 @@ func HostCookie(id uint32, r DropReason) uint64 { return makeCookie(OwnerHost, r
 
 // SubnetCookie marks a flow that exists for subnet (route entry) id.
 func SubnetCookie(id uint32) uint64 { return makeCookie(OwnerSubnet, DropNone, id) }
+
+// ChassisCookie marks a tunnel flow that exists for chassis id.
+func ChassisCookie(id uint32) uint64 { return makeCookie(OwnerChassis, DropNone, id) }
 
 // ParsedCookie is a cookie taken apart.
 type ParsedCookie struct {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/vpcflow/vpcflow/openflow"
+	"github.com/vpcflow/vpcflow/ovsdb"
 )
 
 func changesText(cs []FlowChange) string {
@@ -113,7 +114,9 @@ func TestDiffOwnerMovedSubnet(t *testing.T) {
 	s.Host = "test1"
 	now := place(SubnetFlows(vpc, s, hosts[0], at["test1"]), 0xabc)
 	got := changesText(DiffOwner(old, now)[0xabc])
-	want := "delete table=10, priority=100, cookie=0x7670030000000002, ip,in_port=2,nw_src=172.18.3.0/24 actions=goto_table:30\n" +
+	want := "delete table=10, priority=100, cookie=0x7670030000000002, arp,in_port=2,arp_spa=172.18.3.0/24,arp_sha=52:58:00:98:c0:92 actions=goto_table:20\n" +
+		"delete table=10, priority=100, cookie=0x7670030000000002, ip,in_port=2,nw_src=172.18.3.0/24 actions=goto_table:30\n" +
+		"install table=10, priority=100, cookie=0x7670030000000002, arp,in_port=1,arp_spa=172.18.3.0/24,arp_sha=52:58:00:98:c0:81 actions=goto_table:20\n" +
 		"install table=10, priority=100, cookie=0x7670030000000002, ip,in_port=1,nw_src=172.18.3.0/24 actions=goto_table:30\n" +
 		"install table=30, priority=124, cookie=0x7670030000000002, ip,metadata=0x1/0xffffffff,nw_dst=172.18.3.0/24 actions=set_field:ee:ff:ff:ff:ff:ff->dl_src,set_field:52:58:00:98:c0:81->dl_dst,output:1\n"
 	if got != want {
@@ -121,5 +124,20 @@ func TestDiffOwnerMovedSubnet(t *testing.T) {
 	}
 	if cs := DiffOwner(now, now); len(cs) != 0 {
 		t.Errorf("no change gave %v", cs)
+	}
+}
+
+func TestKeepKnownDPIDsOverOVSDBRestart(t *testing.T) {
+	old := []ovsdb.Bridge{{Name: "br-test", DPID: 0xabc}, {Name: "br-gone", DPID: 0x1}}
+	now := []ovsdb.Bridge{{Name: "br-test"}, {Name: "br-new"}, {Name: "br-gone", DPID: 0x2}}
+	got := keepKnownDPIDs(old, now)
+	if got[0].DPID != 0xabc {
+		t.Errorf("br-test lost its dpid over an empty datapath_id: %#x", got[0].DPID)
+	}
+	if got[1].DPID != 0 {
+		t.Errorf("br-new got a dpid it never had: %#x", got[1].DPID)
+	}
+	if got[2].DPID != 0x2 {
+		t.Errorf("br-gone's new dpid was overridden: %#x", got[2].DPID)
 	}
 }

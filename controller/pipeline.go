@@ -25,12 +25,14 @@ var (
 	TableARPResponder = Table{ID: 20, Name: "ARPResponder", Stage: "arp",
 		Why: "answer every ARP request for the vSwitch CIDR with the gateway MAC in the datapath; the fabric never floods"}
 	TableL3Forwarding = Table{ID: 30, Name: "L3Forwarding", Stage: "routing",
-		Why: "route by destination prefix within the VPC (longest prefix wins) and rewrite MACs as the Aliyun fabric does"}
+		Why: "route by destination prefix within the VPC (longest prefix wins) and rewrite MACs as the Aliyun fabric does; destinations on another chassis leave through the VXLAN port with the VPC's VNI"}
+	TableTunnelDelivery = Table{ID: 40, Name: "TunnelDelivery", Stage: "tunnel",
+		Why: "packets from another chassis were routed and rewritten there: deliver them by VNI and destination MAC to the local VM, nothing else"}
 )
 
 // Tables lists every pipeline table in packet order.
 func Tables() []Table {
-	return []Table{TableClassifier, TableSpoofGuard, TableARPResponder, TableL3Forwarding}
+	return []Table{TableClassifier, TableSpoofGuard, TableARPResponder, TableL3Forwarding, TableTunnelDelivery}
 }
 
 // ownsTable reports whether vpcflow owns flow table id: flows found there
@@ -81,7 +83,54 @@ func PipelineFlows() []openflow.Flow {
 		drop(TableSpoofGuard, nil, priorityDefault, DropOther),
 		drop(TableARPResponder, nil, priorityDefault, DropARPNotAnswered),
 		drop(TableL3Forwarding, nil, priorityDefault, DropNoRoute),
+		drop(TableTunnelDelivery, nil, priorityDefault, DropNoRoute),
 	}
+}
+
+// Peer is another chassis as seen from the local one: where to send VXLAN
+// for it.
+type Peer struct {
+	TunnelIP netip.Addr
+}
+
+// TunnelIngressFlows admit VXLAN from the registered peer chassis on the
+// local chassis's tunnel port; anything else arriving there (an address
+// that is not a registered chassis) falls to the Classifier's default drop.
+func TunnelIngressFlows(chassisID uint32, tunnelPort uint32, peers []Peer) []openflow.Flow {
+	out := make([]openflow.Flow, 0, len(peers))
+	for _, p := range peers {
+		out = append(out, openflow.Flow{
+			Table: TableClassifier.ID, Priority: priorityAllow, Cookie: ChassisCookie(chassisID),
+			Match:   openflow.NewMatch().InPort(tunnelPort).Addr(openflow.FieldTunSrc, p.TunnelIP),
+			Actions: []openflow.Action{openflow.GotoTable(TableTunnelDelivery.ID)},
+		})
+	}
+	return out
+}
+
+// TunnelDeliveryFlow hands a packet that arrived from another chassis with
+// the host's VPC as VNI and the host's MAC as destination to the host. The
+// sending chassis already applied anti-spoofing, routing and the MAC rewrite.
+func TunnelDeliveryFlow(vpc topology.VPC, h topology.Host, at Attachment) openflow.Flow {
+	return openflow.Flow{
+		Table: TableTunnelDelivery.ID, Priority: priorityAllow, Cookie: HostCookie(h.ID, DropNone),
+		Match: openflow.NewMatch().With(openflow.FieldTunID, uint64(vpc.ID)).
+			With(openflow.FieldEthDst, openflow.MACToUint64(h.MAC.HW())),
+		Actions: []openflow.Action{openflow.Output(at.OFPort)},
+	}
+}
+
+// RemoteRouteFlow is a route, installed on one chassis, to a destination
+// whose VM is on another chassis: the same MAC rewrite as local delivery,
+// then VXLAN with the VPC id as VNI to that chassis's tunnel IP.
+func RemoteRouteFlow(vpc topology.VPC, dst netip.Prefix, cookie uint64, mac []byte, remote netip.Addr, tunnelPort uint32) openflow.Flow {
+	f := routeFlow(vpc, dst, cookie, mac, tunnelPort)
+	out := f.Actions[len(f.Actions)-1]
+	f.Actions = append(f.Actions[:len(f.Actions)-1:len(f.Actions)-1],
+		openflow.SetField(openflow.FieldTunID, uint64(vpc.ID)),
+		openflow.SetAddr(openflow.FieldTunDst, remote),
+		out)
+	return f
 }
 
 // HostFlows are the flows that exist because host h is attached at at.
@@ -138,11 +187,19 @@ func HostFlows(vpc topology.VPC, vsw topology.VSwitch, h topology.Host, at Attac
 }
 
 // SubnetFlows are the flows of a route entry whose next hop is host h at at:
-// a route in L3Forwarding and the source allowance in SpoofGuard (containers
-// behind the VM send from their own addresses).
+// a route in L3Forwarding and the source allowances in SpoofGuard. Containers
+// behind the VM send from their own addresses, and the VM itself may ARP
+// from an address of the entry (Linux's default arp_announce=0 picks the
+// packet's source, e.g. its Docker bridge IP, as the ARP sender).
 func SubnetFlows(vpc topology.VPC, s topology.Subnet, h topology.Host, at Attachment) []openflow.Flow {
 	ck := SubnetCookie(s.ID)
 	return []openflow.Flow{
+		{Table: TableSpoofGuard.ID, Priority: priorityAllow, Cookie: ck,
+			Match: openflow.NewMatch().InPort(at.OFPort).
+				EthType(openflow.EthTypeARP).
+				Prefix(openflow.FieldArpSpa, s.CIDR).
+				With(openflow.FieldArpSha, openflow.MACToUint64(h.MAC.HW())),
+			Actions: []openflow.Action{openflow.GotoTable(TableARPResponder.ID)}},
 		{Table: TableSpoofGuard.ID, Priority: priorityAllow, Cookie: ck,
 			Match: openflow.NewMatch().InPort(at.OFPort).
 				EthType(openflow.EthTypeIPv4).

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -162,5 +163,20 @@ func TestCookieRoundTrip(t *testing.T) {
 	}
 	if ParseCookie(0x1234).Ours {
 		t.Error("a foreign cookie parsed as ours")
+	}
+}
+
+// TestPipelineDocListsEveryTable keeps docs/pipeline.md in step with
+// Tables(): every table has its section, named as in the code.
+func TestPipelineDocListsEveryTable(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "pipeline.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range Tables() {
+		head := fmt.Sprintf("## Table %d — %s", tb.ID, tb.Name)
+		if !strings.Contains(string(doc), head) {
+			t.Errorf("docs/pipeline.md has no section %q", head)
+		}
 	}
 }

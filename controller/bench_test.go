@@ -1,0 +1,315 @@
+package controller
+
+// Benchmarks for `make bench` (run with -benchmem). Targets are printed by
+// `make bench` and docs/performance.md, never asserted here.
+//
+//	BenchmarkSubnetChange  one route entry added or deleted through
+//	                       Controller.Apply with N hosts present: store write
+//	                       (one bbolt fsync), recompute, diff, queue and the
+//	                       (fake) switch's confirmation. Must not grow with N
+//	                       (cpu-µs/op; ns/op is mostly the fsync);
+//	                       flowmods/op is the subnet's flow count.
+//	BenchmarkDesiredFlows  the full desired set for N hosts (PipelineFlows +
+//	                       HostFlows + SubnetFlows), pure.
+//	BenchmarkDesiredTable  the same flows keyed into a DesiredTable, what a
+//	                       (re)connecting switch is diffed against.
+//	BenchmarkDiffTable     DiffTable against an installed set of the same size:
+//	                       nochange (controller restart) and empty (ovs-vswitchd
+//	                       restart: everything is added).
+//	BenchmarkNew           controller.New over a store holding N hosts: the
+//	                       start-up cost before the REST API answers.
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vpcflow/vpcflow/openflow"
+	"github.com/vpcflow/vpcflow/topology"
+)
+
+const benchDPID = 0xbe7c
+
+var benchSizes = []int{1000, 10000, 50000}
+
+func benchAddr(base uint32) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(base >> 24), byte(base >> 16), byte(base >> 8), byte(base)})
+}
+
+// benchTopology is the workload of bench/vpcbench: one VPC, one vSwitch
+// 10.0.0.0/16, host i at 10.0.0.0+i+1 on dpid benchDPID port i+1, and one
+// route entry 11.0.0.0+i*256/24 per host.
+func benchTopology(n int) (topology.VPC, topology.VSwitch, []topology.Host, []topology.Subnet) {
+	vpc := topology.VPC{ID: 1, Name: "vpc-bench"}
+	vsw := topology.VSwitch{ID: 1, VPC: vpc.Name, Name: "vsw-bench",
+		CIDR: netip.MustParsePrefix("10.0.0.0/16"), Gateway: netip.MustParseAddr("10.0.255.253")}
+	hosts := make([]topology.Host, n)
+	subnets := make([]topology.Subnet, n)
+	for i := range n {
+		v := uint32(i + 1)
+		hosts[i] = topology.Host{ID: v, VPC: vpc.Name, Name: fmt.Sprintf("h%06d", i), VSwitch: vsw.Name,
+			IP: benchAddr(10<<24 + v), MAC: topology.MAC{0x52, 0x54, 0, byte(v >> 16), byte(v >> 8), byte(v)},
+			DPID: benchDPID, OFPort: v}
+		subnets[i] = topology.Subnet{ID: v, VPC: vpc.Name, Name: fmt.Sprintf("s%06d", i),
+			CIDR: netip.PrefixFrom(benchAddr(11<<24+uint32(i)*256), 24), Host: hosts[i].Name}
+	}
+	return vpc, vsw, hosts, subnets
+}
+
+// benchFlows is the full desired table for n hosts, from the pure functions.
+func benchFlows(n int) []openflow.Flow {
+	vpc, vsw, hosts, subnets := benchTopology(n)
+	out := PipelineFlows()
+	for i := range hosts {
+		at := Attachment{DPID: benchDPID, OFPort: hosts[i].OFPort}
+		out = append(out, HostFlows(vpc, vsw, hosts[i], at)...)
+		out = append(out, SubnetFlows(vpc, subnets[i], hosts[i], at)...)
+	}
+	return out
+}
+
+// benchStore opens a store in a temp dir and loads n hosts and subnets
+// into it (5,000 per transaction, as the bench's REST batches).
+func benchStore(b *testing.B, n int) *topology.Store {
+	b.Helper()
+	ctx := context.Background()
+	st, err := topology.Open(ctx, b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	vpc, vsw, hosts, subnets := benchTopology(n)
+	vpc.ID, vsw.ID = 0, 0
+	if _, err := st.Apply(ctx, []topology.Op{{Kind: topology.OpCreate, VPC: &vpc}, {Kind: topology.OpCreate, VSwitch: &vsw}}); err != nil {
+		b.Fatal(err)
+	}
+	const batch = 5000
+	for i := 0; i < n; i += batch {
+		var ops []topology.Op
+		for j := i; j < min(i+batch, n); j++ {
+			h := hosts[j]
+			h.ID = 0
+			ops = append(ops, topology.Op{Kind: topology.OpCreate, Host: &h})
+		}
+		if _, err := st.Apply(ctx, ops); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := 0; i < n; i += batch {
+		var ops []topology.Op
+		for j := i; j < min(i+batch, n); j++ {
+			s := subnets[j]
+			s.ID = 0
+			ops = append(ops, topology.Op{Kind: topology.OpCreate, Subnet: &s})
+		}
+		if _, err := st.Apply(ctx, ops); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return st
+}
+
+// benchDatapath is a switch that accepts everything at once and counts
+// the flow-mods it gets. Its dump returns the flows it was created with.
+type benchDatapath struct {
+	table []openflow.FlowStats
+	mods  atomic.Int64
+}
+
+func (d *benchDatapath) DPID() uint64           { return benchDPID }
+func (d *benchDatapath) RemoteAddr() string     { return "bench" }
+func (d *benchDatapath) ConnectedAt() time.Time { return time.Time{} }
+func (d *benchDatapath) Close()                 {}
+func (d *benchDatapath) DumpFlows(context.Context) ([]openflow.FlowStats, error) {
+	return d.table, nil
+}
+func (d *benchDatapath) Apply(_ context.Context, mods []openflow.FlowMod) error {
+	d.mods.Add(int64(len(mods)))
+	return nil
+}
+
+// benchController is a controller with the fake switch connected and
+// reconciled, over a store with n hosts and subnets. The switch already
+// holds every flow, so the reconciliation sends nothing.
+func benchController(b *testing.B, n int) (*Controller, *benchDatapath) {
+	b.Helper()
+	st := benchStore(b, n)
+	c := New(zap.NewNop(), st, Options{})
+	dp := &benchDatapath{}
+	for _, f := range benchFlows(n) {
+		dp.table = append(dp.table, openflow.FlowStats{Flow: f})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	go c.serveSwitch(ctx, dp)
+	deadline := time.Now().Add(5 * time.Minute)
+	for len(c.Switches()) == 0 {
+		if time.Now().After(deadline) {
+			b.Fatal("fake switch not reconciled")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if m := dp.mods.Load(); m != 0 {
+		b.Fatalf("reconciling the fake switch sent %d flow-mods, want 0 (bench topology != store)", m)
+	}
+	return c, dp
+}
+
+// BenchmarkSubnetChange is one route entry added or deleted (alternately)
+// with N hosts present, through Controller.Apply to a fake switch.
+func BenchmarkSubnetChange(b *testing.B) {
+	for _, n := range []int{1000, 50000} {
+		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
+			c, dp := benchController(b, n)
+			ctx := context.Background()
+			host := fmt.Sprintf("h%06d", n/2)
+			cidr := netip.MustParsePrefix("12.0.0.0/24")
+			before := dp.mods.Load()
+			cpu0 := cpuTime()
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				var op topology.Op
+				if i%2 == 0 {
+					op = topology.Op{Kind: topology.OpCreate, Subnet: &topology.Subnet{VPC: "vpc-bench", Name: "extra", CIDR: cidr, Host: host}}
+				} else {
+					op = topology.Op{Kind: topology.OpDelete, Subnet: &topology.Subnet{VPC: "vpc-bench", Name: "extra"}}
+				}
+				if _, err := c.Apply(ctx, []topology.Op{op}); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(dp.mods.Load()-before)/float64(i), "flowmods/op")
+			// Wall time is mostly the store's fdatasync (disk-bound, noisy on
+			// a busy machine); the CPU the process spent per change is what
+			// must not grow with N.
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(i), "cpu-µs/op")
+		})
+	}
+}
+
+// BenchmarkDesiredFlows computes the full desired set for N hosts.
+func BenchmarkDesiredFlows(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
+			vpc, vsw, hosts, subnets := benchTopology(n)
+			b.ReportAllocs()
+			var flows int
+			for b.Loop() {
+				out := PipelineFlows()
+				for i := range hosts {
+					at := Attachment{DPID: benchDPID, OFPort: hosts[i].OFPort}
+					out = append(out, HostFlows(vpc, vsw, hosts[i], at)...)
+					out = append(out, SubnetFlows(vpc, subnets[i], hosts[i], at)...)
+				}
+				flows = len(out)
+			}
+			b.ReportMetric(float64(flows), "flows")
+		})
+	}
+}
+
+// BenchmarkDesiredTable keys the full desired set, as a switch
+// reconciliation does.
+func BenchmarkDesiredTable(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
+			flows := benchFlows(n)
+			b.ReportAllocs()
+			for b.Loop() {
+				t := make(DesiredTable, len(flows))
+				for i := range flows {
+					t[flows[i].Key()] = flows[i]
+				}
+			}
+			b.ReportMetric(float64(len(flows)), "flows")
+		})
+	}
+}
+
+// BenchmarkDiffTable diffs the desired table against an installed set of
+// the same flows (nochange: a controller restart) and against an empty
+// switch (empty: an ovs-vswitchd restart, every flow is added).
+func BenchmarkDiffTable(b *testing.B) {
+	for _, n := range benchSizes {
+		flows := benchFlows(n)
+		desired := make(DesiredTable, len(flows))
+		for i := range flows {
+			desired[flows[i].Key()] = flows[i]
+		}
+		// What a dump decodes to: equal flows in their own memory.
+		installed := make([]openflow.Flow, len(flows))
+		for i, f := range flows {
+			f.Match = append(openflow.Match(nil), f.Match...)
+			f.Actions = append([]openflow.Action(nil), f.Actions...)
+			installed[i] = f
+		}
+		for _, c := range []struct {
+			name      string
+			installed []openflow.Flow
+			want      int
+		}{{"nochange", installed, 0}, {"empty", nil, len(flows)}} {
+			b.Run(fmt.Sprintf("%s/hosts=%d", c.name, n), func(b *testing.B) {
+				b.ReportAllocs()
+				var got int
+				for b.Loop() {
+					got = len(DiffTable(desired, c.installed))
+				}
+				if got != c.want {
+					b.Fatalf("DiffTable: %d changes, want %d", got, c.want)
+				}
+				b.ReportMetric(float64(len(flows)), "flows")
+			})
+		}
+	}
+}
+
+// BenchmarkNew is controller.New over a store holding N hosts and subnets:
+// every object's flows computed and cached before the API answers. It also
+// reports the live heap the controller keeps per host (its flow cache; the
+// store's own state is not counted), measured after a GC.
+func BenchmarkNew(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
+			st := benchStore(b, n)
+			b.ReportAllocs()
+			var c *Controller
+			for b.Loop() {
+				c = New(zap.NewNop(), st, Options{})
+			}
+			b.StopTimer()
+			c = nil
+			before := liveHeap()
+			c = New(zap.NewNop(), st, Options{})
+			after := liveHeap()
+			runtime.KeepAlive(c)
+			b.ReportMetric(float64(after-before)/float64(n), "live-B/host")
+		})
+	}
+}
+
+// cpuTime is the CPU (user + system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// liveHeap is the heap in use after a full GC.
+func liveHeap() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
+}
