@@ -56,6 +56,10 @@ func allFieldsAndActions() []Flow {
 	}
 	add(NewMatch().InPort(1), OutputInPort())
 	add(NewMatch().InPort(1), DecTTL(), Action{Type: ActController})
+	add(NewMatch().EthType(EthTypeIPv4), CheckPktLarger(1464, FieldReg1, 0), Resubmit(45))
+	add(NewMatch().WithMasked(FieldReg1, 1, 1), Resubmit(0), Output(2), Resubmit(254))
+	add(NewMatch().WithMasked(FieldReg1, 0x80000000, 0x80000000), CheckPktLarger(0, FieldReg0, 31), CheckPktLarger(0xffff, FieldMetadata, 63),
+		CheckPktLarger(1, FieldEthDst, 47), CheckPktLarger(9000, FieldReg1, 17), Resubmit(3), GotoTable(9))
 	add(NewMatch().InPort(1), WriteMetadata(0x1, 0xffffffff))
 	add(NewMatch().InPort(1), GotoTable(200))
 	add(NewMatch().InPort(1), WriteMetadata(0xfffffffffffffff0, ^uint64(0)), GotoTable(200))
@@ -142,6 +146,109 @@ func TestEncodeGolden(t *testing.T) {
 	}
 }
 
+// TestEncodeMatchesOVS compares our flow mods with the bytes ovs-ofctl
+// (Open vSwitch 3.1.0) itself encodes for the same text:
+//
+//	ovs-ofctl -O OpenFlow13 -mmmmm parse-flow "table=30, priority=100, ip actions=check_pkt_larger(1464)->NXM_NX_REG1[0],resubmit(,45)"
+//	ovs-ofctl -O OpenFlow13 -mmmmm parse-flow "table=45,priority=100,reg1=0x1/0x1 actions=drop"
+func TestEncodeMatchesOVS(t *testing.T) {
+	cases := []struct {
+		flow Flow
+		text string
+		ovs  []string // hex dump lines printed by ovs-ofctl
+	}{
+		{
+			flow: Flow{Table: 30, Priority: 100, Match: NewMatch().EthType(EthTypeIPv4),
+				Actions: []Action{CheckPktLarger(1464, FieldReg1, 0), Resubmit(45)}},
+			text: "table=30, priority=100, cookie=0x0, ip actions=check_pkt_larger(1464)->NXM_NX_REG1[0],resubmit(,45)",
+			ovs: []string{
+				"04 0e 00 70 00 00 00 01-00 00 00 00 00 00 00 00",
+				"00 00 00 00 00 00 00 00-1e 00 00 00 00 00 00 64",
+				"ff ff ff ff ff ff ff ff-ff ff ff ff 00 00 00 00",
+				"00 01 00 0a 80 00 0a 02-08 00 00 00 00 00 00 00",
+				"00 04 00 30 00 00 00 00-ff ff 00 18 00 00 23 20", // apply-actions; check_pkt_larger: len 24, NX
+				"00 31 05 b8 00 00 00 01-02 04 00 00 00 00 00 00", // subtype 49, pkt_len 1464, offset 0, NXM_NX_REG1, pad
+				"ff ff 00 10 00 00 23 20-00 0e ff f8 2d 00 00 00", // resubmit_table: in_port OFPP_IN_PORT, table 45
+			},
+		},
+		{
+			flow: Flow{Table: 45, Priority: 100, Match: NewMatch().WithMasked(FieldReg1, 1, 1)},
+			text: "table=45, priority=100, cookie=0x0, reg1=0x1/0x1 actions=drop",
+			ovs: []string{
+				"04 0e 00 40 00 00 00 01-00 00 00 00 00 00 00 00",
+				"00 00 00 00 00 00 00 00-2d 00 00 00 00 00 00 64",
+				"ff ff ff ff ff ff ff ff-ff ff ff ff 00 00 00 00",
+				"00 01 00 10 00 01 03 08-00 00 00 01 00 00 00 01", // NXM_NX_REG1_W value 1 mask 1
+			},
+		},
+	}
+	for _, c := range cases {
+		if got := c.flow.String(); got != c.text {
+			t.Errorf("text:\n got  %s\n want %s", got, c.text)
+		}
+		want := strings.NewReplacer(" ", "", "-", "").Replace(strings.Join(c.ovs, ""))
+		b, err := EncodeFlowMod(1, FlowMod{Command: FlowAdd, Flow: c.flow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := hex.EncodeToString(b); got != want {
+			t.Errorf("%s:\n got  %s\n want %s (ovs-ofctl)", &c.flow, got, want)
+		}
+		// And OVS's bytes decode to the flow.
+		raw, _ := hex.DecodeString(want)
+		fs, err := DecodeFlowStats(statsEntry(raw, 0, 0, 0))
+		if err != nil || len(fs) != 1 || fs[0].Flow.Key() != c.flow.Key() || !c.flow.SameContent(&fs[0].Flow) {
+			t.Errorf("decoding ovs-ofctl's bytes: %v %v, want %s", err, fs, &c.flow)
+		}
+	}
+}
+
+// TestDecodeNXUnknownForms: forms of resubmit and check_pkt_larger that
+// vpcflow does not install decode as ActUnknown, never as a desired action.
+func TestDecodeNXUnknownForms(t *testing.T) {
+	h := func(s string) []byte {
+		b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	known := map[string]Action{
+		"ffff 0010 00002320 000e fff8 2d 000000":                  Resubmit(45),
+		"ffff 0018 00002320 0031 05b8 0000 00010204 000000000000": CheckPktLarger(1464, FieldReg1, 0),
+		"ffff 0018 00002320 0031 03e8 001f 00010004 000000000000": CheckPktLarger(1000, FieldReg0, 31),
+		"ffff 0018 00002320 0031 0000 000f 00000002 000000000000": CheckPktLarger(0, FieldInPort, 15), // NXM_OF_IN_PORT, 16 bits
+		"ffff 0018 00002320 0031 0001 003f 80000408 000000000000": CheckPktLarger(1, FieldMetadata, 63),
+	}
+	unknown := []string{
+		"ffff 0010 00002320 000e 0003 2d 000000",                                   // resubmit(3,45): another in_port
+		"ffff 0010 00002320 000e fff8 ff 000000",                                   // table 255: the current table
+		"ffff 0010 00002320 000e fff8 2d 000100",                                   // non-zero pad
+		"ffff 0010 00002320 002c fff8 2d 000000",                                   // resubmit(,45,ct)
+		"ffff 0010 00002320 0001 fff8 000000 00",                                   // resubmit:IN_PORT (NXAST_RESUBMIT)
+		"ffff 0018 00002320 000e fff8 2d 000000 0000000000000000",                  // resubmit of the wrong length
+		"ffff 0018 00002320 0031 05b8 0020 00010204 000000000000",                  // bit 32 of a 32-bit register
+		"ffff 0018 00002320 0031 05b8 0010 00000002 000000000000",                  // bit 16 of the 16-bit NXM in_port
+		"ffff 0018 00002320 0031 05b8 0000 00010308 000000000000",                  // masked header
+		"ffff 0018 00002320 0031 05b8 0000 00010204 000000000100",                  // non-zero pad
+		"ffff 0018 00002320 0031 05b8 0000 00011004 000000000000",                  // NXM_NX_REG8: not ours
+		"ffff 0018 00002320 0031 05b8 0000 ffff0108 00002320 0000",                 // experimenter header
+		"ffff 0020 00002320 0031 05b8 0000 00010204 000000000000 0000000000000000", // too long
+	}
+	for in, want := range known {
+		acts, err := decodeActions(nil, h(in))
+		if err != nil || len(acts) != 1 || acts[0] != want {
+			t.Errorf("%s: decoded %v (%v), want %s", in, acts, err, want)
+		}
+	}
+	for _, in := range unknown {
+		acts, err := decodeActions(nil, h(in))
+		if err != nil || len(acts) != 1 || acts[0].Type != ActUnknown {
+			t.Errorf("%s: decoded %v (%v), want one unknown action", in, acts, err)
+		}
+	}
+}
+
 func TestEncodeRejectsInvalid(t *testing.T) {
 	bad := []Flow{
 		{Match: Match{{Field: 0, Value: 1}}},
@@ -152,6 +259,14 @@ func TestEncodeRejectsInvalid(t *testing.T) {
 		{Actions: []Action{Move(FieldEthSrc, FieldReg0)}},
 		{Actions: []Action{SetField(0, 1)}},
 		{Actions: []Action{{Type: ActUnknown, Raw: "00"}}},
+		{Actions: []Action{CheckPktLarger(1000, FieldReg1, 32)}},
+		{Actions: []Action{CheckPktLarger(1000, FieldIPProto, 8)}},
+		{Actions: []Action{CheckPktLarger(1000, 0, 0)}},
+		{Actions: []Action{CheckPktLarger(1000, fieldEnd, 0)}},
+		{Actions: []Action{{Type: ActCheckPktLarger, Value: 0x10000, Field: FieldReg1}}},
+		{Actions: []Action{GotoTable(3), CheckPktLarger(1000, FieldReg1, 0)}},
+		{Actions: []Action{Resubmit(TableAll)}},
+		{Actions: []Action{WriteMetadata(1, 1), Resubmit(3)}},
 		{Actions: []Action{{Type: 0}}},
 	}
 	for _, f := range bad {
@@ -182,6 +297,21 @@ func TestFlowText(t *testing.T) {
 	mv := Move(FieldInPort, FieldReg0).String()
 	if mv != "move:OXM_OF_IN_PORT[]->NXM_NX_REG0[]" {
 		t.Errorf("in_port move text %q", mv)
+	}
+	for a, w := range map[Action]string{
+		CheckPktLarger(1464, FieldReg1, 0):      "check_pkt_larger(1464)->NXM_NX_REG1[0]",
+		CheckPktLarger(0, FieldReg0, 31):        "check_pkt_larger(0)->NXM_NX_REG0[31]",
+		CheckPktLarger(9000, FieldMetadata, 63): "check_pkt_larger(9000)->OXM_OF_METADATA[63]",
+		Resubmit(45):                            "resubmit(,45)",
+		Resubmit(0):                             "resubmit(,0)",
+	} {
+		if got := a.String(); got != w {
+			t.Errorf("action text %q, want %q", got, w)
+		}
+	}
+	m := NewMatch().EthType(EthTypeIPv4).WithMasked(FieldReg1, 1, 1).WithMasked(FieldReg0, 2, 2).InPort(3).String()
+	if m != "ip,reg0=0x2/0x2,reg1=0x1/0x1,in_port=3" {
+		t.Errorf("match text %q", m)
 	}
 }
 

@@ -245,8 +245,8 @@ func decodeSetField(b []byte) (Action, bool) {
 }
 
 // decodeNX decodes the Nicira extension actions a switch may return for
-// what vpcflow installs: reg_move, full-width reg_load/reg_load2 and
-// dec_ttl.
+// what vpcflow installs: reg_move, full-width reg_load/reg_load2, dec_ttl,
+// resubmit(,table) and check_pkt_larger.
 func decodeNX(subtype uint16, a []byte) (Action, bool) {
 	switch subtype {
 	case nxastRegMove:
@@ -297,8 +297,41 @@ func decodeNX(subtype uint16, a []byte) (Action, bool) {
 		if len(a) == 16 {
 			return DecTTL(), true
 		}
+	case nxastResubmitTable:
+		// Only the form vpcflow installs: keep the in_port, a real table,
+		// zero padding. Another in_port, table 255 ("this table") or the
+		// conntrack variant (subtype 44) stay unknown.
+		if len(a) != nxResubmitLen || be.Uint16(a[10:]) != nxInPort16 || a[12] == TableAll || !allZero(a[13:]) {
+			return Action{}, false
+		}
+		return Resubmit(a[12]), true
+	case nxastCheckPktLarger:
+		if len(a) != nxCheckPktLargerLen {
+			return Action{}, false
+		}
+		pktLen, ofs := be.Uint16(a[10:]), be.Uint16(a[12:])
+		e, hl, ok := parseOXMHeader(a[14:])
+		if !ok || !allZero(a[14+hl:]) {
+			return Action{}, false
+		}
+		f, w, ok := headerField(e)
+		// The bit must lie within the field both as it is on the wire and
+		// in our model (NXM_OF_IN_PORT is 16 bits, OXM_OF_IN_PORT 32).
+		if !ok || int(ofs) >= 8*w || uint(ofs) >= f.Bits() {
+			return Action{}, false
+		}
+		return CheckPktLarger(pktLen, f, uint8(ofs)), true
 	}
 	return Action{}, false
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // headerField maps a bare field header (as in reg_move) to our field and

@@ -124,6 +124,27 @@ func validateActions(acts []Action) error {
 			if a.Src.Bits() != a.Field.Bits() {
 				return fmt.Errorf("%s: fields differ in width", a)
 			}
+		case ActCheckPktLarger:
+			if stage > 0 {
+				return fmt.Errorf("action %s after an instruction", a)
+			}
+			if !validField(a.Field) {
+				return fmt.Errorf("check_pkt_larger into unknown field %d", a.Field)
+			}
+			if uint(a.Bit) >= a.Field.Bits() {
+				return fmt.Errorf("%s: bit %d outside the %d-bit field", a, a.Bit, a.Field.Bits())
+			}
+			if a.Value > 0xffff {
+				return fmt.Errorf("check_pkt_larger: length %d does not fit in 16 bits", a.Value)
+			}
+		case ActResubmit:
+			if stage > 0 {
+				return fmt.Errorf("action %s after an instruction", a)
+			}
+			if a.Table == TableAll {
+				// On the wire, table 255 means "the current table".
+				return fmt.Errorf("resubmit to table %d", a.Table)
+			}
 		default:
 			return fmt.Errorf("cannot encode action type %d (%s)", a.Type, a)
 		}
@@ -262,6 +283,26 @@ func appendAction(b []byte, a *Action) []byte {
 		b = appendU16(b, 0)                      // dst_ofs
 		b = appendU32(b, oxmHeader(a.Src, false))
 		return appendU32(b, oxmHeader(a.Field, false))
+	case ActCheckPktLarger:
+		// struct nx_action_check_pkt_larger: header, pkt_len, offset (the
+		// destination bit), the destination field header, zeros to 24.
+		b = appendU16(b, actTypeExperimenter)
+		b = appendU16(b, nxCheckPktLargerLen)
+		b = appendU32(b, nxExperimenter)
+		b = appendU16(b, nxastCheckPktLarger)
+		b = appendU16(b, uint16(a.Value)) // pkt_len
+		b = appendU16(b, uint16(a.Bit))   // offset
+		b = appendU32(b, oxmHeader(a.Field, false))
+		return append(b, 0, 0, 0, 0, 0, 0)
+	case ActResubmit:
+		// struct nx_action_resubmit as NXAST_RESUBMIT_TABLE, in_port
+		// OFPP_IN_PORT (keep the packet's in_port).
+		b = appendU16(b, actTypeExperimenter)
+		b = appendU16(b, nxResubmitLen)
+		b = appendU32(b, nxExperimenter)
+		b = appendU16(b, nxastResubmitTable)
+		b = appendU16(b, nxInPort16)
+		return append(b, a.Table, 0, 0, 0)
 	}
 	return b
 }

@@ -24,11 +24,12 @@ type wireField struct {
 }
 
 // wireFields is the encoding of each Field: OpenFlow-basic OXM where one
-// exists, Nicira NXM otherwise (reg0, tun_src, tun_dst).
+// exists, Nicira NXM otherwise (reg0, reg1, tun_src, tun_dst).
 var wireFields = [fieldEnd]wireField{
 	FieldEthType:  {oxmID{classOpenFlow, 5}, 2},
 	FieldMetadata: {oxmID{classOpenFlow, 2}, 8},
 	FieldReg0:     {oxmID{classNXM1, 0}, 4},
+	FieldReg1:     {oxmID{classNXM1, 1}, 4},
 	FieldInPort:   {oxmID{classOpenFlow, 0}, 4},
 	FieldTunID:    {oxmID{classOpenFlow, 38}, 8},
 	FieldTunSrc:   {oxmID{classNXM1, 31}, 4},
@@ -83,6 +84,7 @@ var decodeFields = map[oxmID]decodedField{
 	{classNXM0, 17}: {FieldArpTpa, 4},
 	// NXM_NX_*.
 	{classNXM1, 0}:  {FieldReg0, 4},
+	{classNXM1, 1}:  {FieldReg1, 4},
 	{classNXM1, 16}: {FieldTunID, 8},
 	{classNXM1, 17}: {FieldArpSha, 6},
 	{classNXM1, 18}: {FieldArpTha, 6},

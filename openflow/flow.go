@@ -24,6 +24,7 @@ const (
 	FieldEthType Field = iota + 1 // printed as the protocol shorthand (arp, ip) when known
 	FieldMetadata
 	FieldReg0
+	FieldReg1
 	FieldInPort
 	FieldTunID
 	FieldTunSrc
@@ -69,6 +70,7 @@ var fieldInfos = [fieldEnd]fieldInfo{
 	FieldEthType:  {name: "dl_type", nxm: "NXM_OF_ETH_TYPE", bits: 16, kind: kindHex, width: 2},
 	FieldMetadata: {name: "metadata", nxm: "OXM_OF_METADATA", bits: 64, kind: kindHex, width: 8},
 	FieldReg0:     {name: "reg0", nxm: "NXM_NX_REG0", bits: 32, kind: kindHex, width: 4},
+	FieldReg1:     {name: "reg1", nxm: "NXM_NX_REG1", bits: 32, kind: kindHex, width: 4},
 	FieldInPort:   {name: "in_port", nxm: "OXM_OF_IN_PORT", bits: 32, kind: kindDec, width: 4},
 	FieldTunID:    {name: "tun_id", nxm: "NXM_NX_TUN_ID", bits: 64, kind: kindHex, width: 8},
 	FieldTunSrc:   {name: "tun_src", nxm: "NXM_NX_TUN_IPV4_SRC", bits: 32, kind: kindIPv4, width: 4},
@@ -288,15 +290,17 @@ type ActionType uint8
 // Action types. Instructions (write_metadata, goto_table) are modelled as
 // actions that must come last, in this order, as ovs-ofctl prints them.
 const (
-	ActOutput        ActionType = iota + 1 // output:Port
-	ActInPort                              // IN_PORT (send back out of the ingress port)
-	ActSetField                            // set_field:Value->Field
-	ActMove                                // move:Src[]->Field[]
-	ActDecTTL                              // dec_ttl
-	ActController                          // controller(max_len=65535) — not used by the pipeline yet
-	ActWriteMetadata                       // write_metadata:Value/Mask (instruction)
-	ActGotoTable                           // goto_table:Table (instruction)
-	ActUnknown                             // something the decoder did not understand; never equal to a desired action
+	ActOutput         ActionType = iota + 1 // output:Port
+	ActInPort                               // IN_PORT (send back out of the ingress port)
+	ActSetField                             // set_field:Value->Field
+	ActMove                                 // move:Src[]->Field[]
+	ActDecTTL                               // dec_ttl
+	ActController                           // controller(max_len=65535) — not used by the pipeline yet
+	ActCheckPktLarger                       // check_pkt_larger(Value)->Field[Bit]
+	ActResubmit                             // resubmit(,Table)
+	ActWriteMetadata                        // write_metadata:Value/Mask (instruction)
+	ActGotoTable                            // goto_table:Table (instruction)
+	ActUnknown                              // something the decoder did not understand; never equal to a desired action
 )
 
 // Action is one action or instruction. Only the fields its Type uses are set,
@@ -304,11 +308,12 @@ const (
 type Action struct {
 	Type  ActionType
 	Port  uint32 // ActOutput
-	Field Field  // ActSetField, ActMove (destination)
+	Field Field  // ActSetField, ActMove, ActCheckPktLarger (destination)
 	Src   Field  // ActMove
-	Value uint64 // ActSetField, ActWriteMetadata, ActUnknown (a hash of the raw bytes)
+	Bit   uint8  // ActCheckPktLarger: the destination bit (offset into Field)
+	Value uint64 // ActSetField, ActWriteMetadata, ActCheckPktLarger (packet length), ActUnknown (a hash of the raw bytes)
 	Mask  uint64 // ActWriteMetadata
-	Table uint8  // ActGotoTable
+	Table uint8  // ActGotoTable, ActResubmit
 	Raw   string // ActUnknown: hex of the undecoded bytes, for logs
 }
 
@@ -335,6 +340,21 @@ func Move(src, dst Field) Action { return Action{Type: ActMove, Src: src, Field:
 // DecTTL decrements the IPv4 TTL (packets whose TTL would reach 0 are dropped).
 func DecTTL() Action { return Action{Type: ActDecTTL} }
 
+// CheckPktLarger sets bit `bit` of dst to 1 when the packet is longer than
+// length bytes and to 0 otherwise (Nicira check_pkt_larger). OVS measures
+// the whole frame, Ethernet header included. The bit is usually matched in
+// a later table reached with Resubmit, e.g.
+// check_pkt_larger(1464)->NXM_NX_REG1[0],resubmit(,45) and reg1=0x1/0x1 there.
+func CheckPktLarger(length uint16, dst Field, bit uint8) Action {
+	return Action{Type: ActCheckPktLarger, Value: uint64(length), Field: dst, Bit: bit}
+}
+
+// Resubmit looks the packet up in table t (keeping its in_port) and runs
+// the actions of the matching flow, then carries on with the actions after
+// it (Nicira resubmit(,t)). Unlike goto_table it may go to any table,
+// including an earlier one, and may be followed by further actions.
+func Resubmit(t uint8) Action { return Action{Type: ActResubmit, Table: t} }
+
 // WriteMetadata is the write_metadata instruction.
 func WriteMetadata(v, mask uint64) Action {
 	return Action{Type: ActWriteMetadata, Value: v & mask, Mask: mask}
@@ -358,6 +378,10 @@ func (a Action) String() string {
 		return "dec_ttl"
 	case ActController:
 		return "controller(max_len=65535)"
+	case ActCheckPktLarger:
+		return "check_pkt_larger(" + strconv.FormatUint(a.Value, 10) + ")->" + a.Field.NXMName() + "[" + strconv.Itoa(int(a.Bit)) + "]"
+	case ActResubmit:
+		return "resubmit(," + strconv.Itoa(int(a.Table)) + ")"
 	case ActWriteMetadata:
 		return fmt.Sprintf("write_metadata:0x%x/0x%x", a.Value, a.Mask)
 	case ActGotoTable:

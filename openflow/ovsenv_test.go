@@ -226,7 +226,13 @@ func (r *recorder) waitDisconnected(t *testing.T, sw *Switch, timeout time.Durat
 // startServer runs a Server on 127.0.0.1:0 until the test ends.
 func startServer(t *testing.T, h Handler, opts ServerOptions) (addr string, log *zap.Logger) {
 	t.Helper()
-	ln := mustListen(t)
+	return startServerOn(t, mustListen(t), h, opts)
+}
+
+// startServerOn runs a Server on ln (e.g. a listener opened in a netlab
+// node) until the test ends.
+func startServerOn(t *testing.T, ln net.Listener, h Handler, opts ServerOptions) (addr string, log *zap.Logger) {
+	t.Helper()
 	log = testLogger(t)
 	srv := NewServer(log, h, opts)
 	ctx, cancel := context.WithCancel(context.Background())

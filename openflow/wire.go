@@ -79,19 +79,24 @@ const (
 
 // Nicira extension actions.
 const (
-	nxExperimenter   = 0x00002320
-	nxastRegLoad     = 7
-	nxastRegMove     = 6
-	nxastDecTTL      = 18
-	nxastRegLoad2    = 33
-	nxRegMoveLen     = 24 // with two 4-byte field headers
-	onfExperimenter  = 0x4f4e4600
-	matchTypeOXM     = 1
-	flowModFixedLen  = 48 // ofp_flow_mod without match
-	flowStatsFixLen  = 48 // ofp_flow_stats without match
-	multipartHdrLen  = 16 // header + type, flags, pad
-	flowStatsReqLen  = 40 // ofp_flow_stats_request with empty match
-	featuresReplyLen = 32
+	nxExperimenter      = 0x00002320
+	nxastRegLoad        = 7
+	nxastRegMove        = 6
+	nxastResubmitTable  = 14 // NXAST_RESUBMIT_TABLE
+	nxastDecTTL         = 18
+	nxastRegLoad2       = 33
+	nxastCheckPktLarger = 49     // NXAST_CHECK_PKT_LARGER
+	nxRegMoveLen        = 24     // with two 4-byte field headers
+	nxResubmitLen       = 16     // struct nx_action_resubmit
+	nxCheckPktLargerLen = 24     // struct nx_action_check_pkt_larger, 4-byte dst header
+	nxInPort16          = 0xfff8 // OFPP_IN_PORT in 16 bits: "keep the in_port"
+	onfExperimenter     = 0x4f4e4600
+	matchTypeOXM        = 1
+	flowModFixedLen     = 48 // ofp_flow_mod without match
+	flowStatsFixLen     = 48 // ofp_flow_stats without match
+	multipartHdrLen     = 16 // header + type, flags, pad
+	flowStatsReqLen     = 40 // ofp_flow_stats_request with empty match
+	featuresReplyLen    = 32
 )
 
 var be = binary.BigEndian
