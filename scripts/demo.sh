@@ -79,7 +79,8 @@ vm test1 vnet1 10.10.10.11 52:58:00:98:c0:81 vpc1 172.18.1.1/24 testns1 172.18.1
 vm test2 vnet3 10.10.10.12 52:58:00:98:c0:92 vpc2 172.18.3.1/24 testns2 172.18.3.4/24 172.18.3.1
 
 bold "3. Start vpcflow next to OVS and point br-test at it"
-inphys "$BIN" serve --openflow 127.0.0.1:6653 --listen 127.0.0.1:8080 \
+# ip netns exec execs vpcflow in place, so $! is vpcflow's own PID.
+ip netns exec "$PHYS" "$BIN" serve --openflow 127.0.0.1:6653 --listen 127.0.0.1:8080 \
 	--ovsdb unix:"$D/db.sock" --data-dir "$WORK/vpcflow-data" >"$WORK/vpcflow.log" 2>&1 &
 PIDS+=($!)
 say "   vpcflow serve --ovsdb unix:$D/db.sock  (pid $!, log $WORK/vpcflow.log)"
