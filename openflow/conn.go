@@ -132,6 +132,10 @@ type conn struct {
 	echoReplies chan []byte // from the reader to the keepalive goroutine
 	echoesSeen  atomic.Uint64
 
+	// packetIns is set, before the reader starts, when the handler takes
+	// packet-ins; nil otherwise.
+	packetIns *packetInQueue
+
 	closeOnce sync.Once
 	done      chan struct{}
 	closeErr  error // set before done is closed
@@ -410,7 +414,9 @@ func (c *conn) dispatch(m message) {
 			return
 		}
 		c.log.Debug("ignoring experimenter message", zap.Int("len", len(m.body)))
-	case typeEchoReply, typeHello, typePacketIn, typeFlowRemoved, typePortStatus:
+	case typePacketIn:
+		c.handlePacketIn(m)
+	case typeEchoReply, typeHello, typeFlowRemoved, typePortStatus:
 		c.log.Debug("ignoring message", zap.Uint8("type", m.typ), zap.Uint32("xid", m.xid))
 	default:
 		c.log.Debug("ignoring unknown message type", zap.Uint8("type", m.typ), zap.Uint32("xid", m.xid))

@@ -2,7 +2,9 @@
 // pipeline produces (Flow, Match, Action), its text form (valid ovs-ofctl
 // add-flow syntax, so a desired table can be fed to `ovs-ofctl add-flows`
 // or compared with `ovs-ofctl diff-flows`), its wire encoding, the decoder
-// for flow-stats replies, and the connection layer for switches.
+// for flow-stats replies, and the connection layer for switches, which
+// also delivers packet-ins (PacketInHandler) and sends packet-outs
+// (Switch.PacketOut).
 package openflow
 
 import (
@@ -295,7 +297,7 @@ const (
 	ActSetField                             // set_field:Value->Field
 	ActMove                                 // move:Src[]->Field[]
 	ActDecTTL                               // dec_ttl
-	ActController                           // controller(max_len=65535) — not used by the pipeline yet
+	ActController                           // CONTROLLER:65535 (output to OFPP_CONTROLLER, max_len OFPCML_NO_BUFFER)
 	ActCheckPktLarger                       // check_pkt_larger(Value)->Field[Bit]
 	ActResubmit                             // resubmit(,Table)
 	ActWriteMetadata                        // write_metadata:Value/Mask (instruction)
@@ -322,6 +324,11 @@ func Output(p uint32) Action { return Action{Type: ActOutput, Port: p} }
 
 // OutputInPort sends the packet back out of the port it came in on.
 func OutputInPort() Action { return Action{Type: ActInPort} }
+
+// ToController sends the whole packet to the controller as a packet-in
+// (OFPAT_OUTPUT to OFPP_CONTROLLER with max_len OFPCML_NO_BUFFER, so the
+// switch buffers nothing). ovs-ofctl prints it as CONTROLLER:65535.
+func ToController() Action { return Action{Type: ActController} }
 
 // SetField writes v into f.
 func SetField(f Field, v uint64) Action {
@@ -377,7 +384,9 @@ func (a Action) String() string {
 	case ActDecTTL:
 		return "dec_ttl"
 	case ActController:
-		return "controller(max_len=65535)"
+		// As ovs-ofctl prints it (it also accepts
+		// controller(max_len=65535) and output:CONTROLLER).
+		return "CONTROLLER:65535"
 	case ActCheckPktLarger:
 		return "check_pkt_larger(" + strconv.FormatUint(a.Value, 10) + ")->" + a.Field.NXMName() + "[" + strconv.Itoa(int(a.Bit)) + "]"
 	case ActResubmit:

@@ -11,7 +11,8 @@ import (
 	"go.uber.org/zap"
 )
 
-// Handler receives switch lifecycle events from a Server.
+// Handler receives switch lifecycle events from a Server. A Handler that
+// also implements PacketInHandler receives the switches' packet-ins.
 type Handler interface {
 	// SwitchConnected is called after the handshake, in its own goroutine;
 	// it may block (e.g. to reconcile). ctx is cancelled when the switch
@@ -35,6 +36,9 @@ type ServerOptions struct {
 	// EchoTimeout closes a connection on which nothing, not even an echo
 	// reply, arrived for this long (default 15s).
 	EchoTimeout time.Duration
+	// PacketInQueue is how many packet-ins per switch may wait for the
+	// PacketInHandler before further ones are dropped (default 256).
+	PacketInQueue int
 }
 
 func (o ServerOptions) withDefaults() ServerOptions {
@@ -46,6 +50,9 @@ func (o ServerOptions) withDefaults() ServerOptions {
 	}
 	if o.EchoTimeout <= 0 {
 		o.EchoTimeout = 15 * time.Second
+	}
+	if o.PacketInQueue <= 0 {
+		o.PacketInQueue = 256
 	}
 	return o
 }
@@ -157,6 +164,20 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	sw := &Switch{c: c, dpid: dpid, remote: nc.RemoteAddr().String(), connectedAt: time.Now(), gone: make(chan struct{})}
 	defer close(sw.gone)
 
+	// Packet-ins are delivered from their own goroutine, from when
+	// SwitchConnected is called until the connection closes.
+	startPacketIns := make(chan struct{})
+	packetInsDone := make(chan struct{})
+	if pih, ok := s.h.(PacketInHandler); ok {
+		c.packetIns = newPacketInQueue(s.opts.PacketInQueue)
+		go func() {
+			defer close(packetInsDone)
+			c.deliverPacketIns(sw, pih, startPacketIns)
+		}()
+	} else {
+		close(packetInsDone)
+	}
+
 	s.mu.Lock()
 	old := s.switches[dpid]
 	s.switches[dpid] = sw
@@ -189,6 +210,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		}
 		c.log.Info("switch connected")
 		called = true
+		close(startPacketIns)
 		s.h.SwitchConnected(swCtx, sw)
 	}()
 	go c.keepalive()
@@ -196,6 +218,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	c.readLoop()
 	cancel()
 	<-connectedDone
+	<-packetInsDone
 
 	s.mu.Lock()
 	if s.switches[dpid] == sw {

@@ -245,3 +245,12 @@ func (s *Switch) sinkErrors(sink *errSink, mods []FlowMod) error {
 	}
 	return joinFlowModErrors(errs, total)
 }
+
+// PacketInStats counts the switch's packet-ins; all zero when the
+// server's handler does not take packet-ins.
+func (s *Switch) PacketInStats() PacketInStats {
+	if s.c.packetIns == nil {
+		return PacketInStats{}
+	}
+	return s.c.packetIns.stats()
+}

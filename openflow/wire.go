@@ -26,6 +26,7 @@ const (
 	typePacketIn        = 10
 	typeFlowRemoved     = 11
 	typePortStatus      = 12
+	typePacketOut       = 13
 	typeFlowMod         = 14
 	typeMultipartReq    = 18
 	typeMultipartReply  = 19
@@ -97,6 +98,8 @@ const (
 	multipartHdrLen     = 16 // header + type, flags, pad
 	flowStatsReqLen     = 40 // ofp_flow_stats_request with empty match
 	featuresReplyLen    = 32
+	packetInFixedLen    = 24 // ofp_packet_in up to the match
+	packetOutFixedLen   = 24 // ofp_packet_out without actions and data
 )
 
 var be = binary.BigEndian
