@@ -71,7 +71,7 @@ func TestChassisRoutes(t *testing.T) {
 		{`{"name":"node3","ovsdb":"tcp:192.168.100.11","bridge":"br-vpc","tunnel_ip":"192.168.100.13"}`, 409, "bridge", `already chassis "node1"`},
 		{`{"name":"node3","ovsdb":"192.168.100.13:6640","bridge":"br-vpc","tunnel_ip":"192.168.100.13"}`, 400, "ovsdb", "unknown method"},
 		{`{"name":"node3","ovsdb":"unix:db.sock","bridge":"br-vpc","tunnel_ip":"192.168.100.13"}`, 400, "ovsdb", "must be absolute"},
-		{`{"name":"node3","ovsdb":"ssl:192.168.100.13:6640","bridge":"br-vpc","tunnel_ip":"192.168.100.13"}`, 400, "ovsdb", "not supported"},
+		{`{"name":"node3","ovsdb":"pssl:6640","bridge":"br-vpc","tunnel_ip":"192.168.100.13"}`, 400, "ovsdb", "passive"},
 		{`{"name":"node3","bridge":"br-vpc","tunnel_ip":"192.168.100.13"}`, 400, "ovsdb", "required"},
 		{`{"name":"node3","ovsdb":"tcp:192.168.100.13:6640","tunnel_ip":"192.168.100.13"}`, 400, "bridge", "required"},
 		{`{"name":"node3","ovsdb":"tcp:192.168.100.13:6640","bridge":"br:vpc","tunnel_ip":"192.168.100.13"}`, 400, "bridge", "not a valid name"},

@@ -1,6 +1,7 @@
 package ovsdb
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 
@@ -12,9 +13,53 @@ import (
 	"github.com/vpcflow/vpcflow/ovsdb/vswitchd"
 )
 
-// ErrSSLUnsupported is returned for ssl: endpoints until TLS configuration
-// (private key, certificate, CA) is plumbed through.
-var ErrSSLUnsupported = errors.New("ssl: OVSDB endpoints are not supported yet")
+// ErrTLSRequired is returned for an ssl: endpoint when no TLS configuration
+// was given (see WithTLS).
+var ErrTLSRequired = errors.New("an ssl: OVSDB endpoint needs a TLS configuration: a client certificate and key, and the CA that signed the server's certificate")
+
+// ConnOption tunes how Monitor, SetupBridge and EnsureTunnelPort connect to
+// an OVSDB server.
+type ConnOption func(*connOptions)
+
+type connOptions struct {
+	tls *tls.Config
+}
+
+// WithTLS sets the TLS configuration used for ssl: endpoints: the client
+// certificate vpcflow presents (ovsdb-server, configured with --ca-cert,
+// requires one) and the RootCAs that ovsdb-server's certificate is checked
+// against. The server's certificate must be valid for the endpoint's host
+// (an IP SAN for ssl:192.0.2.1:6640) unless cfg.ServerName says
+// otherwise. unix: and tcp: endpoints ignore it; nil means none. cfg is
+// cloned, so later changes to it have no effect.
+func WithTLS(cfg *tls.Config) ConnOption {
+	return func(o *connOptions) {
+		if cfg == nil {
+			o.tls = nil
+			return
+		}
+		o.tls = cfg.Clone()
+	}
+}
+
+func applyConnOptions(opts []ConnOption) connOptions {
+	var o connOptions
+	for _, f := range opts {
+		if f != nil {
+			f(&o)
+		}
+	}
+	return o
+}
+
+// checkUsable reports an endpoint that can never be connected to with
+// these options: ssl: without a TLS configuration.
+func (o connOptions) checkUsable(ep Endpoint) error {
+	if ep.Network == NetworkSSL && o.tls == nil {
+		return fmt.Errorf("%s: %w", ep, ErrTLSRequired)
+	}
+	return nil
+}
 
 // databaseModel is the client-side model for the given subset of the
 // Open_vSwitch database's tables. Keeping only the tables we use keeps
@@ -48,15 +93,18 @@ func databaseModel(models ...model.Model) (model.ClientDBModel, error) {
 // enables libovsdb's own reconnect logic: that path panics when its backoff
 // gives up and keeps retrying after Close, so Monitor reconnects itself with
 // a fresh client (and a fresh cache) instead.
-func newClient(log *zap.Logger, ep Endpoint, dbModel model.ClientDBModel) (client.Client, error) {
-	if ep.Network == NetworkSSL {
-		return nil, fmt.Errorf("%s: %w", ep, ErrSSLUnsupported)
+func newClient(log *zap.Logger, ep Endpoint, dbModel model.ClientDBModel, co connOptions) (client.Client, error) {
+	if err := co.checkUsable(ep); err != nil {
+		return nil, err
 	}
 	l := logr.New(&zapSink{log: log.Named("libovsdb")})
-	c, err := client.NewOVSDBClient(dbModel,
-		client.WithEndpoint(libovsdbAddress(ep)),
-		client.WithLogger(&l),
-	)
+	opts := []client.Option{client.WithEndpoint(libovsdbAddress(ep)), client.WithLogger(&l)}
+	if ep.Network == NetworkSSL {
+		// libovsdb dials with tls.Dialer, which checks the server's
+		// certificate against the endpoint's host unless ServerName is set.
+		opts = append(opts, client.WithTLSConfig(co.tls))
+	}
+	c, err := client.NewOVSDBClient(dbModel, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("creating OVSDB client for %s: %w", ep, err)
 	}

@@ -27,7 +27,7 @@ type Endpoint = endpoint.Endpoint
 //	unix:PATH        a Unix domain socket; a relative PATH is made absolute
 //	tcp:HOST:PORT    TCP; IPv6 addresses in brackets, e.g. tcp:[::1]:6640
 //	tcp:HOST         TCP to port 6640
-//	ssl:HOST:PORT    TLS (parsed, but not yet supported by Monitor, SetupBridge and EnsureTunnelPort)
+//	ssl:HOST:PORT    TLS (Monitor, SetupBridge and EnsureTunnelPort need WithTLS for it)
 //
 // Passive methods (punix:, ptcp:, pssl:) are rejected: vpcflow connects to
 // ovsdb-server, it does not listen for it. See endpoint.Parse.

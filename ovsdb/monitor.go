@@ -72,6 +72,7 @@ type Monitor struct {
 	log      *zap.Logger
 	endpoint string
 	onChange func(endpoint string, bridges []Bridge)
+	conn     connOptions
 
 	running   atomic.Bool
 	connected atomic.Bool
@@ -88,8 +89,9 @@ type Monitor struct {
 // bridge appears, disappears or changes its datapath ID, or a port appears,
 // disappears or changes its ofport or MACs. It is not called for other
 // changes, nor when a re-dump after a reconnect finds nothing changed. The
-// slice passed to onChange belongs to the callee.
-func NewMonitor(log *zap.Logger, endpoint string, onChange func(endpoint string, bridges []Bridge)) *Monitor {
+// slice passed to onChange belongs to the callee. An ssl: endpoint needs
+// WithTLS among opts.
+func NewMonitor(log *zap.Logger, endpoint string, onChange func(endpoint string, bridges []Bridge), opts ...ConnOption) *Monitor {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -97,6 +99,7 @@ func NewMonitor(log *zap.Logger, endpoint string, onChange func(endpoint string,
 		log:      log.With(zap.String("ovsdb", endpoint)),
 		endpoint: endpoint,
 		onChange: onChange,
+		conn:     applyConnOptions(opts),
 	}
 }
 
@@ -119,15 +122,17 @@ func (m *Monitor) Connected() bool {
 // connection fails or drops it reconnects with a jittered exponential
 // backoff (100 ms doubling up to 5 s, ±20 %), re-dumps the tables and
 // resumes. It returns nil once ctx is done; it returns an error at once only
-// for an endpoint it can never use (malformed, or ssl:), or when the Monitor
-// is already running.
+// for an endpoint it can never use (malformed, or ssl: without WithTLS), or
+// when the Monitor is already running. A TLS handshake that fails (an
+// untrusted certificate on either side) is a failed attempt like any other:
+// logged, and retried with backoff.
 func (m *Monitor) Run(ctx context.Context) error {
 	ep, err := ParseEndpoint(m.endpoint)
 	if err != nil {
 		return fmt.Errorf("ovsdb monitor: %w", err)
 	}
-	if ep.Network == NetworkSSL {
-		return fmt.Errorf("ovsdb monitor %s: %w", ep, ErrSSLUnsupported)
+	if err := m.conn.checkUsable(ep); err != nil {
+		return fmt.Errorf("ovsdb monitor: %w", err)
 	}
 	dbModel, err := databaseModel(&vswitchd.Bridge{}, &vswitchd.Port{}, &vswitchd.Interface{})
 	if err != nil {
@@ -177,7 +182,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 // until the connection drops or ctx is done. dumped reports whether the
 // initial dump succeeded.
 func (m *Monitor) session(ctx context.Context, ep Endpoint, dbModel model.ClientDBModel) (dumped bool, err error) {
-	c, err := newClient(m.log, ep, dbModel)
+	c, err := newClient(m.log, ep, dbModel, m.conn)
 	if err != nil {
 		return false, err
 	}

@@ -80,9 +80,9 @@ func (r *recorder) waitCall(t *testing.T, from int, timeout time.Duration, what 
 
 // startMonitor runs a Monitor until the test ends, and checks that Run
 // returns nil promptly when cancelled.
-func startMonitor(t *testing.T, endpoint string, rec *recorder) *Monitor {
+func startMonitor(t *testing.T, endpoint string, rec *recorder, opts ...ConnOption) *Monitor {
 	t.Helper()
-	m := NewMonitor(testLogger(t), endpoint, rec.onChange)
+	m := NewMonitor(testLogger(t), endpoint, rec.onChange, opts...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()

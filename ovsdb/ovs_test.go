@@ -64,12 +64,14 @@ type ovsInstance struct {
 	dir      string
 	sock     string
 	endpoint string
+	extra    []string // more ovsdb-server options, e.g. a pssl: remote
 }
 
 // startOVSDB creates a fresh database and starts ovsdb-server on
-// unix:DIR/db.sock. The server (and vswitchd, if started) is stopped by pid
-// when the test ends.
-func startOVSDB(t *testing.T) *ovsInstance {
+// unix:DIR/db.sock, with the extra options given (e.g. a pssl: remote and
+// its keys). The server (and vswitchd, if started) is stopped by pid when
+// the test ends.
+func startOVSDB(t *testing.T, extra ...string) *ovsInstance {
 	t.Helper()
 	requireOVS(t, false)
 	// t.TempDir paths can get long; unix socket paths must stay < 108 bytes.
@@ -77,7 +79,7 @@ func startOVSDB(t *testing.T) *ovsInstance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &ovsInstance{t: t, dir: dir, sock: filepath.Join(dir, "db.sock")}
+	o := &ovsInstance{t: t, dir: dir, sock: filepath.Join(dir, "db.sock"), extra: extra}
 	o.endpoint = "unix:" + o.sock
 	t.Cleanup(func() {
 		o.stop("ovs-vswitchd", syscall.SIGTERM)
@@ -117,12 +119,13 @@ func (o *ovsInstance) run(name string, args ...string) string {
 // and socket. --detach returns once the socket is listening.
 func (o *ovsInstance) startServer() {
 	o.t.Helper()
-	o.run("ovsdb-server", filepath.Join(o.dir, "conf.db"),
-		"--remote=punix:"+o.sock,
-		"--pidfile="+filepath.Join(o.dir, "ovsdb-server.pid"),
-		"--unixctl="+filepath.Join(o.dir, "ovsdb-server.ctl"),
+	args := []string{filepath.Join(o.dir, "conf.db"),
+		"--remote=punix:" + o.sock,
+		"--pidfile=" + filepath.Join(o.dir, "ovsdb-server.pid"),
+		"--unixctl=" + filepath.Join(o.dir, "ovsdb-server.ctl"),
 		"--detach", "--no-chdir",
-		"--log-file="+filepath.Join(o.dir, "ovsdb-server.log"))
+		"--log-file=" + filepath.Join(o.dir, "ovsdb-server.log")}
+	o.run("ovsdb-server", append(args, o.extra...)...)
 }
 
 // startVswitchd starts ovs-vswitchd in a new network namespace, so the tap

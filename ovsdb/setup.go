@@ -33,18 +33,27 @@ type SetupOptions struct {
 const (
 	disableInBandKey = "disable-in-band"
 	disableInBandVal = "true"
+	// ControllerMaxBackoff is the max_backoff, in milliseconds, of the
+	// Controller rows SetupBridge manages: the longest ovs-vswitchd waits
+	// between attempts to reach the controller. OVS's default, 8000,
+	// leaves a switch without its controller for up to 8 s after a
+	// controller restart; 1000 (the smallest value OVS accepts) brings it
+	// back within about a second.
+	ControllerMaxBackoff = 1000
 )
 
 // SetupBridge prepares one bridge for vpcflow in a single OVSDB transaction:
 // protocols=[OpenFlow13], fail_mode=secure, other_config:disable-in-band=true
 // (other other_config keys are kept), datapath_type if opts.DatapathType is
 // set, and the controller set replaced by opts.Controllers, each Controller
-// row with connection_mode=out-of-band. Controller rows whose target is
-// still wanted are kept, so a controller connection is not reset needlessly.
+// row with connection_mode=out-of-band and max_backoff=ControllerMaxBackoff.
+// Controller rows whose target is still wanted are kept (and corrected),
+// so a controller connection is not reset needlessly.
 // It is idempotent: when the bridge is already set up it sends no
 // transaction at all. It does not wait for ovs-vswitchd to apply the change.
-// A missing bridge is an error unless opts.Create is set.
-func SetupBridge(ctx context.Context, log *zap.Logger, endpoint, bridge string, opts SetupOptions) error {
+// A missing bridge is an error unless opts.Create is set. An ssl: endpoint
+// needs WithTLS among conn.
+func SetupBridge(ctx context.Context, log *zap.Logger, endpoint, bridge string, opts SetupOptions, conn ...ConnOption) error {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -56,7 +65,7 @@ func SetupBridge(ctx context.Context, log *zap.Logger, endpoint, bridge string, 
 	if err != nil {
 		return fmt.Errorf("setting up bridge %q: %w", bridge, err)
 	}
-	c, err := connectForSetup(ctx, log, ep)
+	c, err := connectForSetup(ctx, log, ep, applyConnOptions(conn))
 	if err != nil {
 		return fmt.Errorf("setting up bridge %q: %w", bridge, err)
 	}
@@ -107,13 +116,13 @@ func validateSetup(bridge string, opts SetupOptions) error {
 }
 
 // connectForSetup connects and dumps the tables SetupBridge reads.
-func connectForSetup(ctx context.Context, log *zap.Logger, ep Endpoint) (client.Client, error) {
+func connectForSetup(ctx context.Context, log *zap.Logger, ep Endpoint, co connOptions) (client.Client, error) {
 	dbModel, err := databaseModel(&vswitchd.OpenvSwitch{}, &vswitchd.Bridge{}, &vswitchd.Port{},
 		&vswitchd.Interface{}, &vswitchd.Controller{})
 	if err != nil {
 		return nil, err
 	}
-	c, err := newClient(log, ep, dbModel)
+	c, err := newClient(log, ep, dbModel, co)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +134,7 @@ func connectForSetup(ctx context.Context, log *zap.Logger, ep Endpoint) (client.
 		client.WithTable(ovs, &ovs.Bridges),
 		client.WithTable(br, &br.Name, &br.DatapathType, &br.Protocols, &br.FailMode,
 			&br.OtherConfig, &br.Controller),
-		client.WithTable(ctl, &ctl.Target, &ctl.ConnectionMode),
+		client.WithTable(ctl, &ctl.Target, &ctl.ConnectionMode, &ctl.MaxBackoff),
 	)
 	if _, err := c.Monitor(ctx, mon); err != nil {
 		c.Close()
@@ -215,7 +224,15 @@ func createBridgeOps(ctx context.Context, c client.Client, bridge string, opts S
 
 func newController(uuid, target string) *vswitchd.Controller {
 	mode := vswitchd.ControllerConnectionModeOutOfBand
-	return &vswitchd.Controller{UUID: uuid, Target: target, ConnectionMode: &mode}
+	backoff := ControllerMaxBackoff
+	return &vswitchd.Controller{UUID: uuid, Target: target, ConnectionMode: &mode, MaxBackoff: &backoff}
+}
+
+// controllerUpToDate reports whether a Controller row has the settings
+// SetupBridge gives the rows it manages.
+func controllerUpToDate(ctl *vswitchd.Controller) bool {
+	return ctl.ConnectionMode != nil && *ctl.ConnectionMode == vswitchd.ControllerConnectionModeOutOfBand &&
+		ctl.MaxBackoff != nil && *ctl.MaxBackoff == ControllerMaxBackoff
 }
 
 // updateBridgeOps brings an existing bridge to the wanted state, touching
@@ -224,7 +241,8 @@ func updateBridgeOps(ctx context.Context, c client.Client, cur *vswitchd.Bridge,
 	var ops []ovsdb.Operation
 
 	// Controllers: keep a row per wanted target (first match), fixing its
-	// connection_mode if needed; create rows for the missing targets.
+	// connection_mode and max_backoff if needed; create rows for the
+	// missing targets.
 	curCtls := make([]*vswitchd.Controller, 0, len(cur.Controller))
 	for _, u := range cur.Controller {
 		ctl := &vswitchd.Controller{UUID: u}
@@ -249,11 +267,11 @@ func updateBridgeOps(ctx context.Context, c client.Client, cur *vswitchd.Bridge,
 		ctl := curCtls[idx]
 		curCtls[idx] = nil // one row per target
 		wantCtls = append(wantCtls, ctl.UUID)
-		if ctl.ConnectionMode == nil || *ctl.ConnectionMode != vswitchd.ControllerConnectionModeOutOfBand {
+		if !controllerUpToDate(ctl) {
 			upd := newController(ctl.UUID, target)
-			op, err := c.Where(upd).Update(upd, &upd.ConnectionMode)
+			op, err := c.Where(upd).Update(upd, &upd.ConnectionMode, &upd.MaxBackoff)
 			if err != nil {
-				return nil, fmt.Errorf("controller %q connection_mode: %w", target, err)
+				return nil, fmt.Errorf("controller %q connection_mode and max_backoff: %w", target, err)
 			}
 			ops = append(ops, op...)
 		}

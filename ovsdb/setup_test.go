@@ -2,6 +2,7 @@ package ovsdb
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ func pendingOps(t *testing.T, o *ovsInstance, bridge string, opts SetupOptions) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := connectForSetup(ctx, testLogger(t), ep)
+	c, err := connectForSetup(ctx, testLogger(t), ep, connOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +70,25 @@ func controllers(t *testing.T, o *ovsInstance) (map[string]string, int) {
 	return got, rows
 }
 
+// maxBackoffs returns target → max_backoff ("" when unset) for every
+// Controller row.
+func maxBackoffs(t *testing.T, o *ovsInstance) map[string]string {
+	t.Helper()
+	out := o.vsctl("--bare", "--columns=target,max_backoff", "list", "Controller")
+	got := map[string]string{}
+	for _, rec := range strings.Split(out, "\n\n") {
+		lines := strings.Split(strings.TrimSpace(rec), "\n")
+		if len(lines) == 0 || lines[0] == "" {
+			continue
+		}
+		got[lines[0]] = ""
+		if len(lines) == 2 {
+			got[lines[0]] = lines[1]
+		}
+	}
+	return got
+}
+
 func TestSetupBridgeCreatesAndIsIdempotent(t *testing.T) {
 	o := startOVSDB(t)
 	ctx := withTimeout(t, 20*time.Second)
@@ -93,6 +113,9 @@ func TestSetupBridgeCreatesAndIsIdempotent(t *testing.T) {
 	ctls, rows := controllers(t, o)
 	if rows != 2 || ctls["tcp:127.0.0.1:6653"] != "out-of-band" || ctls["tcp:127.0.0.1:6654"] != "out-of-band" {
 		t.Errorf("controllers = %v (%d rows), want both targets out-of-band", ctls, rows)
+	}
+	if got, want := maxBackoffs(t, o), map[string]string{"tcp:127.0.0.1:6653": "1000", "tcp:127.0.0.1:6654": "1000"}; !maps.Equal(got, want) {
+		t.Errorf("max_backoff = %v, want %v", got, want)
 	}
 
 	before := dbState(o)
@@ -137,6 +160,10 @@ func TestSetupBridgeFixesExistingBridge(t *testing.T) {
 	if got := o.vsctl("--bare", "--columns=_uuid", "find", "Controller", "target=\"tcp:127.0.0.1:6653\""); got != keptUUID {
 		t.Errorf("controller row for a kept target was replaced (%s → %s)", keptUUID, got)
 	}
+	// The kept row, created by set-controller without max_backoff, got it.
+	if got, want := maxBackoffs(t, o), map[string]string{"tcp:127.0.0.1:6653": "1000", "unix:/tmp/vpcflow-ctl.sock": "1000"}; !maps.Equal(got, want) {
+		t.Errorf("max_backoff = %v, want %v", got, want)
+	}
 	if n := pendingOps(t, o, "br0", opts); n != 0 {
 		t.Errorf("after setup, %d operations still pending, want 0", n)
 	}
@@ -153,6 +180,36 @@ func TestSetupBridgeFixesExistingBridge(t *testing.T) {
 	}
 	if n := pendingOps(t, o, "br0", opts); n != 0 {
 		t.Errorf("after setup, %d operations still pending, want 0", n)
+	}
+}
+
+// A controller row with another max_backoff (OVS's default of 8 s, or one
+// set by hand) is brought to 1000 ms in place; after that SetupBridge has
+// nothing to do.
+func TestSetupBridgeSetsControllerMaxBackoff(t *testing.T) {
+	o := startOVSDB(t)
+	ctx := withTimeout(t, 20*time.Second)
+	o.vsctl("--no-wait", "add-br", "br0", "--", "set-controller", "br0", "tcp:127.0.0.1:6653")
+	o.vsctl("--no-wait", "set", "Controller", "br0", "max_backoff=8000", "connection_mode=out-of-band")
+	uuid := o.vsctl("--bare", "--columns=_uuid", "list", "Controller")
+	opts := SetupOptions{Controllers: []string{"tcp:127.0.0.1:6653"}}
+	if n := pendingOps(t, o, "br0", opts); n == 0 {
+		t.Fatal("max_backoff=8000: SetupBridge would send nothing, want the row corrected")
+	}
+	if err := SetupBridge(ctx, testLogger(t), o.endpoint, "br0", opts); err != nil {
+		t.Fatal(err)
+	}
+	expectVsctl(t, o, "1000", "get", "Controller", uuid, "max_backoff")
+	expectVsctl(t, o, "out-of-band", "get", "Controller", uuid, "connection_mode")
+	if n := pendingOps(t, o, "br0", opts); n != 0 {
+		t.Errorf("after setup, %d operations still pending, want 0", n)
+	}
+	before := dbState(o)
+	if err := SetupBridge(ctx, testLogger(t), o.endpoint, "br0", opts); err != nil {
+		t.Fatal(err)
+	}
+	if after := dbState(o); after != before {
+		t.Errorf("second SetupBridge changed the database:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
 
@@ -188,7 +245,7 @@ func TestSetupBridgeRejectsBadInput(t *testing.T) {
 		want             string
 	}{
 		{"garbage", "br0", SetupOptions{}, "invalid OVSDB endpoint"},
-		{"ssl:127.0.0.1:6640", "br0", SetupOptions{}, "not supported"},
+		{"ssl:127.0.0.1:6640", "br0", SetupOptions{}, "needs a TLS configuration"},
 		{"unix:/nonexistent/vpcflow.sock", "", SetupOptions{}, "empty bridge name"},
 		{"unix:/nonexistent/vpcflow.sock", "br0", SetupOptions{Controllers: []string{"127.0.0.1:6653"}}, "unknown method"},
 		{"unix:/nonexistent/vpcflow.sock", "br0", SetupOptions{Controllers: []string{"tcp"}}, "want METHOD:ADDRESS"},

@@ -40,8 +40,9 @@ func tunnelOptions() map[string]string {
 // does not exist, or if port (or an interface of that name) belongs to
 // another bridge or another port: OVS names are unique per database, so
 // it would have to be taken away from there. A new port's ofport is
-// assigned by ovs-vswitchd afterwards; EnsureTunnelPort does not wait.
-func EnsureTunnelPort(ctx context.Context, log *zap.Logger, endpoint, bridge, port string) error {
+// assigned by ovs-vswitchd afterwards; EnsureTunnelPort does not wait. An
+// ssl: endpoint needs WithTLS among conn.
+func EnsureTunnelPort(ctx context.Context, log *zap.Logger, endpoint, bridge, port string, conn ...ConnOption) error {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -59,7 +60,7 @@ func EnsureTunnelPort(ctx context.Context, log *zap.Logger, endpoint, bridge, po
 	if err != nil {
 		return fail(err)
 	}
-	c, err := connectForTunnel(ctx, log, ep)
+	c, err := connectForTunnel(ctx, log, ep, applyConnOptions(conn))
 	if err != nil {
 		return fail(err)
 	}
@@ -89,12 +90,12 @@ func EnsureTunnelPort(ctx context.Context, log *zap.Logger, endpoint, bridge, po
 }
 
 // connectForTunnel connects and dumps the columns EnsureTunnelPort reads.
-func connectForTunnel(ctx context.Context, log *zap.Logger, ep Endpoint) (client.Client, error) {
+func connectForTunnel(ctx context.Context, log *zap.Logger, ep Endpoint, co connOptions) (client.Client, error) {
 	dbModel, err := databaseModel(&vswitchd.Bridge{}, &vswitchd.Port{}, &vswitchd.Interface{})
 	if err != nil {
 		return nil, err
 	}
-	c, err := newClient(log, ep, dbModel)
+	c, err := newClient(log, ep, dbModel, co)
 	if err != nil {
 		return nil, err
 	}

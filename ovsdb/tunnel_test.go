@@ -19,7 +19,7 @@ func pendingTunnelOps(t *testing.T, o *ovsInstance, bridge, port string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := connectForTunnel(ctx, testLogger(t), ep)
+	c, err := connectForTunnel(ctx, testLogger(t), ep, connOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

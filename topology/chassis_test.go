@@ -55,6 +55,8 @@ func TestChassisRules(t *testing.T) {
 		{name: "ok unix controller", ops: with(func(c *Chassis) { c.Controller = "unix:/var/run/vpcflow.sock" })},
 		{name: "ok unix ovsdb", ops: with(func(c *Chassis) { c.OVSDB = "unix:/run/node3/db.sock" })},
 		{name: "ok tcp ovsdb without port", ops: with(func(c *Chassis) { c.OVSDB = "tcp:node3.example.com" })},
+		{name: "ok ssl ovsdb", ops: with(func(c *Chassis) { c.OVSDB = "ssl:192.168.100.13:6640" })},
+		{name: "ok ssl ovsdb without port", ops: with(func(c *Chassis) { c.OVSDB = "ssl:node3.example.com" })},
 		{name: "ok same ovsdb, other bridge", ops: with(func(c *Chassis) { c.OVSDB = "tcp:192.168.100.11:6640"; c.Bridge = "br-other" })},
 		{name: "ok same bridge, other ovsdb", ops: with(func(c *Chassis) { c.Bridge = "br-vpc" })},
 		{name: "ok link-local tunnel ip", ops: with(func(c *Chassis) { c.TunnelIP = ip("169.254.0.13") })},
@@ -68,7 +70,7 @@ func TestChassisRules(t *testing.T) {
 		{name: "garbage ovsdb", ops: with(func(c *Chassis) { c.OVSDB = "192.168.100.13:6640" }), kind: ErrInvalid, field: "ovsdb", msg: "unknown method"},
 		{name: "relative unix ovsdb", ops: with(func(c *Chassis) { c.OVSDB = "unix:db.sock" }), kind: ErrInvalid, field: "ovsdb", msg: "must be absolute"},
 		{name: "empty unix ovsdb", ops: with(func(c *Chassis) { c.OVSDB = "unix:" }), kind: ErrInvalid, field: "ovsdb", msg: "needs a socket path"},
-		{name: "ssl ovsdb", ops: with(func(c *Chassis) { c.OVSDB = "ssl:192.168.100.13:6640" }), kind: ErrInvalid, field: "ovsdb", msg: "not supported yet"},
+		{name: "ssl ovsdb without port", ops: with(func(c *Chassis) { c.OVSDB = "ssl:node3.example.com:" }), kind: ErrInvalid, field: "ovsdb", msg: "not a number"},
 		{name: "passive ovsdb", ops: with(func(c *Chassis) { c.OVSDB = "ptcp:6640" }), kind: ErrInvalid, field: "ovsdb", msg: "passive"},
 		{name: "bad port ovsdb", ops: with(func(c *Chassis) { c.OVSDB = "tcp:192.168.100.13:99999" }), kind: ErrInvalid, field: "ovsdb", msg: "not a number"},
 		{name: "unbracketed ipv6 ovsdb", ops: with(func(c *Chassis) { c.OVSDB = "tcp:fd00::13:6640" }), kind: ErrInvalid, field: "ovsdb", msg: "brackets"},
@@ -564,4 +566,22 @@ func FuzzValidateChassis(f *testing.F) {
 			t.Fatalf("Check changed the state")
 		}
 	})
+}
+
+// ValidateOVSDB writes every accepted endpoint the one way vpcflow keys its
+// OVSDB connections by; ssl: like tcp:.
+func TestValidateOVSDBCanonical(t *testing.T) {
+	for in, want := range map[string]string{
+		"tcp:192.168.100.13":      "tcp:192.168.100.13:6640",
+		"ssl:192.168.100.13":      "ssl:192.168.100.13:6640",
+		"ssl:node3.example.com":   "ssl:node3.example.com:6640",
+		"ssl:[fd00::13]":          "ssl:[fd00::13]:6640",
+		"ssl:192.168.100.13:6641": "ssl:192.168.100.13:6641",
+		"unix:/run/db.sock":       "unix:/run/db.sock",
+	} {
+		got, err := ValidateOVSDB("ovsdb", in)
+		if err != nil || got != want {
+			t.Errorf("ValidateOVSDB(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
 }

@@ -38,9 +38,10 @@ type OVS struct {
 	node *Node
 	lab  *Lab
 
-	mu       sync.Mutex
-	ovsdb    *Process
-	vswitchd *Process
+	mu         sync.Mutex
+	ovsdb      *Process
+	vswitchd   *Process
+	ovsdbExtra []string // more ovsdb-server options (ServeOVSDBSSL)
 }
 
 // StartOVS creates a fresh database and starts ovsdb-server and
@@ -130,14 +131,14 @@ func (o *OVS) StartOVSDB(ctx context.Context) error {
 	if o.ovsdb != nil && !o.ovsdb.Exited() {
 		return fmt.Errorf("netlab: %s: ovsdb-server already running (pid %d)", o.node.name, o.ovsdb.Pid)
 	}
-	p, err := o.node.start(context.WithoutCancel(ctx), filepath.Join(o.Rundir, "ovsdb-server.out"), o.env(), []string{
+	p, err := o.node.start(context.WithoutCancel(ctx), filepath.Join(o.Rundir, "ovsdb-server.out"), o.env(), append([]string{
 		"ovsdb-server", o.DBFile,
 		"--remote=punix:" + o.DBSock,
 		"--pidfile=" + filepath.Join(o.Rundir, "ovsdb-server.pid"),
 		"--log-file=" + o.OVSDBLog(),
 		"--unixctl=" + o.DBCtlPath,
 		"-vconsole:err",
-	})
+	}, o.ovsdbExtra...))
 	if err != nil {
 		return err
 	}
