@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"sync"
@@ -100,10 +101,11 @@ func (c *Controller) setupChassis(ctx context.Context, ch topology.Chassis) erro
 		return topology.Invalid("controller", "required: give the chassis a controller target, or start vpcflow serve with --advertise tcp:IP:6653")
 	}
 	log := c.log.Named("chassis").With(zap.String("chassis", ch.Name))
-	if err := ovsdb.SetupBridge(ctx, log, ch.OVSDB, ch.Bridge, ovsdb.SetupOptions{Controllers: []string{target}}); err != nil {
+	tlsOpt := ovsdb.WithTLS(c.opts.OVSDBTLS)
+	if err := ovsdb.SetupBridge(ctx, log, ch.OVSDB, ch.Bridge, ovsdb.SetupOptions{Controllers: []string{target}}, tlsOpt); err != nil {
 		return topology.Invalid("ovsdb", "cannot configure chassis %q: %v", ch.Name, err)
 	}
-	if err := ovsdb.EnsureTunnelPort(ctx, log, ch.OVSDB, ch.Bridge, topology.TunnelPortName); err != nil {
+	if err := ovsdb.EnsureTunnelPort(ctx, log, ch.OVSDB, ch.Bridge, topology.TunnelPortName, tlsOpt); err != nil {
 		return topology.Invalid("ovsdb", "cannot create the VXLAN port on chassis %q: %v", ch.Name, err)
 	}
 	log.Info("chassis configured", zap.String("ovsdb", ch.OVSDB), zap.String("bridge", ch.Bridge),
@@ -119,6 +121,7 @@ type monitorSet struct {
 	wg     sync.WaitGroup
 	byEP   map[string]*monitorRun
 	notify func(endpoint string, bridges []ovsdb.Bridge)
+	tls    *tls.Config // for ssl: endpoints
 }
 
 type monitorRun struct {
@@ -135,7 +138,7 @@ func (m *monitorSet) start(endpoint string) {
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
 	m.byEP[endpoint] = &monitorRun{cancel: cancel, users: 1}
-	mon := ovsdb.NewMonitor(m.log, endpoint, m.notify)
+	mon := ovsdb.NewMonitor(m.log, endpoint, m.notify, ovsdb.WithTLS(m.tls))
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -166,7 +169,7 @@ func (m *monitorSet) stop(endpoint string) bool {
 func (c *Controller) Run(ctx context.Context) error {
 	c.mu.Lock()
 	c.monitors = &monitorSet{log: c.log.Named("ovsdb"), ctx: ctx, byEP: map[string]*monitorRun{},
-		notify: c.BridgesChanged}
+		notify: c.BridgesChanged, tls: c.opts.OVSDBTLS}
 	for _, ep := range c.opts.OVSDBEndpoints {
 		c.monitors.start(ep)
 	}

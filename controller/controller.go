@@ -6,6 +6,7 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -50,6 +51,14 @@ type Options struct {
 	// Advertise is the OpenFlow target chassis bridges are pointed at
 	// unless a chassis names its own (e.g. tcp:192.168.100.254:6653).
 	Advertise string
+	// OVSDBTLS is the TLS configuration (client certificate, RootCAs) for
+	// ssl: OVSDB endpoints, the --ovsdb ones and the chassis's; nil
+	// leaves ssl: endpoints unusable.
+	OVSDBTLS *tls.Config
+	// UnderlayMTU is the MTU of the network between chassis (default
+	// 1500): inner packets over UnderlayMTU-50 are answered with ICMP
+	// fragmentation-needed.
+	UnderlayMTU int
 }
 
 // ownerKey names the object a set of flows exists for.
@@ -71,6 +80,8 @@ type Controller struct {
 	mu       sync.Mutex
 	owned    map[ownerKey][]PlacedFlow
 	attached map[uint32]Attachment  // host id → resolved attachment
+	hostAt   map[Attachment]hostRef // resolved attachment → host (for packet-ins)
+	tooBig   *tooBigState
 	switches map[uint64]*switchConn // connected switches, by dpid
 	bridges  map[string][]ovsdb.Bridge
 
@@ -95,12 +106,17 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 	if opts.PortsWait == 0 {
 		opts.PortsWait = 30 * time.Second
 	}
+	if opts.UnderlayMTU == 0 {
+		opts.UnderlayMTU = 1500
+	}
 	c := &Controller{
 		log:           log,
 		store:         store,
 		opts:          opts,
 		owned:         map[ownerKey][]PlacedFlow{},
 		attached:      map[uint32]Attachment{},
+		hostAt:        map[Attachment]hostRef{},
+		tooBig:        newTooBigState(),
 		switches:      map[uint64]*switchConn{},
 		bridges:       map[string][]ovsdb.Bridge{},
 		portsReady:    make(chan struct{}),
@@ -246,7 +262,7 @@ func (c *Controller) flowsOf(st *topology.State, o ownerKey, cv map[string]chass
 	h, ok := st.Host(o.vpc, hostName)
 	if !ok || (o.kind == OwnerHost && h.ID != o.id) {
 		if o.kind == OwnerHost {
-			delete(c.attached, o.id)
+			c.setAttached(o.id, hostRef{}, Attachment{}, false)
 		}
 		return nil
 	}
@@ -257,11 +273,7 @@ func (c *Controller) flowsOf(st *topology.State, o ownerKey, cv map[string]chass
 	}
 	at, ok := c.resolve(st, h)
 	if o.kind == OwnerHost {
-		if ok {
-			c.attached[h.ID] = at
-		} else {
-			delete(c.attached, h.ID)
-		}
+		c.setAttached(h.ID, hostRef{id: h.ID, vpc: h.VPC, name: h.Name}, at, ok)
 	}
 	if !ok {
 		return nil
@@ -289,10 +301,25 @@ func (c *Controller) flowsOf(st *topology.State, o ownerKey, cv map[string]chass
 				continue
 			}
 			placed = append(placed, PlacedFlow{DPID: peer.dpid,
-				Flow: RemoteRouteFlow(vpc, dst, cookie, h.MAC.HW(), home.ch.TunnelIP, peer.tunnelPort)})
+				Flow: RemoteRouteFlow(vpc, dst, cookie, h.MAC.HW(), home.ch.TunnelIP, c.opts.UnderlayMTU)})
 		}
 	}
 	return placed
+}
+
+// setAttached records where host id is attached (ok) or that it is not.
+// Caller holds c.mu.
+func (c *Controller) setAttached(id uint32, ref hostRef, at Attachment, ok bool) {
+	if old, had := c.attached[id]; had {
+		if c.hostAt[old].id == id {
+			delete(c.hostAt, old)
+		}
+		delete(c.attached, id)
+	}
+	if ok {
+		c.attached[id] = at
+		c.hostAt[at] = ref
+	}
 }
 
 // chassisFlows admit VXLAN on a chassis from every other registered chassis.

@@ -53,11 +53,15 @@ const (
 	DropARPNotAnswered DropReason = 3 // ARP that the fabric does not answer (own address, gratuitous, replies, outside the vSwitch)
 	DropUnknownSource  DropReason = 4 // packet from a port no host is attached to
 	DropOther          DropReason = 5 // neither IPv4 nor ARP (IPv6, LLDP…)
+	// DropTooBig: too big for the VXLAN underlay; answered with ICMP
+	// fragmentation-needed and counted by the controller (OVS's flow
+	// counters cannot tell: check_pkt_larger credits both branches).
+	DropTooBig DropReason = 6
 )
 
 // DropReasons lists the reasons in a stable order.
 func DropReasons() []DropReason {
-	return []DropReason{DropSpoofed, DropNoRoute, DropARPNotAnswered, DropUnknownSource, DropOther}
+	return []DropReason{DropSpoofed, DropNoRoute, DropARPNotAnswered, DropUnknownSource, DropOther, DropTooBig}
 }
 
 func (r DropReason) String() string {
@@ -74,6 +78,8 @@ func (r DropReason) String() string {
 		return "unknown_source"
 	case DropOther:
 		return "other"
+	case DropTooBig:
+		return "too_big"
 	}
 	return fmt.Sprintf("reason%d", uint8(r))
 }

@@ -32,8 +32,8 @@ func (c *Controller) Drops(ctx context.Context) (DropReport, error) {
 				continue
 			}
 			ck := ParseCookie(s.Flow.Cookie)
-			if !ck.Ours || ck.Reason == DropNone {
-				continue
+			if !ck.Ours || ck.Reason == DropNone || ck.Reason == DropTooBig {
+				continue // too_big is counted by the controller, below
 			}
 			sd.Drops.Add(ck.Reason, s.Packets)
 			if ck.Owner == OwnerHost {
@@ -46,6 +46,18 @@ func (c *Controller) Drops(ctx context.Context) (DropReport, error) {
 			}
 		}
 		report.Switches = append(report.Switches, sd)
+	}
+	tooBigHosts, tooBigSwitches := c.tooBig.snapshot()
+	for i := range report.Switches {
+		report.Switches[i].Drops.TooBig = tooBigSwitches[uint64(report.Switches[i].DPID)]
+	}
+	for id, n := range tooBigHosts {
+		hd, ok := byHostID[id]
+		if !ok {
+			hd = &HostDrops{}
+			byHostID[id] = hd
+		}
+		hd.Drops.TooBig = n
 	}
 	c.store.Read(func(st *topology.State) {
 		for _, h := range st.AllHosts() {

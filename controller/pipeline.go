@@ -28,11 +28,13 @@ var (
 		Why: "route by destination prefix within the VPC (longest prefix wins) and rewrite MACs as the Aliyun fabric does; destinations on another chassis leave through the VXLAN port with the VPC's VNI"}
 	TableTunnelDelivery = Table{ID: 40, Name: "TunnelDelivery", Stage: "tunnel",
 		Why: "packets from another chassis were routed and rewritten there: deliver them by VNI and destination MAC to the local VM, nothing else"}
+	TableTunnelEgress = Table{ID: 45, Name: "TunnelEgress", Stage: "tunnel",
+		Why: "VXLAN adds 50 bytes: a frame that would not fit the underlay goes to vpcflow, which answers ICMP fragmentation-needed from the gateway so path-MTU discovery works; the rest leave through the VXLAN port"}
 )
 
 // Tables lists every pipeline table in packet order.
 func Tables() []Table {
-	return []Table{TableClassifier, TableSpoofGuard, TableARPResponder, TableL3Forwarding, TableTunnelDelivery}
+	return []Table{TableClassifier, TableSpoofGuard, TableARPResponder, TableL3Forwarding, TableTunnelDelivery, TableTunnelEgress}
 }
 
 // ownsTable reports whether vpcflow owns flow table id: flows found there
@@ -93,11 +95,33 @@ type Peer struct {
 	TunnelIP netip.Addr
 }
 
+// VXLAN over IPv4 adds 50 bytes (outer Ethernet 14, IPv4 20, UDP 8,
+// VXLAN 8) to the inner frame.
+const vxlanOverhead = 50
+
+// TunnelMTU is the largest inner IPv4 packet that fits an underlay MTU.
+func TunnelMTU(underlayMTU int) int { return underlayMTU - vxlanOverhead }
+
+// maxInnerFrame is the largest inner Ethernet frame (IP MTU + 14) that
+// fits the underlay; check_pkt_larger compares whole frames.
+func maxInnerFrame(underlayMTU int) uint16 { return uint16(TunnelMTU(underlayMTU) + 14) }
+
+// reg1 bit 0 holds check_pkt_larger's verdict for TunnelEgress.
+const tooBigBit = 0
+
 // TunnelIngressFlows admit VXLAN from the registered peer chassis on the
 // local chassis's tunnel port; anything else arriving there (an address
 // that is not a registered chassis) falls to the Classifier's default drop.
+// The chassis also owns its TunnelEgress table: too-big frames to the
+// controller (which answers ICMP), the rest out of the VXLAN port.
 func TunnelIngressFlows(chassisID uint32, tunnelPort uint32, peers []Peer) []openflow.Flow {
-	out := make([]openflow.Flow, 0, len(peers))
+	out := []openflow.Flow{
+		{Table: TableTunnelEgress.ID, Priority: priorityAllow, Cookie: makeCookie(OwnerChassis, DropTooBig, chassisID),
+			Match:   openflow.NewMatch().WithMasked(openflow.FieldReg1, 1<<tooBigBit, 1<<tooBigBit),
+			Actions: []openflow.Action{openflow.ToController()}},
+		{Table: TableTunnelEgress.ID, Priority: priorityDefault, Cookie: ChassisCookie(chassisID),
+			Actions: []openflow.Action{openflow.Output(tunnelPort)}},
+	}
 	for _, p := range peers {
 		out = append(out, openflow.Flow{
 			Table: TableClassifier.ID, Priority: priorityAllow, Cookie: ChassisCookie(chassisID),
@@ -122,14 +146,15 @@ func TunnelDeliveryFlow(vpc topology.VPC, h topology.Host, at Attachment) openfl
 
 // RemoteRouteFlow is a route, installed on one chassis, to a destination
 // whose VM is on another chassis: the same MAC rewrite as local delivery,
-// then VXLAN with the VPC id as VNI to that chassis's tunnel IP.
-func RemoteRouteFlow(vpc topology.VPC, dst netip.Prefix, cookie uint64, mac []byte, remote netip.Addr, tunnelPort uint32) openflow.Flow {
-	f := routeFlow(vpc, dst, cookie, mac, tunnelPort)
-	out := f.Actions[len(f.Actions)-1]
+// then VXLAN with the VPC id as VNI to that chassis's tunnel IP, through
+// TunnelEgress, which stops frames too big for an underlay of underlayMTU.
+func RemoteRouteFlow(vpc topology.VPC, dst netip.Prefix, cookie uint64, mac []byte, remote netip.Addr, underlayMTU int) openflow.Flow {
+	f := routeFlow(vpc, dst, cookie, mac, 0)
 	f.Actions = append(f.Actions[:len(f.Actions)-1:len(f.Actions)-1],
 		openflow.SetField(openflow.FieldTunID, uint64(vpc.ID)),
 		openflow.SetAddr(openflow.FieldTunDst, remote),
-		out)
+		openflow.CheckPktLarger(maxInnerFrame(underlayMTU), openflow.FieldReg1, tooBigBit),
+		openflow.Resubmit(TableTunnelEgress.ID))
 	return f
 }
 

@@ -46,6 +46,7 @@ type DropCounters struct {
 	ARPNotAnswered uint64 `json:"arp_not_answered"`
 	UnknownSource  uint64 `json:"unknown_source"`
 	Other          uint64 `json:"other"`
+	TooBig         uint64 `json:"too_big"`
 }
 
 // Add counts n packets dropped for reason r.
@@ -61,6 +62,8 @@ func (d *DropCounters) Add(r DropReason, n uint64) {
 		d.UnknownSource += n
 	case DropOther:
 		d.Other += n
+	case DropTooBig:
+		d.TooBig += n
 	}
 }
 

@@ -284,3 +284,60 @@ func keys(m map[string]bool) []string {
 	}
 	return out
 }
+
+// TestVXLANPathMTU leaves the VMs at MTU 1500 over a 1500-byte underlay, so
+// their biggest packets cannot fit a VXLAN frame. The fabric must not drop
+// them silently: the gateway answers ICMP fragmentation-needed (mtu 1450),
+// the senders' path-MTU discovery shrinks their packets, TCP works, and the
+// drops are counted as too_big.
+func TestVXLANPathMTU(t *testing.T) {
+	m := newMultiChassis(t, "node1", "node2")
+	m.registerChassis("node1")
+	m.registerChassis("node2")
+	must(t, m.underlay.ResolveTunnelNeighbors(testCtx(t)))
+	m.rest("POST", "/v1/vpcs", map[string]any{"name": "vpc-a"}, 201)
+	m.rest("POST", "/v1/vpcs/vpc-a/vswitches", map[string]any{"name": "vsw-a", "cidr": "10.10.10.0/24", "gateway": "10.10.10.1"}, 201)
+	v1, v2 := m.addVM(chVM1), m.addVM(chVM2)
+	m.plugVMOn(v1, chVM1, "node1")
+	m.plugVMOn(v2, chVM2, "node2")
+	for _, v := range []*vm{v1, v2} {
+		v.node.MustCmd(t, "ip", "link", "set", "ens8", "mtu", "1500")
+	}
+	m.addHost("vpc-a", chVM1, "node1")
+	m.addHost("vpc-a", chVM2, "node2")
+
+	ping(t, v1.container, "172.18.3.4", 2)
+	// A full-size packet with DF: answered by the gateway, not lost.
+	out, err := v1.container.Cmd(testCtx(t), "ping", "-n", "-c", "1", "-W", "2", "-M", "do", "-s", "1472", "172.18.3.4")
+	if err == nil || !strings.Contains(out, "Frag needed") || !strings.Contains(out, "mtu = 1450") {
+		t.Fatalf("want ICMP fragmentation-needed with mtu 1450 from the gateway, got (%v):\n%s", err, out)
+	}
+	t.Logf("oversize ping from the container:\n%s", out)
+	// The container's kernel learnt the path MTU.
+	route := v1.container.MustCmd(t, "ip", "route", "get", "172.18.3.4")
+	if !strings.Contains(route, "mtu 1450") {
+		t.Errorf("no learnt path MTU in the container's route cache:\n%s", route)
+	}
+	ping(t, v1.container, "172.18.3.4", 2)
+	// TCP with 1500-byte NICs everywhere works thanks to PMTUD.
+	tcpRoundTrip(t, v2.container, v1.container, "172.18.3.4", 7001)
+	tcpRoundTrip(t, v1.node, v2.node, "10.10.10.11", 7002)
+
+	var report struct {
+		Hosts []struct {
+			Name  string `json:"name"`
+			Drops struct {
+				TooBig uint64 `json:"too_big"`
+			} `json:"drops"`
+		} `json:"hosts"`
+	}
+	must(t, json.Unmarshal(m.rest("GET", "/v1/drops", nil, 200), &report))
+	counted := map[string]uint64{}
+	for _, h := range report.Hosts {
+		counted[h.Name] = h.Drops.TooBig
+	}
+	if counted["vm1"] == 0 || counted["vm2"] == 0 {
+		t.Errorf("too_big drops per host = %v, want both VMs counted", counted)
+	}
+	t.Logf("too_big drops per host: %v", counted)
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -47,6 +48,15 @@ Example:
   ovs-vsctl set-controller br-test tcp:127.0.0.1:6653   # or: vpcflow bridge setup br-test ...
   vpcflow serve --listen 0.0.0.0:8080 --api-token-file /etc/vpcflow/api-token
 
+TLS: with --openflow-tls-cert/-key/-ca the OpenFlow listener accepts only
+TLS from switches whose certificate the CA signed (on the switch:
+ovs-vsctl set-ssl KEY CERT CACERT; ovs-vsctl set-controller br ssl:IP:6653).
+With --ovsdb-tls-cert/-key/-ca, ssl:HOST:PORT OVSDB endpoints (--ovsdb and
+chassis) can be used (ovsdb-server --remote=pssl:6640 --private-key=...
+--certificate=... --ca-cert=...).
+  vpcflow serve --openflow-tls-cert vpcflow-cert.pem --openflow-tls-key vpcflow-key.pem --openflow-tls-ca ca.pem \
+      --ovsdb ssl:192.0.2.11:6640 --ovsdb-tls-cert vpcflow-cert.pem --ovsdb-tls-key vpcflow-key.pem --ovsdb-tls-ca ca.pem
+
 Flags:
 `
 
@@ -61,8 +71,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	logFormat := fs.String("log-format", "console", "log format: console or json")
 	tokenFile := fs.String("api-token-file", "", "file holding the bearer token the REST API requires (default: $"+tokenEnv+"; none: no access control)")
 	var endpoints stringList
-	fs.Var(&endpoints, "ovsdb", "OVSDB server to learn ports from, unix:PATH or tcp:HOST:PORT (repeatable)")
+	fs.Var(&endpoints, "ovsdb", "OVSDB server to learn ports from, unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT (repeatable)")
+	underlayMTU := fs.Int("underlay-mtu", 1500, "MTU of the network between chassis; VM packets over this minus 50 (VXLAN) are answered with ICMP fragmentation-needed")
 	advertise := fs.String("advertise", "", "OpenFlow target that chassis bridges are pointed at, e.g. tcp:192.168.100.254:6653 (needed for chassis that name none)")
+	ofTLSFlags := addTLSFlags(fs, "openflow",
+		"PEM certificate vpcflow presents to switches; with --openflow-tls-key and --openflow-tls-ca the OpenFlow listener speaks only TLS (switch target ssl:HOST:PORT)",
+		"PEM CA certificate(s) a switch's certificate must be signed by (switches without one are refused)")
+	ovsdbTLSFlags := addTLSFlags(fs, "ovsdb",
+		"PEM client certificate vpcflow presents to ssl: OVSDB servers (--ovsdb and chassis)",
+		"PEM CA certificate(s) an ssl: OVSDB server's certificate must be signed by (and name the endpoint's host)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, serveUsage)
 		fs.PrintDefaults()
@@ -88,10 +105,32 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		fmt.Fprintf(stderr, "serve: %v\n", err)
 		return 2
 	}
+	ofTLS, err := openflowTLSConfig(ofTLSFlags)
+	if err != nil {
+		fmt.Fprintf(stderr, "serve: %v\n", err)
+		return 2
+	}
+	ovsdbTLS, err := ovsdbTLSConfig(ovsdbTLSFlags)
+	if err == nil {
+		err = checkOVSDBTLS(endpoints, ovsdbTLS, ovsdbTLSFlags)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "serve: %v\n", err)
+		return 2
+	}
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, log, *ofAddr, *restAddr, *dataDir, endpoints, *advertise, token); err != nil {
+	cfg := serveConfig{
+		OpenFlowAddr: *ofAddr, OpenFlowTLS: ofTLS, RESTAddr: *restAddr, DataDir: *dataDir, APIToken: token,
+		Controller: controller.Options{OVSDBEndpoints: endpoints, Advertise: *advertise, UnderlayMTU: *underlayMTU,
+			OVSDBTLS: ovsdbTLS},
+	}
+	if *underlayMTU < 576+50 || *underlayMTU > 65535 {
+		fmt.Fprintf(stderr, "serve: --underlay-mtu %d: want between %d and 65535\n", *underlayMTU, 576+50)
+		return 2
+	}
+	if err := serve(ctx, log, cfg); err != nil {
 		log.Error("vpcflow stopped", zap.Error(err))
 		return 1
 	}
@@ -128,18 +167,34 @@ func apiToken(log *zap.Logger, file string, getenv func(string) string) (string,
 	return tok, nil
 }
 
-func serve(ctx context.Context, log *zap.Logger, ofAddr, restAddr, dataDir string, endpoints []string, advertise, apiToken string) error {
+// serveConfig is everything `vpcflow serve` was asked to do.
+type serveConfig struct {
+	OpenFlowAddr string
+	RESTAddr     string
+	DataDir      string
+	APIToken     string
+	Controller   controller.Options
+
+	// OpenFlowTLS, when set, makes the OpenFlow listener TLS-only.
+	OpenFlowTLS *tls.Config
+}
+
+func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
+	ofAddr, restAddr, dataDir, apiToken := cfg.OpenFlowAddr, cfg.RESTAddr, cfg.DataDir, cfg.APIToken
+	endpoints := cfg.Controller.OVSDBEndpoints
 	store, err := topology.Open(ctx, dataDir, log.Named("store"))
 	if err != nil {
 		return fmt.Errorf("opening store in %s: %w", dataDir, err)
 	}
 	defer store.Close()
 
-	ctrl := controller.New(log.Named("controller"), store, controller.Options{OVSDBEndpoints: endpoints, Advertise: advertise})
+	ctrl := controller.New(log.Named("controller"), store, cfg.Controller)
 
-	ofLn, err := net.Listen("tcp", ofAddr)
+	describeTLS(log, "OpenFlow", cfg.OpenFlowTLS)
+	describeTLS(log, "OVSDB", cfg.Controller.OVSDBTLS)
+	ofLn, err := listenOpenFlow(log.Named("openflow"), ofAddr, cfg.OpenFlowTLS)
 	if err != nil {
-		return fmt.Errorf("listening for OpenFlow on %s: %w", ofAddr, err)
+		return err
 	}
 	restLn, err := net.Listen("tcp", restAddr)
 	if err != nil {
@@ -148,7 +203,8 @@ func serve(ctx context.Context, log *zap.Logger, ofAddr, restAddr, dataDir strin
 	}
 	log.Info("vpcflow serving", zap.String("openflow", ofLn.Addr().String()),
 		zap.String("rest", restLn.Addr().String()), zap.String("data_dir", dataDir),
-		zap.Strings("ovsdb", endpoints), zap.Bool("api_token", apiToken != ""))
+		zap.Strings("ovsdb", endpoints), zap.Bool("api_token", apiToken != ""),
+		zap.Bool("openflow_tls", cfg.OpenFlowTLS != nil), zap.Bool("ovsdb_tls", cfg.Controller.OVSDBTLS != nil))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
