@@ -11,7 +11,7 @@ BIN := bin/vpcflow
 DEB_PACKAGES := openvswitch-switch iproute2 ethtool iputils-ping tcpdump curl procps
 DEB_COMMANDS := ovs-vswitchd ovsdb-server ovs-vsctl ovs-ofctl ip ethtool ping tcpdump curl pgrep
 
-.PHONY: all build deps test unit e2e lint demo bench clean
+.PHONY: all build deps test unit e2e lint demo demo-chassis bench clean
 
 all: build
 
@@ -43,6 +43,20 @@ test: deps lint build
 
 demo: deps build
 	./scripts/demo.sh
+
+# One VPC over three chassis (namespaces with their own OVS) joined by VXLAN
+# on an underlay, narrated like `make demo`, then cleaned up (root).
+demo-chassis: deps build
+	$(GO) run ./e2e/cmd/chassisdemo --bin $(BIN)
+
+# Performance (docs/performance.md): vpcflow on a private OVS side by side
+# with ovs-ofctl for N hosts (BENCH_N=1000,10000,50000 by default; root),
+# then the controller's Go benchmarks. Targets are printed, never asserted.
+# BENCH_FLAGS passes flags to bench/vpcbench (e.g. -markdown, -ops 500).
+bench: deps build
+	$(GO) build -o bin/vpcbench ./bench/vpcbench
+	./bin/vpcbench -bin $(BIN) $(BENCH_FLAGS)
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 15m ./controller/ ./openflow/
 
 clean:
 	rm -rf bin

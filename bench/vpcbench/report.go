@@ -1,0 +1,186 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Targets (2-core machine), printed next to the results; never asserted.
+const (
+	targetBulkRatio     = 1.5                  // bulk time ≤ 1.5 × ovs-ofctl --bundle add-flows
+	targetP99           = 5 * time.Millisecond // single change p99 at the largest N
+	targetResyncRatio   = 1.5                  // no-change resync ≤ 1.5 × ovs-ofctl dump-flows
+	targetVswitchdRatio = 1.5                  // flows back ≤ 1.5 × ovs-ofctl --bundle add-flows
+	targetBytesPerHost  = 2048
+)
+
+type row struct {
+	name   string
+	cells  []string
+	target string
+}
+
+func printTable(w io.Writer, rs []result, markdown bool) {
+	var rows []row
+	add := func(name, target string, f func(r result) string) {
+		c := make([]string, len(rs))
+		for i, r := range rs {
+			c[i] = f(r)
+		}
+		rows = append(rows, row{name, c, target})
+	}
+	last := rs[len(rs)-1]
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "MISSED"
+	}
+	ratioVerdict := func(get func(r result) float64, limit float64) string {
+		ok := true
+		for _, r := range rs {
+			ok = ok && get(r) <= limit
+		}
+		return verdict(ok)
+	}
+
+	pl, ph, ps := flowCounts()
+	add(fmt.Sprintf("flows in the switch (%d/host + %d/subnet + %d)", ph, ps, pl), "", func(r result) string { return num(r.Flows) })
+	add("bulk: REST (5,000/request) → all flows committed", "", func(r result) string { return dur(r.BulkTook) })
+	add("bulk: vpcflow flows/s", "", func(r result) string { return num(int(float64(r.Flows) / r.BulkTook.Seconds())) })
+	add("bulk: ovs-ofctl --bundle add-flows, same flows", "", func(r result) string { return dur(r.OfctlBundle) })
+	add("bulk: ovs-ofctl flows/s", "~65,000", func(r result) string { return num(int(float64(r.Flows) / r.OfctlBundle.Seconds())) })
+	bulkRatio := func(r result) float64 { return r.BulkTook.Seconds() / r.OfctlBundle.Seconds() }
+	add("bulk: ratio vpcflow / ovs-ofctl", fmt.Sprintf("≤ %.1f× (%s)", targetBulkRatio, ratioVerdict(bulkRatio, targetBulkRatio)),
+		func(r result) string { return fmt.Sprintf("%.2f×", bulkRatio(r)) })
+	add("bulk: diff-flows vpcflow vs ovs-ofctl bridge (lines)", "0", func(r result) string {
+		if r.SameFlowsDiff < 0 {
+			return "-"
+		}
+		return num(r.SameFlowsDiff)
+	})
+	p99ok := pct(last.AddLat, 99) < targetP99 && pct(last.DelLat, 99) < targetP99
+	add(fmt.Sprintf("subnet add p50 / p99 / max (%d ops)", len(last.AddLat)),
+		fmt.Sprintf("p99 < %v at N=%s (%s)", targetP99, num(last.N), verdict(p99ok)),
+		func(r result) string { return lat(r.AddLat) })
+	add(fmt.Sprintf("subnet delete p50 / p99 / max (%d ops)", len(last.DelLat)), "", func(r result) string { return lat(r.DelLat) })
+	add("ctrl restart: process start → REST up", "", func(r result) string { return dur(r.RestartREST) })
+	add("ctrl restart: process start → reconciled", "", func(r result) string { return dur(r.RestartTotal) })
+	add("ctrl restart: switch connect → reconciled", "", func(r result) string { return dur(r.RestartConnect) })
+	add("ctrl restart: of which dump + diff + apply (took)", "", func(r result) string { return dur(r.RestartTook) })
+	allZero := true
+	for _, r := range rs {
+		allZero = allZero && r.RestartFlowMods == 0
+	}
+	add("ctrl restart: flow-mods sent", "0 ("+verdict(allZero)+")", func(r result) string { return num(r.RestartFlowMods) })
+	add("ctrl restart: ovs-ofctl dump-flows, same table", "", func(r result) string { return dur(r.OfctlDump) })
+	resyncRatio := func(r result) float64 { return r.RestartConnect.Seconds() / r.OfctlDump.Seconds() }
+	add("ctrl restart: ratio connect→reconciled / dump-flows", fmt.Sprintf("≤ %.1f× (%s)", targetResyncRatio, ratioVerdict(resyncRatio, targetResyncRatio)),
+		func(r result) string { return fmt.Sprintf("%.2f×", resyncRatio(r)) })
+	add("vswitchd restart: start → every flow back", "", func(r result) string { return dur(r.VswitchdTotal) })
+	add("vswitchd restart: switch connect → reconciled", "", func(r result) string { return dur(r.VswitchdConnect) })
+	add("vswitchd restart: of which dump + diff + apply (took)", "", func(r result) string { return dur(r.VswitchdTook) })
+	vsRatio := func(r result) float64 { return r.VswitchdConnect.Seconds() / r.OfctlBundle.Seconds() }
+	add("vswitchd restart: ratio connect→reconciled / bundle add-flows",
+		fmt.Sprintf("≤ %.1f× (%s)", targetVswitchdRatio, ratioVerdict(vsRatio, targetVswitchdRatio)),
+		func(r result) string { return fmt.Sprintf("%.2f×", vsRatio(r)) })
+	add("controller RSS empty", "", func(r result) string { return mib(r.RSSEmpty) })
+	add("controller RSS after bulk (peak)", "", func(r result) string { return mib(r.RSSBulk) + " (" + mib(r.HWMBulk) + ")" })
+	add("controller RSS after restart", "", func(r result) string { return mib(r.RSSRestart) })
+	perHost := func(r result, v int64) int64 { return (v - r.RSSEmpty) / int64(r.N) }
+	bphOK := true
+	for _, r := range rs {
+		bphOK = bphOK && perHost(r, r.RSSBulk) < targetBytesPerHost && perHost(r, r.RSSRestart) < targetBytesPerHost
+	}
+	add("bytes/host above empty: after bulk / after restart",
+		fmt.Sprintf("< %d B (%s)", targetBytesPerHost, verdict(bphOK)),
+		func(r result) string {
+			return fmt.Sprintf("%s / %s", num(int(perHost(r, r.RSSBulk))), num(int(perHost(r, r.RSSRestart))))
+		})
+
+	add("machine load average (1, 5 min) at start", "", func(r result) string { return r.Load })
+
+	header := []string{"metric"}
+	for _, r := range rs {
+		header = append(header, "N="+num(r.N))
+	}
+	header = append(header, "target")
+	if markdown {
+		fmt.Fprintln(w, "| "+strings.Join(header, " | ")+" |")
+		seps := make([]string, len(header))
+		for i := range seps {
+			seps[i] = "---"
+			if i > 0 && i < len(header)-1 {
+				seps[i] = "---:"
+			}
+		}
+		fmt.Fprintln(w, "|"+strings.Join(seps, "|")+"|")
+		for _, r := range rows {
+			fmt.Fprintln(w, "| "+strings.Join(append(append([]string{r.name}, r.cells...), r.target), " | ")+" |")
+		}
+		return
+	}
+	widths := make([]int, len(header))
+	for i, h := range header {
+		widths[i] = len([]rune(h))
+	}
+	for _, r := range rows {
+		for i, c := range append(append([]string{r.name}, r.cells...), r.target) {
+			widths[i] = max(widths[i], len([]rune(c)))
+		}
+	}
+	line := func(cells []string) {
+		var b strings.Builder
+		for i, c := range cells {
+			pad := widths[i] - len([]rune(c))
+			if i > 0 && i < len(cells)-1 {
+				b.WriteString(strings.Repeat(" ", pad) + c)
+			} else {
+				b.WriteString(c + strings.Repeat(" ", pad))
+			}
+			b.WriteString("  ")
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+	line(header)
+	for _, r := range rows {
+		line(append(append([]string{r.name}, r.cells...), r.target))
+	}
+}
+
+func num(v int) string {
+	s := fmt.Sprint(v)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func dur(d time.Duration) string {
+	switch {
+	case d >= 10*time.Second:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	case d >= time.Second:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	case d >= time.Millisecond:
+		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
+	default:
+		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+	}
+}
+
+func lat(ds []time.Duration) string {
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)) }
+	return ms(pct(ds, 50)) + " / " + ms(pct(ds, 99)) + " / " + ms(pct(ds, 100)) + " ms"
+}
