@@ -211,7 +211,16 @@ func allOwners(st *topology.State) []ownerKey {
 
 // recomputeAll rebuilds the cache of desired flows from the store.
 func (c *Controller) recomputeAll() {
-	c.store.Read(func(st *topology.State) { c.recompute(st, allOwners(st)) })
+	c.store.Read(func(st *topology.State) {
+		// Nothing is installed from here: fill the cache, no diff.
+		cv := c.chassisStates(st)
+		c.lastChassis = cv
+		for _, o := range allOwners(st) {
+			if flows := c.flowsOf(st, o, cv); len(flows) > 0 {
+				c.owned[o] = flows
+			}
+		}
+	})
 }
 
 // recompute refreshes the cached flows of owners and returns what changed,

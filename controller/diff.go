@@ -1,7 +1,8 @@
 package controller
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 
 	"github.com/vpcflow/vpcflow/openflow"
 )
@@ -92,18 +93,22 @@ func DiffOwner(old, new []PlacedFlow) map[uint64][]FlowChange {
 // orderDeletesFirst puts deletes before installs, each sorted, so a batch
 // never briefly holds two flows that a route move replaces.
 func orderDeletesFirst(cs []FlowChange) {
-	sort.SliceStable(cs, func(i, j int) bool {
-		if cs[i].Delete != cs[j].Delete {
-			return cs[i].Delete
+	slices.SortStableFunc(cs, func(a, b FlowChange) int {
+		if a.Delete != b.Delete {
+			if a.Delete {
+				return -1
+			}
+			return 1
 		}
-		return lessFlow(&cs[i].Flow, &cs[j].Flow)
+		return compareFlow(&a.Flow, &b.Flow)
 	})
 }
 
 func sortChanges(cs []FlowChange) {
-	sort.Slice(cs, func(i, j int) bool { return lessFlow(&cs[i].Flow, &cs[j].Flow) })
+	slices.SortFunc(cs, func(a, b FlowChange) int { return compareFlow(&a.Flow, &b.Flow) })
 }
 
+// lessFlow is the text order of DesiredFlows (ovs-ofctl files, goldens).
 func lessFlow(a, b *openflow.Flow) bool {
 	if a.Table != b.Table {
 		return a.Table < b.Table
@@ -112,4 +117,28 @@ func lessFlow(a, b *openflow.Flow) bool {
 		return a.Priority > b.Priority
 	}
 	return a.Match.String() < b.Match.String()
+}
+
+// compareFlow orders by table, priority (high first), then the match field
+// by field, numerically: no text is built.
+func compareFlow(a, b *openflow.Flow) int {
+	if c := cmp.Compare(a.Table, b.Table); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.Priority, a.Priority); c != 0 {
+		return c
+	}
+	for i := 0; i < len(a.Match) && i < len(b.Match); i++ {
+		x, y := &a.Match[i], &b.Match[i]
+		if c := cmp.Compare(x.Field, y.Field); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(x.Value, y.Value); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(x.Mask, y.Mask); c != 0 {
+			return c
+		}
+	}
+	return cmp.Compare(len(a.Match), len(b.Match))
 }

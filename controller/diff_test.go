@@ -114,10 +114,12 @@ func TestDiffOwnerMovedSubnet(t *testing.T) {
 	s.Host = "test1"
 	now := place(SubnetFlows(vpc, s, hosts[0], at["test1"]), 0xabc)
 	got := changesText(DiffOwner(old, now)[0xabc])
-	want := "delete table=10, priority=100, cookie=0x7670030000000002, arp,in_port=2,arp_spa=172.18.3.0/24,arp_sha=52:58:00:98:c0:92 actions=goto_table:20\n" +
-		"delete table=10, priority=100, cookie=0x7670030000000002, ip,in_port=2,nw_src=172.18.3.0/24 actions=goto_table:30\n" +
-		"install table=10, priority=100, cookie=0x7670030000000002, arp,in_port=1,arp_spa=172.18.3.0/24,arp_sha=52:58:00:98:c0:81 actions=goto_table:20\n" +
+	// Deletes first; within each group by table, priority, then the match
+	// numerically (ip's ether type 0x0800 before arp's 0x0806).
+	want := "delete table=10, priority=100, cookie=0x7670030000000002, ip,in_port=2,nw_src=172.18.3.0/24 actions=goto_table:30\n" +
+		"delete table=10, priority=100, cookie=0x7670030000000002, arp,in_port=2,arp_spa=172.18.3.0/24,arp_sha=52:58:00:98:c0:92 actions=goto_table:20\n" +
 		"install table=10, priority=100, cookie=0x7670030000000002, ip,in_port=1,nw_src=172.18.3.0/24 actions=goto_table:30\n" +
+		"install table=10, priority=100, cookie=0x7670030000000002, arp,in_port=1,arp_spa=172.18.3.0/24,arp_sha=52:58:00:98:c0:81 actions=goto_table:20\n" +
 		"install table=30, priority=124, cookie=0x7670030000000002, ip,metadata=0x1/0xffffffff,nw_dst=172.18.3.0/24 actions=set_field:ee:ff:ff:ff:ff:ff->dl_src,set_field:52:58:00:98:c0:81->dl_dst,output:1\n"
 	if got != want {
 		t.Errorf("got:\n%swant:\n%s", got, want)

@@ -8,6 +8,7 @@
 package openflow
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -142,9 +143,9 @@ func (f Field) FormatValue(v uint64) string {
 // FieldMatch is one field of a match: the field equals Value, or, when
 // HasMask is set, Value under Mask.
 type FieldMatch struct {
-	Field   Field
 	Value   uint64
 	Mask    uint64
+	Field   Field
 	HasMask bool
 }
 
@@ -308,15 +309,15 @@ const (
 // Action is one action or instruction. Only the fields its Type uses are set,
 // so Actions compare with ==.
 type Action struct {
-	Type  ActionType
-	Port  uint32 // ActOutput
-	Field Field  // ActSetField, ActMove, ActCheckPktLarger (destination)
-	Src   Field  // ActMove
-	Bit   uint8  // ActCheckPktLarger: the destination bit (offset into Field)
 	Value uint64 // ActSetField, ActWriteMetadata, ActCheckPktLarger (packet length), ActUnknown (a hash of the raw bytes)
 	Mask  uint64 // ActWriteMetadata
-	Table uint8  // ActGotoTable, ActResubmit
 	Raw   string // ActUnknown: hex of the undecoded bytes, for logs
+	Port  uint32 // ActOutput
+	Type  ActionType
+	Field Field // ActSetField, ActMove, ActCheckPktLarger (destination)
+	Src   Field // ActMove
+	Bit   uint8 // ActCheckPktLarger: the destination bit (offset into Field)
+	Table uint8 // ActGotoTable, ActResubmit
 }
 
 // Output sends the packet out of port p.
@@ -416,12 +417,34 @@ type Flow struct {
 type Key struct {
 	Table    uint8
 	Priority uint16
-	Match    string
+	// Match is a compact binary encoding of the (canonical) match, equal
+	// exactly when the matches are equal; it is a map key, not text (use
+	// Flow.Match.String() for ovs-ofctl syntax).
+	Match string
 }
 
 // Key returns the identity of the flow entry.
 func (f *Flow) Key() Key {
-	return Key{Table: f.Table, Priority: f.Priority, Match: f.Match.String()}
+	return Key{Table: f.Table, Priority: f.Priority, Match: f.Match.keyString()}
+}
+
+// keyString is a compact binary form of the match, equal exactly when the
+// matches are equal (matches are kept canonical): cheaper than String.
+func (m Match) keyString() string {
+	var arr [160]byte
+	b := arr[:0]
+	for _, fm := range m {
+		b = append(b, byte(fm.Field))
+		if fm.HasMask {
+			b = append(b, 1)
+			b = binary.BigEndian.AppendUint64(b, fm.Value)
+			b = binary.BigEndian.AppendUint64(b, fm.Mask)
+		} else {
+			b = append(b, 0)
+			b = binary.BigEndian.AppendUint64(b, fm.Value)
+		}
+	}
+	return string(b)
 }
 
 // ActionsString prints the actions as ovs-ofctl does ("drop" when empty).
