@@ -81,6 +81,7 @@ type Controller struct {
 	owned    map[ownerKey][]PlacedFlow
 	attached map[uint32]Attachment  // host id → resolved attachment
 	hostAt   map[Attachment]hostRef // resolved attachment → host (for packet-ins)
+	ports    *portIndex             // interface → hosts attached (or waiting) there
 	tooBig   *tooBigState
 	switches map[uint64]*switchConn // connected switches, by dpid
 	bridges  map[string][]ovsdb.Bridge
@@ -116,6 +117,7 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 		owned:         map[ownerKey][]PlacedFlow{},
 		attached:      map[uint32]Attachment{},
 		hostAt:        map[Attachment]hostRef{},
+		ports:         newPortIndex(),
 		tooBig:        newTooBigState(),
 		switches:      map[uint64]*switchConn{},
 		bridges:       map[string][]ovsdb.Bridge{},
@@ -272,8 +274,13 @@ func (c *Controller) flowsOf(st *topology.State, o ownerKey, cv map[string]chass
 	if !ok || (o.kind == OwnerHost && h.ID != o.id) {
 		if o.kind == OwnerHost {
 			c.setAttached(o.id, hostRef{}, Attachment{}, false)
+			c.ports.set(o, portKey{}, false)
 		}
 		return nil
+	}
+	if o.kind == OwnerHost {
+		k, named := portKeyOf(st, h)
+		c.ports.set(o, k, named)
 	}
 	vpc, ok1 := st.VPC(h.VPC)
 	vsw, ok2 := st.VSwitch(h.VPC, h.VSwitch)
@@ -523,7 +530,9 @@ func (c *Controller) forgetSwitch(dp Datapath) {
 func (c *Controller) BridgesChanged(endpoint string, bridges []ovsdb.Bridge) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.bridges[endpoint] = keepKnownDPIDs(c.bridges[endpoint], bridges)
+	old := c.bridges[endpoint]
+	now := keepKnownDPIDs(old, bridges)
+	c.bridges[endpoint] = now
 	var owners []ownerKey
 	var changes map[uint64][]FlowChange
 	c.store.Read(func(st *topology.State) {
@@ -534,15 +543,21 @@ func (c *Controller) BridgesChanged(endpoint string, bridges []ovsdb.Bridge) {
 			changes = c.recompute(st, owners)
 			return
 		}
-		for _, h := range st.AllHosts() {
-			at, ok := c.resolve(st, h)
-			old, had := c.attached[h.ID]
-			if ok == had && at == old {
-				continue
-			}
-			owners = append(owners, ownerKey{kind: OwnerHost, id: h.ID, vpc: h.VPC, name: h.Name})
-			for _, s := range st.SubnetsOfHost(h.VPC, h.Name) {
-				owners = append(owners, ownerKey{kind: OwnerSubnet, id: s.ID, vpc: s.VPC, name: s.Name})
+		// Only hosts on interfaces whose ofport changed (or whose bridge
+		// came, went or changed dpid) are recomputed, with their subnets.
+		seen := map[uint32]bool{}
+		for _, p := range changedPorts(old, now) {
+			for _, k := range []portKey{{endpoint, p.bridge, p.iface}, {"", p.bridge, p.iface}} {
+				for _, o := range c.ports.lookup(k) {
+					if seen[o.id] {
+						continue
+					}
+					seen[o.id] = true
+					owners = append(owners, o)
+					for _, s := range st.SubnetsOfHost(o.vpc, o.name) {
+						owners = append(owners, ownerKey{kind: OwnerSubnet, id: s.ID, vpc: s.VPC, name: s.Name})
+					}
+				}
 			}
 		}
 		changes = c.recompute(st, owners)
