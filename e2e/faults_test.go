@@ -701,8 +701,8 @@ func TestFaultDriftRepairedOnReconnect(t *testing.T) {
 	for _, f := range oldFlows {
 		installed[f.Key()] = f
 	}
-	for k := range installed {
-		if k.Table == 30 && k.Priority == 124 && strings.Contains(k.Match, "nw_dst=172.18.3.0/24") {
+	for k, f := range installed {
+		if k.Table == 30 && k.Priority == 124 && strings.Contains(f.Match.String(), "nw_dst=172.18.3.0/24") {
 			delete(installed, k)
 		}
 	}
@@ -715,7 +715,7 @@ func TestFaultDriftRepairedOnReconnect(t *testing.T) {
 		want[k] = true
 		old, ok := installed[k]
 		switch {
-		case !ok && strings.Contains(k.Match, fmt.Sprintf("in_port=%d", newPort)):
+		case !ok && strings.Contains(f.Match.String(), fmt.Sprintf("in_port=%d", newPort)):
 			expAdd++
 			rekeyed++
 		case !ok:
@@ -726,11 +726,11 @@ func TestFaultDriftRepairedOnReconnect(t *testing.T) {
 			rewritten++
 		}
 	}
-	for k := range installed {
+	for k, f := range installed {
 		if !want[k] {
 			expDel++
-			if !strings.Contains(k.Match, inPortOld) {
-				t.Errorf("unexpected stale flow that does not match the old port: %v", k)
+			if !strings.Contains(f.Match.String(), inPortOld) {
+				t.Errorf("unexpected stale flow that does not match the old port: %s", f.String())
 			}
 		}
 	}
