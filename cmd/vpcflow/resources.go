@@ -199,32 +199,15 @@ func (c *cli) vswitchCreate(args []string) int {
 }
 
 func (c *cli) vswitchList(args []string) int {
-	k := c.command("vswitch list", "--vpc VPC", "List a VPC's vSwitches.", "vpcflow vswitch list --vpc vpc-a").withAPI()
-	vpc := k.vpcFlag()
-	if _, code, ok := k.parse(args); !ok {
-		return code
-	}
-	if code, ok := k.required("vpc"); !ok {
-		return code
-	}
-	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
-		return cl.ListVSwitches(ctx, *vpc)
-	}, vswitchTable)
+	return c.listInVPC(args, "vswitch list", "List a VPC's vSwitches.", "vpcflow vswitch list --vpc vpc-a",
+		func(ctx context.Context, cl *api.Client, vpc string) (any, error) { return cl.ListVSwitches(ctx, vpc) }, vswitchTable)
 }
 
 func (c *cli) vswitchShow(args []string) int {
-	k := c.command("vswitch show", "--vpc VPC NAME", "Show one vSwitch.", "vpcflow vswitch show --vpc vpc-a vsw-a").withAPI()
-	vpc := k.vpcFlag()
-	pos, code, ok := k.parse(args, "NAME")
-	if !ok {
-		return code
-	}
-	if code, ok := k.required("vpc"); !ok {
-		return code
-	}
-	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
-		return cl.GetVSwitch(ctx, *vpc, pos[0])
-	}, vswitchTable)
+	return c.showInVPC(args, "vswitch show", "Show one vSwitch.", "vpcflow vswitch show --vpc vpc-a vsw-a",
+		func(ctx context.Context, cl *api.Client, vpc, name string) (any, error) {
+			return cl.GetVSwitch(ctx, vpc, name)
+		}, vswitchTable)
 }
 
 func (c *cli) vswitchDelete(args []string) int {
@@ -287,32 +270,15 @@ func (c *cli) hostAdd(args []string) int {
 }
 
 func (c *cli) hostList(args []string) int {
-	k := c.command("host list", "--vpc VPC", "List a VPC's hosts.", "vpcflow host list --vpc vpc-a").withAPI()
-	vpc := k.vpcFlag()
-	if _, code, ok := k.parse(args); !ok {
-		return code
-	}
-	if code, ok := k.required("vpc"); !ok {
-		return code
-	}
-	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
-		return cl.ListHosts(ctx, *vpc)
-	}, hostTable)
+	return c.listInVPC(args, "host list", "List a VPC's hosts.", "vpcflow host list --vpc vpc-a",
+		func(ctx context.Context, cl *api.Client, vpc string) (any, error) { return cl.ListHosts(ctx, vpc) }, hostTable)
 }
 
 func (c *cli) hostShow(args []string) int {
-	k := c.command("host show", "--vpc VPC NAME", "Show one host.", "vpcflow host show --vpc vpc-a test1").withAPI()
-	vpc := k.vpcFlag()
-	pos, code, ok := k.parse(args, "NAME")
-	if !ok {
-		return code
-	}
-	if code, ok := k.required("vpc"); !ok {
-		return code
-	}
-	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
-		return cl.GetHost(ctx, *vpc, pos[0])
-	}, hostTable)
+	return c.showInVPC(args, "host show", "Show one host.", "vpcflow host show --vpc vpc-a test1",
+		func(ctx context.Context, cl *api.Client, vpc, name string) (any, error) {
+			return cl.GetHost(ctx, vpc, name)
+		}, hostTable)
 }
 
 func (c *cli) hostDelete(args []string) int {
@@ -376,32 +342,15 @@ func (c *cli) subnetMove(args []string) int {
 }
 
 func (c *cli) subnetList(args []string) int {
-	k := c.command("subnet list", "--vpc VPC", "List a VPC's subnets (route entries).", "vpcflow subnet list --vpc vpc-a").withAPI()
-	vpc := k.vpcFlag()
-	if _, code, ok := k.parse(args); !ok {
-		return code
-	}
-	if code, ok := k.required("vpc"); !ok {
-		return code
-	}
-	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
-		return cl.ListSubnets(ctx, *vpc)
-	}, subnetTable)
+	return c.listInVPC(args, "subnet list", "List a VPC's subnets (route entries).", "vpcflow subnet list --vpc vpc-a",
+		func(ctx context.Context, cl *api.Client, vpc string) (any, error) { return cl.ListSubnets(ctx, vpc) }, subnetTable)
 }
 
 func (c *cli) subnetShow(args []string) int {
-	k := c.command("subnet show", "--vpc VPC NAME", "Show one subnet (route entry).", "vpcflow subnet show --vpc vpc-a 172.18.1.0-24").withAPI()
-	vpc := k.vpcFlag()
-	pos, code, ok := k.parse(args, "NAME")
-	if !ok {
-		return code
-	}
-	if code, ok := k.required("vpc"); !ok {
-		return code
-	}
-	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
-		return cl.GetSubnet(ctx, *vpc, pos[0])
-	}, subnetTable)
+	return c.showInVPC(args, "subnet show", "Show one subnet (route entry).", "vpcflow subnet show --vpc vpc-a 172.18.1.0-24",
+		func(ctx context.Context, cl *api.Client, vpc, name string) (any, error) {
+			return cl.GetSubnet(ctx, vpc, name)
+		}, subnetTable)
 }
 
 func (c *cli) subnetDelete(args []string) int {
@@ -417,4 +366,35 @@ func (c *cli) subnetDelete(args []string) int {
 	return k.message(func(ctx context.Context, cl *api.Client) error {
 		return cl.DeleteSubnet(ctx, *vpc, pos[0])
 	}, "deleted subnet %s from VPC %s", pos[0], *vpc)
+}
+
+// ---- shared shapes ----
+
+// listInVPC is a "<kind> list --vpc VPC" command.
+func (c *cli) listInVPC(args []string, name, desc, example string,
+	list func(ctx context.Context, cl *api.Client, vpc string) (any, error), table func(io.Writer, any)) int {
+	k := c.command(name, "--vpc VPC", desc, example).withAPI()
+	vpc := k.vpcFlag()
+	if _, code, ok := k.parse(args); !ok {
+		return code
+	}
+	if code, ok := k.required("vpc"); !ok {
+		return code
+	}
+	return k.call(func(ctx context.Context, cl *api.Client) (any, error) { return list(ctx, cl, *vpc) }, table)
+}
+
+// showInVPC is a "<kind> show --vpc VPC NAME" command.
+func (c *cli) showInVPC(args []string, name, desc, example string,
+	get func(ctx context.Context, cl *api.Client, vpc, name string) (any, error), table func(io.Writer, any)) int {
+	k := c.command(name, "--vpc VPC NAME", desc, example).withAPI()
+	vpc := k.vpcFlag()
+	pos, code, ok := k.parse(args, "NAME")
+	if !ok {
+		return code
+	}
+	if code, ok := k.required("vpc"); !ok {
+		return code
+	}
+	return k.call(func(ctx context.Context, cl *api.Client) (any, error) { return get(ctx, cl, *vpc, pos[0]) }, table)
 }
