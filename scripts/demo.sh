@@ -107,6 +107,9 @@ api POST /v1/vpcs/vpc-seed/hosts '{"name":"test2","vswitch":"vsw-a","ip":"10.10.
 api POST /v1/vpcs/vpc-seed/subnets '{"cidr":"172.18.3.0/24","host":"test2"}'
 
 bold "5. Container to container across the fabric: ttl=62 (one hop in each VM, none in the fabric)"
+say "   (The failed ping in step 3 left test1's ARP entry for its gateway FAILED; Linux would"
+say "   only retry after its 1 s timer, so flush it rather than show a slow first reply.)"
+run ip netns exec "$ID-test1" ip neigh flush dev ens8
 run ip netns exec "$ID-testns1" ping -c 3 172.18.3.4
 run ip netns exec "$ID-test1" ping -c 1 10.10.10.12
 
