@@ -61,9 +61,9 @@ func filterDrops(rep controller.DropReport, vpc string) controller.DropReport {
 func dropsTable(w io.Writer, v any) {
 	rep := v.(controller.DropReport)
 	sws, hosts := rep.Switches, rep.Hosts
-	counters := []any{"SPOOFED", "NO_ROUTE", "ARP_NOT_ANSWERED", "UNKNOWN_SOURCE", "OTHER"}
+	counters := []any{"SPOOFED", "NO_ROUTE", "ARP_NOT_ANSWERED", "UNKNOWN_SOURCE", "OTHER", "TOO_BIG"}
 	values := func(d controller.DropCounters) []any {
-		return []any{d.Spoofed, d.NoRoute, d.ARPNotAnswered, d.UnknownSource, d.Other}
+		return []any{d.Spoofed, d.NoRoute, d.ARPNotAnswered, d.UnknownSource, d.Other, d.TooBig}
 	}
 	row(w, append([]any{"DPID", "BRIDGE"}, counters...)...)
 	for _, s := range sws {
