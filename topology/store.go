@@ -73,7 +73,14 @@ func Open(ctx context.Context, dir string, log *zap.Logger) (*Store, error) {
 	}
 	path := filepath.Join(dir, DBFileName)
 	start := time.Now()
-	db, err := bolt.Open(path, dbFilePerm, &bolt.Options{Timeout: openTimeout})
+	db, err := bolt.Open(path, dbFilePerm, &bolt.Options{
+		Timeout: openTimeout,
+		// As etcd does: the freelist is not written on every commit (it grows
+		// with the file and made large stores slow to commit) but rebuilt
+		// on open; what is committed is as durable as before.
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("open topology store %s: file is locked (is another vpcflow running?): %w", path, err)
