@@ -31,26 +31,33 @@ func isManaged(f *openflow.Flow) bool {
 // The result is ordered (deletes first, then installs, each by table,
 // priority and match) so it is deterministic.
 func DiffTable(desired DesiredTable, installed []openflow.Flow) []FlowChange {
-	seen := make(map[openflow.Key]bool, len(installed))
 	var dels, adds []FlowChange
+	found := 0
 	for i := range installed {
 		f := &installed[i]
-		k := f.Key()
-		want, ok := desired[k]
+		want, ok := desired[f.Key()]
 		if !ok {
 			if isManaged(f) {
 				dels = append(dels, FlowChange{Delete: true, Flow: *f})
 			}
 			continue
 		}
-		seen[k] = true
+		found++
 		if !want.SameContent(f) {
 			adds = append(adds, FlowChange{Flow: want})
 		}
 	}
-	for k, f := range desired {
-		if !seen[k] {
-			adds = append(adds, FlowChange{Flow: f})
+	// Usually every desired flow is there (a restart with nothing to do):
+	// only when some are missing is it worth a set of what was seen.
+	if found < len(desired) {
+		seen := make(map[openflow.Key]bool, len(installed))
+		for i := range installed {
+			seen[installed[i].Key()] = true
+		}
+		for k, f := range desired {
+			if !seen[k] {
+				adds = append(adds, FlowChange{Flow: f})
+			}
 		}
 	}
 	sortChanges(dels)
