@@ -493,7 +493,12 @@ func (c *Controller) serveSwitch(ctx context.Context, dp Datapath) {
 		old.dp.Close()
 	}
 	c.switches[dp.DPID()] = sc
-	done := sc.enqueue(&pushJob{reconcile: c.desiredFor(dp.DPID()), timeout: c.opts.ReconcileTimeout})
+	dpid := dp.DPID()
+	done := sc.enqueue(&pushJob{timeout: c.opts.ReconcileTimeout, snapshot: func() DesiredTable {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.desiredFor(dpid)
+	}})
 	c.mu.Unlock()
 	go func() {
 		if err := <-done; err != nil {

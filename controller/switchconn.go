@@ -33,13 +33,19 @@ type switchConn struct {
 	reconciled bool
 }
 
-// pushJob is a batch of flow-mods, or (when reconcile is set) a full
-// reconciliation against a desired-table snapshot.
+// pushJob is a batch of flow-mods, or (when snapshot is set) a full
+// reconciliation against the desired table that snapshot returns.
+//
+// The snapshot is taken while the switch's flows are being dumped, not when
+// the job is queued. Changes computed in between are then both in the
+// snapshot and queued behind this job; replaying them is harmless because
+// an add replaces the same entry and a strict delete of an absent entry
+// does nothing.
 type pushJob struct {
-	mods      []openflow.FlowMod
-	reconcile DesiredTable
-	timeout   time.Duration
-	result    chan error
+	mods     []openflow.FlowMod
+	snapshot func() DesiredTable
+	timeout  time.Duration
+	result   chan error
 }
 
 func newSwitchConn(dp Datapath, log *zap.Logger) *switchConn {
@@ -104,7 +110,7 @@ func (s *switchConn) run(ctx context.Context) {
 func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 	ctx, cancel := context.WithTimeout(ctx, j.timeout)
 	defer cancel()
-	if j.reconcile == nil {
+	if j.snapshot == nil {
 		start := time.Now()
 		if err := s.dp.Apply(ctx, j.mods); err != nil {
 			return fmt.Errorf("applying %d flow-mods: %w", len(j.mods), err)
@@ -113,7 +119,10 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 		return nil
 	}
 	start := time.Now()
+	snap := make(chan DesiredTable, 1)
+	go func() { snap <- j.snapshot() }()
 	installed, err := s.dp.DumpFlows(ctx)
+	desired := <-snap
 	if err != nil {
 		return fmt.Errorf("reading flows: %w", err)
 	}
@@ -121,7 +130,7 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 	for i := range installed {
 		flows[i] = installed[i].Flow
 	}
-	changes := DiffTable(j.reconcile, flows)
+	changes := DiffTable(desired, flows)
 	if len(changes) > 0 {
 		if err := s.dp.Apply(ctx, toFlowMods(changes)); err != nil {
 			return fmt.Errorf("reconciling %d flow-mods: %w", len(changes), err)
