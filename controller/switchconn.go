@@ -138,13 +138,15 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 			return fmt.Errorf("reconciling %d flow-mods: %w", len(changes), err)
 		}
 	}
+	adds, dels := countChanges(changes)
+	s.log.Info("switch reconciled", zap.Int("installed", len(installed)), zap.Int("added", adds),
+		zap.Int("deleted", dels), zap.Duration("took", time.Since(start)))
+	// Listed as reconciled only after the line above is written, so a
+	// client that waits for the switch and then reads the log finds it.
 	s.mu.Lock()
 	s.reconciled = true
 	s.mu.Unlock()
 	releaseAfterBigBatch(len(installed) + len(changes))
-	adds, dels := countChanges(changes)
-	s.log.Info("switch reconciled", zap.Int("installed", len(installed)), zap.Int("added", adds),
-		zap.Int("deleted", dels), zap.Duration("took", time.Since(start)))
 	return nil
 }
 
