@@ -1,7 +1,9 @@
 # vpcflow — see README.md.
 #
-#   make demo   the seed scenario end to end, narrated (root; installs OVS if missing)
-#   make test   unit + end-to-end tests against real Open vSwitch (root; installs what is missing)
+#   make demo          the seed scenario end to end, narrated (root; installs OVS if missing)
+#   make test          unit + end-to-end tests against real Open vSwitch (root; installs what is missing)
+#   make demo-chassis  one VPC over three OVS chassis in VXLAN, narrated (root)
+#   make bench         performance next to ovs-ofctl (root; BENCH_N picks sizes)
 
 SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
@@ -11,7 +13,7 @@ BIN := bin/vpcflow
 DEB_PACKAGES := openvswitch-switch iproute2 ethtool iputils-ping tcpdump curl procps
 DEB_COMMANDS := ovs-vswitchd ovsdb-server ovs-vsctl ovs-ofctl ip ethtool ping tcpdump curl pgrep
 
-.PHONY: all build deps test unit e2e lint demo demo-chassis bench clean
+.PHONY: all build deps test unit lint demo demo-chassis bench clean
 
 all: build
 
