@@ -105,22 +105,17 @@ func (c *cli) chassisShow(args []string) int {
 }
 
 func (c *cli) chassisDelete(args []string) int {
-	k := c.command("chassis delete", "NAME [--cascade]",
-		"Delete a chassis. No host may be attached to it, unless --cascade is given:\n"+
-			"then its hosts (in every VPC) and the subnets routed to them are deleted\n"+
-			"with it, in one change. The chassis's bridge and VXLAN port are left as\n"+
+	return c.cascadingDelete(args, cascadingDelete{
+		name: "chassis delete", usage: "NAME [--cascade]",
+		desc: "Delete a chassis. No host may be attached to it, unless --cascade is given:\n" +
+			"then its hosts (in every VPC) and the subnets routed to them are deleted\n" +
+			"with it, in one change. The chassis's bridge and VXLAN port are left as\n" +
 			"they are.",
-		"vpcflow chassis delete node1\nvpcflow chassis delete node1 --cascade").withAPI()
-	cascade := k.cascadeFlag("the hosts attached to it and the subnets routed to them")
-	pos, code, ok := k.parse(args, "NAME")
-	if !ok {
-		return code
-	}
-	msg := "deleted chassis %s"
-	if *cascade {
-		msg += ", with its hosts and their subnets"
-	}
-	return k.message(func(ctx context.Context, cl *api.Client) error {
-		return cascadeHint(cl.DeleteChassis(ctx, pos[0], api.Cascade(*cascade)))
-	}, msg, pos[0])
+		example: "vpcflow chassis delete node1\nvpcflow chassis delete node1 --cascade",
+		takes:   "the hosts attached to it and the subnets routed to them",
+		done:    "deleted chassis %s", doneCascade: ", with its hosts and their subnets",
+		del: func(ctx context.Context, cl *api.Client, _, name string, cascade bool) error {
+			return cl.DeleteChassis(ctx, name, api.Cascade(cascade))
+		},
+	})
 }

@@ -139,26 +139,16 @@ func (c *cli) vpcShow(args []string) int {
 }
 
 func (c *cli) vpcDelete(args []string) int {
-	k := c.command("vpc delete", "NAME [--cascade]",
-		"Delete a VPC. It must be empty (delete its subnets, hosts and vSwitches first),\nunless --cascade is given: then they are deleted with it, in one change.",
-		"vpcflow vpc delete vpc-a\nvpcflow vpc delete vpc-a --cascade").withAPI()
-	cascade := k.cascadeFlag("its subnets, hosts and vSwitches")
-	pos, code, ok := k.parse(args, "NAME")
-	if !ok {
-		return code
-	}
-	msg := "deleted VPC %s"
-	if *cascade {
-		msg += " and all its vSwitches, hosts and subnets"
-	}
-	return k.message(func(ctx context.Context, cl *api.Client) error {
-		return cascadeHint(cl.DeleteVPC(ctx, pos[0], api.Cascade(*cascade)))
-	}, msg, pos[0])
-}
-
-// cascadeFlag adds --cascade to a delete; what says what it takes along.
-func (k *command) cascadeFlag(what string) *bool {
-	return k.fs.Bool("cascade", false, "also delete "+what)
+	return c.cascadingDelete(args, cascadingDelete{
+		name: "vpc delete", usage: "NAME [--cascade]",
+		desc:    "Delete a VPC. It must be empty (delete its subnets, hosts and vSwitches first),\nunless --cascade is given: then they are deleted with it, in one change.",
+		example: "vpcflow vpc delete vpc-a\nvpcflow vpc delete vpc-a --cascade",
+		takes:   "its subnets, hosts and vSwitches",
+		done:    "deleted VPC %s", doneCascade: " and all its vSwitches, hosts and subnets",
+		del: func(ctx context.Context, cl *api.Client, _, name string, cascade bool) error {
+			return cl.DeleteVPC(ctx, name, api.Cascade(cascade))
+		},
+	})
 }
 
 // cascadeHint rewrites the API's advice in a 409 for the command line.
@@ -211,25 +201,16 @@ func (c *cli) vswitchShow(args []string) int {
 }
 
 func (c *cli) vswitchDelete(args []string) int {
-	k := c.command("vswitch delete", "--vpc VPC NAME [--cascade]",
-		"Delete a vSwitch. It must have no hosts, unless --cascade is given: then its\nhosts and the subnets routed to them are deleted with it, in one change.",
-		"vpcflow vswitch delete --vpc vpc-a vsw-a\nvpcflow vswitch delete --vpc vpc-a vsw-a --cascade").withAPI()
-	vpc := k.vpcFlag()
-	cascade := k.cascadeFlag("its hosts and the subnets routed to them")
-	pos, code, ok := k.parse(args, "NAME")
-	if !ok {
-		return code
-	}
-	if code, ok := k.required("vpc"); !ok {
-		return code
-	}
-	msg := "deleted vSwitch %s from VPC %s"
-	if *cascade {
-		msg += ", with its hosts and their subnets"
-	}
-	return k.message(func(ctx context.Context, cl *api.Client) error {
-		return cascadeHint(cl.DeleteVSwitch(ctx, *vpc, pos[0], api.Cascade(*cascade)))
-	}, msg, pos[0], *vpc)
+	return c.cascadingDelete(args, cascadingDelete{
+		name: "vswitch delete", usage: "--vpc VPC NAME [--cascade]", inVPC: true,
+		desc:    "Delete a vSwitch. It must have no hosts, unless --cascade is given: then its\nhosts and the subnets routed to them are deleted with it, in one change.",
+		example: "vpcflow vswitch delete --vpc vpc-a vsw-a\nvpcflow vswitch delete --vpc vpc-a vsw-a --cascade",
+		takes:   "its hosts and the subnets routed to them",
+		done:    "deleted vSwitch %s from VPC %s", doneCascade: ", with its hosts and their subnets",
+		del: func(ctx context.Context, cl *api.Client, vpc, name string, cascade bool) error {
+			return cl.DeleteVSwitch(ctx, vpc, name, api.Cascade(cascade))
+		},
+	})
 }
 
 // ---- host ----
@@ -282,25 +263,16 @@ func (c *cli) hostShow(args []string) int {
 }
 
 func (c *cli) hostDelete(args []string) int {
-	k := c.command("host delete", "--vpc VPC NAME [--cascade]",
-		"Delete a host. It must not be the next hop of any subnet, unless --cascade is\ngiven: then those subnets are deleted with it, in one change.",
-		"vpcflow host delete --vpc vpc-a test1\nvpcflow host delete --vpc vpc-a test1 --cascade").withAPI()
-	vpc := k.vpcFlag()
-	cascade := k.cascadeFlag("the subnets (route entries) whose next hop it is")
-	pos, code, ok := k.parse(args, "NAME")
-	if !ok {
-		return code
-	}
-	if code, ok := k.required("vpc"); !ok {
-		return code
-	}
-	msg := "deleted host %s from VPC %s"
-	if *cascade {
-		msg += ", with its subnets"
-	}
-	return k.message(func(ctx context.Context, cl *api.Client) error {
-		return cascadeHint(cl.DeleteHost(ctx, *vpc, pos[0], api.Cascade(*cascade)))
-	}, msg, pos[0], *vpc)
+	return c.cascadingDelete(args, cascadingDelete{
+		name: "host delete", usage: "--vpc VPC NAME [--cascade]", inVPC: true,
+		desc:    "Delete a host. It must not be the next hop of any subnet, unless --cascade is\ngiven: then those subnets are deleted with it, in one change.",
+		example: "vpcflow host delete --vpc vpc-a test1\nvpcflow host delete --vpc vpc-a test1 --cascade",
+		takes:   "the subnets (route entries) whose next hop it is",
+		done:    "deleted host %s from VPC %s", doneCascade: ", with its subnets",
+		del: func(ctx context.Context, cl *api.Client, vpc, name string, cascade bool) error {
+			return cl.DeleteHost(ctx, vpc, name, api.Cascade(cascade))
+		},
+	})
 }
 
 // ---- subnet ----
@@ -397,4 +369,43 @@ func (c *cli) showInVPC(args []string, name, desc, example string,
 		return code
 	}
 	return k.call(func(ctx context.Context, cl *api.Client) (any, error) { return get(ctx, cl, *vpc, pos[0]) }, table)
+}
+
+// cascadingDelete describes a "<kind> delete [--vpc VPC] NAME [--cascade]"
+// command: refused by the API while the object is in use, unless --cascade
+// takes its dependents along in the same change.
+type cascadingDelete struct {
+	name, usage, desc, example string
+	inVPC                      bool   // the object lives in a VPC (--vpc)
+	takes                      string // what --cascade deletes too, for --help
+	done, doneCascade          string // the success message (NAME[, VPC]) and its cascade suffix
+	del                        func(ctx context.Context, cl *api.Client, vpc, name string, cascade bool) error
+}
+
+func (c *cli) cascadingDelete(args []string, d cascadingDelete) int {
+	k := c.command(d.name, d.usage, d.desc, d.example).withAPI()
+	var vpc *string
+	if d.inVPC {
+		vpc = k.vpcFlag()
+	}
+	cascade := k.fs.Bool("cascade", false, "also delete "+d.takes)
+	pos, code, ok := k.parse(args, "NAME")
+	if !ok {
+		return code
+	}
+	msg, msgArgs := d.done, []any{pos[0]}
+	if d.inVPC {
+		if code, ok := k.required("vpc"); !ok {
+			return code
+		}
+		msgArgs = append(msgArgs, *vpc)
+	} else {
+		vpc = new(string)
+	}
+	if *cascade {
+		msg += d.doneCascade
+	}
+	return k.message(func(ctx context.Context, cl *api.Client) error {
+		return cascadeHint(d.del(ctx, cl, *vpc, pos[0], *cascade))
+	}, msg, msgArgs...)
 }
