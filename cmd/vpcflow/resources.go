@@ -279,7 +279,7 @@ func (c *cli) hostDelete(args []string) int {
 
 func (c *cli) subnetAdd(args []string) int {
 	k := c.command("subnet add", "--vpc VPC CIDR --host HOST [--name NAME]",
-		"Add a subnet (a VPC route entry): packets to CIDR go to HOST. The CIDR may not\nequal, sit inside or contain a vSwitch CIDR. The name defaults to the CIDR with\n'/' written as '-'.",
+		"Add a subnet (a VPC route entry): packets to CIDR go to HOST. As on Aliyun, the\nCIDR may not equal or sit inside a vSwitch CIDR (it may contain one, e.g.\n0.0.0.0/0). The name defaults to the CIDR with '/' written as '-'.",
 		"vpcflow subnet add --vpc vpc-a 172.18.1.0/24 --host test1").withAPI()
 	vpc := k.vpcFlag()
 	host := k.fs.String("host", "", "the next-hop host (required)")
