@@ -233,7 +233,7 @@ func (c *Controller) recompute(st *topology.State, owners []ownerKey) map[uint64
 	c.lastChassis = cv
 	for _, o := range owners {
 		flows := c.flowsOf(st, o, cv)
-		for dpid, cs := range DiffOwner(c.owned[o], flows) {
+		for dpid, cs := range diffOwner(c.owned[o], flows) {
 			all[dpid] = append(all[dpid], cs...)
 		}
 		if len(flows) == 0 {

@@ -66,8 +66,18 @@ func DiffTable(desired DesiredTable, installed []openflow.Flow) []FlowChange {
 }
 
 // DiffOwner compares the flows an object had with the flows it has now and
-// returns the changes per datapath.
+// returns the changes per datapath, deletes first.
 func DiffOwner(old, new []PlacedFlow) map[uint64][]FlowChange {
+	out := diffOwner(old, new)
+	for dpid := range out {
+		orderDeletesFirst(out[dpid])
+	}
+	return out
+}
+
+// diffOwner is DiffOwner without the ordering: recompute orders a whole
+// batch of owners once.
+func diffOwner(old, new []PlacedFlow) map[uint64][]FlowChange {
 	type slot struct {
 		dpid uint64
 		key  openflow.Key
@@ -90,9 +100,6 @@ func DiffOwner(old, new []PlacedFlow) map[uint64][]FlowChange {
 		if !newBy[s] {
 			out[s.dpid] = append(out[s.dpid], FlowChange{Delete: true, Flow: *f})
 		}
-	}
-	for dpid := range out {
-		orderDeletesFirst(out[dpid])
 	}
 	return out
 }
