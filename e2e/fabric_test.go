@@ -55,6 +55,10 @@ type fabric struct {
 	logPath string
 	http    *http.Client
 	starts  int
+	// serveFlags are the transport flags of `vpcflow serve` (OpenFlow
+	// listener, OVSDB endpoints, TLS); the REST address, data directory and
+	// log level are the same for every fabric.
+	serveFlags []string
 }
 
 const (
@@ -71,7 +75,8 @@ func newFabric(t *testing.T) *fabric {
 	ovs, err := phys.StartOVS(ctx)
 	must(t, err)
 	f := &fabric{t: t, lab: lab, phys: phys, ovs: ovs,
-		dataDir: filepath.Join(lab.Dir(), "vpcflow-data"), http: phys.HTTPClient()}
+		dataDir: filepath.Join(lab.Dir(), "vpcflow-data"), http: phys.HTTPClient(),
+		serveFlags: []string{"--openflow", "127.0.0.1:6653", "--ovsdb", ovs.DBEndpoint()}}
 	f.startController()
 	return f
 }
@@ -89,22 +94,21 @@ func must(t testing.TB, err error) {
 	}
 }
 
-// startController runs `vpcflow serve` inside the phys namespace and waits
-// for its REST API.
+// startController runs `vpcflow serve` with f.serveFlags inside the phys
+// namespace and waits for its REST API.
 func (f *fabric) startController() {
 	f.t.Helper()
 	f.starts++
 	f.logPath = filepath.Join(f.lab.Dir(), fmt.Sprintf("vpcflow-%d.log", f.starts))
-	p, err := f.phys.Start(context.Background(), f.logPath, vpcflowBin, "serve",
-		"--openflow", "127.0.0.1:6653", "--listen", restAddr,
-		"--ovsdb", f.ovs.DBEndpoint(), "--data-dir", f.dataDir, "--log-level", "debug")
+	args := append([]string{vpcflowBin, "serve", "--listen", restAddr, "--data-dir", f.dataDir, "--log-level", "debug"}, f.serveFlags...)
+	p, err := f.phys.Start(context.Background(), f.logPath, args...)
 	must(f.t, err)
 	f.ctrl = p
 	f.t.Cleanup(func() {
 		_ = p.Stop()
 		if f.t.Failed() {
 			if b, err := os.ReadFile(f.logPath); err == nil {
-				f.t.Logf("controller log %s:\n%s", f.logPath, tail(string(b), 60))
+				f.t.Logf("controller log %s:\n%s", f.logPath, tail(string(b), 80))
 			}
 		}
 	})

@@ -34,8 +34,13 @@ type seed struct {
 
 func newSeed(t *testing.T) *seed {
 	f := newFabric(t)
-	s := &seed{fabric: f}
-	s.dpid = f.addBridge("br-test")
+	return seedOn(f, f.addBridge("br-test"))
+}
+
+// seedOn builds the seed's VMs on br-test (already connected to vpcflow as
+// dpid) and registers them, whatever the fabric's transport (plain, TLS).
+func seedOn(f *fabric, dpid uint64) *seed {
+	s := &seed{fabric: f, dpid: dpid}
 	s.vm1, s.vm2 = f.addVM(seedVM1), f.addVM(seedVM2)
 	s.port1 = f.plugVM(s.vm1, seedVM1, "br-test")
 	s.port2 = f.plugVM(s.vm2, seedVM2, "br-test")
@@ -44,6 +49,8 @@ func newSeed(t *testing.T) *seed {
 	f.rest("POST", "/v1/vpcs/vpc-seed/vswitches",
 		map[string]any{"name": "vsw-a", "cidr": "10.10.10.0/24", "gateway": "10.10.10.1"}, 201)
 	for _, v := range []vmSpec{seedVM1, seedVM2} {
+		// Attached by bridge + interface: only OVSDB can tell vpcflow
+		// the ofport.
 		f.rest("POST", "/v1/vpcs/vpc-seed/hosts", map[string]any{"name": v.name, "vswitch": "vsw-a",
 			"ip": v.ip, "mac": v.mac, "bridge": "br-test", "interface": v.port}, 201)
 		f.rest("POST", "/v1/vpcs/vpc-seed/subnets",

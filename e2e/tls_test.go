@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -100,34 +99,13 @@ func newTLSFabric(t *testing.T) *tlsFabric {
 	f := &fabric{t: t, lab: lab, phys: phys, ovs: ovs,
 		dataDir: filepath.Join(lab.Dir(), "vpcflow-data"), http: phys.HTTPClient()}
 	tf := &tlsFabric{fabric: f, pki: pki, ovsdbEP: ep}
+	// TLS only: no plain OpenFlow listener, and the only OVSDB is ssl:.
+	f.serveFlags = []string{"--openflow", tlsOFAddr,
+		"--openflow-tls-cert", pki.ofServer.Cert, "--openflow-tls-key", pki.ofServer.Key, "--openflow-tls-ca", pki.ofServer.CA,
+		"--ovsdb", ep,
+		"--ovsdb-tls-cert", pki.ovsdbCli.Cert, "--ovsdb-tls-key", pki.ovsdbCli.Key, "--ovsdb-tls-ca", pki.ovsdbCli.CA}
 	tf.startController()
 	return tf
-}
-
-// startController runs `vpcflow serve` with TLS on OpenFlow (no plain
-// listener) and its only OVSDB endpoint an ssl: one.
-func (tf *tlsFabric) startController() {
-	f := tf.fabric
-	f.t.Helper()
-	f.starts++
-	f.logPath = filepath.Join(f.lab.Dir(), fmt.Sprintf("vpcflow-%d.log", f.starts))
-	p, err := f.phys.Start(context.Background(), f.logPath, vpcflowBin, "serve",
-		"--openflow", tlsOFAddr, "--listen", restAddr, "--data-dir", f.dataDir, "--log-level", "debug",
-		"--openflow-tls-cert", tf.pki.ofServer.Cert, "--openflow-tls-key", tf.pki.ofServer.Key, "--openflow-tls-ca", tf.pki.ofServer.CA,
-		"--ovsdb", tf.ovsdbEP,
-		"--ovsdb-tls-cert", tf.pki.ovsdbCli.Cert, "--ovsdb-tls-key", tf.pki.ovsdbCli.Key, "--ovsdb-tls-ca", tf.pki.ovsdbCli.CA)
-	must(f.t, err)
-	f.ctrl = p
-	f.t.Cleanup(func() {
-		_ = p.Stop()
-		if f.t.Failed() {
-			f.t.Logf("controller log %s:\n%s", p.LogFile, tail(readFile(p.LogFile), 80))
-		}
-	})
-	f.eventually("REST API up", 15*time.Second, func() error {
-		_, _, err := f.do("GET", "/healthz", nil)
-		return err
-	})
 }
 
 // addBridge creates a bridge and points it at ssl:127.0.0.1:6653 with
@@ -152,24 +130,7 @@ func (tf *tlsFabric) addBridge(name string) uint64 {
 // newTLSSeed is newSeed over TLS.
 func newTLSSeed(t *testing.T) (*tlsFabric, *seed) {
 	tf := newTLSFabric(t)
-	f := tf.fabric
-	s := &seed{fabric: f}
-	s.dpid = tf.addBridge("br-test")
-	s.vm1, s.vm2 = f.addVM(seedVM1), f.addVM(seedVM2)
-	s.port1 = f.plugVM(s.vm1, seedVM1, "br-test")
-	s.port2 = f.plugVM(s.vm2, seedVM2, "br-test")
-	f.rest("POST", "/v1/vpcs", map[string]any{"name": "vpc-seed"}, 201)
-	f.rest("POST", "/v1/vpcs/vpc-seed/vswitches",
-		map[string]any{"name": "vsw-a", "cidr": "10.10.10.0/24", "gateway": "10.10.10.1"}, 201)
-	for _, v := range []vmSpec{seedVM1, seedVM2} {
-		// Attached by bridge + interface: only OVSDB (here: over TLS)
-		// can tell vpcflow the ofport.
-		f.rest("POST", "/v1/vpcs/vpc-seed/hosts", map[string]any{"name": v.name, "vswitch": "vsw-a",
-			"ip": v.ip, "mac": v.mac, "bridge": "br-test", "interface": v.port}, 201)
-		f.rest("POST", "/v1/vpcs/vpc-seed/subnets",
-			map[string]any{"cidr": netip.MustParsePrefix(v.bridgeCIDR).Masked().String(), "host": v.name}, 201)
-	}
-	return tf, s
+	return tf, seedOn(tf.fabric, tf.addBridge("br-test"))
 }
 
 type switchSince struct {

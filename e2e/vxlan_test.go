@@ -37,7 +37,11 @@ func newMultiChassis(t *testing.T, names ...string) *multiChassis {
 	must(t, err)
 	must(t, ul.Node.AddAddr(ctx, netlab.UnderlayBridge, ctrlIP+"/24"))
 	m := &multiChassis{
-		fabric:   &fabric{t: t, lab: lab, phys: ul.Node, http: ul.Node.HTTPClient(), dataDir: filepath.Join(lab.Dir(), "vpcflow-data")},
+		// vpcflow runs in the underlay namespace; chassis reach its
+		// OpenFlow listener over the underlay, and it finds their OVSDBs
+		// through the chassis it is told about (no --ovsdb).
+		fabric: &fabric{t: t, lab: lab, phys: ul.Node, http: ul.Node.HTTPClient(), dataDir: filepath.Join(lab.Dir(), "vpcflow-data"),
+			serveFlags: []string{"--openflow", ctrlIP + ":6653", "--advertise", "tcp:" + ctrlIP + ":6653"}},
 		underlay: ul, chassis: map[string]*netlab.Chassis{}, dpids: map[string]uint64{},
 	}
 	for i, name := range names {
@@ -51,32 +55,6 @@ func newMultiChassis(t *testing.T, names ...string) *multiChassis {
 	}
 	m.startController()
 	return m
-}
-
-// startController runs vpcflow in the underlay namespace, listening for
-// OpenFlow on the underlay address the chassis are pointed at.
-func (m *multiChassis) startController() {
-	m.t.Helper()
-	m.starts++
-	m.logPath = filepath.Join(m.lab.Dir(), fmt.Sprintf("vpcflow-%d.log", m.starts))
-	p, err := m.phys.Start(context.Background(), m.logPath, vpcflowBin, "serve",
-		"--openflow", ctrlIP+":6653", "--advertise", "tcp:"+ctrlIP+":6653",
-		"--listen", restAddr, "--data-dir", m.dataDir, "--log-level", "debug")
-	must(m.t, err)
-	m.ctrl = p
-	t := m.t
-	t.Cleanup(func() {
-		_ = p.Stop()
-		if t.Failed() {
-			if b, err := os.ReadFile(m.logPath); err == nil {
-				t.Logf("controller log %s:\n%s", m.logPath, tail(string(b), 80))
-			}
-		}
-	})
-	m.eventually("REST API up", 15*time.Second, func() error {
-		_, _, err := m.do("GET", "/healthz", nil)
-		return err
-	})
 }
 
 // registerChassis registers a chassis over REST and waits until its bridge
