@@ -225,19 +225,25 @@ func (c *Controller) keepConfiguring(ctx context.Context, ch topology.Chassis) {
 }
 
 // chassisOpsBefore configures the bridges of chassis being created, before
-// anything is stored: a chassis that cannot be configured is refused.
+// anything is stored: a chassis that cannot be configured is refused. The
+// whole change is validated first, so bad input is a 400 about the input
+// and no OVSDB is touched for a change that would be refused anyway.
 func (c *Controller) chassisOpsBefore(ctx context.Context, ops []topology.Op) error {
+	var creates []int
 	for i, op := range ops {
-		if op.Chassis == nil || op.Kind != topology.OpCreate {
-			continue
+		if op.Chassis != nil && op.Kind == topology.OpCreate {
+			creates = append(creates, i)
 		}
-		// Validate the chassis itself first, so bad input is a 400 about
-		// the input and not an OVSDB connection error.
-		if _, err := c.store.Check(ctx, []topology.Op{op}); err != nil && len(ops) == 1 {
-			return err
-		}
+	}
+	if len(creates) == 0 {
+		return nil
+	}
+	if _, err := c.store.Check(ctx, ops); err != nil {
+		return err
+	}
+	for _, i := range creates {
 		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err := c.setupChassis(sctx, *op.Chassis)
+		err := c.setupChassis(sctx, *ops[i].Chassis)
 		cancel()
 		if err != nil {
 			if e, ok := topology.AsError(err); ok && len(ops) > 1 {
