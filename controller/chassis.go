@@ -10,25 +10,47 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vpcflow/vpcflow/controller/pipeline"
 	"github.com/vpcflow/vpcflow/ovsdb"
 	"github.com/vpcflow/vpcflow/topology"
 )
 
-// chassisState is a chassis as far as its OVSDB has told us: the dpid of
-// its bridge and the ofport of its VXLAN port. A chassis whose bridge or
-// tunnel port is not known yet has no tunnel flows.
-type chassisState struct {
-	ch         topology.Chassis
-	dpid       uint64
-	tunnelPort uint32
+// ChassisConfigurer prepares a chassis's bridge for vpcflow through the
+// chassis's OVSDB (as `vpcflow bridge setup` does, plus the VXLAN port).
+type ChassisConfigurer interface {
+	// Setup configures the chassis's bridge with target as its controller.
+	// The returned undo puts back what Setup changed; it is called when
+	// the store refuses the chassis after all.
+	Setup(ctx context.Context, ch topology.Chassis, target string) (undo func(context.Context) error, err error)
 }
 
-// chassisStates resolves every chassis in the store against the port map.
-// Caller holds c.mu.
-func (c *Controller) chassisStates(st *topology.State) map[string]chassisState {
-	out := map[string]chassisState{}
+// OVSDBChassis configures chassis through their real OVSDB.
+type OVSDBChassis struct {
+	Log *zap.Logger
+	TLS *tls.Config // for ssl: endpoints
+}
+
+// Setup runs bridge setup and makes sure the flow-based VXLAN port exists.
+func (o *OVSDBChassis) Setup(ctx context.Context, ch topology.Chassis, target string) (func(context.Context) error, error) {
+	log := o.Log.With(zap.String("chassis", ch.Name))
+	tlsOpt := ovsdb.WithTLS(o.TLS)
+	if err := ovsdb.SetupBridge(ctx, log, ch.OVSDB, ch.Bridge, ovsdb.SetupOptions{Controllers: []string{target}}, tlsOpt); err != nil {
+		return nil, topology.Invalid("ovsdb", "cannot configure chassis %q: %v", ch.Name, err)
+	}
+	if err := ovsdb.EnsureTunnelPort(ctx, log, ch.OVSDB, ch.Bridge, topology.TunnelPortName, tlsOpt); err != nil {
+		return nil, topology.Invalid("ovsdb", "cannot create the VXLAN port on chassis %q: %v", ch.Name, err)
+	}
+	log.Info("chassis configured", zap.String("ovsdb", ch.OVSDB), zap.String("bridge", ch.Bridge),
+		zap.String("controller", target), zap.Stringer("tunnel_ip", ch.TunnelIP))
+	return func(context.Context) error { return nil }, nil
+}
+
+// chassisPlaces resolves every chassis in the store against the port map;
+// a chassis whose bridge or tunnel port is not known yet is left out.
+func chassisPlaces(st *topology.State, bridges map[string][]ovsdb.Bridge) map[string]pipeline.ChassisPlace {
+	out := map[string]pipeline.ChassisPlace{}
 	for _, ch := range st.AllChassis() {
-		b, ok := c.bridgeAt(ch.OVSDB, ch.Bridge)
+		b, ok := bridgeAt(bridges, ch.OVSDB, ch.Bridge)
 		if !ok || b.DPID == 0 {
 			continue
 		}
@@ -36,23 +58,12 @@ func (c *Controller) chassisStates(st *topology.State) map[string]chassisState {
 		if !ok || p.OFPort <= 0 {
 			continue
 		}
-		out[ch.Name] = chassisState{ch: ch, dpid: b.DPID, tunnelPort: uint32(p.OFPort)}
+		out[ch.Name] = pipeline.ChassisPlace{Chassis: ch, DPID: b.DPID, TunnelPort: uint32(p.OFPort)}
 	}
 	return out
 }
 
-// bridgeAt finds a bridge in the port map of one OVSDB endpoint.
-// Caller holds c.mu.
-func (c *Controller) bridgeAt(endpoint, bridge string) (ovsdb.Bridge, bool) {
-	for _, b := range c.bridges[endpoint] {
-		if b.Name == bridge {
-			return b, true
-		}
-	}
-	return ovsdb.Bridge{}, false
-}
-
-func sameChassisStates(a, b map[string]chassisState) bool {
+func sameChassisPlaces(a, b map[string]pipeline.ChassisPlace) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -75,7 +86,7 @@ func (c *Controller) ChassisInterfaceMAC(chassis, iface string) (net.HardwareAdd
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b, ok := c.bridgeAt(ch.OVSDB, ch.Bridge)
+	b, ok := bridgeAt(c.bridges, ch.OVSDB, ch.Bridge)
 	if !ok {
 		return nil, false
 	}
@@ -86,31 +97,91 @@ func (c *Controller) ChassisInterfaceMAC(chassis, iface string) (net.HardwareAdd
 }
 
 // controllerTarget is the OpenFlow target a chassis's bridge is pointed at.
-func (c *Controller) controllerTarget(ch topology.Chassis) string {
+func (c *Controller) controllerTarget(ch topology.Chassis) (string, error) {
 	if ch.Controller != "" {
-		return ch.Controller
+		return ch.Controller, nil
 	}
-	return c.opts.Advertise
+	if c.opts.Advertise == "" {
+		return "", topology.Invalid("controller", "required: give the chassis a controller target, or start vpcflow serve with --advertise tcp:IP:6653")
+	}
+	return c.opts.Advertise, nil
 }
 
-// setupChassis configures a chassis's bridge for vpcflow, as `vpcflow
-// bridge setup` does, and makes sure it has the flow-based VXLAN port.
-func (c *Controller) setupChassis(ctx context.Context, ch topology.Chassis) error {
-	target := c.controllerTarget(ch)
-	if target == "" {
-		return topology.Invalid("controller", "required: give the chassis a controller target, or start vpcflow serve with --advertise tcp:IP:6653")
+// setupChassis configures one chassis's bridge.
+func (c *Controller) setupChassis(ctx context.Context, ch topology.Chassis) (func(context.Context) error, error) {
+	target, err := c.controllerTarget(ch)
+	if err != nil {
+		return nil, err
 	}
-	log := c.log.Named("chassis").With(zap.String("chassis", ch.Name))
-	tlsOpt := ovsdb.WithTLS(c.opts.OVSDBTLS)
-	if err := ovsdb.SetupBridge(ctx, log, ch.OVSDB, ch.Bridge, ovsdb.SetupOptions{Controllers: []string{target}}, tlsOpt); err != nil {
-		return topology.Invalid("ovsdb", "cannot configure chassis %q: %v", ch.Name, err)
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	return c.chassis.Setup(sctx, ch, target)
+}
+
+// prepareChassis configures the bridges of chassis being created, once
+// the whole change is known to be valid (so bad input is a 400 about the
+// input and no OVSDB is touched for a change that would be refused). A
+// chassis that cannot be configured is refused. The returned undo puts
+// back what was configured, for when the store refuses the change.
+func (c *Controller) prepareChassis(ctx context.Context, ops []topology.Op) (undo func(), err error) {
+	var creates []int
+	for i, op := range ops {
+		if op.Chassis() != nil && op.Kind == topology.OpCreate {
+			creates = append(creates, i)
+		}
 	}
-	if err := ovsdb.EnsureTunnelPort(ctx, log, ch.OVSDB, ch.Bridge, topology.TunnelPortName, tlsOpt); err != nil {
-		return topology.Invalid("ovsdb", "cannot create the VXLAN port on chassis %q: %v", ch.Name, err)
+	noop := func() {}
+	if len(creates) == 0 {
+		return noop, nil
 	}
-	log.Info("chassis configured", zap.String("ovsdb", ch.OVSDB), zap.String("bridge", ch.Bridge),
-		zap.String("controller", target), zap.Stringer("tunnel_ip", ch.TunnelIP))
-	return nil
+	resolved, err := c.store.Check(ctx, ops)
+	if err != nil {
+		return nil, err
+	}
+	var undos []func(context.Context) error
+	undoAll := func() {
+		for i := len(undos) - 1; i >= 0; i-- {
+			uctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			if err := undos[i](uctx); err != nil {
+				c.log.Error("undoing a chassis setup the store refused", zap.Error(err))
+			}
+			cancel()
+		}
+	}
+	for _, i := range creates {
+		u, err := c.setupChassis(ctx, *resolved[i].Chassis())
+		if err != nil {
+			undoAll()
+			if e, ok := topology.AsError(err); ok && len(ops) > 1 {
+				e.Field = fmt.Sprintf("[%d].%s", i, e.Field)
+			}
+			return nil, err
+		}
+		undos = append(undos, u)
+	}
+	return undoAll, nil
+}
+
+// chassisOpsAfter starts and stops OVSDB monitors for created and deleted
+// chassis. Caller holds c.mu.
+func (c *Controller) chassisOpsAfter(applied []topology.Op) {
+	if c.monitors == nil {
+		return
+	}
+	for _, op := range applied {
+		ch := op.Chassis()
+		if ch == nil {
+			continue
+		}
+		switch op.Kind {
+		case topology.OpCreate:
+			c.monitors.start(ch.OVSDB)
+		case topology.OpDelete:
+			if c.monitors.stop(ch.OVSDB) {
+				delete(c.bridges, ch.OVSDB)
+			}
+		}
+	}
 }
 
 // monitorSet runs one OVSDB monitor per endpoint: the --ovsdb ones for
@@ -206,9 +277,7 @@ func (c *Controller) Run(ctx context.Context) error {
 func (c *Controller) keepConfiguring(ctx context.Context, ch topology.Chassis) {
 	delay := time.Second
 	for {
-		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err := c.setupChassis(sctx, ch)
-		cancel()
+		_, err := c.setupChassis(ctx, ch)
 		if err == nil || ctx.Err() != nil {
 			return
 		}
@@ -220,58 +289,6 @@ func (c *Controller) keepConfiguring(ctx context.Context, ch topology.Chassis) {
 		}
 		if delay < 30*time.Second {
 			delay *= 2
-		}
-	}
-}
-
-// chassisOpsBefore configures the bridges of chassis being created, before
-// anything is stored: a chassis that cannot be configured is refused. The
-// whole change is validated first, so bad input is a 400 about the input
-// and no OVSDB is touched for a change that would be refused anyway.
-func (c *Controller) chassisOpsBefore(ctx context.Context, ops []topology.Op) error {
-	var creates []int
-	for i, op := range ops {
-		if op.Chassis != nil && op.Kind == topology.OpCreate {
-			creates = append(creates, i)
-		}
-	}
-	if len(creates) == 0 {
-		return nil
-	}
-	if _, err := c.store.Check(ctx, ops); err != nil {
-		return err
-	}
-	for _, i := range creates {
-		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err := c.setupChassis(sctx, *ops[i].Chassis)
-		cancel()
-		if err != nil {
-			if e, ok := topology.AsError(err); ok && len(ops) > 1 {
-				e.Field = fmt.Sprintf("[%d].%s", i, e.Field)
-			}
-			return err
-		}
-	}
-	return nil
-}
-
-// chassisOpsAfter starts and stops OVSDB monitors for created and deleted
-// chassis. Caller holds c.mu.
-func (c *Controller) chassisOpsAfter(applied []topology.Op) {
-	if c.monitors == nil {
-		return
-	}
-	for _, op := range applied {
-		if op.Chassis == nil {
-			continue
-		}
-		switch op.Kind {
-		case topology.OpCreate:
-			c.monitors.start(op.Chassis.OVSDB)
-		case topology.OpDelete:
-			if c.monitors.stop(op.Chassis.OVSDB) {
-				delete(c.bridges, op.Chassis.OVSDB)
-			}
 		}
 	}
 }

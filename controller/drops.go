@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/vpcflow/vpcflow/controller/pipeline"
 	"github.com/vpcflow/vpcflow/topology"
 )
 
@@ -26,38 +27,38 @@ func (c *Controller) Drops(ctx context.Context) (DropReport, error) {
 		if err != nil {
 			return DropReport{}, fmt.Errorf("dumping flows of %s: %w", info.DPID, err)
 		}
-		sd := SwitchDrops{DPID: info.DPID, Bridge: info.Bridge}
+		sd := SwitchDrops{DPID: info.DPID, Bridge: info.Bridge, Drops: c.newDropCounters()}
 		for _, s := range stats {
 			if len(s.Flow.Actions) != 0 {
 				continue
 			}
-			ck := ParseCookie(s.Flow.Cookie)
-			if !ck.Ours || ck.Reason == DropNone || ck.Reason == DropTooBig {
+			ck := pipeline.ParseCookie(s.Flow.Cookie)
+			if !ck.Ours || ck.Reason == pipeline.DropNone || ck.Reason == pipeline.DropTooBig {
 				continue // too_big is counted by the controller, below
 			}
-			sd.Drops.Add(ck.Reason, s.Packets)
-			if ck.Owner == OwnerHost {
+			sd.Drops.Add(c.dropName(ck.Reason), s.Packets)
+			if ck.Owner == pipeline.OwnerHost {
 				hd, ok := byHostID[ck.ID]
 				if !ok {
-					hd = &HostDrops{DPID: info.DPID}
+					hd = &HostDrops{DPID: info.DPID, Drops: c.newDropCounters()}
 					byHostID[ck.ID] = hd
 				}
-				hd.Drops.Add(ck.Reason, s.Packets)
+				hd.Drops.Add(c.dropName(ck.Reason), s.Packets)
 			}
 		}
 		report.Switches = append(report.Switches, sd)
 	}
 	tooBigHosts, tooBigSwitches := c.tooBig.snapshot()
 	for i := range report.Switches {
-		report.Switches[i].Drops.TooBig = tooBigSwitches[uint64(report.Switches[i].DPID)]
+		report.Switches[i].Drops[c.dropName(pipeline.DropTooBig)] = tooBigSwitches[uint64(report.Switches[i].DPID)]
 	}
 	for id, n := range tooBigHosts {
 		hd, ok := byHostID[id]
 		if !ok {
-			hd = &HostDrops{}
+			hd = &HostDrops{Drops: c.newDropCounters()}
 			byHostID[id] = hd
 		}
-		hd.Drops.TooBig = n
+		hd.Drops[c.dropName(pipeline.DropTooBig)] = n
 	}
 	c.store.Read(func(st *topology.State) {
 		for _, h := range st.AllHosts() {
@@ -74,4 +75,23 @@ func (c *Controller) Drops(ctx context.Context) (DropReport, error) {
 		return report.Hosts[i].Name < report.Hosts[j].Name
 	})
 	return report, nil
+}
+
+// newDropCounters has every declared reason at zero.
+func (c *Controller) newDropCounters() DropCounters {
+	d := DropCounters{}
+	for _, r := range c.pipe.DropReasons() {
+		d[r.Name] = 0
+	}
+	return d
+}
+
+// dropName is the declared name of a drop reason.
+func (c *Controller) dropName(r pipeline.DropReason) string {
+	for _, d := range c.pipe.DropReasons() {
+		if d.Reason == r {
+			return d.Name
+		}
+	}
+	return fmt.Sprintf("reason%d", uint8(r))
 }

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vpcflow/vpcflow/controller/pipeline"
 	"github.com/vpcflow/vpcflow/openflow"
 	"github.com/vpcflow/vpcflow/topology"
 )
@@ -75,15 +76,15 @@ func (s *tooBigState) snapshot() (byHost map[uint32]uint64, bySwitch map[uint64]
 // the sender's vSwitch gateway, so the sender's path-MTU discovery shrinks
 // its packets, and counted as too_big drops.
 func (c *Controller) PacketIn(sw *openflow.Switch, pi openflow.PacketIn) {
-	ck := ParseCookie(pi.Cookie)
-	if !ck.Ours || ck.Reason != DropTooBig {
+	ck := pipeline.ParseCookie(pi.Cookie)
+	if !ck.Ours || ck.Reason != pipeline.DropTooBig {
 		c.log.Debug("unexpected packet-in ignored", zap.String("dpid", dpidString(sw.DPID())),
 			zap.Uint64("cookie", pi.Cookie), zap.Uint8("table", pi.TableID))
 		return
 	}
 	dpid := sw.DPID()
 	c.mu.Lock()
-	ref, ok := c.hostAt[Attachment{DPID: dpid, OFPort: pi.InPort}]
+	ref, ok := c.hostAt[pipeline.Attachment{DPID: dpid, OFPort: pi.InPort}]
 	c.mu.Unlock()
 	if !c.tooBig.count(dpid, ref.id, time.Now()) || !ok {
 		return
@@ -102,7 +103,7 @@ func (c *Controller) PacketIn(sw *openflow.Switch, pi openflow.PacketIn) {
 	if !hok {
 		return
 	}
-	reply, err := FragNeededReply(pi.Data, vsw.Gateway, topology.GatewayMAC, h.MAC.HW(), uint16(TunnelMTU(c.opts.UnderlayMTU)))
+	reply, err := FragNeededReply(pi.Data, vsw.Gateway, topology.GatewayMAC, h.MAC.HW(), uint16(pipeline.TunnelMTU(c.opts.UnderlayMTU)))
 	if err != nil {
 		if !errors.Is(err, errNoICMP) {
 			c.log.Debug("too-big frame not answered", zap.Error(err))

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/vpcflow/vpcflow/controller/pipeline"
 	"github.com/vpcflow/vpcflow/ovsdb"
 )
 
@@ -34,7 +35,7 @@ func TestChangedPorts(t *testing.T) {
 
 func TestPortIndex(t *testing.T) {
 	p := newPortIndex()
-	h := ownerKey{kind: OwnerHost, id: 7, vpc: "v", name: "h"}
+	h := pipeline.Owner{Kind: pipeline.OwnerHost, ID: 7}
 	k := portKey{bridge: "br", iface: "vnet1"}
 	p.set(h, k, true)
 	if got := p.lookup(k); len(got) != 1 || got[0] != h {

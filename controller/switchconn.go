@@ -10,8 +10,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vpcflow/vpcflow/controller/engine"
+	"github.com/vpcflow/vpcflow/controller/pipeline"
 	"github.com/vpcflow/vpcflow/openflow"
-	"github.com/vpcflow/vpcflow/topology"
 )
 
 // errSwitchGone is returned to waiters whose changes were not sent because
@@ -24,8 +25,9 @@ var errSwitchGone = errors.New("switch disconnected before confirming; it will b
 // switch only delays its own queue: Controller.mu is never held while a
 // switch is being waited for.
 type switchConn struct {
-	dp  Datapath
-	log *zap.Logger
+	dp   Datapath
+	log  *zap.Logger
+	pipe *pipeline.Pipeline
 
 	mu         sync.Mutex
 	queue      []*pushJob
@@ -44,13 +46,13 @@ type switchConn struct {
 // does nothing.
 type pushJob struct {
 	mods     []openflow.FlowMod
-	snapshot func() DesiredTable
+	snapshot func() engine.DesiredTable
 	timeout  time.Duration
 	result   chan error
 }
 
-func newSwitchConn(dp Datapath, log *zap.Logger) *switchConn {
-	return &switchConn{dp: dp, log: log, wake: make(chan struct{}, 1)}
+func newSwitchConn(dp Datapath, log *zap.Logger, pipe *pipeline.Pipeline) *switchConn {
+	return &switchConn{dp: dp, log: log, pipe: pipe, wake: make(chan struct{}, 1)}
 }
 
 // enqueue adds a job; the returned channel yields its result.
@@ -121,7 +123,7 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 		return nil
 	}
 	start := time.Now()
-	snap := make(chan DesiredTable, 1)
+	snap := make(chan engine.DesiredTable, 1)
 	go func() { snap <- j.snapshot() }()
 	installed, err := s.dp.DumpFlows(ctx)
 	desired := <-snap
@@ -132,7 +134,7 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 	for i := range installed {
 		flows[i] = installed[i].Flow
 	}
-	changes := DiffTable(desired, flows)
+	changes := engine.DiffTable(s.pipe, desired, flows)
 	if len(changes) > 0 {
 		if err := s.dp.Apply(ctx, toFlowMods(changes)); err != nil {
 			return fmt.Errorf("reconciling %d flow-mods: %w", len(changes), err)
@@ -173,5 +175,14 @@ func (s *switchConn) fail(err error) {
 	s.queue = nil
 }
 
-// dpidString is the dpid as `ovs-ofctl show` prints it.
-func dpidString(dpid uint64) string { return topology.DPID(dpid).String() }
+
+func countChanges(cs []engine.FlowChange) (adds, dels int) {
+	for _, ch := range cs {
+		if ch.Delete {
+			dels++
+		} else {
+			adds++
+		}
+	}
+	return adds, dels
+}

@@ -38,34 +38,12 @@ type FlowEntry struct {
 	DurationSec float64 `json:"duration_sec"`
 }
 
-// DropCounters are packets dropped by the pipeline, by reason (see
-// docs/pipeline.md, "Cookies").
-type DropCounters struct {
-	Spoofed        uint64 `json:"spoofed"`
-	NoRoute        uint64 `json:"no_route"`
-	ARPNotAnswered uint64 `json:"arp_not_answered"`
-	UnknownSource  uint64 `json:"unknown_source"`
-	Other          uint64 `json:"other"`
-	TooBig         uint64 `json:"too_big"`
-}
+// DropCounters are packets dropped by the pipeline, by reason name (see
+// docs/pipeline.md, "Drop reasons"); every declared reason is present.
+type DropCounters map[string]uint64
 
-// Add counts n packets dropped for reason r.
-func (d *DropCounters) Add(r DropReason, n uint64) {
-	switch r {
-	case DropSpoofed:
-		d.Spoofed += n
-	case DropNoRoute:
-		d.NoRoute += n
-	case DropARPNotAnswered:
-		d.ARPNotAnswered += n
-	case DropUnknownSource:
-		d.UnknownSource += n
-	case DropOther:
-		d.Other += n
-	case DropTooBig:
-		d.TooBig += n
-	}
-}
+// Add counts n packets dropped for the named reason.
+func (d DropCounters) Add(reason string, n uint64) { d[reason] += n }
 
 // SwitchDrops are the drops of one switch, all hosts together.
 type SwitchDrops struct {

@@ -293,6 +293,34 @@ func decodeNX(subtype uint16, a []byte) (Action, bool) {
 		if len(a) >= 10 {
 			return decodeSetField(a[10:])
 		}
+	case nxastOutputReg:
+		if len(a) != nxOutputRegLen {
+			return Action{}, false
+		}
+		ofsNbits := be.Uint16(a[10:])
+		e, _, ok := parseOXMHeader(a[12:16])
+		if !ok {
+			return Action{}, false
+		}
+		f, w, ok := headerField(e)
+		if !ok || ofsNbits != uint16(8*w-1) || f.Bits() != 32 {
+			return Action{}, false
+		}
+		return OutputReg(f), true
+	case nxastOutputReg2:
+		if len(a) < 18 {
+			return Action{}, false
+		}
+		ofsNbits := be.Uint16(a[10:])
+		e, _, ok := parseOXMHeader(a[14:])
+		if !ok {
+			return Action{}, false
+		}
+		f, w, ok := headerField(e)
+		if !ok || ofsNbits != uint16(8*w-1) || f.Bits() != 32 {
+			return Action{}, false
+		}
+		return OutputReg(f), true
 	case nxastDecTTL:
 		if len(a) == 16 {
 			return DecTTL(), true

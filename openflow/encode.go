@@ -107,6 +107,13 @@ func validateActions(acts []Action) error {
 			if stage > 0 {
 				return fmt.Errorf("action %s after an instruction", a)
 			}
+		case ActOutputReg:
+			if stage > 0 {
+				return fmt.Errorf("action %s after an instruction", a)
+			}
+			if !validField(a.Field) || a.Field.Bits() != 32 {
+				return fmt.Errorf("output_reg from %s: want a 32-bit register", a.Field.Name())
+			}
 		case ActSetField:
 			if stage > 0 {
 				return fmt.Errorf("action %s after an instruction", a)
@@ -293,6 +300,17 @@ func appendAction(b []byte, a *Action) []byte {
 		b = appendU16(b, uint16(a.Value)) // pkt_len
 		b = appendU16(b, uint16(a.Bit))   // offset
 		b = appendU32(b, oxmHeader(a.Field, false))
+		return append(b, 0, 0, 0, 0, 0, 0)
+	case ActOutputReg:
+		// struct nx_action_output_reg: header, ofs_nbits (whole field:
+		// offset 0, 32 bits), the source field header, max_len, zeros.
+		b = appendU16(b, actTypeExperimenter)
+		b = appendU16(b, nxOutputRegLen)
+		b = appendU32(b, nxExperimenter)
+		b = appendU16(b, nxastOutputReg)
+		b = appendU16(b, uint16(a.Field.Bits()-1)) // ofs 0, n_bits-1
+		b = appendU32(b, oxmHeader(a.Field, false))
+		b = appendU16(b, 0) // max_len: only for the controller port
 		return append(b, 0, 0, 0, 0, 0, 0)
 	case ActResubmit:
 		// struct nx_action_resubmit as NXAST_RESUBMIT_TABLE, in_port

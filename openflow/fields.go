@@ -30,6 +30,7 @@ var wireFields = [fieldEnd]wireField{
 	FieldMetadata: {oxmID{classOpenFlow, 2}, 8},
 	FieldReg0:     {oxmID{classNXM1, 0}, 4},
 	FieldReg1:     {oxmID{classNXM1, 1}, 4},
+	FieldReg2:     {oxmID{classNXM1, 2}, 4},
 	FieldInPort:   {oxmID{classOpenFlow, 0}, 4},
 	FieldTunID:    {oxmID{classOpenFlow, 38}, 8},
 	FieldTunSrc:   {oxmID{classNXM1, 31}, 4},
@@ -85,6 +86,7 @@ var decodeFields = map[oxmID]decodedField{
 	// NXM_NX_*.
 	{classNXM1, 0}:  {FieldReg0, 4},
 	{classNXM1, 1}:  {FieldReg1, 4},
+	{classNXM1, 2}:  {FieldReg2, 4},
 	{classNXM1, 16}: {FieldTunID, 8},
 	{classNXM1, 17}: {FieldArpSha, 6},
 	{classNXM1, 18}: {FieldArpTha, 6},

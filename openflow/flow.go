@@ -28,6 +28,7 @@ const (
 	FieldMetadata
 	FieldReg0
 	FieldReg1
+	FieldReg2
 	FieldInPort
 	FieldTunID
 	FieldTunSrc
@@ -74,6 +75,7 @@ var fieldInfos = [fieldEnd]fieldInfo{
 	FieldMetadata: {name: "metadata", nxm: "OXM_OF_METADATA", bits: 64, kind: kindHex, width: 8},
 	FieldReg0:     {name: "reg0", nxm: "NXM_NX_REG0", bits: 32, kind: kindHex, width: 4},
 	FieldReg1:     {name: "reg1", nxm: "NXM_NX_REG1", bits: 32, kind: kindHex, width: 4},
+	FieldReg2:     {name: "reg2", nxm: "NXM_NX_REG2", bits: 32, kind: kindHex, width: 4},
 	FieldInPort:   {name: "in_port", nxm: "OXM_OF_IN_PORT", bits: 32, kind: kindDec, width: 4},
 	FieldTunID:    {name: "tun_id", nxm: "NXM_NX_TUN_ID", bits: 64, kind: kindHex, width: 8},
 	FieldTunSrc:   {name: "tun_src", nxm: "NXM_NX_TUN_IPV4_SRC", bits: 32, kind: kindIPv4, width: 4},
@@ -302,6 +304,7 @@ const (
 	ActCheckPktLarger                       // check_pkt_larger(Value)->Field[Bit]
 	ActResubmit                             // resubmit(,Table)
 	ActWriteMetadata                        // write_metadata:Value/Mask (instruction)
+	ActOutputReg                            // output:NXM_NX_REGn[] (Nicira output_reg: the port number is in register Field)
 	ActGotoTable                            // goto_table:Table (instruction)
 	ActUnknown                              // something the decoder did not understand; never equal to a desired action
 )
@@ -345,6 +348,11 @@ func SetAddr(f Field, a netip.Addr) Action { return SetField(f, uint64(AddrToUin
 // Move copies the whole of src into dst (both must be of equal width).
 func Move(src, dst Field) Action { return Action{Type: ActMove, Src: src, Field: dst} }
 
+// OutputReg sends the packet out of the port whose number is in the
+// 32-bit register f (Nicira output_reg), so one flow can output to
+// whatever port an earlier table chose.
+func OutputReg(f Field) Action { return Action{Type: ActOutputReg, Field: f} }
+
 // DecTTL decrements the IPv4 TTL (packets whose TTL would reach 0 are dropped).
 func DecTTL() Action { return Action{Type: ActDecTTL} }
 
@@ -384,6 +392,8 @@ func (a Action) String() string {
 		return "move:" + a.Src.NXMName() + "[]->" + a.Field.NXMName() + "[]"
 	case ActDecTTL:
 		return "dec_ttl"
+	case ActOutputReg:
+		return "output:" + a.Field.NXMName() + "[]"
 	case ActController:
 		// As ovs-ofctl prints it (it also accepts
 		// controller(max_len=65535) and output:CONTROLLER).

@@ -84,6 +84,9 @@ const (
 	nxastRegLoad        = 7
 	nxastRegMove        = 6
 	nxastResubmitTable  = 14 // NXAST_RESUBMIT_TABLE
+	nxastOutputReg      = 15 // NXAST_OUTPUT_REG
+	nxastOutputReg2     = 32 // NXAST_OUTPUT_REG2
+	nxOutputRegLen      = 24 // struct nx_action_output_reg
 	nxastDecTTL         = 18
 	nxastRegLoad2       = 33
 	nxastCheckPktLarger = 49     // NXAST_CHECK_PKT_LARGER

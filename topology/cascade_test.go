@@ -171,8 +171,8 @@ func TestCascadeDelete(t *testing.T) {
 				mustApply(t, s, createVSwitch(VSwitch{VPC: "vpc-a", Name: "vsw-a", CIDR: pfx("10.10.10.0/24")}))
 			}
 			recreated := mustApply(t, s, createHost(Host{VPC: "vpc-a", Name: "new", VSwitch: "vsw-a", IP: ip("10.10.10.20"), MAC: mac("02:00:00:00:00:20"), Bridge: "br-test", Interface: "vnet9"}))
-			if recreated[0].Host.ID != 5 {
-				t.Errorf("new host ID %d, want 5 (IDs are never reused)", recreated[0].Host.ID)
+			if recreated[0].Host().ID != 5 {
+				t.Errorf("new host ID %d, want 5 (IDs are never reused)", recreated[0].Host().ID)
 			}
 		})
 	}
@@ -223,8 +223,8 @@ func TestCascadeFreesAttachments(t *testing.T) {
 func TestCascadeWithoutFlagStillRefuses(t *testing.T) {
 	runRuleCases(t, []ruleCase{
 		{name: "vpc", ops: []Op{deleteVPC("vpc-a")}, kind: ErrConflict, field: "name", msg: "; delete them first (use ?cascade=true to delete them too)"},
-		{name: "vswitch", ops: []Op{deleteVSwitch("vpc-a", "vsw-a")}, kind: ErrConflict, field: "name", msg: "2 host(s): test1, test2; delete them first (use ?cascade=true to delete them too)"},
-		{name: "host", ops: []Op{deleteHost("vpc-a", "test1")}, kind: ErrConflict, field: "name", msg: "subnet(s): 172.18.1.0-24; delete or move them first (use ?cascade=true to delete them too)"},
+		{name: "vswitch", ops: []Op{deleteVSwitch("vpc-a", "vsw-a")}, kind: ErrConflict, field: "name", msg: "is still used by 2 hosts (test1, test2); delete them first (use ?cascade=true to delete them too)"},
+		{name: "host", ops: []Op{deleteHost("vpc-a", "test1")}, kind: ErrConflict, field: "name", msg: "is still used by 1 subnet (172.18.1.0-24); delete them first (use ?cascade=true to delete them too)"},
 		{name: "cascade on a create", ops: []Op{cascade(createVPC(VPC{Name: "vpc-c"}))}, kind: ErrInvalid, field: "cascade", msg: "only a delete can cascade"},
 		{name: "cascade on an update", ops: []Op{cascade(moveSubnet("vpc-a", "ten-99", "test1"))}, kind: ErrInvalid, field: "cascade", msg: "only a delete can cascade"},
 		{name: "cascade of an unknown vpc", ops: []Op{cascade(deleteVPC("nope"))}, kind: ErrNotFound, field: "name"},
@@ -315,7 +315,7 @@ func TestNotEmptyMessagePlurals(t *testing.T) {
 	s := newStore(t)
 	mustApply(t, s, bigOps()...)
 	_, err := s.Apply(context.Background(), []Op{deleteVPC("vpc-a")})
-	want := `VPC "vpc-a" is not empty: it still has 2 vSwitches (vsw-a, vsw-b), 4 hosts (test1, test2, test3 and 1 more) and 3 subnets (172.18.1.0-24, 172.18.3.0-24, ten-99); delete them first (use ?cascade=true to delete them too)`
+	want := `VPC "vpc-a" is still used by 2 vSwitches (vsw-a, vsw-b), 4 hosts (test1, test2, test3 and 1 more) and 3 subnets (172.18.1.0-24, 172.18.3.0-24, ten-99); delete them first (use ?cascade=true to delete them too)`
 	if e, ok := AsError(err); !ok || e.Msg != want {
 		t.Fatalf("got %v\nwant %s", err, want)
 	}

@@ -27,33 +27,37 @@ func (k OpKind) String() string {
 	return fmt.Sprintf("op%d", uint8(k))
 }
 
-// Op is one change to the topology. Exactly one of VPC, VSwitch, Host,
-// Subnet, Chassis is set. For OpDelete only the object's VPC and Name need to be set
-// in the request; Store.Apply returns the op with the whole deleted object,
-// and with Old set to it. For OpUpdate, Store.Apply sets Old to the object
-// as it was before. Store.Apply fills in IDs and defaults on creates.
+// Op is one change to the topology: create, update or delete Obj, one of
+// *VPC, *VSwitch, *Host, *Subnet or *Chassis. For OpDelete only the
+// object's VPC and Name need to be set in the request; Store.Apply
+// returns the op with the whole deleted object, and with Old set to it.
+// For OpUpdate, Store.Apply sets Old to the object as it was before.
+// Store.Apply fills in IDs and defaults on creates.
 type Op struct {
-	Kind    OpKind
-	VPC     *VPC
-	VSwitch *VSwitch
-	Host    *Host
-	Subnet  *Subnet
-	Chassis *Chassis
+	Kind OpKind
+	Obj  Object
 
 	// Old is the object before the change (OpUpdate, OpDelete), of the same
-	// type as the one set above; nil on OpCreate.
-	Old any
+	// type as Obj; nil on OpCreate.
+	Old Object
 
-	// Cascade, on OpDelete, also deletes what the object holds (a VPC's
-	// vSwitches, hosts and subnets; a vSwitch's hosts and their subnets; a
-	// host's subnets) instead of refusing with ErrConflict. Store.Apply
-	// returns the deleted dependents as OpDelete ops of their own, after
-	// the requested one.
-	// A chassis (create and delete only; for OpDelete only its Name needs
-	// to be set) holds the hosts attached to it by chassis+interface, in
-	// any VPC: with Cascade, they and the subnets routed to them go too.
+	// Cascade, on OpDelete, also deletes every object that refers to this
+	// one, and those that refer to them (a VPC's vSwitches, hosts and
+	// subnets; a vSwitch's hosts and their subnets; a host's subnets; a
+	// chassis's hosts and their subnets), instead of refusing with
+	// ErrConflict. Store.Apply returns the deleted dependents as OpDelete
+	// ops of their own, after the requested one.
 	Cascade bool
 }
+
+// Create, Update and Delete build ops.
+func Create(o Object) Op { return Op{Kind: OpCreate, Obj: o} }
+
+// Update builds an update op.
+func Update(o Object) Op { return Op{Kind: OpUpdate, Obj: o} }
+
+// Delete builds a delete op; cascade deletes what refers to o too.
+func Delete(o Object, cascade bool) Op { return Op{Kind: OpDelete, Obj: o, Cascade: cascade} }
 
 // ErrorKind classifies a rejected change; the API maps it to a status code.
 type ErrorKind uint8

@@ -1,13 +1,93 @@
 package topology
 
 import (
+	"fmt"
 	"net/netip"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/vpcflow/vpcflow/ovsdb/endpoint"
 )
+
+// Chassis is a physical host running its own Open vSwitch. vpcflow
+// connects to its OVSDB, configures Bridge for itself (as `bridge setup`
+// does) with one flow-based VXLAN port, and carries VM traffic between
+// chassis in VXLAN with the VPC's id as VNI and TunnelIP as the endpoint.
+type Chassis struct {
+	ID       uint32     `json:"id"`
+	Name     string     `json:"name"`
+	OVSDB    string     `json:"ovsdb"`
+	Bridge   string     `json:"bridge"`
+	TunnelIP netip.Addr `json:"tunnel_ip"`
+	// Controller is the OpenFlow target the chassis's bridge is pointed at
+	// (e.g. tcp:192.168.100.254:6653); empty means the one vpcflow serve was
+	// started with (--advertise).
+	Controller string `json:"controller,omitempty"`
+}
+
+// TunnelPortName is the flow-based VXLAN port vpcflow creates on every
+// chassis bridge (options:remote_ip=flow, options:key=flow).
+const TunnelPortName = "vpcflow-vxlan"
+
+// Key is the chassis's name.
+func (c *Chassis) Key() string      { return c.Name }
+func (c *Chassis) ObjectID() uint32 { return c.ID }
+func (c *Chassis) kind() kind       { return chassisKind{} }
+func (c *Chassis) setID(id uint32)  { c.ID = id }
+func (c *Chassis) clone() Object    { x := *c; return &x }
+
+// Chassis is the op's object when it is a chassis, else nil.
+func (op Op) Chassis() *Chassis { c, _ := op.Obj.(*Chassis); return c }
+
+// chassisKind declares chassis: global; tunnel IPs and OVSDB bridges are
+// unique. Hosts attached by chassis+interface refer to their chassis.
+type chassisKind struct{}
+
+func (chassisKind) name() string                    { return "chassis" }
+func (chassisKind) title() string                   { return "chassis" }
+func (chassisKind) plural() string                  { return "chassis" }
+func (chassisKind) vpcOf(Object) string             { return "" }
+func (chassisKind) decode(b []byte) (Object, error) { return decodeJSON[Chassis](b) }
+func (chassisKind) refs(Object) []ref               { return nil }
+
+func (chassisKind) validate(*State, Object, Object) *Error { return nil }
+
+func (chassisKind) keyOf(o Object) (string, *Error) {
+	c := o.(*Chassis)
+	return c.Name, ValidateName("name", c.Name)
+}
+
+func (chassisKind) check(o, old Object) *Error {
+	if old != nil {
+		return Invalid("", "a chassis cannot be updated; delete and re-create it")
+	}
+	return validateChassis(o.(*Chassis))
+}
+
+func (chassisKind) uniques(o Object) []unique {
+	c := o.(*Chassis)
+	return []unique{
+		{index: "tunnel_ip", field: "tunnel_ip", value: c.TunnelIP.String(), taken: func(h Object) string {
+			return fmt.Sprintf("%s is already the tunnel IP of chassis %q", c.TunnelIP, h.(*Chassis).Name)
+		}},
+		{index: "bridge", field: "bridge", value: c.OVSDB + "\x00" + c.Bridge, taken: func(h Object) string {
+			return fmt.Sprintf("bridge %s on %s is already chassis %q", quote(c.Bridge), c.OVSDB, h.(*Chassis).Name)
+		}},
+	}
+}
+
+// Chassis returns the named chassis.
+func (st *State) Chassis(name string) (Chassis, bool) { return getAs[Chassis](st, chassisKind{}, name) }
+
+// ChassisByID returns the chassis with an ID.
+func (st *State) ChassisByID(id uint32) (Chassis, bool) {
+	return getAsByID[Chassis](st, chassisKind{}, id)
+}
+
+// AllChassis lists every chassis, sorted by name.
+func (st *State) AllChassis() []Chassis {
+	return allAs(st, chassisKind{}, func(a, b *Chassis) bool { return a.Name < b.Name })
+}
 
 // validateChassis checks a chassis on its own and writes its OVSDB endpoint
 // and controller target in canonical form (so that "tcp:192.0.2.1" and
@@ -83,68 +163,3 @@ func ValidateTunnelIP(field string, a netip.Addr) *Error {
 	return nil
 }
 
-func (st *State) prepareCreateChassis(c Chassis) (Op, *Error) {
-	if err := validateChassis(&c); err != nil {
-		return Op{}, err
-	}
-	if _, ok := st.chassis[c.Name]; ok {
-		return Op{}, Conflict("name", "chassis %q already exists", c.Name)
-	}
-	if other, ok := st.chassisByTunnelIP[c.TunnelIP]; ok {
-		return Op{}, Conflict("tunnel_ip", "%s is already the tunnel IP of chassis %q", c.TunnelIP, other)
-	}
-	if other, ok := st.chassisByBridge[chassisBridgeKey{c.OVSDB, c.Bridge}]; ok {
-		return Op{}, Conflict("bridge", "bridge %s on %s is already chassis %q", quote(c.Bridge), c.OVSDB, other)
-	}
-	id, err := st.nextID(kindChassis)
-	if err != nil {
-		return Op{}, err
-	}
-	c.ID = id
-	return Op{Kind: OpCreate, Chassis: &c}, nil
-}
-
-func (st *State) prepareDeleteChassis(name string, cascade bool) (Op, *Error) {
-	c, ok := st.chassis[name]
-	if !ok {
-		return Op{}, NotFound("name", "chassis %s does not exist", quote(name))
-	}
-	if hs := st.hostsByChassis[name]; !cascade && len(hs) > 0 {
-		refs := sortedRefs(hs)
-		names := make([]string, len(refs))
-		for i, r := range refs {
-			names[i] = objKey(r.vpc, r.name)
-		}
-		return Op{}, Conflict("name", "chassis %q still has %d host(s) attached: %s; delete them first %s", name, len(hs), describeNames(names, 3), cascadeHint)
-	}
-	old := c
-	return Op{Kind: OpDelete, Chassis: &c, Old: &old}, nil
-}
-
-// chassisDependents returns what a cascading chassis delete takes with it:
-// the subnets routed to its hosts, then the hosts, each sorted by VPC and
-// name.
-func (st *State) chassisDependents(name string) []Op {
-	refs := sortedRefs(st.hostsByChassis[name])
-	var subnets []Op
-	hosts := make([]Op, 0, len(refs))
-	for _, r := range refs {
-		v := st.vpcs[r.vpc]
-		for _, sn := range sortedKeys(v.subnetsByHost[r.name]) {
-			s := v.subnets[sn]
-			old := s
-			subnets = append(subnets, Op{Kind: OpDelete, Subnet: &s, Old: &old})
-		}
-		h := cloneHost(v.hosts[r.name])
-		old := cloneHost(h)
-		hosts = append(hosts, Op{Kind: OpDelete, Host: &h, Old: &old})
-	}
-	sort.SliceStable(subnets, func(i, j int) bool {
-		a, b := subnets[i].Subnet, subnets[j].Subnet
-		if a.VPC != b.VPC {
-			return a.VPC < b.VPC
-		}
-		return a.Name < b.Name
-	})
-	return append(subnets, hosts...)
-}

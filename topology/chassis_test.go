@@ -97,12 +97,11 @@ func TestChassisRules(t *testing.T) {
 		{name: "passive controller", ops: with(func(c *Chassis) { c.Controller = "ptcp:6653" }), kind: ErrInvalid, field: "controller", msg: "passive"},
 		{name: "controller with space", ops: with(func(c *Chassis) { c.Controller = "tcp:192.168.100.254:6653 " }), kind: ErrInvalid, field: "controller", msg: "whitespace"},
 
-		{name: "update", ops: []Op{{Kind: OpUpdate, Chassis: &Chassis{Name: "node1"}}}, kind: ErrInvalid, msg: "a chassis cannot be updated"},
-		{name: "cascade on create", ops: []Op{{Kind: OpCreate, Chassis: &Chassis{Name: "node3"}, Cascade: true}}, kind: ErrInvalid, field: "cascade"},
-		{name: "chassis and host in one op", ops: []Op{{Kind: OpCreate, Chassis: &Chassis{Name: "node3"}, Host: &Host{}}}, kind: ErrInvalid, msg: "exactly one of vpc, vswitch, host, subnet or chassis (got 2)"},
+		{name: "update", ops: []Op{{Kind: OpUpdate, Obj: &Chassis{Name: "node1"}}}, kind: ErrInvalid, msg: "a chassis cannot be updated"},
+		{name: "cascade on create", ops: []Op{{Kind: OpCreate, Obj: &Chassis{Name: "node3"}, Cascade: true}}, kind: ErrInvalid, field: "cascade"},
 		{name: "delete unknown", ops: []Op{deleteChassis("nope")}, kind: ErrNotFound, field: "name", msg: `chassis "nope" does not exist`},
 		{name: "delete with hosts", ops: []Op{deleteChassis("node1")}, kind: ErrConflict, field: "name",
-			msg: `chassis "node1" still has 2 host(s) attached: vpc-a/vm1, vpc-b/vm9; delete them first (use ?cascade=true to delete them too)`},
+			msg: `chassis "node1" is still used by 2 hosts (vpc-a/vm1, vpc-b/vm9); delete them first (use ?cascade=true to delete them too)`},
 		{name: "batch: duplicate tunnel ip in one batch", ops: []Op{
 			createChassis(base()),
 			createChassis(Chassis{Name: "node4", OVSDB: "tcp:192.168.100.14:6640", Bridge: "br-vpc", TunnelIP: ip("192.168.100.13")}),
@@ -120,12 +119,12 @@ func TestChassisCanonicalForm(t *testing.T) {
 	s := chassisStore(t)
 	out := mustApply(t, s, createChassis(Chassis{Name: "node3", OVSDB: "tcp:192.168.100.13", Bridge: "br-vpc",
 		TunnelIP: ip("192.168.100.13"), Controller: "tcp:[fd00::fe]:6653"}))
-	c := out[0].Chassis
+	c := out[0].Chassis()
 	if c.OVSDB != "tcp:192.168.100.13:6640" || c.Controller != "tcp:[fd00::fe]:6653" || c.ID != 3 {
 		t.Fatalf("created chassis = %+v", c)
 	}
 	out = mustApply(t, s, createChassis(Chassis{Name: "node4", OVSDB: "unix:/run//node4/../node4/db.sock", Bridge: "br-vpc", TunnelIP: ip("192.168.100.14")}))
-	if got := out[0].Chassis.OVSDB; got != "unix:/run/node4/db.sock" {
+	if got := out[0].Chassis().OVSDB; got != "unix:/run/node4/db.sock" {
 		t.Fatalf("unix endpoint stored as %q", got)
 	}
 	s.Read(func(st *State) {
@@ -282,14 +281,14 @@ func TestChassisCascade(t *testing.T) {
 		createChassis(Chassis{Name: "node1", OVSDB: "tcp:192.168.100.11:6640", Bridge: "br-vpc", TunnelIP: ip("192.168.100.11")}),
 		createHost(Host{VPC: "vpc-a", Name: "vm1", VSwitch: "vsw-a", IP: ip("10.10.10.21"), MAC: mac("02:00:00:00:00:21"), Chassis: "node1", Interface: "vnet1"}),
 	)
-	if out[0].Chassis.ID != 3 {
-		t.Errorf("re-created chassis ID = %d, want 3", out[0].Chassis.ID)
+	if out[0].Chassis().ID != 3 {
+		t.Errorf("re-created chassis ID = %d, want 3", out[0].Chassis().ID)
 	}
 	// Without cascade, an emptied chassis goes.
 	mustApply(t, s, deleteHost("vpc-a", "vm1"))
 	out = mustApply(t, s, deleteChassis("node1"))
-	if old, ok := out[0].Old.(*Chassis); !ok || *old != *out[0].Chassis || out[0].Chassis.TunnelIP != ip("192.168.100.11") {
-		t.Errorf("delete result %+v, old %+v", out[0].Chassis, out[0].Old)
+	if old, ok := out[0].Old.(*Chassis); !ok || *old != *out[0].Chassis() || out[0].Chassis().TunnelIP != ip("192.168.100.11") {
+		t.Errorf("delete result %+v, old %+v", out[0].Chassis(), out[0].Old)
 	}
 }
 
@@ -335,8 +334,8 @@ func TestChassisBatchAllOrNothing(t *testing.T) {
 		t.Fatalf("state on disk changed by a rejected batch:\nbefore %s\nafter %s", before, after)
 	}
 	out := mustApply(t, s, createChassis(Chassis{Name: "node3", OVSDB: "tcp:192.168.100.13:6640", Bridge: "br-vpc", TunnelIP: ip("192.168.100.13")}))
-	if out[0].Chassis.ID != 3 {
-		t.Fatalf("chassis ID = %d, want 3 (IDs of a rejected batch are not consumed)", out[0].Chassis.ID)
+	if out[0].Chassis().ID != 3 {
+		t.Fatalf("chassis ID = %d, want 3 (IDs of a rejected batch are not consumed)", out[0].Chassis().ID)
 	}
 }
 
@@ -371,8 +370,8 @@ func TestChassisReopen(t *testing.T) {
 		}
 	}
 	out := mustApply(t, s, createChassis(Chassis{Name: "node3", OVSDB: "tcp:192.168.100.13:6640", Bridge: "br-vpc", TunnelIP: ip("192.168.100.13")}))
-	if out[0].Chassis.ID != 4 {
-		t.Fatalf("chassis ID after reopen = %d, want 4 (never reused)", out[0].Chassis.ID)
+	if out[0].Chassis().ID != 4 {
+		t.Fatalf("chassis ID after reopen = %d, want 4 (never reused)", out[0].Chassis().ID)
 	}
 }
 
@@ -417,8 +416,8 @@ func TestOpenSchemaV1(t *testing.T) {
 		createChassis(Chassis{Name: "node1", OVSDB: "tcp:192.168.100.11:6640", Bridge: "br-vpc", TunnelIP: ip("192.168.100.11")}),
 		createHost(Host{VPC: "vpc-a", Name: "vm1", VSwitch: "vsw-a", IP: ip("10.10.10.21"), MAC: mac("02:00:00:00:00:21"), Chassis: "node1", Interface: "vnet1"}),
 	)
-	if out[0].Chassis.ID != 1 || out[1].Host.ID != 3 {
-		t.Fatalf("IDs after upgrade: chassis %d host %d, want 1 and 3", out[0].Chassis.ID, out[1].Host.ID)
+	if out[0].Chassis().ID != 1 || out[1].Host().ID != 3 {
+		t.Fatalf("IDs after upgrade: chassis %d host %d, want 1 and 3", out[0].Chassis().ID, out[1].Host().ID)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -468,19 +467,19 @@ func TestOpenRejectsBadChassisData(t *testing.T) {
 			`refers to missing chassis "nope"`},
 		{"host on a chassis and a bridge", "host", "vpc-a/ghost",
 			`{"id":9,"vpc":"vpc-a","name":"ghost","vswitch":"vsw-a","ip":"10.10.10.99","mac":"02:00:00:00:00:99","chassis":"node1","bridge":"br-vpc","interface":"vnet1"}`,
-			"invalid attachment"},
+			"invalid: chassis: give either"},
 		{"host on a taken chassis interface", "host", "vpc-a/zz",
 			`{"id":9,"vpc":"vpc-a","name":"zz","vswitch":"vsw-a","ip":"10.10.10.99","mac":"02:00:00:00:00:99","chassis":"node1","interface":"vnet1"}`,
-			"has the attachment of host vpc-a/vm1"},
+			"already attached as host \"vm1\" in VPC \"vpc-a\""},
 		{"chassis under the wrong key", "chassis", "other",
 			`{"id":9,"name":"node9","ovsdb":"tcp:192.168.100.19:6640","bridge":"br-vpc","tunnel_ip":"192.168.100.19"}`,
 			"wrong key"},
 		{"chassis with a duplicate tunnel IP", "chassis", "node9",
 			`{"id":9,"name":"node9","ovsdb":"tcp:192.168.100.19:6640","bridge":"br-vpc","tunnel_ip":"192.168.100.11"}`,
-			"duplicate tunnel IP"},
+			"is already the tunnel IP of chassis"},
 		{"chassis with a taken bridge", "chassis", "node9",
 			`{"id":9,"name":"node9","ovsdb":"tcp:192.168.100.11:6640","bridge":"br-vpc","tunnel_ip":"192.168.100.19"}`,
-			`of chassis "node1"`},
+			`is already chassis "node1"`},
 		{"chassis that is not JSON", "chassis", "node9", `{`, "decode"},
 	}
 	for _, tc := range cases {
@@ -538,9 +537,9 @@ func FuzzValidateChassis(f *testing.F) {
 		}
 		ctx := context.Background()
 		cc := c
-		out, err := s.Check(ctx, []Op{{Kind: OpCreate, Chassis: &cc}})
+		out, err := s.Check(ctx, []Op{{Kind: OpCreate, Obj: &cc}})
 		if err == nil {
-			got := out[0].Chassis
+			got := out[0].Chassis()
 			canon, verr := ValidateOVSDB("ovsdb", got.OVSDB)
 			if verr != nil || canon != got.OVSDB || ValidateTunnelIP("tunnel_ip", got.TunnelIP) != nil ||
 				ValidateName("name", got.Name) != nil || validateIfaceName("bridge", got.Bridge) != nil || got.ID == 0 {
@@ -557,7 +556,7 @@ func FuzzValidateChassis(f *testing.F) {
 			t.Fatalf("non-*Error from validation: %v", err)
 		}
 		cd := c
-		if _, err := s.Check(ctx, []Op{{Kind: OpDelete, Chassis: &cd, Cascade: true}}); err != nil {
+		if _, err := s.Check(ctx, []Op{{Kind: OpDelete, Obj: &cd, Cascade: true}}); err != nil {
 			if _, ok := AsError(err); !ok {
 				t.Fatalf("non-*Error from delete validation: %v", err)
 			}

@@ -44,9 +44,9 @@ func FuzzValidateHost(f *testing.F) {
 		}
 		ctx := context.Background()
 		hc := h
-		out, err := s.Check(ctx, []Op{{Kind: OpCreate, Host: &hc}})
+		out, err := s.Check(ctx, []Op{{Kind: OpCreate, Obj: &hc}})
 		if err == nil {
-			got := out[0].Host
+			got := out[0].Host()
 			w, ok := vswitchOf(s, got.VPC, got.VSwitch)
 			if !ok || !w.CIDR.Contains(got.IP) || got.IP == w.Gateway || ValidateMAC("mac", got.MAC) != nil ||
 				ValidateName("name", got.Name) != nil || got.ID == 0 ||
@@ -57,24 +57,24 @@ func FuzzValidateHost(f *testing.F) {
 			t.Fatalf("non-*Error from validation: %v", err)
 		}
 		hd := h
-		if _, err := s.Check(ctx, []Op{{Kind: OpDelete, Host: &hd}}); err != nil {
+		if _, err := s.Check(ctx, []Op{{Kind: OpDelete, Obj: &hd}}); err != nil {
 			if _, ok := AsError(err); !ok {
 				t.Fatalf("non-*Error from delete validation: %v", err)
 			}
 		}
 		hc2 := h
-		if _, err := s.Check(ctx, []Op{{Kind: OpDelete, Host: &hc2, Cascade: true}}); err != nil {
+		if _, err := s.Check(ctx, []Op{{Kind: OpDelete, Obj: &hc2, Cascade: true}}); err != nil {
 			if _, ok := AsError(err); !ok {
 				t.Fatalf("non-*Error from cascading delete validation: %v", err)
 			}
 		}
-		_, _ = s.Check(ctx, []Op{{Kind: OpDelete, VSwitch: &VSwitch{VPC: h.VPC, Name: h.VSwitch}, Cascade: true}})
-		_, _ = s.Check(ctx, []Op{{Kind: OpDelete, Chassis: &Chassis{Name: h.Chassis}, Cascade: true}})
+		_, _ = s.Check(ctx, []Op{{Kind: OpDelete, Obj: &VSwitch{VPC: h.VPC, Name: h.VSwitch}, Cascade: true}})
+		_, _ = s.Check(ctx, []Op{{Kind: OpDelete, Obj: &Chassis{Name: h.Chassis}, Cascade: true}})
 		hu := h
-		_, _ = s.Check(ctx, []Op{{Kind: OpUpdate, Host: &hu}})
-		_, _ = s.Check(ctx, []Op{{Kind: OpUpdate, Subnet: &Subnet{VPC: h.VPC, Name: h.Name, Host: h.VSwitch}}})
+		_, _ = s.Check(ctx, []Op{{Kind: OpUpdate, Obj: &hu}})
+		_, _ = s.Check(ctx, []Op{{Kind: OpUpdate, Obj: &Subnet{VPC: h.VPC, Name: h.Name, Host: h.VSwitch}}})
 		hb := h
-		_, _ = s.Check(ctx, []Op{{Kind: OpDelete, Subnet: &Subnet{VPC: h.VPC, Name: "ten-99"}}, {Kind: OpCreate, Host: &hb}})
+		_, _ = s.Check(ctx, []Op{{Kind: OpDelete, Obj: &Subnet{VPC: h.VPC, Name: "ten-99"}}, {Kind: OpCreate, Obj: &hb}})
 		if after := dump(s); after != before {
 			t.Fatalf("Check changed the state")
 		}

@@ -45,22 +45,22 @@ func mac(s string) MAC {
 	return m
 }
 
-func createVPC(v VPC) Op         { return Op{Kind: OpCreate, VPC: &v} }
-func createVSwitch(w VSwitch) Op { return Op{Kind: OpCreate, VSwitch: &w} }
-func createHost(h Host) Op       { return Op{Kind: OpCreate, Host: &h} }
-func createSubnet(s Subnet) Op   { return Op{Kind: OpCreate, Subnet: &s} }
-func deleteVPC(name string) Op   { return Op{Kind: OpDelete, VPC: &VPC{Name: name}} }
+func createVPC(v VPC) Op         { return Op{Kind: OpCreate, Obj: &v} }
+func createVSwitch(w VSwitch) Op { return Op{Kind: OpCreate, Obj: &w} }
+func createHost(h Host) Op       { return Op{Kind: OpCreate, Obj: &h} }
+func createSubnet(s Subnet) Op   { return Op{Kind: OpCreate, Obj: &s} }
+func deleteVPC(name string) Op   { return Op{Kind: OpDelete, Obj: &VPC{Name: name}} }
 func deleteVSwitch(vpc, name string) Op {
-	return Op{Kind: OpDelete, VSwitch: &VSwitch{VPC: vpc, Name: name}}
+	return Op{Kind: OpDelete, Obj: &VSwitch{VPC: vpc, Name: name}}
 }
-func deleteHost(vpc, name string) Op { return Op{Kind: OpDelete, Host: &Host{VPC: vpc, Name: name}} }
-func createChassis(c Chassis) Op     { return Op{Kind: OpCreate, Chassis: &c} }
-func deleteChassis(name string) Op   { return Op{Kind: OpDelete, Chassis: &Chassis{Name: name}} }
+func deleteHost(vpc, name string) Op { return Op{Kind: OpDelete, Obj: &Host{VPC: vpc, Name: name}} }
+func createChassis(c Chassis) Op     { return Op{Kind: OpCreate, Obj: &c} }
+func deleteChassis(name string) Op   { return Op{Kind: OpDelete, Obj: &Chassis{Name: name}} }
 func deleteSubnet(vpc, name string) Op {
-	return Op{Kind: OpDelete, Subnet: &Subnet{VPC: vpc, Name: name}}
+	return Op{Kind: OpDelete, Obj: &Subnet{VPC: vpc, Name: name}}
 }
 func moveSubnet(vpc, name, host string) Op {
-	return Op{Kind: OpUpdate, Subnet: &Subnet{VPC: vpc, Name: name, Host: host}}
+	return Op{Kind: OpUpdate, Obj: &Subnet{VPC: vpc, Name: name, Host: host}}
 }
 
 // seedOps is the seed scenario plus a little more: VPC vpc-a (10.0.0.0/8)
@@ -100,7 +100,7 @@ func dump(s *Store) string {
 		VPCs    []vpcDump
 		Chassis []Chassis
 		OnCh    map[string][]Host
-		LastID  [numKinds]uint32
+		LastID  map[string]uint32
 		Attach  int
 		Indexes int
 	}
@@ -110,7 +110,17 @@ func dump(s *Store) string {
 		for _, c := range all.Chassis {
 			all.OnCh[c.Name] = st.HostsOnChassis(c.Name)
 		}
-		all.Indexes = len(st.chassisByTunnelIP) + len(st.chassisByBridge) + len(st.hostsByChassis)
+		for _, t := range st.tables {
+			all.Attach += len(t.objs) + len(t.byID)
+			for _, m := range t.unique {
+				all.Indexes += len(m)
+			}
+		}
+		for _, byKind := range st.referrers {
+			for _, set := range byKind {
+				all.Indexes += len(set)
+			}
+		}
 		for _, v := range st.VPCs() {
 			d := vpcDump{VPC: v, VSwitches: st.VSwitches(v.Name), Hosts: st.Hosts(v.Name), Subnets: st.Subnets(v.Name), ByHost: map[string][]Subnet{}}
 			for _, h := range d.Hosts {
@@ -118,8 +128,12 @@ func dump(s *Store) string {
 			}
 			all.VPCs = append(all.VPCs, d)
 		}
-		all.LastID = st.lastID
-		all.Attach = len(st.byIface) + len(st.byOFPort) + len(st.byChassisIface)
+		all.LastID = map[string]uint32{}
+		for k, v := range st.lastID {
+			if v != 0 {
+				all.LastID[k] = v
+			}
+		}
 	})
 	b, err := json.MarshalIndent(all, "", " ")
 	if err != nil {
@@ -127,3 +141,6 @@ func dump(s *Store) string {
 	}
 	return string(b)
 }
+
+// target names an op's object: its kind, key and the object.
+func target(op Op) (string, string, Object) { return KindOf(op.Obj), op.Obj.Key(), op.Obj }

@@ -2,129 +2,127 @@ package topology
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
-)
-
-// On-disk layout: one bbolt file DIR/vpcflow.db with a bucket per object
-// kind, keyed "vpc" (VPCs), "name" (chassis) or "vpc/name" (everything
-// else), JSON values, and a meta bucket holding the schema version and the
-// last ID of each kind.
-//
-// Schema history: 1 had no chassis bucket; 2 adds it (and hosts may carry
-// "chassis"). A version 1 store is upgraded in place when it is opened, and
-// an older vpcflow then refuses it rather than misread chassis hosts.
-const (
-	// DBFileName is the store's file inside its directory.
-	DBFileName = "vpcflow.db"
-	// SchemaVersion is the on-disk layout version this code writes. It
-	// also reads (and upgrades) version 1.
-	SchemaVersion = "2"
-	schemaV1      = "1"
-
-	bucketMeta  = "meta"
-	metaSchema  = "schema"
-	metaLastID  = "last_id/" // + kind name
-	openTimeout = 5 * time.Second
-	dirPerm     = 0o700
-	dbFilePerm  = 0o600
 )
 
 // ErrClosed is returned by Apply and Check after Close.
 var ErrClosed = errors.New("topology store is closed")
 
-// Store keeps the topology in memory, with indexes, and on disk in bbolt.
-// Every change is validated in memory, written in one fsynced bbolt
-// transaction, and only then made visible to readers.
+// Backend keeps the topology durable: the bbolt file of one machine
+// (OpenBolt, the default) or, later, a distributed store. The Store above
+// it validates every change in memory and hands the backend only changes
+// that are valid, as one all-or-nothing commit.
+type Backend interface {
+	// Load returns everything stored.
+	Load(ctx context.Context) (Snapshot, error)
+	// Commit writes one change, all or nothing.
+	Commit(ctx context.Context, c Commit) error
+	// Close releases the backend.
+	Close() error
+	// String names the backend for logs ("bbolt /var/lib/vpcflow/vpcflow.db").
+	String() string
+}
+
+// Record is one stored object: its kind (KindNames), key (Object.Key)
+// and JSON value; a nil Value in a Commit deletes the key.
+type Record struct {
+	Kind  string
+	Key   string
+	Value []byte
+}
+
+// Commit is one change to write: records to put or delete, and the last ID
+// handed out per kind.
+type Commit struct {
+	Records []Record
+	LastIDs map[string]uint32
+}
+
+// Snapshot is everything a backend holds.
+type Snapshot struct {
+	Records []Record
+	LastIDs map[string]uint32
+}
+
+// Store keeps the topology in memory, with indexes, over a Backend. Every
+// change is validated in memory, committed to the backend, and only then
+// made visible to readers.
 type Store struct {
-	log  *zap.Logger
-	path string
+	log     *zap.Logger
+	backend Backend
 
 	// wmu serializes writers (Apply, Check, Close).
 	wmu sync.Mutex
-	// mu guards st and db: readers hold it shared, writers exclusively
-	// from validation to the end of the disk write.
-	mu sync.RWMutex
-	st *State
-	db *bolt.DB
+	// mu guards st and closed: readers hold it shared, writers exclusively
+	// from validation to the end of the commit.
+	mu     sync.RWMutex
+	st     *State
+	closed bool
 }
 
-// Open opens (creating if needed) the store in dir and loads it into
+// Open opens (creating if needed) the bbolt store in dir and loads it into
 // memory.
 func Open(ctx context.Context, dir string, log *zap.Logger) (*Store, error) {
+	b, err := OpenBolt(ctx, dir, log)
+	if err != nil {
+		return nil, err
+	}
+	s, err := NewStore(ctx, b, log)
+	if err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewStore loads what backend holds into memory, checking it as it goes
+// (every reference found, every unique value unique), and returns the
+// store over it. The store owns backend from then on.
+func NewStore(ctx context.Context, backend Backend, log *zap.Logger) (*Store, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("open topology store: %w", err)
-	}
-	if err := os.MkdirAll(dir, dirPerm); err != nil {
-		return nil, fmt.Errorf("open topology store: create directory: %w", err)
-	}
-	path := filepath.Join(dir, DBFileName)
 	start := time.Now()
-	db, err := bolt.Open(path, dbFilePerm, &bolt.Options{
-		Timeout: openTimeout,
-		// As etcd does: the freelist is not written on every commit (it grows
-		// with the file and made large stores slow to commit) but rebuilt
-		// on open; what is committed is as durable as before.
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
-	})
+	snap, err := backend.Load(ctx)
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
-			return nil, fmt.Errorf("open topology store %s: file is locked (is another vpcflow running?): %w", path, err)
-		}
-		return nil, fmt.Errorf("open topology store %s: %w", path, err)
+		return nil, fmt.Errorf("open topology store %s: %w", backend, err)
 	}
-	from, err := initBuckets(db)
+	st, warnings, err := load(snap)
 	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("open topology store %s: %w", path, err)
+		return nil, fmt.Errorf("open topology store %s: %w", backend, err)
 	}
-	if from != "" {
-		log.Info("topology store upgraded", zap.String("path", path),
-			zap.String("from_schema", from), zap.String("to_schema", SchemaVersion))
-	}
-	st, err := load(db)
-	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("open topology store %s: %w", path, err)
+	for _, w := range warnings {
+		log.Warn("stored object breaks a rule added since it was stored; fix it", zap.String("problem", w))
 	}
 	nv, nw, nh, ns := st.Counts()
-	log.Info("topology store opened", zap.String("path", path),
+	log.Info("topology store opened", zap.Stringer("backend", backend),
 		zap.Int("vpcs", nv), zap.Int("vswitches", nw), zap.Int("hosts", nh), zap.Int("subnets", ns),
-		zap.Int("chassis", len(st.chassis)), zap.Duration("took", time.Since(start)))
-	return &Store{log: log, path: path, st: st, db: db}, nil
+		zap.Int("chassis", st.count(chassisKind{})), zap.Duration("took", time.Since(start)))
+	return &Store{log: log, backend: backend, st: st}, nil
 }
 
-// Path is the store's bbolt file.
-func (s *Store) Path() string { return s.path }
+// Backend is what the store writes to.
+func (s *Store) Backend() Backend { return s.backend }
 
-// Close closes the on-disk store. Read keeps working on the last state;
-// Apply fails with ErrClosed.
+// Close closes the backend. Read keeps working on the last state; Apply
+// fails with ErrClosed.
 func (s *Store) Close() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.db == nil {
+	if s.closed {
 		return nil
 	}
-	err := s.db.Close()
-	s.db = nil
-	if err != nil {
-		return fmt.Errorf("close topology store %s: %w", s.path, err)
+	s.closed = true
+	if err := s.backend.Close(); err != nil {
+		return fmt.Errorf("close topology store %s: %w", s.backend, err)
 	}
 	return nil
 }
@@ -137,20 +135,17 @@ func (s *Store) Read(fn func(st *State)) {
 	fn(s.st)
 }
 
-// Apply validates ops in order, each seeing the ones before it, then writes
-// them all in one bbolt transaction and publishes them; all or nothing.
-// It returns the ops resolved: IDs and defaults filled in, deletes carrying
-// the whole object, Old set (as a pointer of the object's type) on updates
-// and deletes. A delete with Cascade is followed in the result by the
-// deletes of everything it took with it (subnets, then hosts, then
-// vSwitches, each sorted by name; a chassis takes the hosts attached to it
-// and their subnets, sorted by VPC and name), so the result may be longer
-// than ops.
+// Apply validates ops in order, each seeing the ones before it, then
+// commits them all to the backend at once and publishes them; all or
+// nothing. It returns the ops resolved: IDs and defaults filled in, deletes
+// carrying the whole object, Old set on updates and deletes. A delete with
+// Cascade is followed in the result by the deletes of everything it took
+// with it (see State.dependents), so the result may be longer than ops.
 // A rejected change is a *Error; inside a batch of more than one op its
 // Field is prefixed with "[i]." (the op's index).
 //
-// Readers wait while Apply validates and writes (one fsync for a single
-// op); they never see a change that is not on disk.
+// Readers wait while Apply validates and commits (one fsync for bbolt);
+// they never see a change that is not durable.
 func (s *Store) Apply(ctx context.Context, ops []Op) ([]Op, error) {
 	if len(ops) == 0 {
 		return []Op{}, nil
@@ -162,11 +157,11 @@ func (s *Store) Apply(ctx context.Context, ops []Op) ([]Op, error) {
 	defer s.wmu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.db == nil {
+	if s.closed {
 		return nil, ErrClosed
 	}
 	start := time.Now()
-	saved := s.st.lastID
+	saved := copyIDs(s.st.lastID)
 	out, done, err := s.st.do(ops)
 	undo := func() {
 		s.st.undo(done)
@@ -180,7 +175,11 @@ func (s *Store) Apply(ctx context.Context, ops []Op) ([]Op, error) {
 		undo()
 		return nil, fmt.Errorf("apply %d changes: %w", len(ops), err)
 	}
-	if err := s.persist(out, s.st.lastID); err != nil {
+	c, err := commitOf(out, s.st.lastID)
+	if err == nil {
+		err = s.backend.Commit(ctx, c)
+	}
+	if err != nil {
 		undo()
 		return nil, fmt.Errorf("apply %d changes: %w", len(ops), err)
 	}
@@ -199,10 +198,10 @@ func (s *Store) Check(ctx context.Context, ops []Op) ([]Op, error) {
 	defer s.wmu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.db == nil {
+	if s.closed {
 		return nil, ErrClosed
 	}
-	saved := s.st.lastID
+	saved := copyIDs(s.st.lastID)
 	out, done, err := s.st.do(ops)
 	s.st.undo(done)
 	s.st.lastID = saved
@@ -210,6 +209,14 @@ func (s *Store) Check(ctx context.Context, ops []Op) ([]Op, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+func copyIDs(m map[string]uint32) map[string]uint32 {
+	out := make(map[string]uint32, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 // do prepares and performs each op in turn, so later ops see earlier ones.
@@ -264,268 +271,101 @@ func inBatch(e *Error, i, n int) *Error {
 	return &c
 }
 
-// ---- persistence ----
-
-// bucketName is the bucket of a kind: vpc, vswitch, host, subnet or
-// chassis.
-func bucketName(k objKind) []byte { return []byte(k.String()) }
-
-// initBuckets creates the buckets a new store needs, and upgrades an older
-// schema. It returns the schema version it upgraded from, if it did.
-func initBuckets(db *bolt.DB) (upgradedFrom string, err error) {
-	err = db.Update(func(tx *bolt.Tx) error {
-		meta, err := tx.CreateBucketIfNotExists([]byte(bucketMeta))
-		if err != nil {
-			return fmt.Errorf("create bucket %s: %w", bucketMeta, err)
-		}
-		switch v := meta.Get([]byte(metaSchema)); {
-		case v == nil:
-			// A new store.
-		case string(v) == schemaV1:
-			// Version 1 had no chassis bucket; creating it below is the
-			// whole upgrade.
-			upgradedFrom = schemaV1
-		case string(v) != SchemaVersion:
-			return fmt.Errorf("schema version %q is not supported (this vpcflow reads %q and %q)", v, schemaV1, SchemaVersion)
-		}
-		for k := objKind(0); k < numKinds; k++ {
-			if _, err := tx.CreateBucketIfNotExists(bucketName(k)); err != nil {
-				return fmt.Errorf("create bucket %s: %w", k, err)
-			}
-		}
-		if string(meta.Get([]byte(metaSchema))) != SchemaVersion {
-			if err := meta.Put([]byte(metaSchema), []byte(SchemaVersion)); err != nil {
-				return fmt.Errorf("write schema version: %w", err)
-			}
-		}
-		return nil
-	})
-	return upgradedFrom, err
-}
-
-// load reads the whole store into a fresh State.
-func load(db *bolt.DB) (*State, error) {
-	st := newState()
-	err := db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket([]byte(bucketMeta))
-		for k := objKind(0); k < numKinds; k++ {
-			if v := meta.Get([]byte(metaLastID + k.String())); v != nil {
-				if len(v) != 4 {
-					return fmt.Errorf("meta %s%s: want 4 bytes, have %d", metaLastID, k, len(v))
-				}
-				st.lastID[k] = binary.BigEndian.Uint32(v)
-			}
-		}
-		// Parents before children.
-		for _, k := range loadOrder() {
-			err := tx.Bucket(bucketName(k)).ForEach(func(key, val []byte) error {
-				id, err := st.loadOne(k, string(key), val)
-				if err != nil {
-					return fmt.Errorf("%s %q: %w", k, key, err)
-				}
-				if id > st.lastID[k] {
-					st.lastID[k] = id
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("load: %w", err)
-	}
-	return st, nil
-}
-
-// loadOne decodes one stored object and inserts it, checking that it is
-// under the right key and that what it refers to was loaded.
-func (st *State) loadOne(k objKind, key string, val []byte) (uint32, error) {
-	parent := func(vpc string) (*vpcState, error) {
-		v, ok := st.vpcs[vpc]
-		if !ok {
-			return nil, fmt.Errorf("refers to missing VPC %q", vpc)
-		}
-		return v, nil
-	}
-	switch k {
-	case kindVPC:
-		var v VPC
-		if err := json.Unmarshal(val, &v); err != nil {
-			return 0, fmt.Errorf("decode: %w", err)
-		}
-		if key != v.Name {
-			return 0, fmt.Errorf("stored under the wrong key (name %q)", v.Name)
-		}
-		st.insertVPC(v)
-		return v.ID, nil
-	case kindVSwitch:
-		var w VSwitch
-		if err := json.Unmarshal(val, &w); err != nil {
-			return 0, fmt.Errorf("decode: %w", err)
-		}
-		if key != objKey(w.VPC, w.Name) {
-			return 0, fmt.Errorf("stored under the wrong key (%s/%s)", w.VPC, w.Name)
-		}
-		if _, err := parent(w.VPC); err != nil {
-			return 0, err
-		}
-		st.insertVSwitch(w)
-		return w.ID, nil
-	case kindHost:
-		var h Host
-		if err := json.Unmarshal(val, &h); err != nil {
-			return 0, fmt.Errorf("decode: %w", err)
-		}
-		if key != objKey(h.VPC, h.Name) {
-			return 0, fmt.Errorf("stored under the wrong key (%s/%s)", h.VPC, h.Name)
-		}
-		v, err := parent(h.VPC)
-		if err != nil {
-			return 0, err
-		}
-		if _, ok := v.vswitches[h.VSwitch]; !ok {
-			return 0, fmt.Errorf("refers to missing vSwitch %q", h.VSwitch)
-		}
-		if other, ok := v.hostByIP[h.IP]; ok {
-			return 0, fmt.Errorf("has the IP %s of host %q", h.IP, other)
-		}
-		if err := validateAttachment(&h); err != nil {
-			return 0, fmt.Errorf("invalid attachment: %w", err)
-		}
-		var taken hostRef
-		var ok bool
-		switch {
-		case h.Bridge != "":
-			taken, ok = st.byIface[ifaceKey{h.Bridge, h.Interface}]
-		case h.Chassis != "":
-			if _, found := st.chassis[h.Chassis]; !found {
-				return 0, fmt.Errorf("refers to missing chassis %q", h.Chassis)
-			}
-			taken, ok = st.byChassisIface[chassisIfaceKey{h.Chassis, h.Interface}]
-		default:
-			taken, ok = st.byOFPort[ofportKey{h.DPID, h.OFPort}]
-		}
-		if ok {
-			return 0, fmt.Errorf("has the attachment of host %s/%s", taken.vpc, taken.name)
-		}
-		st.insertHost(h)
-		return h.ID, nil
-	case kindChassis:
-		var c Chassis
-		if err := json.Unmarshal(val, &c); err != nil {
-			return 0, fmt.Errorf("decode: %w", err)
-		}
-		if key != c.Name {
-			return 0, fmt.Errorf("stored under the wrong key (name %q)", c.Name)
-		}
-		if other, ok := st.chassisByTunnelIP[c.TunnelIP]; ok || !c.TunnelIP.Is4() {
-			return 0, fmt.Errorf("has an invalid or duplicate tunnel IP %s (chassis %q)", c.TunnelIP, other)
-		}
-		if other, ok := st.chassisByBridge[chassisBridgeKey{c.OVSDB, c.Bridge}]; ok {
-			return 0, fmt.Errorf("has the OVSDB bridge %s on %s of chassis %q", c.Bridge, c.OVSDB, other)
-		}
-		st.insertChassis(c)
-		return c.ID, nil
-	default:
-		var s Subnet
-		if err := json.Unmarshal(val, &s); err != nil {
-			return 0, fmt.Errorf("decode: %w", err)
-		}
-		if key != objKey(s.VPC, s.Name) {
-			return 0, fmt.Errorf("stored under the wrong key (%s/%s)", s.VPC, s.Name)
-		}
-		v, err := parent(s.VPC)
-		if err != nil {
-			return 0, err
-		}
-		if _, ok := v.hosts[s.Host]; !ok {
-			return 0, fmt.Errorf("refers to missing host %q", s.Host)
-		}
-		if other, ok := v.subnetByCIDR[s.CIDR]; ok || !s.CIDR.IsValid() || !s.CIDR.Addr().Is4() || s.CIDR != s.CIDR.Masked() {
-			return 0, fmt.Errorf("has an invalid or duplicate CIDR %s (subnet %q)", s.CIDR, other)
-		}
-		st.insertSubnet(s)
-		return s.ID, nil
-	}
-}
-
-func objKey(vpc, name string) string { return vpc + "/" + name }
-
-// target is where an op lands on disk: bucket, key and value.
-func target(op Op) (objKind, string, any) {
-	switch {
-	case op.VPC != nil:
-		return kindVPC, op.VPC.Name, op.VPC
-	case op.VSwitch != nil:
-		return kindVSwitch, objKey(op.VSwitch.VPC, op.VSwitch.Name), op.VSwitch
-	case op.Host != nil:
-		return kindHost, objKey(op.Host.VPC, op.Host.Name), op.Host
-	case op.Chassis != nil:
-		return kindChassis, op.Chassis.Name, op.Chassis
-	default:
-		return kindSubnet, objKey(op.Subnet.VPC, op.Subnet.Name), op.Subnet
-	}
-}
-
-// persist writes resolved ops and the ID counters in one transaction.
-// Ops are folded into their final value per key first, and keys written in
-// sorted order, which is what bbolt is fastest at.
-func (s *Store) persist(ops []Op, last [numKinds]uint32) error {
-	var pending [numKinds]map[string][]byte // nil value: delete
-	for k := range pending {
-		pending[k] = map[string][]byte{}
-	}
+// commitOf folds resolved ops into the final value per key, sorted by
+// kind and key (what bbolt is fastest at), with the ID counters.
+func commitOf(ops []Op, last map[string]uint32) (Commit, error) {
+	type slot struct{ kind, key string }
+	final := map[slot][]byte{}
 	for _, op := range ops {
-		k, key, obj := target(op)
+		sl := slot{KindOf(op.Obj), op.Obj.Key()}
 		if op.Kind == OpDelete {
-			pending[k][key] = nil
+			final[sl] = nil
 			continue
 		}
-		b, err := json.Marshal(obj)
+		b, err := marshalObject(op.Obj)
 		if err != nil {
-			return fmt.Errorf("encode %s %s: %w", k, key, err)
+			return Commit{}, fmt.Errorf("encode %s %s: %w", sl.kind, sl.key, err)
 		}
-		pending[k][key] = b
+		final[sl] = b
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		for k := objKind(0); k < numKinds; k++ {
-			if len(pending[k]) == 0 {
-				continue
-			}
-			b := tx.Bucket(bucketName(k))
-			keys := make([]string, 0, len(pending[k]))
-			for key := range pending[k] {
-				keys = append(keys, key)
-			}
-			sort.Strings(keys)
-			for _, key := range keys {
-				val := pending[k][key]
-				var err error
-				if val == nil {
-					err = b.Delete([]byte(key))
-				} else {
-					err = b.Put([]byte(key), val)
-				}
-				if err != nil {
-					return fmt.Errorf("write %s %s: %w", k, key, err)
-				}
-			}
+	c := Commit{Records: make([]Record, 0, len(final)), LastIDs: copyIDs(last)}
+	for sl, v := range final {
+		c.Records = append(c.Records, Record{Kind: sl.kind, Key: sl.key, Value: v})
+	}
+	sort.Slice(c.Records, func(i, j int) bool {
+		a, b := c.Records[i], c.Records[j]
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
 		}
-		meta := tx.Bucket([]byte(bucketMeta))
-		for k := objKind(0); k < numKinds; k++ {
-			var v [4]byte
-			binary.BigEndian.PutUint32(v[:], last[k])
-			if err := meta.Put([]byte(metaLastID+k.String()), v[:]); err != nil {
-				return fmt.Errorf("write %s counter: %w", k, err)
-			}
-		}
-		return nil
+		return a.Key < b.Key
 	})
+	return c, nil
+}
+
+// load builds a State from a backend's snapshot: kinds in load order
+// (everything an object refers to comes first), every object checked as a
+// create would check its references and unique values.
+func load(snap Snapshot) (*State, []string, error) {
+	var warnings []string
+	st := newState()
+	for k, v := range snap.LastIDs {
+		st.lastID[k] = v
+	}
+	byKind := map[string][]Record{}
+	known := map[string]bool{}
+	for _, k := range kinds() {
+		known[k.name()] = true
+	}
+	for _, r := range snap.Records {
+		if !known[r.Kind] {
+			return nil, nil, fmt.Errorf("load: unknown kind %q (key %q)", r.Kind, r.Key)
+		}
+		byKind[r.Kind] = append(byKind[r.Kind], r)
+	}
+	for _, k := range kinds() {
+		for _, r := range byKind[k.name()] {
+			if err := st.loadOne(k, r, &warnings); err != nil {
+				return nil, nil, fmt.Errorf("load: %s %q: %w", k.name(), r.Key, err)
+			}
+		}
+	}
+	return st, warnings, nil
+}
+
+func (st *State) loadOne(k kind, r Record, warnings *[]string) error {
+	o, err := k.decode(r.Value)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", s.path, err)
+		return err
+	}
+	if o.Key() != r.Key {
+		return fmt.Errorf("stored under the wrong key (%s)", o.Key())
+	}
+	if _, ok := st.getByID(k, o.ObjectID()); ok || o.ObjectID() == 0 {
+		return fmt.Errorf("has an invalid or duplicate ID %d", o.ObjectID())
+	}
+	for _, rf := range k.refs(o) {
+		if _, ok := st.get(rf.to, rf.key); !ok {
+			return fmt.Errorf("refers to missing %s (%s)", rf.what, rf.field)
+		}
+	}
+	if err := k.check(o, nil); err != nil {
+		return fmt.Errorf("invalid: %w", err)
+	}
+	for _, u := range k.uniques(o) {
+		h, ok := st.holder(k, u.index, u.value)
+		if !ok {
+			continue
+		}
+		if !u.lenientOnLoad {
+			return fmt.Errorf("%s: %s", u.field, u.taken(h))
+		}
+		// Stored before the rule was added: keep both, and say so; the
+		// first keeps the index.
+		*warnings = append(*warnings, fmt.Sprintf("%s %q: %s: %s", k.name(), r.Key, u.field, u.taken(h)))
+	}
+	st.insert(o)
+	if o.ObjectID() > st.lastID[k.name()] {
+		st.lastID[k.name()] = o.ObjectID()
 	}
 	return nil
 }

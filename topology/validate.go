@@ -90,6 +90,53 @@ func ValidatePrefix(field string, p netip.Prefix, minBits, maxBits int) *Error {
 	return nil
 }
 
+// reservedNetworks are IPv4 ranges no vSwitch, host or route entry may
+// sit in: "this network", loopback, link-local, multicast, reserved
+// (240.0.0.0/4, with the limited broadcast address).
+func reservedNetworks() []reservedNetwork {
+	return []reservedNetwork{
+	{netip.PrefixFrom(netip.AddrFrom4([4]byte{0, 0, 0, 0}), 8), "\"this network\" (0.0.0.0/8)"},
+	{netip.PrefixFrom(netip.AddrFrom4([4]byte{127, 0, 0, 0}), 8), "loopback (127.0.0.0/8)"},
+	{netip.PrefixFrom(netip.AddrFrom4([4]byte{169, 254, 0, 0}), 16), "link-local (169.254.0.0/16)"},
+	{netip.PrefixFrom(netip.AddrFrom4([4]byte{224, 0, 0, 0}), 4), "multicast (224.0.0.0/4)"},
+		{netip.PrefixFrom(netip.AddrFrom4([4]byte{240, 0, 0, 0}), 4), "reserved (240.0.0.0/4, with the broadcast address)"},
+	}
+}
+
+type reservedNetwork struct {
+	p    netip.Prefix
+	what string
+}
+
+// checkReserved refuses a prefix that equals or sits inside a reserved
+// range; one that contains a reserved range (0.0.0.0/0) is fine.
+func checkReserved(field string, p netip.Prefix) *Error {
+	for _, r := range reservedNetworks() {
+		if r.p.Overlaps(p) && p.Bits() >= r.p.Bits() {
+			return Invalid(field, "%s is inside the %s range, which a VPC cannot use", p, r.what)
+		}
+	}
+	return nil
+}
+
+// ValidateNetwork checks a vSwitch or VPC CIDR: a canonical IPv4 prefix
+// of [minBits, maxBits] bits outside the reserved ranges.
+func ValidateNetwork(field string, p netip.Prefix, minBits, maxBits int) *Error {
+	if err := ValidatePrefix(field, p, minBits, maxBits); err != nil {
+		return err
+	}
+	return checkReserved(field, p)
+}
+
+// ValidateRoute checks a route entry's destination: a canonical IPv4
+// prefix outside the reserved ranges (0.0.0.0/0 is allowed).
+func ValidateRoute(field string, p netip.Prefix) *Error {
+	if err := ValidatePrefix(field, p, 0, 32); err != nil {
+		return err
+	}
+	return checkReserved(field, p)
+}
+
 // validateIPv4 checks that a is set and IPv4.
 func validateIPv4(field string, a netip.Addr) *Error {
 	if !a.IsValid() {
@@ -129,145 +176,6 @@ func ValidateMAC(field string, m MAC) *Error {
 		return Invalid(field, "%s is the fabric's gateway MAC", m)
 	}
 	return nil
-}
-
-// validateVPC checks a VPC on its own (no state needed).
-func validateVPC(v *VPC) *Error {
-	if err := ValidateName("name", v.Name); err != nil {
-		return err
-	}
-	if v.CIDR.IsValid() {
-		if err := ValidatePrefix("cidr", v.CIDR, 8, 29); err != nil {
-			return err
-		}
-	} else if v.CIDR != (netip.Prefix{}) {
-		return Invalid("cidr", "invalid CIDR")
-	}
-	return nil
-}
-
-// validateVSwitch checks a vSwitch on its own and fills in the default
-// gateway.
-func validateVSwitch(w *VSwitch) *Error {
-	if err := ValidateName("vpc", w.VPC); err != nil {
-		return err
-	}
-	if err := ValidateName("name", w.Name); err != nil {
-		return err
-	}
-	if err := ValidatePrefix("cidr", w.CIDR, MinVSwitchBits, MaxVSwitchBits); err != nil {
-		return err
-	}
-	if !w.Gateway.IsValid() {
-		w.Gateway = DefaultGateway(w.CIDR)
-		return nil
-	}
-	if err := validateIPv4("gateway", w.Gateway); err != nil {
-		return err
-	}
-	if !w.CIDR.Contains(w.Gateway) {
-		return Invalid("gateway", "%s is not inside the vSwitch CIDR %s", w.Gateway, w.CIDR)
-	}
-	if w.Gateway == w.CIDR.Addr() {
-		return Invalid("gateway", "%s is the network address of %s", w.Gateway, w.CIDR)
-	}
-	if w.Gateway == Broadcast(w.CIDR) {
-		return Invalid("gateway", "%s is the broadcast address of %s", w.Gateway, w.CIDR)
-	}
-	return nil
-}
-
-// validateHost checks a host on its own: names, IP form, MAC and
-// attachment. Checks against the vSwitch and other hosts need the state.
-func validateHost(h *Host) *Error {
-	if err := ValidateName("vpc", h.VPC); err != nil {
-		return err
-	}
-	if err := ValidateName("name", h.Name); err != nil {
-		return err
-	}
-	if err := ValidateName("vswitch", h.VSwitch); err != nil {
-		return err
-	}
-	if err := validateIPv4("ip", h.IP); err != nil {
-		return err
-	}
-	if err := ValidateMAC("mac", h.MAC); err != nil {
-		return err
-	}
-	return validateAttachment(h)
-}
-
-// validateAttachment checks that the host is attached in exactly one way:
-// bridge+interface, chassis+interface or dpid+ofport.
-func validateAttachment(h *Host) *Error {
-	const how = "bridge+interface, chassis+interface or dpid+ofport"
-	byBridge := h.Bridge != ""
-	byChassis := h.Chassis != ""
-	byPort := h.DPID != 0 || h.OFPort != 0
-	switch {
-	case byBridge && byChassis:
-		return Invalid("chassis", "give either bridge+interface or chassis+interface, not both (bridge %s, chassis %s)", quote(h.Bridge), quote(h.Chassis))
-	case (byBridge || byChassis || h.Interface != "") && byPort:
-		field := "dpid"
-		if h.DPID == 0 {
-			field = "ofport"
-		}
-		by := "bridge+interface"
-		if byChassis {
-			by = "chassis+interface"
-		}
-		return Invalid(field, "give either %s or dpid+ofport, not both", by)
-	case !byBridge && !byChassis && !byPort:
-		if h.Interface != "" {
-			return Invalid("bridge", "required with interface %s: give bridge (or chassis) with it", quote(h.Interface))
-		}
-		return Invalid("bridge", "required: attach the host by %s", how)
-	case byBridge:
-		if h.Interface == "" {
-			return Invalid("interface", "required with bridge %s", quote(h.Bridge))
-		}
-		if err := validateIfaceName("bridge", h.Bridge); err != nil {
-			return err
-		}
-		return validateIfaceName("interface", h.Interface)
-	case byChassis:
-		if err := ValidateName("chassis", h.Chassis); err != nil {
-			return err
-		}
-		if h.Interface == "" {
-			return Invalid("interface", "required with chassis %s", quote(h.Chassis))
-		}
-		return validateIfaceName("interface", h.Interface)
-	default:
-		if h.DPID == 0 {
-			return Invalid("dpid", "required with ofport (and must not be 0)")
-		}
-		if h.OFPort == 0 {
-			return Invalid("ofport", "required with dpid")
-		}
-		if h.OFPort > MaxOFPort {
-			return Invalid("ofport", "%d is out of range: use 1..%d", h.OFPort, uint32(MaxOFPort))
-		}
-		return nil
-	}
-}
-
-// validateSubnet checks a subnet on its own and fills in the default name.
-func validateSubnet(s *Subnet) *Error {
-	if err := ValidateName("vpc", s.VPC); err != nil {
-		return err
-	}
-	if err := ValidatePrefix("cidr", s.CIDR, 0, 32); err != nil {
-		return err
-	}
-	if s.Name == "" {
-		s.Name = DefaultSubnetName(s.CIDR)
-	}
-	if err := ValidateName("name", s.Name); err != nil {
-		return err
-	}
-	return ValidateName("host", s.Host)
 }
 
 // describeNames lists up to max names, then how many more there are.

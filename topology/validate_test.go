@@ -90,6 +90,12 @@ func TestVSwitchRules(t *testing.T) {
 	}
 	runRuleCases(t, []ruleCase{
 		{name: "ok", ops: []Op{vsw("vpc-a", "vsw-b", "10.20.0.0/24", "")}},
+		{name: "loopback", ops: []Op{vsw("vpc-b", "lo", "127.0.0.0/24", "")}, kind: ErrInvalid, field: "cidr", msg: "loopback (127.0.0.0/8)"},
+		{name: "link-local", ops: []Op{vsw("vpc-b", "ll", "169.254.1.0/24", "")}, kind: ErrInvalid, field: "cidr", msg: "link-local"},
+		{name: "multicast", ops: []Op{vsw("vpc-b", "mc", "224.1.0.0/16", "")}, kind: ErrInvalid, field: "cidr", msg: "multicast"},
+		{name: "this network", ops: []Op{vsw("vpc-b", "zero", "0.0.1.0/24", "")}, kind: ErrInvalid, field: "cidr", msg: "this network"},
+		{name: "reserved", ops: []Op{vsw("vpc-b", "res", "250.0.0.0/24", "")}, kind: ErrInvalid, field: "cidr", msg: "240.0.0.0/4"},
+		{name: "limited broadcast", ops: []Op{vsw("vpc-b", "bc", "255.255.255.0/24", "")}, kind: ErrInvalid, field: "cidr", msg: "240.0.0.0/4"},
 		{name: "ok /16 and /29", ops: []Op{vsw("vpc-a", "b", "10.20.0.0/16", ""), vsw("vpc-a", "c", "10.30.0.0/29", "")}},
 		{name: "ok anything in a VPC without cidr", ops: []Op{vsw("vpc-b", "b", "192.168.7.0/24", "192.168.7.200")}},
 		{name: "ok same cidr in another VPC", ops: []Op{vsw("vpc-b", "b", "10.10.10.0/24", "")}},
@@ -119,7 +125,7 @@ func TestVSwitchRules(t *testing.T) {
 func TestVSwitchDefaultGateway(t *testing.T) {
 	s := seededStore(t)
 	out := mustApply(t, s, createVSwitch(VSwitch{VPC: "vpc-a", Name: "vsw-b", CIDR: pfx("10.19.128.0/20")}))
-	if got, want := out[0].VSwitch.Gateway, ip("10.19.143.253"); got != want {
+	if got, want := out[0].VSwitch().Gateway, ip("10.19.143.253"); got != want {
 		t.Fatalf("default gateway = %s, want %s (broadcast − 2)", got, want)
 	}
 	s.Read(func(st *State) {
@@ -143,6 +149,11 @@ func TestHostRules(t *testing.T) {
 	runRuleCases(t, []ruleCase{
 		{name: "ok bridge+interface", ops: with(func(h *Host) {})},
 		{name: "ok dpid+ofport", ops: with(byPort)},
+		{name: "MAC of another host in the VPC", ops: with(func(h *Host) { h.MAC = mac("52:58:00:98:c0:81") }), kind: ErrConflict, field: "mac", msg: `already used by host "test1"`},
+		{name: "ok MAC of a host in another VPC", ops: []Op{
+			createVSwitch(VSwitch{VPC: "vpc-b", Name: "w", CIDR: pfx("10.10.10.0/24")}),
+			createHost(Host{VPC: "vpc-b", Name: "twin", VSwitch: "w", IP: ip("10.10.10.11"), MAC: mac("52:58:00:98:c0:81"), DPID: 9, OFPort: 1}),
+		}},
 		{name: "ok max ofport", ops: with(func(h *Host) { byPort(h); h.OFPort = 0xfffffeff })},
 		{name: "ok same interface on another bridge", ops: with(func(h *Host) { h.Bridge = "br-other"; h.Interface = "vnet1" })},
 		{name: "ok same port on another dpid", ops: with(func(h *Host) { byPort(h); h.DPID, h.OFPort = 9, 3 })},
@@ -196,6 +207,12 @@ func TestSubnetRules(t *testing.T) {
 	runRuleCases(t, []ruleCase{
 		{name: "ok", ops: sub("", "172.18.3.0/24", "test2")},
 		{name: "ok overlapping another route", ops: sub("", "172.18.0.0/16", "test2")},
+		{name: "ok default route containing reserved ranges", ops: sub("", "0.0.0.0/0", "test2")},
+		{name: "loopback route", ops: sub("", "127.0.0.1/32", "test2"), kind: ErrInvalid, field: "cidr", msg: "loopback"},
+		{name: "multicast route", ops: sub("", "239.1.1.0/24", "test2"), kind: ErrInvalid, field: "cidr", msg: "multicast"},
+		{name: "link-local route", ops: sub("", "169.254.169.254/32", "test2"), kind: ErrInvalid, field: "cidr", msg: "link-local"},
+		{name: "broadcast route", ops: sub("", "255.255.255.255/32", "test2"), kind: ErrInvalid, field: "cidr", msg: "240.0.0.0/4"},
+		{name: "this-network route", ops: sub("", "0.0.0.0/8", "test2"), kind: ErrInvalid, field: "cidr", msg: "this network"},
 		{name: "ok /32 and /0 in a VPC without vSwitches", ops: []Op{
 			createVSwitch(VSwitch{VPC: "vpc-b", Name: "w", CIDR: pfx("10.1.0.0/24")}),
 			createHost(Host{VPC: "vpc-b", Name: "h", VSwitch: "w", IP: ip("10.1.0.5"), MAC: mac("02:00:00:00:00:05"), DPID: 5, OFPort: 5}),
@@ -219,22 +236,25 @@ func TestSubnetRules(t *testing.T) {
 		{name: "move unknown subnet", ops: []Op{moveSubnet("vpc-a", "nope", "test2")}, kind: ErrNotFound, field: "name"},
 		{name: "move to unknown host", ops: []Op{moveSubnet("vpc-a", "ten-99", "nope")}, kind: ErrNotFound, field: "host"},
 		{name: "move in unknown vpc", ops: []Op{moveSubnet("nope", "ten-99", "test1")}, kind: ErrNotFound, field: "vpc"},
-		{name: "update changing cidr", ops: []Op{{Kind: OpUpdate, Subnet: &Subnet{VPC: "vpc-a", Name: "ten-99", CIDR: pfx("10.99.2.0/24"), Host: "test1"}}}, kind: ErrInvalid, field: "cidr", msg: "cannot be changed"},
-		{name: "update of a host", ops: []Op{{Kind: OpUpdate, Host: &Host{VPC: "vpc-a", Name: "test1"}}}, kind: ErrInvalid, field: "", msg: "cannot be updated"},
-		{name: "update of a vpc", ops: []Op{{Kind: OpUpdate, VPC: &VPC{Name: "vpc-a"}}}, kind: ErrInvalid, msg: "cannot be updated"},
+		{name: "update changing cidr", ops: []Op{{Kind: OpUpdate, Obj: &Subnet{VPC: "vpc-a", Name: "ten-99", CIDR: pfx("10.99.2.0/24"), Host: "test1"}}}, kind: ErrInvalid, field: "cidr", msg: "cannot be changed"},
+		{name: "update of a host's IP", ops: []Op{{Kind: OpUpdate, Obj: &Host{VPC: "vpc-a", Name: "test1", IP: ip("10.10.10.99")}}}, kind: ErrInvalid, field: "ip", msg: "cannot be changed"},
+		{name: "update of a host's vSwitch", ops: []Op{{Kind: OpUpdate, Obj: &Host{VPC: "vpc-a", Name: "test1", VSwitch: "vsw-b"}}}, kind: ErrInvalid, field: "vswitch", msg: "cannot be changed"},
+		{name: "update of a host to a taken MAC", ops: []Op{{Kind: OpUpdate, Obj: &Host{VPC: "vpc-a", Name: "test1", MAC: mac("52:58:00:98:c0:92")}}}, kind: ErrConflict, field: "mac", msg: `already used by host "test2"`},
+		{name: "update of a missing host", ops: []Op{{Kind: OpUpdate, Obj: &Host{VPC: "vpc-a", Name: "nope"}}}, kind: ErrNotFound, field: "name", msg: `host "nope" does not exist in VPC "vpc-a"`},
+		{name: "update of a vpc", ops: []Op{{Kind: OpUpdate, Obj: &VPC{Name: "vpc-a"}}}, kind: ErrInvalid, msg: "cannot be updated"},
 	})
 }
 
 func TestSubnetDefaultNameAndMove(t *testing.T) {
 	s := seededStore(t)
 	out := mustApply(t, s, createSubnet(Subnet{VPC: "vpc-a", CIDR: pfx("172.18.3.0/24"), Host: "test2"}))
-	if got := out[0].Subnet.Name; got != "172.18.3.0-24" {
+	if got := out[0].Subnet().Name; got != "172.18.3.0-24" {
 		t.Fatalf("default name = %q", got)
 	}
 	out = mustApply(t, s, moveSubnet("vpc-a", "172.18.3.0-24", "test1"))
 	old, ok := out[0].Old.(*Subnet)
-	if !ok || old.Host != "test2" || out[0].Subnet.Host != "test1" || out[0].Subnet.ID != old.ID || out[0].Subnet.CIDR != old.CIDR {
-		t.Fatalf("update result = %+v old=%+v", out[0].Subnet, out[0].Old)
+	if !ok || old.Host != "test2" || out[0].Subnet().Host != "test1" || out[0].Subnet().ID != old.ID || out[0].Subnet().CIDR != old.CIDR {
+		t.Fatalf("update result = %+v old=%+v", out[0].Subnet(), out[0].Old)
 	}
 	s.Read(func(st *State) {
 		if n := len(st.SubnetsOfHost("vpc-a", "test2")); n != 1 { // ten-99 only
@@ -255,8 +275,8 @@ func TestDeleteRules(t *testing.T) {
 		{name: "host in other vpc", ops: []Op{deleteHost("vpc-b", "test1")}, kind: ErrNotFound, field: "name"},
 		{name: "unknown subnet", ops: []Op{deleteSubnet("vpc-a", "nope")}, kind: ErrNotFound, field: "name"},
 		{name: "non-empty vpc", ops: []Op{deleteVPC("vpc-a")}, kind: ErrConflict, field: "name", msg: "1 vSwitch (vsw-a), 2 hosts (test1, test2) and 2 subnets (172.18.1.0-24, ten-99)"},
-		{name: "vswitch with hosts", ops: []Op{deleteVSwitch("vpc-a", "vsw-a")}, kind: ErrConflict, field: "name", msg: "2 host(s): test1, test2"},
-		{name: "host with subnets", ops: []Op{deleteHost("vpc-a", "test1")}, kind: ErrConflict, field: "name", msg: "next hop of 1 subnet(s): 172.18.1.0-24"},
+		{name: "vswitch with hosts", ops: []Op{deleteVSwitch("vpc-a", "vsw-a")}, kind: ErrConflict, field: "name", msg: "2 hosts (test1, test2)"},
+		{name: "host with subnets", ops: []Op{deleteHost("vpc-a", "test1")}, kind: ErrConflict, field: "name", msg: "is still used by 1 subnet (172.18.1.0-24)"},
 		{name: "ok empty vpc", ops: []Op{deleteVPC("vpc-b")}},
 		{name: "ok everything in order", ops: []Op{
 			deleteSubnet("vpc-a", "172.18.1.0-24"), deleteSubnet("vpc-a", "ten-99"),
@@ -274,12 +294,12 @@ func TestManyHostsInVSwitchMessage(t *testing.T) {
 	s := seededStore(t)
 	var ops []Op
 	for i := 20; i < 30; i++ {
-		ops = append(ops, createHost(Host{VPC: "vpc-a", Name: "h" + string(rune('a'+i-20)), VSwitch: "vsw-a", IP: ipN("10.10.10.0", i), MAC: mac("02:00:00:00:00:01"), DPID: 7, OFPort: uint32(i)}))
+		ops = append(ops, createHost(Host{VPC: "vpc-a", Name: "h" + string(rune('a'+i-20)), VSwitch: "vsw-a", IP: ipN("10.10.10.0", i), MAC: MAC{2, 0, 0, 0, 0, byte(i)}, DPID: 7, OFPort: uint32(i)}))
 	}
 	mustApply(t, s, ops...)
 	_, err := s.Apply(context.Background(), []Op{deleteVSwitch("vpc-a", "vsw-a")})
 	e, ok := AsError(err)
-	if !ok || e.Kind != ErrConflict || !strings.Contains(e.Msg, "12 host(s): ha, hb, hc and 9 more") {
+	if !ok || e.Kind != ErrConflict || !strings.Contains(e.Msg, "12 hosts (ha, hb, hc and 9 more)") {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -294,9 +314,42 @@ func ipN(base string, n int) netip.Addr {
 
 func TestOpShape(t *testing.T) {
 	runRuleCases(t, []ruleCase{
-		{name: "no object", ops: []Op{{Kind: OpCreate}}, kind: ErrInvalid, msg: "exactly one"},
-		{name: "two objects", ops: []Op{{Kind: OpCreate, VPC: &VPC{Name: "x"}, Subnet: &Subnet{}}}, kind: ErrInvalid, msg: "exactly one"},
-		{name: "no kind", ops: []Op{{VPC: &VPC{Name: "x"}}}, kind: ErrInvalid, msg: "unknown change kind"},
-		{name: "field-less error in a batch", ops: []Op{createVPC(VPC{Name: "x"}), {Kind: OpCreate}}, kind: ErrInvalid, field: "[1]", msg: "exactly one"},
+		{name: "no object", ops: []Op{{Kind: OpCreate}}, kind: ErrInvalid, msg: "must carry an object"},
+		{name: "no kind", ops: []Op{{Obj: &VPC{Name: "x"}}}, kind: ErrInvalid, msg: "unknown change kind"},
+		{name: "field-less error in a batch", ops: []Op{createVPC(VPC{Name: "x"}), {Kind: OpCreate}}, kind: ErrInvalid, field: "[1]", msg: "must carry an object"},
+	})
+}
+
+// TestUpdateHostKeepsIDAndRoutes: a PUT changes a host's MAC and
+// attachment; its ID, IP and the route entries whose next hop it is stay.
+func TestUpdateHostKeepsIDAndRoutes(t *testing.T) {
+	s := seededStore(t)
+	var before Host
+	s.Read(func(st *State) { before, _ = st.Host("vpc-a", "test1") })
+	out := mustApply(t, s, Op{Kind: OpUpdate, Obj: &Host{VPC: "vpc-a", Name: "test1", MAC: mac("02:aa:00:00:00:01"), Bridge: "br-test", Interface: "vnet9"}})
+	h := out[0].Host()
+	old := out[0].Old.(*Host)
+	if h.ID != before.ID || h.IP != before.IP || h.VSwitch != before.VSwitch || h.MAC.String() != "02:aa:00:00:00:01" || h.Interface != "vnet9" {
+		t.Fatalf("updated host = %+v (was %+v)", h, before)
+	}
+	if old.MAC.String() != before.MAC.String() || old.Interface != "vnet1" {
+		t.Fatalf("Old = %+v, want the host as it was", old)
+	}
+	// Only the MAC: the attachment stays.
+	out = mustApply(t, s, Op{Kind: OpUpdate, Obj: &Host{VPC: "vpc-a", Name: "test1", MAC: mac("02:aa:00:00:00:02")}})
+	if h := out[0].Host(); h.Interface != "vnet9" || h.Bridge != "br-test" {
+		t.Fatalf("MAC-only update moved the host: %+v", h)
+	}
+	s.Read(func(st *State) {
+		if subs := st.SubnetsOfHost("vpc-a", "test1"); len(subs) != 1 || subs[0].Name != "172.18.1.0-24" {
+			t.Errorf("route entries of test1 after update: %+v", subs)
+		}
+		// The old attachment is free again, the new one taken.
+		if _, err := st.prepare(createHost(Host{VPC: "vpc-a", Name: "x", VSwitch: "vsw-a", IP: ip("10.10.10.50"), MAC: mac("02:bb:00:00:00:01"), Bridge: "br-test", Interface: "vnet1"})); err != nil {
+			t.Errorf("old attachment still taken: %v", err)
+		}
+		if _, err := st.prepare(createHost(Host{VPC: "vpc-a", Name: "x", VSwitch: "vsw-a", IP: ip("10.10.10.50"), MAC: mac("02:bb:00:00:00:01"), Bridge: "br-test", Interface: "vnet9"})); err == nil || err.Field != "interface" {
+			t.Errorf("new attachment free: %v", err)
+		}
 	})
 }

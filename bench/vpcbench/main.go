@@ -240,7 +240,7 @@ func runOne(ctx context.Context, bin string, n, batch, ops int, diff, verbose bo
 
 	// ---- 2. convergence: single subnet add / delete ----
 	prof.start(ctx, e, "converge")
-	_, _, perSubnet := flowCounts()
+	perSubnet := subnetFlowCount()
 	names := make([]string, ops)
 	for j := range ops {
 		req := api.SubnetRequest{CIDR: subnetCIDR(12, j), Host: hostName((j * 7919) % n)}

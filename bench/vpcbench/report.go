@@ -46,8 +46,8 @@ func printTable(w io.Writer, rs []result, markdown bool) {
 		return verdict(ok)
 	}
 
-	pl, ph, ps := flowCounts()
-	add(fmt.Sprintf("flows in the switch (%d/host + %d/subnet + %d)", ph, ps, pl), "", func(r result) string { return num(r.Flows) })
+	fixed, perPair := tableShape()
+	add(fmt.Sprintf("flows in the switch (%d per host with its route entry + %d)", perPair, fixed), "", func(r result) string { return num(r.Flows) })
 	add("bulk: REST (5,000/request) → all flows committed", "", func(r result) string { return dur(r.BulkTook) })
 	add("bulk: vpcflow flows/s", "", func(r result) string { return num(int(float64(r.Flows) / r.BulkTook.Seconds())) })
 	add("bulk: ovs-ofctl --bundle add-flows, same flows", "", func(r result) string { return dur(r.OfctlBundle) })

@@ -7,8 +7,6 @@ import (
 	"os"
 
 	"github.com/vpcflow/vpcflow/api"
-	"github.com/vpcflow/vpcflow/controller"
-	"github.com/vpcflow/vpcflow/openflow"
 	"github.com/vpcflow/vpcflow/topology"
 )
 
@@ -22,23 +20,41 @@ const (
 	vswitchCIDR  = "10.0.0.0/16"
 )
 
-// flowCounts is what the pipeline installs per datapath, per host and per
-// route entry (9, 2 and 4 today, docs/pipeline.md), taken from the
-// controller package so the bench follows the pipeline as it changes.
-func flowCounts() (pipeline, perHost, perSubnet int) {
-	vpc := topology.VPC{ID: 1, Name: benchVPC}
-	vsw := topology.VSwitch{ID: 1, VPC: benchVPC, Name: benchVSwitch, CIDR: netip.MustParsePrefix(vswitchCIDR)}
-	h := topology.Host{ID: 1, VPC: benchVPC, Name: hostName(0), VSwitch: benchVSwitch,
-		IP: netip.MustParseAddr("10.0.0.1"), MAC: topology.MAC{0x52, 0x54, 0, 0, 0, 1}, DPID: 1, OFPort: 1}
-	s := topology.Subnet{ID: 1, VPC: benchVPC, Name: "s", CIDR: netip.MustParsePrefix(subnetCIDR(11, 0)), Host: h.Name}
-	at := controller.Attachment{DPID: 1, OFPort: 1}
-	return len(controller.PipelineFlows()), len(controller.HostFlows(vpc, vsw, h, at)), len(controller.SubnetFlows(vpc, s, h, at))
+// expectedFlows is the size of the table with n hosts, one route entry
+// each, as vpcflow's own pipeline computes it: a fixed part (defaults and
+// flows shared by the vSwitch) plus a part per host and route entry.
+func expectedFlows(n int) int {
+	fixed, perPair := tableShape()
+	return fixed + n*perPair
 }
 
-// expectedFlows is the size of the table with n hosts, one route entry each.
-func expectedFlows(n int) int {
-	p, h, s := flowCounts()
-	return p + n*(h+s)
+// tableShape is the fixed part of the bench's table and the part per host
+// with its route entry.
+func tableShape() (fixed, perPair int) {
+	size := func(k int) int {
+		var hosts []topology.Host
+		var subnets []topology.Subnet
+		for i := 0; i < k; i++ {
+			r := hostRequest(i, 1)
+			m, _ := topology.ParseMAC(r.MAC)
+			hosts = append(hosts, topology.Host{VPC: benchVPC, Name: r.Name, VSwitch: benchVSwitch,
+				IP: netip.MustParseAddr(r.IP), MAC: m, DPID: 1, OFPort: r.OFPort})
+			subnets = append(subnets, topology.Subnet{VPC: benchVPC, CIDR: netip.MustParsePrefix(subnetCIDR(11, i)), Host: r.Name})
+		}
+		t, err := referenceTable(1, topology.VPC{Name: benchVPC}, topology.VSwitch{VPC: benchVPC, Name: benchVSwitch, CIDR: netip.MustParsePrefix(vswitchCIDR)}, hosts, subnets)
+		if err != nil {
+			panic(err)
+		}
+		return len(t)
+	}
+	return flowCounts(size)
+}
+
+// flowCounts splits a table's size into the fixed part and the part per
+// host with its route entry, from the sizes with one and two hosts.
+func flowCounts(size func(k int) int) (fixed, perPair int) {
+	one, two := size(1), size(2)
+	return one - (two - one), two - one
 }
 
 func addrFrom(base uint32) netip.Addr {
@@ -68,38 +84,48 @@ func subnetRequest(i int) api.SubnetRequest {
 }
 
 // writeFlowFile writes the very flows vpcflow computes for the topology
-// (controller.PipelineFlows/HostFlows/SubnetFlows over the objects the REST
-// API returned) in ovs-ofctl add-flows syntax, and returns how many.
+// (its pipeline and engine over the objects the REST API returned) in
+// ovs-ofctl add-flows syntax, and returns how many.
 func writeFlowFile(path string, vpc topology.VPC, vsw topology.VSwitch, hosts []topology.Host, subnets []topology.Subnet) (int, error) {
+	var dpid uint64
+	if len(hosts) > 0 {
+		dpid = uint64(hosts[0].DPID)
+	}
+	flows, err := referenceTable(dpid, vpc, vsw, hosts, subnets)
+	if err != nil {
+		return 0, err
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
 	w := bufio.NewWriterSize(f, 1<<20)
-	n := 0
-	put := func(fl []openflow.Flow) {
-		for i := range fl {
-			w.WriteString(fl[i].String())
-			w.WriteByte('\n')
-			n++
-		}
-	}
-	put(controller.PipelineFlows())
-	byName := make(map[string]topology.Host, len(hosts))
-	for _, h := range hosts {
-		byName[h.Name] = h
-		put(controller.HostFlows(vpc, vsw, h, controller.Attachment{DPID: uint64(h.DPID), OFPort: h.OFPort}))
-	}
-	for _, s := range subnets {
-		h, ok := byName[s.Host]
-		if !ok {
-			return 0, fmt.Errorf("subnet %s: unknown host %s", s.Name, s.Host)
-		}
-		put(controller.SubnetFlows(vpc, s, h, controller.Attachment{DPID: uint64(h.DPID), OFPort: h.OFPort}))
+	for i := range flows {
+		w.WriteString(flows[i].String())
+		w.WriteByte('\n')
 	}
 	if err := w.Flush(); err != nil {
 		return 0, err
 	}
-	return n, f.Close()
+	return len(flows), f.Close()
+}
+
+// subnetFlowCount is how many flows one more route entry (out of
+// 12.0.0.0/8, as convergence adds them) brings.
+func subnetFlowCount() int {
+	r := hostRequest(0, 1)
+	m, _ := topology.ParseMAC(r.MAC)
+	h := topology.Host{VPC: benchVPC, Name: r.Name, VSwitch: benchVSwitch, IP: netip.MustParseAddr(r.IP), MAC: m, DPID: 1, OFPort: r.OFPort}
+	vpc := topology.VPC{Name: benchVPC}
+	vsw := topology.VSwitch{VPC: benchVPC, Name: benchVSwitch, CIDR: netip.MustParsePrefix(vswitchCIDR)}
+	sub := func(first byte) topology.Subnet {
+		return topology.Subnet{VPC: benchVPC, CIDR: netip.MustParsePrefix(subnetCIDR(first, 0)), Host: h.Name}
+	}
+	a, err1 := referenceTable(1, vpc, vsw, []topology.Host{h}, []topology.Subnet{sub(11)})
+	b, err2 := referenceTable(1, vpc, vsw, []topology.Host{h}, []topology.Subnet{sub(11), sub(12)})
+	if err1 != nil || err2 != nil {
+		panic(fmt.Sprint(err1, err2))
+	}
+	return len(b) - len(a)
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 
 	"github.com/vpcflow/vpcflow/api"
 	"github.com/vpcflow/vpcflow/controller"
+	"github.com/vpcflow/vpcflow/controller/pipeline"
 )
 
 func (c *cli) drops(args []string) int {
@@ -61,9 +63,18 @@ func filterDrops(rep controller.DropReport, vpc string) controller.DropReport {
 func dropsTable(w io.Writer, v any) {
 	rep := v.(controller.DropReport)
 	sws, hosts := rep.Switches, rep.Hosts
-	counters := []any{"SPOOFED", "NO_ROUTE", "ARP_NOT_ANSWERED", "UNKNOWN_SOURCE", "OTHER", "TOO_BIG"}
+	// One column per drop reason the pipeline declares, in its order.
+	reasons := pipeline.Default().DropReasons()
+	var counters []any
+	for _, r := range reasons {
+		counters = append(counters, strings.ToUpper(r.Name))
+	}
 	values := func(d controller.DropCounters) []any {
-		return []any{d.Spoofed, d.NoRoute, d.ARPNotAnswered, d.UnknownSource, d.Other, d.TooBig}
+		out := make([]any, len(reasons))
+		for i, r := range reasons {
+			out[i] = d[r.Name]
+		}
+		return out
 	}
 	row(w, append([]any{"DPID", "BRIDGE"}, counters...)...)
 	for _, s := range sws {

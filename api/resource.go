@@ -1,0 +1,223 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/vpcflow/vpcflow/topology"
+)
+
+// resource is one topology kind's REST resource, declared once in the
+// kind's own file (vpcs.go, vswitches.go, hosts.go, subnets.go,
+// chassis.go). The handlers around it are written once, here: list, get,
+// create (one object or, with batch, an array applied all or nothing),
+// update (PUT) and delete (?cascade=true).
+type resource struct {
+	// path is the collection's path: "/v1/vpcs" or "/v1/vpcs/{vpc}/hosts".
+	path string
+	// item is the URL variable naming one object ("vpc" for VPCs, "name"
+	// for the rest).
+	item string
+	// inVPC says the collection lives in the URL's VPC: listing a missing
+	// VPC is a 404 on "vpc".
+	inVPC bool
+	list  func(st *topology.State, v map[string]string) any
+	get   func(st *topology.State, v map[string]string) (any, bool)
+	// what names a missing object: `host "x" does not exist in VPC "v"`.
+	what func(v map[string]string) string
+	// create decodes one object of a POST; batch accepts an array too.
+	create func(s *server, data []byte, v map[string]string) (topology.Object, *requestError)
+	batch  bool
+	// update decodes the body of a PUT (nil: no PUT).
+	update func(s *server, data []byte, v map[string]string) (topology.Object, *requestError)
+	// ref names the object a DELETE (or PUT) URL points at.
+	ref func(v map[string]string) topology.Object
+	// location is the URL of an object.
+	location func(o topology.Object) string
+}
+
+// resources lists every kind's resource; a new kind is one file declaring
+// its resource and one entry here.
+func resources() []resource {
+	return []resource{vpcResource(), vswitchResource(), hostResource(), subnetResource(), chassisResource()}
+}
+
+// route is one route of the API.
+type route struct {
+	path, method string
+	h            http.HandlerFunc
+}
+
+// routes are the handlers of a resource.
+func (s *server) routes(rs resource) []route {
+	item := rs.path + "/{" + rs.item + "}"
+	out := []route{
+		{rs.path, http.MethodGet, func(w http.ResponseWriter, r *http.Request) { s.listResource(w, r, rs) }},
+		{item, http.MethodGet, func(w http.ResponseWriter, r *http.Request) { s.getResource(w, r, rs) }},
+		{item, http.MethodDelete, func(w http.ResponseWriter, r *http.Request) {
+			s.deleteOp(w, r, topology.Delete(rs.ref(mux.Vars(r)), false))
+		}},
+	}
+	if rs.create != nil {
+		out = append(out, route{rs.path, http.MethodPost, func(w http.ResponseWriter, r *http.Request) { s.createResource(w, r, rs) }})
+	}
+	if rs.update != nil {
+		out = append(out, route{item, http.MethodPut, func(w http.ResponseWriter, r *http.Request) { s.updateResource(w, r, rs) }})
+	}
+	return out
+}
+
+func (s *server) listResource(w http.ResponseWriter, r *http.Request, rs resource) {
+	v := mux.Vars(r)
+	var out any
+	var err error
+	s.b.Read(func(st *topology.State) {
+		if rs.inVPC {
+			if _, ok := st.VPC(v["vpc"]); !ok {
+				err = notFound("vpc", "VPC %s does not exist", quote(v["vpc"]))
+				return
+			}
+		}
+		out = rs.list(st, v)
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *server) getResource(w http.ResponseWriter, r *http.Request, rs resource) {
+	v := mux.Vars(r)
+	var out any
+	var err error
+	s.b.Read(func(st *topology.State) {
+		if rs.inVPC {
+			if _, ok := st.VPC(v["vpc"]); !ok {
+				err = notFound("vpc", "VPC %s does not exist", quote(v["vpc"]))
+				return
+			}
+		}
+		var ok bool
+		if out, ok = rs.get(st, v); !ok {
+			err = notFound(rs.item, "%s", rs.what(v))
+		}
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// createResource reads an object (or, for a batch resource, an array of
+// objects), applies them in one Backend.Apply and answers 201 with the
+// object or the array.
+func (s *server) createResource(w http.ResponseWriter, r *http.Request, rs resource) {
+	v := mux.Vars(r)
+	body, rerr := readBody(w, r, s.opts.MaxBodyBytes)
+	if rerr != nil {
+		s.writeError(w, r, rerr)
+		return
+	}
+	if !rs.batch || !isArray(body) {
+		o, rerr := rs.create(s, body, v)
+		if rerr != nil {
+			s.writeError(w, r, rerr)
+			return
+		}
+		out, err := s.apply(r, []topology.Op{topology.Create(o)})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		w.Header().Set("Location", rs.location(out[0].Obj))
+		writeJSON(w, http.StatusCreated, out[0].Obj)
+		return
+	}
+	elems, rerr := decodeArray(body)
+	if rerr != nil {
+		s.writeError(w, r, rerr)
+		return
+	}
+	ops := make([]topology.Op, len(elems))
+	for i, e := range elems {
+		o, rerr := rs.create(s, e, v)
+		if rerr != nil {
+			s.writeError(w, r, withIndex(rerr, i))
+			return
+		}
+		ops[i] = topology.Create(o)
+	}
+	out, err := s.apply(r, ops)
+	if err != nil {
+		// The store prefixes fields with "[i]." only for batches of more
+		// than one; an array is always a batch to the client.
+		if te, ok := topology.AsError(err); ok && len(ops) == 1 {
+			err = withIndex(&requestError{status: statusOf(te.Kind), field: te.Field, msg: te.Msg}, 0)
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	objs := make([]any, len(out))
+	for i, op := range out {
+		objs[i] = op.Obj
+	}
+	writeJSON(w, http.StatusCreated, objs)
+}
+
+func (s *server) updateResource(w http.ResponseWriter, r *http.Request, rs resource) {
+	v := mux.Vars(r)
+	body, rerr := readBody(w, r, s.opts.MaxBodyBytes)
+	if rerr != nil {
+		s.writeError(w, r, rerr)
+		return
+	}
+	o, rerr := rs.update(s, body, v)
+	if rerr != nil {
+		s.writeError(w, r, rerr)
+		return
+	}
+	out, err := s.apply(r, []topology.Op{topology.Update(o)})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out[0].Obj)
+}
+
+// deleteOp runs a delete. ?cascade=true also deletes what refers to the
+// object (see topology.Op.Cascade); an object nothing can refer to
+// accepts the parameter and nothing more changes.
+func (s *server) deleteOp(w http.ResponseWriter, r *http.Request, op topology.Op) {
+	cascade, rerr := cascadeParam(r)
+	if rerr != nil {
+		s.writeError(w, r, rerr)
+		return
+	}
+	op.Cascade = cascade
+	if _, err := s.apply(r, []topology.Op{op}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func statusOf(k topology.ErrorKind) int {
+	switch k {
+	case topology.ErrNotFound:
+		return http.StatusNotFound
+	case topology.ErrConflict:
+		return http.StatusConflict
+	}
+	return http.StatusBadRequest
+}
+
+// inVPCWhat describes a missing object of a VPC.
+func inVPCWhat(title string) func(v map[string]string) string {
+	return func(v map[string]string) string {
+		return fmt.Sprintf("%s %s does not exist in VPC %q", title, quote(v["name"]), v["vpc"])
+	}
+}

@@ -1,0 +1,81 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/vpcflow/vpcflow/topology"
+)
+
+// VSwitchRequest is the body of POST /v1/vpcs/{vpc}/vswitches. VPC is
+// optional; the URL's VPC wins and a different one here is an error.
+type VSwitchRequest struct {
+	VPC     string `json:"vpc,omitempty"`
+	Name    string `json:"name"`
+	CIDR    string `json:"cidr"`
+	Gateway string `json:"gateway,omitempty"`
+}
+
+// vswitchResource: /v1/vpcs/{vpc}/vswitches[/{name}].
+func vswitchResource() resource {
+	return resource{
+		path: "/v1/vpcs/{vpc}/vswitches", item: "name", inVPC: true,
+		list: func(st *topology.State, v map[string]string) any { return nonNil(st.VSwitches(v["vpc"])) },
+		get: func(st *topology.State, v map[string]string) (any, bool) {
+			x, ok := st.VSwitch(v["vpc"], v["name"])
+			return x, ok
+		},
+		what: inVPCWhat("vSwitch"),
+		create: func(_ *server, data []byte, v map[string]string) (topology.Object, *requestError) {
+			var req VSwitchRequest
+			if err := decodeObject(data, &req); err != nil {
+				return nil, err
+			}
+			if err := checkVPC(v["vpc"], req.VPC); err != nil {
+				return nil, err
+			}
+			p, err := parsePrefix("cidr", req.CIDR)
+			if err != nil {
+				return nil, err
+			}
+			gw, err := parseAddr("gateway", req.Gateway)
+			if err != nil {
+				return nil, err
+			}
+			return &topology.VSwitch{VPC: v["vpc"], Name: req.Name, CIDR: p, Gateway: gw}, nil
+		},
+		ref: func(v map[string]string) topology.Object { return &topology.VSwitch{VPC: v["vpc"], Name: v["name"]} },
+		location: func(o topology.Object) string {
+			w := o.(*topology.VSwitch)
+			return location("vpcs", w.VPC, "vswitches", w.Name)
+		},
+	}
+}
+
+// CreateVSwitch creates a vSwitch in vpc.
+func (c *Client) CreateVSwitch(ctx context.Context, vpc string, req VSwitchRequest) (topology.VSwitch, error) {
+	var v topology.VSwitch
+	err := c.do(ctx, http.MethodPost, path("vpcs", vpc, "vswitches"), req, &v)
+	return v, err
+}
+
+// ListVSwitches lists a VPC's vSwitches.
+func (c *Client) ListVSwitches(ctx context.Context, vpc string) ([]topology.VSwitch, error) {
+	var out []topology.VSwitch
+	err := c.do(ctx, http.MethodGet, path("vpcs", vpc, "vswitches"), nil, &out)
+	return out, err
+}
+
+// GetVSwitch returns one vSwitch.
+func (c *Client) GetVSwitch(ctx context.Context, vpc, name string) (topology.VSwitch, error) {
+	var v topology.VSwitch
+	err := c.do(ctx, http.MethodGet, path("vpcs", vpc, "vswitches", name), nil, &v)
+	return v, err
+}
+
+// DeleteVSwitch deletes a vSwitch without hosts, or with Cascade(true) its
+// hosts and their subnets too.
+func (c *Client) DeleteVSwitch(ctx context.Context, vpc, name string, opts ...DeleteOption) error {
+	return c.do(ctx, http.MethodDelete, withQuery(path("vpcs", vpc, "vswitches", name), opts), nil, nil)
+}
+

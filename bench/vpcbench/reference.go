@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vpcflow/vpcflow/controller/engine"
+	"github.com/vpcflow/vpcflow/controller/pipeline"
+	"github.com/vpcflow/vpcflow/openflow"
+	"github.com/vpcflow/vpcflow/topology"
+)
+
+// byPort resolves hosts attached by dpid+ofport, as the bench attaches
+// them (no OVSDB needed).
+type byPort struct{}
+
+func (byPort) Attachment(h topology.Host) (pipeline.Attachment, bool) {
+	return pipeline.Attachment{DPID: uint64(h.DPID), OFPort: h.OFPort}, h.DPID != 0 && h.OFPort != 0
+}
+
+// referenceTable computes, with vpcflow's own pipeline and engine, the
+// table vpcflow wants on dpid for the given topology objects (as the REST
+// API returned them).
+func referenceTable(dpid uint64, vpc topology.VPC, vsw topology.VSwitch, hosts []topology.Host, subnets []topology.Subnet) ([]openflow.Flow, error) {
+	ctx := context.Background()
+	st, err := topology.NewStore(ctx, topology.NewMemory(), nil)
+	if err != nil {
+		return nil, err
+	}
+	ops := []topology.Op{topology.Create(&topology.VPC{Name: vpc.Name, CIDR: vpc.CIDR, DecTTL: vpc.DecTTL}),
+		topology.Create(&topology.VSwitch{VPC: vsw.VPC, Name: vsw.Name, CIDR: vsw.CIDR, Gateway: vsw.Gateway})}
+	for i := range hosts {
+		h := hosts[i]
+		h.ID = 0
+		ops = append(ops, topology.Create(&h))
+	}
+	for i := range subnets {
+		s := subnets[i]
+		s.ID = 0
+		ops = append(ops, topology.Create(&s))
+	}
+	if _, err := st.Apply(ctx, ops); err != nil {
+		return nil, fmt.Errorf("reference topology: %w", err)
+	}
+	// IDs are handed out in the same order as by the server the objects
+	// came from (one VPC, one vSwitch, hosts then subnets in creation
+	// order), so cookies match.
+	e := engine.New(pipeline.Default())
+	st.Read(func(s *topology.State) {
+		e.Update(&pipeline.Snapshot{Topo: s, Ports: byPort{}, Chassis: map[string]pipeline.ChassisPlace{}, UnderlayMTU: 1500},
+			pipeline.AllOwners(s))
+	})
+	return engine.Sorted(e.Desired(dpid)), nil
+}

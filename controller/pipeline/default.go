@@ -1,0 +1,17 @@
+package pipeline
+
+// Default is vpcflow's pipeline, in packet order.
+func Default() *Pipeline {
+	p, err := New(
+		NewClassifier(),
+		NewSpoofGuard(),
+		NewARPResponder(),
+		NewL3Forwarding(),
+		NewTunnel(),
+		NewOutput(),
+	)
+	if err != nil {
+		panic(err) // the declarations are constant; TestDefaultPipeline checks them
+	}
+	return p
+}

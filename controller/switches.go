@@ -1,0 +1,133 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"go.uber.org/zap"
+
+	"github.com/vpcflow/vpcflow/controller/engine"
+	"github.com/vpcflow/vpcflow/openflow"
+	"github.com/vpcflow/vpcflow/topology"
+)
+
+// SwitchConnected runs a switch's connection: once the OVSDB port map is
+// known, it queues a full reconciliation against a snapshot of the desired
+// table (dump, then send only what is missing, different or stale), and then
+// applies queued changes in order until the switch disconnects.
+func (c *Controller) SwitchConnected(ctx context.Context, sw *openflow.Switch) {
+	c.Serve(ctx, sw)
+}
+
+// SwitchDisconnected forgets a switch.
+func (c *Controller) SwitchDisconnected(sw *openflow.Switch) {
+	c.Forget(sw)
+}
+
+// Serve runs one connected datapath until ctx ends or it fails: it is
+// reconciled first, then gets every change in order. The caller calls
+// Forget when the datapath's connection is gone.
+func (c *Controller) Serve(ctx context.Context, dp Datapath) {
+	log := c.log.With(zap.String("dpid", dpidString(dp.DPID())), zap.String("remote", dp.RemoteAddr()))
+	select {
+	case <-c.portsReady:
+	case <-ctx.Done():
+		return
+	}
+	sc := newSwitchConn(dp, log, c.pipe)
+	c.mu.Lock()
+	if old, ok := c.switches[dp.DPID()]; ok && old.dp != dp {
+		old.dp.Close()
+	}
+	c.switches[dp.DPID()] = sc
+	dpid := dp.DPID()
+	done := sc.enqueue(&pushJob{timeout: c.opts.ReconcileTimeout, snapshot: func() engine.DesiredTable {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.engine.Desired(dpid)
+	}})
+	c.mu.Unlock()
+	go func() {
+		if err := <-done; err != nil {
+			log.Error("reconciling switch", zap.Error(err))
+		}
+	}()
+	sc.run(ctx)
+}
+
+// Forget drops a datapath whose connection is gone; a newer connection
+// with the same dpid is kept.
+func (c *Controller) Forget(dp Datapath) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cur, ok := c.switches[dp.DPID()]; ok && cur.dp == dp {
+		delete(c.switches, dp.DPID())
+		cur.fail(errSwitchGone)
+		c.log.Info("switch disconnected", zap.String("dpid", dpidString(dp.DPID())))
+	}
+}
+
+// Switches lists the reconciled switches with their ports.
+func (c *Controller) Switches() []SwitchInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]SwitchInfo, 0, len(c.switches))
+	for dpid, sc := range c.switches {
+		if !sc.isReconciled() {
+			continue // listed once its tables are known to be right
+		}
+		sw := sc.dp
+		info := SwitchInfo{DPID: topology.DPID(dpid), Remote: sw.RemoteAddr(),
+			ConnectedSince: sw.ConnectedAt().UTC(), Ports: []PortInfo{}}
+		for _, ep := range sortedEndpoints(c.bridges) {
+			for _, b := range c.bridges[ep] {
+				if b.DPID != dpid {
+					continue
+				}
+				info.Bridge = b.Name
+				for _, p := range b.Ports {
+					pi := PortInfo{Name: p.Name, OFPort: p.OFPort}
+					if len(p.AttachedMAC) == 6 {
+						pi.MAC = p.AttachedMAC.String()
+					}
+					info.Ports = append(info.Ports, pi)
+				}
+			}
+		}
+		sort.Slice(info.Ports, func(i, j int) bool { return info.Ports[i].OFPort < info.Ports[j].OFPort })
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].DPID < out[j].DPID })
+	return out
+}
+
+// Flows reads the flow table of a connected switch.
+func (c *Controller) Flows(ctx context.Context, dpid topology.DPID) ([]FlowEntry, error) {
+	c.mu.Lock()
+	sc, ok := c.switches[uint64(dpid)]
+	c.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", dpid, ErrUnknownSwitch)
+	}
+	stats, err := sc.dp.DumpFlows(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dumping flows of %s: %w", dpid, err)
+	}
+	out := make([]FlowEntry, len(stats))
+	for i, s := range stats {
+		out[i] = FlowEntry{
+			Table: s.Flow.Table, Priority: s.Flow.Priority,
+			Cookie: fmt.Sprintf("0x%x", s.Flow.Cookie), Match: s.Flow.Match.String(),
+			Actions: s.Flow.ActionsString(), Packets: s.Packets, Bytes: s.Bytes,
+			DurationSec: s.Duration.Seconds(),
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Table != out[j].Table {
+			return out[i].Table < out[j].Table
+		}
+		return out[i].Priority > out[j].Priority
+	})
+	return out, nil
+}

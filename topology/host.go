@@ -1,0 +1,270 @@
+package topology
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// Host is a VM (ECS instance) NIC in a vSwitch. It is attached by
+// Bridge+Interface (resolved through every --ovsdb server), by
+// Chassis+Interface (resolved through that chassis's OVSDB and bridge), or
+// by DPID+OFPort.
+// MAC may be empty when Bridge+Interface is given and OVSDB knows the
+// interface's external_ids:attached-mac; the API fills it in then.
+// The same holds for Chassis+Interface, through that chassis's OVSDB.
+type Host struct {
+	ID        uint32     `json:"id"`
+	VPC       string     `json:"vpc"`
+	Name      string     `json:"name"`
+	VSwitch   string     `json:"vswitch"`
+	IP        netip.Addr `json:"ip"`
+	MAC       MAC        `json:"mac"`
+	Bridge    string     `json:"bridge,omitempty"`
+	Chassis   string     `json:"chassis,omitempty"`
+	Interface string     `json:"interface,omitempty"`
+	DPID      DPID       `json:"dpid,omitzero"`
+	OFPort    uint32     `json:"ofport,omitempty"`
+}
+
+// Key is "VPC/NAME".
+func (h *Host) Key() string      { return vpcKey(h.VPC, h.Name) }
+func (h *Host) ObjectID() uint32 { return h.ID }
+func (h *Host) kind() kind       { return hostKind{} }
+func (h *Host) setID(id uint32)  { h.ID = id }
+func (h *Host) clone() Object    { c := cloneHost(*h); return &c }
+
+// Host is the op's object when it is a host, else nil.
+func (op Op) Host() *Host { h, _ := op.Obj.(*Host); return h }
+
+// cloneHost copies h so that no MAC backing array is shared.
+func cloneHost(h Host) Host {
+	if h.MAC != nil {
+		h.MAC = append(MAC(nil), h.MAC...)
+	}
+	return h
+}
+
+// hostKind declares hosts: in a VPC and one of its vSwitches, optionally
+// on a chassis; their IP (per VPC), MAC (per VPC: the tunnel delivers by
+// VNI and MAC) and attachment (across VPCs) are unique. A host can be
+// updated (PUT) to change its MAC or attachment; its IP, vSwitch and ID
+// stay.
+type hostKind struct{}
+
+func (hostKind) name() string                    { return "host" }
+func (hostKind) title() string                   { return "host" }
+func (hostKind) plural() string                  { return "hosts" }
+func (hostKind) vpcOf(o Object) string           { return o.(*Host).VPC }
+func (hostKind) decode(b []byte) (Object, error) { return decodeJSON[Host](b) }
+
+func (hostKind) keyOf(o Object) (string, *Error) {
+	h := o.(*Host)
+	return keyInVPC(h.VPC, h.Name)
+}
+
+func (hostKind) refs(o Object) []ref {
+	h := o.(*Host)
+	out := []ref{vpcRef(h.VPC), {field: "vswitch", to: vswitchKind{}, key: vpcKey(h.VPC, h.VSwitch),
+		what: fmt.Sprintf("vSwitch %q in VPC %q", h.VSwitch, h.VPC)}}
+	if h.Chassis != "" {
+		out = append(out, ref{field: "chassis", to: chassisKind{}, key: h.Chassis, what: fmt.Sprintf("chassis %q", h.Chassis)})
+	}
+	return out
+}
+
+func (hostKind) uniques(o Object) []unique {
+	h := o.(*Host)
+	used := func(what string) func(Object) string {
+		return func(holder Object) string {
+			return fmt.Sprintf("%s is already used by host %q", what, holder.(*Host).Name)
+		}
+	}
+	taken := func(what string) func(Object) string {
+		return func(holder Object) string {
+			other := holder.(*Host)
+			return fmt.Sprintf("%s is already attached as host %q in VPC %q", what, other.Name, other.VPC)
+		}
+	}
+	out := []unique{
+		{index: "ip", field: "ip", value: h.VPC + "\x00" + h.IP.String(), taken: used(h.IP.String())},
+		// The tunnel delivers by VNI and MAC: two hosts of a VPC may not
+		// share one. Stores from before this rule load with a warning.
+		{index: "mac", field: "mac", value: h.VPC + "\x00" + h.MAC.String(), taken: used(h.MAC.String()), lenientOnLoad: true},
+	}
+	switch {
+	case h.Bridge != "":
+		out = append(out, unique{index: "attachment", field: "interface", value: "b\x00" + h.Bridge + "\x00" + h.Interface,
+			taken: taken(h.Bridge + "/" + h.Interface)})
+	case h.Chassis != "":
+		out = append(out, unique{index: "attachment", field: "interface", value: "c\x00" + h.Chassis + "\x00" + h.Interface,
+			taken: taken(fmt.Sprintf("interface %s of chassis %q", quote(h.Interface), h.Chassis))})
+	default:
+		out = append(out, unique{index: "attachment", field: "ofport", value: fmt.Sprintf("p\x00%d\x00%d", h.DPID, h.OFPort),
+			taken: taken(fmt.Sprintf("dpid %s port %d", h.DPID, h.OFPort))})
+	}
+	return out
+}
+
+func (hostKind) check(o, old Object) *Error {
+	h := o.(*Host)
+	if err := ValidateName("vpc", h.VPC); err != nil {
+		return err
+	}
+	if err := ValidateName("name", h.Name); err != nil {
+		return err
+	}
+	if old != nil {
+		// An update keeps what is not given, and may not move the host to
+		// another address or vSwitch (route entries and peers rely on them).
+		was := old.(*Host)
+		if h.VSwitch == "" {
+			h.VSwitch = was.VSwitch
+		}
+		if !h.IP.IsValid() {
+			h.IP = was.IP
+		}
+		if len(h.MAC) == 0 {
+			h.MAC = append(MAC(nil), was.MAC...)
+		}
+		if h.Bridge == "" && h.Chassis == "" && h.Interface == "" && h.DPID == 0 && h.OFPort == 0 {
+			h.Bridge, h.Chassis, h.Interface, h.DPID, h.OFPort = was.Bridge, was.Chassis, was.Interface, was.DPID, was.OFPort
+		}
+		if h.VSwitch != was.VSwitch {
+			return Invalid("vswitch", "the vSwitch of host %q cannot be changed (%s → %s); delete and re-create it", h.Name, was.VSwitch, h.VSwitch)
+		}
+		if h.IP != was.IP {
+			return Invalid("ip", "the IP of host %q cannot be changed (%s → %s); delete and re-create it", h.Name, was.IP, h.IP)
+		}
+	}
+	if err := ValidateName("vswitch", h.VSwitch); err != nil {
+		return err
+	}
+	if err := validateIPv4("ip", h.IP); err != nil {
+		return err
+	}
+	if err := ValidateMAC("mac", h.MAC); err != nil {
+		return err
+	}
+	return validateAttachment(h)
+}
+
+func (hostKind) validate(st *State, o, _ Object) *Error {
+	h := o.(*Host)
+	w, _ := st.VSwitch(h.VPC, h.VSwitch)
+	switch {
+	case !w.CIDR.Contains(h.IP):
+		return Invalid("ip", "%s is not inside vSwitch %q (%s)", h.IP, w.Name, w.CIDR)
+	case h.IP == w.CIDR.Addr():
+		return Invalid("ip", "%s is the network address of vSwitch %q (%s)", h.IP, w.Name, w.CIDR)
+	case h.IP == Broadcast(w.CIDR):
+		return Invalid("ip", "%s is the broadcast address of vSwitch %q (%s)", h.IP, w.Name, w.CIDR)
+	case h.IP == w.Gateway:
+		return Invalid("ip", "%s is the gateway of vSwitch %q", h.IP, w.Name)
+	}
+	return nil
+}
+
+// validateAttachment checks that the host is attached in exactly one way:
+// bridge+interface, chassis+interface or dpid+ofport.
+func validateAttachment(h *Host) *Error {
+	const how = "bridge+interface, chassis+interface or dpid+ofport"
+	byBridge := h.Bridge != ""
+	byChassis := h.Chassis != ""
+	byPort := h.DPID != 0 || h.OFPort != 0
+	switch {
+	case byBridge && byChassis:
+		return Invalid("chassis", "give either bridge+interface or chassis+interface, not both (bridge %s, chassis %s)", quote(h.Bridge), quote(h.Chassis))
+	case (byBridge || byChassis || h.Interface != "") && byPort:
+		field := "dpid"
+		if h.DPID == 0 {
+			field = "ofport"
+		}
+		by := "bridge+interface"
+		if byChassis {
+			by = "chassis+interface"
+		}
+		return Invalid(field, "give either %s or dpid+ofport, not both", by)
+	case !byBridge && !byChassis && !byPort:
+		if h.Interface != "" {
+			return Invalid("bridge", "required with interface %s: give bridge (or chassis) with it", quote(h.Interface))
+		}
+		return Invalid("bridge", "required: attach the host by %s", how)
+	case byBridge:
+		if h.Interface == "" {
+			return Invalid("interface", "required with bridge %s", quote(h.Bridge))
+		}
+		if err := validateIfaceName("bridge", h.Bridge); err != nil {
+			return err
+		}
+		return validateIfaceName("interface", h.Interface)
+	case byChassis:
+		if err := ValidateName("chassis", h.Chassis); err != nil {
+			return err
+		}
+		if h.Interface == "" {
+			return Invalid("interface", "required with chassis %s", quote(h.Chassis))
+		}
+		return validateIfaceName("interface", h.Interface)
+	default:
+		if h.DPID == 0 {
+			return Invalid("dpid", "required with ofport (and must not be 0)")
+		}
+		if h.OFPort == 0 {
+			return Invalid("ofport", "required with dpid")
+		}
+		if h.OFPort > MaxOFPort {
+			return Invalid("ofport", "%d is out of range: use 1..%d", h.OFPort, uint32(MaxOFPort))
+		}
+		return nil
+	}
+}
+
+// ---- accessors ----
+
+// Hosts lists a VPC's hosts, sorted by name.
+func (st *State) Hosts(vpc string) []Host {
+	return childrenAs[Host](st, vpcKind{}, vpc, hostKind{})
+}
+
+// AllHosts lists the hosts of every VPC, sorted by VPC then name.
+func (st *State) AllHosts() []Host {
+	return allAs(st, hostKind{}, func(a, b *Host) bool {
+		if a.VPC != b.VPC {
+			return a.VPC < b.VPC
+		}
+		return a.Name < b.Name
+	})
+}
+
+// Host returns one host.
+func (st *State) Host(vpc, name string) (Host, bool) {
+	return getAs[Host](st, hostKind{}, vpcKey(vpc, name))
+}
+
+// HostByID returns the host with an ID.
+func (st *State) HostByID(id uint32) (Host, bool) { return getAsByID[Host](st, hostKind{}, id) }
+
+// HostByIP returns the host of a VPC that has address ip.
+func (st *State) HostByIP(vpc string, ip netip.Addr) (Host, bool) {
+	o, ok := st.holder(hostKind{}, "ip", vpc+"\x00"+ip.String())
+	if !ok {
+		return Host{}, false
+	}
+	return cloneHost(*o.(*Host)), true
+}
+
+// HostsOfVSwitch lists the hosts attached to a vSwitch, sorted by name.
+func (st *State) HostsOfVSwitch(vpc, vswitch string) []Host {
+	return childrenAs[Host](st, vswitchKind{}, vpcKey(vpc, vswitch), hostKind{})
+}
+
+// HostsOnChassis lists the hosts attached by chassis+interface to the named
+// chassis, in every VPC, sorted by VPC then name.
+func (st *State) HostsOnChassis(name string) []Host {
+	return childrenAs[Host](st, chassisKind{}, name, hostKind{})
+}
+
+// Counts returns how many VPCs, vSwitches, hosts and subnets there are.
+func (st *State) Counts() (vpcs, vswitches, hosts, subnets int) {
+	return st.count(vpcKind{}), st.count(vswitchKind{}), st.count(hostKind{}), st.count(subnetKind{})
+}
