@@ -20,80 +20,20 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/vpcflow/vpcflow/controller"
+	"github.com/vpcflow/vpcflow/controller/controllertest"
+	"github.com/vpcflow/vpcflow/controller/pipeline"
 	"github.com/vpcflow/vpcflow/ovsdb"
 	"github.com/vpcflow/vpcflow/topology"
 )
 
-// Two backends serve these tests.
-//
-// Most tests run the API over the real controller (controller.New over a
-// real topology.Store, bbolt in a temp dir) with no switch connected: it
-// validates, stores and computes flows exactly as in production, and has
-// nothing to push. Its port map is fed through BridgesChanged, as the OVSDB
-// monitor does, so MACs come from "OVSDB" the real way.
-//
-// storeBackend (a real store plus fixed switch data) is kept only for what
-// needs a connected switch: rendering /v1/switches and /v1/switches/{dpid}/
-// flows, and a switch that fails to confirm a change (TestBackendErrors).
-type storeBackend struct {
-	store *topology.Store
-
-	mu          sync.Mutex
-	macs        map[[2]string]net.HardwareAddr
-	chassisMACs map[[2]string]net.HardwareAddr // chassis, interface
-	switches    []controller.SwitchInfo
-	flows       map[topology.DPID][]controller.FlowEntry
-	// pushErr, when set, is returned after the change was stored, as the
-	// controller does when a switch does not confirm it.
-	pushErr error
-	applies int
-}
-
-func newStoreBackend(t testing.TB) *storeBackend {
-	t.Helper()
-	st, err := topology.Open(context.Background(), t.TempDir(), zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	since := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	return &storeBackend{
-		store: st,
-		macs: map[[2]string]net.HardwareAddr{
-			{"br-test", "vnet1"}: {0x52, 0x58, 0x00, 0x98, 0xc0, 0x81},
-			{"br-test", "vnet3"}: {0x52, 0x58, 0x00, 0x98, 0xc0, 0x92},
-		},
-		chassisMACs: map[[2]string]net.HardwareAddr{
-			{"node1", "vnet7"}: {0x52, 0x54, 0x00, 0x00, 0x07, 0x01},
-		},
-		switches: []controller.SwitchInfo{{
-			DPID: 0x1, Bridge: "br-test", Remote: "127.0.0.1:40000", ConnectedSince: since,
-			Ports: []controller.PortInfo{{Name: "vnet1", OFPort: 1, MAC: "52:58:00:98:c0:81"}, {Name: "vnet3", OFPort: 3}},
-		}},
-		flows: map[topology.DPID][]controller.FlowEntry{
-			0x1: {
-				{Table: 0, Priority: 100, Cookie: "0x1000000000000001", Match: "in_port=1,dl_src=52:58:00:98:c0:81", Actions: "write_metadata:0x1,goto_table:10", Packets: 5, Bytes: 420},
-				{Table: 0, Priority: 0, Cookie: "0x0", Match: "", Actions: "drop"},
-			},
-		},
-	}
-}
-
-func (b *storeBackend) Apply(ctx context.Context, ops []topology.Op) ([]topology.Op, error) {
-	out, err := b.store.Apply(ctx, ops)
-	if err != nil {
-		return nil, err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.applies++
-	if b.pushErr != nil {
-		return out, b.pushErr
-	}
-	return out, nil
-}
-
-func (b *storeBackend) Read(fn func(st *topology.State)) { b.store.Read(fn) }
+// The API is served over the real controller (controller.New over a real
+// topology.Store, bbolt in a temp dir): it validates, stores and computes
+// flows exactly as in production. Its port map is fed through
+// BridgesChanged, as the OVSDB monitor does, so MACs come from "OVSDB" the
+// real way. Tests that need a connected switch connect an in-memory one
+// (controllertest.Datapath) that holds what the controller sends; chassis
+// are "configured" by controllertest.Chassis (what configuring a real one
+// does is tested against OVS in chassis_test.go and ovsdb/).
 
 // countingController is the real controller, counting the changes it
 // accepted.
@@ -131,7 +71,8 @@ func newController(t testing.TB) (*countingController, *topology.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	c := controller.New(zap.NewNop(), st, controller.Options{})
+	c := controller.New(zap.NewNop(), st, controller.Options{Chassis: &controllertest.Chassis{},
+		OVSDBEndpoints: []string{"unix:/test/db.sock"}, PushTimeout: 2 * time.Second, Advertise: "tcp:192.168.100.254:6653"})
 	c.BridgesChanged("unix:/test/db.sock", testBridges())
 	return &countingController{Controller: c}, st
 }
@@ -152,50 +93,11 @@ func dumpStore(st *topology.Store) string {
 	return string(out)
 }
 
-func (b *storeBackend) Switches() []controller.SwitchInfo {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]controller.SwitchInfo(nil), b.switches...)
-}
-
-func (b *storeBackend) Flows(ctx context.Context, dpid topology.DPID) ([]controller.FlowEntry, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	f, ok := b.flows[dpid]
-	if !ok {
-		return nil, fmt.Errorf("dump flows of %s: %w", dpid, controller.ErrUnknownSwitch)
-	}
-	return f, nil
-}
-
-func (b *storeBackend) Drops(ctx context.Context) (controller.DropReport, error) {
-	return controller.DropReport{
-		Switches: []controller.SwitchDrops{{DPID: 1, Bridge: "br-test", Drops: controller.DropCounters{Spoofed: 3, NoRoute: 7, Other: 1}}},
-		Hosts:    []controller.HostDrops{{VPC: "vpc-a", Name: "test1", DPID: 1, Drops: controller.DropCounters{Spoofed: 3}}},
-	}, nil
-}
-
-func (b *storeBackend) InterfaceMAC(bridge, iface string) (net.HardwareAddr, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	m, ok := b.macs[[2]string{bridge, iface}]
-	return m, ok
-}
-
-func (b *storeBackend) ChassisInterfaceMAC(chassis, iface string) (net.HardwareAddr, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	m, ok := b.chassisMACs[[2]string{chassis, iface}]
-	return m, ok
-}
-
-func (b *storeBackend) dump() string { return dumpStore(b.store) }
-
 type testEnv struct {
 	t     *testing.T
 	store *topology.Store
-	ctrl  *countingController // set by newEnv
-	fixed *storeBackend       // set by newFixedEnv
+	ctrl  *countingController
+	dp    *controllertest.Datapath // set by newSwitchEnv
 	srv   *httptest.Server
 	h     http.Handler
 }
@@ -209,13 +111,25 @@ func newEnv(t *testing.T, opts Options) *testEnv {
 	return e
 }
 
-// newFixedEnv serves the API over storeBackend, for the tests that need a
-// connected switch's data.
-func newFixedEnv(t *testing.T, opts Options) *testEnv {
+// newSwitchEnv is newEnv with a switch connected: br-test, dpid 1,
+// reconciled.
+func newSwitchEnv(t *testing.T, opts Options) *testEnv {
 	t.Helper()
-	b := newStoreBackend(t)
-	e := &testEnv{t: t, store: b.store, fixed: b}
-	e.serve(b, opts)
+	e := newEnv(t, opts)
+	e.dp = controllertest.NewDatapath(1)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() {
+		e.ctrl.Serve(ctx, e.dp)
+		e.ctrl.Forget(e.dp)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(e.ctrl.Switches()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("switch not reconciled")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	return e
 }
 
@@ -229,11 +143,6 @@ func (e *testEnv) dump() string { return dumpStore(e.store) }
 
 // applies counts the changes the backend accepted.
 func (e *testEnv) applies() int {
-	if e.fixed != nil {
-		e.fixed.mu.Lock()
-		defer e.fixed.mu.Unlock()
-		return e.fixed.applies
-	}
 	e.ctrl.mu.Lock()
 	defer e.ctrl.mu.Unlock()
 	return e.ctrl.applies
@@ -394,7 +303,7 @@ func TestSeedScenarioRoutes(t *testing.T) {
 	e.must(200, "GET", "/v1/vpcs/vpc-a/subnets/172.18.1.0-24", "")
 
 	// Deletes refuse what is in use.
-	if r := e.must(409, "DELETE", "/v1/vpcs/vpc-a", ""); r.err().Field != "name" || !strings.Contains(r.err().Error, "not empty") {
+	if r := e.must(409, "DELETE", "/v1/vpcs/vpc-a", ""); r.err().Field != "name" || !strings.Contains(r.err().Error, "is still used by") {
 		t.Fatalf("delete non-empty VPC: %s", r.body)
 	}
 	if r := e.must(409, "DELETE", "/v1/vpcs/vpc-a/hosts/test1", ""); !strings.Contains(r.err().Error, "172.18.1.0-24") {
@@ -633,24 +542,42 @@ func TestMethodsAndRoutes(t *testing.T) {
 	e.must(404, "GET", "/v1/vpcs/vpc-a/routers", ``)
 }
 
-// TestSwitchesAndFlows renders a connected switch's data (storeBackend),
-// then checks what the real controller answers with no switch connected.
+// TestSwitchesAndFlows renders a connected switch's data, then checks
+// what the controller answers with no switch connected.
 func TestSwitchesAndFlows(t *testing.T) {
-	e := newFixedEnv(t, Options{})
+	e := newSwitchEnv(t, Options{})
+	e.seed()
 	r := e.must(200, "GET", "/v1/switches", "")
 	sws := decode[[]controller.SwitchInfo](t, r)
 	if len(sws) != 1 || sws[0].DPID != 1 || sws[0].Bridge != "br-test" || len(sws[0].Ports) != 2 || !strings.Contains(string(r.body), `"dpid":"0000000000000001"`) {
 		t.Fatalf("switches %s", r.body)
 	}
+	installed := e.dp.Flows()
 	for _, p := range []string{"0000000000000001", "0x1", "1"} {
 		r = e.must(200, "GET", "/v1/switches/"+p+"/flows", "")
-		if fs := decode[[]controller.FlowEntry](t, r); len(fs) != 2 || fs[0].Packets != 5 {
+		if fs := decode[[]controller.FlowEntry](t, r); len(fs) != len(installed) || fs[0].Table != 0 || fs[len(fs)-1].Table != 50 {
 			t.Fatalf("flows %s", r.body)
 		}
 	}
+	// Traffic: test1 spoofed 3 packets, 7 found no route, 1 was IPv6.
+	for _, f := range installed {
+		ck := pipeline.ParseCookie(f.Cookie)
+		switch {
+		case ck.Owner == pipeline.OwnerHost && ck.Reason == pipeline.DropSpoofed && f.Table == 0 && ck.ID == 1:
+			e.dp.Count(f, 3)
+		case ck.Owner == pipeline.OwnerPipeline && ck.Reason == pipeline.DropNoRoute && f.Table == 30:
+			e.dp.Count(f, 7)
+		case ck.Owner == pipeline.OwnerPipeline && ck.Reason == pipeline.DropOther:
+			e.dp.Count(f, 1)
+		}
+	}
 	r = e.must(200, "GET", "/v1/drops", "")
-	if d := decode[controller.DropReport](t, r); len(d.Switches) != 1 || d.Switches[0].Drops.Spoofed != 3 || len(d.Hosts) != 1 || d.Hosts[0].Name != "test1" {
+	if d := decode[controller.DropReport](t, r); len(d.Switches) != 1 || d.Switches[0].Drops["spoofed"] != 3 || d.Switches[0].Drops["no_route"] != 7 ||
+		d.Switches[0].Drops["other"] != 1 || len(d.Hosts) != 2 || d.Hosts[0].Name != "test1" || d.Hosts[0].Drops["spoofed"] != 3 || d.Hosts[1].Drops["spoofed"] != 0 {
 		t.Fatalf("drops %s", r.body)
+	}
+	if !strings.Contains(string(r.body), `"too_big":0`) || !strings.Contains(string(r.body), `"arp_not_answered":0`) {
+		t.Errorf("drops do not list every reason: %s", r.body)
 	}
 
 	// The same routes on the real controller, no switch connected.
@@ -667,26 +594,26 @@ func TestSwitchesAndFlows(t *testing.T) {
 	}
 }
 
-// TestBackendErrors needs a switch that does not confirm a change, which
-// storeBackend simulates.
+// TestBackendErrors: a switch that does not confirm a change.
 func TestBackendErrors(t *testing.T) {
-	e := newFixedEnv(t, Options{})
+	e := newSwitchEnv(t, Options{})
 	e.seed()
-	// The store accepted the change but a switch did not confirm it: the
+	// The store accepted the change but the switch refused it: the
 	// controller's error is internal, and reported as such.
-	setPushErr := func(err error) {
-		e.fixed.mu.Lock()
-		defer e.fixed.mu.Unlock()
-		e.fixed.pushErr = err
-	}
-	setPushErr(errors.New("change stored, but a switch did not confirm it: barrier timeout"))
-	r := e.must(500, "POST", "/v1/vpcs", `{"name":"vpc-c"}`)
-	if !strings.Contains(r.err().Error, "barrier timeout") {
+	e.dp.FailApply(errors.New("OFPBRC_EPERM: barrier refused"))
+	r := e.must(500, "POST", "/v1/vpcs/vpc-a/subnets", `{"cidr":"172.18.9.0/24","host":"test1"}`)
+	if !strings.Contains(r.err().Error, "did not confirm") || !strings.Contains(r.err().Error, "barrier refused") {
 		t.Fatalf("500 body %s", r.body)
 	}
-	setPushErr(fmt.Errorf("push: %w", context.DeadlineExceeded))
-	e.must(504, "POST", "/v1/vpcs", `{"name":"vpc-d"}`)
-	setPushErr(nil)
+	e.dp.FailApply(nil)
+	<-e.dp.Closed() // disconnected to resync
+
+	// A switch that stops answering: the change times out (504).
+	e = newSwitchEnv(t, Options{})
+	e.seed()
+	e.dp.Hang(true)
+	e.must(504, "POST", "/v1/vpcs/vpc-a/subnets", `{"cidr":"172.18.9.0/24","host":"test1"}`)
+	e.dp.Hang(false)
 
 	// A topology error wrapped by the backend keeps its status.
 	c, _ := newController(t)
@@ -874,9 +801,10 @@ func TestClient(t *testing.T) {
 	}
 }
 
-// TestClientSwitchData decodes a connected switch's data (storeBackend).
+// TestClientSwitchData decodes a connected switch's data.
 func TestClientSwitchData(t *testing.T) {
-	e := newFixedEnv(t, Options{})
+	e := newSwitchEnv(t, Options{})
+	e.seed()
 	ctx := context.Background()
 	c, err := NewClient(e.srv.URL, e.srv.Client())
 	if err != nil {
@@ -885,12 +813,11 @@ func TestClientSwitchData(t *testing.T) {
 	if l, err := c.Switches(ctx); err != nil || len(l) != 1 || l[0].Ports[0].MAC != "52:58:00:98:c0:81" {
 		t.Fatalf("Switches: %+v %v", l, err)
 	}
-	if l, err := c.Flows(ctx, 1); err != nil || len(l) != 2 || l[0].Bytes != 420 {
-		t.Fatalf("Flows: %+v %v", l, err)
+	if l, err := c.Flows(ctx, 1); err != nil || len(l) != len(e.dp.Flows()) {
+		t.Fatalf("Flows: %d %v, want %d", len(l), err, len(e.dp.Flows()))
 	}
 	d, err := c.Drops(ctx)
-	if err != nil || len(d.Switches) != 1 || d.Switches[0].DPID != 1 || d.Switches[0].Drops.NoRoute != 7 ||
-		len(d.Hosts) != 1 || d.Hosts[0].VPC != "vpc-a" || d.Hosts[0].Drops.Spoofed != 3 {
+	if err != nil || len(d.Switches) != 1 || d.Switches[0].DPID != 1 || len(d.Switches[0].Drops) != len(pipeline.Default().DropReasons()) {
 		t.Fatalf("Drops: %+v %v", d, err)
 	}
 }
@@ -946,7 +873,7 @@ func FuzzCreateHostBody(f *testing.F) {
 			// Undo, so every input starts from the same store.
 			ops := make([]topology.Op, len(created))
 			for i, c := range created {
-				ops[i] = topology.Op{Kind: topology.OpDelete, Host: &topology.Host{VPC: "vpc-a", Name: c.Name}}
+				ops[i] = topology.Op{Kind: topology.OpDelete, Obj: &topology.Host{VPC: "vpc-a", Name: c.Name}}
 			}
 			if _, err := ctrl.Apply(context.Background(), ops); err != nil {
 				t.Fatalf("deleting created hosts: %v", err)

@@ -77,4 +77,3 @@ func (c *Client) Chassis(ctx context.Context, name string) (topology.Chassis, er
 func (c *Client) DeleteChassis(ctx context.Context, name string, opts ...DeleteOption) error {
 	return c.do(ctx, http.MethodDelete, withQuery(path("chassis", name), opts), nil, nil)
 }
-

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/vpcflow/vpcflow/controller"
+	"github.com/vpcflow/vpcflow/ovsdb"
 	"github.com/vpcflow/vpcflow/ovsdb/ovstest"
 	"github.com/vpcflow/vpcflow/topology"
 )
@@ -29,10 +31,10 @@ func (e *testEnv) seedChassis() {
 	e.must(201, "POST", "/v1/vpcs/vpc-a/subnets", `{"cidr":"172.18.21.0/24","host":"vm1"}`)
 }
 
-// The routes and their validation, over a real store (storeBackend): no
-// OVSDB is configured, so this runs anywhere.
+// The routes and their validation, over the real controller and store; no
+// OVSDB is configured (controllertest.Chassis), so this runs anywhere.
 func TestChassisRoutes(t *testing.T) {
-	e := newFixedEnv(t, Options{})
+	e := newEnv(t, Options{})
 	e.seed()
 
 	r := e.must(201, "POST", "/v1/chassis", node1Body)
@@ -103,10 +105,13 @@ func TestChassisRoutes(t *testing.T) {
 }
 
 func TestChassisHosts(t *testing.T) {
-	e := newFixedEnv(t, Options{})
+	e := newEnv(t, Options{})
 	e.seed()
 	e.seedChassis()
 
+	// node1's OVSDB knows vnet7's MAC.
+	e.ctrl.BridgesChanged("tcp:192.168.100.11:6640", []ovsdb.Bridge{{Name: "br-vpc", DPID: 0x11, Ports: map[string]ovsdb.Port{
+		"vnet7": {Name: "vnet7", OFPort: 7, AttachedMAC: net.HardwareAddr{0x52, 0x54, 0x00, 0x00, 0x07, 0x01}}}}})
 	h := decode[topology.Host](t, e.must(200, "GET", "/v1/vpcs/vpc-a/hosts/vm1", ""))
 	if h.Chassis != "node1" || h.Interface != "vnet1" || h.Bridge != "" || h.DPID != 0 {
 		t.Errorf("vm1 = %+v", h)
@@ -151,13 +156,13 @@ func TestChassisHosts(t *testing.T) {
 }
 
 func TestChassisDelete(t *testing.T) {
-	e := newFixedEnv(t, Options{})
+	e := newEnv(t, Options{})
 	e.seed()
 	e.seedChassis()
 	before := e.dump()
 
 	r := e.must(409, "DELETE", "/v1/chassis/node1", "")
-	if got := r.err(); got.Field != "name" || got.Error != `chassis "node1" still has 1 host(s) attached: vpc-a/vm1; delete them first (use ?cascade=true to delete them too)` {
+	if got := r.err(); got.Field != "name" || got.Error != `chassis "node1" is still used by 1 host (vpc-a/vm1); delete them first (use ?cascade=true to delete them too)` {
 		t.Errorf("409 body %s", r.body)
 	}
 	e.must(404, "DELETE", "/v1/chassis/nope", "")
@@ -188,13 +193,15 @@ func TestChassisDelete(t *testing.T) {
 }
 
 func TestClientChassis(t *testing.T) {
-	e := newFixedEnv(t, Options{})
+	e := newEnv(t, Options{})
 	e.seed()
 	ctx := context.Background()
 	c, err := NewClient(e.srv.URL, e.srv.Client())
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.ctrl.BridgesChanged("tcp:192.168.100.11:6640", []ovsdb.Bridge{{Name: "br-vpc", DPID: 0x11, Ports: map[string]ovsdb.Port{
+		"vnet7": {Name: "vnet7", OFPort: 7, AttachedMAC: net.HardwareAddr{0x52, 0x54, 0x00, 0x00, 0x07, 0x01}}}}})
 	ch, err := c.CreateChassis(ctx, ChassisRequest{Name: "node1", OVSDB: "tcp:192.168.100.11", Bridge: "br-vpc", TunnelIP: "192.168.100.11", Controller: "tcp:192.168.100.254:6653"})
 	if err != nil || ch.ID != 1 || ch.OVSDB != "tcp:192.168.100.11:6640" || ch.TunnelIP.String() != "192.168.100.11" {
 		t.Fatalf("CreateChassis = %+v, %v", ch, err)
@@ -232,7 +239,16 @@ func TestClientChassis(t *testing.T) {
 // Over the real controller, a chassis whose OVSDB cannot be configured is
 // refused with 400 on "ovsdb" and nothing is stored.
 func TestChassisUnreachableOVSDB(t *testing.T) {
-	e := newEnv(t, Options{})
+	st, err := topology.Open(context.Background(), t.TempDir(), zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	// The real chassis configurer, talking to an OVSDB that is not there.
+	ctrl := controller.New(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), st, controller.Options{})
+	ctrl.BridgesChanged("unix:/test/db.sock", testBridges())
+	e := &testEnv{t: t, store: st, ctrl: &countingController{Controller: ctrl}}
+	e.serve(e.ctrl, Options{})
 	e.seed()
 	before := e.dump()
 	r := e.do("POST", "/v1/chassis", `{"name":"node1","ovsdb":"unix:/nonexistent/vpcflow-test/db.sock","bridge":"br-vpc","tunnel_ip":"192.168.100.11","controller":"tcp:192.168.100.254:6653"}`)

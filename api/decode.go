@@ -249,4 +249,3 @@ func quote(s string) string {
 	}
 	return strconv.Quote(s)
 }
-

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vpcflow/vpcflow/controller"
+	"github.com/vpcflow/vpcflow/controller/pipeline"
 	"github.com/vpcflow/vpcflow/topology"
 )
 
@@ -19,8 +19,8 @@ func (e *testEnv) owners() string {
 	e.t.Helper()
 	var out []string
 	for _, f := range e.ctrl.DesiredFlows(1) {
-		ck := controller.ParseCookie(f.Cookie)
-		if ck.Owner == controller.OwnerPipeline {
+		ck := pipeline.ParseCookie(f.Cookie)
+		if ck.Owner == pipeline.OwnerPipeline {
 			continue
 		}
 		out = append(out, fmt.Sprintf("%s %d", ck.Owner, ck.ID))
@@ -69,16 +69,16 @@ func (e *testEnv) seedMore() {
 func TestCascadeDeletes(t *testing.T) {
 	e := newEnv(t, Options{})
 	e.seedMore()
-	if got := e.owners(); got != "host 1,host 2,host 3,subnet 1,subnet 2,subnet 3" {
+	if got := e.owners(); got != "host 1,host 2,host 3,subnet 1,subnet 2,subnet 3,vswitch 1,vswitch 2" {
 		t.Fatalf("flows before: %s", got)
 	}
 
 	// Without cascade: 409, naming what is in use and the way out.
 	for _, c := range []struct{ path, msg string }{
-		{"/v1/vpcs/vpc-a", `VPC "vpc-a" is not empty: it still has 2 vSwitches (vsw-a, vsw-b), 3 hosts (test1, test2, test3) and 3 subnets (172.18.1.0-24, 172.18.3.0-24, 172.18.7.0-24); delete them first (use ?cascade=true to delete them too)`},
+		{"/v1/vpcs/vpc-a", `VPC "vpc-a" is still used by 2 vSwitches (vsw-a, vsw-b), 3 hosts (test1, test2, test3) and 3 subnets (172.18.1.0-24, 172.18.3.0-24, 172.18.7.0-24); delete them first (use ?cascade=true to delete them too)`},
 		{"/v1/vpcs/vpc-a?cascade=false", "(use ?cascade=true to delete them too)"},
-		{"/v1/vpcs/vpc-a/vswitches/vsw-a", `vSwitch "vsw-a" still has 2 host(s): test1, test2; delete them first (use ?cascade=true to delete them too)`},
-		{"/v1/vpcs/vpc-a/hosts/test1", `host "test1" is the next hop of 1 subnet(s): 172.18.1.0-24; delete or move them first (use ?cascade=true to delete them too)`},
+		{"/v1/vpcs/vpc-a/vswitches/vsw-a", `vSwitch "vsw-a" is still used by 2 hosts (test1, test2); delete them first (use ?cascade=true to delete them too)`},
+		{"/v1/vpcs/vpc-a/hosts/test1", `host "test1" is still used by 1 subnet (172.18.1.0-24); delete them first (use ?cascade=true to delete them too)`},
 	} {
 		before := e.dump()
 		r := e.must(409, "DELETE", c.path, "")
@@ -95,7 +95,7 @@ func TestCascadeDeletes(t *testing.T) {
 	if got := e.names("hosts", "vpc-a") + " / " + e.names("subnets", "vpc-a"); got != "test2,test3 / 172.18.3.0-24,172.18.7.0-24" {
 		t.Fatalf("after host cascade: %s", got)
 	}
-	if got := e.owners(); got != "host 2,host 3,subnet 2,subnet 3" {
+	if got := e.owners(); got != "host 2,host 3,subnet 2,subnet 3,vswitch 1,vswitch 2" {
 		t.Fatalf("flows after host cascade: %s", got)
 	}
 	// A subnet accepts cascade and has nothing to take along.
@@ -106,7 +106,7 @@ func TestCascadeDeletes(t *testing.T) {
 	if got := e.names("vswitches", "vpc-a") + " / " + e.names("hosts", "vpc-a") + " / " + e.names("subnets", "vpc-a"); got != "vsw-b / test3 / 172.18.7.0-24" {
 		t.Fatalf("after vSwitch cascade: %s", got)
 	}
-	if got := e.owners(); got != "host 3,subnet 3" {
+	if got := e.owners(); got != "host 3,subnet 3,vswitch 2" {
 		t.Fatalf("flows after vSwitch cascade: %s", got)
 	}
 	// A VPC takes everything.
@@ -124,7 +124,7 @@ func TestCascadeDeletes(t *testing.T) {
 
 	// Everything can be registered again (new IDs).
 	e.seed()
-	if got := e.owners(); got != "host 4,host 5,subnet 5,subnet 6" {
+	if got := e.owners(); got != "host 4,host 5,subnet 5,subnet 6,vswitch 3" {
 		t.Fatalf("flows after re-seeding: %s", got)
 	}
 }

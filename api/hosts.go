@@ -181,7 +181,6 @@ func (c *Client) DeleteHost(ctx context.Context, vpc, name string, opts ...Delet
 	return c.do(ctx, http.MethodDelete, withQuery(path("vpcs", vpc, "hosts", name), opts), nil, nil)
 }
 
-
 // UpdateHost changes a host's MAC or attachment (PUT); what req leaves out
 // stays as it is.
 func (c *Client) UpdateHost(ctx context.Context, vpc, name string, req HostRequest) (topology.Host, error) {

@@ -115,4 +115,3 @@ func (c *Client) GetSubnet(ctx context.Context, vpc, name string) (topology.Subn
 func (c *Client) DeleteSubnet(ctx context.Context, vpc, name string) error {
 	return c.do(ctx, http.MethodDelete, path("vpcs", vpc, "subnets", name), nil, nil)
 }
-

@@ -83,4 +83,3 @@ type ErrorBody struct {
 type HealthBody struct {
 	Status string `json:"status"`
 }
-

@@ -78,4 +78,3 @@ func (c *Client) GetVSwitch(ctx context.Context, vpc, name string) (topology.VSw
 func (c *Client) DeleteVSwitch(ctx context.Context, vpc, name string, opts ...DeleteOption) error {
 	return c.do(ctx, http.MethodDelete, withQuery(path("vpcs", vpc, "vswitches", name), opts), nil, nil)
 }
-

@@ -9,8 +9,8 @@ package controller
 //	                       (fake) switch's confirmation. Must not grow with N
 //	                       (cpu-µs/op; ns/op is mostly the fsync);
 //	                       flowmods/op is the subnet's flow count.
-//	BenchmarkDesiredFlows  the full desired set for N hosts (PipelineFlows +
-//	                       HostFlows + SubnetFlows), pure.
+//	BenchmarkDesiredFlows  the full desired set for N hosts: the engine fed
+//	                       every owner, pure.
 //	BenchmarkDesiredTable  the same flows keyed into a DesiredTable, what a
 //	                       (re)connecting switch is diffed against.
 //	BenchmarkDiffTable     DiffTable against an installed set of the same size:
@@ -34,6 +34,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vpcflow/vpcflow/controller/engine"
+	"github.com/vpcflow/vpcflow/controller/pipeline"
 	"github.com/vpcflow/vpcflow/openflow"
 	"github.com/vpcflow/vpcflow/ovsdb"
 	"github.com/vpcflow/vpcflow/topology"
@@ -67,31 +69,43 @@ func benchTopology(n int) (topology.VPC, topology.VSwitch, []topology.Host, []to
 	return vpc, vsw, hosts, subnets
 }
 
-// benchFlows is the full desired table for n hosts, from the pure functions.
-func benchFlows(n int) []openflow.Flow {
-	vpc, vsw, hosts, subnets := benchTopology(n)
-	out := PipelineFlows()
-	for i := range hosts {
-		at := Attachment{DPID: benchDPID, OFPort: hosts[i].OFPort}
-		out = append(out, HostFlows(vpc, vsw, hosts[i], at)...)
-		out = append(out, SubnetFlows(vpc, subnets[i], hosts[i], at)...)
-	}
-	return out
+// benchFlows is the full desired table for n hosts, from the pipeline and
+// the engine.
+func benchFlows(b *testing.B, n int) []openflow.Flow {
+	st := loadBench(b, topology.NewMemory(), n)
+	e := engine.New(pipeline.Default())
+	st.Read(func(s *topology.State) { e.Update(benchSnapshot(s), pipeline.AllOwners(s)) })
+	return engine.Sorted(e.Desired(benchDPID))
+}
+
+// benchSnapshot resolves the bench's hosts (attached by dpid+ofport).
+func benchSnapshot(st *topology.State) *pipeline.Snapshot {
+	return &pipeline.Snapshot{Topo: st, Ports: portMap{st: st}, Chassis: map[string]pipeline.ChassisPlace{}, UnderlayMTU: 1500}
 }
 
 // benchStore opens a store in a temp dir and loads n hosts and subnets
 // into it (5,000 per transaction, as the bench's REST batches).
 func benchStore(b *testing.B, n int) *topology.Store {
 	b.Helper()
+	bk, err := topology.OpenBolt(context.Background(), b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return loadBench(b, bk, n)
+}
+
+// loadBench loads the bench topology into a store over backend.
+func loadBench(b *testing.B, backend topology.Backend, n int) *topology.Store {
+	b.Helper()
 	ctx := context.Background()
-	st, err := topology.Open(ctx, b.TempDir(), nil)
+	st, err := topology.NewStore(ctx, backend, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
 	vpc, vsw, hosts, subnets := benchTopology(n)
 	vpc.ID, vsw.ID = 0, 0
-	if _, err := st.Apply(ctx, []topology.Op{{Kind: topology.OpCreate, VPC: &vpc}, {Kind: topology.OpCreate, VSwitch: &vsw}}); err != nil {
+	if _, err := st.Apply(ctx, []topology.Op{topology.Create(&vpc), topology.Create(&vsw)}); err != nil {
 		b.Fatal(err)
 	}
 	const batch = 5000
@@ -100,7 +114,7 @@ func benchStore(b *testing.B, n int) *topology.Store {
 		for j := i; j < min(i+batch, n); j++ {
 			h := hosts[j]
 			h.ID = 0
-			ops = append(ops, topology.Op{Kind: topology.OpCreate, Host: &h})
+			ops = append(ops, topology.Create(&h))
 		}
 		if _, err := st.Apply(ctx, ops); err != nil {
 			b.Fatal(err)
@@ -111,7 +125,7 @@ func benchStore(b *testing.B, n int) *topology.Store {
 		for j := i; j < min(i+batch, n); j++ {
 			s := subnets[j]
 			s.ID = 0
-			ops = append(ops, topology.Op{Kind: topology.OpCreate, Subnet: &s})
+			ops = append(ops, topology.Create(&s))
 		}
 		if _, err := st.Apply(ctx, ops); err != nil {
 			b.Fatal(err)
@@ -147,12 +161,12 @@ func benchController(b *testing.B, n int) (*Controller, *benchDatapath) {
 	st := benchStore(b, n)
 	c := New(zap.NewNop(), st, Options{})
 	dp := &benchDatapath{}
-	for _, f := range benchFlows(n) {
+	for _, f := range benchFlows(b, n) {
 		dp.table = append(dp.table, openflow.FlowStats{Flow: f})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
-	go c.serveSwitch(ctx, dp)
+	go c.Serve(ctx, dp)
 	deadline := time.Now().Add(5 * time.Minute)
 	for len(c.Switches()) == 0 {
 		if time.Now().After(deadline) {
@@ -183,9 +197,9 @@ func BenchmarkSubnetChange(b *testing.B) {
 			for b.Loop() {
 				var op topology.Op
 				if i%2 == 0 {
-					op = topology.Op{Kind: topology.OpCreate, Subnet: &topology.Subnet{VPC: "vpc-bench", Name: "extra", CIDR: cidr, Host: host}}
+					op = topology.Create(&topology.Subnet{VPC: "vpc-bench", Name: "extra", CIDR: cidr, Host: host})
 				} else {
-					op = topology.Op{Kind: topology.OpDelete, Subnet: &topology.Subnet{VPC: "vpc-bench", Name: "extra"}}
+					op = topology.Delete(&topology.Subnet{VPC: "vpc-bench", Name: "extra"}, false)
 				}
 				if _, err := c.Apply(ctx, []topology.Op{op}); err != nil {
 					b.Fatal(err)
@@ -205,17 +219,13 @@ func BenchmarkSubnetChange(b *testing.B) {
 func BenchmarkDesiredFlows(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
-			vpc, vsw, hosts, subnets := benchTopology(n)
+			st := loadBench(b, topology.NewMemory(), n)
 			b.ReportAllocs()
 			var flows int
 			for b.Loop() {
-				out := PipelineFlows()
-				for i := range hosts {
-					at := Attachment{DPID: benchDPID, OFPort: hosts[i].OFPort}
-					out = append(out, HostFlows(vpc, vsw, hosts[i], at)...)
-					out = append(out, SubnetFlows(vpc, subnets[i], hosts[i], at)...)
-				}
-				flows = len(out)
+				e := engine.New(pipeline.Default())
+				st.Read(func(s *topology.State) { e.Update(benchSnapshot(s), pipeline.AllOwners(s)) })
+				flows = e.Size()
 			}
 			b.ReportMetric(float64(flows), "flows")
 		})
@@ -227,10 +237,10 @@ func BenchmarkDesiredFlows(b *testing.B) {
 func BenchmarkDesiredTable(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
-			flows := benchFlows(n)
+			flows := benchFlows(b, n)
 			b.ReportAllocs()
 			for b.Loop() {
-				t := make(DesiredTable, len(flows))
+				t := make(engine.DesiredTable, len(flows))
 				for i := range flows {
 					t[flows[i].Key()] = flows[i]
 				}
@@ -245,8 +255,8 @@ func BenchmarkDesiredTable(b *testing.B) {
 // switch (empty: an ovs-vswitchd restart, every flow is added).
 func BenchmarkDiffTable(b *testing.B) {
 	for _, n := range benchSizes {
-		flows := benchFlows(n)
-		desired := make(DesiredTable, len(flows))
+		flows := benchFlows(b, n)
+		desired := make(engine.DesiredTable, len(flows))
 		for i := range flows {
 			desired[flows[i].Key()] = flows[i]
 		}
@@ -266,7 +276,7 @@ func BenchmarkDiffTable(b *testing.B) {
 				b.ReportAllocs()
 				var got int
 				for b.Loop() {
-					got = len(DiffTable(desired, c.installed))
+					got = len(engine.DiffTable(pipeline.Default(), desired, c.installed))
 				}
 				if got != c.want {
 					b.Fatalf("DiffTable: %d changes, want %d", got, c.want)

@@ -78,7 +78,7 @@ type Controller struct {
 	// never held while the store commits or while a switch is waited for.
 	mu       sync.Mutex
 	engine   *engine.Engine
-	attached map[uint32]pipeline.Attachment // host id → resolved attachment
+	attached map[uint32]pipeline.Attachment  // host id → resolved attachment
 	hostAt   map[pipeline.Attachment]hostRef // resolved attachment → host (for packet-ins)
 	ports    *portIndex                      // interface → hosts attached (or waiting) there
 	tooBig   *tooBigState

@@ -175,7 +175,6 @@ func (s *switchConn) fail(err error) {
 	s.queue = nil
 }
 
-
 func countChanges(cs []engine.FlowChange) (adds, dels int) {
 	for _, ch := range cs {
 		if ch.Delete {

@@ -30,7 +30,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vpcflow/vpcflow/controller"
 	"github.com/vpcflow/vpcflow/e2e/netlab"
 	"github.com/vpcflow/vpcflow/openflow"
 	"github.com/vpcflow/vpcflow/topology"
@@ -525,48 +524,7 @@ func (f *fabric) reconcileCounts() (installed, added, deleted int) {
 // a dpid that is not br-test's) own no flows on br-test, nor do the route
 // entries behind them.
 func (s *seed) desiredFlowsAt(ports map[string]uint32) []openflow.Flow {
-	t := s.t
-	flows := controller.PipelineFlows()
-	var vpcs []topology.VPC
-	must(t, json.Unmarshal(s.rest("GET", "/v1/vpcs", nil, 200), &vpcs))
-	for _, vpc := range vpcs {
-		var vsws []topology.VSwitch
-		must(t, json.Unmarshal(s.rest("GET", "/v1/vpcs/"+vpc.Name+"/vswitches", nil, 200), &vsws))
-		var hosts []topology.Host
-		must(t, json.Unmarshal(s.rest("GET", "/v1/vpcs/"+vpc.Name+"/hosts", nil, 200), &hosts))
-		var subnets []topology.Subnet
-		must(t, json.Unmarshal(s.rest("GET", "/v1/vpcs/"+vpc.Name+"/subnets", nil, 200), &subnets))
-		vswByName := map[string]topology.VSwitch{}
-		for _, w := range vsws {
-			vswByName[w.Name] = w
-		}
-		here := map[string]topology.Host{}
-		at := map[string]controller.Attachment{}
-		for _, h := range hosts {
-			var port uint32
-			switch {
-			case h.Bridge == "br-test":
-				p, ok := ports[h.Name]
-				if !ok {
-					t.Fatalf("desiredFlowsAt: no ofport given for host %s on br-test", h.Name)
-				}
-				port = p
-			case h.Bridge == "" && uint64(h.DPID) == s.dpid:
-				port = h.OFPort
-			default:
-				continue
-			}
-			here[h.Name] = h
-			at[h.Name] = controller.Attachment{DPID: s.dpid, OFPort: port}
-			flows = append(flows, controller.HostFlows(vpc, vswByName[h.VSwitch], h, at[h.Name])...)
-		}
-		for _, sn := range subnets {
-			if h, ok := here[sn.Host]; ok {
-				flows = append(flows, controller.SubnetFlows(vpc, sn, h, at[sn.Host])...)
-			}
-		}
-	}
-	return flows
+	return s.referenceTable(attachments{dpid: s.dpid, bridge: "br-test", ports: ports})
 }
 
 // diffDesired runs `ovs-ofctl diff-flows` between flows and br-test; it

@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vpcflow/vpcflow/controller"
+	"github.com/vpcflow/vpcflow/controller/pipeline"
 	"github.com/vpcflow/vpcflow/e2e/netlab"
 	"github.com/vpcflow/vpcflow/topology"
 )
@@ -188,26 +189,26 @@ func switchDrops(r controller.DropReport, dpid uint64) controller.DropCounters {
 
 // Flow selectors for the pipeline of docs/pipeline.md.
 func hostRoute(h topology.Host) flowSel { // table 30: deliver to the VM
-	return flowSel{table: 30, priority: 132, cookie: controller.HostCookie(h.ID, controller.DropNone)}
+	return flowSel{table: 30, priority: 132, cookie: pipeline.HostCookie(h.ID, pipeline.DropNone)}
 }
 
 func subnetRoute(s topology.Subnet) flowSel { // table 30: route entry
-	return flowSel{table: 30, priority: uint16(100 + s.CIDR.Bits()), cookie: controller.SubnetCookie(s.ID)}
+	return flowSel{table: 30, priority: uint16(100 + s.CIDR.Bits()), cookie: pipeline.SubnetCookie(s.ID, pipeline.DropNone)}
 }
 
 func spoofedIP(h topology.Host) flowSel { // table 10: IP from a source the VM does not own
-	return flowSel{table: 10, priority: 10, cookie: controller.HostCookie(h.ID, controller.DropSpoofed), match: "ip"}
+	return flowSel{table: 10, priority: 10, cookie: pipeline.HostCookie(h.ID, pipeline.DropSpoofed), match: "ip"}
 }
 
 func spoofedARP(h topology.Host) flowSel { // table 10: ARP with a forged sha/spa
-	return flowSel{table: 10, priority: 10, cookie: controller.HostCookie(h.ID, controller.DropSpoofed), match: "arp"}
+	return flowSel{table: 10, priority: 10, cookie: pipeline.HostCookie(h.ID, pipeline.DropSpoofed), match: "arp"}
 }
 
 func spoofedMAC(h topology.Host) flowSel { // table 0: another source MAC on the VM's port
-	return flowSel{table: 0, priority: 10, cookie: controller.HostCookie(h.ID, controller.DropSpoofed)}
+	return flowSel{table: 0, priority: 10, cookie: pipeline.HostCookie(h.ID, pipeline.DropSpoofed)}
 }
 
-var noRouteDrop = flowSel{table: 30, priority: 0, cookie: controller.PipelineCookie(controller.DropNoRoute)}
+var noRouteDrop = flowSel{table: 30, priority: 0, cookie: pipeline.PipelineCookie(pipeline.DropNoRoute)}
 
 // ---- VM helpers ------------------------------------------------------------
 
@@ -677,7 +678,7 @@ func TestTwoTenantsSameAddressesOneBridge(t *testing.T) {
 	if pk := b.cap2.packets()[seenB2:]; len(pk) != 0 {
 		t.Errorf("b2 received tenant A's packets for 172.20.0.1:\n%s", strings.Join(pk, "\n"))
 	}
-	nrREST := switchDrops(d1, dpid).NoRoute - switchDrops(d0, dpid).NoRoute
+	nrREST := switchDrops(d1, dpid)["no_route"] - switchDrops(d0, dpid)["no_route"]
 	if nrREST != 6 {
 		t.Errorf("GET /v1/drops: switch no_route +%d, want 6", nrREST)
 	}
@@ -783,7 +784,7 @@ func TestCrossVSwitch(t *testing.T) {
 	// counter counts them.
 	f.syncStats()
 	dr1 := f.drops()
-	ana := switchDrops(dr1, dpid).ARPNotAnswered - switchDrops(dr0, dpid).ARPNotAnswered
+	ana := switchDrops(dr1, dpid)["arp_not_answered"] - switchDrops(dr0, dpid)["arp_not_answered"]
 	if ana != 2 {
 		t.Errorf("GET /v1/drops: switch arp_not_answered +%d, want 2", ana)
 	}
@@ -856,12 +857,12 @@ func TestAntiSpoofing(t *testing.T) {
 	if arpDrops != 2*n || macDrops != n {
 		t.Errorf("drop flows of test1: table 10 ARP +%d (want %d: forged spa or sha), table 0 +%d (want %d: forged MAC)", arpDrops, 2*n, macDrops, n)
 	}
-	hostSp := hostDrops(d1, "vpc-seed", "test1").Spoofed - hostDrops(d0, "vpc-seed", "test1").Spoofed
-	swSp := switchDrops(d1, s.dpid).Spoofed - switchDrops(d0, s.dpid).Spoofed
+	hostSp := hostDrops(d1, "vpc-seed", "test1")["spoofed"] - hostDrops(d0, "vpc-seed", "test1")["spoofed"]
+	swSp := switchDrops(d1, s.dpid)["spoofed"] - switchDrops(d0, s.dpid)["spoofed"]
 	if hostSp < forged || swSp < forged {
 		t.Errorf("GET /v1/drops spoofed: host test1 +%d, switch +%d; want ≥ %d each", hostSp, swSp, forged)
 	}
-	if got := hostDrops(d1, "vpc-seed", "test2").Spoofed; got != hostDrops(d0, "vpc-seed", "test2").Spoofed {
+	if got := hostDrops(d1, "vpc-seed", "test2")["spoofed"]; got != hostDrops(d0, "vpc-seed", "test2")["spoofed"] {
 		t.Errorf("test2 was charged with spoofed drops (%d) for test1's impersonation of it", got)
 	}
 	captureSettle()
@@ -870,8 +871,8 @@ func TestAntiSpoofing(t *testing.T) {
 	}
 	t.Logf("(c) forged ARP from test1: %d sent (%d each with spa=test2's IP, sha=test2's MAC, eth src+sha+spa=test2's), 0 answered; "+
 		"3 honest ones all answered. Drop flows: table 10 arp +%d, table 0 +%d. GET /v1/drops spoofed: host test1 %d → %d, switch %d → %d",
-		forged, n, arpDrops, macDrops, hostDrops(d0, "vpc-seed", "test1").Spoofed, hostDrops(d1, "vpc-seed", "test1").Spoofed,
-		switchDrops(d0, s.dpid).Spoofed, switchDrops(d1, s.dpid).Spoofed)
+		forged, n, arpDrops, macDrops, hostDrops(d0, "vpc-seed", "test1")["spoofed"], hostDrops(d1, "vpc-seed", "test1")["spoofed"],
+		switchDrops(d0, s.dpid)["spoofed"], switchDrops(d1, s.dpid)["spoofed"])
 
 	// (a) test1 takes test2's address (and one of test2's container
 	// subnet) and sends from it. The neighbour entry is pinned so that the
@@ -923,7 +924,7 @@ func TestAntiSpoofing(t *testing.T) {
 	d2 := s.drops()
 	t.Logf("(b) MAC 52:58:00:00:00:66: 6 pings, 0 replies, classifier drop +%d; MAC restored: ping and container ping work. "+
 		"Spoofed drops now: host test1 %d, switch %d; total %.1fs",
-		macDrops, hostDrops(d2, "vpc-seed", "test1").Spoofed, switchDrops(d2, s.dpid).Spoofed, time.Since(start).Seconds())
+		macDrops, hostDrops(d2, "vpc-seed", "test1")["spoofed"], switchDrops(d2, s.dpid)["spoofed"], time.Since(start).Seconds())
 }
 
 // ---- 4. longest prefix match ----------------------------------------------
@@ -1043,7 +1044,7 @@ func TestMoveSubnet(t *testing.T) {
 		if want := fmt.Sprintf("set_field:%s->dl_dst,output:%d", owner.MAC, port); !strings.Contains(e.Actions, want) {
 			t.Errorf("route 172.18.3.0/24: actions %q, want %s", e.Actions, want)
 		}
-		g := l.pick(flows, flowSel{table: 10, priority: 100, cookie: controller.SubnetCookie(sub.ID), match: "nw_src=172.18.3.0/24"})
+		g := l.pick(flows, flowSel{table: 10, priority: 100, cookie: pipeline.SubnetCookie(sub.ID, pipeline.DropNone), match: "nw_src=172.18.3.0/24"})
 		if want := fmt.Sprintf("in_port=%d", port); !strings.Contains(g.Match, want) {
 			t.Errorf("SpoofGuard entry for 172.18.3.0/24: match %q, want %s", g.Match, want)
 		}
@@ -1163,19 +1164,19 @@ func TestDeleteCascade(t *testing.T) {
 	must(t, json.Unmarshal(s.rest("GET", "/v1/vpcs/vpc-seed/subnets/172.18.3.0-24", nil, 200), &sub3))
 	pingTTL(t, s.vm1.container, "172.18.3.4", 2, 62)
 	pingTTL(t, s.vm1.node, "10.10.10.12", 2, 64)
-	owned := func(flows []controller.FlowEntry, owner controller.OwnerKind, id uint32) int {
+	owned := func(flows []controller.FlowEntry, owner pipeline.OwnerKind, id uint32) int {
 		n := 0
 		for _, e := range flows {
 			ck, err := strconv.ParseUint(strings.TrimPrefix(e.Cookie, "0x"), 16, 64)
 			must(t, err)
-			if p := controller.ParseCookie(ck); p.Ours && p.Owner == owner && p.ID == id {
+			if p := pipeline.ParseCookie(ck); p.Ours && p.Owner == owner && p.ID == id {
 				n++
 			}
 		}
 		return n
 	}
 	flows := s.switchFlows(s.dpid)
-	if owned(flows, controller.OwnerHost, h2.ID) == 0 || owned(flows, controller.OwnerSubnet, sub3.ID) == 0 {
+	if owned(flows, pipeline.OwnerHost, h2.ID) == 0 || owned(flows, pipeline.OwnerSubnet, sub3.ID) == 0 {
 		t.Fatalf("before: no flows of host test2 or subnet 172.18.3.0/24")
 	}
 	nBefore := len(flows)
@@ -1190,7 +1191,7 @@ func TestDeleteCascade(t *testing.T) {
 	}
 	s.rest("GET", "/v1/vpcs/vpc-seed/subnets/172.18.3.0-24", nil, 404)
 	flows = s.switchFlows(s.dpid)
-	if a, b := owned(flows, controller.OwnerHost, h2.ID), owned(flows, controller.OwnerSubnet, sub3.ID); a != 0 || b != 0 {
+	if a, b := owned(flows, pipeline.OwnerHost, h2.ID), owned(flows, pipeline.OwnerSubnet, sub3.ID); a != 0 || b != 0 {
 		t.Errorf("after the cascade %d flows of test2 and %d of its subnet are still installed", a, b)
 	}
 	c0 := s.counters(s.dpid)
@@ -1210,12 +1211,12 @@ func TestDeleteCascade(t *testing.T) {
 	flows = s.switchFlows(s.dpid)
 	for _, e := range flows {
 		ck, _ := strconv.ParseUint(strings.TrimPrefix(e.Cookie, "0x"), 16, 64)
-		if controller.ParseCookie(ck).Owner != controller.OwnerPipeline {
+		if pipeline.ParseCookie(ck).Owner != pipeline.OwnerPipeline {
 			t.Errorf("flow left after the VPC is gone: %+v", e)
 		}
 	}
-	if len(flows) != len(controller.PipelineFlows()) {
-		t.Errorf("br-test holds %d flows, want the %d pipeline defaults", len(flows), len(controller.PipelineFlows()))
+	if len(flows) != len(pipeline.Default().Defaults()) {
+		t.Errorf("br-test holds %d flows, want the %d pipeline defaults", len(flows), len(pipeline.Default().Defaults()))
 	}
 	pingNone(t, s.vm1.node, 2, "10.10.10.12")
 	t.Logf("DELETE vpc-seed?cascade=true: store empty, br-test back to its %d pipeline defaults; total %.1fs",

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vpcflow/vpcflow/controller"
+	"github.com/vpcflow/vpcflow/controller/pipeline"
 	"github.com/vpcflow/vpcflow/openflow"
 	"github.com/vpcflow/vpcflow/topology"
 )
@@ -88,34 +88,36 @@ func TestSeedScenario(t *testing.T) {
 	}
 	t.Logf("ip neigh in test1:\n%s", s.vm1.node.MustCmd(t, "ip", "neigh", "show", "dev", "ens8"))
 
-	// The switch holds exactly the pipeline's flows: not one more, not one less.
+	// The switch holds exactly the pipeline's flows: not one more, not one
+	// less; and they are the golden seed table of the pipeline's tests.
 	s.assertSwitchHoldsDesired()
+	s.assertSwitchHoldsGolden()
 }
 
-// desiredFlows computes, with the controller's own pure functions and the
-// ids the REST API assigned, the table br-test must hold.
-func (s *seed) desiredFlows() []openflow.Flow {
+// assertSwitchHoldsGolden checks with `ovs-ofctl diff-flows` that br-test
+// holds exactly controller/pipeline/testdata/seed.golden, the table the
+// pipeline's unit tests pin for the seed (there vnet1 is port 1 and vnet3
+// port 2, as OVS numbers them here).
+func (s *seed) assertSwitchHoldsGolden() {
 	t := s.t
-	var vpc topology.VPC
-	must(t, json.Unmarshal(s.rest("GET", "/v1/vpcs/vpc-seed", nil, 200), &vpc))
-	var vsw topology.VSwitch
-	must(t, json.Unmarshal(s.rest("GET", "/v1/vpcs/vpc-seed/vswitches/vsw-a", nil, 200), &vsw))
-	var hosts []topology.Host
-	must(t, json.Unmarshal(s.rest("GET", "/v1/vpcs/vpc-seed/hosts", nil, 200), &hosts))
-	var subnets []topology.Subnet
-	must(t, json.Unmarshal(s.rest("GET", "/v1/vpcs/vpc-seed/subnets", nil, 200), &subnets))
-	ports := map[string]uint32{"test1": uint32(s.port1), "test2": uint32(s.port2)}
-	byName := map[string]topology.Host{}
-	flows := controller.PipelineFlows()
-	for _, h := range hosts {
-		byName[h.Name] = h
-		flows = append(flows, controller.HostFlows(vpc, vsw, h, controller.Attachment{DPID: s.dpid, OFPort: ports[h.Name]})...)
+	if s.port1 != 1 || s.port2 != 2 {
+		t.Fatalf("vnet1/vnet3 are ports %d/%d, the golden table has 1/2", s.port1, s.port2)
 	}
-	for _, sn := range subnets {
-		h := byName[sn.Host]
-		flows = append(flows, controller.SubnetFlows(vpc, sn, h, controller.Attachment{DPID: s.dpid, OFPort: ports[h.Name]})...)
+	golden, err := filepath.Abs("../controller/pipeline/testdata/seed.golden")
+	must(t, err)
+	out, err := exec.Command("ovs-ofctl", "-O", "OpenFlow13", "diff-flows", golden,
+		"unix:"+filepath.Join(s.ovs.Rundir, "br-test.mgmt")).CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("br-test differs from seed.golden (%v):\n%s", err, out)
 	}
-	return flows
+	t.Logf("br-test holds exactly controller/pipeline/testdata/seed.golden")
+}
+
+// desiredFlows computes, with vpcflow's pipeline and engine over the
+// objects the REST API returns, the table br-test must hold.
+func (s *seed) desiredFlows() []openflow.Flow {
+	return s.referenceTable(attachments{dpid: s.dpid, bridge: "br-test",
+		ports: map[string]uint32{"test1": uint32(s.port1), "test2": uint32(s.port2)}})
 }
 
 // assertSwitchHoldsDesired checks with `ovs-ofctl diff-flows` (OVS's own
@@ -239,8 +241,8 @@ func TestSecondSwitchDoesNotDisturbFirst(t *testing.T) {
 	s.assertNotReinstalled("br-test", before, time.Since(start)-200*time.Millisecond)
 	// The new bridge got the pipeline defaults and nothing else.
 	lines := s.flowDump("br-two")
-	if len(lines) != len(controller.PipelineFlows()) {
-		t.Errorf("br-two has %d flows, want the %d pipeline defaults:\n%s", len(lines), len(controller.PipelineFlows()), strings.Join(lines, "\n"))
+	if len(lines) != len(pipeline.Default().Defaults()) {
+		t.Errorf("br-two has %d flows, want the %d pipeline defaults:\n%s", len(lines), len(pipeline.Default().Defaults()), strings.Join(lines, "\n"))
 	}
 }
 

@@ -88,7 +88,7 @@ func TestVXLANForgedTunnelTrafficIsDropped(t *testing.T) {
 	if got != 0 {
 		t.Errorf("vm1 received %d forged echo requests from the unregistered chassis, want 0", got)
 	}
-	us := after.UnknownSource - before.UnknownSource
+	us := after["unknown_source"] - before["unknown_source"]
 	if us < forgers {
 		t.Errorf("node1 unknown_source +%d, want ≥ %d", us, forgers)
 	}
@@ -100,7 +100,7 @@ func TestVXLANForgedTunnelTrafficIsDropped(t *testing.T) {
 		t.Errorf("underlay: %d VXLAN packets from node1 back to rogue, want 0", back)
 	}
 	t.Logf("unregistered source: sent %d, underlay carried %d (vni %d, %s → %s), vm1 got %d (ens8 rx +%d), node1 unknown_source %d → %d (+%d)",
-		forgers, fromRogue, vpc.ID, rogue.TunnelIP, node1.TunnelIP, got, rx1-rx0, before.UnknownSource, after.UnknownSource, us)
+		forgers, fromRogue, vpc.ID, rogue.TunnelIP, node1.TunnelIP, got, rx1-rx0, before["unknown_source"], after["unknown_source"], us)
 
 	// 2. Unknown VNI from a registered chassis: a foreign flow in node2's
 	// table 0 tunnels vm2's pings to vm1 with VNI 0xdead.
@@ -129,7 +129,7 @@ func TestVXLANForgedTunnelTrafficIsDropped(t *testing.T) {
 	if got != 0 {
 		t.Errorf("vm1 received %d echo requests with VNI %#x, want 0", got, badVNI)
 	}
-	nr := after.NoRoute - before.NoRoute
+	nr := after["no_route"] - before["no_route"]
 	if nr < forgers {
 		t.Errorf("node1 no_route +%d, want ≥ %d", nr, forgers)
 	}
@@ -138,7 +138,7 @@ func TestVXLANForgedTunnelTrafficIsDropped(t *testing.T) {
 		t.Errorf("underlay: %d VXLAN (vni %d) %s → %s carrying vm2's ping, want ≥ %d; captured:\n%s", badVNIs, badVNI, node2.TunnelIP, node1.TunnelIP, forgers, strings.Join(lines, "\n"))
 	}
 	t.Logf("unknown VNI: sent %d, underlay carried %d (vni %d, %s → %s), vm1 got %d (ens8 rx +%d), node1 no_route %d → %d (+%d)",
-		forgers, badVNIs, badVNI, node2.TunnelIP, node1.TunnelIP, got, rx1-rx0, before.NoRoute, after.NoRoute, nr)
+		forgers, badVNIs, badVNI, node2.TunnelIP, node1.TunnelIP, got, rx1-rx0, before["no_route"], after["no_route"], nr)
 
 	// The foreign flow removed, vm2 reaches vm1 again, and the same
 	// capture on vm1 sees its pings (so the zeros above are real).

@@ -162,4 +162,3 @@ func ValidateTunnelIP(field string, a netip.Addr) *Error {
 	}
 	return nil
 }
-

@@ -85,12 +85,7 @@ func (hostKind) uniques(o Object) []unique {
 			return fmt.Sprintf("%s is already attached as host %q in VPC %q", what, other.Name, other.VPC)
 		}
 	}
-	out := []unique{
-		{index: "ip", field: "ip", value: h.VPC + "\x00" + h.IP.String(), taken: used(h.IP.String())},
-		// The tunnel delivers by VNI and MAC: two hosts of a VPC may not
-		// share one. Stores from before this rule load with a warning.
-		{index: "mac", field: "mac", value: h.VPC + "\x00" + h.MAC.String(), taken: used(h.MAC.String()), lenientOnLoad: true},
-	}
+	var out []unique
 	switch {
 	case h.Bridge != "":
 		out = append(out, unique{index: "attachment", field: "interface", value: "b\x00" + h.Bridge + "\x00" + h.Interface,
@@ -102,7 +97,12 @@ func (hostKind) uniques(o Object) []unique {
 		out = append(out, unique{index: "attachment", field: "ofport", value: fmt.Sprintf("p\x00%d\x00%d", h.DPID, h.OFPort),
 			taken: taken(fmt.Sprintf("dpid %s port %d", h.DPID, h.OFPort))})
 	}
-	return out
+	return append(out,
+		unique{index: "ip", field: "ip", value: h.VPC + "\x00" + h.IP.String(), taken: used(h.IP.String())},
+		// The tunnel delivers by VNI and MAC: two hosts of a VPC may not
+		// share one. Stores from before this rule load with a warning.
+		unique{index: "mac", field: "mac", value: h.VPC + "\x00" + h.MAC.String(), taken: used(h.MAC.String()), lenientOnLoad: true},
+	)
 }
 
 func (hostKind) check(o, old Object) *Error {

@@ -144,8 +144,9 @@ func (s *Store) Read(fn func(st *State)) {
 // A rejected change is a *Error; inside a batch of more than one op its
 // Field is prefixed with "[i]." (the op's index).
 //
-// Readers wait while Apply validates and commits (one fsync for bbolt);
-// they never see a change that is not durable.
+// Readers wait only while Apply validates in memory, not while the
+// backend commits (one fsync for bbolt); they never see a change that is
+// not durable.
 func (s *Store) Apply(ctx context.Context, ops []Op) ([]Op, error) {
 	if len(ops) == 0 {
 		return []Op{}, nil
@@ -155,34 +156,41 @@ func (s *Store) Apply(ctx context.Context, ops []Op) ([]Op, error) {
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	start := time.Now()
+	// Validate in memory under the read/write lock, then let readers go
+	// on with the state as it was while the backend commits (an fsync);
+	// only then publish, by performing the resolved ops again. Writers are
+	// serialized by wmu, so nothing else changed meanwhile.
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return nil, ErrClosed
 	}
-	start := time.Now()
 	saved := copyIDs(s.st.lastID)
 	out, done, err := s.st.do(ops)
-	undo := func() {
-		s.st.undo(done)
-		s.st.lastID = saved
-	}
+	s.st.undo(done)
+	last := copyIDs(s.st.lastID)
+	s.st.lastID = saved
+	s.mu.Unlock()
 	if err != nil {
-		undo()
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		undo()
 		return nil, fmt.Errorf("apply %d changes: %w", len(ops), err)
 	}
-	c, err := commitOf(out, s.st.lastID)
+	c, err := commitOf(out, last)
 	if err == nil {
 		err = s.backend.Commit(ctx, c)
 	}
 	if err != nil {
-		undo()
 		return nil, fmt.Errorf("apply %d changes: %w", len(ops), err)
 	}
+	s.mu.Lock()
+	for _, d := range done {
+		s.st.mutate(d)
+	}
+	s.st.lastID = last
+	s.mu.Unlock()
 	s.log.Debug("topology changed", zap.Int("ops", len(out)), zap.Duration("took", time.Since(start)))
 	return out, nil
 }
@@ -367,5 +375,45 @@ func (st *State) loadOne(k kind, r Record, warnings *[]string) error {
 	if o.ObjectID() > st.lastID[k.name()] {
 		st.lastID[k.name()] = o.ObjectID()
 	}
+	return nil
+}
+
+// Restore fills an empty store with objs, IDs as given — a backup's
+// restore, or a tool recomputing what vpcflow does with objects the REST
+// API returned. Everything is checked as when the store loads (references
+// found, unique values unique); all or nothing.
+func (s *Store) Restore(ctx context.Context, objs []Object) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	for _, k := range kinds() {
+		if s.st.count(k) > 0 {
+			return fmt.Errorf("restore: the store is not empty (it has %s objects)", k.name())
+		}
+	}
+	snap := Snapshot{LastIDs: map[string]uint32{}}
+	for _, o := range objs {
+		b, err := marshalObject(o)
+		if err != nil {
+			return fmt.Errorf("restore: encode %s %s: %w", KindOf(o), o.Key(), err)
+		}
+		k := KindOf(o)
+		snap.Records = append(snap.Records, Record{Kind: k, Key: o.Key(), Value: b})
+		if o.ObjectID() > snap.LastIDs[k] {
+			snap.LastIDs[k] = o.ObjectID()
+		}
+	}
+	st, _, err := load(snap)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if err := s.backend.Commit(ctx, Commit{Records: snap.Records, LastIDs: snap.LastIDs}); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	s.st = st
 	return nil
 }

@@ -95,10 +95,10 @@ func ValidatePrefix(field string, p netip.Prefix, minBits, maxBits int) *Error {
 // (240.0.0.0/4, with the limited broadcast address).
 func reservedNetworks() []reservedNetwork {
 	return []reservedNetwork{
-	{netip.PrefixFrom(netip.AddrFrom4([4]byte{0, 0, 0, 0}), 8), "\"this network\" (0.0.0.0/8)"},
-	{netip.PrefixFrom(netip.AddrFrom4([4]byte{127, 0, 0, 0}), 8), "loopback (127.0.0.0/8)"},
-	{netip.PrefixFrom(netip.AddrFrom4([4]byte{169, 254, 0, 0}), 16), "link-local (169.254.0.0/16)"},
-	{netip.PrefixFrom(netip.AddrFrom4([4]byte{224, 0, 0, 0}), 4), "multicast (224.0.0.0/4)"},
+		{netip.PrefixFrom(netip.AddrFrom4([4]byte{0, 0, 0, 0}), 8), "\"this network\" (0.0.0.0/8)"},
+		{netip.PrefixFrom(netip.AddrFrom4([4]byte{127, 0, 0, 0}), 8), "loopback (127.0.0.0/8)"},
+		{netip.PrefixFrom(netip.AddrFrom4([4]byte{169, 254, 0, 0}), 16), "link-local (169.254.0.0/16)"},
+		{netip.PrefixFrom(netip.AddrFrom4([4]byte{224, 0, 0, 0}), 4), "multicast (224.0.0.0/4)"},
 		{netip.PrefixFrom(netip.AddrFrom4([4]byte{240, 0, 0, 0}), 4), "reserved (240.0.0.0/4, with the broadcast address)"},
 	}
 }

@@ -27,24 +27,18 @@ func referenceTable(dpid uint64, vpc topology.VPC, vsw topology.VSwitch, hosts [
 	if err != nil {
 		return nil, err
 	}
-	ops := []topology.Op{topology.Create(&topology.VPC{Name: vpc.Name, CIDR: vpc.CIDR, DecTTL: vpc.DecTTL}),
-		topology.Create(&topology.VSwitch{VPC: vsw.VPC, Name: vsw.Name, CIDR: vsw.CIDR, Gateway: vsw.Gateway})}
+	// The objects as the REST API returned them, IDs and all (so the
+	// cookies are the same).
+	objs := []topology.Object{&vpc, &vsw}
 	for i := range hosts {
-		h := hosts[i]
-		h.ID = 0
-		ops = append(ops, topology.Create(&h))
+		objs = append(objs, &hosts[i])
 	}
 	for i := range subnets {
-		s := subnets[i]
-		s.ID = 0
-		ops = append(ops, topology.Create(&s))
+		objs = append(objs, &subnets[i])
 	}
-	if _, err := st.Apply(ctx, ops); err != nil {
+	if err := st.Restore(ctx, objs); err != nil {
 		return nil, fmt.Errorf("reference topology: %w", err)
 	}
-	// IDs are handed out in the same order as by the server the objects
-	// came from (one VPC, one vSwitch, hosts then subnets in creation
-	// order), so cookies match.
 	e := engine.New(pipeline.Default())
 	st.Read(func(s *topology.State) {
 		e.Update(&pipeline.Snapshot{Topo: s, Ports: byPort{}, Chassis: map[string]pipeline.ChassisPlace{}, UnderlayMTU: 1500},

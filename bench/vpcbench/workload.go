@@ -37,11 +37,11 @@ func tableShape() (fixed, perPair int) {
 		for i := 0; i < k; i++ {
 			r := hostRequest(i, 1)
 			m, _ := topology.ParseMAC(r.MAC)
-			hosts = append(hosts, topology.Host{VPC: benchVPC, Name: r.Name, VSwitch: benchVSwitch,
+			hosts = append(hosts, topology.Host{ID: uint32(i + 1), VPC: benchVPC, Name: r.Name, VSwitch: benchVSwitch,
 				IP: netip.MustParseAddr(r.IP), MAC: m, DPID: 1, OFPort: r.OFPort})
-			subnets = append(subnets, topology.Subnet{VPC: benchVPC, CIDR: netip.MustParsePrefix(subnetCIDR(11, i)), Host: r.Name})
+			subnets = append(subnets, topology.Subnet{ID: uint32(i + 1), VPC: benchVPC, Name: fmt.Sprintf("s%d", i), CIDR: netip.MustParsePrefix(subnetCIDR(11, i)), Host: r.Name})
 		}
-		t, err := referenceTable(1, topology.VPC{Name: benchVPC}, topology.VSwitch{VPC: benchVPC, Name: benchVSwitch, CIDR: netip.MustParsePrefix(vswitchCIDR)}, hosts, subnets)
+		t, err := referenceTable(1, topology.VPC{ID: 1, Name: benchVPC}, topology.VSwitch{ID: 1, VPC: benchVPC, Name: benchVSwitch, CIDR: netip.MustParsePrefix(vswitchCIDR), Gateway: netip.MustParseAddr("10.0.255.253")}, hosts, subnets)
 		if err != nil {
 			panic(err)
 		}
@@ -116,11 +116,11 @@ func writeFlowFile(path string, vpc topology.VPC, vsw topology.VSwitch, hosts []
 func subnetFlowCount() int {
 	r := hostRequest(0, 1)
 	m, _ := topology.ParseMAC(r.MAC)
-	h := topology.Host{VPC: benchVPC, Name: r.Name, VSwitch: benchVSwitch, IP: netip.MustParseAddr(r.IP), MAC: m, DPID: 1, OFPort: r.OFPort}
-	vpc := topology.VPC{Name: benchVPC}
-	vsw := topology.VSwitch{VPC: benchVPC, Name: benchVSwitch, CIDR: netip.MustParsePrefix(vswitchCIDR)}
+	h := topology.Host{ID: 1, VPC: benchVPC, Name: r.Name, VSwitch: benchVSwitch, IP: netip.MustParseAddr(r.IP), MAC: m, DPID: 1, OFPort: r.OFPort}
+	vpc := topology.VPC{ID: 1, Name: benchVPC}
+	vsw := topology.VSwitch{ID: 1, VPC: benchVPC, Name: benchVSwitch, CIDR: netip.MustParsePrefix(vswitchCIDR), Gateway: netip.MustParseAddr("10.0.255.253")}
 	sub := func(first byte) topology.Subnet {
-		return topology.Subnet{VPC: benchVPC, CIDR: netip.MustParsePrefix(subnetCIDR(first, 0)), Host: h.Name}
+		return topology.Subnet{ID: uint32(first), VPC: benchVPC, Name: fmt.Sprintf("s%d", first), CIDR: netip.MustParsePrefix(subnetCIDR(first, 0)), Host: h.Name}
 	}
 	a, err1 := referenceTable(1, vpc, vsw, []topology.Host{h}, []topology.Subnet{sub(11)})
 	b, err2 := referenceTable(1, vpc, vsw, []topology.Host{h}, []topology.Subnet{sub(11), sub(12)})

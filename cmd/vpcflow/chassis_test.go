@@ -92,7 +92,7 @@ func TestChassisCLI(t *testing.T) {
 			"error: controller: invalid controller target \"192.168.100.254:6653\": unknown method \"192.168.100.254\"; want tcp:, ssl: or unix:\n"},
 		{[]string{"chassis", "show", "nope"}, 1, "error: name: chassis \"nope\" does not exist\n"},
 		{[]string{"chassis", "delete", "node1"}, 1,
-			"error: name: chassis \"node1\" still has 2 host(s) attached: vpc-a/vm1, vpc-b/vm7; delete them first (use --cascade to delete them too)\n"},
+			"error: name: chassis \"node1\" is still used by 2 hosts (vpc-a/vm1, vpc-b/vm7); delete them first (use --cascade to delete them too)\n"},
 		{[]string{"host", "add", "x", "--vpc", "vpc-a", "--vswitch", "vsw-a", "--ip", "10.10.10.30", "--chassis", "node9", "--interface", "vnet1"}, 1,
 			"error: chassis: chassis \"node9\" does not exist\n"},
 		{[]string{"host", "add", "x", "--vpc", "vpc-a", "--vswitch", "vsw-a", "--ip", "10.10.10.30", "--mac", "02:00:00:00:00:30", "--chassis", "node1", "--bridge", "br-vpc", "--interface", "vnet30"}, 1,

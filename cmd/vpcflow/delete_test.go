@@ -28,7 +28,7 @@ func TestCascadeCLI(t *testing.T) {
 	// Refused without --cascade, with the advice in CLI terms; --cascade=false
 	// is the same.
 	r := runCLI(t, url, "host", "delete", "--vpc", "vpc-a", "test1", "--cascade=false")
-	if r.code != 1 || !strings.HasSuffix(r.stderr, "delete or move them first (use --cascade to delete them too)\n") {
+	if r.code != 1 || !strings.HasSuffix(r.stderr, "delete them first (use --cascade to delete them too)\n") {
 		t.Fatalf("host delete without cascade: %d %q", r.code, r.stderr)
 	}
 

@@ -33,7 +33,7 @@ func TestDropsCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustCLI(t, url, "drops", "--vpc=vpc-a", "-o", "json")), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Switches) != 2 || len(rep.Hosts) != 2 || rep.Hosts[0].Name != "test1" || rep.Hosts[0].Drops.Spoofed != 3 || rep.Switches[0].Drops.UnknownSource != 12 {
+	if len(rep.Switches) != 2 || len(rep.Hosts) != 2 || rep.Hosts[0].Name != "test1" || rep.Hosts[0].Drops["spoofed"] != 3 || rep.Switches[0].Drops["unknown_source"] != 12 {
 		t.Fatalf("drops -o json: %+v", rep)
 	}
 

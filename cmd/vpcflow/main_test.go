@@ -63,13 +63,13 @@ func (b storeBackend) Drops(ctx context.Context) (controller.DropReport, error) 
 	// Unsorted, as a backend may answer: the CLI sorts.
 	return controller.DropReport{
 		Switches: []controller.SwitchDrops{
-			{DPID: 0xabc, Drops: controller.DropCounters{Other: 2}},
-			{DPID: 1, Bridge: "br-test", Drops: controller.DropCounters{Spoofed: 3, NoRoute: 1, UnknownSource: 12}},
+			{DPID: 0xabc, Drops: controller.DropCounters{"other": 2}},
+			{DPID: 1, Bridge: "br-test", Drops: controller.DropCounters{"spoofed": 3, "no_route": 1, "unknown_source": 12}},
 		},
 		Hosts: []controller.HostDrops{
-			{VPC: "vpc-b", Name: "x", DPID: 0xabc, Drops: controller.DropCounters{ARPNotAnswered: 1}},
+			{VPC: "vpc-b", Name: "x", DPID: 0xabc, Drops: controller.DropCounters{"arp_not_answered": 1}},
 			{VPC: "vpc-a", Name: "test2", DPID: 1},
-			{VPC: "vpc-a", Name: "test1", DPID: 1, Drops: controller.DropCounters{Spoofed: 3}},
+			{VPC: "vpc-a", Name: "test1", DPID: 1, Drops: controller.DropCounters{"spoofed": 3}},
 		},
 	}, nil
 }
@@ -264,9 +264,9 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"vswitch", "list", "--vpc", "nope"}, 1, "error: vpc: VPC \"nope\" does not exist\n"},
 		{[]string{"vpc", "create", "bad/name"}, 1, "error: name: \"bad/name\" is not a valid name: use letters, digits, '.', '_' and '-', starting with a letter or digit\n"},
 		{[]string{"vpc", "create", "v6", "--cidr", "fd00::/8"}, 1, "error: cidr: fd00::/8 must be IPv4\n"},
-		{[]string{"vpc", "delete", "vpc-a"}, 1, "error: name: VPC \"vpc-a\" is not empty: it still has 1 vSwitch (vsw-a), 1 host (test1) and 1 subnet (172.18.1.0-24); delete them first (use --cascade to delete them too)\n"},
-		{[]string{"host", "delete", "--vpc", "vpc-a", "test1"}, 1, "error: name: host \"test1\" is the next hop of 1 subnet(s): 172.18.1.0-24; delete or move them first (use --cascade to delete them too)\n"},
-		{[]string{"vswitch", "delete", "--vpc", "vpc-a", "vsw-a"}, 1, "error: name: vSwitch \"vsw-a\" still has 1 host(s): test1; delete them first (use --cascade to delete them too)\n"},
+		{[]string{"vpc", "delete", "vpc-a"}, 1, "error: name: VPC \"vpc-a\" is still used by 1 vSwitch (vsw-a), 1 host (test1) and 1 subnet (172.18.1.0-24); delete them first (use --cascade to delete them too)\n"},
+		{[]string{"host", "delete", "--vpc", "vpc-a", "test1"}, 1, "error: name: host \"test1\" is still used by 1 subnet (172.18.1.0-24); delete them first (use --cascade to delete them too)\n"},
+		{[]string{"vswitch", "delete", "--vpc", "vpc-a", "vsw-a"}, 1, "error: name: vSwitch \"vsw-a\" is still used by 1 host (test1); delete them first (use --cascade to delete them too)\n"},
 		{[]string{"drops", "--vpc", "nope"}, 1, "error: vpc: VPC \"nope\" does not exist\n"},
 		{[]string{"subnet", "add", "--vpc", "vpc-a", "10.10.10.0/25", "--host", "test1"}, 1, "error: cidr: destination 10.10.10.0/25 overlaps vSwitch \"vsw-a\" (10.10.10.0/24): it is inside the vSwitch CIDR, and a route entry may not equal or sit inside one\n"},
 		{[]string{"subnet", "move", "--vpc", "vpc-a", "nope", "--host", "test1"}, 1, "error: name: subnet \"nope\" does not exist in VPC \"vpc-a\"\n"},

@@ -55,7 +55,7 @@ func (l *L3Forwarding) Flows(s *Snapshot, o Owner, out *FlowSet) {
 		}
 		l.routes(s, out, v, netip.PrefixFrom(v.h.IP, 32), HostCookie(v.h.ID, DropNone))
 		for _, w := range s.Topo.VSwitches(v.h.VPC) {
-			out.On(v.at.DPID, l.table).Priority(uint16(priorityRouteBase+w.CIDR.Bits())).
+			out.On(v.at.DPID, l.table).Priority(uint16(priorityRouteBase + w.CIDR.Bits())).
 				Cookie(VSwitchCookie(w.ID, DropNoRoute)).Match(l.dst(v.vpc, w.CIDR)).Drop()
 		}
 	case OwnerSubnet:

@@ -31,7 +31,7 @@ func (o *Output) Registers() []Register {
 	return []Register{{Field: outPort, Lo: 0, Hi: 31, Name: "output port",
 		Why: "the OpenFlow port the packet leaves by; written by L3Forwarding and TunnelDelivery"}}
 }
-func (o *Output) Cookies() []OwnerKind                           { return []OwnerKind{OwnerPipeline} }
-func (o *Output) Drops() []DropReasonInfo                        { return nil }
-func (o *Output) Flows(*Snapshot, Owner, *FlowSet)               {}
+func (o *Output) Cookies() []OwnerKind                          { return []OwnerKind{OwnerPipeline} }
+func (o *Output) Drops() []DropReasonInfo                       { return nil }
+func (o *Output) Flows(*Snapshot, Owner, *FlowSet)              {}
 func (o *Output) Affected(*topology.State, topology.Op) []Owner { return nil }

@@ -1,0 +1,84 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/vpcflow/vpcflow/controller/engine"
+	"github.com/vpcflow/vpcflow/controller/pipeline"
+	"github.com/vpcflow/vpcflow/openflow"
+	"github.com/vpcflow/vpcflow/topology"
+)
+
+// attachments resolves hosts from the ofports a test knows: by name for
+// hosts attached by bridge+interface to the bridge under test, as given
+// for hosts attached by dpid+ofport to it; every other host is elsewhere.
+type attachments struct {
+	dpid   uint64
+	bridge string
+	ports  map[string]uint32
+}
+
+func (a attachments) Attachment(h topology.Host) (pipeline.Attachment, bool) {
+	switch {
+	case h.Bridge == a.bridge:
+		p, ok := a.ports[h.Name]
+		return pipeline.Attachment{DPID: a.dpid, OFPort: p}, ok
+	case h.Bridge == "" && h.Chassis == "" && uint64(h.DPID) == a.dpid:
+		return pipeline.Attachment{DPID: a.dpid, OFPort: h.OFPort}, true
+	}
+	return pipeline.Attachment{}, false
+}
+
+// referenceTable computes, with vpcflow's own pipeline and engine over the
+// objects the REST API returns (re-created in a store of its own in ID
+// order, so IDs and cookies are the same), the table the bridge under
+// test must hold.
+func (f *fabric) referenceTable(at attachments) []openflow.Flow {
+	t := f.t
+	t.Helper()
+	ctx := context.Background()
+	st, err := topology.NewStore(ctx, topology.NewMemory(), nil)
+	must(t, err)
+	var vpcs []topology.VPC
+	must(t, json.Unmarshal(f.rest("GET", "/v1/vpcs", nil, 200), &vpcs))
+	var chassis []topology.Chassis
+	must(t, json.Unmarshal(f.rest("GET", "/v1/chassis", nil, 200), &chassis))
+	var vsws []topology.VSwitch
+	var hosts []topology.Host
+	var subnets []topology.Subnet
+	for _, v := range vpcs {
+		var w []topology.VSwitch
+		must(t, json.Unmarshal(f.rest("GET", "/v1/vpcs/"+v.Name+"/vswitches", nil, 200), &w))
+		vsws = append(vsws, w...)
+		var h []topology.Host
+		must(t, json.Unmarshal(f.rest("GET", "/v1/vpcs/"+v.Name+"/hosts", nil, 200), &h))
+		hosts = append(hosts, h...)
+		var s []topology.Subnet
+		must(t, json.Unmarshal(f.rest("GET", "/v1/vpcs/"+v.Name+"/subnets", nil, 200), &s))
+		subnets = append(subnets, s...)
+	}
+	var objs []topology.Object
+	for i := range chassis {
+		objs = append(objs, &chassis[i])
+	}
+	for i := range vpcs {
+		objs = append(objs, &vpcs[i])
+	}
+	for i := range vsws {
+		objs = append(objs, &vsws[i])
+	}
+	for i := range hosts {
+		objs = append(objs, &hosts[i])
+	}
+	for i := range subnets {
+		objs = append(objs, &subnets[i])
+	}
+	must(t, st.Restore(ctx, objs))
+	e := engine.New(pipeline.Default())
+	st.Read(func(s *topology.State) {
+		e.Update(&pipeline.Snapshot{Topo: s, Ports: at, Chassis: map[string]pipeline.ChassisPlace{}, UnderlayMTU: 1500},
+			pipeline.AllOwners(s))
+	})
+	return engine.Sorted(e.Desired(at.dpid))
+}
