@@ -49,7 +49,7 @@ func (o *testOVS) vsctl(args ...string) string {
 }
 
 func testLogger(t *testing.T) *zap.Logger {
-	return zaptest.NewLogger(t)
+	return zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
 }
 
 // waitFor polls cond until it holds or the timeout passes.

@@ -22,7 +22,7 @@ func pendingOps(t *testing.T, o *testOVS, bridge string, opts SetupOptions) int 
 		t.Fatal(err)
 	}
 	defer c.Close()
-	ops, err := setupOps(ctx, c, bridge, opts)
+	ops, err := setupOps(ctx, c, bridge, opts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

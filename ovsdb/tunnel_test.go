@@ -24,7 +24,7 @@ func pendingTunnelOps(t *testing.T, o *testOVS, bridge, port string) int {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	ops, err := tunnelOps(ctx, c, bridge, port)
+	ops, err := tunnelOps(ctx, c, bridge, port, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
