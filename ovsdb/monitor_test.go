@@ -18,8 +18,47 @@ type recorder struct {
 	inCall     atomic.Int32
 	overlapped atomic.Bool
 
-	mu    sync.Mutex
-	calls []call
+	mu       sync.Mutex
+	calls    []call
+	statuses []EndpointStatus
+	events   []string // "change" and "status:<state>" in call order
+}
+
+func (r *recorder) onStatus(st EndpointStatus) {
+	if r.inCall.Add(1) > 1 {
+		r.overlapped.Store(true)
+	}
+	defer r.inCall.Add(-1)
+	if st.Endpoint != r.endpoint {
+		r.t.Errorf("onStatus endpoint = %q, want %q", st.Endpoint, r.endpoint)
+	}
+	r.mu.Lock()
+	r.statuses = append(r.statuses, st)
+	r.events = append(r.events, "status:"+st.State.String())
+	r.mu.Unlock()
+}
+
+func (r *recorder) statusSnapshot() ([]EndpointStatus, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]EndpointStatus(nil), r.statuses...), append([]string(nil), r.events...)
+}
+
+// waitStatus waits until the n-th (0-based) onStatus call has arrived and
+// returns it.
+func (r *recorder) waitStatus(t *testing.T, n int, timeout time.Duration) EndpointStatus {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		sts, events := r.statusSnapshot()
+		if len(sts) > n {
+			return sts[n]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for onStatus call %d; events so far: %v", timeout, n, events)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 type call struct {
@@ -37,6 +76,7 @@ func (r *recorder) onChange(endpoint string, bridges []Bridge) {
 	}
 	r.mu.Lock()
 	r.calls = append(r.calls, call{at: time.Now(), bridges: bridges})
+	r.events = append(r.events, "change")
 	r.mu.Unlock()
 	if r.delay > 0 {
 		time.Sleep(r.delay)
@@ -93,6 +133,7 @@ func startMonitorIn(t *testing.T, in func(func() error) error, endpoint string, 
 		in = func(f func() error) error { return f() }
 	}
 	m := NewMonitor(testLogger(t), endpoint, rec.onChange, opts...)
+	m.OnStatus(rec.onStatus)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- in(func() error { return m.Run(ctx) }) }()
@@ -107,7 +148,7 @@ func startMonitorIn(t *testing.T, in func(func() error) error, endpoint string, 
 			t.Errorf("Run did not return within 5s of cancel")
 		}
 		if rec.overlapped.Load() {
-			t.Errorf("onChange was called concurrently with itself")
+			t.Errorf("onChange or onStatus was called concurrently with itself or the other")
 		}
 	})
 	return m
