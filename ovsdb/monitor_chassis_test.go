@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vpcflow/vpcflow/e2e/netlab"
 )
 
 // The monitor reports what a chassis bridge's settings are, so that drift
@@ -255,4 +257,40 @@ func TestChassisDrift(t *testing.T) {
 	if EndpointDown.String() != "down" || EndpointState(9).String() != "EndpointState(9)" {
 		t.Error("EndpointState.String")
 	}
+}
+
+// On a chassis of a netlab underlay, the monitor reports the MTU of the
+// underlay NIC (a port of br-phy) and of br-phy's local interface, which
+// holds the tunnel IP, and follows a change of the underlay's MTU: what
+// --underlay-mtu can be checked against.
+func TestMonitorSeesUnderlayMTU(t *testing.T) {
+	ctx := withTimeout(t, 60*time.Second)
+	lab := netlab.New(t)
+	u, err := lab.AddUnderlay(ctx, "underlay", "192.168.100.0/24")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := u.AddChassis(ctx, "ch1", "192.168.100.1", "br-vpc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := c.OVS.DBEndpoint()
+	rec := &recorder{t: t, endpoint: ep}
+	startMonitor(t, ep, rec)
+	phy := func(what string, pred func(b Bridge) bool) Bridge {
+		t.Helper()
+		_, call := rec.waitCall(t, 0, 10*time.Second, what, func(bs []Bridge) bool {
+			b, ok := findBridge(bs, c.PhyBridge)
+			return ok && pred(b)
+		})
+		b, _ := findBridge(call.bridges, c.PhyBridge)
+		return b
+	}
+	b := phy("br-phy with MTUs", func(b Bridge) bool { return b.LocalMTU == 1500 && b.Ports[c.UnderlayIf].MTU == 1500 })
+	t.Logf("br-phy local MTU %d, %s MTU %d", b.LocalMTU, c.UnderlayIf, b.Ports[c.UnderlayIf].MTU)
+	if err := u.SetMTU(ctx, 1400); err != nil {
+		t.Fatal(err)
+	}
+	b = phy("the underlay NIC at MTU 1400", func(b Bridge) bool { return b.Ports[c.UnderlayIf].MTU == 1400 })
+	t.Logf("after Underlay.SetMTU(1400): br-phy local MTU %d, %s MTU %d", b.LocalMTU, c.UnderlayIf, b.Ports[c.UnderlayIf].MTU)
 }
