@@ -254,6 +254,14 @@ func (u *ChassisUndo) plan(ctx context.Context, c client.Client, bridge string, 
 		return nil, fmt.Errorf("wait on bridge: %w", err)
 	}
 	waits = append(waits, op...)
+	for _, id := range u.rec.controllerRows {
+		ctl := u.controllers[id]
+		op, err := c.Where(ctl).Wait(ovsdb.WaitConditionEqual, &zero, ctl, &ctl.ConnectionMode, &ctl.MaxBackoff)
+		if err != nil {
+			return nil, fmt.Errorf("wait on controller %q: %w", ctl.Target, err)
+		}
+		waits = append(waits, op...)
+	}
 	if u.rec.tunnelPort != "" {
 		p := &vswitchd.Port{UUID: u.rec.tunnelPort}
 		if err := c.Get(ctx, p); err != nil {
@@ -273,6 +281,13 @@ func (u *ChassisUndo) plan(ctx context.Context, c client.Client, bridge string, 
 			return nil, fmt.Errorf("wait on tunnel port: %w", err)
 		}
 		waits = append(waits, op...)
+		if i := u.ifaces[u.rec.tunnelIface]; i != nil {
+			op, err := c.Where(i).Wait(ovsdb.WaitConditionEqual, &zero, i, &i.Type, &i.Options)
+			if err != nil {
+				return nil, fmt.Errorf("wait on tunnel interface: %w", err)
+			}
+			waits = append(waits, op...)
+		}
 	}
 	return slices.Concat(waits, setup, tunnel), nil
 }

@@ -228,28 +228,43 @@ func TestPrepareChassisBridgeRefusedChangesNothing(t *testing.T) {
 	expectSame(t, "a refused PrepareChassisBridge changed the database", before, rowsState(o))
 }
 
-// Someone edits the bridge between the moment Prepare reads it and the
-// moment its transaction arrives: the transaction fails as a whole
+// Someone edits a row between the moment Prepare reads it and the moment
+// its transaction arrives (the bridge, a controller it corrects, the tunnel
+// interface it corrects): the transaction fails as a whole
 // (ErrBridgeChanged) and only that edit is in the database.
 func TestPrepareChassisBridgeConcurrentEdit(t *testing.T) {
-	o := startOVSDB(t)
-	ctx := withTimeout(t, 30*time.Second)
-	o.vsctl("add-br", "br0", "--", "set", "Bridge", "br0", "fail_mode=standalone")
-	var edited string
-	u, err := prepareChassisBridge(ctx, testLogger(t), o.endpoint, "br0", chassisOpts("tcp:127.0.0.1:6653"), func() {
-		o.vsctl("add-port", "br0", "vnet5")
-		edited = rowsState(o)
-	})
-	if !errors.Is(err, ErrBridgeChanged) || u != nil {
-		t.Fatalf("prepare with a concurrent edit = %v, %v; want ErrBridgeChanged", u, err)
+	for _, tc := range []struct {
+		name string
+		edit []string
+	}{
+		{"bridge", []string{"add-port", "br0", "vnet5"}},
+		{"controller", []string{"set", "Controller", "br0", "max_backoff=2000"}},
+		{"tunnel interface", []string{"set", "Interface", tunnelPort, "options:key=7"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := startOVSDB(t)
+			ctx := withTimeout(t, 30*time.Second)
+			o.vsctl("add-br", "br0", "--", "set", "Bridge", "br0", "fail_mode=standalone",
+				"--", "set-controller", "br0", "tcp:127.0.0.1:6653",
+				"--", "add-port", "br0", tunnelPort, "--", "set", "Interface", tunnelPort, "type=gre", "options:remote_ip=192.0.2.1")
+			var edited string
+			u, err := prepareChassisBridge(ctx, testLogger(t), o.endpoint, "br0", chassisOpts("tcp:127.0.0.1:6653"), func() {
+				o.vsctl(tc.edit...)
+				edited = rowsState(o)
+			})
+			if !errors.Is(err, ErrBridgeChanged) || u != nil {
+				t.Fatalf("prepare with a concurrent edit = %v, %v; want ErrBridgeChanged", u, err)
+			}
+			t.Logf("error: %v", err)
+			expectSame(t, "a failed transaction left changes", edited, rowsState(o))
+			// Again, it goes through.
+			if _, err := PrepareChassisBridge(ctx, testLogger(t), o.endpoint, "br0", chassisOpts("tcp:127.0.0.1:6653")); err != nil {
+				t.Fatal(err)
+			}
+			expectVsctl(t, o, "{key=flow, remote_ip=flow}", "get", "Interface", tunnelPort, "options")
+			expectVsctl(t, o, "1000", "get", "Controller", "br0", "max_backoff")
+		})
 	}
-	t.Logf("error: %v", err)
-	expectSame(t, "a failed transaction left changes", edited, rowsState(o))
-	// Again, it goes through.
-	if _, err := PrepareChassisBridge(ctx, testLogger(t), o.endpoint, "br0", chassisOpts("tcp:127.0.0.1:6653")); err != nil {
-		t.Fatal(err)
-	}
-	expectVsctl(t, o, "vnet5\n"+tunnelPort, "list-ports", "br0")
 }
 
 // With ovs-vswitchd: the tunnel port it makes works (an ofport, no error),
