@@ -13,8 +13,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/vpcflow/vpcflow/controller"
+	"github.com/vpcflow/vpcflow/e2e/netlab"
 	"github.com/vpcflow/vpcflow/ovsdb"
-	"github.com/vpcflow/vpcflow/ovsdb/ovstest"
 	"github.com/vpcflow/vpcflow/topology"
 )
 
@@ -270,8 +270,8 @@ func TestChassisUnreachableOVSDB(t *testing.T) {
 // chassis's bridge is configured before the chassis is stored, and a host
 // on it takes its MAC from that OVSDB.
 func TestChassisOverRealOVSDB(t *testing.T) {
-	o := ovstest.Start(t)
-	o.Vsctl("add-br", "br-vpc")
+	o := netlab.NewOVS(t, netlab.WithoutVswitchd())
+	o.MustVsctl(t, "add-br", "br-vpc")
 	st, err := topology.Open(context.Background(), t.TempDir(), zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
 	if err != nil {
 		t.Fatal(err)
@@ -294,7 +294,7 @@ func TestChassisOverRealOVSDB(t *testing.T) {
 	e.serve(e.ctrl, Options{})
 	e.seed()
 
-	body := `{"name":"node1","ovsdb":"` + o.Endpoint + `","bridge":"br-vpc","tunnel_ip":"192.168.100.11","controller":"tcp:192.168.100.254:6653"}`
+	body := `{"name":"node1","ovsdb":"` + o.DBEndpoint() + `","bridge":"br-vpc","tunnel_ip":"192.168.100.11","controller":"tcp:192.168.100.254:6653"}`
 	e.must(201, "POST", "/v1/chassis", body)
 	for _, c := range []struct{ want, args string }{
 		{"vxlan", "get Interface vpcflow-vxlan type"},
@@ -304,7 +304,7 @@ func TestChassisOverRealOVSDB(t *testing.T) {
 		{"secure", "get Bridge br-vpc fail_mode"},
 		{"[OpenFlow13]", "get Bridge br-vpc protocols"},
 	} {
-		if got := o.Vsctl(strings.Fields(c.args)...); got != c.want {
+		if got := o.MustVsctl(t, strings.Fields(c.args)...); got != c.want {
 			t.Errorf("ovs-vsctl %s = %s, want %s", c.args, got, c.want)
 		}
 	}
@@ -313,10 +313,10 @@ func TestChassisOverRealOVSDB(t *testing.T) {
 	// (port names are unique in an OVSDB, so it cannot have its own
 	// vpcflow-vxlan): refused on "ovsdb", nothing stored.
 	before := e.dump()
-	o.Vsctl("add-br", "br-two")
+	o.MustVsctl(t, "add-br", "br-two")
 	for _, c := range []struct{ body, msg string }{
-		{`{"name":"node2","ovsdb":"` + o.Endpoint + `","bridge":"br-missing","tunnel_ip":"192.168.100.12","controller":"tcp:192.168.100.254:6653"}`, `bridge \"br-missing\"`},
-		{`{"name":"node2","ovsdb":"` + o.Endpoint + `","bridge":"br-two","tunnel_ip":"192.168.100.12","controller":"tcp:192.168.100.254:6653"}`, `already exists on bridge \"br-vpc\"`},
+		{`{"name":"node2","ovsdb":"` + o.DBEndpoint() + `","bridge":"br-missing","tunnel_ip":"192.168.100.12","controller":"tcp:192.168.100.254:6653"}`, `bridge \"br-missing\"`},
+		{`{"name":"node2","ovsdb":"` + o.DBEndpoint() + `","bridge":"br-two","tunnel_ip":"192.168.100.12","controller":"tcp:192.168.100.254:6653"}`, `already exists on bridge \"br-vpc\"`},
 	} {
 		r := e.do("POST", "/v1/chassis", c.body)
 		if r.status != 400 || r.err().Field != "ovsdb" || !strings.Contains(string(r.body), c.msg) {
@@ -329,7 +329,7 @@ func TestChassisOverRealOVSDB(t *testing.T) {
 
 	// A VM's port appears on the chassis with the MAC libvirt would set;
 	// the host is registered without a MAC once the monitor has seen it.
-	o.Vsctl("add-port", "br-vpc", "vnet7", "--", "set", "Interface", "vnet7", "external_ids:attached-mac=52:54:00:00:07:01")
+	o.MustVsctl(t, "add-port", "br-vpc", "vnet7", "--", "set", "Interface", "vnet7", "external_ids:attached-mac=52:54:00:00:07:01")
 	hostBody := `{"name":"vm7","vswitch":"vsw-a","ip":"10.10.10.27","chassis":"node1","interface":"vnet7"}`
 	deadline := time.Now().Add(10 * time.Second)
 	var r reply

@@ -1,8 +1,13 @@
 // Package ovsdb is vpcflow's OVSDB client for Open vSwitch's Open_vSwitch
-// database: it bootstraps bridges for use with the controller (SetupBridge) and
-// watches bridges, ports and interfaces so that the controller learns each
-// datapath's ID and each interface's OpenFlow port number and MAC addresses
-// (Monitor).
+// database: it bootstraps bridges for use with the controller (SetupBridge),
+// prepares a chassis bridge (settings and flow-based VXLAN port) in one
+// all-or-nothing transaction that can be undone (PrepareChassisBridge), and
+// watches bridges, ports, interfaces and controllers so that the controller
+// learns each datapath's ID, each interface's OpenFlow port number, MAC
+// addresses and MTU, and any drift of a chassis bridge's settings
+// (Monitor, Bridge.ChassisDrift), together with whether each OVSDB is
+// connected, never seen or down (Monitor.OnStatus): an OVSDB that cannot be
+// seen is unknown, not empty.
 //
 // Endpoints are written the way OVS writes them: "unix:PATH",
 // "tcp:HOST:PORT" (IPv6 hosts in brackets) and "ssl:HOST:PORT"; see

@@ -18,8 +18,47 @@ type recorder struct {
 	inCall     atomic.Int32
 	overlapped atomic.Bool
 
-	mu    sync.Mutex
-	calls []call
+	mu       sync.Mutex
+	calls    []call
+	statuses []EndpointStatus
+	events   []string // "change" and "status:<state>" in call order
+}
+
+func (r *recorder) onStatus(st EndpointStatus) {
+	if r.inCall.Add(1) > 1 {
+		r.overlapped.Store(true)
+	}
+	defer r.inCall.Add(-1)
+	if st.Endpoint != r.endpoint {
+		r.t.Errorf("onStatus endpoint = %q, want %q", st.Endpoint, r.endpoint)
+	}
+	r.mu.Lock()
+	r.statuses = append(r.statuses, st)
+	r.events = append(r.events, "status:"+st.State.String())
+	r.mu.Unlock()
+}
+
+func (r *recorder) statusSnapshot() ([]EndpointStatus, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]EndpointStatus(nil), r.statuses...), append([]string(nil), r.events...)
+}
+
+// waitStatus waits until the n-th (0-based) onStatus call has arrived and
+// returns it.
+func (r *recorder) waitStatus(t *testing.T, n int, timeout time.Duration) EndpointStatus {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		sts, events := r.statusSnapshot()
+		if len(sts) > n {
+			return sts[n]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for onStatus call %d; events so far: %v", timeout, n, events)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 type call struct {
@@ -37,6 +76,7 @@ func (r *recorder) onChange(endpoint string, bridges []Bridge) {
 	}
 	r.mu.Lock()
 	r.calls = append(r.calls, call{at: time.Now(), bridges: bridges})
+	r.events = append(r.events, "change")
 	r.mu.Unlock()
 	if r.delay > 0 {
 		time.Sleep(r.delay)
@@ -82,10 +122,21 @@ func (r *recorder) waitCall(t *testing.T, from int, timeout time.Duration, what 
 // returns nil promptly when cancelled.
 func startMonitor(t *testing.T, endpoint string, rec *recorder, opts ...ConnOption) *Monitor {
 	t.Helper()
+	return startMonitorIn(t, nil, endpoint, rec, opts...)
+}
+
+// startMonitorIn is startMonitor with Run called through in (e.g. inside
+// a lab node's network namespace); nil calls it directly.
+func startMonitorIn(t *testing.T, in func(func() error) error, endpoint string, rec *recorder, opts ...ConnOption) *Monitor {
+	t.Helper()
+	if in == nil {
+		in = func(f func() error) error { return f() }
+	}
 	m := NewMonitor(testLogger(t), endpoint, rec.onChange, opts...)
+	m.OnStatus(rec.onStatus)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
+	go func() { done <- in(func() error { return m.Run(ctx) }) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -97,7 +148,7 @@ func startMonitor(t *testing.T, endpoint string, rec *recorder, opts ...ConnOpti
 			t.Errorf("Run did not return within 5s of cancel")
 		}
 		if rec.overlapped.Load() {
-			t.Errorf("onChange was called concurrently with itself")
+			t.Errorf("onChange or onStatus was called concurrently with itself or the other")
 		}
 	})
 	return m
@@ -257,8 +308,7 @@ func TestMonitorDumpAndUpdates(t *testing.T) {
 // With ovs-vswitchd: DPIDs and ofports arrive in later updates than the
 // rows they belong to.
 func TestMonitorSeesOFPortAssignedByVswitchd(t *testing.T) {
-	o := startOVSDB(t)
-	o.startVswitchd()
+	o := startOVS(t)
 	// Created by SetupBridge, so this also proves vswitchd accepts the
 	// bridge/port/interface rows it writes.
 	if err := SetupBridge(withTimeout(t, 10*time.Second), testLogger(t), o.endpoint, "br0",
@@ -280,7 +330,7 @@ func TestMonitorSeesOFPortAssignedByVswitchd(t *testing.T) {
 
 	// Freeze vswitchd so the port's row is reported before its ofport:
 	// the Monitor must report the port twice, unassigned then assigned.
-	pid := o.pid("ovs-vswitchd")
+	pid := o.VswitchdPID()
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +402,9 @@ func TestMonitorReconnectsAfterServerRestart(t *testing.T) {
 	rec.waitCall(t, 0, 5*time.Second, "initial dump", func(bs []Bridge) bool { return len(bs) == 1 })
 
 	killed := time.Now()
-	o.stop("ovsdb-server", syscall.SIGKILL)
+	if err := o.KillOVSDB(); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, 5*time.Second, "Connected() to turn false", func() bool { return !m.Connected() })
 	t.Logf("disconnect noticed %v after SIGKILL", time.Since(killed))
 	if bs := m.Bridges(); len(bs) != 1 || bs[0].Name != "br0" {
@@ -364,7 +416,9 @@ func TestMonitorReconnectsAfterServerRestart(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	calls := rec.count()
 	restarted := time.Now()
-	o.startServer()
+	if err := o.StartOVSDB(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, 10*time.Second, "Connected() after restart", m.Connected)
 	t.Logf("reconnected %v after ovsdb-server was back (down %v in all)", time.Since(restarted), time.Since(killed))
 
@@ -383,10 +437,14 @@ func TestMonitorReconnectsAfterServerRestart(t *testing.T) {
 	t.Logf("p9 reported %v after ovs-vsctl returned", c.at.Sub(start))
 
 	// A change made while the Monitor is away is reported by the re-dump.
-	o.stop("ovsdb-server", syscall.SIGTERM)
+	if err := o.StopOVSDB(); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, 5*time.Second, "Connected() to turn false again", func() bool { return !m.Connected() })
 	calls = rec.count()
-	o.startServer()
+	if err := o.StartOVSDB(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	restarted = time.Now()
 	o.vsctl("--no-wait", "del-port", "br0", "p9", "--", "add-br", "br2")
 	rec.waitCall(t, calls, 10*time.Second, "changes made while disconnected", func(bs []Bridge) bool {

@@ -71,7 +71,7 @@ func SetupBridge(ctx context.Context, log *zap.Logger, endpoint, bridge string, 
 	}
 	defer c.Close()
 
-	ops, err := setupOps(ctx, c, bridge, opts)
+	ops, err := setupOps(ctx, c, bridge, opts, nil)
 	if err != nil {
 		return fmt.Errorf("setting up bridge %q on %s: %w", bridge, ep, err)
 	}
@@ -145,7 +145,8 @@ func connectForSetup(ctx context.Context, log *zap.Logger, ep Endpoint, co connO
 
 // setupOps returns the operations that bring bridge to the state SetupBridge
 // promises, computed against c's cache; none when it is there already.
-func setupOps(ctx context.Context, c client.Client, bridge string, opts SetupOptions) ([]ovsdb.Operation, error) {
+// What they change is noted in rec, when not nil.
+func setupOps(ctx context.Context, c client.Client, bridge string, opts SetupOptions, rec *changeRecord) ([]ovsdb.Operation, error) {
 	var found []*vswitchd.Bridge
 	err := c.WhereCache(func(b *vswitchd.Bridge) bool { return b.Name == bridge }).List(ctx, &found)
 	if err != nil {
@@ -157,9 +158,9 @@ func setupOps(ctx context.Context, c client.Client, bridge string, opts SetupOpt
 	case len(found) == 0 && !opts.Create:
 		return nil, errors.New("bridge does not exist (and SetupOptions.Create is false)")
 	case len(found) == 0:
-		return createBridgeOps(ctx, c, bridge, opts)
+		return createBridgeOps(ctx, c, bridge, opts, "")
 	}
-	return updateBridgeOps(ctx, c, found[0], opts)
+	return updateBridgeOps(ctx, c, found[0], opts, rec)
 }
 
 func protocols13() []vswitchd.BridgeProtocols {
@@ -168,8 +169,9 @@ func protocols13() []vswitchd.BridgeProtocols {
 
 // createBridgeOps inserts the bridge, its internal port and interface (named
 // like the bridge, as ovs-vsctl add-br does), its controllers, and adds the
-// bridge to the Open_vSwitch root row.
-func createBridgeOps(ctx context.Context, c client.Client, bridge string, opts SetupOptions) ([]ovsdb.Operation, error) {
+// bridge to the Open_vSwitch root row. A tunnelPort other than "" is
+// inserted too, as EnsureTunnelPort would create it.
+func createBridgeOps(ctx context.Context, c client.Client, bridge string, opts SetupOptions, tunnelPort string) ([]ovsdb.Operation, error) {
 	var roots []*vswitchd.OpenvSwitch
 	if err := c.WhereCache(func(*vswitchd.OpenvSwitch) bool { return true }).List(ctx, &roots); err != nil {
 		return nil, fmt.Errorf("looking up the Open_vSwitch row: %w", err)
@@ -192,16 +194,25 @@ func createBridgeOps(ctx context.Context, c client.Client, bridge string, opts S
 
 	iface := &vswitchd.Interface{UUID: "vpcflow_iface", Name: bridge, Type: "internal"}
 	port := &vswitchd.Port{UUID: "vpcflow_port", Name: bridge, Interfaces: []string{iface.UUID}}
+	ports := []string{port.UUID}
+	if tunnelPort != "" {
+		tops, tunnelUUID, err := insertTunnelPortOps(c, tunnelPort)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, tops...)
+		ports = append(ports, tunnelUUID)
+	}
 	failMode := vswitchd.BridgeFailModeSecure
 	br := &vswitchd.Bridge{
-		UUID:         "vpcflow_bridge",
+		UUID:         bridgeUUIDName,
 		Name:         bridge,
 		DatapathType: opts.DatapathType,
 		Protocols:    protocols13(),
 		FailMode:     &failMode,
 		OtherConfig:  map[string]string{disableInBandKey: disableInBandVal},
 		Controller:   ctlUUIDs,
-		Ports:        []string{port.UUID},
+		Ports:        ports,
 	}
 	for _, m := range []model.Model{iface, port, br} {
 		op, err := c.Create(m)
@@ -236,8 +247,11 @@ func controllerUpToDate(ctl *vswitchd.Controller) bool {
 }
 
 // updateBridgeOps brings an existing bridge to the wanted state, touching
-// only what differs.
-func updateBridgeOps(ctx context.Context, c client.Client, cur *vswitchd.Bridge, opts SetupOptions) ([]ovsdb.Operation, error) {
+// only what differs, and notes what it changes in rec (when not nil).
+func updateBridgeOps(ctx context.Context, c client.Client, cur *vswitchd.Bridge, opts SetupOptions, rec *changeRecord) ([]ovsdb.Operation, error) {
+	if rec == nil {
+		rec = &changeRecord{}
+	}
 	var ops []ovsdb.Operation
 
 	// Controllers: keep a row per wanted target (first match), fixing its
@@ -268,6 +282,7 @@ func updateBridgeOps(ctx context.Context, c client.Client, cur *vswitchd.Bridge,
 		curCtls[idx] = nil // one row per target
 		wantCtls = append(wantCtls, ctl.UUID)
 		if !controllerUpToDate(ctl) {
+			rec.controllerRows = append(rec.controllerRows, ctl.UUID)
 			upd := newController(ctl.UUID, target)
 			op, err := c.Where(upd).Update(upd, &upd.ConnectionMode, &upd.MaxBackoff)
 			if err != nil {
@@ -297,6 +312,18 @@ func updateBridgeOps(ctx context.Context, c client.Client, cur *vswitchd.Bridge,
 		want.Controller = wantCtls
 		fields = append(fields, &want.Controller)
 	}
+	for _, f := range fields {
+		switch f {
+		case &want.Protocols:
+			rec.bridgeColumns = append(rec.bridgeColumns, "protocols")
+		case &want.FailMode:
+			rec.bridgeColumns = append(rec.bridgeColumns, "fail_mode")
+		case &want.DatapathType:
+			rec.bridgeColumns = append(rec.bridgeColumns, "datapath_type")
+		case &want.Controller:
+			rec.bridgeColumns = append(rec.bridgeColumns, "controller")
+		}
+	}
 	if len(fields) > 0 {
 		op, err := c.Where(want).Update(want, fields...)
 		if err != nil {
@@ -308,6 +335,7 @@ func updateBridgeOps(ctx context.Context, c client.Client, cur *vswitchd.Bridge,
 	// other_config is shared with other users: replace just our key, so a
 	// concurrent change to another key is not lost.
 	if cur.OtherConfig[disableInBandKey] != disableInBandVal {
+		rec.disableInBand = true
 		op, err := c.Where(want).Mutate(want,
 			model.Mutation{Field: &want.OtherConfig, Mutator: ovsdb.MutateOperationDelete, Value: []string{disableInBandKey}},
 			model.Mutation{Field: &want.OtherConfig, Mutator: ovsdb.MutateOperationInsert, Value: map[string]string{disableInBandKey: disableInBandVal}},

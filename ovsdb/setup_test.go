@@ -10,7 +10,7 @@ import (
 
 // pendingOps connects the way SetupBridge does and returns the operations it
 // would send now.
-func pendingOps(t *testing.T, o *ovsInstance, bridge string, opts SetupOptions) int {
+func pendingOps(t *testing.T, o *testOVS, bridge string, opts SetupOptions) int {
 	t.Helper()
 	ctx := withTimeout(t, 10*time.Second)
 	ep, err := ParseEndpoint(o.endpoint)
@@ -22,7 +22,7 @@ func pendingOps(t *testing.T, o *ovsInstance, bridge string, opts SetupOptions) 
 		t.Fatal(err)
 	}
 	defer c.Close()
-	ops, err := setupOps(ctx, c, bridge, opts)
+	ops, err := setupOps(ctx, c, bridge, opts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func pendingOps(t *testing.T, o *ovsInstance, bridge string, opts SetupOptions) 
 
 // dbState is everything SetupBridge could touch, as ovs-vsctl shows it
 // (including row UUIDs).
-func dbState(o *ovsInstance) string {
+func dbState(o *testOVS) string {
 	o.t.Helper()
 	return strings.Join([]string{
 		o.vsctl("list", "Open_vSwitch"),
@@ -45,7 +45,7 @@ func dbState(o *ovsInstance) string {
 	}, "\n----\n")
 }
 
-func expectVsctl(t *testing.T, o *ovsInstance, want string, args ...string) {
+func expectVsctl(t *testing.T, o *testOVS, want string, args ...string) {
 	t.Helper()
 	if got := o.vsctl(args...); got != want {
 		t.Errorf("ovs-vsctl %s = %s, want %s", strings.Join(args, " "), got, want)
@@ -54,7 +54,7 @@ func expectVsctl(t *testing.T, o *ovsInstance, want string, args ...string) {
 
 // controllers returns target → connection_mode for every Controller row,
 // and the number of rows.
-func controllers(t *testing.T, o *ovsInstance) (map[string]string, int) {
+func controllers(t *testing.T, o *testOVS) (map[string]string, int) {
 	t.Helper()
 	out := o.vsctl("--bare", "--columns=target,connection_mode", "list", "Controller")
 	got := map[string]string{}
@@ -72,7 +72,7 @@ func controllers(t *testing.T, o *ovsInstance) (map[string]string, int) {
 
 // maxBackoffs returns target → max_backoff ("" when unset) for every
 // Controller row.
-func maxBackoffs(t *testing.T, o *ovsInstance) map[string]string {
+func maxBackoffs(t *testing.T, o *testOVS) map[string]string {
 	t.Helper()
 	out := o.vsctl("--bare", "--columns=target,max_backoff", "list", "Controller")
 	got := map[string]string{}

@@ -4,10 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,10 +12,12 @@ import (
 )
 
 // tlsOVSDB is an ovsdb-server that also listens for TLS on
-// pssl:PORT:127.0.0.1 with a certificate signed by ca, and requires its
-// clients to present one signed by ca too.
+// pssl:6640:127.0.0.1 inside its lab node, with a certificate signed by ca,
+// and requires its clients to present one signed by ca too. The ssl:
+// endpoint is reachable only from inside that node: run clients with
+// inNode.
 type tlsOVSDB struct {
-	*ovsInstance
+	*testOVS
 	sslEndpoint string
 	ca, other   *testpki.CA
 	// client is vpcflow's certificate (signed by ca); rogue is signed by
@@ -29,7 +27,6 @@ type tlsOVSDB struct {
 
 func startTLSOVSDB(t *testing.T) *tlsOVSDB {
 	t.Helper()
-	requireOVS(t, false)
 	ca, err := testpki.NewCA("vpcflow test CA")
 	must(t, err)
 	other, err := testpki.NewCA("some other CA")
@@ -43,26 +40,18 @@ func startTLSOVSDB(t *testing.T) *tlsOVSDB {
 	tc.client = issueTLS(t, ca, "vpcflow")
 	tc.rogue = issueTLS(t, other, "vpcflow")
 
-	port := freePort(t)
-	tc.ovsInstance = startOVSDB(t, fmt.Sprintf("--remote=pssl:%d:127.0.0.1", port),
-		"--private-key="+files.Key, "--certificate="+files.Cert, "--ca-cert="+files.CA)
-	tc.sslEndpoint = fmt.Sprintf("ssl:127.0.0.1:%d", port)
-	waitFor(t, 10*time.Second, "ovsdb-server listening on "+tc.sslEndpoint, func() bool {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			return false
-		}
-		c.Close()
-		return true
-	})
-	t.Cleanup(func() {
-		if t.Failed() {
-			if b, err := os.ReadFile(filepath.Join(tc.dir, "ovsdb-server.log")); err == nil {
-				t.Logf("--- ovsdb-server.log ---\n%s", b)
-			}
-		}
-	})
+	tc.testOVS = startOVSDB(t)
+	// The node's network namespace is the test's own: any port is free.
+	tc.sslEndpoint, err = tc.ServeOVSDBSSL(withTimeout(t, 20*time.Second), DefaultOVSDBPort, files.Key, files.Cert, files.CA)
+	must(t, err)
 	return tc
+}
+
+// inNode runs fn on a thread inside the OVS node's network namespace, where
+// 127.0.0.1 is the node's loopback and the ssl: endpoint listens. Every
+// connection fn opens on its own goroutine stays in that namespace.
+func (tc *tlsOVSDB) inNode(fn func() error) error {
+	return tc.Node().Do(fn)
 }
 
 func (tc *tlsOVSDB) config(cert tls.Certificate, roots *testpki.CA) *tls.Config {
@@ -76,15 +65,6 @@ func issueTLS(t *testing.T, ca *testpki.CA, cn string) tls.Certificate {
 	tc, err := c.TLSCertificate()
 	must(t, err)
 	return tc
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func must(t *testing.T, err error) {
@@ -102,18 +82,20 @@ func TestTLSSetupTunnelAndMonitor(t *testing.T) {
 	good := WithTLS(o.config(o.client, o.ca))
 
 	opts := SetupOptions{Create: true, Controllers: []string{"ssl:127.0.0.1:6653"}}
-	if err := SetupBridge(ctx, testLogger(t), o.sslEndpoint, "br-tls", opts, good); err != nil {
+	if err := o.inNode(func() error { return SetupBridge(ctx, testLogger(t), o.sslEndpoint, "br-tls", opts, good) }); err != nil {
 		t.Fatalf("SetupBridge over TLS: %v", err)
 	}
-	expectVsctl(t, o.ovsInstance, "br-tls", "list-br")
-	expectVsctl(t, o.ovsInstance, "ssl:127.0.0.1:6653", "get-controller", "br-tls")
-	if err := EnsureTunnelPort(ctx, testLogger(t), o.sslEndpoint, "br-tls", "vpcflow-vxlan", good); err != nil {
+	expectVsctl(t, o.testOVS, "br-tls", "list-br")
+	expectVsctl(t, o.testOVS, "ssl:127.0.0.1:6653", "get-controller", "br-tls")
+	if err := o.inNode(func() error {
+		return EnsureTunnelPort(ctx, testLogger(t), o.sslEndpoint, "br-tls", "vpcflow-vxlan", good)
+	}); err != nil {
 		t.Fatalf("EnsureTunnelPort over TLS: %v", err)
 	}
-	expectVsctl(t, o.ovsInstance, "vxlan", "get", "Interface", "vpcflow-vxlan", "type")
+	expectVsctl(t, o.testOVS, "vxlan", "get", "Interface", "vpcflow-vxlan", "type")
 
 	rec := &recorder{t: t, endpoint: o.sslEndpoint}
-	m := startMonitor(t, o.sslEndpoint, rec, good)
+	m := startMonitorIn(t, o.inNode, o.sslEndpoint, rec, good)
 	rec.waitCall(t, 0, 10*time.Second, "br-tls with its VXLAN port", func(bs []Bridge) bool {
 		b, ok := findBridge(bs, "br-tls")
 		_, vx := b.Ports["vpcflow-vxlan"]
@@ -166,12 +148,14 @@ func TestTLSRefusals(t *testing.T) {
 			return c
 		}(), "wanted to match ovsdb.example.com"},
 	}
-	before := dbState(o.ovsInstance)
+	before := dbState(o.testOVS)
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			err := SetupBridge(ctx, log, o.sslEndpoint, "br0", SetupOptions{Create: true}, WithTLS(tc.cfg))
+			err := o.inNode(func() error {
+				return SetupBridge(ctx, log, o.sslEndpoint, "br0", SetupOptions{Create: true}, WithTLS(tc.cfg))
+			})
 			if err == nil {
 				t.Fatal("SetupBridge succeeded")
 			}
@@ -182,21 +166,21 @@ func TestTLSRefusals(t *testing.T) {
 				t.Errorf("error %q should contain %q", err, tc.want)
 			}
 			t.Logf("SetupBridge: %v", err)
-			err = EnsureTunnelPort(ctx, log, o.sslEndpoint, "br0", "vx", WithTLS(tc.cfg))
+			err = o.inNode(func() error { return EnsureTunnelPort(ctx, log, o.sslEndpoint, "br0", "vx", WithTLS(tc.cfg)) })
 			if err == nil {
 				t.Fatal("EnsureTunnelPort succeeded")
 			}
 
 			// A monitor keeps trying and never connects.
 			rec := &recorder{t: t, endpoint: o.sslEndpoint}
-			m := startMonitor(t, o.sslEndpoint, rec, WithTLS(tc.cfg))
+			m := startMonitorIn(t, o.inNode, o.sslEndpoint, rec, WithTLS(tc.cfg))
 			time.Sleep(700 * time.Millisecond)
 			if m.Connected() || rec.count() != 0 {
 				t.Errorf("monitor with a bad TLS setup: connected=%v, %d onChange calls; want neither", m.Connected(), rec.count())
 			}
 		})
 	}
-	if after := dbState(o.ovsInstance); after != before {
+	if after := dbState(o.testOVS); after != before {
 		t.Errorf("refused TLS clients changed the database:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }

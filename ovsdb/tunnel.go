@@ -66,7 +66,7 @@ func EnsureTunnelPort(ctx context.Context, log *zap.Logger, endpoint, bridge, po
 	}
 	defer c.Close()
 
-	ops, err := tunnelOps(ctx, c, bridge, port)
+	ops, err := tunnelOps(ctx, c, bridge, port, nil)
 	if err != nil {
 		return fail(fmt.Errorf("on %s: %w", ep, err))
 	}
@@ -116,8 +116,12 @@ func connectForTunnel(ctx context.Context, log *zap.Logger, ep Endpoint, co conn
 }
 
 // tunnelOps returns the operations that give bridge the tunnel port,
-// computed against c's cache; none when it is right already.
-func tunnelOps(ctx context.Context, c client.Client, bridge, port string) ([]ovsdb.Operation, error) {
+// computed against c's cache; none when it is right already. What they
+// change is noted in rec, when not nil.
+func tunnelOps(ctx context.Context, c client.Client, bridge, port string, rec *changeRecord) ([]ovsdb.Operation, error) {
+	if rec == nil {
+		rec = &changeRecord{}
+	}
 	var bridges []*vswitchd.Bridge
 	if err := c.WhereCache(func(*vswitchd.Bridge) bool { return true }).List(ctx, &bridges); err != nil {
 		return nil, fmt.Errorf("listing bridges: %w", err)
@@ -154,6 +158,7 @@ func tunnelOps(ctx context.Context, c client.Client, bridge, port string) ([]ovs
 		if iface != nil {
 			return nil, fmt.Errorf("interface %q already exists on another port; remove it first", port)
 		}
+		rec.tunnelCreated = true
 		return createTunnelPortOps(c, br, port)
 	case owner[ports[0].UUID] != bridge:
 		if other := owner[ports[0].UUID]; other != "" {
@@ -164,6 +169,7 @@ func tunnelOps(ctx context.Context, c client.Client, bridge, port string) ([]ovs
 		return nil, fmt.Errorf("port %q exists but is on no bridge", port)
 	}
 	p := ports[0]
+	rec.tunnelPort = p.UUID
 
 	var ops []ovsdb.Operation
 	if iface != nil && !slices.Contains(p.Interfaces, iface.UUID) {
@@ -179,6 +185,7 @@ func tunnelOps(ctx context.Context, c client.Client, bridge, port string) ([]ovs
 		}
 		ops = append(ops, op...)
 	} else if iface.Type != TunnelType || !maps.Equal(iface.Options, tunnelOptions()) {
+		rec.tunnelIface = iface.UUID
 		upd := &vswitchd.Interface{UUID: iface.UUID, Type: TunnelType, Options: tunnelOptions()}
 		op, err := c.Where(upd).Update(upd, &upd.Type, &upd.Options)
 		if err != nil {
@@ -187,6 +194,7 @@ func tunnelOps(ctx context.Context, c client.Client, bridge, port string) ([]ovs
 		ops = append(ops, op...)
 	}
 	if len(p.Interfaces) != 1 || p.Interfaces[0] != iface.UUID {
+		rec.tunnelPortInterfaces = true
 		// A bond, or a port whose interface had another name: it keeps
 		// only the tunnel interface (the others are garbage-collected).
 		upd := &vswitchd.Port{UUID: p.UUID, Interfaces: []string{iface.UUID}}
@@ -202,24 +210,38 @@ func tunnelOps(ctx context.Context, c client.Client, bridge, port string) ([]ovs
 // createTunnelPortOps inserts the interface and the port and adds the port
 // to the bridge (a mutation, so concurrent port changes are not lost).
 func createTunnelPortOps(c client.Client, br *vswitchd.Bridge, port string) ([]ovsdb.Operation, error) {
-	iface := &vswitchd.Interface{UUID: "vpcflow_tunnel_iface", Name: port, Type: TunnelType, Options: tunnelOptions()}
-	p := &vswitchd.Port{UUID: "vpcflow_tunnel_port", Name: port, Interfaces: []string{iface.UUID}}
-	var ops []ovsdb.Operation
-	for _, m := range []model.Model{iface, p} {
-		op, err := c.Create(m)
-		if err != nil {
-			return nil, fmt.Errorf("insert %T: %w", m, err)
-		}
-		ops = append(ops, op...)
+	ops, portUUID, err := insertTunnelPortOps(c, port)
+	if err != nil {
+		return nil, err
 	}
 	b := &vswitchd.Bridge{UUID: br.UUID}
 	op, err := c.Where(b).Mutate(b, model.Mutation{
 		Field:   &b.Ports,
 		Mutator: ovsdb.MutateOperationInsert,
-		Value:   []string{p.UUID},
+		Value:   []string{portUUID},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("adding port to bridge: %w", err)
 	}
 	return append(ops, op...), nil
+}
+
+// tunnelPortUUIDName is the named UUID of the tunnel port a transaction
+// inserts.
+const tunnelPortUUIDName = "vpcflow_tunnel_port"
+
+// insertTunnelPortOps inserts the tunnel interface and its port, and
+// returns the port's named UUID for the bridge to refer to.
+func insertTunnelPortOps(c client.Client, port string) ([]ovsdb.Operation, string, error) {
+	iface := &vswitchd.Interface{UUID: "vpcflow_tunnel_iface", Name: port, Type: TunnelType, Options: tunnelOptions()}
+	p := &vswitchd.Port{UUID: tunnelPortUUIDName, Name: port, Interfaces: []string{iface.UUID}}
+	var ops []ovsdb.Operation
+	for _, m := range []model.Model{iface, p} {
+		op, err := c.Create(m)
+		if err != nil {
+			return nil, "", fmt.Errorf("insert %T: %w", m, err)
+		}
+		ops = append(ops, op...)
+	}
+	return ops, p.UUID, nil
 }

@@ -12,7 +12,7 @@ const tunnelPort = "vpcflow-vxlan"
 
 // pendingTunnelOps connects the way EnsureTunnelPort does and returns how
 // many operations it would send now.
-func pendingTunnelOps(t *testing.T, o *ovsInstance, bridge, port string) int {
+func pendingTunnelOps(t *testing.T, o *testOVS, bridge, port string) int {
 	t.Helper()
 	ctx := withTimeout(t, 10*time.Second)
 	ep, err := ParseEndpoint(o.endpoint)
@@ -24,7 +24,7 @@ func pendingTunnelOps(t *testing.T, o *ovsInstance, bridge, port string) int {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	ops, err := tunnelOps(ctx, c, bridge, port)
+	ops, err := tunnelOps(ctx, c, bridge, port, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func pendingTunnelOps(t *testing.T, o *ovsInstance, bridge, port string) int {
 
 // waitOFPort waits until ovs-vswitchd has given the interface an ofport
 // and returns it.
-func waitOFPort(t *testing.T, o *ovsInstance, iface string) int {
+func waitOFPort(t *testing.T, o *testOVS, iface string) int {
 	t.Helper()
 	var n int
 	waitFor(t, 10*time.Second, iface+" to get an ofport", func() bool {
@@ -48,8 +48,7 @@ func waitOFPort(t *testing.T, o *ovsInstance, iface string) int {
 }
 
 func TestEnsureTunnelPortCreatesAndIsIdempotent(t *testing.T) {
-	o := startOVSDB(t)
-	o.startVswitchd()
+	o := startOVS(t)
 	ctx := withTimeout(t, 30*time.Second)
 	if err := SetupBridge(ctx, testLogger(t), o.endpoint, "br-vpc", SetupOptions{Create: true, DatapathType: "netdev"}); err != nil {
 		t.Fatal(err)
@@ -90,8 +89,7 @@ func TestEnsureTunnelPortCreatesAndIsIdempotent(t *testing.T) {
 }
 
 func TestEnsureTunnelPortFixesWrongPort(t *testing.T) {
-	o := startOVSDB(t)
-	o.startVswitchd()
+	o := startOVS(t)
 	ctx := withTimeout(t, 30*time.Second)
 	if err := SetupBridge(ctx, testLogger(t), o.endpoint, "br-vpc", SetupOptions{Create: true, DatapathType: "netdev"}); err != nil {
 		t.Fatal(err)

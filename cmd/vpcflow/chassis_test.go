@@ -13,7 +13,7 @@ import (
 
 	"github.com/vpcflow/vpcflow/api"
 	"github.com/vpcflow/vpcflow/controller"
-	"github.com/vpcflow/vpcflow/ovsdb/ovstest"
+	"github.com/vpcflow/vpcflow/e2e/netlab"
 	"github.com/vpcflow/vpcflow/topology"
 )
 
@@ -122,15 +122,15 @@ func TestChassisCLI(t *testing.T) {
 // `chassis add` end to end: CLI → API → real controller → a real
 // ovsdb-server, whose bridge gets the controller and the VXLAN port.
 func TestChassisAddRealOVSDB(t *testing.T) {
-	o := ovstest.Start(t)
-	o.Vsctl("add-br", "br-vpc")
+	o := netlab.NewOVS(t, netlab.WithoutVswitchd())
+	o.MustVsctl(t, "add-br", "br-vpc")
 	st := openStore(t)
 	ctrl := controller.New(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), st, controller.Options{Advertise: "tcp:192.0.2.254:6653"})
 	srv := httptest.NewServer(api.NewServer(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), ctrl, api.Options{}))
 	t.Cleanup(srv.Close)
 
-	out := mustCLI(t, srv.URL, "chassis", "add", "node1", "--ovsdb", o.Endpoint, "--bridge", "br-vpc", "--tunnel-ip", "192.168.100.11")
-	if !strings.Contains(out, "node1  1   "+o.Endpoint+"  br-vpc  192.168.100.11  -\n") {
+	out := mustCLI(t, srv.URL, "chassis", "add", "node1", "--ovsdb", o.DBEndpoint(), "--bridge", "br-vpc", "--tunnel-ip", "192.168.100.11")
+	if !strings.Contains(out, "node1  1   "+o.DBEndpoint()+"  br-vpc  192.168.100.11  -\n") {
 		t.Errorf("chassis add printed:\n%s", out)
 	}
 	for _, c := range []struct{ want, args string }{
@@ -138,11 +138,11 @@ func TestChassisAddRealOVSDB(t *testing.T) {
 		{"{key=flow, remote_ip=flow}", "get Interface vpcflow-vxlan options"},
 		{"tcp:192.0.2.254:6653", "get-controller br-vpc"},
 	} {
-		if got := o.Vsctl(strings.Fields(c.args)...); got != c.want {
+		if got := o.MustVsctl(t, strings.Fields(c.args)...); got != c.want {
 			t.Errorf("ovs-vsctl %s = %s, want %s", c.args, got, c.want)
 		}
 	}
-	r := runCLI(t, srv.URL, "chassis", "add", "node2", "--ovsdb", o.Endpoint, "--bridge", "br-missing", "--tunnel-ip", "192.168.100.12")
+	r := runCLI(t, srv.URL, "chassis", "add", "node2", "--ovsdb", o.DBEndpoint(), "--bridge", "br-missing", "--tunnel-ip", "192.168.100.12")
 	if r.code != 1 || !strings.HasPrefix(r.stderr, "error: ovsdb: cannot configure chassis \"node2\"") || !strings.Contains(r.stderr, `"br-missing"`) {
 		t.Errorf("chassis on a missing bridge: exit %d, stderr %q", r.code, r.stderr)
 	}

@@ -7,13 +7,8 @@ import (
 	"flag"
 	"net"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +17,7 @@ import (
 
 	"github.com/vpcflow/vpcflow/api"
 	"github.com/vpcflow/vpcflow/controller"
+	"github.com/vpcflow/vpcflow/e2e/netlab"
 	"github.com/vpcflow/vpcflow/ovsdb"
 	"github.com/vpcflow/vpcflow/topology"
 )
@@ -443,52 +439,14 @@ func TestParseInterspersed(t *testing.T) {
 }
 
 // TestBridgeSetup runs `vpcflow bridge setup` against a private
-// ovsdb-server when Open vSwitch is installed and we are root.
+// ovsdb-server (netlab) when Open vSwitch is installed and we are root.
 func TestBridgeSetup(t *testing.T) {
 	r := runCLI(t, "", "bridge", "setup", "br-test", "--ovsdb", "bogus", "--controller", "tcp:127.0.0.1:6653")
 	if r.code != 1 || !strings.HasPrefix(r.stderr, "error: ") || !strings.Contains(r.stderr, "bogus") {
 		t.Fatalf("bad endpoint: %d %q", r.code, r.stderr)
 	}
-	for _, b := range []string{"ovsdb-tool", "ovsdb-server", "ovs-vsctl"} {
-		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("needs Open vSwitch (%s not found)", b)
-		}
-	}
-	const schema = "/usr/share/openvswitch/vswitch.ovsschema"
-	if _, err := os.Stat(schema); err != nil || os.Geteuid() != 0 {
-		t.Skip("needs root and " + schema)
-	}
-	dir, err := os.MkdirTemp("", "vpcflow-cli-") // unix socket paths must stay short
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "db.sock")
-	pidfile := filepath.Join(dir, "ovsdb-server.pid")
-	t.Cleanup(func() {
-		if b, err := os.ReadFile(pidfile); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
-				_ = syscall.Kill(pid, syscall.SIGTERM)
-				for i := 0; i < 500 && syscall.Kill(pid, 0) == nil; i++ {
-					time.Sleep(10 * time.Millisecond)
-				}
-			}
-		}
-		_ = os.RemoveAll(dir)
-	})
-	sh := func(name string, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(name, args...)
-		cmd.Env = append(os.Environ(), "OVS_RUNDIR="+dir, "OVS_LOGDIR="+dir, "OVS_DBDIR="+dir)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	sh("ovsdb-tool", "create", filepath.Join(dir, "conf.db"), schema)
-	sh("ovsdb-server", filepath.Join(dir, "conf.db"), "--remote=punix:"+sock, "--pidfile="+pidfile,
-		"--unixctl="+filepath.Join(dir, "ovsdb-server.ctl"), "--detach", "--no-chdir", "--log-file="+filepath.Join(dir, "ovsdb-server.log"))
-	sh("ovs-vsctl", "--db=unix:"+sock, "--no-wait", "init")
+	o := netlab.NewOVS(t, netlab.WithoutVswitchd())
+	sock := o.DBSock
 
 	// Missing bridge without --create: an error from OVSDB's side.
 	r = runCLI(t, "", "bridge", "setup", "br-test", "--ovsdb", "unix:"+sock, "--controller", "tcp:127.0.0.1:6653")
@@ -499,9 +457,7 @@ func TestBridgeSetup(t *testing.T) {
 	if !strings.Contains(out, "bridge br-test is set up") {
 		t.Fatalf("output %q", out)
 	}
-	vsctl := func(args ...string) string {
-		return sh("ovs-vsctl", append([]string{"--db=unix:" + sock, "--timeout=10"}, args...)...)
-	}
+	vsctl := func(args ...string) string { return o.MustVsctl(t, args...) }
 	if got := vsctl("get", "Bridge", "br-test", "protocols"); got != `[OpenFlow13]` {
 		t.Errorf("protocols %s", got)
 	}

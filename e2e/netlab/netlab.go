@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -56,12 +55,6 @@ var (
 	labIDRe    = regexp.MustCompile(`^vf[0-9a-f]{6}$`)
 	labNSRe    = regexp.MustCompile(`^(vf[0-9a-f]{6})-`)
 	nodeNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$`)
-
-	// requiredBinaries are looked up in PATH by Available.
-	requiredBinaries = []string{
-		"ip", "ethtool", "ovsdb-tool", "ovsdb-server", "ovs-vswitchd",
-		"ovs-vsctl", "ovs-ofctl", "ovs-appctl",
-	}
 )
 
 // Option configures a Lab.
@@ -126,33 +119,6 @@ func BaseDir() string {
 	return filepath.Join(os.TempDir(), "vpcflow-netlab")
 }
 
-// Available reports why labs cannot be built here, or nil if they can:
-// root, the iproute2/ethtool/Open vSwitch binaries and the OVS schema.
-func Available() error {
-	addSbinToPath()
-	var problems []string
-	if os.Geteuid() != 0 {
-		problems = append(problems, "not running as root")
-	}
-	var missing []string
-	for _, b := range requiredBinaries {
-		if _, err := exec.LookPath(b); err != nil {
-			missing = append(missing, b)
-		}
-	}
-	if len(missing) > 0 {
-		problems = append(problems, "missing binaries: "+strings.Join(missing, ", ")+
-			" (apt-get install openvswitch-switch iproute2 ethtool)")
-	}
-	if _, err := os.Stat(OVSSchema); err != nil {
-		problems = append(problems, "missing OVS schema "+OVSSchema)
-	}
-	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, "; "))
-	}
-	return nil
-}
-
 var sbinOnce sync.Once
 
 // addSbinToPath appends the sbin directories (ip, ovs-vswitchd and
@@ -194,18 +160,6 @@ func New(t testing.TB, opts ...Option) *Lab {
 		}
 	})
 	return l
-}
-
-// Require skips the test if labs cannot be built here (see Available), or
-// fails it if VPCFLOW_E2E=1. New calls it.
-func Require(t testing.TB) {
-	t.Helper()
-	if err := Available(); err != nil {
-		if os.Getenv(EnvE2E) == "1" {
-			t.Fatalf("netlab: cannot build a lab: %v (%s=1 makes this fatal)", err, EnvE2E)
-		}
-		t.Skipf("netlab: skipping, cannot build a lab: %v (set %s=1 to fail instead)", err, EnvE2E)
-	}
 }
 
 // NewStandalone builds a lab outside of a test (demo and bench tools). The

@@ -278,6 +278,16 @@ func TestOVSRestarts(t *testing.T) {
 	if len(flows) != 0 {
 		t.Fatalf("flows survived a vswitchd restart: %q", flows)
 	}
+	// A kept flow comes back with every start, the others do not.
+	mustNoErr(t, o.AddKeptFlow(ctx, "br-test", "priority=5,udp,tp_dst=9,actions=drop"))
+	_, err = o.Ofctl(ctx, "br-test", "add-flow", "priority=0,actions=normal")
+	mustNoErr(t, err)
+	mustNoErr(t, o.RestartVswitchd(ctx))
+	flows, err = o.OfctlDumpFlows(ctx, "br-test", "--no-stats")
+	mustNoErr(t, err)
+	if len(flows) != 1 || flows[0] != "priority=5,udp,tp_dst=9 actions=drop" {
+		t.Fatalf("after a restart with a kept flow: %q, want only the kept one", flows)
+	}
 	if q1, _ := o.Ofport(ctx, "vnet1"); q1 != p1 {
 		t.Fatalf("vnet1 ofport %d -> %d", p1, q1)
 	}
@@ -768,5 +778,87 @@ func TestContainerHostIf(t *testing.T) {
 	long := ContainerHostIf("a-very-long-container-name")
 	if len(long) > 15 || !strings.HasPrefix(long, "vh-") {
 		t.Fatal(long)
+	}
+}
+
+// TestNewOVSWithoutVswitchd: an OVSDB-only OVS for client tests. Vsctl
+// does not wait for a switch that is not there; starting ovs-vswitchd
+// later works and makes Vsctl wait again.
+func TestNewOVSWithoutVswitchd(t *testing.T) {
+	t.Parallel()
+	o := NewOVS(t, WithoutVswitchd())
+	if o.VswitchdPID() != 0 || o.OVSDBPID() == 0 {
+		t.Fatalf("pids: vswitchd %d, ovsdb-server %d", o.VswitchdPID(), o.OVSDBPID())
+	}
+	if o.Node().Name() != "ovs" || !strings.HasPrefix(o.DBEndpoint(), "unix:"+o.Node().Lab().Dir()) {
+		t.Fatalf("node %s, endpoint %s", o.Node().Name(), o.DBEndpoint())
+	}
+	t0 := time.Now()
+	o.MustVsctl(t, "add-br", "br0", "--", "set", "Bridge", "br0", "datapath_type=netdev")
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Fatalf("add-br without vswitchd took %v: it waited for a switch", d)
+	}
+	if got := o.MustVsctl(t, "get", "Bridge", "br0", "datapath_id"); got != "[]" {
+		t.Fatalf("datapath_id without vswitchd: %s", got)
+	}
+	ctx := context.Background()
+	mustNoErr(t, o.StartVswitchd(ctx))
+	if o.VswitchdPID() == 0 {
+		t.Fatal("no vswitchd pid after StartVswitchd")
+	}
+	dpid, err := o.DPID(ctx, "br0")
+	mustNoErr(t, err)
+	// With vswitchd running, Vsctl waits: the port has its ofport at once.
+	o.MustVsctl(t, "add-port", "br0", "p1", "--", "set", "Interface", "p1", "type=internal")
+	if got := o.MustVsctl(t, "get", "Interface", "p1", "ofport"); got == "[]" || got == "-1" {
+		t.Fatalf("p1 ofport right after add-port with vswitchd: %s", got)
+	}
+	t.Logf("br0 dpid %016x", dpid)
+}
+
+// fakeTB records what Require does with a test.
+type fakeTB struct {
+	testing.TB
+	skipped, failed string
+}
+
+func (f *fakeTB) Helper()                        {}
+func (f *fakeTB) Skipf(format string, a ...any)  { f.skipped = fmt.Sprintf(format, a...) }
+func (f *fakeTB) Fatalf(format string, a ...any) { f.failed = fmt.Sprintf(format, a...) }
+
+func TestRequire(t *testing.T) {
+	missing := NeedBinary("vpcflow-no-such-program")
+	if err := Check(missing); err == nil || !strings.Contains(err.Error(), "vpcflow-no-such-program") {
+		t.Fatalf("Check(missing binary) = %v", err)
+	}
+	if err := Check(Need("bogus")); err == nil || !strings.Contains(err.Error(), `unknown netlab.Need "bogus"`) {
+		t.Fatalf("Check(bogus) = %v", err)
+	}
+	if err := Check(NeedBinary("sh"), NeedBinary("sh")); err != nil {
+		t.Fatalf("Check(sh) = %v", err)
+	}
+	if (Check(NeedRoot) == nil) != (os.Geteuid() == 0) {
+		t.Fatalf("Check(NeedRoot) = %v as uid %d", Check(NeedRoot), os.Geteuid())
+	}
+	if (Check() == nil) != (Check(NeedLab) == nil) || (Available() == nil) != (Check(NeedLab) == nil) {
+		t.Fatal("Check(), Check(NeedLab) and Available() disagree")
+	}
+
+	t.Setenv(EnvE2E, "")
+	f := &fakeTB{TB: t}
+	Require(f, NeedRoot, missing)
+	if f.failed != "" || !strings.Contains(f.skipped, "vpcflow-no-such-program") || !strings.Contains(f.skipped, EnvE2E+"=1") {
+		t.Fatalf("without %s: skipped %q, failed %q", EnvE2E, f.skipped, f.failed)
+	}
+	t.Setenv(EnvE2E, "1")
+	f = &fakeTB{TB: t}
+	Require(f, missing)
+	if f.skipped != "" || !strings.Contains(f.failed, "vpcflow-no-such-program") {
+		t.Fatalf("with %s=1: skipped %q, failed %q", EnvE2E, f.skipped, f.failed)
+	}
+	f = &fakeTB{TB: t}
+	Require(f, NeedBinary("sh"))
+	if f.skipped != "" || f.failed != "" {
+		t.Fatalf("nothing missing: skipped %q, failed %q", f.skipped, f.failed)
 	}
 }

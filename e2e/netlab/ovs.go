@@ -6,9 +6,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -42,13 +44,59 @@ type OVS struct {
 	ovsdb      *Process
 	vswitchd   *Process
 	ovsdbExtra []string // more ovsdb-server options (ServeOVSDBSSL)
+	// kept holds the flows AddKeptFlow installed, per bridge, in order:
+	// StartVswitchd puts them back (OpenFlow tables die with vswitchd).
+	kept map[string][]string
+	// afterStart runs after StartVswitchd has restored the kept flows
+	// (the chassis of an underlay waits for its tunnel here).
+	afterStart []func(ctx context.Context) error
+}
+
+// OVSOption tunes StartOVS and NewOVS.
+type OVSOption func(*ovsConfig)
+
+type ovsConfig struct {
+	noVswitchd bool
+}
+
+// WithoutVswitchd starts ovsdb-server only: nothing assigns ofports or
+// datapath ids, and ovs-vsctl does not wait for a switch (Vsctl adds
+// --no-wait while ovs-vswitchd is not running). StartVswitchd can still
+// start it later. For tests of OVSDB clients.
+func WithoutVswitchd() OVSOption {
+	return func(c *ovsConfig) { c.noVswitchd = true }
+}
+
+// NewOVS is the shortest way to a private Open vSwitch for a test that
+// needs OVSDB (and maybe ovs-vswitchd) but no topology: a lab (New) with
+// one node, "ovs", running StartOVS(opts). Everything is removed when the
+// test ends. The test is skipped (failed with VPCFLOW_E2E=1) where labs
+// cannot run.
+func NewOVS(t testing.TB, opts ...OVSOption) *OVS {
+	t.Helper()
+	l := New(t)
+	n, err := l.AddNode("ovs")
+	if err != nil {
+		t.Fatalf("netlab: %v", err)
+	}
+	o, err := n.StartOVS(context.Background(), opts...)
+	if err != nil {
+		t.Fatalf("netlab: %v", err)
+	}
+	return o
 }
 
 // StartOVS creates a fresh database and starts ovsdb-server and
 // ovs-vswitchd inside the node (`ip netns exec`, so the bridges' tap
 // devices and the ports vswitchd opens are the node's). Both are stopped at
-// lab cleanup. One OVS per node.
-func (n *Node) StartOVS(ctx context.Context) (*OVS, error) {
+// lab cleanup. One OVS per node. WithoutVswitchd leaves ovs-vswitchd out.
+func (n *Node) StartOVS(ctx context.Context, opts ...OVSOption) (*OVS, error) {
+	var cfg ovsConfig
+	for _, f := range opts {
+		if f != nil {
+			f(&cfg)
+		}
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.ovs != nil {
@@ -82,8 +130,10 @@ func (n *Node) StartOVS(ctx context.Context) (*OVS, error) {
 	if _, err := o.Vsctl(ctx, "--no-wait", "init"); err != nil {
 		return nil, fmt.Errorf("netlab: %s: %w", n.name, err)
 	}
-	if err := o.StartVswitchd(ctx); err != nil {
-		return nil, err
+	if !cfg.noVswitchd {
+		if err := o.StartVswitchd(ctx); err != nil {
+			return nil, err
+		}
 	}
 	n.ovs = o
 	return o, nil
@@ -150,11 +200,16 @@ func (o *OVS) StartOVSDB(ctx context.Context) error {
 }
 
 // StartVswitchd starts ovs-vswitchd (after a Kill or Stop) and waits until
-// it has applied the current database configuration.
+// it has applied the current database configuration. Then it puts back the
+// flows added with AddKeptFlow (the harness's own, e.g. the NORMAL flow of
+// an underlay chassis's PhyBridge) and, on an underlay chassis, waits until
+// the tunnel works again (see Underlay.AddChassis): what a test built with
+// the harness survives a restart; flows the test (or a controller) added
+// do not.
 func (o *OVS) StartVswitchd(ctx context.Context) error {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if o.vswitchd != nil && !o.vswitchd.Exited() {
+		o.mu.Unlock()
 		return fmt.Errorf("netlab: %s: ovs-vswitchd already running (pid %d)", o.node.name, o.vswitchd.Pid)
 	}
 	p, err := o.node.start(context.WithoutCancel(ctx), filepath.Join(o.Rundir, "ovs-vswitchd.out"), o.env(), []string{
@@ -165,16 +220,73 @@ func (o *OVS) StartVswitchd(ctx context.Context) error {
 		"-vconsole:err",
 	})
 	if err != nil {
+		o.mu.Unlock()
 		return err
 	}
 	o.vswitchd = p
+	kept := make(map[string][]string, len(o.kept))
+	for br, flows := range o.kept {
+		kept[br] = slices.Clone(flows)
+	}
+	hooks := slices.Clone(o.afterStart)
+	o.mu.Unlock()
+
 	if err := waitUnixSocket(ctx, p, o.CtlPath); err != nil {
 		return fmt.Errorf("netlab: %s: ovs-vswitchd not ready: %w", o.node.name, err)
 	}
 	if err := o.syncVswitchd(ctx); err != nil {
 		return fmt.Errorf("netlab: %s: ovs-vswitchd not ready: %w", o.node.name, err)
 	}
+	bridges := make([]string, 0, len(kept))
+	for br := range kept {
+		bridges = append(bridges, br)
+	}
+	slices.Sort(bridges)
+	for _, br := range bridges {
+		for _, f := range kept[br] {
+			if _, err := o.Ofctl(ctx, br, "add-flow", f); err != nil {
+				return fmt.Errorf("netlab: %s: restoring kept flow on %s: %w", o.node.name, br, err)
+			}
+		}
+	}
+	for _, h := range hooks {
+		if err := h(ctx); err != nil {
+			return fmt.Errorf("netlab: %s: after starting ovs-vswitchd: %w", o.node.name, nest(err))
+		}
+	}
 	return nil
+}
+
+// AddKeptFlow adds a flow (ovs-ofctl add-flow syntax) to the bridge and
+// remembers it: StartVswitchd, and so RestartVswitchd, adds it again. For
+// flows that are part of the test's fixed scenery (a learning-switch flow
+// on an underlay bridge), not for what the test checks.
+func (o *OVS) AddKeptFlow(ctx context.Context, bridge, flow string) error {
+	if _, err := o.Ofctl(ctx, bridge, "add-flow", flow); err != nil {
+		return fmt.Errorf("netlab: %s: %w", o.node.name, err)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.kept == nil {
+		o.kept = map[string][]string{}
+	}
+	o.kept[bridge] = append(o.kept[bridge], flow)
+	return nil
+}
+
+// KeptFlows returns the flows AddKeptFlow added to bridge, in order.
+func (o *OVS) KeptFlows(bridge string) []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.kept[bridge])
+}
+
+// afterVswitchdStart registers f to run at the end of every later
+// StartVswitchd.
+func (o *OVS) afterVswitchdStart(f func(ctx context.Context) error) {
+	o.mu.Lock()
+	o.afterStart = append(o.afterStart, f)
+	o.mu.Unlock()
 }
 
 // syncVswitchd bumps next_cfg and waits until vswitchd reports it as
@@ -242,8 +354,9 @@ func (o *OVS) stop(pp **Process, kill bool) error {
 }
 
 // RestartVswitchd stops ovs-vswitchd and starts it again on the same
-// database and socket paths. OpenFlow flows are lost; ports keep their
-// ofport numbers.
+// database and socket paths. OpenFlow flows are lost except those added
+// with AddKeptFlow, which StartVswitchd puts back; ports keep their ofport
+// numbers.
 func (o *OVS) RestartVswitchd(ctx context.Context) error {
 	if err := o.StopVswitchd(); err != nil {
 		return err
@@ -260,10 +373,26 @@ func (o *OVS) RestartOVSDB(ctx context.Context) error {
 	return o.StartOVSDB(ctx)
 }
 
-// Vsctl runs ovs-vsctl --db=unix:DBSock --timeout=10 args...
+// Vsctl runs ovs-vsctl --db=unix:DBSock --timeout=10 args... While
+// ovs-vswitchd is not running (WithoutVswitchd, or after a Stop or Kill) it
+// adds --no-wait, since nothing would ever acknowledge the change.
 func (o *OVS) Vsctl(ctx context.Context, args ...string) (string, error) {
-	argv := append([]string{"ovs-vsctl", "--db=" + o.DBEndpoint(), "--timeout=10"}, args...)
-	return o.lab.run(ctx, o.env(), argv...)
+	argv := []string{"ovs-vsctl", "--db=" + o.DBEndpoint(), "--timeout=10"}
+	if o.VswitchdPID() == 0 && !slices.Contains(args, "--no-wait") {
+		argv = append(argv, "--no-wait")
+	}
+	return o.lab.run(ctx, o.env(), append(argv, args...)...)
+}
+
+// MustVsctl is Vsctl for tests: it returns the output without surrounding
+// white space and fails the test on error.
+func (o *OVS) MustVsctl(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := o.Vsctl(context.Background(), args...)
+	if err != nil {
+		t.Fatalf("netlab: %s: %v", o.node.name, err)
+	}
+	return strings.TrimSpace(out)
 }
 
 // Ofctl runs ovs-ofctl -O OpenFlow13 with the bridge's management socket

@@ -242,7 +242,8 @@ func (u *Underlay) AddChassis(ctx context.Context, name, tunnelIP string, integr
 	if _, err := c.OVS.Ofport(ctx, c.UnderlayIf); err != nil {
 		return wrap(err)
 	}
-	if _, err := c.OVS.Ofctl(ctx, PhyBridge, "add-flow", "priority=0,actions=NORMAL"); err != nil {
+	// Kept: a restarted ovs-vswitchd gets it back (StartVswitchd).
+	if err := c.OVS.AddKeptFlow(ctx, PhyBridge, "priority=0,actions=NORMAL"); err != nil {
 		return wrap(fmt.Errorf("%s NORMAL flow: %w", PhyBridge, err))
 	}
 	// The tunnel IP on br-phy's internal (tap) interface.
@@ -268,6 +269,7 @@ func (u *Underlay) AddChassis(ctx context.Context, name, tunnelIP string, integr
 	if err := c.waitTunnelReady(ctx); err != nil {
 		return wrap(err)
 	}
+	c.OVS.afterVswitchdStart(c.afterVswitchdRestart)
 	u.mu.Lock()
 	u.chassis = append(u.chassis, c)
 	u.mu.Unlock()
@@ -415,33 +417,58 @@ func parseTunnelNeighbors(out string) map[string]string {
 func (u *Underlay) ResolveTunnelNeighbors(ctx context.Context) error {
 	all := u.Chassis()
 	for _, c := range all {
-		for _, peer := range all {
-			if peer == c {
-				continue
-			}
-			err := poll(ctx, ovsReadyTimeout, func() (bool, error) {
-				neigh, err := c.TunnelNeighbors(ctx)
-				if err != nil {
-					return false, err
-				}
-				if neigh[peer.TunnelIP] == peer.PhyMAC {
-					return true, nil
-				}
-				// OVS learns tunnel neighbours by snooping ARP through
-				// PhyBridge. A kernel that has the peer cached (e.g.
-				// from the peer's own ARP request) sends no ARP at all
-				// until its entry goes stale (~10s here): drop the
-				// entry so that the ping makes it ask.
-				_, _ = c.Node.lab.run(ctx, nil, "ip", "-n", c.Node.ns, "neigh", "del", peer.TunnelIP, "dev", PhyBridge)
-				// Ping errors are expected until ARP resolves; the cache
-				// is what counts.
-				_, _ = c.Node.Cmd(ctx, "ping", "-c", "1", "-W", "1", peer.TunnelIP)
-				return false, nil
-			})
-			if err != nil {
-				return fmt.Errorf("netlab: underlay %s: %s does not resolve %s (%s): %w", u.name, c.Node.name, peer.Node.name, peer.TunnelIP, err)
-			}
+		if err := c.resolveTunnelNeighbors(ctx, all); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// resolveTunnelNeighbors makes c's OVS learn the MAC of every peer's
+// tunnel IP (see ResolveTunnelNeighbors).
+func (c *Chassis) resolveTunnelNeighbors(ctx context.Context, peers []*Chassis) error {
+	u := c.underlay
+	for _, peer := range peers {
+		if peer == c {
+			continue
+		}
+		err := poll(ctx, ovsReadyTimeout, func() (bool, error) {
+			neigh, err := c.TunnelNeighbors(ctx)
+			if err != nil {
+				return false, err
+			}
+			if neigh[peer.TunnelIP] == peer.PhyMAC {
+				return true, nil
+			}
+			// OVS learns tunnel neighbours by snooping ARP through
+			// PhyBridge. A kernel that has the peer cached (e.g.
+			// from the peer's own ARP request) sends no ARP at all
+			// until its entry goes stale (~10s here): drop the
+			// entry so that the ping makes it ask.
+			_, _ = c.Node.lab.run(ctx, nil, "ip", "-n", c.Node.ns, "neigh", "del", peer.TunnelIP, "dev", PhyBridge)
+			// Ping errors are expected until ARP resolves; the cache
+			// is what counts.
+			_, _ = c.Node.Cmd(ctx, "ping", "-c", "1", "-W", "1", peer.TunnelIP)
+			return false, nil
+		})
+		if err != nil {
+			return fmt.Errorf("netlab: underlay %s: %s does not resolve %s (%s): %w", u.name, c.Node.name, peer.Node.name, peer.TunnelIP, err)
+		}
+	}
+	return nil
+}
+
+// afterVswitchdRestart runs at the end of every StartVswitchd after the
+// first (the NORMAL flow of PhyBridge is already back, as a kept flow):
+// it waits until OVS routes and terminates VXLAN again and re-learns the
+// MAC of every other chassis's tunnel IP, which the restart forgot (the
+// other chassis still know this one's: PhyMAC is fixed).
+func (c *Chassis) afterVswitchdRestart(ctx context.Context) error {
+	if err := c.waitTunnelReady(ctx); err != nil {
+		return fmt.Errorf("chassis %s after ovs-vswitchd restart: %w", c.Node.name, err)
+	}
+	if err := c.resolveTunnelNeighbors(ctx, c.underlay.Chassis()); err != nil {
+		return fmt.Errorf("chassis %s after ovs-vswitchd restart: %w", c.Node.name, nest(err))
 	}
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -27,17 +26,6 @@ const (
 	vmIf      = "eth0"
 	vmPort    = "vnet0"
 )
-
-// requireTcpdump skips (or fails, with VPCFLOW_E2E=1) without tcpdump.
-func requireTcpdump(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("tcpdump"); err != nil {
-		if os.Getenv(EnvE2E) == "1" {
-			t.Fatalf("tcpdump is missing: %v", err)
-		}
-		t.Skipf("tcpdump is missing (apt-get install tcpdump): %v", err)
-	}
-}
 
 // tunVM is one VM on one chassis.
 type tunVM struct {
@@ -233,7 +221,7 @@ var vxlanLineRe = regexp.MustCompile(`(\d+\.\d+\.\d+\.\d+)\.\d+ > (\d+\.\d+\.\d+
 // UDP 4789 with that VNI; tun_src on the receiver is the sender's tunnel
 // IP and can be matched on.
 func TestUnderlayVXLAN(t *testing.T) {
-	requireTcpdump(t)
+	Require(t, NeedLab, NeedTcpdump)
 	t.Parallel()
 	ctx := context.Background()
 	t0 := time.Now()
@@ -458,7 +446,7 @@ func head(xs []string, n int) []string {
 // 50 bytes do not fit the underlay: VM MTU 1500 over underlay MTU 1500,
 // then VM MTU 1450, then underlay MTU 1550.
 func TestUnderlayMTU(t *testing.T) {
-	requireTcpdump(t)
+	Require(t, NeedLab, NeedTcpdump)
 	t.Parallel()
 	ctx := context.Background()
 	t0 := time.Now()
@@ -602,5 +590,86 @@ func TestUnderlayHelpers(t *testing.T) {
 	})
 	if len(pkts) != 2 || !strings.HasSuffix(pkts[0], "vni 5001") || !strings.HasPrefix(pkts[1], "IP (tos") {
 		t.Errorf("JoinPackets = %q", pkts)
+	}
+}
+
+// TestUnderlayVswitchdRestart: restarting one chassis's ovs-vswitchd (and
+// killing another's) keeps the underlay: PhyBridge's NORMAL flow comes
+// back (a kept flow), the tunnel routes and terminates again, and OVS has
+// its peers' MACs before the first packet, so once the test has put its own
+// br-vpc flows back, not a single ping between any pair is lost.
+func TestUnderlayVswitchdRestart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l := New(t)
+	u, vms := buildChassisLab(ctx, t, l, 3, 1450)
+	installTunnelFlows(ctx, t, vms, testVNI)
+	mustNoErr(t, u.ResolveTunnelNeighbors(ctx))
+	allPairs := func(what string) {
+		t.Helper()
+		for _, v := range vms {
+			for _, w := range vms {
+				if v == w {
+					continue
+				}
+				if r := runPing(ctx, v.vm, "-c", "2", "-i", "0.2", "-W", "2", w.ip); r.received != 2 {
+					t.Fatalf("%s: ping %s -> %s: %s\n%s", what, v.vm.Name(), w.vm.Name(), r, r.out)
+				}
+			}
+		}
+	}
+	allPairs("before any restart")
+	a, b := vms[0], vms[1]
+	if got := a.c.OVS.KeptFlows(PhyBridge); len(got) != 1 || got[0] != "priority=0,actions=NORMAL" {
+		t.Fatalf("kept flows of %s: %q", PhyBridge, got)
+	}
+
+	for _, restart := range []struct {
+		name string
+		v    *tunVM
+		do   func(o *OVS) error
+	}{
+		{"restart", a, func(o *OVS) error { return o.RestartVswitchd(ctx) }},
+		{"kill and start", b, func(o *OVS) error {
+			if err := o.KillVswitchd(); err != nil {
+				return err
+			}
+			return o.StartVswitchd(ctx)
+		}},
+	} {
+		t0 := time.Now()
+		mustNoErr(t, restart.do(restart.v.c.OVS))
+		t.Logf("TIMING %s of %s's ovs-vswitchd until its underlay works: %v", restart.name, restart.v.c.Name(), time.Since(t0))
+		phy, err := restart.v.c.OVS.OfctlDumpFlows(ctx, PhyBridge, "--no-stats")
+		mustNoErr(t, err)
+		if len(phy) != 1 || phy[0] != "priority=0 actions=NORMAL" {
+			t.Fatalf("%s after %s: %s flows %q, want the NORMAL flow back", restart.v.c.Name(), restart.name, PhyBridge, phy)
+		}
+		vpc, err := restart.v.c.OVS.OfctlDumpFlows(ctx, restart.v.c.Bridge)
+		mustNoErr(t, err)
+		if len(vpc) != 0 {
+			t.Fatalf("%s after %s: the test's own %s flows survived: %q", restart.v.c.Name(), restart.name, restart.v.c.Bridge, vpc)
+		}
+		neigh, err := restart.v.c.TunnelNeighbors(ctx)
+		mustNoErr(t, err)
+		for _, w := range vms {
+			if w != restart.v && neigh[w.c.TunnelIP] != w.c.PhyMAC {
+				t.Fatalf("%s after %s: tnl/neigh %v lacks %s", restart.v.c.Name(), restart.name, neigh, w.c.TunnelIP)
+			}
+		}
+		installTunnelFlows(ctx, t, []*tunVM{restart.v}, testVNI) // with no peers: the flow into its VM only
+		for _, w := range vms {
+			if w == restart.v {
+				continue
+			}
+			for _, f := range []string{
+				fmt.Sprintf("priority=100,in_port=%d,ip,nw_dst=%s actions=set_field:%d->tun_id,set_field:%s->tun_dst,output:%d",
+					restart.v.port, w.ip, testVNI, w.c.TunnelIP, restart.v.tunnel),
+			} {
+				_, err := restart.v.c.OVS.Ofctl(ctx, restart.v.c.Bridge, "add-flow", f)
+				mustNoErr(t, err)
+			}
+		}
+		allPairs("after " + restart.name + " of " + restart.v.c.Name())
 	}
 }
