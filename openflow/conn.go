@@ -274,6 +274,14 @@ func (w *msgWriter) put(b []byte) {
 // serialized; the context's deadline or cancellation aborts a write. A
 // failed write may have left half a message on the wire, so it closes the
 // connection.
+//
+// The socket gets no write deadline of its own: only the context ends a
+// write. A deadline copied from ctx.Deadline() would race with the
+// context's own timer — the socket's deadline can fire first, and the
+// caller would then see "i/o timeout" with ctx.Err() still nil instead of
+// context.DeadlineExceeded. The AfterFunc below runs only once ctx is
+// done (ctx.Err() is set by then), so a write it aborts always reports the
+// context's error.
 func (c *conn) send(ctx context.Context, fill func(w *msgWriter)) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -285,8 +293,8 @@ func (c *conn) send(ctx context.Context, fill func(w *msgWriter)) error {
 	if c.isClosed() {
 		return c.closedError()
 	}
-	deadline, _ := ctx.Deadline()
-	if err := c.nc.SetWriteDeadline(deadline); err != nil {
+	// Clear whatever deadline sendControl left.
+	if err := c.nc.SetWriteDeadline(time.Time{}); err != nil {
 		return fmt.Errorf("set write deadline: %w", err)
 	}
 	fired := make(chan struct{})
