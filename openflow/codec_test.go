@@ -258,7 +258,7 @@ func TestEncodeRejectsInvalid(t *testing.T) {
 		{Actions: []Action{WriteMetadata(1, 1), WriteMetadata(1, 1)}},
 		{Actions: []Action{Move(FieldEthSrc, FieldReg0)}},
 		{Actions: []Action{SetField(0, 1)}},
-		{Actions: []Action{{Type: ActUnknown, Raw: "00"}}},
+		{Actions: []Action{{Type: ActUnknown, ext: "00"}}},
 		{Actions: []Action{CheckPktLarger(1000, FieldReg1, 32)}},
 		{Actions: []Action{CheckPktLarger(1000, FieldIPProto, 8)}},
 		{Actions: []Action{CheckPktLarger(1000, 0, 0)}},
