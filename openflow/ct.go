@@ -135,6 +135,9 @@ func (n NAT) validate() error {
 	if n.MinPort != 0 && !n.Min.IsValid() {
 		return errors.New("nat ports need an address")
 	}
+	if (n.Persistent || n.Hash || n.Random) && !n.Min.IsValid() {
+		return errors.New("nat persistent, hash and random need an address (OVS drops them otherwise)")
+	}
 	if n.Hash && n.Random {
 		return errors.New("nat hash and random exclude each other")
 	}
@@ -264,14 +267,14 @@ type rawAction []byte
 func (r rawAction) Header() *ofp13.ActionHeader {
 	return &ofp13.ActionHeader{Type: be.Uint16(r), Length: be.Uint16(r[2:])}
 }
-func (r rawAction) Len() uint16                      { return uint16(len(r)) }
-func (r rawAction) MarshalBinary() ([]byte, error)   { return r, nil }
+func (r rawAction) Len() uint16                       { return uint16(len(r)) }
+func (r rawAction) MarshalBinary() ([]byte, error)    { return r, nil }
 func (r rawAction) UnmarshalBinary(data []byte) error { return errors.New("rawAction is encode-only") }
 
-// nxHeader is f's field header (as vpcflow writes it on the wire) as
-// libOpenflow wants it.
+// nxHeader is f's field header inside Nicira actions (see nxActionFields)
+// as libOpenflow wants it.
 func nxHeader(f Field) *ofp13.MatchField {
-	w := wireFields[f]
+	w := nxActionFields[f]
 	return &ofp13.MatchField{Class: w.id.class, Field: w.id.field, Length: uint8(w.width)}
 }
 

@@ -395,8 +395,8 @@ func appendAction(b []byte, a *Action) []byte {
 		b = appendU16(b, uint16(a.NBits)) // n_bits
 		b = appendU16(b, uint16(a.SrcOfs))
 		b = appendU16(b, uint16(a.Ofs))
-		b = appendU32(b, oxmHeader(a.Src, false))
-		return appendU32(b, oxmHeader(a.Field, false))
+		b = appendU32(b, nxHeaderWord(a.Src))
+		return appendU32(b, nxHeaderWord(a.Field))
 	case ActOutputReg:
 		return appendMarshaled(b, ofp13.NewOutputFromField(nxHeader(a.Field), ofsNbits(a.Ofs, a.NBits)))
 	case ActCheckPktLarger:
@@ -408,7 +408,7 @@ func appendAction(b []byte, a *Action) []byte {
 		b = appendU16(b, nxastCheckPktLarger)
 		b = appendU16(b, uint16(a.Value)) // pkt_len
 		b = appendU16(b, uint16(a.Bit))   // offset
-		b = appendU32(b, oxmHeader(a.Field, false))
+		b = appendU32(b, nxHeaderWord(a.Field))
 		return append(b, 0, 0, 0, 0, 0, 0)
 	case ActResubmit:
 		// struct nx_action_resubmit as NXAST_RESUBMIT_TABLE, in_port

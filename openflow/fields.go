@@ -135,6 +135,57 @@ var decodeFields = map[oxmID]decodedField{
 	{classNXM1, 108}: {FieldCTLabel, 16},
 }
 
+// nxActionFields is how vpcflow names a field inside Nicira actions (move,
+// load, output_reg, check_pkt_larger, the ct zone): by its NXM header
+// where OVS has one of the same width, as OVS 3.1 itself encodes them, so
+// that our bytes are OVS's bytes. in_port (NXM_OF_IN_PORT is 16 bits,
+// vpcflow's in_port 32) and metadata (no NXM header) keep their OXM
+// header.
+var nxActionFields = [fieldEnd]wireField{
+	FieldConjID:   {oxmID{classNXM1, 37}, 4},
+	FieldCTState:  {oxmID{classNXM1, 105}, 4},
+	FieldCTZone:   {oxmID{classNXM1, 106}, 2},
+	FieldCTMark:   {oxmID{classNXM1, 107}, 4},
+	FieldCTLabel:  {oxmID{classNXM1, 108}, 16},
+	FieldEthType:  {oxmID{classNXM0, 3}, 2},
+	FieldReg0:     {oxmID{classNXM1, 0}, 4},
+	FieldReg1:     {oxmID{classNXM1, 1}, 4},
+	FieldReg2:     {oxmID{classNXM1, 2}, 4},
+	FieldReg3:     {oxmID{classNXM1, 3}, 4},
+	FieldReg4:     {oxmID{classNXM1, 4}, 4},
+	FieldReg5:     {oxmID{classNXM1, 5}, 4},
+	FieldReg6:     {oxmID{classNXM1, 6}, 4},
+	FieldReg7:     {oxmID{classNXM1, 7}, 4},
+	FieldTunID:    {oxmID{classNXM1, 16}, 8},
+	FieldTunSrc:   {oxmID{classNXM1, 31}, 4},
+	FieldTunDst:   {oxmID{classNXM1, 32}, 4},
+	FieldMetadata: {oxmID{classOpenFlow, 2}, 8},
+	FieldInPort:   {oxmID{classOpenFlow, 0}, 4},
+	FieldEthSrc:   {oxmID{classNXM0, 2}, 6},
+	FieldEthDst:   {oxmID{classNXM0, 1}, 6},
+	FieldIPv4Src:  {oxmID{classNXM0, 7}, 4},
+	FieldIPv4Dst:  {oxmID{classNXM0, 8}, 4},
+	FieldArpSpa:   {oxmID{classNXM0, 16}, 4},
+	FieldArpTpa:   {oxmID{classNXM0, 17}, 4},
+	FieldIPProto:  {oxmID{classNXM0, 6}, 1},
+	FieldArpOp:    {oxmID{classNXM0, 15}, 2},
+	FieldIPTTL:    {oxmID{classNXM1, 29}, 1},
+	FieldICMPType: {oxmID{classNXM0, 13}, 1},
+	FieldICMPCode: {oxmID{classNXM0, 14}, 1},
+	FieldTCPSrc:   {oxmID{classNXM0, 9}, 2},
+	FieldTCPDst:   {oxmID{classNXM0, 10}, 2},
+	FieldUDPSrc:   {oxmID{classNXM0, 11}, 2},
+	FieldUDPDst:   {oxmID{classNXM0, 12}, 2},
+	FieldArpSha:   {oxmID{classNXM1, 17}, 6},
+	FieldArpTha:   {oxmID{classNXM1, 18}, 6},
+}
+
+// nxHeaderWord is f's header inside Nicira actions (see nxActionFields).
+func nxHeaderWord(f Field) uint32 {
+	w := nxActionFields[f]
+	return uint32(w.id.class)<<16 | uint32(w.id.field)<<9 | uint32(w.width)
+}
+
 // hasNXMHeader reports whether OVS has an NXM header for f, which
 // NXAST_REG_LOAD needs (OVS re-encodes a load of a field without one, such
 // as metadata, as a masked NXAST_REG_LOAD2 and prints that back as

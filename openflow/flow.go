@@ -88,14 +88,14 @@ const (
 // Connection-tracking state bits (ct_state), in the order ovs-ofctl prints
 // them.
 const (
-	CTNew  uint32 = 1 << iota // new: the start of a new connection
-	CTEst                     // est: part of an established connection
-	CTRel                     // rel: related to an established connection (e.g. ICMP errors)
-	CTRpl                     // rpl: in the reply direction
-	CTInv                     // inv: invalid (conntrack could not make sense of it)
-	CTTrk                     // trk: has gone through a ct action
-	CTSNAT                    // snat: source-NATed
-	CTDNAT                    // dnat: destination-NATed
+	CTNew      uint32 = 1 << iota // new: the start of a new connection
+	CTEst                         // est: part of an established connection
+	CTRel                         // rel: related to an established connection (e.g. ICMP errors)
+	CTRpl                         // rpl: in the reply direction
+	CTInv                         // inv: invalid (conntrack could not make sense of it)
+	CTTrk                         // trk: has gone through a ct action
+	CTSNAT                        // snat: source-NATed
+	CTDNAT                        // dnat: destination-NATed
 	ctStateAll = 0xff
 )
 
@@ -140,7 +140,7 @@ var fieldInfos = [fieldEnd]fieldInfo{
 	FieldTunSrc:   {name: "tun_src", setName: "tun_src", nxm: "NXM_NX_TUN_IPV4_SRC", bits: 32, kind: kindIPv4, maskable: true},
 	FieldTunDst:   {name: "tun_dst", setName: "tun_dst", nxm: "NXM_NX_TUN_IPV4_DST", bits: 32, kind: kindIPv4, maskable: true},
 	FieldMetadata: {name: "metadata", setName: "metadata", nxm: "OXM_OF_METADATA", bits: 64, kind: kindHex, maskable: true},
-	FieldInPort:   {name: "in_port", setName: "in_port", nxm: "OXM_OF_IN_PORT", bits: 32, kind: kindDec},
+	FieldInPort:   {name: "in_port", nxm: "OXM_OF_IN_PORT", bits: 32, kind: kindDec},
 	FieldEthSrc:   {name: "dl_src", setName: "eth_src", nxm: "NXM_OF_ETH_SRC", bits: 48, kind: kindMAC, maskable: true},
 	FieldEthDst:   {name: "dl_dst", setName: "eth_dst", nxm: "NXM_OF_ETH_DST", bits: 48, kind: kindMAC, maskable: true},
 	FieldIPv4Src:  {name: "nw_src", setName: "ip_src", nxm: "NXM_OF_IP_SRC", bits: 32, kind: kindIPv4, maskable: true},
@@ -764,6 +764,9 @@ func (a Action) String() string {
 	case ActMeter:
 		return "meter:" + strconv.FormatUint(a.Value, 10)
 	case ActWriteMetadata:
+		if a.Mask == ^uint64(0) {
+			return "write_metadata:" + formatHex(a.Value)
+		}
 		return "write_metadata:" + formatHex(a.Value) + "/" + formatHex(a.Mask)
 	case ActGotoTable:
 		return "goto_table:" + strconv.Itoa(int(a.Table))
