@@ -35,7 +35,7 @@ func catalog() []Flow {
 	add(NewMatch().CTState(CTTrk|CTEst, CTNew), Output(1))
 	add(NewMatch().CTState(CTTrk, CTInv|CTRpl|CTRel), Output(1))
 	add(NewMatch().CTState(CTTrk|CTNew|CTSNAT|CTDNAT, CTEst|CTRel|CTRpl|CTInv), Output(1)) // exact: new|trk|snat|dnat
-	add(NewMatch().CTState(0, 0xff), Output(1))                                           // exact 0
+	add(NewMatch().CTState(0, 0xff), Output(1))                                            // exact 0
 	add(NewMatch().With(FieldCTZone, 5), Output(1))
 	add(NewMatch().With(FieldCTZone, 0).With(FieldCTMark, 0xffffffff), Output(1))
 	add(NewMatch().WithMasked(FieldCTMark, 0x4, 0xf), Output(1))

@@ -255,7 +255,7 @@ func TestControllerActionText(t *testing.T) {
 		t.Errorf("ToController() = %+v, %q", a, a)
 	}
 	f := Flow{Priority: 100, Match: NewMatch().EthType(EthTypeIPv4).With(FieldIPProto, 1).InPort(1), Actions: []Action{ToController()}}
-	if s := f.String(); s != "table=0, priority=100, cookie=0x0, ip,in_port=1,nw_proto=1 actions=CONTROLLER:65535" {
+	if s := f.String(); s != "table=0, priority=100, cookie=0x0, icmp,in_port=1 actions=CONTROLLER:65535" {
 		t.Errorf("flow text %q", s)
 	}
 	b := mustEncode(t, FlowMod{Flow: f})
