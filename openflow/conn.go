@@ -135,6 +135,9 @@ type conn struct {
 	// packetIns is set, before the reader starts, when the handler takes
 	// packet-ins; nil otherwise.
 	packetIns *packetInQueue
+	// packetInFormatXID is the xid of our NXT_SET_PACKET_IN_FORMAT (0:
+	// none sent), so that a switch's refusal is recognised.
+	packetInFormatXID atomic.Uint32
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -421,6 +424,10 @@ func (c *conn) dispatch(m message) {
 			c.deliver(m, reply{msg: m})
 			return
 		}
+		if isPacketIn2(m.body) {
+			c.handlePacketIn(m)
+			return
+		}
 		c.log.Debug("ignoring experimenter message", zap.Int("len", len(m.body)))
 	case typePacketIn:
 		c.handlePacketIn(m)
@@ -480,6 +487,11 @@ func (c *conn) deliverError(m message) {
 		delete(c.pending, m.xid)
 		c.pmu.Unlock()
 		w.ch <- reply{msg: m, err: e}
+		return
+	}
+	if x := c.packetInFormatXID.Load(); x != 0 && m.xid == x {
+		c.pmu.Unlock()
+		c.log.Info("switch refused NXT_PACKET_IN2; its packet-ins carry no controller userdata", zap.String("error", e.Error()))
 		return
 	}
 	var sink *errSink

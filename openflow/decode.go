@@ -84,25 +84,10 @@ func decodeMatch(b []byte) (Match, int, error) {
 	if typ != matchTypeOXM {
 		return Match{unknownFieldMatch(uint32(typ)<<16, b[:length])}, padded, nil
 	}
-	m := make(Match, 0, (length-4)/8+1)
-	for p := b[4:length]; len(p) > 0; {
-		e, hl, ok := parseOXMHeader(p)
-		if !ok {
-			return nil, 0, fmt.Errorf("match field header: %w", errTruncated)
-		}
-		pl := e.payloadLen()
-		if pl < 0 || hl+pl > len(p) {
-			return nil, 0, fmt.Errorf("match field 0x%08x: bad length %d", e.header, pl)
-		}
-		e.payload = p[hl : hl+pl]
-		if f, v, mask, hasMask, ok := e.known(); ok {
-			m = append(m, FieldMatch{Field: f, Value: v, Mask: mask, HasMask: hasMask})
-		} else {
-			m = append(m, unknownFieldMatch(e.header, p[:hl+pl]))
-		}
-		p = p[hl+pl:]
+	m, err := decodeOXMList(b[4:length])
+	if err != nil {
+		return nil, 0, err
 	}
-	m.Normalize()
 	return m, padded, nil
 }
 
