@@ -251,7 +251,7 @@ const (
 	nxtSetPacketInFormat = 16
 	nxtResume            = 28
 	nxtPacketIn2         = 30
-	nxPacketInFormat2    = 2 // NXPIF_NXT_PACKET_IN2
+	nxPacketInFormat2    = 2  // NXPIF_NXT_PACKET_IN2
 	nxtHeaderLen         = 16 // ofp_header + experimenter + subtype
 
 	nxpintPacket       = 0
