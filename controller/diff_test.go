@@ -120,7 +120,7 @@ func TestDiffOwnerMovedSubnet(t *testing.T) {
 		"delete table=10, priority=100, cookie=0x7670030000000002, arp,in_port=2,arp_spa=172.18.3.0/24,arp_sha=52:58:00:98:c0:92 actions=goto_table:20\n" +
 		"install table=10, priority=100, cookie=0x7670030000000002, ip,in_port=1,nw_src=172.18.3.0/24 actions=goto_table:30\n" +
 		"install table=10, priority=100, cookie=0x7670030000000002, arp,in_port=1,arp_spa=172.18.3.0/24,arp_sha=52:58:00:98:c0:81 actions=goto_table:20\n" +
-		"install table=30, priority=124, cookie=0x7670030000000002, ip,metadata=0x1/0xffffffff,nw_dst=172.18.3.0/24 actions=set_field:ee:ff:ff:ff:ff:ff->dl_src,set_field:52:58:00:98:c0:81->dl_dst,output:1\n"
+		"install table=30, priority=124, cookie=0x7670030000000002, ip,metadata=0x1/0xffffffff,nw_dst=172.18.3.0/24 actions=set_field:ee:ff:ff:ff:ff:ff->eth_src,set_field:52:58:00:98:c0:81->eth_dst,output:1\n"
 	if got != want {
 		t.Errorf("got:\n%swant:\n%s", got, want)
 	}

@@ -147,7 +147,7 @@ func TestOwnAddressARPIsNotAnswered(t *testing.T) {
 	if own.Priority <= answer.Priority {
 		t.Errorf("own-address drop (prio %d) must beat the responder (prio %d)", own.Priority, answer.Priority)
 	}
-	if got := own.Match.String(); got != "arp,in_port=1,arp_op=1,arp_tpa=10.10.10.11" {
+	if got := own.Match.String(); got != "arp,in_port=1,arp_tpa=10.10.10.11,arp_op=1" {
 		t.Errorf("own-address match = %q", got)
 	}
 	if r := ParseCookie(own.Cookie); r.Reason != DropARPNotAnswered || r.Owner != OwnerHost || r.ID != 1 {
