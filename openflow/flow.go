@@ -1,10 +1,27 @@
 // Package openflow holds vpcflow's OpenFlow 1.3 side: the flow model that the
-// pipeline produces (Flow, Match, Action), its text form (valid ovs-ofctl
-// add-flow syntax, so a desired table can be fed to `ovs-ofctl add-flows`
-// or compared with `ovs-ofctl diff-flows`), its wire encoding, the decoder
-// for flow-stats replies, and the connection layer for switches, which
-// also delivers packet-ins (PacketInHandler) and sends packet-outs
-// (Switch.PacketOut).
+// pipeline produces (Flow, Match, Action), its text form (exactly what
+// `ovs-ofctl -O OpenFlow13 dump-flows` prints for the installed flow, and
+// valid ovs-ofctl add-flow syntax, so a desired table can be fed to
+// `ovs-ofctl add-flows` or compared with `ovs-ofctl diff-flows`), its wire
+// encoding, the decoder for flow-stats replies, meters, and the connection
+// layer for switches, which also delivers packet-ins (PacketInHandler, with
+// NXT_PACKET_IN2's controller userdata) and sends packet-outs
+// (Switch.PacketOut) and resumes paused packets (Switch.Resume).
+//
+// The model covers conntrack (ConnTrack with nat and exec, CTClear, and
+// matches on ct_state, ct_zone, ct_mark, ct_label), conjunctive matches
+// (Conjunction, conj_id), registers reg0..reg7 (masked matches, Load of
+// bit ranges, MoveBits, OutputReg), tcp/udp ports and icmp type/code,
+// controller actions with userdata, pause and meters (ControllerWith), and
+// the meter instruction (Meter). Every field and action round-trips
+// through a real OVS: build, encode, install, dump, decode and compare,
+// as value and as ovs-ofctl text (TestOVSEveryFieldAndAction).
+//
+// New Nicira actions are encoded with github.com/contiv/libOpenflow's
+// openflow13 encoders (NXActionConnTrack, NXActionCTNAT,
+// NXActionConjunction, NXActionRegLoad, NXActionOutputReg, InstrMeter,
+// MeterMod) where their bytes are what OVS 3.1 produces; vpcflow's own code
+// remains where libOpenflow is wrong or silent, each place saying why.
 package openflow
 
 import (

@@ -235,6 +235,7 @@ func TestEncodePacketOut(t *testing.T) {
 		"no frame":       {[]Action{Output(1)}, nil},
 		"goto_table":     {[]Action{Output(1), GotoTable(3)}, frame},
 		"write_metadata": {[]Action{WriteMetadata(1, 1)}, frame},
+		"meter":          {[]Action{Meter(1), Output(1)}, frame},
 		"unknown action": {[]Action{{Type: ActUnknown, ext: "00"}}, frame},
 		"unknown field":  {[]Action{SetField(0, 1)}, frame},
 		"too long":       {[]Action{Output(1)}, make([]byte, maxMessageLen-packetOutFixedLen-15)},
