@@ -2,6 +2,7 @@ package openflow
 
 import (
 	"net/netip"
+	"testing"
 )
 
 // catalogCookie marks the catalog's flows.
@@ -71,9 +72,10 @@ func catalog() []Flow {
 	add(NewMatch().TCP().WithMasked(FieldTCPSrc, 0x400, 0xff00).WithMasked(FieldTCPDst, 0x100, 0xff00), Output(1))
 	add(NewMatch().UDP(), Output(1))
 	add(NewMatch().UDP().With(FieldUDPSrc, 68).With(FieldUDPDst, 67), Output(1))
-	add(NewMatch().UDP().WithMasked(FieldUDPDst, 0x1000, 0xf000), Output(1))
+	add(NewMatch().UDP().WithMasked(FieldUDPDst, 0x1000, 0xf000).WithMasked(FieldUDPSrc, 0x8000, 0x8000), Output(1))
 	add(arp.With(FieldArpOp, 1).Addr(FieldArpSpa, a("10.0.0.1")).Prefix(FieldArpTpa, p("10.0.0.0/24")).InPort(1), Output(1))
 	add(arp.With(FieldArpSha, MACToUint64(macVM1)).With(FieldArpTha, 0), Output(1))
+	add(arp.Prefix(FieldArpSpa, p("10.0.0.0/16")).Addr(FieldArpTpa, a("10.0.0.9")), Output(1))
 	add(arp.WithMasked(FieldArpSha, 0x525800000000, 0xffffff000000).WithMasked(FieldArpTha, 1, 1), Output(1))
 	add(NewMatch().With(FieldConjID, 9).CTState(CTTrk|CTEst, CTNew).With(FieldCTZone, 4).WithMasked(FieldCTMark, 4, 0xf).
 		With(FieldCTLabel, 8).TCP().Reg(0, 1, 0xffffffff).Reg(2, 3, 0xff).With(FieldTunID, 5).Metadata(5, ^uint64(0)).InPort(3).
@@ -155,3 +157,54 @@ func catalog() []Flow {
 	add(NewMatch().InPort(6)) // drop
 	return flows
 }
+
+// TestCatalogCoversEverything keeps the catalog complete: every Field is
+// matched exactly, and masked where OVS takes a mask, and every Action
+// type vpcflow encodes appears, so the OVS round-trip tests cover them.
+func TestCatalogCoversEverything(t *testing.T) {
+	exact, masked := map[Field]bool{}, map[Field]bool{}
+	types := map[ActionType]bool{}
+	var note func(a Action)
+	note = func(a Action) {
+		types[a.Type] = true
+		if c, ok := a.CT(); ok {
+			if c.NAT != nil {
+				types[actNATSeen] = true
+			}
+			for _, e := range c.Exec {
+				note(e)
+			}
+		}
+	}
+	for _, f := range catalog() {
+		for _, fm := range f.Match {
+			if fm.HasMask {
+				masked[fm.Field] = true
+			} else {
+				exact[fm.Field] = true
+			}
+		}
+		for _, a := range f.Actions {
+			note(a)
+		}
+	}
+	for f := Field(1); f < fieldEnd; f++ {
+		if !exact[f] {
+			t.Errorf("the catalog never matches %s exactly", f.Name())
+		}
+		if fieldInfos[f].maskable && !masked[f] {
+			t.Errorf("the catalog never matches %s under a mask", f.Name())
+		}
+	}
+	for ty := ActOutput; ty < ActUnknown; ty++ {
+		if !types[ty] {
+			t.Errorf("the catalog has no action of type %d", ty)
+		}
+	}
+	if !types[actNATSeen] {
+		t.Error("the catalog has no nat")
+	}
+}
+
+// actNATSeen marks, in TestCatalogCoversEverything, that a nat was seen.
+const actNATSeen = ActionType(200)
