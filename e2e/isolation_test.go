@@ -1041,7 +1041,7 @@ func TestMoveSubnet(t *testing.T) {
 		t.Helper()
 		flows := l.switchFlows(l.dpid)
 		e := l.pick(flows, subnetRoute(sub))
-		if want := fmt.Sprintf("set_field:%s->dl_dst,output:%d", owner.MAC, port); !strings.Contains(e.Actions, want) {
+		if want := fmt.Sprintf("set_field:%s->eth_dst,output:%d", owner.MAC, port); !strings.Contains(e.Actions, want) {
 			t.Errorf("route 172.18.3.0/24: actions %q, want %s", e.Actions, want)
 		}
 		g := l.pick(flows, flowSel{table: 10, priority: 100, cookie: pipeline.SubnetCookie(sub.ID, pipeline.DropNone), match: "nw_src=172.18.3.0/24"})

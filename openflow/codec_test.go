@@ -43,13 +43,20 @@ func allFieldsAndActions() []Flow {
 		flows = append(flows, Flow{Table: uint8(prio % 250), Priority: prio, Cookie: 0x7670000000000000 | uint64(prio), Match: m, Actions: acts})
 		prio++
 	}
-	for f := FieldEthType; f < fieldEnd; f++ {
+	for f := Field(1); f < fieldEnd; f++ {
 		v := uint64(0x0123456789abcdef) & f.fullMask()
 		add(NewMatch().With(f, v), Output(uint32(f)))
-		add(NewMatch().WithMasked(f, v, f.fullMask()>>1), SetField(f, ^v))
-		add(NewMatch(), SetField(f, v), Output(1))
-		for g := FieldEthType; g < fieldEnd; g++ {
-			if g != f && g.Bits() == f.Bits() {
+		if fieldInfos[f].maskable {
+			add(NewMatch().WithMasked(f, v, f.fullMask()>>1), Output(1))
+		}
+		if fieldInfos[f].setName != "" && f != FieldCTMark && f != FieldCTLabel {
+			add(NewMatch(), SetField(f, ^v), Output(1))
+			if hasNXMHeader(f) {
+				add(NewMatch(), Load(f, 1, 3, 5))
+			}
+		}
+		for g := Field(1); g < fieldEnd; g++ {
+			if g != f && g.Bits() == f.Bits() && g.Bits() <= 64 && fieldInfos[g].setName != "" {
 				add(NewMatch().With(FieldEthType, EthTypeARP), Move(f, g))
 			}
 		}
@@ -65,6 +72,9 @@ func allFieldsAndActions() []Flow {
 	add(NewMatch().InPort(1), WriteMetadata(0xfffffffffffffff0, ^uint64(0)), GotoTable(200))
 	add(NewMatch().InPort(1), SetField(FieldEthSrc, 1), DecTTL(), Output(3), WriteMetadata(3, 3), GotoTable(9))
 	add(NewMatch()) // drop, match all
+	for _, f := range catalog() {
+		add(f.Match, f.Actions...)
+	}
 	return flows
 }
 
@@ -113,7 +123,7 @@ func TestEncodeGolden(t *testing.T) {
 		"000000000000",             // match padding
 		"0004", "0048", "00000000", // apply-actions, 72 bytes
 		"0019", "0010", "80000606", "52580098c092", "0000", // set_field eth_dst, padded
-		"ffff", "0018", "00002320", "0006", "0020", "0000", "0000", "80002e04", "00010004", // reg_move arp_tpa -> reg0
+		"ffff", "0018", "00002320", "0006", "0020", "0000", "0000", "00002204", "00010004", // reg_move NXM_OF_ARP_TPA -> NXM_NX_REG0, as OVS writes it
 		"0018", "0008", "00000000", // dec_nw_ttl
 		"0000", "0010", "fffffff8", "ffff", "000000000000", // output IN_PORT, max_len NO_BUFFER
 		"0001", "0008", "28000000", // goto_table 40
@@ -258,7 +268,7 @@ func TestEncodeRejectsInvalid(t *testing.T) {
 		{Actions: []Action{WriteMetadata(1, 1), WriteMetadata(1, 1)}},
 		{Actions: []Action{Move(FieldEthSrc, FieldReg0)}},
 		{Actions: []Action{SetField(0, 1)}},
-		{Actions: []Action{{Type: ActUnknown, Raw: "00"}}},
+		{Actions: []Action{{Type: ActUnknown, ext: "00"}}},
 		{Actions: []Action{CheckPktLarger(1000, FieldReg1, 32)}},
 		{Actions: []Action{CheckPktLarger(1000, FieldIPProto, 8)}},
 		{Actions: []Action{CheckPktLarger(1000, 0, 0)}},
@@ -284,9 +294,9 @@ func TestFlowText(t *testing.T) {
 	want := []string{
 		"table=0, priority=100, cookie=0x7670020000000001, in_port=1,dl_src=52:58:00:98:c0:81 actions=write_metadata:0x1/0xffffffff,goto_table:10",
 		"table=10, priority=100, cookie=0x7670020000000001, arp,in_port=1,dl_src=52:58:00:98:c0:81,arp_spa=10.10.10.11,arp_sha=52:58:00:98:c0:81 actions=goto_table:20",
-		"table=20, priority=100, cookie=0x7670020000000001, arp,in_port=1,arp_op=1,arp_tpa=10.10.10.0/24 actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],set_field:ee:ff:ff:ff:ff:ff->dl_src,set_field:2->arp_op,move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],set_field:ee:ff:ff:ff:ff:ff->arp_sha,move:NXM_OF_ARP_TPA[]->NXM_NX_REG0[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],move:NXM_NX_REG0[]->NXM_OF_ARP_SPA[],IN_PORT",
-		"table=30, priority=124, cookie=0x7670020000000001, ip,metadata=0x1/0xffffffff,nw_dst=172.18.3.0/24 actions=set_field:ee:ff:ff:ff:ff:ff->dl_src,set_field:52:58:00:98:c0:92->dl_dst,dec_ttl,output:2",
-		"table=30, priority=132, cookie=0x7670020000000001, ip,metadata=0x1,nw_dst=10.10.10.12 actions=set_field:ee:ff:ff:ff:ff:ff->dl_src,set_field:52:58:00:98:c0:92->dl_dst,output:2",
+		"table=20, priority=100, cookie=0x7670020000000001, arp,in_port=1,arp_tpa=10.10.10.0/24,arp_op=1 actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],set_field:ee:ff:ff:ff:ff:ff->eth_src,set_field:2->arp_op,move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],set_field:ee:ff:ff:ff:ff:ff->arp_sha,move:NXM_OF_ARP_TPA[]->NXM_NX_REG0[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],move:NXM_NX_REG0[]->NXM_OF_ARP_SPA[],IN_PORT",
+		"table=30, priority=124, cookie=0x7670020000000001, ip,metadata=0x1/0xffffffff,nw_dst=172.18.3.0/24 actions=set_field:ee:ff:ff:ff:ff:ff->eth_src,set_field:52:58:00:98:c0:92->eth_dst,dec_ttl,output:2",
+		"table=30, priority=132, cookie=0x7670020000000001, ip,metadata=0x1,nw_dst=10.10.10.12 actions=set_field:ee:ff:ff:ff:ff:ff->eth_src,set_field:52:58:00:98:c0:92->eth_dst,output:2",
 		"table=30, priority=0, cookie=0x7670020000000001 actions=drop",
 	}
 	for i, w := range want {
@@ -356,7 +366,7 @@ func TestDecodeOVSSpellings(t *testing.T) {
 	}
 	want := Flow{Table: 7, Priority: 33, Cookie: 0xabc,
 		Match: NewMatch().InPort(5).EthSrc(macVM1).With(FieldReg0, 10).EthType(EthTypeARP).With(FieldArpTpa, 0x0a0a0a0b),
-		Actions: []Action{Move(FieldEthSrc, FieldEthDst), SetField(FieldReg0, 7), DecTTL(), SetField(FieldArpOp, 2),
+		Actions: []Action{Move(FieldEthSrc, FieldEthDst), Load(FieldReg0, 0, 32, 7), DecTTL(), SetField(FieldArpOp, 2),
 			WriteMetadata(1, 0xffffffff), GotoTable(10)}}
 	if len(got) != 1 || got[0].Flow.Key() != want.Key() || !want.SameContent(&got[0].Flow) {
 		t.Fatalf("decoded\n %v\nwant\n %s", got, &want)

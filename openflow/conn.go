@@ -135,6 +135,9 @@ type conn struct {
 	// packetIns is set, before the reader starts, when the handler takes
 	// packet-ins; nil otherwise.
 	packetIns *packetInQueue
+	// packetInFormatXID is the xid of our NXT_SET_PACKET_IN_FORMAT (0:
+	// none sent), so that a switch's refusal is recognised.
+	packetInFormatXID atomic.Uint32
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -274,6 +277,14 @@ func (w *msgWriter) put(b []byte) {
 // serialized; the context's deadline or cancellation aborts a write. A
 // failed write may have left half a message on the wire, so it closes the
 // connection.
+//
+// The socket gets no write deadline of its own: only the context ends a
+// write. A deadline copied from ctx.Deadline() would race with the
+// context's own timer — the socket's deadline can fire first, and the
+// caller would then see "i/o timeout" with ctx.Err() still nil instead of
+// context.DeadlineExceeded. The AfterFunc below runs only once ctx is
+// done (ctx.Err() is set by then), so a write it aborts always reports the
+// context's error.
 func (c *conn) send(ctx context.Context, fill func(w *msgWriter)) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -285,8 +296,8 @@ func (c *conn) send(ctx context.Context, fill func(w *msgWriter)) error {
 	if c.isClosed() {
 		return c.closedError()
 	}
-	deadline, _ := ctx.Deadline()
-	if err := c.nc.SetWriteDeadline(deadline); err != nil {
+	// Clear whatever deadline sendControl left.
+	if err := c.nc.SetWriteDeadline(time.Time{}); err != nil {
 		return fmt.Errorf("set write deadline: %w", err)
 	}
 	fired := make(chan struct{})
@@ -413,6 +424,10 @@ func (c *conn) dispatch(m message) {
 			c.deliver(m, reply{msg: m})
 			return
 		}
+		if isPacketIn2(m.body) {
+			c.handlePacketIn(m)
+			return
+		}
 		c.log.Debug("ignoring experimenter message", zap.Int("len", len(m.body)))
 	case typePacketIn:
 		c.handlePacketIn(m)
@@ -472,6 +487,11 @@ func (c *conn) deliverError(m message) {
 		delete(c.pending, m.xid)
 		c.pmu.Unlock()
 		w.ch <- reply{msg: m, err: e}
+		return
+	}
+	if x := c.packetInFormatXID.Load(); x != 0 && m.xid == x {
+		c.pmu.Unlock()
+		c.log.Info("switch refused NXT_PACKET_IN2; its packet-ins carry no controller userdata", zap.String("error", e.Error()))
 		return
 	}
 	var sink *errSink

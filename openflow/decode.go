@@ -84,25 +84,10 @@ func decodeMatch(b []byte) (Match, int, error) {
 	if typ != matchTypeOXM {
 		return Match{unknownFieldMatch(uint32(typ)<<16, b[:length])}, padded, nil
 	}
-	m := make(Match, 0, (length-4)/8+1)
-	for p := b[4:length]; len(p) > 0; {
-		e, hl, ok := parseOXMHeader(p)
-		if !ok {
-			return nil, 0, fmt.Errorf("match field header: %w", errTruncated)
-		}
-		pl := e.payloadLen()
-		if pl < 0 || hl+pl > len(p) {
-			return nil, 0, fmt.Errorf("match field 0x%08x: bad length %d", e.header, pl)
-		}
-		e.payload = p[hl : hl+pl]
-		if f, v, mask, hasMask, ok := e.known(); ok {
-			m = append(m, FieldMatch{Field: f, Value: v, Mask: mask, HasMask: hasMask})
-		} else {
-			m = append(m, unknownFieldMatch(e.header, p[:hl+pl]))
-		}
-		p = p[hl+pl:]
+	m, err := decodeOXMList(b[4:length])
+	if err != nil {
+		return nil, 0, err
 	}
-	m.Normalize()
 	return m, padded, nil
 }
 
@@ -120,14 +105,15 @@ func hash64(b []byte) uint64 {
 }
 
 func unknownAction(raw []byte) Action {
-	return Action{Type: ActUnknown, Value: hash64(raw), Raw: hex.EncodeToString(raw)}
+	return Action{Type: ActUnknown, Value: hash64(raw), ext: hex.EncodeToString(raw)}
 }
 
 // decodeInstructions parses the instruction list and flattens it into our
-// action order: apply-actions, write_metadata, goto_table, and then
+// action order: meter, apply-actions, write_metadata, goto_table, and then
 // unknown instructions, whatever their order on the wire.
 func decodeInstructions(b []byte) ([]Action, error) {
 	var out, tail []Action // tail: the instructions that are not apply-actions
+	var meters []Action
 	for len(b) > 0 {
 		if len(b) < 4 {
 			return nil, fmt.Errorf("instruction: %w", errTruncated)
@@ -150,6 +136,8 @@ func decodeInstructions(b []byte) ([]Action, error) {
 			tail = append(tail, Action{Type: ActWriteMetadata, Value: be.Uint64(in[8:]), Mask: be.Uint64(in[16:])})
 		case typ == instGotoTable && length == 8:
 			tail = append(tail, GotoTable(in[4]))
+		case typ == instMeter && length == 8:
+			meters = append(meters, Meter(be.Uint32(in[4:])))
 		default:
 			tail = append(tail, unknownAction(in))
 		}
@@ -157,6 +145,9 @@ func decodeInstructions(b []byte) ([]Action, error) {
 	}
 	if len(tail) > 1 {
 		slices.SortStableFunc(tail, func(x, y Action) int { return instructionRank(x) - instructionRank(y) })
+	}
+	if len(meters) > 0 {
+		out = append(meters, out...)
 	}
 	return append(out, tail...), nil
 }
@@ -245,12 +236,13 @@ func decodeSetField(b []byte) (Action, bool) {
 }
 
 // decodeNX decodes the Nicira extension actions a switch may return for
-// what vpcflow installs: reg_move, full-width reg_load/reg_load2, dec_ttl,
-// resubmit(,table) and check_pkt_larger.
+// what vpcflow installs: reg_move, reg_load, reg_load2 (unmasked), dec_ttl,
+// resubmit(,table), check_pkt_larger, output_reg, ct, ct_clear,
+// conjunction and controller2. Other forms stay unknown.
 func decodeNX(subtype uint16, a []byte) (Action, bool) {
 	switch subtype {
 	case nxastRegMove:
-		if len(a) < 24 {
+		if len(a) != nxRegMoveLen {
 			return Action{}, false
 		}
 		nBits, srcOfs, dstOfs := be.Uint16(a[10:]), be.Uint16(a[12:]), be.Uint16(a[14:])
@@ -265,62 +257,39 @@ func decodeNX(subtype uint16, a []byte) (Action, bool) {
 		}
 		sf, sw, okS := headerField(src)
 		df, dw, okD := headerField(dst)
-		if !okS || !okD || srcOfs != 0 || dstOfs != 0 || sf.Bits() != df.Bits() {
+		if !okS || !okD || nBits == 0 || nBits > 0xff || srcOfs > 0xff || dstOfs > 0xff ||
+			int(srcOfs+nBits) > 8*sw || int(dstOfs+nBits) > 8*dw {
 			return Action{}, false
 		}
-		// Full width of both fields as they are on the wire and in our model.
-		if int(nBits) != 8*sw || int(nBits) != 8*dw || uint(nBits) != df.Bits() {
+		act := MoveBits(sf, uint8(srcOfs), df, uint8(dstOfs), uint8(nBits))
+		if validateOne(act) != nil {
 			return Action{}, false
 		}
-		return Move(sf, df), true
+		return act, true
 	case nxastRegLoad:
-		if len(a) != 24 {
+		if len(a) != nxRegLoadLen {
 			return Action{}, false
 		}
-		ofsNbits := be.Uint16(a[10:])
-		ofs, nBits := ofsNbits>>6, ofsNbits&0x3f+1
+		on := be.Uint16(a[10:])
+		ofs, nBits := on>>6, on&0x3f+1
 		e, _, ok := parseOXMHeader(a[12:16])
 		if !ok {
 			return Action{}, false
 		}
 		f, w, ok := headerField(e)
-		if !ok || ofs != 0 || int(nBits) != 8*w || uint(nBits) != f.Bits() {
+		if !ok || ofs > 0xff || int(ofs+nBits) > 8*w {
 			return Action{}, false
 		}
-		return SetField(f, be.Uint64(a[16:])), true
+		act := Load(f, uint8(ofs), uint8(nBits), be.Uint64(a[16:]))
+		if validateOne(act) != nil {
+			return Action{}, false
+		}
+		return act, true
 	case nxastRegLoad2:
 		// A set_field in Nicira clothing; a mask is accepted only when full.
 		if len(a) >= 10 {
 			return decodeSetField(a[10:])
 		}
-	case nxastOutputReg:
-		if len(a) != nxOutputRegLen {
-			return Action{}, false
-		}
-		ofsNbits := be.Uint16(a[10:])
-		e, _, ok := parseOXMHeader(a[12:16])
-		if !ok {
-			return Action{}, false
-		}
-		f, w, ok := headerField(e)
-		if !ok || ofsNbits != uint16(8*w-1) || f.Bits() != 32 {
-			return Action{}, false
-		}
-		return OutputReg(f), true
-	case nxastOutputReg2:
-		if len(a) < 18 {
-			return Action{}, false
-		}
-		ofsNbits := be.Uint16(a[10:])
-		e, _, ok := parseOXMHeader(a[14:])
-		if !ok {
-			return Action{}, false
-		}
-		f, w, ok := headerField(e)
-		if !ok || ofsNbits != uint16(8*w-1) || f.Bits() != 32 {
-			return Action{}, false
-		}
-		return OutputReg(f), true
 	case nxastDecTTL:
 		if len(a) == 16 {
 			return DecTTL(), true
@@ -345,10 +314,48 @@ func decodeNX(subtype uint16, a []byte) (Action, bool) {
 		f, w, ok := headerField(e)
 		// The bit must lie within the field both as it is on the wire and
 		// in our model (NXM_OF_IN_PORT is 16 bits, OXM_OF_IN_PORT 32).
-		if !ok || int(ofs) >= 8*w || uint(ofs) >= f.Bits() {
+		if !ok || int(ofs) >= 8*w || uint(ofs) >= f.valueBits() {
 			return Action{}, false
 		}
 		return CheckPktLarger(pktLen, f, uint8(ofs)), true
+	case nxastOutputReg:
+		// Only max_len OFPCML_NO_BUFFER, as vpcflow writes it (OVS keeps
+		// and returns it, and does not print it).
+		if len(a) != nxOutputRegLen || be.Uint16(a[16:]) != maxLenNoBuffer || !allZero(a[18:]) {
+			return Action{}, false
+		}
+		on := be.Uint16(a[10:])
+		ofs, nBits := on>>6, on&0x3f+1
+		e, _, ok := parseOXMHeader(a[12:16])
+		if !ok {
+			return Action{}, false
+		}
+		f, w, ok := headerField(e)
+		if !ok || ofs > 0xff || int(ofs+nBits) > 8*w {
+			return Action{}, false
+		}
+		act := OutputReg(f, uint8(ofs), uint8(nBits))
+		if validateOne(act) != nil {
+			return Action{}, false
+		}
+		return act, true
+	case nxastCT:
+		return decodeCT(a)
+	case nxastCTClear:
+		if len(a) == nxCTClearLen && allZero(a[10:]) {
+			return CTClear(), true
+		}
+	case nxastConjunction:
+		if len(a) != nxConjunctionLen {
+			return Action{}, false
+		}
+		act := Conjunction(be.Uint32(a[12:]), a[10]+1, a[11])
+		if a[10] == 0xff || validateOne(act) != nil {
+			return Action{}, false
+		}
+		return act, true
+	case nxastController2:
+		return decodeController2(a)
 	}
 	return Action{}, false
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -21,6 +22,8 @@ type fakeSwitch struct {
 	wmu sync.Mutex
 	in  chan message
 	eof chan struct{} // closed when the server closed the connection
+
+	packetInFormat atomic.Uint32 // the format the server asked for, if any
 }
 
 // dialRaw connects without a handshake.
@@ -76,6 +79,13 @@ func (f *fakeSwitch) readLoop() {
 		}
 		if m.typ == typeEchoRequest {
 			f.send(simpleMessage(typeEchoReply, m.xid, m.body))
+			continue
+		}
+		if m.typ == typeExperimenter && len(m.body) == 12 && be.Uint32(m.body) == nxExperimenter &&
+			be.Uint32(m.body[4:]) == nxtSetPacketInFormat {
+			// The server asks every switch whose handler takes packet-ins
+			// for NXT_PACKET_IN2; the scripted tests do not care.
+			f.packetInFormat.Store(be.Uint32(m.body[8:]))
 			continue
 		}
 		f.in <- m

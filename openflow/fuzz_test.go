@@ -130,7 +130,7 @@ func packetInSeeds(t testing.TB) [][]byte {
 		encodePacketIn(5, PacketIn{Match: NewMatch().With(FieldReg1, 2), Data: frame[:20]}),
 		simpleMessage(typePacketIn, 6, make([]byte, 26)),
 	)
-	return seeds
+	return append(seeds, packetIn2Seeds(t)...)
 }
 
 // FuzzDecodePacketIn: the decoder never panics, and what decodes into

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -38,15 +39,15 @@ func pktLenFlows(out uint32) []Flow {
 // parser reads our bytes as our text, and that OVS's own encoding of our
 // text (ovs-ofctl add-flows) decodes to the same flows.
 func TestOVSCheckPktLargerResubmit(t *testing.T) {
-	ovs := startOVS(t)
-	rec := newRecorder()
-	addr, _ := startServer(t, rec, ServerOptions{})
-	const br, dpid = "vpcoft2", uint64(0x00000000cafe0003)
-	ovs.addBridge(t, br, dpid)
-	ovs.setController(t, br, addr)
-	sw := rec.waitConnected(t, dpid, 20*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	lab := newOVSLab(t, ctx)
+	rec := newRecorder()
+	addr := lab.startServer(t, rec, ServerOptions{})
+	const br, dpid = "vpcoft2", uint64(0x00000000cafe0003)
+	lab.addBridge(t, ctx, br, dpid)
+	lab.setController(t, ctx, br, addr)
+	sw := rec.waitConnected(t, dpid, 20*time.Second)
 
 	desired := pktLenFlows(1)
 	checkDump := func(t *testing.T) {
@@ -83,12 +84,12 @@ func TestOVSCheckPktLargerResubmit(t *testing.T) {
 	t.Run("OVS parses our bytes as our text", func(t *testing.T) {
 		for i := range desired {
 			b := mustEncode(t, FlowMod{Command: FlowAdd, Flow: desired[i]})
-			out, err := ovs.try("ovs-ofctl", "ofp-print", hex.EncodeToString(b))
+			out, err := exec.CommandContext(ctx, "ovs-ofctl", "ofp-print", hex.EncodeToString(b)).CombinedOutput()
 			if err != nil {
 				t.Fatalf("ovs-ofctl ofp-print: %v\n%s", err, out)
 			}
 			want := "actions=" + desired[i].ActionsString()
-			if !strings.Contains(out, want) || strings.Contains(out, "***") {
+			if !strings.Contains(string(out), want) || strings.Contains(string(out), "***") {
 				t.Errorf("ovs-ofctl ofp-print of %s:\n%s\nwant it to contain %q", &desired[i], out, want)
 			}
 		}
@@ -99,7 +100,7 @@ func TestOVSCheckPktLargerResubmit(t *testing.T) {
 			t.Fatalf("Apply: %v", err)
 		}
 		checkDump(t)
-		out, err := ovs.ofctl("dump-flows", ovs.mgmt(br))
+		out, err := lab.ofctl(ctx, br, "dump-flows")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -113,17 +114,17 @@ func TestOVSCheckPktLargerResubmit(t *testing.T) {
 
 	t.Run("ovs-ofctl diff-flows agrees with our text", func(t *testing.T) {
 		file := flowsFile(t)
-		if out, err := ovs.ofctl("diff-flows", file, ovs.mgmt(br)); err != nil || strings.TrimSpace(out) != "" {
+		if out, err := lab.ofctl(ctx, br, "diff-flows", file); err != nil || strings.TrimSpace(out) != "" {
 			t.Fatalf("ovs-ofctl diff-flows: %v\n%s", err, out)
 		}
 	})
 
 	t.Run("OVS's own encoding of our text decodes to our flows", func(t *testing.T) {
 		file := flowsFile(t)
-		if out, err := ovs.ofctl("del-flows", ovs.mgmt(br)); err != nil {
+		if out, err := lab.ofctl(ctx, br, "del-flows"); err != nil {
 			t.Fatalf("del-flows: %v\n%s", err, out)
 		}
-		if out, err := ovs.ofctl("add-flows", ovs.mgmt(br), file); err != nil {
+		if out, err := lab.ofctl(ctx, br, "add-flows", file); err != nil {
 			t.Fatalf("ovs-ofctl add-flows of our text: %v\n%s", err, out)
 		}
 		checkDump(t)

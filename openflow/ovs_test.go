@@ -103,20 +103,22 @@ func addMods(flows []Flow) []FlowMod {
 }
 
 // TestOVS runs vpcflow's OpenFlow layer against a real, private Open
-// vSwitch: install, dump, compare with ovs-ofctl, modify, delete, errors,
-// a 20k-flow bundle, keepalive and reconnection.
+// vSwitch in a netlab namespace: install, dump, compare with ovs-ofctl,
+// modify, delete, errors, a 20k-flow bundle, keepalive and reconnection.
 func TestOVS(t *testing.T) {
-	ovs := startOVS(t)
-	rec := newRecorder()
-	addr, _ := startServer(t, rec, ServerOptions{})
-	const br, dpid = "vpcoft0", uint64(0x00000000cafe0001)
-	ovs.addBridge(t, br, dpid)
-	ovs.vsctl(t, "add-port", br, "vx0", "--", "set", "interface", "vx0", "type=vxlan",
-		"options:remote_ip=flow", "options:key=flow", "ofport_request=5")
-	ovs.setController(t, br, addr)
-	sw := rec.waitConnected(t, dpid, 20*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	lab := newOVSLab(t, ctx)
+	rec := newRecorder()
+	addr := lab.startServer(t, rec, ServerOptions{})
+	const br, dpid = "vpcoft0", uint64(0x00000000cafe0001)
+	lab.addBridge(t, ctx, br, dpid)
+	if _, err := lab.ovs.Vsctl(ctx, "add-port", br, "vx0", "--", "set", "interface", "vx0", "type=vxlan",
+		"options:remote_ip=flow", "options:key=flow", "ofport_request=5"); err != nil {
+		t.Fatal(err)
+	}
+	lab.setController(t, ctx, br, addr)
+	sw := rec.waitConnected(t, dpid, 20*time.Second)
 
 	desired := pipelineFlows()
 
@@ -154,7 +156,7 @@ func TestOVS(t *testing.T) {
 		if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out, err := ovs.ofctl("diff-flows", file, ovs.mgmt(br))
+		out, err := lab.ofctl(ctx, br, "diff-flows", file)
 		if err != nil || strings.TrimSpace(out) != "" {
 			t.Fatalf("ovs-ofctl diff-flows: %v\n%s\nour text:\n%s", err, out, b.String())
 		}
@@ -311,7 +313,7 @@ func TestOVS(t *testing.T) {
 	})
 
 	t.Run("garbage client does not disturb the switch", func(t *testing.T) {
-		gc, err := net.Dial("tcp", addr)
+		gc, err := lab.phys.Dial(ctx, "tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -339,12 +341,14 @@ func TestOVS(t *testing.T) {
 	})
 
 	t.Run("reconnect gives Disconnected then Connected", func(t *testing.T) {
-		ovs.vsctl(t, "del-controller", br)
+		if err := lab.ovs.SetController(ctx, br); err != nil {
+			t.Fatal(err)
+		}
 		rec.waitDisconnected(t, sw, 20*time.Second)
 		if err := sw.Barrier(ctx); !errors.Is(err, ErrClosed) {
 			t.Errorf("Barrier on a closed switch: %v, want ErrClosed", err)
 		}
-		ovs.setController(t, br, addr)
+		lab.setController(t, ctx, br, addr)
 		sw = rec.waitConnected(t, dpid, 20*time.Second)
 		// OVS flushes every flow when a bridge goes from having a primary
 		// controller to none (bridge.c), so del-controller wiped the table.
@@ -365,10 +369,10 @@ func TestOVS(t *testing.T) {
 		// inactivity_probe to at least 5s: it probes after 5s of silence
 		// and disconnects if nothing arrives 5s later.
 		rec2 := newRecorder()
-		addr2, _ := startServer(t, rec2, ServerOptions{EchoInterval: time.Hour, EchoTimeout: time.Hour})
+		addr2 := lab.startServer(t, rec2, ServerOptions{EchoInterval: time.Hour, EchoTimeout: time.Hour})
 		const br2, dpid2 = "vpcoft1", uint64(0x00000000cafe0002)
-		ovs.addBridge(t, br2, dpid2)
-		ovs.setController(t, br2, addr2, "inactivity_probe=1000")
+		lab.addBridge(t, ctx, br2, dpid2)
+		lab.setController(t, ctx, br2, addr2, "inactivity_probe=1000")
 		sw2 := rec2.waitConnected(t, dpid2, 20*time.Second)
 		time.Sleep(11500 * time.Millisecond)
 		select {

@@ -235,7 +235,8 @@ func TestEncodePacketOut(t *testing.T) {
 		"no frame":       {[]Action{Output(1)}, nil},
 		"goto_table":     {[]Action{Output(1), GotoTable(3)}, frame},
 		"write_metadata": {[]Action{WriteMetadata(1, 1)}, frame},
-		"unknown action": {[]Action{{Type: ActUnknown, Raw: "00"}}, frame},
+		"meter":          {[]Action{Meter(1), Output(1)}, frame},
+		"unknown action": {[]Action{{Type: ActUnknown, ext: "00"}}, frame},
 		"unknown field":  {[]Action{SetField(0, 1)}, frame},
 		"too long":       {[]Action{Output(1)}, make([]byte, maxMessageLen-packetOutFixedLen-15)},
 	}
@@ -255,7 +256,7 @@ func TestControllerActionText(t *testing.T) {
 		t.Errorf("ToController() = %+v, %q", a, a)
 	}
 	f := Flow{Priority: 100, Match: NewMatch().EthType(EthTypeIPv4).With(FieldIPProto, 1).InPort(1), Actions: []Action{ToController()}}
-	if s := f.String(); s != "table=0, priority=100, cookie=0x0, ip,in_port=1,nw_proto=1 actions=CONTROLLER:65535" {
+	if s := f.String(); s != "table=0, priority=100, cookie=0x0, icmp,in_port=1 actions=CONTROLLER:65535" {
 		t.Errorf("flow text %q", s)
 	}
 	b := mustEncode(t, FlowMod{Flow: f})

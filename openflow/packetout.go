@@ -11,7 +11,8 @@ import (
 // OFPT_PACKET_OUT with buffer_id OFP_NO_BUFFER. inPort is usually
 // PortController; OutputInPort sends the frame out of inPort. Actions
 // are those of an apply-actions list (Output, OutputInPort, SetField,
-// Resubmit…); the instructions WriteMetadata and GotoTable are refused.
+// Resubmit, ConnTrack…); the instructions Meter, WriteMetadata and
+// GotoTable are refused.
 //
 // PacketOut is fire-and-forget: it returns once the message is written,
 // without waiting for the switch to act on it, and an error the switch
@@ -55,7 +56,7 @@ func validatePacketOut(actions []Action, data []byte) error {
 	n := packetOutFixedLen + len(data)
 	for i := range actions {
 		switch actions[i].Type {
-		case ActWriteMetadata, ActGotoTable:
+		case ActWriteMetadata, ActGotoTable, ActMeter:
 			return fmt.Errorf("instruction %s in a packet-out", actions[i])
 		}
 		n += len(appendAction(nil, &actions[i]))

@@ -208,6 +208,16 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		if swCtx.Err() != nil {
 			return
 		}
+		if c.packetIns != nil {
+			// Ask for NXT_PACKET_IN2, the only packet-in that carries a
+			// controller action's userdata. Switches handle messages in
+			// order, so every flow the handler installs from now on sends
+			// packet-in2s; a switch that refuses keeps sending
+			// OFPT_PACKET_IN, which is decoded as before.
+			if err := c.setPacketInFormat2(swCtx); err != nil {
+				c.log.Warn("asking for NXT_PACKET_IN2 failed", zap.Error(err))
+			}
+		}
 		c.log.Info("switch connected")
 		called = true
 		close(startPacketIns)

@@ -76,6 +76,7 @@ const (
 	instGotoTable     = 1
 	instWriteMetadata = 2
 	instApplyActions  = 4
+	instMeter         = 6
 )
 
 // Nicira extension actions.
@@ -84,15 +85,19 @@ const (
 	nxastRegLoad        = 7
 	nxastRegMove        = 6
 	nxastResubmitTable  = 14 // NXAST_RESUBMIT_TABLE
-	nxastOutputReg      = 15 // NXAST_OUTPUT_REG
-	nxastOutputReg2     = 32 // NXAST_OUTPUT_REG2
-	nxOutputRegLen      = 24 // struct nx_action_output_reg
 	nxastDecTTL         = 18
 	nxastRegLoad2       = 33
-	nxastCheckPktLarger = 49     // NXAST_CHECK_PKT_LARGER
-	nxRegMoveLen        = 24     // with two 4-byte field headers
-	nxResubmitLen       = 16     // struct nx_action_resubmit
-	nxCheckPktLargerLen = 24     // struct nx_action_check_pkt_larger, 4-byte dst header
+	nxastCheckPktLarger = 49 // NXAST_CHECK_PKT_LARGER
+	nxRegMoveLen        = 24 // with two 4-byte field headers
+	nxResubmitLen       = 16 // struct nx_action_resubmit
+	nxCheckPktLargerLen = 24 // struct nx_action_check_pkt_larger, 4-byte dst header
+	nxastOutputReg      = 15 // NXAST_OUTPUT_REG
+	nxastConjunction    = 34 // NXAST_CONJUNCTION
+	nxastCTClear        = 43 // NXAST_CT_CLEAR
+	nxCTClearLen        = 16
+	nxConjunctionLen    = 16
+	nxOutputRegLen      = 24
+	nxRegLoadLen        = 24
 	nxInPort16          = 0xfff8 // OFPP_IN_PORT in 16 bits: "keep the in_port"
 	onfExperimenter     = 0x4f4e4600
 	matchTypeOXM        = 1

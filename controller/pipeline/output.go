@@ -19,7 +19,7 @@ const outPort = openflow.FieldReg2
 func NewOutput() *Output {
 	return &Output{table: &Table{ID: 50, Name: "Output", Handles: IPv4,
 		Why:  "send the packet out of the port earlier stages wrote into reg2",
-		Miss: Miss{Actions: []openflow.Action{openflow.OutputReg(outPort)}}}}
+		Miss: Miss{Actions: []openflow.Action{openflow.OutputReg(outPort, 0, 32)}}}}
 }
 
 // setOutPort is how a stage chooses the port a packet leaves by.
