@@ -917,23 +917,24 @@ func TestFaultCrashMidWrite(t *testing.T) {
 	p := s.probeSeed(5205)
 	before := s.durations("br-test")
 	t0 := time.Now()
-	seedHosts := 2
+	seedHosts := 0 // the batch goes to a VPC of its own, with no host on br-test
 	vsw := map[string]any{"name": "vsw-bulk", "cidr": "10.20.0.0/16"}
-	s.rest("POST", "/v1/vpcs/vpc-seed/vswitches", vsw, 201)
+	s.rest("POST", "/v1/vpcs", map[string]any{"name": "vpc-bulk"}, 201)
+	s.rest("POST", "/v1/vpcs/vpc-bulk/vswitches", vsw, 201)
 	body := bulkBody(bulkHosts)
 	ports := map[string]uint32{"test1": uint32(s.port1), "test2": uint32(s.port2)}
 
 	// Baseline: how long the batch takes when nothing goes wrong.
 	begin := time.Now()
-	s.rest("POST", "/v1/vpcs/vpc-seed/hosts", body, 201)
+	s.rest("POST", "/v1/vpcs/vpc-bulk/hosts", body, 201)
 	base := time.Since(begin)
-	if n, err := s.hostCount("vpc-seed"); err != nil || n != seedHosts+bulkHosts {
+	if n, err := s.hostCount("vpc-bulk"); err != nil || n != seedHosts+bulkHosts {
 		t.Fatalf("after the batch: %d hosts (%v), want %d", n, err, seedHosts+bulkHosts)
 	}
 	begin = time.Now()
-	s.rest("DELETE", "/v1/vpcs/vpc-seed/vswitches/vsw-bulk?cascade=true", nil, 204)
+	s.rest("DELETE", "/v1/vpcs/vpc-bulk/vswitches/vsw-bulk?cascade=true", nil, 204)
 	t.Logf("batch of %d hosts: POST took %s; cascading delete of vsw-bulk took %s", bulkHosts, ms(base), ms(time.Since(begin)))
-	s.rest("POST", "/v1/vpcs/vpc-seed/vswitches", vsw, 201)
+	s.rest("POST", "/v1/vpcs/vpc-bulk/vswitches", vsw, 201)
 
 	// Kill at random points of the request. The store commits early (the
 	// request is read, validated and written in the first ~10-20% of the
@@ -954,7 +955,7 @@ func TestFaultCrashMidWrite(t *testing.T) {
 		done := make(chan res, 1)
 		sent := time.Now()
 		go func() {
-			code, _, err := s.do("POST", "/v1/vpcs/vpc-seed/hosts", body)
+			code, _, err := s.do("POST", "/v1/vpcs/vpc-bulk/hosts", body)
 			done <- res{code, err, time.Now()}
 		}()
 		time.Sleep(delay)
@@ -967,7 +968,7 @@ func TestFaultCrashMidWrite(t *testing.T) {
 		s.waitSwitch(s.dpid)
 		recovery := time.Since(restart)
 		recoveries = append(recoveries, recovery)
-		n, err := s.hostCount("vpc-seed")
+		n, err := s.hostCount("vpc-bulk")
 		must(t, err)
 		state := "none"
 		switch n {
@@ -993,8 +994,8 @@ func TestFaultCrashMidWrite(t *testing.T) {
 		// (the batch's hosts are on a datapath that is not connected).
 		s.eventually("br-test holds the store's flows", 10*time.Second, func() error { return s.diffDesired(s.desiredFlowsAt(ports)) })
 		if state == "all" {
-			s.rest("DELETE", "/v1/vpcs/vpc-seed/vswitches/vsw-bulk?cascade=true", nil, 204)
-			s.rest("POST", "/v1/vpcs/vpc-seed/vswitches", vsw, 201)
+			s.rest("DELETE", "/v1/vpcs/vpc-bulk/vswitches/vsw-bulk?cascade=true", nil, 204)
+			s.rest("POST", "/v1/vpcs/vpc-bulk/vswitches", vsw, 201)
 		}
 	}
 	r := p.Stop()
@@ -1012,7 +1013,7 @@ func TestFaultCrashMidWrite(t *testing.T) {
 	if r.TCPErr != nil {
 		t.Errorf("TCP stream broke: %v", r.TCPErr)
 	}
-	if n, _ := s.hostCount("vpc-seed"); n == seedHosts {
+	if n, _ := s.hostCount("vpc-bulk"); n == seedHosts {
 		s.assertSwitchHoldsDesired()
 	}
 }
