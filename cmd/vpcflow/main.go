@@ -50,6 +50,8 @@ Commands:
   switches    list the switches connected to the controller
   flows       dump the flows installed on a switch
   drops       show the packets the pipeline dropped, by reason
+  config      check serve's configuration file (config check)
+  version     print the version, commit, Go version and store schema
 
 Global flags:
   --api URL          REST API of a running vpcflow (default $VPCFLOW_API or ` + defaultAPI + `)
@@ -76,6 +78,7 @@ type cli struct {
 	api     string        // global --api
 	token   string        // global --api-token
 	timeout time.Duration // global --timeout
+	getenv  func(string) string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -84,7 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // runEnv is run with the environment passed in, for tests.
 func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	c := &cli{ctx: ctx, stdout: stdout, stderr: stderr}
+	c := &cli{ctx: ctx, stdout: stdout, stderr: stderr, getenv: getenv}
 	fs := flag.NewFlagSet("vpcflow", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	apiDefault := getenv("VPCFLOW_API")
@@ -151,6 +154,12 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 			{"show", "show one route entry", c.subnetShow},
 			{"delete", "delete a route entry", c.subnetDelete},
 		}, cargs)
+	case "config":
+		return c.group("config", "check vpcflow serve's configuration", []subcommand{
+			{"check", "check a configuration file (and VPCFLOW_* variables) without starting anything", c.configCheck},
+		}, cargs)
+	case "version":
+		return c.version(cargs)
 	case "switches":
 		return c.switches(cargs)
 	case "flows":

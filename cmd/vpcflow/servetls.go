@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -86,12 +85,7 @@ func openflowTLSConfig(f *tlsFlags) (*tls.Config, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	return &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    pool,
-		MinVersion:   tls.VersionTLS12,
-	}, nil
+	return serverTLSConfig(cert, pool), nil
 }
 
 // ovsdbTLSConfig is the TLS configuration of ssl: OVSDB connections:
@@ -122,20 +116,6 @@ func checkOVSDBTLS(endpoints []string, cfg *tls.Config, f *tlsFlags) error {
 		}
 	}
 	return nil
-}
-
-// describeTLS logs what a TLS configuration presents and trusts.
-func describeTLS(log *zap.Logger, what string, cfg *tls.Config) {
-	if cfg == nil || len(cfg.Certificates) == 0 || cfg.Certificates[0].Leaf == nil {
-		return
-	}
-	leaf := cfg.Certificates[0].Leaf
-	log.Info(what+" TLS enabled", zap.String("certificate", leaf.Subject.String()),
-		zap.Time("not_after", leaf.NotAfter))
-	if time.Now().After(leaf.NotAfter) {
-		log.Warn(what+" TLS certificate has expired", zap.String("certificate", leaf.Subject.String()),
-			zap.Time("not_after", leaf.NotAfter))
-	}
 }
 
 // listenOpenFlow opens the OpenFlow listener: plain TCP, or TLS when cfg is
