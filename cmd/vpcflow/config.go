@@ -14,6 +14,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -222,7 +223,7 @@ func (c *loadedConfig) applyFile(file string, entries []configEntry) error {
 		}
 		for _, v := range e.values {
 			if err := c.fs.Set(e.key, v); err != nil {
-				return &settingError{key: e.key, origin: where, err: fmt.Errorf("invalid value %q: %w", v, unwrapFlagErr(err))}
+				return &settingError{key: e.key, origin: where, err: fmt.Errorf("invalid value %q: %w", v, valueError(f, err))}
 			}
 		}
 		c.origin[e.key] = where
@@ -248,7 +249,7 @@ func (c *loadedConfig) applyEnv(getenv func(string) string) error {
 		}
 		for _, x := range vals {
 			if e := c.fs.Set(f.Name, strings.TrimSpace(x)); e != nil {
-				err = &settingError{key: f.Name, origin: "$" + name, err: fmt.Errorf("invalid value %q: %w", x, unwrapFlagErr(e))}
+				err = &settingError{key: f.Name, origin: "$" + name, err: fmt.Errorf("invalid value %q: %w", x, valueError(f, e))}
 				return
 			}
 		}
@@ -257,12 +258,20 @@ func (c *loadedConfig) applyEnv(getenv func(string) string) error {
 	return err
 }
 
-// unwrapFlagErr turns strconv's "strconv.ParseInt: parsing "x": invalid
-// syntax" into "invalid syntax".
-func unwrapFlagErr(err error) error {
-	var ne interface{ Unwrap() error }
-	if errors.As(err, &ne) && ne.Unwrap() != nil {
-		return ne.Unwrap()
+// valueError says what a flag's value must look like when the flag
+// package's own error ("parse error") says nothing.
+func valueError(f *flag.Flag, err error) error {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return err
+	}
+	switch g.Get().(type) {
+	case int, int64, uint, uint64:
+		return errors.New("want a whole number")
+	case bool:
+		return errors.New("want true or false")
+	case time.Duration:
+		return errors.New("want a duration such as 10s or 1m30s")
 	}
 	return err
 }
