@@ -5,6 +5,7 @@ package main
 // SIGHUP reloading the configuration file.
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // binDir holds the binary built for this package's tests; TestMain
@@ -343,4 +346,39 @@ func TestServeUnderSystemd(t *testing.T) {
 		t.Errorf("exit after SIGTERM: %v", err)
 	}
 	n.wait("STOPPING=1", 2*time.Second)
+}
+
+// The watchdog pings only while the probe (the store's read lock) answers:
+// a hung store means no pings, and systemd restarts vpcflow.
+func TestWatchdogFollowsProbe(t *testing.T) {
+	n := newNotifySocket(t, t.TempDir())
+	nt := newNotifier(envMap(map[string]string{"NOTIFY_SOCKET": n.path}))
+	if watchdogInterval(envMap(map[string]string{"WATCHDOG_USEC": "100000", "WATCHDOG_PID": "1"})) != 0 {
+		t.Error("WATCHDOG_PID of another process honoured")
+	}
+	iv := watchdogInterval(envMap(map[string]string{"WATCHDOG_USEC": "100000"}))
+	if iv != 100*time.Millisecond {
+		t.Fatalf("interval %s", iv)
+	}
+	var mu sync.Mutex // held = the store is hung
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		runWatchdog(ctx, zap.NewNop(), nt, iv, func() { mu.Lock(); mu.Unlock() })
+		close(done)
+	}()
+	defer func() { cancel(); <-done }()
+	n.wait("WATCHDOG=1", time.Second)
+	mu.Lock()
+	time.Sleep(120 * time.Millisecond) // a ping may have been on its way
+	for len(n.msgs) > 0 {
+		<-n.msgs
+	}
+	select {
+	case m := <-n.msgs:
+		t.Fatalf("%q while the probe hangs", m)
+	case <-time.After(500 * time.Millisecond):
+	}
+	mu.Unlock()
+	n.wait("WATCHDOG=1", time.Second)
 }
