@@ -42,6 +42,11 @@ type serveOptions struct {
 	OFTLS        *tlsFlags
 	OVSDBTLS     *tlsFlags
 	Config       string
+
+	MaxHandshakes          int
+	MaxHandshakesPerSource int
+	HandshakeTimeout       time.Duration
+	ListenMaxConns         int
 }
 
 // stringList is a repeatable string flag. Values from a later source (the
@@ -85,6 +90,10 @@ func serveFlagSet() (*flag.FlagSet, *serveOptions) {
 	fs.Var(&o.OVSDB, "ovsdb", "OVSDB server to learn ports from, unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT (repeatable; a list in the file, comma-separated in $VPCFLOW_OVSDB)")
 	fs.IntVar(&o.UnderlayMTU, "underlay-mtu", 1500, "MTU of the network between chassis; VM packets over this minus 50 (VXLAN) are answered with ICMP fragmentation-needed")
 	fs.StringVar(&o.Advertise, "advertise", "", "OpenFlow target that chassis bridges are pointed at, e.g. tcp:192.168.100.254:6653 (needed for chassis that name none)")
+	fs.IntVar(&o.MaxHandshakes, "openflow-max-handshakes", 0, "most OpenFlow connections in their handshake at once; more are closed at once (0: a quarter of the open-file limit, at most 256)")
+	fs.IntVar(&o.MaxHandshakesPerSource, "openflow-max-handshakes-per-source", 32, "most OpenFlow connections in their handshake from one address")
+	fs.DurationVar(&o.HandshakeTimeout, "openflow-handshake-timeout", 10*time.Second, "time a switch has for HELLO and FEATURES (and TLS) before it is dropped")
+	fs.IntVar(&o.ListenMaxConns, "listen-max-conns", 0, "most open REST connections; at the cap the longest-idle one is closed (0: a quarter of the open-file limit, at most 512)")
 	o.OFTLS = addTLSFlags(fs, "openflow",
 		"PEM certificate vpcflow presents to switches; with --openflow-tls-key and --openflow-tls-ca the OpenFlow listener speaks only TLS (switch target ssl:HOST:PORT)",
 		"PEM CA certificate(s) a switch's certificate must be signed by (switches without one are refused)")
@@ -428,6 +437,17 @@ func (c *loadedConfig) resolve(log *zap.Logger, getenv func(string) string) (*re
 	}
 	if o.UnderlayMTU < 576+50 || o.UnderlayMTU > 65535 {
 		return nil, c.fail("underlay-mtu", fmt.Errorf("%d: want between %d and 65535", o.UnderlayMTU, 576+50))
+	}
+	for _, k := range []struct {
+		name string
+		v    int
+	}{{"openflow-max-handshakes", o.MaxHandshakes}, {"openflow-max-handshakes-per-source", o.MaxHandshakesPerSource}, {"listen-max-conns", o.ListenMaxConns}} {
+		if k.v < 0 {
+			return nil, c.fail(k.name, fmt.Errorf("%d: want 0 (automatic) or more", k.v))
+		}
+	}
+	if o.HandshakeTimeout <= 0 {
+		return nil, c.fail("openflow-handshake-timeout", fmt.Errorf("%s: want a positive duration", o.HandshakeTimeout))
 	}
 	if r.token, err = apiToken(log, o.APITokenFile, getenv); err != nil {
 		return nil, c.wrap(err, "api-token-file")

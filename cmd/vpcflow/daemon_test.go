@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/vpcflow/vpcflow/e2e/netlab"
 )
 
 // binDir holds the binary built for this package's tests; TestMain
@@ -30,7 +32,11 @@ var binOnce struct {
 }
 
 func TestMain(m *testing.M) {
+	netlab.InstallSignalHandler()
 	code := m.Run()
+	if err := netlab.CloseAll(); err != nil {
+		fmt.Fprintf(os.Stderr, "netlab: %v\n", err)
+	}
 	if binOnce.dir != "" {
 		os.RemoveAll(binOnce.dir)
 	}

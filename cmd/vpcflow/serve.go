@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -118,6 +119,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			return lc.resolve(log, getenv)
 		},
 		current:  rs,
+		openflowOptions: openflow.ServerOptions{
+			HandshakeTimeout:       rs.opts.HandshakeTimeout,
+			MaxHandshakes:          cmp.Or(rs.opts.MaxHandshakes, autoLimit(8, 256)),
+			MaxHandshakesPerSource: rs.opts.MaxHandshakesPerSource,
+		},
+		restMaxConns: cmp.Or(rs.opts.ListenMaxConns, autoLimit(8, 512)),
 		notifier: newNotifier(getenv),
 		watchdog: watchdogInterval(getenv),
 	}
@@ -191,6 +198,9 @@ type serveConfig struct {
 	current  *resolvedConfig
 	notifier *notifier     // systemd, when started by it with Type=notify
 	watchdog time.Duration // systemd's WatchdogSec, 0 for none
+
+	openflowOptions openflow.ServerOptions // handshake caps and timeout
+	restMaxConns    int                    // REST connection cap
 }
 
 func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
@@ -210,16 +220,19 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	if err != nil {
 		return err
 	}
-	restLn, err := net.Listen("tcp", restAddr)
+	restTCP, err := net.Listen("tcp", restAddr)
 	if err != nil {
 		ofLn.Close()
 		return fmt.Errorf("listening for REST on %s: %w", restAddr, err)
 	}
+	restLn := newConnLimiter(restTCP, max(cfg.restMaxConns, 1), log.Named("api"))
 	log.Info("vpcflow serving", zap.String("openflow", ofLn.Addr().String()),
 		zap.String("rest", restLn.Addr().String()), zap.String("data_dir", dataDir),
 		zap.Strings("ovsdb", endpoints), zap.Bool("api_token", apiToken != ""),
 		zap.Bool("openflow_tls", cfg.OpenFlowTLS != nil), zap.Bool("ovsdb_tls", cfg.Controller.OVSDBTLS != nil),
-		zap.String("config", cfg.configFile), zap.String("version", versionString()))
+		zap.String("config", cfg.configFile), zap.String("version", versionString()),
+		zap.Int("openflow_max_handshakes", cfg.openflowOptions.MaxHandshakes), zap.Int("rest_max_conns", cfg.restMaxConns),
+		zap.Uint64("open_file_limit", fileLimit()))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -236,7 +249,7 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 		}
 	}()
 
-	ofServer := openflow.NewServer(log.Named("openflow"), ctrl, openflow.ServerOptions{})
+	ofServer := openflow.NewServer(log.Named("openflow"), ctrl, cfg.openflowOptions)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -256,7 +269,15 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			(*handler.Load()).ServeHTTP(w, r)
 		}),
+		// Slow and idle clients: 10s for the headers, 30s for the whole
+		// request, 2m to take the answer, 60s idle between requests.
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ConnState:         restLn.connState,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
 	}
 	wg.Add(1)
 	go func() {
