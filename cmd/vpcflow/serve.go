@@ -118,15 +118,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			}
 			return lc.resolve(log, getenv)
 		},
-		current:  rs,
+		current: rs,
 		openflowOptions: openflow.ServerOptions{
 			HandshakeTimeout:       rs.opts.HandshakeTimeout,
 			MaxHandshakes:          cmp.Or(rs.opts.MaxHandshakes, autoLimit(8, 256)),
 			MaxHandshakesPerSource: rs.opts.MaxHandshakesPerSource,
 		},
 		restMaxConns: cmp.Or(rs.opts.ListenMaxConns, autoLimit(8, 512)),
-		notifier: newNotifier(getenv),
-		watchdog: watchdogInterval(getenv),
+		notifier:     newNotifier(getenv),
+		watchdog:     watchdogInterval(getenv),
 	}
 	if rs.ofTLS != nil {
 		cfg.OpenFlowTLS = rs.ofTLS.serverConfig()
