@@ -70,6 +70,12 @@ func TestDebianPackage(t *testing.T) {
 		t.Errorf("passwd entry %q: want home /var/lib/vpcflow, shell nologin", pw)
 	}
 	checkOwner(t, "/var/lib/vpcflow", "vpcflow", "vpcflow", 0o750)
+	// postinst created the store (vpcflow init, as vpcflow): serve never
+	// creates one by itself.
+	if !strings.Contains(out, "created an empty store /var/lib/vpcflow/vpcflow.db") {
+		t.Errorf("postinst did not initialise the store:\n%s", out)
+	}
+	checkOwner(t, "/var/lib/vpcflow/vpcflow.db", "vpcflow", "vpcflow", 0o600)
 	checkOwner(t, "/etc/vpcflow", "root", "vpcflow", 0o750)
 	checkOwner(t, "/etc/vpcflow/vpcflow.yaml", "root", "vpcflow", 0o640)
 	checkOwner(t, "/usr/bin/vpcflow", "root", "root", 0o755)
@@ -153,7 +159,9 @@ func TestDebianPackage(t *testing.T) {
 	}
 
 	// Install again: the store is picked up as it was.
-	sh(t, "dpkg", "-i", deb)
+	if out := sh(t, "dpkg", "-i", deb); !strings.Contains(out, "store /var/lib/vpcflow/vpcflow.db exists already (1 VPCs") {
+		t.Errorf("reinstall did not find the kept store:\n%s", out)
+	}
 	svc = ns.startService(t, unit)
 	svc.waitNotify(t, "READY=1", 30*time.Second)
 	if vpcs := ns.sh(t, "/usr/bin/vpcflow", "vpc", "list"); !strings.Contains(vpcs, "vpc-kept") {

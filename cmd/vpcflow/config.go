@@ -28,6 +28,9 @@ const defaultConfigFile = "/etc/vpcflow/vpcflow.yaml"
 // configEnv names the configuration file, like --config.
 const configEnv = "VPCFLOW_CONFIG"
 
+// defaultDataDir is where the store is unless data-dir says otherwise.
+const defaultDataDir = "/var/lib/vpcflow"
+
 // serveOptions are the settings of `vpcflow serve`.
 type serveOptions struct {
 	OpenFlow     string
@@ -42,6 +45,7 @@ type serveOptions struct {
 	OFTLS        *tlsFlags
 	OVSDBTLS     *tlsFlags
 	Config       string
+	Init         bool
 
 	MaxHandshakes          int
 	MaxHandshakesPerSource int
@@ -83,7 +87,8 @@ func serveFlagSet() (*flag.FlagSet, *serveOptions) {
 	fs.StringVar(&o.Config, "config", defaultConfigFile, "YAML configuration file (also $"+configEnv+"); keys are these flags' names, e.g. data-dir: /var/lib/vpcflow. A missing default file is no error")
 	fs.StringVar(&o.OpenFlow, "openflow", ":6653", "OpenFlow listen address (switches connect here)")
 	fs.StringVar(&o.Listen, "listen", "127.0.0.1:8080", "REST API listen address")
-	fs.StringVar(&o.DataDir, "data-dir", "./vpcflow-data", "directory of the embedded on-disk store")
+	fs.StringVar(&o.DataDir, "data-dir", defaultDataDir, "directory of the on-disk store; it must hold one (vpcflow init) unless --init is given")
+	fs.BoolVar(&o.Init, "init", false, "create an empty store in --data-dir if there is none (without it a missing store is an error, exit status 3)")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error (SIGHUP applies a new one)")
 	fs.StringVar(&o.LogFormat, "log-format", "console", "log format: console or json (under systemd both go to the journal with their priority)")
 	fs.StringVar(&o.APITokenFile, "api-token-file", "", "file holding the bearer token the REST API requires (default: $"+tokenEnv+"; none: no access control; SIGHUP re-reads it)")

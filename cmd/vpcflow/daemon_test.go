@@ -258,7 +258,7 @@ func TestServeUnderSystemd(t *testing.T) {
 	// JOURNAL_STREAM names the log file: vpcflow must then prefix each
 	// line with its priority.
 	env := []string{"PATH=" + os.Getenv("PATH"), "NOTIFY_SOCKET=" + n.path, "WATCHDOG_USEC=400000", "VPCFLOW_CONFIG=" + conf}
-	d := startDaemon(t, env, true)
+	d := startDaemon(t, env, true, "--init")
 	ready := n.wait("READY=1", 20*time.Second)
 	// The listeners were up before READY=1: no retry needed.
 	if code := httpStatus(t, "http://"+rest+"/healthz", ""); code != 200 {

@@ -55,7 +55,7 @@ func newFloodLab(t *testing.T, nofile int, extra ...string) *floodLab {
 		logPath: filepath.Join(lab.Dir(), "vpcflow.log")}
 	f.http.Timeout = 5 * time.Second
 	args := append([]string{"prlimit", fmt.Sprintf("--nofile=%d:%d", nofile, nofile), "--", vpcflowBinary(t), "serve",
-		"--config", "/dev/null", "--data-dir", filepath.Join(lab.Dir(), "data"),
+		"--config", "/dev/null", "--data-dir", filepath.Join(lab.Dir(), "data"), "--init",
 		"--openflow", floodOF, "--listen", floodREST, "--ovsdb", ovs.DBEndpoint(),
 		"--openflow-handshake-timeout", "2s"}, extra...)
 	f.proc, err = phys.Start(ctx, f.logPath, args...)

@@ -23,6 +23,7 @@ const (
 	exitOK    = 0
 	exitError = 1 // the command ran and failed (API error, OVSDB error…)
 	exitUsage = 2 // bad command line
+	// 3 and 4: see exitNoStore and exitBadStore.
 )
 
 // defaultAPI is the API URL when neither --api nor VPCFLOW_API is set.
@@ -41,6 +42,8 @@ and routes by destination prefix.
 
 Commands:
   serve       run the controller (OpenFlow listener, OVSDB monitor, REST API)
+  init        create an empty store (serve never creates one unless given --init)
+  store       check the store's file (store check)
   bridge      prepare an OVS bridge for vpcflow (bridge setup)
   vpc         create, list, show and delete VPCs
   vswitch     create, list, show and delete vSwitches
@@ -160,6 +163,15 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		}, cargs)
 	case "version":
 		return c.version(cargs)
+	case "init":
+		return c.initStore(cargs)
+	case "store":
+		if len(cargs) > 0 && cargs[0] == verifyInternal {
+			return c.verifyInProcess(cargs[1:])
+		}
+		return c.group("store", "check the on-disk store", []subcommand{
+			{"check", "check the store's file without changing it", c.storeCheck},
+		}, cargs)
 	case "switches":
 		return c.switches(cargs)
 	case "flows":

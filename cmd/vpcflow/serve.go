@@ -119,6 +119,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			return lc.resolve(log, getenv)
 		},
 		current: rs,
+		init:    rs.opts.Init,
 		openflowOptions: openflow.ServerOptions{
 			HandshakeTimeout:       rs.opts.HandshakeTimeout,
 			MaxHandshakes:          cmp.Or(rs.opts.MaxHandshakes, autoLimit(8, 256)),
@@ -136,7 +137,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	if err := serve(ctx, log, cfg); err != nil {
 		log.Error("vpcflow stopped", zap.Error(err))
-		return exitError
+		return storeExitCode(err)
 	}
 	return exitOK
 }
@@ -201,12 +202,13 @@ type serveConfig struct {
 
 	openflowOptions openflow.ServerOptions // handshake caps and timeout
 	restMaxConns    int                    // REST connection cap
+	init            bool                   // create the store if missing
 }
 
 func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	ofAddr, restAddr, dataDir, apiToken := cfg.OpenFlowAddr, cfg.RESTAddr, cfg.DataDir, cfg.APIToken
 	endpoints := cfg.Controller.OVSDBEndpoints
-	store, err := topology.Open(ctx, dataDir, log.Named("store"))
+	store, err := openServeStore(ctx, log, dataDir, cfg.init)
 	if err != nil {
 		return fmt.Errorf("opening store in %s: %w", dataDir, err)
 	}
