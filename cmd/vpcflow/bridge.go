@@ -40,6 +40,9 @@ func (c *cli) bridgeSetup(args []string) int {
 	if !ok {
 		return code
 	}
+	if *timeout <= 0 {
+		return k.usageError("--timeout %s: want a duration above 0, such as 10s", *timeout)
+	}
 	if len(controllers) == 0 {
 		return k.usageError("--controller is required (e.g. --controller tcp:127.0.0.1:6653)")
 	}

@@ -33,7 +33,7 @@ const defaultAPI = "http://127.0.0.1:8080"
 // commands alike.
 const tokenEnv = "VPCFLOW_API_TOKEN"
 
-const mainUsage = `usage: vpcflow [--api URL] [--api-token TOKEN] COMMAND [ARGS] [FLAGS]
+const mainUsage = `usage: vpcflow [--api URL] [--api-token TOKEN] [--timeout DUR] COMMAND [ARGS] [FLAGS]
 
 vpcflow is an OpenFlow controller that makes Open vSwitch bridges behave
 like an Alibaba Cloud VPC vSwitch: register hosts (VM NICs) and subnets
@@ -60,7 +60,9 @@ Global flags:
   --api URL          REST API of a running vpcflow (default $VPCFLOW_API or ` + defaultAPI + `)
   --api-token TOKEN  bearer token for an API started with a token (default $VPCFLOW_API_TOKEN;
                      prefer the variable: a flag is visible to other users in ps)
-  --timeout DUR      timeout of each API request (default 30s)
+  --timeout DUR      timeout of each API request, above 0 (default 30s)
+The global flags may also follow the command (vpcflow vpc list --timeout 5s);
+there they win. Every API command lists them in its --help.
 
 Example (the seed scenario):
   vpcflow serve --ovsdb unix:/var/run/openvswitch/db.sock &
@@ -106,6 +108,10 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 			return exitOK
 		}
 		fmt.Fprintf(stderr, "error: %v\n\n%s", err, mainUsage)
+		return exitUsage
+	}
+	if c.timeout <= 0 {
+		fmt.Fprintf(stderr, "error: --timeout %s: want a duration above 0, such as 10s\n", c.timeout)
 		return exitUsage
 	}
 	rest := fs.Args()
