@@ -51,6 +51,7 @@ type serveOptions struct {
 	MaxHandshakesPerSource int
 	HandshakeTimeout       time.Duration
 	ListenMaxConns         int
+	TLSReloadInterval      time.Duration
 }
 
 // stringList is a repeatable string flag. Values from a later source (the
@@ -99,6 +100,7 @@ func serveFlagSet() (*flag.FlagSet, *serveOptions) {
 	fs.IntVar(&o.MaxHandshakesPerSource, "openflow-max-handshakes-per-source", 32, "most OpenFlow connections in their handshake from one address")
 	fs.DurationVar(&o.HandshakeTimeout, "openflow-handshake-timeout", 10*time.Second, "time a switch has for HELLO and FEATURES (and TLS) before it is dropped")
 	fs.IntVar(&o.ListenMaxConns, "listen-max-conns", 0, "most open REST connections; at the cap the longest-idle one is closed (0: a quarter of the open-file limit, at most 512)")
+	fs.DurationVar(&o.TLSReloadInterval, "tls-reload-interval", 10*time.Second, "how often the TLS certificate, key and CA files are checked for changes and re-read (0: only on SIGHUP)")
 	o.OFTLS = addTLSFlags(fs, "openflow",
 		"PEM certificate vpcflow presents to switches; with --openflow-tls-key and --openflow-tls-ca the OpenFlow listener speaks only TLS (switch target ssl:HOST:PORT)",
 		"PEM CA certificate(s) a switch's certificate must be signed by (switches without one are refused)")
@@ -450,6 +452,9 @@ func (c *loadedConfig) resolve(log *zap.Logger, getenv func(string) string) (*re
 		if k.v < 0 {
 			return nil, c.fail(k.name, fmt.Errorf("%d: want 0 (automatic) or more", k.v))
 		}
+	}
+	if o.TLSReloadInterval < 0 {
+		return nil, c.fail("tls-reload-interval", fmt.Errorf("%s: want 0 (off) or more", o.TLSReloadInterval))
 	}
 	if o.HandshakeTimeout <= 0 {
 		return nil, c.fail("openflow-handshake-timeout", fmt.Errorf("%s: want a positive duration", o.HandshakeTimeout))

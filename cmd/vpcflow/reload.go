@@ -20,8 +20,9 @@ type liveConfig struct {
 	cfg      *serveConfig
 	setToken func(token string)
 
-	mu      sync.Mutex
-	current *resolvedConfig // the live settings now in force
+	mu          sync.Mutex
+	current     *resolvedConfig   // the live settings now in force
+	failedStamp map[string]string // TLS prefix → file stamp that failed to load
 }
 
 // reload reads the configuration again (file, environment, command line)
@@ -91,4 +92,33 @@ func (r *certReloader) replace(m *tlsMaterial) bool {
 	old := r.cur.Load()
 	r.cur.Store(m)
 	return !sameMaterial(old, m)
+}
+
+// reloadChangedTLS re-reads the certificate files whose size or time
+// changed since they were loaded (certificate rotation without SIGHUP). A
+// set that does not load (the key not yet matching the new certificate…)
+// is logged once per change and tried again on the next call.
+func (l *liveConfig) reloadChangedTLS() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range []*certReloader{l.cfg.ofTLS, l.cfg.ovsdbTLS} {
+		if r == nil || !r.changedOnDisk() {
+			continue
+		}
+		cur := r.material()
+		stamp := fileStamp(cur.files[:]...)
+		cert, key, cas := cur.files[0], cur.files[1], cur.files[2]
+		m, err := loadMaterial(&tlsFlags{prefix: r.prefix, cert: &cert, key: &key, cas: &cas})
+		if err != nil {
+			if l.failedStamp[r.prefix] != stamp {
+				l.failedStamp[r.prefix] = stamp
+				l.log.Error("TLS files changed but do not load; the current certificates stay", zap.String("tls", r.prefix), zap.Error(err))
+			}
+			continue
+		}
+		delete(l.failedStamp, r.prefix)
+		if r.replace(m) {
+			r.describe(l.log, r.prefix, r.prefix+" TLS certificates reloaded (files changed)")
+		}
+	}
 }

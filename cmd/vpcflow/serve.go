@@ -118,8 +118,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			}
 			return lc.resolve(log, getenv)
 		},
-		current: rs,
-		init:    rs.opts.Init,
+		current:           rs,
+		init:              rs.opts.Init,
+		tlsReloadInterval: rs.opts.TLSReloadInterval,
 		openflowOptions: openflow.ServerOptions{
 			HandshakeTimeout:       rs.opts.HandshakeTimeout,
 			MaxHandshakes:          cmp.Or(rs.opts.MaxHandshakes, autoLimit(8, 256)),
@@ -203,6 +204,9 @@ type serveConfig struct {
 	openflowOptions openflow.ServerOptions // handshake caps and timeout
 	restMaxConns    int                    // REST connection cap
 	init            bool                   // create the store if missing
+	// tlsReloadInterval is how often certificate files are checked for
+	// changes (0: only on SIGHUP).
+	tlsReloadInterval time.Duration
 }
 
 func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
@@ -221,6 +225,14 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	ofLn, err := listenOpenFlow(log.Named("openflow"), ofAddr, cfg.OpenFlowTLS)
 	if err != nil {
 		return err
+	}
+	if tl, ok := ofLn.(*tlsListener); ok && cfg.ofTLS != nil {
+		tl.presented = func() string {
+			if leaf := cfg.ofTLS.material().leaf(); leaf != nil {
+				return fmt.Sprintf("(%s, issued by %s)", leaf.Subject, leaf.Issuer)
+			}
+			return ""
+		}
 	}
 	restTCP, err := net.Listen("tcp", restAddr)
 	if err != nil {
@@ -302,7 +314,7 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	live := &liveConfig{log: log, cfg: &cfg, current: cfg.current, setToken: func(tok string) {
+	live := &liveConfig{log: log, cfg: &cfg, current: cfg.current, failedStamp: map[string]string{}, setToken: func(tok string) {
 		h := newAPI(tok)
 		handler.Store(&h)
 	}}
@@ -320,6 +332,23 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 			}
 		}
 	}()
+
+	if cfg.tlsReloadInterval > 0 && (cfg.ofTLS != nil || cfg.ovsdbTLS != nil) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(cfg.tlsReloadInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					live.reloadChangedTLS()
+				}
+			}
+		}()
+	}
 
 	var runErr error
 	select {
