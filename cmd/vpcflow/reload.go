@@ -67,6 +67,11 @@ func (l *liveConfig) reload() {
 			applied = append(applied, t.name+" TLS certificates")
 			t.running.describe(log, t.name, t.name+" TLS certificates reloaded")
 		}
+		if t.name == "ovsdb" && t.on && t.wasOn && !t.loaded.material().pool.Equal(t.running.startPool) {
+			log.Warn("setting changed; restart vpcflow to apply it", zap.String("key", "ovsdb-tls-ca"),
+				zap.String("why", "OVSDB servers are checked against the CA loaded at start; the client certificate was reloaded"))
+			restart = append(restart, "ovsdb-tls-ca")
+		}
 	}
 	// Everything else needs a restart: compare with what was started.
 	started := l.cfg.current.lc.fs
@@ -119,6 +124,10 @@ func (l *liveConfig) reloadChangedTLS() {
 		delete(l.failedStamp, r.prefix)
 		if r.replace(m) {
 			r.describe(l.log, r.prefix, r.prefix+" TLS certificates reloaded (files changed)")
+			if r == l.cfg.ovsdbTLS && !m.pool.Equal(r.startPool) {
+				l.log.Warn("setting changed; restart vpcflow to apply it", zap.String("key", "ovsdb-tls-ca"),
+					zap.String("why", "OVSDB servers are checked against the CA loaded at start; the client certificate was reloaded"))
+			}
 		}
 	}
 }
