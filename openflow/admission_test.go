@@ -177,3 +177,43 @@ func TestAcceptBackoff(t *testing.T) {
 		}
 	}
 }
+
+// Handshake failures are logged at most 5 times per 10s per peer address
+// and kind of failure: a peer retrying forever does not flood the log,
+// and another kind of failure is still logged.
+func TestHandshakeFailureWarningsRateLimited(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, logs, _ := serveAdmission(t, ln, ServerOptions{HandshakeTimeout: time.Second})
+	addr := ln.Addr().String()
+	garbage := func(from string, b []byte) {
+		c := dialFrom(t, from, addr)
+		_, _ = c.Write(b)
+		_, _ = io.Copy(io.Discard, c) // until the server closes it
+		c.Close()
+	}
+	for i := 0; i < 12; i++ {
+		garbage("127.0.0.1", []byte("GET / HTTP/1.1\r\n\r\n"))
+	}
+	garbage("127.0.0.1", []byte{0x04, 0, 0, 8, 0, 0, 0, 1, 0x04, 0x0a, 0, 8, 0, 0, 0, 2}) // another kind: hello, then silence (timeout)
+	garbage("127.0.0.2", []byte("GET / HTTP/1.1\r\n\r\n"))                                // another address
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if p, _ := srv.HandshakeStats(); p == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("handshakes still pending")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	n := logs.FilterMessage("switch handshake failed").Len()
+	if n != 7 {
+		for _, e := range logs.FilterMessage("switch handshake failed").All() {
+			t.Log(e.ContextMap())
+		}
+		t.Errorf("%d handshake warnings, want 7 (5 of 12 alike, 1 of another kind, 1 from another address)", n)
+	}
+}
