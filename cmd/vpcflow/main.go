@@ -44,6 +44,8 @@ Commands:
   serve       run the controller (OpenFlow listener, OVSDB monitor, REST API)
   init        create an empty store (serve never creates one unless given --init)
   store       check the store's file (store check)
+  backup      save a consistent copy of a running vpcflow's store
+  restore     put a backup in place of the store (vpcflow serve stopped)
   bridge      prepare an OVS bridge for vpcflow (bridge setup)
   vpc         create, list, show and delete VPCs
   vswitch     create, list, show and delete vSwitches
@@ -171,6 +173,10 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		return c.version(cargs)
 	case "init":
 		return c.initStore(cargs)
+	case "backup":
+		return c.backup(cargs)
+	case "restore":
+		return c.restore(cargs)
 	case "store":
 		if len(cargs) > 0 && cargs[0] == verifyInternal {
 			return c.verifyInProcess(cargs[1:])

@@ -279,8 +279,15 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	var handler atomic.Pointer[http.Handler]
 	h := newAPI(apiToken)
 	handler.Store(&h)
+	var token atomic.Pointer[string]
+	token.Store(&apiToken)
+	backups := backupHandler(log.Named("backup"), store, func() string { return *token.Load() })
 	httpServer := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == backupPath {
+				backups.ServeHTTP(w, r)
+				return
+			}
 			(*handler.Load()).ServeHTTP(w, r)
 		}),
 		// Slow and idle clients: 10s for the headers, 30s for the whole
@@ -317,6 +324,7 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	live := &liveConfig{log: log, cfg: &cfg, current: cfg.current, failedStamp: map[string]string{}, setToken: func(tok string) {
 		h := newAPI(tok)
 		handler.Store(&h)
+		token.Store(&tok)
 	}}
 	wg.Add(1)
 	go func() {

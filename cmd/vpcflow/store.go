@@ -37,13 +37,13 @@ func storeExitCode(err error) int {
 // in-process (and may crash on a damaged one): verifyStoreChild runs it.
 const verifyInternal = "verify-in-this-process"
 
-// verifyInProcess is `vpcflow store verify-in-this-process DIR`.
+// verifyInProcess is `vpcflow store verify-in-this-process FILE`.
 func (c *cli) verifyInProcess(args []string) int {
 	if len(args) != 1 {
-		fmt.Fprintln(c.stderr, "error: want the data directory")
+		fmt.Fprintln(c.stderr, "error: want the store file")
 		return exitUsage
 	}
-	if err := topology.Verify(filepath.Join(args[0], topology.DBFileName)); err != nil {
+	if err := topology.Verify(args[0]); err != nil {
 		fmt.Fprintf(c.stderr, "error: %v\n", err)
 		return storeExitCode(err)
 	}
@@ -55,14 +55,18 @@ func (c *cli) verifyInProcess(args []string) int {
 // which would end vpcflow serve itself. When this is not the vpcflow
 // binary (a test binary), it checks in-process.
 func verifyStoreChild(ctx context.Context, dataDir string) error {
-	path := filepath.Join(dataDir, topology.DBFileName)
+	return verifyStoreFile(ctx, filepath.Join(dataDir, topology.DBFileName))
+}
+
+// verifyStoreFile is verifyStoreChild for any store file (a backup).
+func verifyStoreFile(ctx context.Context, path string) error {
 	exe, err := os.Executable()
 	if err != nil || strings.HasSuffix(exe, ".test") {
 		return topology.Verify(path)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, exe, "store", verifyInternal, dataDir)
+	cmd := exec.CommandContext(ctx, exe, "store", verifyInternal, path)
 	cmd.Env = append(os.Environ(), configEnv+"=/dev/null")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -17,8 +17,14 @@ import (
 // runBin runs the vpcflow binary and returns its exit code and output.
 func runBin(t *testing.T, args ...string) (int, string) {
 	t.Helper()
+	return runBinWith(t, []string{"PATH=" + os.Getenv("PATH"), configEnv + "=/dev/null"}, args...)
+}
+
+// runBinWith runs the binary with exactly env.
+func runBinWith(t *testing.T, env []string, args ...string) (int, string) {
+	t.Helper()
 	cmd := exec.Command(vpcflowBinary(t), args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), configEnv + "=/dev/null"}
+	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); ok {
 		return ee.ExitCode(), string(out)
