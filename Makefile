@@ -65,7 +65,7 @@ package-test: deb
 	@if [ "$$(id -u)" != 0 ]; then echo "package-test: skipped (not root)"; \
 	elif dpkg -s vpcflow >/dev/null 2>&1 || getent passwd vpcflow >/dev/null || [ -e /etc/vpcflow ] || [ -e /var/lib/vpcflow ]; then \
 		echo "package-test: skipped (this machine has its own vpcflow package, user or directories)"; \
-	else VPCFLOW_PACKAGE_TEST=$(CURDIR)/$(DEB) $(GO) test -count=1 -timeout 10m -run 'TestDebianPackage' -v ./packaging/ ; fi
+	else VPCFLOW_PACKAGE_TEST=$(CURDIR)/$(DEB) $(GO) test -count=1 -timeout 10m -run 'TestDebianPackage|TestMakeInstall' -v ./packaging/ ; fi
 
 # The Debian package: dist/vpcflow_VERSION_ARCH.deb.
 deb: build

@@ -538,3 +538,54 @@ func (s *service) stop(t *testing.T) {
 	}
 	s.waitNotify(t, "STOPPING=1", 2*time.Second)
 }
+
+// TestMakeInstall runs `make install` on this machine (same opt-in as
+// TestDebianPackage), checks what it put where and that the installed
+// unit's ExecStart serves, then `make uninstall` and removes the rest.
+func TestMakeInstall(t *testing.T) {
+	if os.Getenv("VPCFLOW_PACKAGE_TEST") == "" {
+		t.Skip("installs vpcflow on this machine: run by `make package-test`, as root")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("VPCFLOW_PACKAGE_TEST is set but this is not root")
+	}
+	for _, p := range []string{"/usr/local/bin/vpcflow", "/etc/systemd/system/vpcflow.service", "/etc/vpcflow", "/var/lib/vpcflow"} {
+		if pathExists(p) {
+			t.Fatalf("%s exists already; not touching it", p)
+		}
+	}
+	if _, err := userID("vpcflow"); err == nil {
+		t.Fatal("a vpcflow user exists already; not touching it")
+	}
+	t.Cleanup(func() {
+		for _, p := range []string{"/usr/local/bin/vpcflow", "/etc/systemd/system/vpcflow.service"} {
+			_ = os.Remove(p)
+		}
+		cleanupPackage(t)
+	})
+	out := sh(t, "make", "-C", "..", "install")
+	t.Logf("make install:\n%s", out)
+	checkOwner(t, "/usr/local/bin/vpcflow", "root", "root", 0o755)
+	checkOwner(t, "/var/lib/vpcflow/vpcflow.db", "vpcflow", "vpcflow", 0o600)
+	checkOwner(t, "/etc/vpcflow/vpcflow.yaml", "root", "vpcflow", 0o640)
+	unit := readUnit(t, "/etc/systemd/system/vpcflow.service")
+	if unit["ExecStart"] != "/usr/local/bin/vpcflow serve --config /etc/vpcflow/vpcflow.yaml" {
+		t.Errorf("ExecStart %q", unit["ExecStart"])
+	}
+	ns := newNamespace(t)
+	svc := ns.startService(t, unit)
+	svc.waitNotify(t, "READY=1", 30*time.Second)
+	if health := ns.sh(t, "curl", "-sf", "http://127.0.0.1:8080/healthz"); !strings.Contains(health, `"status":"ok"`) {
+		t.Errorf("curl /healthz: %s", health)
+	}
+	svc.stop(t)
+	sh(t, "make", "-C", "..", "uninstall")
+	for _, gone := range []string{"/usr/local/bin/vpcflow", "/etc/systemd/system/vpcflow.service"} {
+		if pathExists(gone) {
+			t.Errorf("%s still there after make uninstall", gone)
+		}
+	}
+	if !pathExists("/var/lib/vpcflow/vpcflow.db") {
+		t.Error("make uninstall removed the store; it must keep it")
+	}
+}
