@@ -4,21 +4,33 @@
 #   make test          unit + end-to-end tests against real Open vSwitch (root; installs what is missing)
 #   make demo-chassis  one VPC over three OVS chassis in VXLAN, narrated (root)
 #   make bench         performance next to ovs-ofctl (root; BENCH_N picks sizes)
+#   make install       binary, systemd unit, default config, vpcflow user (root; DESTDIR/PREFIX honoured)
+#   make deb           Debian package in dist/ (nfpm, a Go tool of this module)
 
 SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 BIN := bin/vpcflow
+# Version stamped into the binary and the package: the nearest tag, else
+# 0.0.0 with the commit count and hash (Debian needs a leading digit).
+GIT_DESCRIBE := $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+VERSION ?= $(shell git describe --tags --match 'v[0-9]*' 2>/dev/null | sed 's/^v//' | grep . || echo 0.0.0+git$$(git rev-list --count HEAD 2>/dev/null || echo 0).$$(git rev-parse --short HEAD 2>/dev/null || echo unknown))
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+GOARCH ?= $(shell $(GO) env GOARCH)
+DEB := dist/vpcflow_$(VERSION)_$(GOARCH).deb
+PREFIX ?= /usr/local
+DESTDIR ?=
 # Debian packages the e2e tests and the demo need.
 DEB_PACKAGES := openvswitch-switch iproute2 ethtool iputils-ping tcpdump curl procps
 DEB_COMMANDS := ovs-vswitchd ovsdb-server ovs-vsctl ovs-ofctl ip ethtool ping tcpdump curl pgrep
 
-.PHONY: all build deps test unit lint demo demo-chassis bench clean
+.PHONY: all build deps test unit lint demo demo-chassis bench clean install uninstall deb package-test
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/vpcflow
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/vpcflow
 
 # Install the Debian packages only when a command is missing (CI starts bare).
 deps:
@@ -42,6 +54,41 @@ unit:
 # when something they need is missing).
 test: deps lint build
 	VPCFLOW_E2E=1 $(GO) test -race -count=1 -timeout 45m ./...
+	$(MAKE) --no-print-directory package-test
+
+# The Debian package installed on this machine (dpkg -i, the unit's
+# ExecStart started as systemd would, smoke test, dpkg -r, dpkg --purge),
+# then everything it made removed. It changes the machine while it runs,
+# so it runs only as root on a machine without a vpcflow package or user
+# of its own (CI's); elsewhere it says why it skipped.
+package-test: deb
+	@if [ "$$(id -u)" != 0 ]; then echo "package-test: skipped (not root)"; \
+	elif dpkg -s vpcflow >/dev/null 2>&1 || getent passwd vpcflow >/dev/null || [ -e /etc/vpcflow ] || [ -e /var/lib/vpcflow ]; then \
+		echo "package-test: skipped (this machine has its own vpcflow package, user or directories)"; \
+	else VPCFLOW_PACKAGE_TEST=$(CURDIR)/$(DEB) $(GO) test -count=1 -timeout 10m -run 'TestDebianPackage|TestMakeInstall' -v ./packaging/ ; fi
+
+# The Debian package: dist/vpcflow_VERSION_ARCH.deb.
+deb: build
+	@mkdir -p dist
+	VPCFLOW_VERSION=$(VERSION) GOARCH=$(GOARCH) $(GO) tool nfpm package --config packaging/nfpm.yaml --packager deb --target $(DEB)
+
+# Binary to $(PREFIX)/bin, unit to /etc/systemd/system, default config to
+# /etc/vpcflow (kept if present), then the vpcflow user, /var/lib/vpcflow and
+# the store, and the unit enabled and started where systemd runs. With
+# DESTDIR only the files are staged.
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/vpcflow
+	install -d $(DESTDIR)/etc/systemd/system $(DESTDIR)/etc/vpcflow
+	sed 's|/usr/bin/vpcflow|$(PREFIX)/bin/vpcflow|g' packaging/vpcflow.service > $(DESTDIR)/etc/systemd/system/vpcflow.service
+	[ -e $(DESTDIR)/etc/vpcflow/vpcflow.yaml ] || install -m 0640 packaging/vpcflow.yaml $(DESTDIR)/etc/vpcflow/vpcflow.yaml
+	@if [ -z "$(DESTDIR)" ]; then VPCFLOW_BIN=$(PREFIX)/bin/vpcflow sh packaging/scripts/postinst configure; fi
+
+# Undo make install; the store (/var/lib/vpcflow), /etc/vpcflow and the
+# vpcflow user stay.
+uninstall:
+	-[ -d /run/systemd/system ] && systemctl disable --now vpcflow.service
+	rm -f $(DESTDIR)$(PREFIX)/bin/vpcflow $(DESTDIR)/etc/systemd/system/vpcflow.service
+	-[ -d /run/systemd/system ] && systemctl daemon-reload
 
 demo: deps build
 	./scripts/demo.sh
@@ -61,4 +108,4 @@ bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 15m ./controller/ ./openflow/
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -100,7 +100,7 @@ func (f *fabric) startController() {
 	f.t.Helper()
 	f.starts++
 	f.logPath = filepath.Join(f.lab.Dir(), fmt.Sprintf("vpcflow-%d.log", f.starts))
-	args := append([]string{vpcflowBin, "serve", "--listen", restAddr, "--data-dir", f.dataDir, "--log-level", "debug"}, f.serveFlags...)
+	args := append([]string{vpcflowBin, "serve", "--init", "--listen", restAddr, "--data-dir", f.dataDir, "--log-level", "debug"}, f.serveFlags...)
 	p, err := f.phys.Start(context.Background(), f.logPath, args...)
 	must(f.t, err)
 	f.ctrl = p

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"sync"
 	"time"
 
@@ -39,6 +40,16 @@ type ServerOptions struct {
 	// PacketInQueue is how many packet-ins per switch may wait for the
 	// PacketInHandler before further ones are dropped (default 256).
 	PacketInQueue int
+	// MaxHandshakes caps the connections that have not finished their
+	// handshake; further ones are closed at once (default 256; negative:
+	// no cap). Connected switches do not count.
+	MaxHandshakes int
+	// MaxHandshakesPerSource caps them per remote address (default 32;
+	// negative: no cap).
+	MaxHandshakesPerSource int
+	// MaxAcceptBackoff is the longest wait before accepting again after
+	// an accept error such as EMFILE (default 1s).
+	MaxAcceptBackoff time.Duration
 }
 
 func (o ServerOptions) withDefaults() ServerOptions {
@@ -54,6 +65,15 @@ func (o ServerOptions) withDefaults() ServerOptions {
 	if o.PacketInQueue <= 0 {
 		o.PacketInQueue = 256
 	}
+	if o.MaxHandshakes == 0 {
+		o.MaxHandshakes = 256
+	}
+	if o.MaxHandshakesPerSource == 0 {
+		o.MaxHandshakesPerSource = 32
+	}
+	if o.MaxAcceptBackoff <= 0 {
+		o.MaxAcceptBackoff = time.Second
+	}
 	return o
 }
 
@@ -67,21 +87,36 @@ type Server struct {
 	switches map[uint64]*Switch // by datapath id, after the handshake
 	conns    map[*conn]struct{} // every open connection
 	wg       sync.WaitGroup
+
+	admission *admission      // connections in their handshake
+	warnings  *rateLimitedLog // handshake failures and refusals
+	addrs     *regexp.Regexp  // addresses in error texts (see errorClass)
 }
 
 // NewServer returns a server that reports switches to h.
 func NewServer(log *zap.Logger, h Handler, opts ServerOptions) *Server {
-	return &Server{
+	s := &Server{
 		log:      log,
 		h:        h,
 		opts:     opts.withDefaults(),
 		switches: make(map[uint64]*Switch),
 		conns:    make(map[*conn]struct{}),
 	}
+	s.admission = newAdmission(s.opts.MaxHandshakes, s.opts.MaxHandshakesPerSource)
+	s.warnings = newRateLimitedLog(10*time.Second, 5)
+	s.addrs = addrPattern()
+	return s
 }
 
+// HandshakeStats are the connections in their handshake now and those
+// refused so far because too many were.
+func (s *Server) HandshakeStats() (pending int, refused uint64) { return s.admission.counts() }
+
 // Serve accepts switch connections on ln until ctx is done (it then returns
-// nil) or ln fails. Before returning it closes ln and every switch
+// nil) or ln is closed by someone else. A failed accept (too many open
+// files, …) is retried after a growing pause (up to MaxAcceptBackoff), so
+// a flood never stops the listener; connections beyond the handshake caps
+// are closed at once. Before returning it closes ln and every switch
 // connection, and waits for their handler calls to return.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
@@ -93,16 +128,41 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.closeAll()
 		s.wg.Wait()
 	}()
+	failures := 0
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("accept switch connection: %w", err)
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("accept switch connection: %w", err)
+			}
+			failures++
+			wait := acceptBackoff(failures, s.opts.MaxAcceptBackoff)
+			if s.warnings.allow(s.log, "accept") {
+				s.log.Warn("accepting a switch connection failed; retrying", zap.Error(err), zap.Duration("in", wait))
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+			continue
+		}
+		failures = 0
+		src := sourceOf(nc.RemoteAddr())
+		if ok, why := s.admission.admit(src); !ok {
+			_ = nc.Close()
+			if s.warnings.allow(s.log, "refused") {
+				pending, refused := s.admission.counts()
+				s.log.Warn("switch connection refused", zap.String("remote", src), zap.String("reason", why),
+					zap.Int("handshakes", pending), zap.Uint64("refused_total", refused))
+			}
+			continue
 		}
 		s.wg.Add(1)
-		go s.serveConn(ctx, nc)
+		go s.serveConn(ctx, nc, src)
 	}
 }
 
@@ -131,8 +191,16 @@ func (s *Server) closeAll() {
 
 // serveConn runs one connection: handshake, registration, reader, and the
 // handler calls.
-func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
+func (s *Server) serveConn(ctx context.Context, nc net.Conn, src string) {
 	defer s.wg.Done()
+	admitted := true
+	release := func() {
+		if admitted {
+			admitted = false
+			s.admission.done(src)
+		}
+	}
+	defer release()
 	log := s.log.With(zap.String("remote", nc.RemoteAddr().String()))
 	c := newConn(nc, log, s.opts)
 	defer func() {
@@ -155,8 +223,11 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	}
 
 	dpid, err := c.handshake(ctx, s.opts.HandshakeTimeout)
+	release()
 	if err != nil {
-		log.Warn("switch handshake failed", zap.Error(err))
+		if s.warnings.allow(s.log, "switch handshake failed from "+src+": "+errorClass(s.addrs, err)) {
+			log.Warn("switch handshake failed", zap.Error(err))
+		}
 		c.close(fmt.Errorf("handshake: %w", err))
 		return
 	}

@@ -80,10 +80,10 @@ vm test2 vnet3 10.10.10.12 52:58:00:98:c0:92 vpc2 172.18.3.1/24 testns2 172.18.3
 
 bold "3. Start vpcflow next to OVS and point br-test at it"
 # ip netns exec execs vpcflow in place, so $! is vpcflow's own PID.
-ip netns exec "$PHYS" "$BIN" serve --openflow 127.0.0.1:6653 --listen 127.0.0.1:8080 \
+ip netns exec "$PHYS" "$BIN" serve --init --openflow 127.0.0.1:6653 --listen 127.0.0.1:8080 \
 	--ovsdb unix:"$D/db.sock" --data-dir "$WORK/vpcflow-data" >"$WORK/vpcflow.log" 2>&1 &
 PIDS+=($!)
-say "   vpcflow serve --ovsdb unix:$D/db.sock  (pid $!, log $WORK/vpcflow.log)"
+say "   vpcflow serve --init --ovsdb unix:$D/db.sock  (pid $!, log $WORK/vpcflow.log)"
 for _ in $(seq 50); do inphys curl -sf http://127.0.0.1:8080/healthz >/dev/null && break; sleep 0.1; done
 runp "$BIN" bridge setup br-test --ovsdb unix:"$D/db.sock" --controller tcp:127.0.0.1:6653
 for _ in $(seq 100); do inphys curl -s http://127.0.0.1:8080/v1/switches | grep -q dpid && break; sleep 0.1; done

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -43,33 +44,86 @@ type Bolt struct {
 	db   *bolt.DB
 }
 
-// OpenBolt opens (creating if needed) DIR/vpcflow.db.
-func OpenBolt(ctx context.Context, dir string, log *zap.Logger) (*Bolt, error) {
+// OpenBolt opens DIR/vpcflow.db. It creates the directory and the store
+// when they are missing, unless Existing() is given: then a missing
+// directory or file is ErrNoStore. A file that is not a whole vpcflow
+// store (truncated, random bytes, damaged pages bbolt trips over) is
+// ErrCorrupt, never a panic. A schema 1 store is copied to
+// vpcflow.db.schema1.bak before it is upgraded.
+func OpenBolt(ctx context.Context, dir string, log *zap.Logger, opts ...OpenOption) (*Bolt, error) {
+	var oo openOptions
+	for _, o := range opts {
+		o(&oo)
+	}
 	if log == nil {
 		log = zap.NewNop()
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("open topology store: %w", err)
 	}
-	if err := os.MkdirAll(dir, dirPerm); err != nil {
+	path := filepath.Join(dir, DBFileName)
+	if oo.existing {
+		if err := checkDir(dir); err != nil {
+			return nil, fmt.Errorf("open topology store: %w", err)
+		}
+	} else if err := os.MkdirAll(dir, dirPerm); err != nil {
 		return nil, fmt.Errorf("open topology store: create directory: %w", err)
 	}
-	path := filepath.Join(dir, DBFileName)
-	db, err := bolt.Open(path, dbFilePerm, &bolt.Options{
-		Timeout: openTimeout,
-		// As etcd does: the freelist is not written on every commit (it grows
-		// with the file and made large stores slow to commit) but rebuilt
-		// on open; what is committed is as durable as before.
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
+	if err := CheckFile(path); err != nil && (oo.existing || !errors.Is(err, ErrNoStore)) {
+		if errors.Is(err, ErrNoStore) {
+			err = fmt.Errorf("%w (create it with `vpcflow init` or `vpcflow serve --init`)", err)
+		}
+		return nil, fmt.Errorf("open topology store: %w", err)
+	}
+	var db *bolt.DB
+	err := guard(path, func() error {
+		var err error
+		db, err = bolt.Open(path, dbFilePerm, &bolt.Options{
+			Timeout: openTimeout,
+			// As etcd does: the freelist is not written on every commit (it grows
+			// with the file and made large stores slow to commit) but rebuilt
+			// on open; what is committed is as durable as before.
+			NoFreelistSync: true,
+			FreelistType:   bolt.FreelistMapType,
+		})
+		return err
 	})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		switch {
+		case errors.Is(err, bolt.ErrTimeout):
 			return nil, fmt.Errorf("open topology store %s: file is locked (is another vpcflow running?): %w", path, err)
+		case errors.Is(err, ErrCorrupt):
+			return nil, fmt.Errorf("open topology store: %w", err)
+		case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrChecksum), errors.Is(err, bolt.ErrVersionMismatch):
+			return nil, fmt.Errorf("open topology store: %w: %s: %v", ErrCorrupt, path, err)
 		}
 		return nil, fmt.Errorf("open topology store %s: %w", path, err)
 	}
-	from, err := initBuckets(db)
+	schema, err := readSchema(path, db)
+	if err == nil && oo.existing && schema == "" {
+		err = fmt.Errorf("%w: %s is a bbolt file but was never initialised by vpcflow (no schema version; `vpcflow init` initialises it)", ErrCorrupt, path)
+	}
+	if err == nil && schema == schemaV1 {
+		backup := path + ".schema1.bak"
+		err = guard(path, func() error {
+			return db.View(func(tx *bolt.Tx) error { return tx.CopyFile(backup, dbFilePerm) })
+		})
+		if err != nil {
+			err = fmt.Errorf("backing the schema 1 store up to %s before upgrading it: %w", backup, err)
+		} else {
+			log.Info("topology store backed up before its upgrade", zap.String("backup", backup))
+		}
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open topology store: %w", err)
+	}
+	var from string
+	err = guard(path, func() error {
+		var err error
+		from, err = initBuckets(db)
+		return err
+	})
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open topology store %s: %w", path, err)
@@ -79,6 +133,21 @@ func OpenBolt(ctx context.Context, dir string, log *zap.Logger) (*Bolt, error) {
 			zap.String("from_schema", from), zap.String("to_schema", SchemaVersion))
 	}
 	return &Bolt{path: path, db: db}, nil
+}
+
+// readSchema returns the store's schema version, "" for a bbolt file
+// vpcflow never initialised.
+func readSchema(path string, db *bolt.DB) (string, error) {
+	var v string
+	err := guard(path, func() error {
+		return db.View(func(tx *bolt.Tx) error {
+			if meta := tx.Bucket([]byte(bucketMeta)); meta != nil {
+				v = string(meta.Get([]byte(metaSchema)))
+			}
+			return nil
+		})
+	})
+	return v, err
 }
 
 // Path is the bbolt file.
@@ -105,7 +174,7 @@ func initBuckets(db *bolt.DB) (upgradedFrom string, err error) {
 			// whole upgrade.
 			upgradedFrom = schemaV1
 		case string(v) != SchemaVersion:
-			return fmt.Errorf("schema version %q is not supported (this vpcflow reads %q and %q)", v, schemaV1, SchemaVersion)
+			return fmt.Errorf("the store has schema version %q, written by a newer vpcflow; this one reads schema %q and %q: run the newer vpcflow, or restore a backup", v, schemaV1, SchemaVersion)
 		}
 		for _, k := range KindNames() {
 			if _, err := tx.CreateBucketIfNotExists([]byte(k)); err != nil {
@@ -128,24 +197,26 @@ func (b *Bolt) Load(ctx context.Context) (Snapshot, error) {
 	if err := ctx.Err(); err != nil {
 		return snap, err
 	}
-	err := b.db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket([]byte(bucketMeta))
-		for _, k := range KindNames() {
-			if v := meta.Get([]byte(metaLastID + k)); v != nil {
-				if len(v) != 4 {
-					return fmt.Errorf("meta %s%s: want 4 bytes, have %d", metaLastID, k, len(v))
+	err := guard(b.path, func() error {
+		return b.db.View(func(tx *bolt.Tx) error {
+			meta := tx.Bucket([]byte(bucketMeta))
+			for _, k := range KindNames() {
+				if v := meta.Get([]byte(metaLastID + k)); v != nil {
+					if len(v) != 4 {
+						return fmt.Errorf("meta %s%s: want 4 bytes, have %d", metaLastID, k, len(v))
+					}
+					snap.LastIDs[k] = binary.BigEndian.Uint32(v)
 				}
-				snap.LastIDs[k] = binary.BigEndian.Uint32(v)
+				err := tx.Bucket([]byte(k)).ForEach(func(key, val []byte) error {
+					snap.Records = append(snap.Records, Record{Kind: k, Key: string(key), Value: append([]byte(nil), val...)})
+					return nil
+				})
+				if err != nil {
+					return err
+				}
 			}
-			err := tx.Bucket([]byte(k)).ForEach(func(key, val []byte) error {
-				snap.Records = append(snap.Records, Record{Kind: k, Key: string(key), Value: append([]byte(nil), val...)})
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("read %s: %w", b.path, err)
@@ -188,4 +259,20 @@ func (b *Bolt) Commit(ctx context.Context, c Commit) error {
 		return fmt.Errorf("write %s: %w", b.path, err)
 	}
 	return nil
+}
+
+// Backup writes a consistent copy of the bbolt file to w while it stays in
+// use (one read transaction: changes committed after it started are not
+// in the copy). The copy is a store Open can open.
+func (b *Bolt) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := b.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("backup of %s: %w", b.path, err)
+	}
+	return n, nil
 }

@@ -66,10 +66,10 @@ type Store struct {
 	closed bool
 }
 
-// Open opens (creating if needed) the bbolt store in dir and loads it into
-// memory.
-func Open(ctx context.Context, dir string, log *zap.Logger) (*Store, error) {
-	b, err := OpenBolt(ctx, dir, log)
+// Open opens the bbolt store in dir (see OpenBolt for what is created
+// and what is refused) and loads it into memory.
+func Open(ctx context.Context, dir string, log *zap.Logger, opts ...OpenOption) (*Store, error) {
+	b, err := OpenBolt(ctx, dir, log, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -106,7 +106,7 @@ func (e *env) target() string { return e.ovs.MgmtTarget(bridge) }
 func (e *env) startController(ctx context.Context) error {
 	e.starts++
 	e.logPath = filepath.Join(e.lab.Dir(), fmt.Sprintf("vpcflow-%d.log", e.starts))
-	p, err := e.phys.Start(context.Background(), e.logPath, e.bin, "serve",
+	p, err := e.phys.Start(context.Background(), e.logPath, e.bin, "serve", "--init",
 		"--openflow", ofAddr, "--listen", restAddr, "--ovsdb", e.ovs.DBEndpoint(),
 		"--data-dir", e.dataDir, "--log-format", "json", "--log-level", e.logLevel)
 	if err != nil {

@@ -18,16 +18,21 @@ func chassisTable(w io.Writer, v any) {
 }
 
 func (c *cli) chassisAdd(args []string) int {
-	k := c.command("chassis add", "NAME --ovsdb unix:PATH|tcp:HOST:PORT --bridge BRIDGE --tunnel-ip IP [--controller tcp:HOST:PORT]",
+	k := c.command("chassis add", "NAME --ovsdb unix:PATH|tcp:HOST:PORT|ssl:HOST:PORT --bridge BRIDGE --tunnel-ip IP [--controller tcp:HOST:PORT|ssl:HOST:PORT]",
 		"Register a chassis: a physical host running its own Open vSwitch. vpcflow\n"+
 			"connects to its OVSDB, sets the bridge up for itself (OpenFlow13,\n"+
 			"fail_mode=secure, out-of-band controller) with a flow-based VXLAN port\n"+
 			"("+topology.TunnelPortName+"), and carries VM traffic to other chassis in VXLAN\n"+
 			"from and to --tunnel-ip. A chassis it cannot configure is refused. Hosts\n"+
-			"are then attached with `host add --chassis NAME --interface IFACE`.",
+			"are then attached with `host add --chassis NAME --interface IFACE`.\n"+
+			"TLS: it is vpcflow serve that connects to the chassis, so an ssl: --ovsdb\n"+
+			"uses serve's --ovsdb-tls-cert/-key/-ca (its certificate must name the host),\n"+
+			"and an ssl: --controller needs the chassis's own keys (ovs-vsctl set-ssl\n"+
+			"KEY CERT CACERT) and serve's --openflow-tls-*; this command takes no\n"+
+			"certificates itself.",
 		"vpcflow chassis add node1 --ovsdb tcp:192.168.100.11:6640 --bridge br-vpc --tunnel-ip 192.168.100.11 --controller tcp:192.168.100.254:6653\n"+
 			"vpcflow chassis add node2 --ovsdb tcp:192.168.100.12:6640 --bridge br-vpc --tunnel-ip 192.168.100.12").withAPI()
-	ovsdbEP := k.fs.String("ovsdb", "", "the chassis's OVSDB server: unix:/PATH/db.sock or tcp:HOST:PORT (required)")
+	ovsdbEP := k.fs.String("ovsdb", "", "the chassis's OVSDB server: unix:/PATH/db.sock, tcp:HOST:PORT or ssl:HOST:PORT (required;\nssl: with serve's --ovsdb-tls-*)")
 	bridge := k.fs.String("bridge", "", "the chassis's OVS bridge the VMs are on (required; it must exist)")
 	tunnelIP := k.fs.String("tunnel-ip", "", "the chassis's IPv4 VXLAN endpoint on the underlay (required)")
 	ctl := k.fs.String("controller", "", "OpenFlow target the bridge connects to: tcp:HOST:PORT, ssl:HOST:PORT or unix:PATH\n(default: the --advertise target of vpcflow serve)")

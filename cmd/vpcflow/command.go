@@ -27,6 +27,7 @@ type command struct {
 	// Set by withAPI.
 	api    *string
 	output *string
+	token  *string // --api-token after the command
 }
 
 func (c *cli) command(name, args, about, example string) *command {
@@ -36,9 +37,13 @@ func (c *cli) command(name, args, about, example string) *command {
 }
 
 // withAPI adds --api and -o, for commands that call the REST API.
+// The global flags (--api, --api-token, --timeout) are accepted after the
+// command too, and listed in its --help; there they win.
 func (k *command) withAPI() *command {
-	k.api = k.fs.String("api", k.c.api, "URL of the REST API of a running vpcflow (also $VPCFLOW_API)")
+	k.api = k.fs.String("api", k.c.api, "URL of the REST API of a running vpcflow (also $VPCFLOW_API; global flag)")
 	k.output = k.fs.String("o", "table", "output format: table or json")
+	k.token = k.fs.String("api-token", "", "bearer token for an API started with one (default $"+tokenEnv+"; prefer the variable:\na flag is visible to other users in ps; global flag)")
+	k.fs.DurationVar(&k.c.timeout, "timeout", k.c.timeout, "timeout of each API request, more than 0 (global flag)")
 	return k
 }
 
@@ -72,6 +77,14 @@ func (k *command) parse(args []string, names ...string) ([]string, int, bool) {
 	}
 	if k.output != nil && *k.output != "table" && *k.output != "json" {
 		return nil, k.usageError("-o: want table or json, got %q", *k.output), false
+	}
+	if k.api != nil {
+		if k.c.timeout <= 0 {
+			return nil, k.usageError("--timeout %s: want a duration above 0, such as 10s", k.c.timeout), false
+		}
+		if *k.token != "" {
+			k.c.token = *k.token
+		}
 	}
 	return pos, exitOK, true
 }

@@ -23,6 +23,7 @@ const (
 	exitOK    = 0
 	exitError = 1 // the command ran and failed (API error, OVSDB error…)
 	exitUsage = 2 // bad command line
+	// 3 and 4: see exitNoStore and exitBadStore.
 )
 
 // defaultAPI is the API URL when neither --api nor VPCFLOW_API is set.
@@ -32,7 +33,7 @@ const defaultAPI = "http://127.0.0.1:8080"
 // commands alike.
 const tokenEnv = "VPCFLOW_API_TOKEN"
 
-const mainUsage = `usage: vpcflow [--api URL] [--api-token TOKEN] COMMAND [ARGS] [FLAGS]
+const mainUsage = `usage: vpcflow [--api URL] [--api-token TOKEN] [--timeout DUR] COMMAND [ARGS] [FLAGS]
 
 vpcflow is an OpenFlow controller that makes Open vSwitch bridges behave
 like an Alibaba Cloud VPC vSwitch: register hosts (VM NICs) and subnets
@@ -41,6 +42,10 @@ and routes by destination prefix.
 
 Commands:
   serve       run the controller (OpenFlow listener, OVSDB monitor, REST API)
+  init        create an empty store (serve never creates one unless given --init)
+  store       check the store's file (store check)
+  backup      save a consistent copy of a running vpcflow's store
+  restore     put a backup in place of the store (vpcflow serve stopped)
   bridge      prepare an OVS bridge for vpcflow (bridge setup)
   vpc         create, list, show and delete VPCs
   vswitch     create, list, show and delete vSwitches
@@ -50,12 +55,16 @@ Commands:
   switches    list the switches connected to the controller
   flows       dump the flows installed on a switch
   drops       show the packets the pipeline dropped, by reason
+  config      check serve's configuration file (config check)
+  version     print the version, commit, Go version and store schema
 
 Global flags:
   --api URL          REST API of a running vpcflow (default $VPCFLOW_API or ` + defaultAPI + `)
   --api-token TOKEN  bearer token for an API started with a token (default $VPCFLOW_API_TOKEN;
                      prefer the variable: a flag is visible to other users in ps)
-  --timeout DUR      timeout of each API request (default 30s)
+  --timeout DUR      timeout of each API request, above 0 (default 30s)
+The global flags may also follow the command (vpcflow vpc list --timeout 5s);
+there they win. Every API command lists them in its --help.
 
 Example (the seed scenario):
   vpcflow serve --ovsdb unix:/var/run/openvswitch/db.sock &
@@ -76,6 +85,7 @@ type cli struct {
 	api     string        // global --api
 	token   string        // global --api-token
 	timeout time.Duration // global --timeout
+	getenv  func(string) string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -84,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // runEnv is run with the environment passed in, for tests.
 func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	c := &cli{ctx: ctx, stdout: stdout, stderr: stderr}
+	c := &cli{ctx: ctx, stdout: stdout, stderr: stderr, getenv: getenv}
 	fs := flag.NewFlagSet("vpcflow", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	apiDefault := getenv("VPCFLOW_API")
@@ -100,6 +110,10 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 			return exitOK
 		}
 		fmt.Fprintf(stderr, "error: %v\n\n%s", err, mainUsage)
+		return exitUsage
+	}
+	if c.timeout <= 0 {
+		fmt.Fprintf(stderr, "error: --timeout %s: want a duration above 0, such as 10s\n", c.timeout)
 		return exitUsage
 	}
 	rest := fs.Args()
@@ -150,6 +164,25 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 			{"list", "list a VPC's route entries", c.subnetList},
 			{"show", "show one route entry", c.subnetShow},
 			{"delete", "delete a route entry", c.subnetDelete},
+		}, cargs)
+	case "config":
+		return c.group("config", "check vpcflow serve's configuration", []subcommand{
+			{"check", "check a configuration file (and VPCFLOW_* variables) without starting anything", c.configCheck},
+		}, cargs)
+	case "version":
+		return c.version(cargs)
+	case "init":
+		return c.initStore(cargs)
+	case "backup":
+		return c.backup(cargs)
+	case "restore":
+		return c.restore(cargs)
+	case "store":
+		if len(cargs) > 0 && cargs[0] == verifyInternal {
+			return c.verifyInProcess(cargs[1:])
+		}
+		return c.group("store", "check the on-disk store", []subcommand{
+			{"check", "check the store's file without changing it", c.storeCheck},
 		}, cargs)
 	case "switches":
 		return c.switches(cargs)

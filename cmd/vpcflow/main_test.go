@@ -343,7 +343,7 @@ func TestHelp(t *testing.T) {
 	}
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
 		r := runCLI(t, url, args...)
-		if r.code != 0 || !strings.HasPrefix(r.stdout, "usage: vpcflow [--api URL] [--api-token TOKEN] COMMAND") || !strings.Contains(r.stdout, "Example") {
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "usage: vpcflow [--api URL] [--api-token TOKEN] [--timeout DUR] COMMAND") || !strings.Contains(r.stdout, "Example") {
 			t.Errorf("vpcflow %v: %d %s", args, r.code, r.stdout)
 		}
 	}

@@ -1,10 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -13,10 +13,12 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/buffer"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/vpcflow/vpcflow/api"
@@ -24,12 +26,6 @@ import (
 	"github.com/vpcflow/vpcflow/openflow"
 	"github.com/vpcflow/vpcflow/topology"
 )
-
-// stringList is a repeatable string flag.
-type stringList []string
-
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 const serveUsage = `usage: vpcflow serve [flags]
 
@@ -60,81 +56,99 @@ chassis) can be used (ovsdb-server --remote=pssl:6640 --private-key=...
 Flags:
 `
 
+const serveUsageTail = `
+Configuration: every flag can also be set in the YAML file --config
+(default ` + defaultConfigFile + `, which may be missing; or $` + configEnv + `), as
+"NAME: VALUE" with the flag's name (a list for --ovsdb), and by the variable
+VPCFLOW_NAME (capitals, "-" as "_": VPCFLOW_DATA_DIR, VPCFLOW_OVSDB=a,b).
+The command line wins over the environment, which wins over the file.
+Unknown keys are errors; 'vpcflow config check' checks a file.
+
+Signals: SIGHUP re-reads the configuration and applies the log level, the
+API token file and the TLS certificates and CAs at once (connected switches
+stay connected); other changed settings are logged as needing a restart.
+SIGINT and SIGTERM stop vpcflow.
+
+systemd: with Type=notify vpcflow reports ready once its store is open and
+its listeners are up, pings WatchdogSec= while its store answers, and
+writes log lines with the journal's priority prefixes.
+`
+
 // runServe is the `vpcflow serve` command; getenv reads the environment.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	ofAddr := fs.String("openflow", ":6653", "OpenFlow listen address (switches connect here)")
-	restAddr := fs.String("listen", "127.0.0.1:8080", "REST API listen address")
-	dataDir := fs.String("data-dir", "./vpcflow-data", "directory of the embedded on-disk store")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	logFormat := fs.String("log-format", "console", "log format: console or json")
-	tokenFile := fs.String("api-token-file", "", "file holding the bearer token the REST API requires (default: $"+tokenEnv+"; none: no access control)")
-	var endpoints stringList
-	fs.Var(&endpoints, "ovsdb", "OVSDB server to learn ports from, unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT (repeatable)")
-	underlayMTU := fs.Int("underlay-mtu", 1500, "MTU of the network between chassis; VM packets over this minus 50 (VXLAN) are answered with ICMP fragmentation-needed")
-	advertise := fs.String("advertise", "", "OpenFlow target that chassis bridges are pointed at, e.g. tcp:192.168.100.254:6653 (needed for chassis that name none)")
-	ofTLSFlags := addTLSFlags(fs, "openflow",
-		"PEM certificate vpcflow presents to switches; with --openflow-tls-key and --openflow-tls-ca the OpenFlow listener speaks only TLS (switch target ssl:HOST:PORT)",
-		"PEM CA certificate(s) a switch's certificate must be signed by (switches without one are refused)")
-	ovsdbTLSFlags := addTLSFlags(fs, "ovsdb",
-		"PEM client certificate vpcflow presents to ssl: OVSDB servers (--ovsdb and chassis)",
-		"PEM CA certificate(s) an ssl: OVSDB server's certificate must be signed by (and name the endpoint's host)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, serveUsage)
-		fs.PrintDefaults()
+	lc, err := loadServeConfig(args, getenv)
+	if errors.Is(err, errHelp) {
+		printServeUsage(stderr)
+		return exitOK
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if err != nil {
+		fmt.Fprintf(stderr, "serve: %v\nRun 'vpcflow serve --help' for usage.\n", err)
+		return exitUsage
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "serve: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	log, err := newLogger(*logLevel, *logFormat, stderr)
+	lvl, err := lc.logLevel()
 	if err != nil {
 		fmt.Fprintf(stderr, "serve: %v\n", err)
-		return 2
+		return exitUsage
+	}
+	level := zap.NewAtomicLevelAt(lvl)
+	log, err := newLogger(level, lc.opts.LogFormat, stderr, journalStream(stderr, getenv))
+	if err != nil {
+		fmt.Fprintf(stderr, "serve: %v\n", lc.fail("log-format", err))
+		return exitUsage
 	}
 	defer func() { _ = log.Sync() }()
-	token, err := apiToken(log, *tokenFile, getenv)
+	rs, err := lc.resolve(log, getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "serve: %v\n", err)
-		return 2
-	}
-	ofTLS, err := openflowTLSConfig(ofTLSFlags)
-	if err != nil {
-		fmt.Fprintf(stderr, "serve: %v\n", err)
-		return 2
-	}
-	ovsdbTLS, err := ovsdbTLSConfig(ovsdbTLSFlags)
-	if err == nil {
-		err = checkOVSDBTLS(endpoints, ovsdbTLS, ovsdbTLSFlags)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "serve: %v\n", err)
-		return 2
+		return exitUsage
 	}
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	cfg := serveConfig{
-		OpenFlowAddr: *ofAddr, OpenFlowTLS: ofTLS, RESTAddr: *restAddr, DataDir: *dataDir, APIToken: token,
-		Controller: controller.Options{OVSDBEndpoints: endpoints, Advertise: *advertise, UnderlayMTU: *underlayMTU,
-			OVSDBTLS: ovsdbTLS},
+		OpenFlowAddr: rs.opts.OpenFlow, RESTAddr: rs.opts.Listen, DataDir: rs.opts.DataDir, APIToken: rs.token,
+		Controller: controller.Options{OVSDBEndpoints: rs.opts.OVSDB.vals, Advertise: rs.opts.Advertise, UnderlayMTU: rs.opts.UnderlayMTU},
+		ofTLS:      rs.ofTLS, ovsdbTLS: rs.ovsdbTLS,
+		level:      level,
+		configFile: lc.file,
+		reload: func(log *zap.Logger) (*resolvedConfig, error) {
+			lc, err := loadServeConfig(args, getenv)
+			if err != nil {
+				return nil, err
+			}
+			return lc.resolve(log, getenv)
+		},
+		current:           rs,
+		init:              rs.opts.Init,
+		tlsReloadInterval: rs.opts.TLSReloadInterval,
+		openflowOptions: openflow.ServerOptions{
+			HandshakeTimeout:       rs.opts.HandshakeTimeout,
+			MaxHandshakes:          cmp.Or(rs.opts.MaxHandshakes, autoLimit(8, 256)),
+			MaxHandshakesPerSource: rs.opts.MaxHandshakesPerSource,
+		},
+		restMaxConns: cmp.Or(rs.opts.ListenMaxConns, autoLimit(8, 512)),
+		notifier:     newNotifier(getenv),
+		watchdog:     watchdogInterval(getenv),
 	}
-	if *underlayMTU < 576+50 || *underlayMTU > 65535 {
-		fmt.Fprintf(stderr, "serve: --underlay-mtu %d: want between %d and 65535\n", *underlayMTU, 576+50)
-		return 2
+	if rs.ofTLS != nil {
+		cfg.OpenFlowTLS = rs.ofTLS.serverConfig()
+	}
+	if rs.ovsdbTLS != nil {
+		cfg.Controller.OVSDBTLS = rs.ovsdbTLS.clientConfig()
 	}
 	if err := serve(ctx, log, cfg); err != nil {
 		log.Error("vpcflow stopped", zap.Error(err))
-		return 1
+		return storeExitCode(err)
 	}
-	return 0
+	return exitOK
+}
+
+func printServeUsage(w io.Writer) {
+	fs, _ := serveFlagSet()
+	fmt.Fprint(w, serveUsage)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fmt.Fprint(w, serveUsageTail)
 }
 
 // apiToken returns the REST API's bearer token: the content of file if
@@ -177,12 +191,28 @@ type serveConfig struct {
 
 	// OpenFlowTLS, when set, makes the OpenFlow listener TLS-only.
 	OpenFlowTLS *tls.Config
+
+	ofTLS, ovsdbTLS *certReloader // the material behind the TLS configurations
+	level           zap.AtomicLevel
+	configFile      string
+	// reload reads every source again (SIGHUP); current is what runs.
+	reload   func(log *zap.Logger) (*resolvedConfig, error)
+	current  *resolvedConfig
+	notifier *notifier     // systemd, when started by it with Type=notify
+	watchdog time.Duration // systemd's WatchdogSec, 0 for none
+
+	openflowOptions openflow.ServerOptions // handshake caps and timeout
+	restMaxConns    int                    // REST connection cap
+	init            bool                   // create the store if missing
+	// tlsReloadInterval is how often certificate files are checked for
+	// changes (0: only on SIGHUP).
+	tlsReloadInterval time.Duration
 }
 
 func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	ofAddr, restAddr, dataDir, apiToken := cfg.OpenFlowAddr, cfg.RESTAddr, cfg.DataDir, cfg.APIToken
 	endpoints := cfg.Controller.OVSDBEndpoints
-	store, err := topology.Open(ctx, dataDir, log.Named("store"))
+	store, err := openServeStore(ctx, log, dataDir, cfg.init)
 	if err != nil {
 		return fmt.Errorf("opening store in %s: %w", dataDir, err)
 	}
@@ -190,21 +220,33 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 
 	ctrl := controller.New(log.Named("controller"), store, cfg.Controller)
 
-	describeTLS(log, "OpenFlow", cfg.OpenFlowTLS)
-	describeTLS(log, "OVSDB", cfg.Controller.OVSDBTLS)
+	cfg.ofTLS.describe(log, "OpenFlow", "OpenFlow TLS enabled")
+	cfg.ovsdbTLS.describe(log, "OVSDB", "OVSDB TLS enabled")
 	ofLn, err := listenOpenFlow(log.Named("openflow"), ofAddr, cfg.OpenFlowTLS)
 	if err != nil {
 		return err
 	}
-	restLn, err := net.Listen("tcp", restAddr)
+	if tl, ok := ofLn.(*tlsListener); ok && cfg.ofTLS != nil {
+		tl.presented = func() string {
+			if leaf := cfg.ofTLS.material().leaf(); leaf != nil {
+				return fmt.Sprintf("(%s, issued by %s)", leaf.Subject, leaf.Issuer)
+			}
+			return ""
+		}
+	}
+	restTCP, err := net.Listen("tcp", restAddr)
 	if err != nil {
 		ofLn.Close()
 		return fmt.Errorf("listening for REST on %s: %w", restAddr, err)
 	}
+	restLn := newConnLimiter(restTCP, max(cfg.restMaxConns, 1), log.Named("api"))
 	log.Info("vpcflow serving", zap.String("openflow", ofLn.Addr().String()),
 		zap.String("rest", restLn.Addr().String()), zap.String("data_dir", dataDir),
 		zap.Strings("ovsdb", endpoints), zap.Bool("api_token", apiToken != ""),
-		zap.Bool("openflow_tls", cfg.OpenFlowTLS != nil), zap.Bool("ovsdb_tls", cfg.Controller.OVSDBTLS != nil))
+		zap.Bool("openflow_tls", cfg.OpenFlowTLS != nil), zap.Bool("ovsdb_tls", cfg.Controller.OVSDBTLS != nil),
+		zap.String("config", cfg.configFile), zap.String("version", versionString()),
+		zap.Int("openflow_max_handshakes", cfg.openflowOptions.MaxHandshakes), zap.Int("rest_max_conns", cfg.restMaxConns),
+		zap.Uint64("open_file_limit", fileLimit()))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -221,7 +263,7 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 		}
 	}()
 
-	ofServer := openflow.NewServer(log.Named("openflow"), ctrl, openflow.ServerOptions{})
+	ofServer := openflow.NewServer(log.Named("openflow"), ctrl, cfg.openflowOptions)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -230,9 +272,33 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 		}
 	}()
 
+	// The API handler is swapped whole when SIGHUP brings a new token.
+	newAPI := func(token string) http.Handler {
+		return api.NewServer(log.Named("api"), ctrl, api.Options{Token: token})
+	}
+	var handler atomic.Pointer[http.Handler]
+	h := newAPI(apiToken)
+	handler.Store(&h)
+	var token atomic.Pointer[string]
+	token.Store(&apiToken)
+	backups := backupHandler(log.Named("backup"), store, func() string { return *token.Load() })
 	httpServer := &http.Server{
-		Handler:           api.NewServer(log.Named("api"), ctrl, api.Options{Token: apiToken}),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == backupPath {
+				backups.ServeHTTP(w, r)
+				return
+			}
+			(*handler.Load()).ServeHTTP(w, r)
+		}),
+		// Slow and idle clients: 10s for the headers, 30s for the whole
+		// request, 2m to take the answer, 60s idle between requests.
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ConnState:         restLn.connState,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
 	}
 	wg.Add(1)
 	go func() {
@@ -242,12 +308,63 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 		}
 	}()
 
+	// Ready: the store is open and both listeners accept.
+	if err := cfg.notifier.notify("READY=1", "STATUS=serving OpenFlow on "+ofLn.Addr().String()+", REST on "+restLn.Addr().String()); err != nil {
+		log.Warn("telling systemd vpcflow is ready failed", zap.Error(err))
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		runWatchdog(ctx, log, cfg.notifier, cfg.watchdog, func() { store.Read(func(*topology.State) {}) })
+	}()
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	live := &liveConfig{log: log, cfg: &cfg, current: cfg.current, failedStamp: map[string]string{}, setToken: func(tok string) {
+		h := newAPI(tok)
+		handler.Store(&h)
+		token.Store(&tok)
+	}}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_ = cfg.notifier.notify("RELOADING=1")
+				live.reload()
+				_ = cfg.notifier.notify("READY=1", "STATUS=configuration reloaded")
+			}
+		}
+	}()
+
+	if cfg.tlsReloadInterval > 0 && (cfg.ofTLS != nil || cfg.ovsdbTLS != nil) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(cfg.tlsReloadInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					live.reloadChangedTLS()
+				}
+			}
+		}()
+	}
+
 	var runErr error
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
 	case runErr = <-errc:
 	}
+	_ = cfg.notifier.notify("STOPPING=1")
 	cancel()
 	shutCtx, shutCancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer shutCancel()
@@ -257,11 +374,9 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	return runErr
 }
 
-func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
-	lvl, err := zapcore.ParseLevel(level)
-	if err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
+// newLogger is a zap logger writing to w; journal adds syslog priority
+// prefixes for systemd's journal.
+func newLogger(level zap.AtomicLevel, format string, w io.Writer, journal bool) (*zap.Logger, error) {
 	encCfg := zap.NewProductionEncoderConfig()
 	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
 	var enc zapcore.Encoder
@@ -272,7 +387,10 @@ func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
 	case "json":
 		enc = zapcore.NewJSONEncoder(encCfg)
 	default:
-		return nil, fmt.Errorf("--log-format: want console or json, got %q", format)
+		return nil, fmt.Errorf("want console or json, got %q", format)
 	}
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl)), nil
+	if journal {
+		enc = journalEncoder{Encoder: enc, pool: buffer.NewPool()}
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), level)), nil
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -86,12 +85,7 @@ func openflowTLSConfig(f *tlsFlags) (*tls.Config, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	return &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    pool,
-		MinVersion:   tls.VersionTLS12,
-	}, nil
+	return serverTLSConfig(cert, pool), nil
 }
 
 // ovsdbTLSConfig is the TLS configuration of ssl: OVSDB connections:
@@ -124,20 +118,6 @@ func checkOVSDBTLS(endpoints []string, cfg *tls.Config, f *tlsFlags) error {
 	return nil
 }
 
-// describeTLS logs what a TLS configuration presents and trusts.
-func describeTLS(log *zap.Logger, what string, cfg *tls.Config) {
-	if cfg == nil || len(cfg.Certificates) == 0 || cfg.Certificates[0].Leaf == nil {
-		return
-	}
-	leaf := cfg.Certificates[0].Leaf
-	log.Info(what+" TLS enabled", zap.String("certificate", leaf.Subject.String()),
-		zap.Time("not_after", leaf.NotAfter))
-	if time.Now().After(leaf.NotAfter) {
-		log.Warn(what+" TLS certificate has expired", zap.String("certificate", leaf.Subject.String()),
-			zap.Time("not_after", leaf.NotAfter))
-	}
-}
-
 // listenOpenFlow opens the OpenFlow listener: plain TCP, or TLS when cfg is
 // set. The TLS handshake happens on a connection's first Read or Write,
 // i.e. inside the OpenFlow handshake, so the OpenFlow server's handshake
@@ -160,6 +140,9 @@ type tlsListener struct {
 	net.Listener
 	cfg *tls.Config
 	log *zap.Logger
+	// presented describes the certificate vpcflow presents now, for the
+	// message when a switch refuses it (nil: not described).
+	presented func() string
 }
 
 func (l *tlsListener) Accept() (net.Conn, error) {
@@ -167,14 +150,31 @@ func (l *tlsListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tlsServerConn{Conn: tls.Server(c, l.cfg), log: l.log}, nil
+	return &tlsServerConn{Conn: tls.Server(c, l.cfg), log: l.log, presented: l.presented}, nil
 }
 
 type tlsServerConn struct {
 	*tls.Conn
-	log  *zap.Logger
-	once sync.Once
-	err  error
+	log       *zap.Logger
+	presented func() string
+	once      sync.Once
+	err       error
+}
+
+// refusedByPeer says whether a failed server handshake means the switch
+// did not accept vpcflow's certificate: it sent a certificate alert, or
+// (what OpenSSL in Open vSwitch does with TLS 1.3) aborted in a way Go
+// reports as "bad record MAC".
+func refusedByPeer(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"bad record MAC", "remote error: tls: unknown certificate authority", "remote error: tls: bad certificate",
+		"remote error: tls: certificate unknown", "remote error: tls: unsupported certificate", "remote error: tls: expired certificate",
+		"remote error: tls: revoked certificate", "remote error: tls: decrypt error"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // handshake runs the TLS handshake once, under the deadline set on the
@@ -182,6 +182,15 @@ type tlsServerConn struct {
 func (c *tlsServerConn) handshake() error {
 	c.once.Do(func() {
 		if err := c.Conn.Handshake(); err != nil {
+			if refusedByPeer(err) {
+				what := ""
+				if c.presented != nil {
+					what = " " + c.presented()
+				}
+				c.err = fmt.Errorf("TLS handshake: the switch refused vpcflow's certificate%s: the CA the switch trusts "+
+					"(ovs-vsctl set-ssl KEY CERT CACERT on the switch) must have signed --openflow-tls-cert (%w)", what, err)
+				return
+			}
 			c.err = fmt.Errorf("TLS handshake: %w", err)
 			return
 		}

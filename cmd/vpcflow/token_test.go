@@ -166,7 +166,7 @@ func TestServeWithToken(t *testing.T) {
 	logs := &lockedBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- runServe(ctx, []string{"--openflow", "127.0.0.1:0", "--listen", rest, "--data-dir", filepath.Join(dir, "data"),
+		done <- runServe(ctx, []string{"--openflow", "127.0.0.1:0", "--listen", rest, "--data-dir", filepath.Join(dir, "data"), "--init",
 			"--api-token-file", tokFile, "--log-level", "warn"}, &bytes.Buffer{}, logs,
 			func(k string) string {
 				if k == tokenEnv {

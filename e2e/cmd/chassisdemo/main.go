@@ -287,7 +287,7 @@ func (d *demo) step1Underlay() {
 func (d *demo) step2Controller() {
 	bold("2. vpcflow serve in the underlay namespace, at %s", ctrlIP)
 	d.log = filepath.Join(d.lab.Dir(), "vpcflow.log")
-	argv := []string{d.bin, "serve", "--openflow", ctrlIP + ":6653", "--advertise", "tcp:" + ctrlIP + ":6653",
+	argv := []string{d.bin, "serve", "--init", "--openflow", ctrlIP + ":6653", "--advertise", "tcp:" + ctrlIP + ":6653",
 		"--listen", restAddr, "--data-dir", filepath.Join(d.lab.Dir(), "vpcflow-data")}
 	d.show("underlay", argv, " &")
 	p, err := d.ul.Node.Start(context.Background(), d.log, argv...)
