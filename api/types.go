@@ -9,7 +9,7 @@
 //	GET    /v1/vpcs/{vpc}/vswitches           POST …/vswitches
 //	GET    /v1/vpcs/{vpc}/vswitches/{name}    DELETE …/vswitches/{name}[?cascade=true]
 //	GET    /v1/vpcs/{vpc}/hosts               POST …/hosts (object or array)
-//	GET    /v1/vpcs/{vpc}/hosts/{name}        DELETE …/hosts/{name}[?cascade=true]
+//	GET    /v1/vpcs/{vpc}/hosts/{name}        PUT …/hosts/{name} (MAC, attachment)  DELETE …/hosts/{name}[?cascade=true]
 //	GET    /v1/vpcs/{vpc}/subnets             POST …/subnets (object or array)
 //	GET    /v1/vpcs/{vpc}/subnets/{name}      PUT …/subnets/{name} (move)  DELETE …/subnets/{name}
 //	GET    /v1/chassis                        POST /v1/chassis

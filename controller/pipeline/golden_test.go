@@ -145,3 +145,35 @@ func seedTable(t *testing.T) string {
 func TestGoldenSeedTable(t *testing.T) {
 	golden(t, "seed.golden", seedTable(t))
 }
+
+const (
+	docBegin = "<!-- begin: generated from the declarations (go test ./controller/pipeline -update) -->\n"
+	docEnd   = "<!-- end: generated -->\n"
+)
+
+// TestDocsMatchDeclarations: docs/pipeline.md lists exactly the tables,
+// registers, cookie kinds and drop reasons the features declare.
+func TestDocsMatchDeclarations(t *testing.T) {
+	path := filepath.Join("..", "..", "docs", "pipeline.md")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	i, j := strings.Index(doc, docBegin), strings.Index(doc, docEnd)
+	if i < 0 || j < i {
+		t.Fatalf("%s has no generated section (%q … %q)", path, docBegin, docEnd)
+	}
+	want := Default().Reference()
+	got := doc[i+len(docBegin) : j]
+	if got == want {
+		return
+	}
+	if *update {
+		if err := os.WriteFile(path, []byte(doc[:i+len(docBegin)]+want+doc[j:]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Errorf("%s is out of date with the declarations (go test ./controller/pipeline -update):\n--- got\n%s\n--- want\n%s", path, got, want)
+}
