@@ -85,12 +85,24 @@ func (st *State) prepareDelete(k kind, req Object, cascade bool) (Op, *Error) {
 	if err != nil {
 		return Op{}, err
 	}
+	if g, ok := k.(deleteGuard); ok {
+		if err := g.guardDelete(st, o, cascade); err != nil {
+			return Op{}, err
+		}
+	}
 	if !cascade {
 		if users := st.describeReferrers(k, o); users != "" {
 			return Op{}, Conflict("name", "%s %q is still used by %s; delete them first %s", k.title(), nameOf(o), users, cascadeHint)
 		}
 	}
 	return Op{Kind: OpDelete, Obj: o.clone(), Old: o.clone(), Cascade: cascade}, nil
+}
+
+// deleteGuard is implemented by kinds that refuse some deletes the
+// references alone would allow (a security group with members, even with
+// cascade).
+type deleteGuard interface {
+	guardDelete(st *State, o Object, cascade bool) *Error
 }
 
 // cascadeHint ends the message of a delete refused because the object is

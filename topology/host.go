@@ -3,6 +3,7 @@ package topology
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 )
 
 // Host is a VM (ECS instance) NIC in a vSwitch. It is attached by
@@ -24,6 +25,10 @@ type Host struct {
 	Interface string     `json:"interface,omitempty"`
 	DPID      DPID       `json:"dpid,omitzero"`
 	OFPort    uint32     `json:"ofport,omitempty"`
+	// SecurityGroups are the groups the host is in (secgroup.go); CTZone
+	// is its conntrack zone while it is in any, assigned by the store.
+	SecurityGroups []string `json:"security_groups,omitempty"`
+	CTZone         uint16   `json:"ct_zone,omitempty"`
 }
 
 // Key is "VPC/NAME".
@@ -41,6 +46,7 @@ func cloneHost(h Host) Host {
 	if h.MAC != nil {
 		h.MAC = append(MAC(nil), h.MAC...)
 	}
+	h.SecurityGroups = slices.Clone(h.SecurityGroups)
 	return h
 }
 
@@ -68,6 +74,9 @@ func (hostKind) refs(o Object) []ref {
 		what: fmt.Sprintf("vSwitch %q in VPC %q", h.VSwitch, h.VPC)}}
 	if h.Chassis != "" {
 		out = append(out, ref{field: "chassis", to: chassisKind{}, key: h.Chassis, what: fmt.Sprintf("chassis %q", h.Chassis)})
+	}
+	for _, g := range h.SecurityGroups {
+		out = append(out, secGroupRef(h.VPC, g))
 	}
 	return out
 }
@@ -97,12 +106,12 @@ func (hostKind) uniques(o Object) []unique {
 		out = append(out, unique{index: "attachment", field: "ofport", value: fmt.Sprintf("p\x00%d\x00%d", h.DPID, h.OFPort),
 			taken: taken(fmt.Sprintf("dpid %s port %d", h.DPID, h.OFPort))})
 	}
-	return append(out,
+	return append(append(out,
 		unique{index: "ip", field: "ip", value: h.VPC + "\x00" + h.IP.String(), taken: used(h.IP.String())},
 		// The tunnel delivers by VNI and MAC: two hosts of a VPC may not
 		// share one. Stores from before this rule load with a warning.
 		unique{index: "mac", field: "mac", value: h.VPC + "\x00" + h.MAC.String(), taken: used(h.MAC.String()), lenientOnLoad: true},
-	)
+	), hostSecurityGroupUniques(h)...)
 }
 
 func (hostKind) check(o, old Object) *Error {
@@ -145,11 +154,18 @@ func (hostKind) check(o, old Object) *Error {
 	if err := ValidateMAC("mac", h.MAC); err != nil {
 		return err
 	}
-	return validateAttachment(h)
+	if err := validateAttachment(h); err != nil {
+		return err
+	}
+	was, _ := old.(*Host)
+	return checkHostSecurityGroups(h, was)
 }
 
-func (hostKind) validate(st *State, o, _ Object) *Error {
+func (hostKind) validate(st *State, o, old Object) *Error {
 	h := o.(*Host)
+	if err := assignHostZone(st, h, old); err != nil {
+		return err
+	}
 	w, _ := st.VSwitch(h.VPC, h.VSwitch)
 	switch {
 	case !w.CIDR.Contains(h.IP):
