@@ -29,6 +29,9 @@ type HostRequest struct {
 	Interface string `json:"interface,omitempty"`
 	DPID      string `json:"dpid,omitempty"`
 	OFPort    uint32 `json:"ofport,omitempty"`
+	// SecurityGroups are the groups the host joins (at most 5); left out
+	// of a PUT they stay as they are (SetHostSecurityGroups sets them).
+	SecurityGroups []string `json:"security_groups,omitempty"`
 }
 
 // hostBody is HostRequest as the server reads it (dpid may be a number).
@@ -43,6 +46,9 @@ type hostBody struct {
 	Interface string    `json:"interface"`
 	DPID      dpidValue `json:"dpid"`
 	OFPort    uint32    `json:"ofport"`
+	// SecurityGroups: nil (left out) keeps a host's groups on a PUT; []
+	// takes it out of every group.
+	SecurityGroups *[]string `json:"security_groups"`
 }
 
 // hostResource: /v1/vpcs/{vpc}/hosts[/{name}]; POST takes an object or an
@@ -103,6 +109,9 @@ func (req *hostBody) toHost(vpc string, lookupMAC func(h topology.Host) (topolog
 	h := topology.Host{
 		VPC: vpc, Name: req.Name, VSwitch: req.VSwitch, IP: a,
 		Bridge: req.Bridge, Chassis: req.Chassis, Interface: req.Interface, DPID: req.DPID.dpid, OFPort: req.OFPort,
+	}
+	if req.SecurityGroups != nil {
+		h.SecurityGroups = append([]string{}, *req.SecurityGroups...)
 	}
 	if req.DPID.set && req.DPID.dpid == 0 {
 		return topology.Host{}, badRequest("dpid", "0 is not a usable datapath id")

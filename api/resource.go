@@ -36,12 +36,14 @@ type resource struct {
 	ref func(v map[string]string) topology.Object
 	// location is the URL of an object.
 	location func(o topology.Object) string
+	// extra are routes of the resource's own (a security group's rules).
+	extra func(s *server) []route
 }
 
 // resources lists every kind's resource; a new kind is one file declaring
 // its resource and one entry here.
 func resources() []resource {
-	return []resource{vpcResource(), vswitchResource(), hostResource(), subnetResource(), chassisResource()}
+	return []resource{vpcResource(), vswitchResource(), hostResource(), subnetResource(), chassisResource(), securityGroupResource()}
 }
 
 // route is one route of the API.
@@ -65,6 +67,9 @@ func (s *server) routes(rs resource) []route {
 	}
 	if rs.update != nil {
 		out = append(out, route{item, http.MethodPut, func(w http.ResponseWriter, r *http.Request) { s.updateResource(w, r, rs) }})
+	}
+	if rs.extra != nil {
+		out = append(out, rs.extra(s)...)
 	}
 	return out
 }

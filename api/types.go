@@ -9,9 +9,13 @@
 //	GET    /v1/vpcs/{vpc}/vswitches           POST …/vswitches
 //	GET    /v1/vpcs/{vpc}/vswitches/{name}    DELETE …/vswitches/{name}[?cascade=true]
 //	GET    /v1/vpcs/{vpc}/hosts               POST …/hosts (object or array)
-//	GET    /v1/vpcs/{vpc}/hosts/{name}        PUT …/hosts/{name} (MAC, attachment)  DELETE …/hosts/{name}[?cascade=true]
+//	GET    /v1/vpcs/{vpc}/hosts/{name}        PUT …/hosts/{name} (MAC, attachment, security_groups)  DELETE …/hosts/{name}[?cascade=true]
 //	GET    /v1/vpcs/{vpc}/subnets             POST …/subnets (object or array)
 //	GET    /v1/vpcs/{vpc}/subnets/{name}      PUT …/subnets/{name} (move)  DELETE …/subnets/{name}
+//	GET    /v1/vpcs/{vpc}/security-groups     POST …/security-groups
+//	GET    …/security-groups/{name}           PUT (description)  DELETE …/security-groups/{name}[?cascade=true]
+//	GET    …/security-groups/{sg}/rules       POST …/rules (object or array; GET shows hits)
+//	GET    …/security-groups/{sg}/rules/{id}  PUT …/rules/{id}  DELETE …/rules/{id}
 //	GET    /v1/chassis                        POST /v1/chassis
 //	GET    /v1/chassis/{name}                 DELETE /v1/chassis/{name}[?cascade=true]
 //	GET    /v1/switches

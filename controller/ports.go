@@ -107,6 +107,7 @@ func (c *Controller) BridgesChanged(endpoint string, bridges []ovsdb.Bridge) {
 							owners = append(owners, pipeline.Owner{Kind: pipeline.OwnerSubnet, ID: s.ID})
 						}
 					}
+					owners = append(owners, c.pipe.Dependents(st, o)...)
 				}
 			}
 		}

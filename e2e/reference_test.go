@@ -47,7 +47,17 @@ func (f *fabric) referenceTable(at attachments) []openflow.Flow {
 	var vsws []topology.VSwitch
 	var hosts []topology.Host
 	var subnets []topology.Subnet
+	var groups []topology.SecurityGroup
+	var rules []topology.SecurityGroupRule
 	for _, v := range vpcs {
+		var g []topology.SecurityGroup
+		must(t, json.Unmarshal(f.rest("GET", "/v1/vpcs/"+v.Name+"/security-groups", nil, 200), &g))
+		groups = append(groups, g...)
+		for _, x := range g {
+			var r []topology.SecurityGroupRule
+			must(t, json.Unmarshal(f.rest("GET", "/v1/vpcs/"+v.Name+"/security-groups/"+x.Name+"/rules", nil, 200), &r))
+			rules = append(rules, r...)
+		}
 		var w []topology.VSwitch
 		must(t, json.Unmarshal(f.rest("GET", "/v1/vpcs/"+v.Name+"/vswitches", nil, 200), &w))
 		vsws = append(vsws, w...)
@@ -67,6 +77,12 @@ func (f *fabric) referenceTable(at attachments) []openflow.Flow {
 	}
 	for i := range vsws {
 		objs = append(objs, &vsws[i])
+	}
+	for i := range groups {
+		objs = append(objs, &groups[i])
+	}
+	for i := range rules {
+		objs = append(objs, &rules[i])
 	}
 	for i := range hosts {
 		objs = append(objs, &hosts[i])

@@ -31,11 +31,15 @@ const (
 	OwnerSubnet   OwnerKind = 3
 	OwnerChassis  OwnerKind = 4
 	OwnerVSwitch  OwnerKind = 5
+	// OwnerSecurityGroup owns a group's rule flows; OwnerSGRule marks a
+	// rule's conj_id flow, whose counters are the rule's hits.
+	OwnerSecurityGroup OwnerKind = 8
+	OwnerSGRule        OwnerKind = 9
 )
 
 // OwnerKinds lists the owner kinds in cookie order.
 func OwnerKinds() []OwnerKind {
-	return []OwnerKind{OwnerPipeline, OwnerHost, OwnerSubnet, OwnerChassis, OwnerVSwitch}
+	return []OwnerKind{OwnerPipeline, OwnerHost, OwnerSubnet, OwnerChassis, OwnerVSwitch, OwnerSecurityGroup, OwnerSGRule}
 }
 
 func (k OwnerKind) String() string {
@@ -50,6 +54,10 @@ func (k OwnerKind) String() string {
 		return "chassis"
 	case OwnerVSwitch:
 		return "vswitch"
+	case OwnerSecurityGroup:
+		return "secgroup"
+	case OwnerSGRule:
+		return "sgrule"
 	}
 	return fmt.Sprintf("owner%d", uint8(k))
 }
@@ -72,6 +80,8 @@ func OwnerOf(o topology.Object) (Owner, bool) {
 		return Owner{OwnerSubnet, o.ObjectID()}, true
 	case "chassis":
 		return Owner{OwnerChassis, o.ObjectID()}, true
+	case "secgroup":
+		return Owner{OwnerSecurityGroup, o.ObjectID()}, true
 	}
 	return Owner{}, false
 }
@@ -110,6 +120,12 @@ func ChassisCookie(id uint32, r DropReason) uint64 { return MakeCookie(OwnerChas
 
 // VSwitchCookie marks a flow shared by the hosts of vSwitch id.
 func VSwitchCookie(id uint32, r DropReason) uint64 { return MakeCookie(OwnerVSwitch, r, id) }
+
+// SecurityGroupCookie marks a flow that exists for security group id.
+func SecurityGroupCookie(id uint32) uint64 { return MakeCookie(OwnerSecurityGroup, DropNone, id) }
+
+// RuleCookie marks the flow that counts security group rule id's hits.
+func RuleCookie(id uint32) uint64 { return MakeCookie(OwnerSGRule, DropNone, id) }
 
 // ParsedCookie is a cookie taken apart.
 type ParsedCookie struct {

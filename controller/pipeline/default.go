@@ -5,9 +5,11 @@ func Default() *Pipeline {
 	p, err := New(
 		NewClassifier(),
 		NewSpoofGuard(),
+		NewSGEgress(),
 		NewARPResponder(),
 		NewL3Forwarding(),
 		NewTunnel(),
+		NewSGIngress(),
 		NewOutput(),
 	)
 	if err != nil {

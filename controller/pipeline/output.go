@@ -17,7 +17,7 @@ const outPort = openflow.FieldReg2
 
 // NewOutput declares the Output stage.
 func NewOutput() *Output {
-	return &Output{table: &Table{ID: 50, Name: "Output", Handles: IPv4,
+	return &Output{table: &Table{ID: 70, Name: "Output", Handles: IPv4,
 		Why:  "send the packet out of the port earlier stages wrote into reg2",
 		Miss: Miss{Actions: []openflow.Action{openflow.OutputReg(outPort, 0, 32)}}}}
 }

@@ -256,6 +256,22 @@ func (p *Pipeline) Affected(st *topology.State, ops []topology.Op) []Owner {
 	return out
 }
 
+// Dependents lists the owners whose flows depend on where owner o (a
+// host) is attached, besides o itself: a port event that moves o
+// recomputes them with it. Features say so by implementing
+// Dependents(st, o) []Owner.
+func (p *Pipeline) Dependents(st *topology.State, o Owner) []Owner {
+	var out []Owner
+	for _, f := range p.features {
+		if d, ok := f.(interface {
+			Dependents(*topology.State, Owner) []Owner
+		}); ok {
+			out = append(out, d.Dependents(st, o)...)
+		}
+	}
+	return out
+}
+
 // PlacedFlow is a flow together with the datapath it belongs on.
 type PlacedFlow struct {
 	DPID uint64

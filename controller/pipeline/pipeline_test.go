@@ -126,7 +126,7 @@ func TestNewStageGoesBeforeOutput(t *testing.T) {
 			extraMiss = d
 		}
 	}
-	if tooBigMiss.ActionsString() != "goto_table:48" || extraMiss.ActionsString() != "goto_table:50" {
+	if tooBigMiss.ActionsString() != "goto_table:48" || extraMiss.ActionsString() != "goto_table:70" {
 		t.Errorf("misses: table 46 %s, table 48 %s", tooBigMiss.ActionsString(), extraMiss.ActionsString())
 	}
 }
@@ -135,7 +135,7 @@ func TestNewStageGoesBeforeOutput(t *testing.T) {
 // table (other than the first) or jumping into one panics.
 func TestFeatureMayNotUseAnothersTable(t *testing.T) {
 	l3 := NewL3Forwarding()
-	rogue := &fakeFeature{name: "rogue", tables: []*Table{{ID: 60, Name: "Rogue", Handles: IPv4}}}
+	rogue := &fakeFeature{name: "rogue", tables: []*Table{{ID: 80, Name: "Rogue", Handles: IPv4}}}
 	for name, fn := range map[string]func(s *Snapshot, o Owner, out *FlowSet){
 		"add":  func(_ *Snapshot, _ Owner, out *FlowSet) { out.On(1, l3.table).Drop() },
 		"jump": func(_ *Snapshot, _ Owner, out *FlowSet) { out.On(1, out.First()).Jump(l3.table) },
@@ -196,7 +196,7 @@ func TestCoveringRouteDoesNotAllowVSwitchSources(t *testing.T) {
 		}
 		want := []string{
 			"table=10, priority=116, cookie=0x7670030000000003, arp,in_port=1,arp_spa=10.10.0.0/16,arp_sha=52:58:00:98:c0:81 actions=goto_table:20",
-			"table=10, priority=116, cookie=0x7670030000000003, ip,in_port=1,nw_src=10.10.0.0/16 actions=goto_table:30",
+			"table=10, priority=116, cookie=0x7670030000000003, ip,in_port=1,nw_src=10.10.0.0/16 actions=goto_table:11",
 			"table=10, priority=124, cookie=0x7670030100000003, arp,in_port=1,arp_spa=10.10.10.0/24 actions=drop",
 			"table=10, priority=124, cookie=0x7670030100000003, ip,in_port=1,nw_src=10.10.10.0/24 actions=drop",
 		}

@@ -130,5 +130,5 @@ func AllOwners(st *topology.State) []Owner {
 	for _, ch := range st.AllChassis() {
 		out = append(out, Owner{OwnerChassis, ch.ID})
 	}
-	return out
+	return append(out, secGroupOwners(st)...)
 }
