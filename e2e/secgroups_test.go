@@ -450,7 +450,7 @@ func runSecurityGroupChecks(t *testing.T, p sgPair) {
 	expect(t, "rule 80 now drop: a new tcp client → server:80", false, tcpOpens(t, srv, cl, srvIP, 80))
 
 	// Drops per host and hits per rule.
-	p.api.f.syncStats()
+	a.settle() // also pushes the datapath counters into the flows
 	r := p.api.f.drops()
 	if n := hostDrops(r, a.vpc, p.srvName)["security_group"]; n == 0 {
 		t.Errorf("GET /v1/drops counts no security_group drop for %s: %+v", p.srvName, r.Hosts)
