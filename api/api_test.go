@@ -555,7 +555,7 @@ func TestSwitchesAndFlows(t *testing.T) {
 	installed := e.dp.Flows()
 	for _, p := range []string{"0000000000000001", "0x1", "1"} {
 		r = e.must(200, "GET", "/v1/switches/"+p+"/flows", "")
-		if fs := decode[[]controller.FlowEntry](t, r); len(fs) != len(installed) || fs[0].Table != 0 || fs[len(fs)-1].Table != 50 {
+		if fs := decode[[]controller.FlowEntry](t, r); len(fs) != len(installed) || fs[0].Table != 0 || fs[len(fs)-1].Table != 70 {
 			t.Fatalf("flows %s", r.body)
 		}
 	}
