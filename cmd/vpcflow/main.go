@@ -52,6 +52,7 @@ Commands:
   host        add, list, show and delete hosts
   chassis     add, list, show and delete chassis (hosts with their own OVS, joined by VXLAN)
   subnet      add, move, list, show and delete subnets (route entries)
+  sg          security groups: create, list, show, delete; their rules; assign hosts
   switches    list the switches connected to the controller
   flows       dump the flows installed on a switch
   drops       show the packets the pipeline dropped, by reason
@@ -165,6 +166,8 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 			{"show", "show one route entry", c.subnetShow},
 			{"delete", "delete a route entry", c.subnetDelete},
 		}, cargs)
+	case "sg":
+		return c.sg(cargs)
 	case "config":
 		return c.group("config", "check vpcflow serve's configuration", []subcommand{
 			{"check", "check a configuration file (and VPCFLOW_* variables) without starting anything", c.configCheck},
