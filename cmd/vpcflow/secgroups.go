@@ -96,7 +96,9 @@ func (c *cli) sgCreate(args []string) int {
 
 func (c *cli) sgList(args []string) int {
 	return c.listInVPC(args, "sg list", "List a VPC's security groups.", "vpcflow sg list --vpc vpc-a",
-		func(ctx context.Context, cl *api.Client, vpc string) (any, error) { return cl.ListSecurityGroups(ctx, vpc) }, sgTable)
+		func(ctx context.Context, cl *api.Client, vpc string) (any, error) {
+			return cl.ListSecurityGroups(ctx, vpc)
+		}, sgTable)
 }
 
 // sgSummary is what `sg show` prints.
