@@ -72,6 +72,10 @@ func main() {
 	keepLogs := flag.String("keep-logs", "", "copy the controller's and OVS's logs of each size to this directory")
 	logLevel := flag.String("ctrl-log-level", "info", "vpcflow --log-level (debug logs every push with its duration)")
 	profile := flag.String("profile", "", "write CPU and heap profiles of each phase here (needs a profiling build of vpcflow, see docs/performance.md)")
+	sg := flag.Bool("sg", true, "also measure security groups (-sg-hosts hosts in -sg-groups groups of -sg-rules rules)")
+	sgHosts := flag.Int("sg-hosts", 1000, "hosts of the security group scenario")
+	sgGroups := flag.Int("sg-groups", 10, "security groups of the scenario (1..32)")
+	sgRules := flag.Int("sg-rules", 200, "rules per group (1..200)")
 	flag.Parse()
 
 	ns, err := parseSizes(*sizes)
@@ -107,8 +111,21 @@ func main() {
 		}
 		results = append(results, r)
 	}
+	var sgRes *sgResult
+	if *sg {
+		fmt.Fprintf(os.Stderr, "== security groups: %d hosts, %d groups × %d rules\n", *sgHosts, *sgGroups, *sgRules)
+		r, err := runSecurityGroups(ctx, binPath, *sgHosts, *sgGroups, *sgRules, *ops, *diff, *verbose, *logLevel, *keepLogs)
+		if err != nil {
+			_ = netlab.CloseAll()
+			fatalf("security groups: %v", err)
+		}
+		sgRes = &r
+	}
 	fmt.Fprintf(os.Stderr, "== done in %v\n\n", time.Since(start).Round(time.Second))
 	printTable(os.Stdout, results, *markdown)
+	if sgRes != nil {
+		printSecurityGroups(os.Stdout, *sgRes, *markdown)
+	}
 }
 
 func runOne(ctx context.Context, bin string, n, batch, ops int, diff, verbose bool, logLevel, keepLogs string, prof *profiler) (res result, err error) {

@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"cmp"
 	"net/netip"
+	"slices"
 	"sort"
 
 	"github.com/vpcflow/vpcflow/openflow"
@@ -384,11 +386,11 @@ func (g *sgStage) groupFlows(s *Snapshot, vpc topology.VPC, grp topology.Securit
 	}
 	for _, k := range order {
 		c := clauses[k]
-		sort.Slice(c.conjs, func(i, j int) bool {
-			if c.conjs[i].Value != c.conjs[j].Value {
-				return c.conjs[i].Value < c.conjs[j].Value
+		slices.SortFunc(c.conjs, func(a, b openflow.Action) int {
+			if a.Value != b.Value {
+				return cmp.Compare(a.Value, b.Value)
 			}
-			return c.conjs[i].Ofs < c.conjs[j].Ofs
+			return cmp.Compare(a.Ofs, b.Ofs)
 		})
 		out.On(dp, g.rules).Priority(c.prio).Cookie(gck).Match(c.match).Actions(c.conjs...).Do()
 	}

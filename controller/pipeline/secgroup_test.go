@@ -241,3 +241,32 @@ func TestUnfilteredHostHasNoFlows(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkGroupFlows is the cost of recomputing one group of 200 rules
+// with members on one switch (what a rule change costs the pipeline).
+func BenchmarkGroupFlows(b *testing.B) {
+	ops := []topology.Op{
+		topology.Create(&topology.VPC{Name: "v"}),
+		topology.Create(&topology.VSwitch{VPC: "v", Name: "w", CIDR: netip.MustParsePrefix("10.0.0.0/16")}),
+		group("v", "g0"), group("v", "g1"),
+	}
+	for r := 0; r < 200; r++ {
+		ops = append(ops, rule(topology.SecurityGroupRule{VPC: "v", Group: "g0", Direction: []string{"ingress", "egress"}[r%2], Priority: 1 + r%100, Protocol: "tcp",
+			PortRange: fmt.Sprintf("%d/%d", 1000+r, 1000+r), CIDR: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(r), 0, 0}), 16)}))
+	}
+	for h := 0; h < 100; h++ {
+		ops = append(ops, topology.Create(&topology.Host{VPC: "v", Name: fmt.Sprintf("h%d", h), VSwitch: "w",
+			IP: netip.AddrFrom4([4]byte{10, 0, 1, byte(1 + h)}), MAC: mac(fmt.Sprintf("02:00:00:00:01:%02x", h)),
+			DPID: 1, OFPort: uint32(h + 1), SecurityGroups: []string{"g0"}}))
+	}
+	st := mustStore(b, ops...)
+	p := Default()
+	st.Read(func(s *topology.State) {
+		g, _ := s.SecurityGroup("v", "g0")
+		snap := &Snapshot{Topo: s, Ports: portTable{}, Chassis: map[string]ChassisPlace{}, UnderlayMTU: 1500}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			p.Flows(snap, Owner{OwnerSecurityGroup, g.ID})
+		}
+	})
+}
