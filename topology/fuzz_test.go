@@ -26,6 +26,8 @@ func FuzzValidateHost(f *testing.F) {
 		`{"vpc":"vpc-a","name":"test3","vswitch":"vsw-a","ip":"10.10.10.13","mac":"52:58:00:98:c0:93","chassis":"nope","interface":"vnet1"}`,
 		`{"vpc":"vpc-a","name":"test3","vswitch":"vsw-a","ip":"10.10.10.13","mac":"52:58:00:98:c0:93","chassis":"node1","bridge":"br-vpc","interface":"vnet1"}`,
 		`{"vpc":"vpc-a","name":"test3","vswitch":"vsw-a","ip":"10.10.10.13","mac":"52:58:00:98:c0:93","chassis":"node1","dpid":1,"ofport":9}`,
+		`{"vpc":"vpc-a","name":"test3","vswitch":"vsw-a","ip":"10.10.10.13","mac":"52:58:00:98:c0:93","dpid":2,"ofport":7,"security_groups":["web","web"],"ct_zone":65535}`,
+		`{"vpc":"vpc-a","name":"test1","security_groups":[],"ct_zone":1}`,
 		`{}`,
 		`null`,
 	}

@@ -2,6 +2,7 @@ package topology
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -267,4 +268,78 @@ func TestRuleUpdate(t *testing.T) {
 	_, err = s.Apply(context.Background(), []Op{Update(&SecurityGroupRule{VPC: "vpc-a", Group: "web", ID: id + 100, Policy: "drop"})})
 	wantErr(t, err, ErrNotFound, "name", "does not exist")
 	mustApply(t, s, Delete(&SecurityGroupRule{VPC: "vpc-a", Group: "web", ID: id}, false))
+}
+
+// FuzzValidateRule decodes arbitrary JSON into a rule and runs it through
+// the store's validation as a create, an update and a delete. Validation
+// must never panic or change the state, and what it accepts must be a
+// rule the datapath can express.
+func FuzzValidateRule(f *testing.F) {
+	for _, s := range []string{
+		`{"vpc":"vpc-a","group":"web","direction":"ingress","priority":1,"protocol":"tcp","port_range":"22/22","cidr":"10.0.0.0/8"}`,
+		`{"vpc":"vpc-a","group":"web","direction":"egress","policy":"drop","priority":100,"protocol":"all","port_range":"-1/-1","cidr":"0.0.0.0/0"}`,
+		`{"vpc":"vpc-a","group":"web","direction":"INGRESS","priority":50,"protocol":"UDP","port_range":"1/65535","security_group":"db"}`,
+		`{"vpc":"vpc-a","group":"web","direction":"ingress","priority":0,"protocol":"icmp","port_range":"1/1","cidr":"1.2.3.4/32","security_group":"db"}`,
+		`{"vpc":"vpc-a","group":"web","direction":"ingress","priority":7,"protocol":"tcp","port_range":"+1/0x10","cidr":"10.0.0.0/8"}`,
+		`{"vpc":"vpc-a","group":"web","direction":"ingress","priority":-3,"protocol":"tcp","port_range":"99999999999999999999/1","cidr":"10.0.0.0/8"}`,
+		`{"id":1,"vpc":"vpc-a","group":"web","policy":"drop"}`,
+		`{"vpc":"vpc-a","group":"../x","direction":"ingress","priority":1,"protocol":"tcp","port_range":" 22/22","cidr":"::/0"}`,
+		`{}`,
+	} {
+		f.Add([]byte(s))
+	}
+	s := newStore(f)
+	if _, err := s.Apply(context.Background(), append(seedOps(), createGroup("vpc-a", "web"), createGroup("vpc-a", "db"),
+		createRule(sshRule("web")))); err != nil {
+		f.Fatal(err)
+	}
+	before := dump(s) + dumpRules(s)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var r SecurityGroupRule
+		if err := json.Unmarshal(data, &r); err != nil {
+			return
+		}
+		ctx := context.Background()
+		for _, kind := range []OpKind{OpCreate, OpUpdate, OpDelete} {
+			rc := r
+			if kind == OpUpdate && rc.ID == 0 {
+				rc.ID = 1
+			}
+			out, err := s.Check(ctx, []Op{{Kind: kind, Obj: &rc}})
+			if err != nil {
+				if _, ok := AsError(err); !ok {
+					t.Fatalf("%s: non-*Error from validation: %v", kind, err)
+				}
+				continue
+			}
+			if kind == OpDelete {
+				continue
+			}
+			got := out[0].SecurityGroupRule()
+			lo, hi := got.Ports()
+			tcpudp := got.Protocol == ProtocolTCP || got.Protocol == ProtocolUDP
+			if got.Direction != DirectionIngress && got.Direction != DirectionEgress ||
+				got.Policy != PolicyAccept && got.Policy != PolicyDrop ||
+				got.Priority < MinRulePriority || got.Priority > MaxRulePriority ||
+				tcpudp && (lo == 0 || hi < lo) || !tcpudp && (got.PortRange != AnyPort || got.Protocol != ProtocolICMP && got.Protocol != ProtocolAll) ||
+				got.CIDR.IsValid() == (got.SecurityGroup != "") || got.CIDR.IsValid() && (!got.CIDR.Addr().Is4() || got.CIDR.Masked() != got.CIDR) ||
+				got.ID == 0 {
+				t.Fatalf("%s accepted a rule the datapath cannot express: %+v", kind, got)
+			}
+		}
+		if after := dump(s) + dumpRules(s); after != before {
+			t.Fatalf("Check changed the state")
+		}
+	})
+}
+
+func dumpRules(s *Store) string {
+	var out []any
+	s.Read(func(st *State) {
+		for _, g := range st.AllSecurityGroups() {
+			out = append(out, g, st.RulesOf(g.VPC, g.Name))
+		}
+	})
+	b, _ := json.Marshal(out)
+	return string(b)
 }
