@@ -119,11 +119,13 @@ func TestRuleLimits(t *testing.T) {
 	wantErr(t, err, ErrConflict, "group", "200 rules")
 
 	var groups []string
+	var gops []Op
 	for i := 0; i < 6; i++ {
 		name := fmt.Sprintf("g%d", i)
-		mustApply(t, s, createGroup("vpc-a", name))
+		gops = append(gops, createGroup("vpc-a", name))
 		groups = append(groups, name)
 	}
+	mustApply(t, s, gops...)
 	_, err = s.Apply(context.Background(), []Op{Update(&Host{VPC: "vpc-a", Name: "test1", SecurityGroups: groups})})
 	wantErr(t, err, ErrInvalid, "security_groups", "at most 5")
 	_, err = s.Apply(context.Background(), []Op{Update(&Host{VPC: "vpc-a", Name: "test1", SecurityGroups: []string{"g1", "g1"}})})
@@ -131,9 +133,11 @@ func TestRuleLimits(t *testing.T) {
 	_, err = s.Apply(context.Background(), []Op{Update(&Host{VPC: "vpc-a", Name: "test1", SecurityGroups: []string{"g1", "nope"}})})
 	wantErr(t, err, ErrNotFound, "security_groups", "security group \"nope\"")
 
+	gops = nil
 	for i := 6; i < MaxGroupsPerVPC-1; i++ {
-		mustApply(t, s, createGroup("vpc-a", fmt.Sprintf("g%d", i)))
+		gops = append(gops, createGroup("vpc-a", fmt.Sprintf("g%d", i)))
 	}
+	mustApply(t, s, gops...)
 	_, err = s.Apply(context.Background(), []Op{createGroup("vpc-a", "one-too-many")})
 	wantErr(t, err, ErrConflict, "vpc", "32 security groups")
 	// Another VPC has its own 32.
