@@ -33,6 +33,7 @@ type sgResult struct {
 	PerRule        float64
 	Product        int           // members × rules (what a cross product would install)
 	Program        time.Duration // first REST call of groups, rules and hosts → last returned
+	ProgramRules   time.Duration // of which the groups and their rules (no member yet: no flows)
 	OfctlBundle    time.Duration // ovs-ofctl --bundle add-flows of the same table, fresh bridge
 	SameFlowsDiff  int
 	AddLat, DelLat []time.Duration
@@ -120,6 +121,7 @@ func runSecurityGroups(ctx context.Context, bin string, hosts, groups, rules, op
 			return res, fmt.Errorf("rules of %s: %w", sgGroupName(g), err)
 		}
 	}
+	res.ProgramRules = time.Since(t0)
 	for i := 0; i < hosts; i += 5000 {
 		if _, err := e.api.CreateHosts(ctx, benchVPC, hostReqs[i:min(i+5000, hosts)]); err != nil {
 			return res, fmt.Errorf("hosts [%d:]: %w", i, err)
@@ -360,6 +362,7 @@ func printSecurityGroups(w io.Writer, r sgResult, markdown bool) {
 		{"flows per member (every stage) / per rule, from the pipeline", fmt.Sprintf("%d / %.1f", r.PerMember, r.PerRule)},
 		{"members × rules of their group (a cross product)", num(r.Product)},
 		{"program: groups, rules (1 request/group), hosts with groups (1 request)", dur(r.Program)},
+		{"of which groups and rules, before any member (no flows yet)", dur(r.ProgramRules)},
 		{"ovs-ofctl --bundle add-flows, same table (baseline)", dur(r.OfctlBundle)},
 		{"ratio vpcflow / ovs-ofctl", fmt.Sprintf("%.2f×", r.Program.Seconds()/r.OfctlBundle.Seconds())},
 		{"diff-flows vpcflow vs ovs-ofctl bridge (lines)", diffCell(r.SameFlowsDiff)},
