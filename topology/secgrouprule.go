@@ -305,6 +305,17 @@ func (st *State) RulesOf(vpc, group string) []SecurityGroupRule {
 	return out
 }
 
+// EachRule calls fn with each rule of a security group (not copies, in no
+// order) until it returns false; fn must not keep or change the rule.
+func (st *State) EachRule(vpc, group string, fn func(r *SecurityGroupRule) bool) {
+	st.eachReferrer(secGroupKind{}, vpcKey(vpc, group), secGroupRuleKind{}, func(o Object) bool {
+		if r := o.(*SecurityGroupRule); r.Group == group {
+			return fn(r)
+		}
+		return true
+	})
+}
+
 // SecurityGroupRule returns one rule of a group.
 func (st *State) SecurityGroupRule(vpc, group string, id uint32) (SecurityGroupRule, bool) {
 	return getAs[SecurityGroupRule](st, secGroupRuleKind{}, ruleKey(vpc, group, id))

@@ -204,8 +204,8 @@ func (g *sgStage) Flows(s *Snapshot, o Owner, out *FlowSet) {
 		if !ok {
 			return
 		}
-		for _, dpid := range memberDPIDs(s, grp) {
-			g.groupFlows(s, vpc, grp, dpid, out)
+		if dps := memberDPIDs(s, grp); len(dps) > 0 {
+			g.groupFlows(s, vpc, grp, dps, out)
 		}
 	}
 }
@@ -297,106 +297,62 @@ func memberDPIDs(s *Snapshot, grp topology.SecurityGroup) []uint64 {
 	return out
 }
 
-// clause is one conjunction clause flow being assembled: flows of several
-// rules with the same table, priority and match share one flow.
-type clause struct {
-	prio  uint16
-	match openflow.Match
-	conjs []openflow.Action
+// ruleFlow is one flow of a group's rules table, the same on every switch
+// where the group has members.
+type ruleFlow struct {
+	prio    uint16
+	cookie  uint64
+	match   openflow.Match
+	actions []openflow.Action
 }
 
-// groupFlows are a group's rules of this stage's direction on dpid: per
-// rule its clauses (merged with the group's other rules' where they are
-// the same flow) and its conj_id flow; on ingress, the members of the
-// group accept each other by default.
-func (g *sgStage) groupFlows(s *Snapshot, vpc topology.VPC, grp topology.SecurityGroup, dp uint64, out *FlowSet) {
+// groupFlows are a group's rules of this stage's direction, computed once
+// and put on each of dps: per rule its clauses (merged with the group's
+// other rules' where they are the same flow) and its conj_id flow; on
+// ingress, the members of the group accept each other by default.
+func (g *sgStage) groupFlows(s *Snapshot, vpc topology.VPC, grp topology.SecurityGroup, dps []uint64, out *FlowSet) {
 	bit := uint64(1) << grp.Index
 	base := ipv4.Metadata(vpcMetadata(vpc.ID), metadataVPCMask).WithMasked(sgMaskReg, bit, bit)
 	gck := SecurityGroupCookie(grp.ID)
-	clauses := map[openflow.Key]*clause{}
-	var order []openflow.Key
+	var flows []ruleFlow
+	clauses := map[openflow.Key]int{} // → index in flows
 	add := func(prio uint16, m openflow.Match, a openflow.Action) {
 		f := openflow.Flow{Table: g.rules.ID, Priority: prio, Match: m}
 		k := f.Key()
-		c, ok := clauses[k]
+		i, ok := clauses[k]
 		if !ok {
-			c = &clause{prio: prio, match: m}
-			clauses[k] = c
-			order = append(order, k)
+			i = len(flows)
+			clauses[k] = i
+			flows = append(flows, ruleFlow{prio: prio, cookie: gck, match: m})
 		}
-		c.conjs = append(c.conjs, a)
+		flows[i].actions = append(flows[i].actions, a)
 	}
-	for _, r := range s.Topo.RulesOf(grp.VPC, grp.Name) {
-		if r.Direction != g.direction {
-			continue
-		}
-		level := ruleLevel(&r)
-		proto := base
-		switch r.Protocol {
-		case topology.ProtocolTCP:
-			proto = proto.TCP()
-		case topology.ProtocolUDP:
-			proto = proto.UDP()
-		case topology.ProtocolICMP:
-			proto = proto.ICMP()
-		}
-		// Clause 1: the peer. A CIDR of /0 is written as its two halves,
-		// so that it never is the same flow as a clause 2 (which matches
-		// no address).
-		var peers []openflow.Match
-		switch {
-		case r.SecurityGroup != "":
-			pg, ok := s.Topo.SecurityGroup(r.VPC, r.SecurityGroup)
-			if !ok {
-				continue
-			}
-			pbit := uint64(1) << pg.Index
-			peers = append(peers, proto.WithMasked(sgPeerReg, pbit, pbit))
-		case r.CIDR.Bits() == 0:
-			peers = append(peers, proto.Prefix(g.peerField, netip.MustParsePrefix("0.0.0.0/1")),
-				proto.Prefix(g.peerField, netip.MustParsePrefix("128.0.0.0/1")))
-		default:
-			peers = append(peers, proto.Prefix(g.peerField, r.CIDR))
-		}
-		for _, m := range peers {
-			add(level, m, openflow.Conjunction(r.ID, 1, 2))
-		}
-		// Clause 2: protocol and destination ports.
-		ports := []openflow.Match{proto}
-		if lo, hi := r.Ports(); lo != 0 {
-			f := openflow.FieldTCPDst
-			if r.Protocol == topology.ProtocolUDP {
-				f = openflow.FieldUDPDst
-			}
-			ports = ports[:0]
-			for _, pm := range PortMasks(lo, hi) {
-				ports = append(ports, proto.WithMasked(f, uint64(pm.Value), uint64(pm.Mask)))
+	s.Topo.EachRule(grp.VPC, grp.Name, func(r *topology.SecurityGroupRule) bool {
+		if r.Direction == g.direction {
+			if conjID, ok := g.ruleFlows(s, r, base, add); ok {
+				flows = append(flows, conjID)
 			}
 		}
-		for _, m := range ports {
-			add(level, m, openflow.Conjunction(r.ID, 2, 2))
+		return true
+	})
+	for i := range flows {
+		if flows[i].cookie == gck {
+			slices.SortFunc(flows[i].actions, func(a, b openflow.Action) int {
+				if a.Value != b.Value {
+					return cmp.Compare(a.Value, b.Value)
+				}
+				return cmp.Compare(a.Ofs, b.Ofs)
+			})
 		}
-		deny := uint64(0)
-		if r.Drops() {
-			deny = 1
-		}
-		out.On(dp, g.rules).Priority(level).Cookie(RuleCookie(r.ID)).
-			Match(ipv4.With(openflow.FieldConjID, uint64(r.ID))).
-			Actions(openflow.Load(sgZoneReg, sgDenyBit, 1, deny)).Jump(g.verdict)
-	}
-	for _, k := range order {
-		c := clauses[k]
-		slices.SortFunc(c.conjs, func(a, b openflow.Action) int {
-			if a.Value != b.Value {
-				return cmp.Compare(a.Value, b.Value)
-			}
-			return cmp.Compare(a.Ofs, b.Ofs)
-		})
-		out.On(dp, g.rules).Priority(c.prio).Cookie(gck).Match(c.match).Actions(c.conjs...).Do()
 	}
 	if !g.egress {
-		out.On(dp, g.rules).Priority(prioSGSameGroup).Cookie(gck).Match(base.WithMasked(sgPeerReg, bit, bit)).
-			Actions(openflow.Load(sgZoneReg, sgDenyBit, 1, 0)).Jump(g.verdict)
+		flows = append(flows, ruleFlow{prio: prioSGSameGroup, cookie: gck, match: base.WithMasked(sgPeerReg, bit, bit),
+			actions: []openflow.Action{openflow.Load(sgZoneReg, sgDenyBit, 1, 0), openflow.GotoTable(g.verdict.ID)}})
+	}
+	for _, dp := range dps {
+		for _, f := range flows {
+			out.On(dp, g.rules).Priority(f.prio).Cookie(f.cookie).Match(f.match).Actions(f.actions...).Do()
+		}
 	}
 }
 
@@ -473,4 +429,63 @@ func secGroupOwners(st *topology.State) []Owner {
 		out = append(out, Owner{OwnerSecurityGroup, g.ID})
 	}
 	return out
+}
+
+// ruleFlows adds rule r's clauses through add (which merges them with the
+// group's other rules') and returns its conj_id flow; false when its peer
+// group is gone.
+func (g *sgStage) ruleFlows(s *Snapshot, r *topology.SecurityGroupRule, base openflow.Match,
+	add func(prio uint16, m openflow.Match, a openflow.Action)) (ruleFlow, bool) {
+	level := ruleLevel(r)
+	proto := base
+	switch r.Protocol {
+	case topology.ProtocolTCP:
+		proto = proto.TCP()
+	case topology.ProtocolUDP:
+		proto = proto.UDP()
+	case topology.ProtocolICMP:
+		proto = proto.ICMP()
+	}
+	// Clause 1: the peer. A CIDR of /0 is written as its two halves,
+	// so that it never is the same flow as a clause 2 (which matches
+	// no address).
+	var peers []openflow.Match
+	switch {
+	case r.SecurityGroup != "":
+		pg, ok := s.Topo.SecurityGroup(r.VPC, r.SecurityGroup)
+		if !ok {
+			return ruleFlow{}, false
+		}
+		pbit := uint64(1) << pg.Index
+		peers = append(peers, proto.WithMasked(sgPeerReg, pbit, pbit))
+	case r.CIDR.Bits() == 0:
+		peers = append(peers, proto.Prefix(g.peerField, netip.MustParsePrefix("0.0.0.0/1")),
+			proto.Prefix(g.peerField, netip.MustParsePrefix("128.0.0.0/1")))
+	default:
+		peers = append(peers, proto.Prefix(g.peerField, r.CIDR))
+	}
+	for _, m := range peers {
+		add(level, m, openflow.Conjunction(r.ID, 1, 2))
+	}
+	// Clause 2: protocol and destination ports.
+	ports := []openflow.Match{proto}
+	if lo, hi := r.Ports(); lo != 0 {
+		f := openflow.FieldTCPDst
+		if r.Protocol == topology.ProtocolUDP {
+			f = openflow.FieldUDPDst
+		}
+		ports = ports[:0]
+		for _, pm := range PortMasks(lo, hi) {
+			ports = append(ports, proto.WithMasked(f, uint64(pm.Value), uint64(pm.Mask)))
+		}
+	}
+	for _, m := range ports {
+		add(level, m, openflow.Conjunction(r.ID, 2, 2))
+	}
+	deny := uint64(0)
+	if r.Drops() {
+		deny = 1
+	}
+	return ruleFlow{prio: level, cookie: RuleCookie(r.ID), match: ipv4.With(openflow.FieldConjID, uint64(r.ID)),
+		actions: []openflow.Action{openflow.Load(sgZoneReg, sgDenyBit, 1, deny), openflow.GotoTable(g.verdict.ID)}}, true
 }
