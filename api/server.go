@@ -52,6 +52,7 @@ func NewServer(log *zap.Logger, b Backend, opts Options) http.Handler {
 	for _, rs := range resources() {
 		routes = append(routes, s.routes(rs)...)
 	}
+	routes = append(routes, s.observeRoutes()...)
 	for _, rt := range routes {
 		r.HandleFunc(rt.path, rt.h).Methods(rt.method)
 	}
@@ -60,7 +61,8 @@ func NewServer(log *zap.Logger, b Backend, opts Options) http.Handler {
 		writeJSON(w, http.StatusNotFound, ErrorBody{Error: fmt.Sprintf("no such route: %s %s", req.Method, req.URL.Path)})
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
-	return s.logRequests(s.recoverPanics(s.authenticate(r)))
+	r.Use(s.nameRoute)
+	return s.observeRequests(s.logRequests(s.recoverPanics(s.authenticate(r))))
 }
 
 // ---- middleware ----

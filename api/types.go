@@ -32,6 +32,7 @@ package api
 import (
 	"context"
 	"net"
+	"net/http"
 
 	"github.com/vpcflow/vpcflow/controller"
 	"github.com/vpcflow/vpcflow/topology"
@@ -68,6 +69,10 @@ type Options struct {
 	// Others are answered 401 {"error":"missing or invalid bearer token"}
 	// with "WWW-Authenticate: Bearer".
 	Token string
+	// Observer, when set, is told about every request (metrics).
+	Observer RequestObserver
+	// Metrics, when set, is served at GET /metrics (behind the token).
+	Metrics http.Handler
 }
 
 // DefaultMaxBodyBytes is the default request body limit (8 MiB).

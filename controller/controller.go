@@ -63,6 +63,9 @@ type Options struct {
 	// Chassis configures chassis bridges through their OVSDB; nil uses
 	// OVSDBChassis (the real OVSDB).
 	Chassis ChassisConfigurer
+	// Observer, when set, is told about flow pushes, reconciliations and
+	// packet-ins (metrics).
+	Observer Observer
 }
 
 // Controller reconciles switches with the topology.

@@ -218,7 +218,9 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	}
 	defer store.Close()
 
+	obs := newObservability(log.Named("metrics"), &cfg)
 	ctrl := controller.New(log.Named("controller"), store, cfg.Controller)
+	obs.attach(ctrl)
 
 	cfg.ofTLS.describe(log, "OpenFlow", "OpenFlow TLS enabled")
 	cfg.ovsdbTLS.describe(log, "OVSDB", "OVSDB TLS enabled")
@@ -274,7 +276,7 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 
 	// The API handler is swapped whole when SIGHUP brings a new token.
 	newAPI := func(token string) http.Handler {
-		return api.NewServer(log.Named("api"), ctrl, api.Options{Token: token})
+		return api.NewServer(log.Named("api"), ctrl, obs.apiOptions(api.Options{Token: token}))
 	}
 	var handler atomic.Pointer[http.Handler]
 	h := newAPI(apiToken)
