@@ -54,11 +54,15 @@ func (s *server) nameRoute(next http.Handler) http.Handler {
 }
 
 // observeRoutes are the routes of the observability features that are
-// configured: GET /metrics (Options.Metrics).
+// configured: GET /metrics (Options.Metrics), POST /v1/trace
+// (Options.Tracer).
 func (s *server) observeRoutes() []route {
 	var out []route
 	if s.opts.Metrics != nil {
 		out = append(out, route{"/metrics", http.MethodGet, s.opts.Metrics.ServeHTTP})
+	}
+	if s.opts.Tracer != nil {
+		out = append(out, route{"/v1/trace", http.MethodPost, s.trace})
 	}
 	return out
 }

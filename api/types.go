@@ -73,6 +73,8 @@ type Options struct {
 	Observer RequestObserver
 	// Metrics, when set, is served at GET /metrics (behind the token).
 	Metrics http.Handler
+	// Tracer, when set, serves POST /v1/trace.
+	Tracer Tracer
 }
 
 // DefaultMaxBodyBytes is the default request body limit (8 MiB).

@@ -9,10 +9,11 @@ import (
 )
 
 // observability is what `vpcflow serve` adds for operators: Prometheus
-// metrics at /metrics.
+// metrics at /metrics, packet traces at POST /v1/trace.
 type observability struct {
 	log     *zap.Logger
 	metrics *metrics.Metrics
+	ctrl    *controller.Controller
 }
 
 // newObservability builds the metrics registry and hooks it into the
@@ -26,6 +27,7 @@ func newObservability(log *zap.Logger, cfg *serveConfig) *observability {
 
 // attach registers what reads the controller at scrape time.
 func (o *observability) attach(ctrl *controller.Controller) {
+	o.ctrl = ctrl
 	if err := o.metrics.Register(metrics.NewFlowCollector(ctrl, o.log, metrics.FlowOptions{})); err != nil {
 		o.log.Error("registering the flow collector", zap.Error(err))
 	}
@@ -35,5 +37,6 @@ func (o *observability) attach(ctrl *controller.Controller) {
 func (o *observability) apiOptions(opts api.Options) api.Options {
 	opts.Observer = o.metrics
 	opts.Metrics = o.metrics.Handler(o.log)
+	opts.Tracer = o.ctrl
 	return opts
 }
