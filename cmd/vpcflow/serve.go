@@ -25,6 +25,7 @@ import (
 	"github.com/vpcflow/vpcflow/controller"
 	"github.com/vpcflow/vpcflow/openflow"
 	"github.com/vpcflow/vpcflow/topology"
+	"github.com/vpcflow/vpcflow/ui"
 )
 
 const serveUsage = `usage: vpcflow serve [flags]
@@ -283,11 +284,16 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	handler.Store(&h)
 	var token atomic.Pointer[string]
 	token.Store(&apiToken)
+	uiPage := ui.Handler()
 	backups := backupHandler(log.Named("backup"), store, func() string { return *token.Load() })
 	httpServer := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == backupPath {
 				backups.ServeHTTP(w, r)
+				return
+			}
+			if ui.Serves(r.URL.Path) {
+				uiPage.ServeHTTP(w, r)
 				return
 			}
 			(*handler.Load()).ServeHTTP(w, r)
