@@ -53,11 +53,11 @@ func (s *server) nameRoute(next http.Handler) http.Handler {
 	})
 }
 
-// observeRoutes are the routes of the observability features that are
-// configured: GET /metrics (Options.Metrics), POST /v1/trace
-// (Options.Tracer).
+// observeRoutes are GET /v1/openapi.json and the routes of the
+// observability features that are configured: GET /metrics
+// (Options.Metrics), POST /v1/trace (Options.Tracer).
 func (s *server) observeRoutes() []route {
-	var out []route
+	out := []route{{"/v1/openapi.json", http.MethodGet, s.openAPI}}
 	if s.opts.Metrics != nil {
 		out = append(out, route{"/metrics", http.MethodGet, s.opts.Metrics.ServeHTTP})
 	}

@@ -27,6 +27,7 @@ type server struct {
 	router *mux.Router
 	// tokenSum is the SHA-256 of opts.Token, when set.
 	tokenSum [sha256.Size]byte
+	spec     openAPIJSON // GET /v1/openapi.json
 }
 
 // NewServer returns the REST API over b.
@@ -62,6 +63,9 @@ func NewServer(log *zap.Logger, b Backend, opts Options) http.Handler {
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
 	r.Use(s.nameRoute)
+	if opts.routerHook != nil {
+		opts.routerHook(r)
+	}
 	return s.observeRequests(s.logRequests(s.recoverPanics(s.authenticate(r))))
 }
 

@@ -34,6 +34,8 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/gorilla/mux"
+
 	"github.com/vpcflow/vpcflow/controller"
 	"github.com/vpcflow/vpcflow/topology"
 )
@@ -75,6 +77,8 @@ type Options struct {
 	Metrics http.Handler
 	// Tracer, when set, serves POST /v1/trace.
 	Tracer Tracer
+	// routerHook, in tests, is given the router once every route is on it.
+	routerHook func(*mux.Router)
 }
 
 // DefaultMaxBodyBytes is the default request body limit (8 MiB).
