@@ -17,6 +17,9 @@
 //	GET    /v1/switches
 //	GET    /v1/switches/{dpid}/flows
 //	GET    /v1/drops
+//	POST   /v1/trace                          (Options.Tracer)
+//	GET    /metrics                           (Options.Metrics)
+//	GET    /v1/openapi.json                   (api/openapi.yaml, the source of truth)
 //
 // A delete refuses (409) to delete what is still in use unless it is given
 // ?cascade=true: a VPC then takes its subnets, hosts and vSwitches with it,
