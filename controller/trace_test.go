@@ -1,9 +1,11 @@
 package controller
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/vpcflow/vpcflow/controller/controllertest"
 	"github.com/vpcflow/vpcflow/topology"
@@ -53,5 +55,36 @@ func TestTraceIndexFollowsTheEngine(t *testing.T) {
 	res, err := r.c.Trace(r.ctx, trace.Request{VPC: "v", From: "h1", Dst: "172.16.1.1"})
 	if err != nil || res.Verdict != trace.Dropped || res.Reason != "no_route" {
 		t.Fatalf("route entry deleted with h2: %+v %v", res, err)
+	}
+}
+
+// BenchmarkTrace is one warm trace (host to another host's route entry,
+// through the whole pipeline) with N hosts and N route entries present:
+// the switch's desired table is indexed once, then kept current.
+func BenchmarkTrace(b *testing.B) {
+	for _, n := range []int{1000, 50000} {
+		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
+			c, _ := benchController(b, n)
+			ctx := context.Background()
+			req := func(i int) trace.Request {
+				return trace.Request{VPC: "vpc-bench", From: fmt.Sprintf("h%06d", i%n), Proto: "tcp", DstPort: 80,
+					Dst: benchAddr(11<<24 + uint32((i*7919+1)%n)*256 + 9).String()}
+			}
+			t0 := time.Now()
+			if res, err := c.Trace(ctx, req(0)); err != nil || res.Verdict != trace.Delivered {
+				b.Fatalf("%+v %v", res, err)
+			}
+			first := time.Since(t0)
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := 1
+			for b.Loop() {
+				if _, err := c.Trace(ctx, req(i)); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(first.Milliseconds()), "first-ms")
+		})
 	}
 }

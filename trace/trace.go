@@ -387,12 +387,13 @@ func (tr *tracer) lookup(tables Tables, hop *Hop, table uint8, p *Packet, out *o
 		st.Cookie, st.Match = fmt.Sprintf("%#x", f.Cookie), f.Match.String()
 		st.Object = tr.object(f.Cookie)
 		ck := pipeline.ParseCookie(f.Cookie)
+		owner, hasOwner := tr.ownerHost(ck)
 		next := -1
 		for _, a := range f.Actions {
 			switch a.Type {
 			case openflow.ActSetField:
 				p.Set(a.Field, a.Value)
-				st.Rewrites = append(st.Rewrites, tr.describeSet(a.Field, a.Value))
+				st.Rewrites = append(st.Rewrites, tr.describeSet(a.Field, a.Value, owner, hasOwner))
 			case openflow.ActLoad:
 				p.setBits(a.Field, a.Ofs, a.NBits, a.Value)
 				st.Rewrites = append(st.Rewrites, a.String())
@@ -584,8 +585,24 @@ func (tr *tracer) object(cookie uint64) string {
 	return fmt.Sprintf("%s #%d (gone)", ck.Owner, ck.ID)
 }
 
-// describeSet says what a set_field means in VPC terms.
-func (tr *tracer) describeSet(f openflow.Field, v uint64) string {
+// ownerHost is the host a flow exists for: its own, or a route entry's
+// next hop.
+func (tr *tracer) ownerHost(ck pipeline.ParsedCookie) (topology.Host, bool) {
+	switch {
+	case !ck.Ours:
+	case ck.Owner == pipeline.OwnerHost:
+		return tr.env.Topo.HostByID(ck.ID)
+	case ck.Owner == pipeline.OwnerSubnet:
+		if s, ok := tr.env.Topo.SubnetByID(ck.ID); ok {
+			return tr.env.Topo.Host(s.VPC, s.Host)
+		}
+	}
+	return topology.Host{}, false
+}
+
+// describeSet says what a set_field means in VPC terms; owner is the host
+// the flow exists for, when there is one.
+func (tr *tracer) describeSet(f openflow.Field, v uint64, owner topology.Host, hasOwner bool) string {
 	s := f.SetFieldName() + " := " + f.FormatValue(v)
 	switch f {
 	case openflow.FieldEthSrc, openflow.FieldEthDst:
@@ -593,10 +610,8 @@ func (tr *tracer) describeSet(f openflow.Field, v uint64) string {
 		if mac.String() == topology.GatewayMACString {
 			return s + " (the gateway MAC)"
 		}
-		for _, h := range tr.env.Topo.AllHosts() {
-			if h.MAC.String() == mac.String() {
-				return s + " (host " + h.VPC + "/" + h.Name + ")"
-			}
+		if hasOwner && owner.MAC.String() == mac.String() {
+			return s + " (host " + owner.VPC + "/" + owner.Name + ")"
 		}
 	case openflow.FieldTunID:
 		if vpc, ok := tr.env.Topo.VPCByID(uint32(v)); ok {

@@ -4,6 +4,8 @@
 const PAGE = 50;           // hosts shown per vSwitch page
 const TOPOLOGY_EVERY = 3000;
 const COUNTERS_EVERY = 2000;
+const BIG_VPC = 2000;          // hosts: above this a VPC's host list is refreshed less often
+const BIG_VPC_EVERY = 30000;
 
 const state = {
   token: sessionStorage.getItem("vpcflow-token") || "",
@@ -42,10 +44,16 @@ async function loadTopology() {
   const per = {};
   await Promise.all(vpcs.map(async (v) => {
     const base = "/v1/vpcs/" + enc(v.name);
-    const [vswitches, subnets] = await Promise.all([get(base + "/vswitches"), get(base + "/subnets")]);
-    // Hosts only for the VPCs that are open: a closed VPC costs nothing.
-    const hosts = state.closed.has(v.name) ? (state.perVPC[v.name]?.hosts || null) : await get(base + "/hosts");
-    per[v.name] = { vswitches, subnets, hosts };
+    const prev = state.perVPC[v.name] || {};
+    // A closed VPC costs nothing; the host and route entry lists of a big
+    // one (thousands) are fetched again every 30 s only.
+    const list = async (what) => {
+      const have = prev[what], at = prev[what + "At"] || 0;
+      if (state.closed.has(v.name) || (have && have.length > BIG_VPC && Date.now() - at < BIG_VPC_EVERY)) return [have || null, at];
+      return [await get(base + "/" + what), Date.now()];
+    };
+    const [vswitches, [hosts, hostsAt], [subnets, subnetsAt]] = await Promise.all([get(base + "/vswitches"), list("hosts"), list("subnets")]);
+    per[v.name] = { vswitches, subnets: subnets || [], hosts, hostsAt, subnetsAt };
   }));
   state.perVPC = per;
   render();
@@ -77,7 +85,7 @@ function render() {
   const root = $("#vpcs");
   const html = [];
   for (const v of state.vpcs) {
-    const d = state.perVPC[v.name] || { vswitches: [], subnets: [], hosts: [] };
+    const d = state.perVPC[v.name] || { vswitches: [], subnets: [], hosts: null };
     const hosts = d.hosts || [];
     html.push(`<details class="vpc" data-vpc="${esc(v.name)}" ${state.closed.has(v.name) ? "" : "open"}>
       <summary>VPC ${esc(v.name)} <span class="meta">id ${v.id}${v.cidr ? " · " + esc(v.cidr) : ""} · ${d.vswitches.length} vSwitches · ${d.hosts ? hosts.length : "?"} hosts · ${d.subnets.length} route entries</span></summary><div class="body">`);
@@ -103,11 +111,20 @@ function render() {
       }
       html.push(`</div>`);
     }
+    const routes = d.subnets.filter((r) => !state.filter || r.name.includes(state.filter) || r.host.includes(state.filter));
+    const rkey = v.name + "/#routes", rpages = Math.max(1, Math.ceil(routes.length / PAGE));
+    const rpage = Math.min(state.pages[rkey] || 0, rpages - 1);
     html.push(`<h3>Route entries</h3><table class="routes"><thead><tr><th>name</th><th>destination</th><th>next hop</th></tr></thead><tbody>`);
-    for (const s of d.subnets) {
-      html.push(`<tr class="route" data-route="${esc(s.name)}"><td>${esc(s.name)}</td><td>${esc(s.cidr)}</td><td>host ${esc(s.host)}</td></tr>`);
+    for (const r of routes.slice(rpage * PAGE, (rpage + 1) * PAGE)) {
+      html.push(`<tr class="route" data-route="${esc(r.name)}"><td>${esc(r.name)}</td><td>${esc(r.cidr)}</td><td>host ${esc(r.host)}</td></tr>`);
     }
-    html.push(`</tbody></table></div></details>`);
+    html.push(`</tbody></table>`);
+    if (rpages > 1) {
+      html.push(`<div class="pager">page ${rpage + 1} of ${rpages}
+        <button data-page="${esc(rkey)}" data-to="${rpage - 1}" ${rpage === 0 ? "disabled" : ""}>‹ prev</button>
+        <button data-page="${esc(rkey)}" data-to="${rpage + 1}" ${rpage + 1 >= rpages ? "disabled" : ""}>next ›</button></div>`);
+    }
+    html.push(`</div></details>`);
   }
   root.innerHTML = html.join("") || "<p>No VPC yet.</p>";
   for (const el of root.querySelectorAll("details.vpc")) {
