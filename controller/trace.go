@@ -19,12 +19,16 @@ import (
 type traceCache struct {
 	idx  map[uint64]*trace.Index
 	used map[uint64]time.Time
+	// building holds, for a switch whose index is being built without
+	// the lock, the changes computed meanwhile, applied once it is done.
+	building map[uint64]*[][]engine.FlowChange
 }
 
 const traceIdle = 10 * time.Minute
 
 func newTraceCache() *traceCache {
-	return &traceCache{idx: map[uint64]*trace.Index{}, used: map[uint64]time.Time{}}
+	return &traceCache{idx: map[uint64]*trace.Index{}, used: map[uint64]time.Time{},
+		building: map[uint64]*[][]engine.FlowChange{}}
 }
 
 // apply keeps the indexes equal to the desired tables. Caller holds c.mu.
@@ -33,6 +37,48 @@ func (t *traceCache) apply(changes map[uint64][]engine.FlowChange) {
 		if x, ok := t.idx[dpid]; ok {
 			x.Apply(cs)
 		}
+		if b, ok := t.building[dpid]; ok {
+			*b = append(*b, cs)
+		}
+	}
+}
+
+// prepareTrace makes sure the switches a trace may visit (every switch
+// the engine has flows for) are indexed. An index is built without the
+// controller lock (at 50,000 hosts it takes seconds): the desired table
+// is copied under the lock, indexed outside it, and the changes computed
+// meanwhile are applied before it is used.
+func (c *Controller) prepareTrace() {
+	c.mu.Lock()
+	var todo []uint64
+	tables := map[uint64]engine.DesiredTable{}
+	for _, dpid := range c.engine.Datapaths() {
+		if _, ok := c.trace.idx[dpid]; ok {
+			continue
+		}
+		if _, ok := c.trace.building[dpid]; ok {
+			continue // another trace builds it; traceTables waits for nothing and builds under the lock if needed
+		}
+		todo = append(todo, dpid)
+		tables[dpid] = c.engine.Desired(dpid)
+		c.trace.building[dpid] = &[][]engine.FlowChange{}
+	}
+	c.mu.Unlock()
+	for _, dpid := range todo {
+		flows := make([]openflow.Flow, 0, len(tables[dpid]))
+		for _, f := range tables[dpid] {
+			flows = append(flows, f)
+		}
+		delete(tables, dpid)
+		x := trace.NewIndex(flows)
+		c.mu.Lock()
+		for _, cs := range *c.trace.building[dpid] {
+			x.Apply(cs)
+		}
+		delete(c.trace.building, dpid)
+		c.trace.idx[dpid] = x
+		c.trace.used[dpid] = time.Now()
+		c.mu.Unlock()
 	}
 }
 
@@ -78,6 +124,7 @@ func (c *Controller) Trace(ctx context.Context, req trace.Request) (*trace.Resul
 			installed[d.DPID] = trace.NewIndex(flows)
 		}
 	}
+	c.prepareTrace()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var res *trace.Result

@@ -76,28 +76,36 @@ func (x *Index) Get(k openflow.Key) (openflow.Flow, bool) {
 	return f, ok
 }
 
-func signature(m openflow.Match) ([]maskedField, string) {
-	fields := make([]maskedField, len(m))
-	b := make([]byte, 0, 9*len(m))
-	for i, fm := range m {
-		mask := fm.Mask
-		if !fm.HasMask {
-			mask = fullMask(fm.Field)
-		}
-		fields[i] = maskedField{fm.Field, mask}
-		b = append(b, byte(fm.Field))
-		b = binary.BigEndian.AppendUint64(b, mask)
+func maskOf(fm openflow.FieldMatch) uint64 {
+	if fm.HasMask {
+		return fm.Mask
 	}
-	return fields, string(b)
+	return fullMask(fm.Field)
 }
 
-func valuesKey(fields []maskedField, get func(i int) uint64) string {
-	var arr [128]byte
-	b := arr[:0]
+// appendSignature appends the fields and masks m matches on.
+func appendSignature(b []byte, m openflow.Match) []byte {
+	for _, fm := range m {
+		b = append(b, byte(fm.Field))
+		b = binary.BigEndian.AppendUint64(b, maskOf(fm))
+	}
+	return b
+}
+
+func fieldsOf(m openflow.Match) []maskedField {
+	fields := make([]maskedField, len(m))
+	for i, fm := range m {
+		fields[i] = maskedField{fm.Field, maskOf(fm)}
+	}
+	return fields
+}
+
+// appendValues appends the masked values of a group's fields.
+func appendValues(b []byte, fields []maskedField, get func(i int) uint64) []byte {
 	for i, mf := range fields {
 		b = binary.BigEndian.AppendUint64(b, get(i)&mf.mask)
 	}
-	return string(b)
+	return b
 }
 
 func (x *Index) add(f openflow.Flow) {
@@ -106,15 +114,21 @@ func (x *Index) add(f openflow.Flow) {
 		t = &tableIndex{groups: map[string]*group{}}
 		x.tables[f.Table] = t
 	}
-	fields, sig := signature(f.Match)
-	g := t.groups[sig]
+	var sb, kb [320]byte
+	sig := appendSignature(sb[:0], f.Match)
+	g := t.groups[string(sig)]
 	if g == nil {
-		g = &group{fields: fields, flows: map[string][]openflow.Flow{}}
-		t.groups[sig] = g
+		g = &group{fields: fieldsOf(f.Match), flows: map[string][]openflow.Flow{}}
+		t.groups[string(sig)] = g
 	}
 	g.maxPrio = max(g.maxPrio, f.Priority)
-	k := valuesKey(fields, func(i int) uint64 { return f.Match[i].Value })
-	list := g.flows[k]
+	k := appendValues(kb[:0], g.fields, func(i int) uint64 { return f.Match[i].Value })
+	list := g.flows[string(k)]
+	if len(list) == 0 {
+		g.flows[string(k)] = []openflow.Flow{f}
+		x.byKey[f.Key()] = f
+		return
+	}
 	pos := len(list)
 	for i, o := range list {
 		if f.Priority > o.Priority {
@@ -125,7 +139,7 @@ func (x *Index) add(f openflow.Flow) {
 	list = append(list, openflow.Flow{})
 	copy(list[pos+1:], list[pos:])
 	list[pos] = f
-	g.flows[k] = list
+	g.flows[string(k)] = list
 	x.byKey[f.Key()] = f
 }
 
@@ -135,12 +149,13 @@ func (x *Index) remove(f openflow.Flow) {
 	if t == nil {
 		return
 	}
-	fields, sig := signature(f.Match)
+	var sb, kb [320]byte
+	sig := string(appendSignature(sb[:0], f.Match))
 	g := t.groups[sig]
 	if g == nil {
 		return
 	}
-	k := valuesKey(fields, func(i int) uint64 { return f.Match[i].Value })
+	k := string(appendValues(kb[:0], g.fields, func(i int) uint64 { return f.Match[i].Value }))
 	list := g.flows[k]
 	for i, o := range list {
 		if o.Priority == f.Priority {
@@ -172,8 +187,9 @@ func (x *Index) Lookup(table uint8, p *Packet) (openflow.Flow, bool) {
 		if found && g.maxPrio <= best.Priority {
 			continue
 		}
-		k := valuesKey(g.fields, func(i int) uint64 { return p.Get(g.fields[i].f) })
-		if list := g.flows[k]; len(list) > 0 && (!found || list[0].Priority > best.Priority) {
+		var kb [320]byte
+		k := appendValues(kb[:0], g.fields, func(i int) uint64 { return p.Get(g.fields[i].f) })
+		if list := g.flows[string(k)]; len(list) > 0 && (!found || list[0].Priority > best.Priority) {
 			best, found = list[0], true
 		}
 	}
