@@ -27,6 +27,7 @@ type server struct {
 	router *mux.Router
 	// tokenSum is the SHA-256 of opts.Token, when set.
 	tokenSum [sha256.Size]byte
+	spec     openAPIJSON // GET /v1/openapi.json
 }
 
 // NewServer returns the REST API over b.
@@ -52,6 +53,7 @@ func NewServer(log *zap.Logger, b Backend, opts Options) http.Handler {
 	for _, rs := range resources() {
 		routes = append(routes, s.routes(rs)...)
 	}
+	routes = append(routes, s.observeRoutes()...)
 	for _, rt := range routes {
 		r.HandleFunc(rt.path, rt.h).Methods(rt.method)
 	}
@@ -60,7 +62,11 @@ func NewServer(log *zap.Logger, b Backend, opts Options) http.Handler {
 		writeJSON(w, http.StatusNotFound, ErrorBody{Error: fmt.Sprintf("no such route: %s %s", req.Method, req.URL.Path)})
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
-	return s.logRequests(s.recoverPanics(s.authenticate(r)))
+	r.Use(s.nameRoute)
+	if opts.routerHook != nil {
+		opts.routerHook(r)
+	}
+	return s.observeRequests(s.logRequests(s.recoverPanics(s.authenticate(r))))
 }
 
 // ---- middleware ----

@@ -17,6 +17,9 @@
 //	GET    /v1/switches
 //	GET    /v1/switches/{dpid}/flows
 //	GET    /v1/drops
+//	POST   /v1/trace                          (Options.Tracer)
+//	GET    /metrics                           (Options.Metrics)
+//	GET    /v1/openapi.json                   (api/openapi.yaml, the source of truth)
 //
 // A delete refuses (409) to delete what is still in use unless it is given
 // ?cascade=true: a VPC then takes its subnets, hosts and vSwitches with it,
@@ -32,6 +35,9 @@ package api
 import (
 	"context"
 	"net"
+	"net/http"
+
+	"github.com/gorilla/mux"
 
 	"github.com/vpcflow/vpcflow/controller"
 	"github.com/vpcflow/vpcflow/topology"
@@ -68,6 +74,14 @@ type Options struct {
 	// Others are answered 401 {"error":"missing or invalid bearer token"}
 	// with "WWW-Authenticate: Bearer".
 	Token string
+	// Observer, when set, is told about every request (metrics).
+	Observer RequestObserver
+	// Metrics, when set, is served at GET /metrics (behind the token).
+	Metrics http.Handler
+	// Tracer, when set, serves POST /v1/trace.
+	Tracer Tracer
+	// routerHook, in tests, is given the router once every route is on it.
+	routerHook func(*mux.Router)
 }
 
 // DefaultMaxBodyBytes is the default request body limit (8 MiB).

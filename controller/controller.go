@@ -63,6 +63,9 @@ type Options struct {
 	// Chassis configures chassis bridges through their OVSDB; nil uses
 	// OVSDBChassis (the real OVSDB).
 	Chassis ChassisConfigurer
+	// Observer, when set, is told about flow pushes, reconciliations and
+	// packet-ins (metrics).
+	Observer Observer
 }
 
 // Controller reconciles switches with the topology.
@@ -92,6 +95,7 @@ type Controller struct {
 
 	monitors    *monitorSet                      // set by Run
 	lastChassis map[string]pipeline.ChassisPlace // as of the last recompute
+	trace       *traceCache                      // indexes of desired tables for traces
 }
 
 // New builds a controller over store and computes the desired flows of
@@ -125,6 +129,7 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 		seenEndpoints: map[string]bool{},
 		wantEndpoints: map[string]bool{},
 		lastChassis:   map[string]pipeline.ChassisPlace{},
+		trace:         newTraceCache(),
 	}
 	if c.chassis == nil {
 		c.chassis = &OVSDBChassis{Log: log.Named("chassis"), TLS: opts.OVSDBTLS}
@@ -211,6 +216,7 @@ func (c *Controller) recompute(st *topology.State, owners []pipeline.Owner) map[
 	}
 	c.lastChassis = snap.Chassis
 	changes := c.engine.Update(snap, owners)
+	c.trace.apply(changes)
 	for _, o := range owners {
 		if o.Kind == pipeline.OwnerHost {
 			c.trackHost(snap, o)

@@ -55,6 +55,7 @@ Commands:
   switches    list the switches connected to the controller
   flows       dump the flows installed on a switch
   drops       show the packets the pipeline dropped, by reason
+  trace       simulate a packet through the pipeline, in VPC terms
   config      check serve's configuration file (config check)
   version     print the version, commit, Go version and store schema
 
@@ -190,6 +191,8 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		return c.flows(cargs)
 	case "drops":
 		return c.drops(cargs)
+	case "trace":
+		return c.trace(cargs)
 	case "help":
 		if len(cargs) > 0 {
 			return runEnv(ctx, append(cargs, "--help"), stdout, stderr, getenv)

@@ -25,6 +25,7 @@ import (
 	"github.com/vpcflow/vpcflow/controller"
 	"github.com/vpcflow/vpcflow/openflow"
 	"github.com/vpcflow/vpcflow/topology"
+	"github.com/vpcflow/vpcflow/ui"
 )
 
 const serveUsage = `usage: vpcflow serve [flags]
@@ -218,7 +219,9 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	}
 	defer store.Close()
 
+	obs := newObservability(log.Named("metrics"), &cfg)
 	ctrl := controller.New(log.Named("controller"), store, cfg.Controller)
+	obs.attach(ctrl)
 
 	cfg.ofTLS.describe(log, "OpenFlow", "OpenFlow TLS enabled")
 	cfg.ovsdbTLS.describe(log, "OVSDB", "OVSDB TLS enabled")
@@ -274,18 +277,23 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 
 	// The API handler is swapped whole when SIGHUP brings a new token.
 	newAPI := func(token string) http.Handler {
-		return api.NewServer(log.Named("api"), ctrl, api.Options{Token: token})
+		return api.NewServer(log.Named("api"), ctrl, obs.apiOptions(api.Options{Token: token}))
 	}
 	var handler atomic.Pointer[http.Handler]
 	h := newAPI(apiToken)
 	handler.Store(&h)
 	var token atomic.Pointer[string]
 	token.Store(&apiToken)
+	uiPage := ui.Handler()
 	backups := backupHandler(log.Named("backup"), store, func() string { return *token.Load() })
 	httpServer := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == backupPath {
 				backups.ServeHTTP(w, r)
+				return
+			}
+			if ui.Serves(r.URL.Path) {
+				uiPage.ServeHTTP(w, r)
 				return
 			}
 			(*handler.Load()).ServeHTTP(w, r)
