@@ -70,6 +70,23 @@ func (b storeBackend) Drops(ctx context.Context) (controller.DropReport, error) 
 	}, nil
 }
 
+func (b storeBackend) Status(ctx context.Context) controller.Status {
+	return controller.Status{Switches: []controller.SwitchStatus{}}
+}
+
+// HostAttachments: hosts on br-test/vnet1 are attached, the rest not found.
+func (b storeBackend) HostAttachments(hosts []topology.Host) []controller.HostAttachment {
+	out := make([]controller.HostAttachment, len(hosts))
+	for i, h := range hosts {
+		if h.Bridge == "br-test" && h.Interface == "vnet1" {
+			out[i] = controller.HostAttachment{State: controller.AttachedState, DPID: 1, OFPort: 1}
+		} else {
+			out[i] = controller.HostAttachment{State: controller.PortNotFoundState, Detail: "fixed test data"}
+		}
+	}
+	return out
+}
+
 func (b storeBackend) InterfaceMAC(bridge, iface string) (net.HardwareAddr, bool) {
 	if bridge == "br-test" && iface == "vnet1" {
 		return net.HardwareAddr{0x52, 0x58, 0x00, 0x98, 0xc0, 0x81}, true
