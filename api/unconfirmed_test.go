@@ -30,7 +30,7 @@ func TestUnconfirmedIs202(t *testing.T) {
 	e.dp.FailApply(errors.New("OFPBRC_EPERM: barrier refused"))
 	r := e.must(202, "POST", "/v1/vpcs/vpc-a/subnets", `{"cidr":"172.18.9.0/24","host":"test1"}`)
 	ab := decode[struct {
-		Message     string         `json:"message"`
+		Message     string          `json:"message"`
 		Object      topology.Subnet `json:"object"`
 		Unconfirmed []struct {
 			DPID   string `json:"dpid"`
