@@ -38,9 +38,11 @@ func vswitchTable(w io.Writer, v any) {
 func hostTable(w io.Writer, v any) {
 	hosts := asList[api.HostInfo](v)
 	if hosts == nil {
-		for _, h := range asList[topology.Host](v) {
-			hosts = append(hosts, api.HostInfo{Host: h})
+		row(w, "NAME", "ID", "VSWITCH", "IP", "MAC", "ATTACHMENT")
+		for _, x := range asList[topology.Host](v) {
+			row(w, x.Name, x.ID, x.VSwitch, x.IP, x.MAC, attachment(x))
 		}
+		return
 	}
 	row(w, "NAME", "ID", "VSWITCH", "IP", "MAC", "ATTACHMENT", "STATE", "DETAIL")
 	for _, x := range hosts {
