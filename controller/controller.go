@@ -9,8 +9,6 @@ package controller
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -187,8 +185,10 @@ func (c *Controller) Apply(ctx context.Context, ops []topology.Op) ([]topology.O
 	})
 	waits := c.queueChanges(changes)
 	c.mu.Unlock()
-	if err := waitAll(ctx, waits); err != nil {
-		return applied, fmt.Errorf("change stored, but a switch did not confirm it: %w", err)
+	// A stored change that a switch did not confirm is an
+	// *UnconfirmedError (status.go), returned with the applied ops.
+	if err := c.waitConfirmed(ctx, waits); err != nil {
+		return applied, err
 	}
 	return applied, nil
 }
@@ -260,23 +260,6 @@ func (c *Controller) queueChanges(changes map[uint64][]engine.FlowChange) map[ui
 		waits[dpid] = sc.enqueue(&pushJob{mods: toFlowMods(cs), timeout: c.opts.PushTimeout})
 	}
 	return waits
-}
-
-// waitAll waits for every switch's confirmation (each bounded by
-// PushTimeout in its own queue) or for ctx.
-func waitAll(ctx context.Context, waits map[uint64]<-chan error) error {
-	var errs []error
-	for dpid, w := range waits {
-		select {
-		case err := <-w:
-			if err != nil {
-				errs = append(errs, fmt.Errorf("switch %s: %w", dpidString(dpid), err))
-			}
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for switch %s: %w", dpidString(dpid), ctx.Err())
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // toFlowMods turns changes into OpenFlow flow-mods: an install is an ADD
