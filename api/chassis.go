@@ -60,9 +60,16 @@ func (c *Client) CreateChassis(ctx context.Context, req ChassisRequest) (topolog
 
 // ListChassis lists every chassis.
 func (c *Client) ListChassis(ctx context.Context) ([]topology.Chassis, error) {
-	var out []topology.Chassis
-	err := c.do(ctx, http.MethodGet, path("chassis"), nil, &out)
+	out, _, err := c.ListChassisPage(ctx, Page{})
 	return out, err
+}
+
+// ListChassisPage lists one page of the chassis, by name, and the next
+// page's token ("" on the last).
+func (c *Client) ListChassisPage(ctx context.Context, pg Page) ([]topology.Chassis, string, error) {
+	var out []topology.Chassis
+	next, err := c.listPage(ctx, path("chassis"), pg, &out)
+	return out, next, err
 }
 
 // Chassis returns one chassis.

@@ -36,6 +36,10 @@ type resource struct {
 	ref func(v map[string]string) topology.Object
 	// location is the URL of an object.
 	location func(o topology.Object) string
+	// view, when set, turns what list (a page of it) or get returned
+	// into what GET sends, outside the store's lock (hosts add where
+	// they are attached now).
+	view func(s *server, v any) any
 	// extra are routes of the resource's own (a security group's rules).
 	extra func(s *server) []route
 }
@@ -76,6 +80,11 @@ func (s *server) routes(rs resource) []route {
 
 func (s *server) listResource(w http.ResponseWriter, r *http.Request, rs resource) {
 	v := mux.Vars(r)
+	p, rerr := parsePage(r)
+	if rerr != nil {
+		s.writeError(w, r, rerr)
+		return
+	}
 	var out any
 	var err error
 	s.b.Read(func(st *topology.State) {
@@ -87,9 +96,15 @@ func (s *server) listResource(w http.ResponseWriter, r *http.Request, rs resourc
 		}
 		out = rs.list(st, v)
 	})
+	if err == nil {
+		out, err = paginateObjects(w, r, p, out)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if rs.view != nil {
+		out = rs.view(s, out)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -114,6 +129,9 @@ func (s *server) getResource(w http.ResponseWriter, r *http.Request, rs resource
 		s.writeError(w, r, err)
 		return
 	}
+	if rs.view != nil {
+		out = rs.view(s, out)
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -134,11 +152,14 @@ func (s *server) createResource(w http.ResponseWriter, r *http.Request, rs resou
 			return
 		}
 		out, err := s.apply(r, []topology.Op{topology.Create(o)})
-		if err != nil {
+		if out == nil {
 			s.writeError(w, r, err)
 			return
 		}
 		w.Header().Set("Location", rs.location(out[0].Obj))
+		if s.stored(w, r, err, out[0].Obj, nil) {
+			return
+		}
 		writeJSON(w, http.StatusCreated, out[0].Obj)
 		return
 	}
@@ -157,6 +178,13 @@ func (s *server) createResource(w http.ResponseWriter, r *http.Request, rs resou
 		ops[i] = topology.Create(o)
 	}
 	out, err := s.apply(r, ops)
+	objs := make([]any, len(out))
+	for i, op := range out {
+		objs[i] = op.Obj
+	}
+	if s.stored(w, r, err, nil, objs) {
+		return
+	}
 	if err != nil {
 		// The store prefixes fields with "[i]." only for batches of more
 		// than one; an array is always a batch to the client.
@@ -165,10 +193,6 @@ func (s *server) createResource(w http.ResponseWriter, r *http.Request, rs resou
 		}
 		s.writeError(w, r, err)
 		return
-	}
-	objs := make([]any, len(out))
-	for i, op := range out {
-		objs[i] = op.Obj
 	}
 	writeJSON(w, http.StatusCreated, objs)
 }
@@ -186,8 +210,11 @@ func (s *server) updateResource(w http.ResponseWriter, r *http.Request, rs resou
 		return
 	}
 	out, err := s.apply(r, []topology.Op{topology.Update(o)})
-	if err != nil {
+	if out == nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if s.stored(w, r, err, out[0].Obj, nil) {
 		return
 	}
 	writeJSON(w, http.StatusOK, out[0].Obj)
@@ -204,7 +231,9 @@ func (s *server) deleteOp(w http.ResponseWriter, r *http.Request, op topology.Op
 	}
 	op.Cascade = cascade
 	if _, err := s.apply(r, []topology.Op{op}); err != nil {
-		s.writeError(w, r, err)
+		if !s.stored(w, r, err, nil, nil) {
+			s.writeError(w, r, err)
+		}
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -119,6 +120,11 @@ func withHits(rules []topology.SecurityGroupRule, hits map[uint32]controller.Rul
 
 func (s *server) listRules(w http.ResponseWriter, r *http.Request) {
 	v := mux.Vars(r)
+	p, rerr := parsePage(r)
+	if rerr != nil {
+		s.writeError(w, r, rerr)
+		return
+	}
 	var rules []topology.SecurityGroupRule
 	var err error
 	s.b.Read(func(st *topology.State) {
@@ -130,6 +136,8 @@ func (s *server) listRules(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// Pages by rule id.
+	rules = paginate(w, r, p, rules, func(x *topology.SecurityGroupRule) string { return fmt.Sprintf("%010d", x.ID) })
 	hits, err := s.hits(r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -230,12 +238,15 @@ func (s *server) createRules(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		out, err := s.apply(r, []topology.Op{topology.Create(rule)})
-		if err != nil {
+		if out == nil {
 			s.writeError(w, r, err)
 			return
 		}
 		created := out[0].Obj.(*topology.SecurityGroupRule)
 		w.Header().Set("Location", ruleLocation(created))
+		if s.stored(w, r, err, created, nil) {
+			return
+		}
 		writeJSON(w, http.StatusCreated, created)
 		return
 	}
@@ -254,16 +265,19 @@ func (s *server) createRules(w http.ResponseWriter, r *http.Request) {
 		ops[i] = topology.Create(rule)
 	}
 	out, err := s.apply(r, ops)
+	objs := make([]any, len(out))
+	for i, op := range out {
+		objs[i] = op.Obj
+	}
+	if s.stored(w, r, err, nil, objs) {
+		return
+	}
 	if err != nil {
 		if te, ok := topology.AsError(err); ok && len(ops) == 1 {
 			err = withIndex(&requestError{status: statusOf(te.Kind), field: te.Field, msg: te.Msg}, 0)
 		}
 		s.writeError(w, r, err)
 		return
-	}
-	objs := make([]any, len(out))
-	for i, op := range out {
-		objs[i] = op.Obj
 	}
 	writeJSON(w, http.StatusCreated, objs)
 }
@@ -296,8 +310,11 @@ func (s *server) updateRule(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out, err := s.apply(r, []topology.Op{topology.Update(rule)})
-	if err != nil {
+	if out == nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if s.stored(w, r, err, out[0].Obj, nil) {
 		return
 	}
 	writeJSON(w, http.StatusOK, out[0].Obj)
@@ -351,9 +368,16 @@ func (c *Client) CreateSecurityGroupRules(ctx context.Context, vpc, group string
 
 // ListSecurityGroupRules lists a group's rules with their hits.
 func (c *Client) ListSecurityGroupRules(ctx context.Context, vpc, group string) ([]SecurityGroupRule, error) {
-	var out []SecurityGroupRule
-	err := c.do(ctx, http.MethodGet, path("vpcs", vpc, "security-groups", group, "rules"), nil, &out)
+	out, _, err := c.ListSecurityGroupRulesPage(ctx, vpc, group, Page{})
 	return out, err
+}
+
+// ListSecurityGroupRulesPage lists one page of a group's rules (by id)
+// with their hits, and the next page's token ("" on the last).
+func (c *Client) ListSecurityGroupRulesPage(ctx context.Context, vpc, group string, pg Page) ([]SecurityGroupRule, string, error) {
+	var out []SecurityGroupRule
+	next, err := c.listPage(ctx, path("vpcs", vpc, "security-groups", group, "rules"), pg, &out)
+	return out, next, err
 }
 
 // GetSecurityGroupRule returns one rule with its hits.

@@ -71,9 +71,16 @@ func (c *Client) CreateSecurityGroup(ctx context.Context, vpc string, req Securi
 
 // ListSecurityGroups lists a VPC's security groups.
 func (c *Client) ListSecurityGroups(ctx context.Context, vpc string) ([]topology.SecurityGroup, error) {
-	var out []topology.SecurityGroup
-	err := c.do(ctx, http.MethodGet, path("vpcs", vpc, "security-groups"), nil, &out)
+	out, _, err := c.ListSecurityGroupsPage(ctx, vpc, Page{})
 	return out, err
+}
+
+// ListSecurityGroupsPage lists one page of a VPC's security groups, by
+// name, and the next page's token ("" on the last).
+func (c *Client) ListSecurityGroupsPage(ctx context.Context, vpc string, pg Page) ([]topology.SecurityGroup, string, error) {
+	var out []topology.SecurityGroup
+	next, err := c.listPage(ctx, path("vpcs", vpc, "security-groups"), pg, &out)
+	return out, next, err
 }
 
 // GetSecurityGroup returns one security group.

@@ -28,6 +28,7 @@ type switchConn struct {
 	dp   Datapath
 	log  *zap.Logger
 	pipe *pipeline.Pipeline
+	obs  Observer
 
 	mu         sync.Mutex
 	queue      []*pushJob
@@ -52,7 +53,7 @@ type pushJob struct {
 }
 
 func newSwitchConn(dp Datapath, log *zap.Logger, pipe *pipeline.Pipeline) *switchConn {
-	return &switchConn{dp: dp, log: log, pipe: pipe, wake: make(chan struct{}, 1)}
+	return &switchConn{dp: dp, log: log, pipe: pipe, obs: nopObserver{}, wake: make(chan struct{}, 1)}
 }
 
 // enqueue adds a job; the returned channel yields its result.
@@ -115,7 +116,10 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 	defer cancel()
 	if j.snapshot == nil {
 		start := time.Now()
-		if err := s.dp.Apply(ctx, j.mods); err != nil {
+		err := s.dp.Apply(ctx, j.mods)
+		adds, dels := countMods(j.mods)
+		s.obs.FlowMods(s.dp.DPID(), adds, dels, time.Since(start), err)
+		if err != nil {
 			return fmt.Errorf("applying %d flow-mods: %w", len(j.mods), err)
 		}
 		s.log.Debug("flows pushed", zap.Int("changes", len(j.mods)), zap.Duration("took", time.Since(start)))
@@ -123,11 +127,14 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 		return nil
 	}
 	start := time.Now()
+	var rerr error
+	defer func() { s.obs.Reconciled(s.dp.DPID(), time.Since(start), rerr) }()
 	snap := make(chan engine.DesiredTable, 1)
 	go func() { snap <- j.snapshot() }()
 	installed, err := s.dp.DumpFlows(ctx)
 	desired := <-snap
 	if err != nil {
+		rerr = err
 		return fmt.Errorf("reading flows: %w", err)
 	}
 	flows := make([]openflow.Flow, len(installed))
@@ -135,12 +142,15 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 		flows[i] = installed[i].Flow
 	}
 	changes := engine.DiffTable(s.pipe, desired, flows)
+	adds, dels := countChanges(changes)
 	if len(changes) > 0 {
-		if err := s.dp.Apply(ctx, toFlowMods(changes)); err != nil {
-			return fmt.Errorf("reconciling %d flow-mods: %w", len(changes), err)
+		t := time.Now()
+		rerr = s.dp.Apply(ctx, toFlowMods(changes))
+		s.obs.FlowMods(s.dp.DPID(), adds, dels, time.Since(t), rerr)
+		if rerr != nil {
+			return fmt.Errorf("reconciling %d flow-mods: %w", len(changes), rerr)
 		}
 	}
-	adds, dels := countChanges(changes)
 	s.log.Info("switch reconciled", zap.Int("installed", len(installed)), zap.Int("added", adds),
 		zap.Int("deleted", dels), zap.Duration("took", time.Since(start)))
 	// Listed as reconciled only after the line above is written, so a
@@ -173,6 +183,17 @@ func (s *switchConn) fail(err error) {
 		j.result <- err
 	}
 	s.queue = nil
+}
+
+func countMods(ms []openflow.FlowMod) (adds, dels int) {
+	for _, m := range ms {
+		if m.Command == openflow.FlowAdd {
+			adds++
+		} else {
+			dels++
+		}
+	}
+	return adds, dels
 }
 
 func countChanges(cs []engine.FlowChange) (adds, dels int) {

@@ -50,6 +50,9 @@ type ServerOptions struct {
 	// MaxAcceptBackoff is the longest wait before accepting again after
 	// an accept error such as EMFILE (default 1s).
 	MaxAcceptBackoff time.Duration
+	// Observer, when set, is told about connections, messages, errors and
+	// echo round trips (metrics).
+	Observer Observer
 }
 
 func (o ServerOptions) withDefaults() ServerOptions {
@@ -229,7 +232,14 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, src string) {
 			log.Warn("switch handshake failed", zap.Error(err))
 		}
 		c.close(fmt.Errorf("handshake: %w", err))
+		if s.opts.Observer != nil {
+			s.opts.Observer.HandshakeFailed()
+		}
 		return
+	}
+	if s.opts.Observer != nil {
+		s.opts.Observer.SwitchConnected(dpid)
+		defer s.opts.Observer.SwitchDisconnected(dpid)
 	}
 	c.log = log.With(zap.String("dpid", fmt.Sprintf("%016x", dpid)))
 	sw := &Switch{c: c, dpid: dpid, remote: nc.RemoteAddr().String(), connectedAt: time.Now(), gone: make(chan struct{})}

@@ -96,8 +96,8 @@ func (c *cli) sgCreate(args []string) int {
 
 func (c *cli) sgList(args []string) int {
 	return c.listInVPC(args, "sg list", "List a VPC's security groups.", "vpcflow sg list --vpc vpc-a",
-		func(ctx context.Context, cl *api.Client, vpc string) (any, error) {
-			return cl.ListSecurityGroups(ctx, vpc)
+		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, string, error) {
+			return cl.ListSecurityGroupsPage(ctx, vpc, pg)
 		}, sgTable)
 }
 
