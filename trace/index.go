@@ -2,6 +2,7 @@ package trace
 
 import (
 	"encoding/binary"
+	"sort"
 
 	"github.com/vpcflow/vpcflow/controller/engine"
 	"github.com/vpcflow/vpcflow/openflow"
@@ -27,15 +28,31 @@ type Index struct {
 }
 
 type tableIndex struct {
-	groups map[string]*group // by signature
+	groups  map[string]*group // by signature
+	hasConj bool              // some flow is a conjunction clause
 }
 
 // group is every flow of a table that matches on the same fields under
 // the same masks.
 type group struct {
 	fields  []maskedField
-	maxPrio uint16
+	maxPrio uint16 // of the ordinary flows
+	// maxConj is the highest priority of the conjunction clause flows
+	// (hasConj says there are any).
+	maxConj uint16
+	hasConj bool
 	flows   map[string][]openflow.Flow // masked values → flows, highest priority first
+}
+
+// isClause says whether f is a conjunction clause flow: its actions are
+// conjunction actions only (OVS allows nothing else with them).
+func isClause(f *openflow.Flow) bool {
+	for _, a := range f.Actions {
+		if a.Type != openflow.ActConjunction {
+			return false
+		}
+	}
+	return len(f.Actions) > 0
 }
 
 type maskedField struct {
@@ -121,7 +138,11 @@ func (x *Index) add(f openflow.Flow) {
 		g = &group{fields: fieldsOf(f.Match), flows: map[string][]openflow.Flow{}}
 		t.groups[string(sig)] = g
 	}
-	g.maxPrio = max(g.maxPrio, f.Priority)
+	if isClause(&f) {
+		g.maxConj, g.hasConj, t.hasConj = max(g.maxConj, f.Priority), true, true
+	} else {
+		g.maxPrio = max(g.maxPrio, f.Priority)
+	}
 	k := appendValues(kb[:0], g.fields, func(i int) uint64 { return f.Match[i].Value })
 	list := g.flows[string(k)]
 	if len(list) == 0 {
@@ -173,14 +194,71 @@ func (x *Index) remove(f openflow.Flow) {
 	}
 }
 
-// Lookup returns the highest-priority flow of table matching p. Flows of
-// equal priority that both match are an ambiguity OpenFlow leaves
-// undefined; the pipeline never produces them.
+// Lookup returns the flow of table that decides for p, as OVS's
+// classifier does: the highest-priority ordinary flow that matches, unless
+// conjunction clause flows of a higher priority match every clause of a
+// conjunction; then the packet is looked up again with conj_id set to
+// that conjunction's id (ignoring clause flows), and what that finds
+// decides. Flows of equal priority that both match are an ambiguity
+// OpenFlow leaves undefined; the pipeline never produces them (of
+// conjunctions complete at one priority, the lowest id is taken).
 func (x *Index) Lookup(table uint8, p *Packet) (openflow.Flow, bool) {
 	t := x.tables[table]
 	if t == nil {
 		return openflow.Flow{}, false
 	}
+	best, found := t.ordinary(p)
+	if !t.hasConj {
+		return best, found
+	}
+	type conj struct {
+		prio uint16
+		id   uint32
+	}
+	seen := map[conj]uint64{} // clauses matched, one bit each
+	need := map[conj]uint8{}
+	for _, g := range t.groups {
+		if !g.hasConj || found && g.maxConj <= best.Priority {
+			continue
+		}
+		var kb [320]byte
+		k := appendValues(kb[:0], g.fields, func(i int) uint64 { return p.Get(g.fields[i].f) })
+		for _, f := range g.flows[string(k)] {
+			if !isClause(&f) || found && f.Priority <= best.Priority {
+				continue
+			}
+			for _, a := range f.Actions {
+				c := conj{f.Priority, uint32(a.Value)}
+				seen[c] |= 1 << (a.Ofs - 1)
+				need[c] = a.NBits
+			}
+		}
+	}
+	var complete []conj
+	for c, bits := range seen {
+		if bits == 1<<need[c]-1 {
+			complete = append(complete, c)
+		}
+	}
+	sort.Slice(complete, func(i, j int) bool {
+		if complete[i].prio != complete[j].prio {
+			return complete[i].prio > complete[j].prio
+		}
+		return complete[i].id < complete[j].id
+	})
+	for _, c := range complete {
+		q := *p
+		q.Set(openflow.FieldConjID, uint64(c.id))
+		if f, ok := t.ordinary(&q); ok {
+			return f, true
+		}
+	}
+	return best, found
+}
+
+// ordinary is the highest-priority flow that matches p, clause flows
+// aside.
+func (t *tableIndex) ordinary(p *Packet) (openflow.Flow, bool) {
 	var best openflow.Flow
 	found := false
 	for _, g := range t.groups {
@@ -189,8 +267,14 @@ func (x *Index) Lookup(table uint8, p *Packet) (openflow.Flow, bool) {
 		}
 		var kb [320]byte
 		k := appendValues(kb[:0], g.fields, func(i int) uint64 { return p.Get(g.fields[i].f) })
-		if list := g.flows[string(k)]; len(list) > 0 && (!found || list[0].Priority > best.Priority) {
-			best, found = list[0], true
+		for _, f := range g.flows[string(k)] {
+			if isClause(&f) {
+				continue
+			}
+			if !found || f.Priority > best.Priority {
+				best, found = f, true
+			}
+			break
 		}
 	}
 	return best, found

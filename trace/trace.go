@@ -438,10 +438,16 @@ func (tr *tracer) lookup(tables Tables, hop *Hop, table uint8, p *Packet, out *o
 			case openflow.ActCTClear:
 				p.Set(openflow.FieldCTState, 0)
 			case openflow.ActCT:
-				// Connection tracking is simulated as a new connection.
+				// Connection tracking is simulated as a new connection; a
+				// commit without recirculation leaves the state alone.
+				c, ok := a.CT()
+				if ok && c.Commit && !c.Recirc {
+					st.Rewrites = append(st.Rewrites, "ct: the connection is committed ("+a.String()+")")
+					break
+				}
 				p.Set(openflow.FieldCTState, uint64(openflow.CTTrk|openflow.CTNew))
 				st.Rewrites = append(st.Rewrites, "ct: assumed a new connection (ct_state=+trk+new)")
-				if c, ok := a.CT(); ok && c.Recirc {
+				if ok && c.Recirc {
 					next = int(c.Table)
 				}
 			default:
@@ -580,6 +586,21 @@ func (tr *tracer) object(cookie uint64) string {
 	case pipeline.OwnerChassis:
 		if c, ok := st.ChassisByID(ck.ID); ok {
 			return fmt.Sprintf("chassis %s (tunnel %s)", c.Name, c.TunnelIP)
+		}
+	case pipeline.OwnerSecurityGroup:
+		if g, ok := st.SecurityGroupByID(ck.ID); ok {
+			return fmt.Sprintf("security group %s/%s", g.VPC, g.Name)
+		}
+	case pipeline.OwnerSGRule:
+		if r, ok := st.SecurityGroupRuleByID(ck.ID); ok {
+			peer := r.SecurityGroup
+			if r.CIDR.IsValid() {
+				peer = r.CIDR.String()
+			} else {
+				peer = "group " + peer
+			}
+			return fmt.Sprintf("security group rule %s/%s #%d (%s %s %s %s, peer %s, priority %d)",
+				r.VPC, r.Group, r.ID, r.Direction, r.Policy, r.Protocol, r.PortRange, peer, r.Priority)
 		}
 	}
 	return fmt.Sprintf("%s #%d (gone)", ck.Owner, ck.ID)
