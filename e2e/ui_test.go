@@ -195,8 +195,8 @@ func TestUITopologyPage(t *testing.T) {
 	}
 	steps, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#trace-result .step").length`))
 	must(t, err)
-	if steps != 6 {
-		t.Errorf("the trace draws %d tables, want 6", steps)
+	if steps != 8 { // 0, 10, 11 (SGEgress), 30, 45, 46, 50 (SGIngress), 70
+		t.Errorf("the trace draws %d tables, want 8", steps)
 	}
 
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
