@@ -253,11 +253,11 @@ func (c *call) serve() (resp any, aerr *Error) {
 		}
 	}
 	c.p = p
+	c.action = cmpOr(p["Action"], r.Header.Get("x-acs-action"))
+	c.version = cmpOr(p["Version"], r.Header.Get("x-acs-version"))
 	if aerr := c.authenticate(query, body); aerr != nil {
 		return nil, aerr
 	}
-	c.action = cmpOr(p["Action"], r.Header.Get("x-acs-action"))
-	c.version = cmpOr(p["Version"], r.Header.Get("x-acs-version"))
 	if c.action == "" {
 		return nil, errMissingCode("MissingAction", "Action")
 	}

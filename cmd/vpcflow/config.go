@@ -52,6 +52,9 @@ type serveOptions struct {
 	HandshakeTimeout       time.Duration
 	ListenMaxConns         int
 	TLSReloadInterval      time.Duration
+
+	AliyunListen   string
+	AliyunKeysFile string
 }
 
 // stringList is a repeatable string flag. Values from a later source (the
@@ -100,6 +103,8 @@ func serveFlagSet() (*flag.FlagSet, *serveOptions) {
 	fs.IntVar(&o.MaxHandshakesPerSource, "openflow-max-handshakes-per-source", 32, "most OpenFlow connections in their handshake from one address")
 	fs.DurationVar(&o.HandshakeTimeout, "openflow-handshake-timeout", 10*time.Second, "time a switch has for HELLO and FEATURES (and TLS) before it is dropped")
 	fs.IntVar(&o.ListenMaxConns, "listen-max-conns", 0, "most open REST connections; at the cap the longest-idle one is closed (0: a quarter of the open-file limit, at most 512)")
+	fs.StringVar(&o.AliyunListen, "aliyun-listen", "", "listen address of Alibaba Cloud's VPC/ECS OpenAPI over the same topology, e.g. 127.0.0.1:8090 (docs/aliyun-api.md; needs --aliyun-keys-file; none: not served)")
+	fs.StringVar(&o.AliyunKeysFile, "aliyun-keys-file", "", "file of the access keys the Aliyun API accepts, a line \"ACCESS_KEY_ID ACCESS_KEY_SECRET\" each (re-read when it changes)")
 	fs.DurationVar(&o.TLSReloadInterval, "tls-reload-interval", 10*time.Second, "how often the TLS certificate, key and CA files are checked for changes and re-read (0: only on SIGHUP)")
 	o.OFTLS = addTLSFlags(fs, "openflow",
 		"PEM certificate vpcflow presents to switches; with --openflow-tls-key and --openflow-tls-ca the OpenFlow listener speaks only TLS (switch target ssl:HOST:PORT)",
@@ -458,6 +463,9 @@ func (c *loadedConfig) resolve(log *zap.Logger, getenv func(string) string) (*re
 	}
 	if o.HandshakeTimeout <= 0 {
 		return nil, c.fail("openflow-handshake-timeout", fmt.Errorf("%s: want a positive duration", o.HandshakeTimeout))
+	}
+	if o.AliyunListen != "" && o.AliyunKeysFile == "" {
+		return nil, c.fail("aliyun-listen", fmt.Errorf("needs --aliyun-keys-file: the Aliyun API verifies every request against the access keys of that file and would refuse all without them"))
 	}
 	if r.token, err = apiToken(log, o.APITokenFile, getenv); err != nil {
 		return nil, c.wrap(err, "api-token-file")
