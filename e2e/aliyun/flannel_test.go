@@ -201,24 +201,23 @@ func TestFlannelAliVPCSeed(t *testing.T) {
 
 	// flanneld in each VM, one after the other (as nodes join a cluster;
 	// Aliyun refuses a route entry while another is Pending).
-	for i, s := range seedVMs {
-		instanceID := rest("GET", "/v1/vpcs/vpc-seed/hosts/"+s.name, "", 200)["aliyun_id"].(string)
-		vmServices(t, vms[i], phys, etcdURL, map[string]string{"region-id": testRegion, "instance-id": instanceID, "vpc-id": vpcID})
+	startFlanneld := func(i int, logName string) *netlab.Process {
+		t.Helper()
+		s := seedVMs[i]
 		// flanneld renews the lease of its subnet file: the seed's subnets.
 		subnetFile := filepath.Join(lab.Dir(), s.name+"-subnet.env")
 		must(t, os.WriteFile(subnetFile, []byte("FLANNEL_NETWORK=172.18.0.0/16\nFLANNEL_SUBNET="+s.gateway+"/24\n"), 0o644))
-		flog := filepath.Join(lab.Dir(), s.name+"-flanneld.log")
+		flog := filepath.Join(lab.Dir(), logName)
 		p, err := vms[i].Start(context.Background(), flog, "env", "ECS_ENDPOINT=http://"+vmAliyun, "METADATA_ENDPOINT=http://"+vmMetadata,
 			"ACCESS_KEY_ID="+testAK, "ACCESS_KEY_SECRET="+testSecret, flanneldBin,
 			"--etcd-endpoints=https://"+vmEtcd, "--etcd-certfile="+pki.clientCert, "--etcd-keyfile="+pki.clientKey, "--etcd-cafile="+pki.ca,
-			"--iface=ens8", "--subnet-file="+subnetFile,
-			"--ip-masq=false", "--iptables-forward-rules=false", "-v=2")
+			"--iface=ens8", "--subnet-file="+subnetFile, "--ip-masq=false", "--iptables-forward-rules=false", "-v=2")
 		must(t, err)
 		t.Cleanup(func() {
 			_ = p.Stop()
 			if t.Failed() {
 				b, _ := os.ReadFile(flog)
-				t.Logf("flanneld in %s:\n%s", s.name, lastLines(string(b), 40))
+				t.Logf("flanneld in %s (%s):\n%s", s.name, logName, lastLines(string(b), 40))
 			}
 		})
 		// flanneld writes FLANNEL_MTU into the subnet file only after its
@@ -238,6 +237,13 @@ func TestFlannelAliVPCSeed(t *testing.T) {
 			}
 			return nil
 		})
+		return p
+	}
+	procs := make([]*netlab.Process, len(seedVMs))
+	for i, s := range seedVMs {
+		instanceID := rest("GET", "/v1/vpcs/vpc-seed/hosts/"+s.name, "", 200)["aliyun_id"].(string)
+		vmServices(t, vms[i], phys, etcdURL, map[string]string{"region-id": testRegion, "instance-id": instanceID, "vpc-id": vpcID})
+		procs[i] = startFlanneld(i, s.name+"-flanneld.log")
 		// The route entry is a subnet of vpcflow's, next hop this VM.
 		subs := rest("GET", "/v1/vpcs/vpc-seed/subnets/"+strings.ReplaceAll(s.subnet, "/", "-"), "", 200)
 		if subs["host"] != s.name || subs["cidr"] != s.subnet {
@@ -260,17 +266,20 @@ func TestFlannelAliVPCSeed(t *testing.T) {
 	t.Logf("testns1 → %s:\n%s", seedVMs[1].ctrIP, out)
 	pingOK(t, ctrs[1], seedVMs[0].ctrIP)
 
-	// A restarted flanneld keeps its Available entry (flannel's "Keep
-	// target entry"), and the traffic goes on.
+	// A restarted flanneld finds its entry Available and keeps it
+	// (flannel's "Keep target entry"); the traffic goes on.
 	before := rest("GET", "/v1/vpcs/vpc-seed/subnets/172.18.1.0-24", "", 200)["id"]
-	flog, err := os.ReadFile(filepath.Join(lab.Dir(), "test1-flanneld.log"))
+	must(t, procs[0].Stop())
+	startFlanneld(0, "test1-flanneld-restarted.log")
+	flog, err := os.ReadFile(filepath.Join(lab.Dir(), "test1-flanneld-restarted.log"))
 	must(t, err)
-	if !strings.Contains(string(flog), "172.18.1.0/24") {
-		t.Errorf("flanneld's log does not name its subnet:\n%s", lastLines(string(flog), 20))
+	if !strings.Contains(string(flog), "Keep target entry") || !strings.Contains(string(flog), "CIDR=172.18.1.0/24") {
+		t.Errorf("restarted flanneld did not keep its route entry:\n%s", lastLines(string(flog), 20))
 	}
 	if after := rest("GET", "/v1/vpcs/vpc-seed/subnets/172.18.1.0-24", "", 200)["id"]; after != before {
 		t.Errorf("route entry replaced: id %v → %v", before, after)
 	}
+	pingOK(t, ctrs[0], seedVMs[1].ctrIP)
 }
 
 // vmServices makes, on the VM's loopback, the endpoints flanneld reads:
