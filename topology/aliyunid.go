@@ -20,6 +20,8 @@ import (
 //
 // The IDs are written into the JSON of the objects (REST responses and
 // the stored records) as aliyun_id and friends; they are never read back.
+// The objects have MarshalJSON methods for that: a struct that embeds one
+// must marshal itself, or the promoted method writes the object alone.
 
 // Aliyun ID prefixes.
 const (
