@@ -156,6 +156,28 @@ func TestVPCLifecycle(t *testing.T) {
 		t.Fatalf("DescribeInstances by ID: %s", one.raw)
 	}
 
+	// ECS's NextToken paging ends, one instance a page.
+	var names []string
+	for token, n := "", 0; ; n++ {
+		if n > 5 {
+			t.Fatal("DescribeInstances NextToken does not end")
+		}
+		p := map[string]string{"MaxResults": "1"}
+		if token != "" {
+			p["NextToken"] = token
+		}
+		a := r.v1(VersionECS, "DescribeInstances", p).ok(t)
+		for _, in := range a.list("Instances.Instance") {
+			names = append(names, in.(map[string]any)["InstanceName"].(string))
+		}
+		if token = a.str("NextToken"); token == "" {
+			break
+		}
+	}
+	if strings.Join(names, ",") != "test1,test2" {
+		t.Fatalf("paged through instances %v", names)
+	}
+
 	// A route entry through a switch that holds its confirmation: Pending,
 	// the table busy, then Available once the switch confirmed.
 	r.dp.hold()
