@@ -139,6 +139,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if rs.ofTLS != nil {
 		cfg.OpenFlowTLS = rs.ofTLS.serverConfig()
 	}
+	cfg.aliyunAddr, cfg.aliyunKeys = rs.opts.AliyunListen, rs.opts.AliyunKeysFile
 	if rs.ovsdbTLS != nil {
 		cfg.Controller.OVSDBTLS = rs.ovsdbTLS.clientConfig()
 	}
@@ -218,6 +219,9 @@ type serveConfig struct {
 	// tlsReloadInterval is how often certificate files are checked for
 	// changes (0: only on SIGHUP).
 	tlsReloadInterval time.Duration
+	// aliyunAddr serves the Aliyun API (aliyun.go) with the keys of
+	// aliyunKeys; "" for none.
+	aliyunAddr, aliyunKeys string
 }
 
 func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
@@ -332,6 +336,14 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 			errc <- fmt.Errorf("rest server: %w", err)
 		}
 	}()
+
+	if err := startAliyunAPI(ctx, log.Named("aliyun"), ctrl, cfg.aliyunAddr, cfg.aliyunKeys, &wg, errc); err != nil {
+		cancel()
+		_ = httpServer.Close()
+		ofLn.Close()
+		wg.Wait()
+		return err
+	}
 
 	// Ready: the store is open and both listeners accept.
 	if err := cfg.notifier.notify("READY=1", "STATUS=serving OpenFlow on "+ofLn.Addr().String()+", REST on "+restLn.Addr().String()); err != nil {
