@@ -32,6 +32,12 @@ type Datapath interface {
 	DumpFlows(ctx context.Context) ([]openflow.FlowStats, error)
 	Apply(ctx context.Context, mods []openflow.FlowMod) error
 	Close()
+	// Meters (see meters.go): the pipeline's meters are switch state
+	// like flows.
+	DumpMeters(ctx context.Context, id uint32) ([]openflow.MeterConfig, error)
+	AddMeter(ctx context.Context, m openflow.MeterConfig) error
+	ModifyMeter(ctx context.Context, m openflow.MeterConfig) error
+	MeterStats(ctx context.Context, id uint32) ([]openflow.MeterStats, error)
 }
 
 // Options tune the controller.

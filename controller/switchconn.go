@@ -123,6 +123,9 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 		return nil
 	}
 	start := time.Now()
+	if _, _, err := reconcileMeters(ctx, s.dp, s.pipe, s.log); err != nil {
+		return fmt.Errorf("reconciling meters: %w", err)
+	}
 	snap := make(chan engine.DesiredTable, 1)
 	go func() { snap <- j.snapshot() }()
 	installed, err := s.dp.DumpFlows(ctx)
