@@ -44,7 +44,9 @@ func dhcpOptionsResource() resource {
 		update: func(_ *server, data []byte, v map[string]string) (topology.Object, *requestError) {
 			return decodeDHCPOptions(data, v, v["name"])
 		},
-		ref: func(v map[string]string) topology.Object { return &topology.DHCPOptions{VPC: v["vpc"], Name: v["name"]} },
+		ref: func(v map[string]string) topology.Object {
+			return &topology.DHCPOptions{VPC: v["vpc"], Name: v["name"]}
+		},
 		location: func(o topology.Object) string {
 			d := o.(*topology.DHCPOptions)
 			return location("vpcs", d.VPC, "dhcp-options", d.Name)

@@ -30,15 +30,15 @@ func TestDHCPOptionsResource(t *testing.T) {
 	}
 	for body, field := range map[string]string{
 		`{"name":"x","dns_servers":["1.1.1.1","1.1.1.2","1.1.1.3","1.1.1.4","1.1.1.5"]}`: "dns_servers",
-		`{"name":"x","dns_servers":["not-an-ip"]}`:                                         "dns_servers[0]",
-		`{"name":"x","dns_servers":["::1"]}`:                                               "dns_servers[0]",
-		`{"name":"x","dns_servers":["8.8.8.8","8.8.8.8"]}`:                                 "dns_servers[1]",
-		`{"name":"x","domain_name":"bad_domain"}`:                                          "domain_name",
-		`{"name":"x","domain_name":"-a.example"}`:                                          "domain_name",
-		`{"name":"x","lease_time":10}`:                                                     "lease_time",
-		`{"name":"x","static_routes":[{"cidr":"10.0.0.1/8","next_hop":"10.0.0.1"}]}`:       "static_routes[0].cidr",
-		`{"name":"x","static_routes":[{"cidr":"10.0.0.0/8"}]}`:                             "static_routes[0].next_hop",
-		`{"name":"x","dns":["8.8.8.8"]}`:                                                   "dns",
+		`{"name":"x","dns_servers":["not-an-ip"]}`:                                       "dns_servers[0]",
+		`{"name":"x","dns_servers":["::1"]}`:                                             "dns_servers[0]",
+		`{"name":"x","dns_servers":["8.8.8.8","8.8.8.8"]}`:                               "dns_servers[1]",
+		`{"name":"x","domain_name":"bad_domain"}`:                                        "domain_name",
+		`{"name":"x","domain_name":"-a.example"}`:                                        "domain_name",
+		`{"name":"x","lease_time":10}`:                                                   "lease_time",
+		`{"name":"x","static_routes":[{"cidr":"10.0.0.1/8","next_hop":"10.0.0.1"}]}`:     "static_routes[0].cidr",
+		`{"name":"x","static_routes":[{"cidr":"10.0.0.0/8"}]}`:                           "static_routes[0].next_hop",
+		`{"name":"x","dns":["8.8.8.8"]}`:                                                 "dns",
 	} {
 		e.must(201, "POST", "/v1/vpcs", `{"name":"vpc-x"}`)
 		r := e.do("POST", "/v1/vpcs/vpc-x/dhcp-options", body)
