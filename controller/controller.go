@@ -88,6 +88,7 @@ type Controller struct {
 	hostAt   map[pipeline.Attachment]hostRef // resolved attachment → host (for packet-ins)
 	ports    *portIndex                      // interface → hosts attached (or waiting) there
 	tooBig   *tooBigState
+	punts    *puntState             // per-source budgets and vpcflow-counted drops (punts.go)
 	switches map[uint64]*switchConn // connected switches, by dpid
 	bridges  map[string][]ovsdb.Bridge
 
@@ -125,6 +126,7 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 		hostAt:        map[pipeline.Attachment]hostRef{},
 		ports:         newPortIndex(),
 		tooBig:        newTooBigState(),
+		punts:         newPuntState(),
 		switches:      map[uint64]*switchConn{},
 		bridges:       map[string][]ovsdb.Bridge{},
 		portsReady:    make(chan struct{}),

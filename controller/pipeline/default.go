@@ -4,7 +4,9 @@ package pipeline
 func Default() *Pipeline {
 	p, err := New(
 		NewClassifier(),
+		NewDHCP(),
 		NewSpoofGuard(),
+		NewGatewayPing(),
 		NewARPResponder(),
 		NewL3Forwarding(),
 		NewTunnel(),

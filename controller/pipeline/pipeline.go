@@ -209,10 +209,15 @@ func (p *Pipeline) next(t *Table, proto Proto) (*Table, error) {
 	return nil, fmt.Errorf("pipeline: no table after %s handles %s", t.Name, proto)
 }
 
-// Defaults are the per-datapath default flows: every table's miss flow.
-// Drops carry the reason in the cookie, so drop counters come from flow
-// stats.
+// Defaults are the per-datapath default flows: every table's miss flow,
+// and the features' flows on every datapath (defaults.go). Drops carry
+// the reason in the cookie, so drop counters come from flow stats.
 func (p *Pipeline) Defaults() []openflow.Flow {
+	return append(p.Misses(), p.datapathFlows()...)
+}
+
+// Misses are the tables' miss flows, one per table.
+func (p *Pipeline) Misses() []openflow.Flow {
 	var out []openflow.Flow
 	for _, t := range p.tables {
 		f := openflow.Flow{Table: t.ID, Priority: 0, Cookie: PipelineCookie(t.Miss.Drop)}
