@@ -191,7 +191,7 @@ func TestDHCPSeed(t *testing.T) {
 	// The meters are on the switch before any DHCP.
 	meters, err := f.ovs.Ofctl(testCtx(t), "br-test", "dump-meters")
 	must(t, err)
-	for _, want := range []string{"meter=1 pktps burst stats bands=\ntype=drop rate=1000 burst_size=1000", "meter=2 pktps burst stats bands=\ntype=drop rate=100 burst_size=200"} {
+	for _, want := range []string{"meter=1 pktps burst stats bands=\ntype=drop rate=200 burst_size=200", "meter=2 pktps burst stats bands=\ntype=drop rate=100 burst_size=200"} {
 		if !strings.Contains(meters, want) {
 			t.Errorf("br-test meters lack %q:\n%s", want, meters)
 		}

@@ -30,7 +30,7 @@ func NewTunnel() *Tunnel {
 		tooBig: &Table{ID: 46, Name: "TunnelTooBig", Handles: IPv4,
 			Why:  "a frame too big for the underlay (reg1[0]) goes to vpcflow, which answers ICMP fragmentation-needed from the gateway and counts too_big; the rest go on",
 			Miss: Miss{Continue: true}},
-		tooBigMeter: &Meter{ID: MeterTooBig, Name: "too_big", Service: ServiceTooBig, Rate: 1000, Burst: 1000,
+		tooBigMeter: &Meter{ID: MeterTooBig, Name: "too_big", Service: ServiceTooBig, Rate: 200, Burst: 200,
 			Why: "frames too big for the underlay sent to vpcflow (each answered with ICMP, at most 100/s per switch)"},
 	}
 }
