@@ -99,6 +99,8 @@ type Controller struct {
 
 	monitors    *monitorSet                      // set by Run
 	lastChassis map[string]pipeline.ChassisPlace // as of the last recompute
+	// lastMetadata are the metadata ports as of the last recompute.
+	lastMetadata map[uint64]pipeline.MetadataPort
 }
 
 // New builds a controller over store and computes the desired flows of
@@ -204,6 +206,8 @@ func (c *Controller) snapshot(st *topology.State) *pipeline.Snapshot {
 		Ports:       portMap{bridges: c.bridges, st: st},
 		Chassis:     chassisPlaces(st, c.bridges),
 		UnderlayMTU: c.opts.UnderlayMTU,
+		// The bridges' metadata ports (metadataports.go).
+		MetadataPorts: metadataPorts(c.bridges),
 	}
 }
 
@@ -214,10 +218,10 @@ func (c *Controller) snapshot(st *topology.State) *pipeline.Snapshot {
 // and is inside store.Read.
 func (c *Controller) recompute(st *topology.State, owners []pipeline.Owner) map[uint64][]engine.FlowChange {
 	snap := c.snapshot(st)
-	if !sameChassisPlaces(snap.Chassis, c.lastChassis) {
+	if !sameChassisPlaces(snap.Chassis, c.lastChassis) || !sameMetadataPorts(snap.MetadataPorts, c.lastMetadata) {
 		owners = append(append(owners, c.engine.Owners()...), pipeline.AllOwners(st)...)
 	}
-	c.lastChassis = snap.Chassis
+	c.lastChassis, c.lastMetadata = snap.Chassis, snap.MetadataPorts
 	changes := c.engine.Update(snap, owners)
 	for _, o := range owners {
 		if o.Kind == pipeline.OwnerHost {

@@ -7,6 +7,7 @@ func Default() *Pipeline {
 		NewDHCP(),
 		NewSpoofGuard(),
 		NewGatewayPing(),
+		NewMetadata(),
 		NewARPResponder(),
 		NewL3Forwarding(),
 		NewTunnel(),
