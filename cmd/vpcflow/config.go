@@ -52,6 +52,11 @@ type serveOptions struct {
 	HandshakeTimeout       time.Duration
 	ListenMaxConns         int
 	TLSReloadInterval      time.Duration
+
+	MetadataListen   string
+	MetadataNetns    string
+	MetadataHardened bool
+	RegionID         string
 }
 
 // stringList is a repeatable string flag. Values from a later source (the
@@ -101,6 +106,10 @@ func serveFlagSet() (*flag.FlagSet, *serveOptions) {
 	fs.DurationVar(&o.HandshakeTimeout, "openflow-handshake-timeout", 10*time.Second, "time a switch has for HELLO and FEATURES (and TLS) before it is dropped")
 	fs.IntVar(&o.ListenMaxConns, "listen-max-conns", 0, "most open REST connections; at the cap the longest-idle one is closed (0: a quarter of the open-file limit, at most 512)")
 	fs.DurationVar(&o.TLSReloadInterval, "tls-reload-interval", 10*time.Second, "how often the TLS certificate, key and CA files are checked for changes and re-read (0: only on SIGHUP)")
+	fs.StringVar(&o.MetadataListen, "metadata-listen", "", "address of the instance metadata service that VMs reach at 100.100.100.200, e.g. 169.254.169.254:80, behind the bridges' vpcflow-meta port (docs/pipeline.md, \"Metadata\"); empty: none")
+	fs.StringVar(&o.MetadataNetns, "metadata-netns", "", "network namespace (ip netns name or path) to serve --metadata-listen in: the one holding the far end of the vpcflow-meta ports")
+	fs.BoolVar(&o.MetadataHardened, "metadata-hardened", false, "metadata service in hardened mode: every request needs a token (PUT /latest/api/token)")
+	fs.StringVar(&o.RegionID, "region-id", "vpcflow", "region-id the metadata service reports (zone-id is REGION-CHASSIS, or REGION-local)")
 	o.OFTLS = addTLSFlags(fs, "openflow",
 		"PEM certificate vpcflow presents to switches; with --openflow-tls-key and --openflow-tls-ca the OpenFlow listener speaks only TLS (switch target ssl:HOST:PORT)",
 		"PEM CA certificate(s) a switch's certificate must be signed by (switches without one are refused)")

@@ -121,6 +121,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		current:           rs,
 		init:              rs.opts.Init,
 		tlsReloadInterval: rs.opts.TLSReloadInterval,
+		metadata: metadataConfig{Listen: rs.opts.MetadataListen, Netns: rs.opts.MetadataNetns,
+			Hardened: rs.opts.MetadataHardened, Region: rs.opts.RegionID},
 		openflowOptions: openflow.ServerOptions{
 			HandshakeTimeout:       rs.opts.HandshakeTimeout,
 			MaxHandshakes:          cmp.Or(rs.opts.MaxHandshakes, autoLimit(8, 256)),
@@ -207,6 +209,7 @@ type serveConfig struct {
 	// tlsReloadInterval is how often certificate files are checked for
 	// changes (0: only on SIGHUP).
 	tlsReloadInterval time.Duration
+	metadata          metadataConfig // the instance metadata service (metadata.go)
 }
 
 func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
@@ -251,7 +254,7 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 2+len(endpoints))
+	errc := make(chan error, 3+len(endpoints))
 
 	// The controller runs the OVSDB monitors: the --ovsdb ones and one per
 	// registered chassis.
@@ -307,6 +310,12 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 			errc <- fmt.Errorf("rest server: %w", err)
 		}
 	}()
+
+	if err := startMetadata(ctx, &wg, errc, log.Named("metadata"), ctrl, cfg.metadata); err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	}
 
 	// Ready: the store is open and both listeners accept.
 	if err := cfg.notifier.notify("READY=1", "STATUS=serving OpenFlow on "+ofLn.Addr().String()+", REST on "+restLn.Addr().String()); err != nil {
