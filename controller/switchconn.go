@@ -123,7 +123,8 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 		return nil
 	}
 	start := time.Now()
-	if _, _, err := reconcileMeters(ctx, s.dp, s.pipe, s.log); err != nil {
+	metersAdded, metersModified, err := reconcileMeters(ctx, s.dp, s.pipe, s.log)
+	if err != nil {
 		return fmt.Errorf("reconciling meters: %w", err)
 	}
 	snap := make(chan engine.DesiredTable, 1)
@@ -145,7 +146,8 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 	}
 	adds, dels := countChanges(changes)
 	s.log.Info("switch reconciled", zap.Int("installed", len(installed)), zap.Int("added", adds),
-		zap.Int("deleted", dels), zap.Duration("took", time.Since(start)))
+		zap.Int("deleted", dels), zap.Duration("took", time.Since(start)),
+		zap.Int("meters_added", metersAdded), zap.Int("meters_modified", metersModified))
 	// Listed as reconciled only after the line above is written, so a
 	// client that waits for the switch and then reads the log finds it.
 	s.mu.Lock()
