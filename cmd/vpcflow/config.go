@@ -61,6 +61,11 @@ type serveOptions struct {
 
 	AliyunListen   string
 	AliyunKeysFile string
+
+	MetadataListen   string
+	MetadataNetns    string
+	MetadataHardened bool
+	RegionID         string
 }
 
 // stringList is a repeatable string flag. Values from a later source (the
@@ -114,6 +119,10 @@ func serveFlagSet() (*flag.FlagSet, *serveOptions) {
 	fs.StringVar(&o.AliyunListen, "aliyun-listen", "", "listen address of Alibaba Cloud's VPC/ECS OpenAPI over the same topology, e.g. 127.0.0.1:8090 (docs/aliyun-api.md; needs --aliyun-keys-file; none: not served)")
 	fs.StringVar(&o.AliyunKeysFile, "aliyun-keys-file", "", "file of the access keys the Aliyun API accepts, a line \"ACCESS_KEY_ID ACCESS_KEY_SECRET\" each (re-read when it changes)")
 	fs.DurationVar(&o.TLSReloadInterval, "tls-reload-interval", 10*time.Second, "how often the TLS certificate, key and CA files are checked for changes and re-read (0: only on SIGHUP)")
+	fs.StringVar(&o.MetadataListen, "metadata-listen", "", "address of the instance metadata service that VMs reach at 100.100.100.200, e.g. 169.254.169.254:80, behind the bridges' vpcflow-meta port (docs/pipeline.md, \"Metadata\"); empty: none")
+	fs.StringVar(&o.MetadataNetns, "metadata-netns", "", "network namespace (ip netns name or path) to serve --metadata-listen in: the one holding the far end of the vpcflow-meta ports")
+	fs.BoolVar(&o.MetadataHardened, "metadata-hardened", false, "metadata service in hardened mode: every request needs a token (PUT /latest/api/token)")
+	fs.StringVar(&o.RegionID, "region-id", "vpcflow", "region-id the metadata service reports (zone-id is REGION-CHASSIS, or REGION-local)")
 	o.OFTLS = addTLSFlags(fs, "openflow",
 		"PEM certificate vpcflow presents to switches; with --openflow-tls-key and --openflow-tls-ca the OpenFlow listener speaks only TLS (switch target ssl:HOST:PORT)",
 		"PEM CA certificate(s) a switch's certificate must be signed by (switches without one are refused)")

@@ -127,6 +127,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		current:           rs,
 		init:              rs.opts.Init,
 		tlsReloadInterval: rs.opts.TLSReloadInterval,
+		metadata: metadataConfig{Listen: rs.opts.MetadataListen, Netns: rs.opts.MetadataNetns,
+			Hardened: rs.opts.MetadataHardened, Region: rs.opts.RegionID},
 		openflowOptions: openflow.ServerOptions{
 			HandshakeTimeout:       rs.opts.HandshakeTimeout,
 			MaxHandshakes:          cmp.Or(rs.opts.MaxHandshakes, autoLimit(8, 256)),
@@ -222,6 +224,7 @@ type serveConfig struct {
 	// aliyunAddr serves the Aliyun API (aliyun.go) with the keys of
 	// aliyunKeys; "" for none.
 	aliyunAddr, aliyunKeys string
+	metadata          metadataConfig // the instance metadata service (metadata.go)
 }
 
 func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
@@ -268,7 +271,7 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 2+len(endpoints))
+	errc := make(chan error, 3+len(endpoints))
 
 	// The controller runs the OVSDB monitors: the --ovsdb ones and one per
 	// registered chassis.
@@ -338,6 +341,13 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	}()
 
 	if err := startAliyunAPI(ctx, log.Named("aliyun"), ctrl, cfg.aliyunAddr, cfg.aliyunKeys, &wg, errc); err != nil {
+		cancel()
+		_ = httpServer.Close()
+		ofLn.Close()
+		wg.Wait()
+		return err
+	}
+	if err := startMetadata(ctx, &wg, errc, log.Named("metadata"), ctrl, cfg.metadata); err != nil {
 		cancel()
 		_ = httpServer.Close()
 		ofLn.Close()
