@@ -224,7 +224,7 @@ type serveConfig struct {
 	// aliyunAddr serves the Aliyun API (aliyun.go) with the keys of
 	// aliyunKeys; "" for none.
 	aliyunAddr, aliyunKeys string
-	metadata          metadataConfig // the instance metadata service (metadata.go)
+	metadata               metadataConfig // the instance metadata service (metadata.go)
 }
 
 func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
