@@ -47,7 +47,7 @@ type resource struct {
 // resources lists every kind's resource; a new kind is one file declaring
 // its resource and one entry here.
 func resources() []resource {
-	return []resource{vpcResource(), vswitchResource(), hostResource(), subnetResource(), chassisResource(), securityGroupResource()}
+	return []resource{vpcResource(), vswitchResource(), hostResource(), subnetResource(), chassisResource(), dhcpOptionsResource(), securityGroupResource()}
 }
 
 // route is one route of the API.

@@ -65,7 +65,7 @@ func TestSecurityGroupRestartSendsNothing(t *testing.T) {
 	r.apply(topology.Create(&topology.SecurityGroupRule{VPC: "vpc-seed", Group: "web", Direction: "ingress", Priority: 5, Protocol: "udp", PortRange: "53/53", SecurityGroup: "db"}))
 	r.apply(topology.Update(&topology.Host{VPC: "vpc-seed", Name: "test1", SecurityGroups: []string{"web"}}),
 		topology.Update(&topology.Host{VPC: "vpc-seed", Name: "test2", SecurityGroups: []string{"db", "web"}}))
-	if !strings.Contains(dp.Text(), "ct(table=12,zone=") {
+	if !strings.Contains(dp.Text(), "ct(table=22,zone=") {
 		t.Fatalf("no security group flows:\n%s", dp.Text())
 	}
 	r.disconnect(1)

@@ -129,6 +129,11 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 	start := time.Now()
 	var rerr error
 	defer func() { s.obs.Reconciled(s.dp.DPID(), time.Since(start), rerr) }()
+	metersAdded, metersModified, err := reconcileMeters(ctx, s.dp, s.pipe, s.log)
+	if err != nil {
+		rerr = err
+		return fmt.Errorf("reconciling meters: %w", err)
+	}
 	snap := make(chan engine.DesiredTable, 1)
 	go func() { snap <- j.snapshot() }()
 	installed, err := s.dp.DumpFlows(ctx)
@@ -152,7 +157,8 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 		}
 	}
 	s.log.Info("switch reconciled", zap.Int("installed", len(installed)), zap.Int("added", adds),
-		zap.Int("deleted", dels), zap.Duration("took", time.Since(start)))
+		zap.Int("deleted", dels), zap.Duration("took", time.Since(start)),
+		zap.Int("meters_added", metersAdded), zap.Int("meters_modified", metersModified))
 	// Listed as reconciled only after the line above is written, so a
 	// client that waits for the switch and then reads the log finds it.
 	s.mu.Lock()

@@ -366,6 +366,7 @@ func runSecurityGroupChecks(t *testing.T, p sgPair) {
 	expect(t, "default-deny ingress: tcp client → server:80", false, tcpOpens(t, srv, cl, srvIP, 80))
 	expect(t, "egress default accept, replies pass: ping server → client", true, pingOK(t, srv, clIP))
 	expect(t, "egress default accept, replies pass: tcp server → client:82", true, tcpOpens(t, cl, srv, clIP, 82))
+	expect(t, "the fabric's own services come before the groups: ping server → its gateway", true, pingOK(t, srv, "10.10.10.1"))
 
 	// Rules.
 	r80 := a.rule("web", map[string]any{"direction": "ingress", "priority": 10, "protocol": "tcp", "port_range": "80/80", "cidr": "10.10.10.0/24"})

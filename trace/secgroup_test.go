@@ -35,7 +35,7 @@ func TestTraceSecurityGroups(t *testing.T) {
 		{"no rule: ingress denied", trace.Request{VPC: "vpc-seed", From: "test1", Dst: "10.10.10.12", Proto: "tcp", DstPort: 81},
 			trace.Dropped, "security_group", []string{"dropped: security_group at SGIngressDrop (table 54)", "host vpc-seed/test2"}},
 		{"egress rule", trace.Request{VPC: "vpc-seed", From: "test2", Dst: "10.10.10.11", Proto: "tcp", DstPort: 22},
-			trace.Dropped, "security_group", []string{"security group rule vpc-seed/web #3", "SGEgressDrop (table 15)"}},
+			trace.Dropped, "security_group", []string{"security group rule vpc-seed/web #3", "SGEgressDrop (table 25)"}},
 		{"egress default", trace.Request{VPC: "vpc-seed", From: "test2", Dst: "10.10.10.11", Proto: "tcp", DstPort: 23},
 			trace.Delivered, "", []string{"SGEgressVerdict"}},
 		{"unfiltered host to unfiltered", trace.Request{VPC: "vpc-b", From: "test1", Dst: "10.10.10.11", Proto: "arp"},

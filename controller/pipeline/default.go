@@ -4,9 +4,12 @@ package pipeline
 func Default() *Pipeline {
 	p, err := New(
 		NewClassifier(),
+		NewDHCP(),
 		NewSpoofGuard(),
-		NewSGEgress(),
+		NewGatewayPing(),
+		NewMetadata(),
 		NewARPResponder(),
+		NewSGEgress(),
 		NewL3Forwarding(),
 		NewTunnel(),
 		NewSGIngress(),

@@ -11,9 +11,12 @@ import (
 )
 
 // Security groups, stateful in conntrack, with Aliyun's semantics, in two
-// stages: SGEgress right after the SpoofGuard (what a VM sends, checked on
-// its own chassis) and SGIngress right before Output (what is delivered to
-// a VM, locally or from VXLAN, checked on the receiver's chassis). A host
+// stages: SGEgress after the SpoofGuard and the fabric's own services
+// (gateway ping and metadata are answered before it, as on Aliyun, where
+// security groups do not filter them), right before L3Forwarding: what a
+// VM sends, checked on its own chassis; and SGIngress right before Output:
+// what is delivered to a VM, locally or from VXLAN, checked on the
+// receiver's chassis. A host
 // in no group has no flows here and passes both stages untouched.
 //
 // Each filtered host has a conntrack zone of its own (topology.Host.CTZone,
@@ -45,11 +48,11 @@ import (
 
 // Tables of the two stages.
 const (
-	tableSGEgress        = 11
-	tableSGEgressPeer    = 12
-	tableSGEgressRules   = 13
-	tableSGEgressVerdict = 14
-	tableSGEgressDrop    = 15
+	tableSGEgress        = 21
+	tableSGEgressPeer    = 22
+	tableSGEgressRules   = 23
+	tableSGEgressVerdict = 24
+	tableSGEgressDrop    = 25
 
 	tableSGIngress        = 50
 	tableSGIngressPeer    = 51
@@ -109,7 +112,7 @@ type sgStage struct {
 	declareRegs, declareDrop, affecting bool
 }
 
-// NewSGEgress declares the egress stage (after the SpoofGuard).
+// NewSGEgress declares the egress stage (after the ARPResponder, before L3Forwarding).
 func NewSGEgress() Feature {
 	return &sgStage{name: "sg-egress", egress: true, peerField: openflow.FieldIPv4Dst, direction: topology.DirectionEgress,
 		declareRegs: true, declareDrop: true, affecting: true,
