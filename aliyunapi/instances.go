@@ -96,7 +96,13 @@ func (c *call) describeInstances() (any, *Error) {
 					if (wantID != nil && !wantID[h.AliyunID()]) || (wantIP != nil && !wantIP[h.IP.String()]) || (name != "" && h.Name != name) {
 						continue
 					}
-					items = append(items, c.instanceItem(v, w, h))
+					it := c.instanceItem(v, w, h)
+					for _, name := range h.SecurityGroups {
+						if g, ok := st.SecurityGroup(h.VPC, name); ok {
+							it.SecurityGroupIds.SecurityGroupId = append(it.SecurityGroupIds.SecurityGroupId, g.AliyunID())
+						}
+					}
+					items = append(items, it)
 				}
 			}
 		}

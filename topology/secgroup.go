@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -52,6 +53,27 @@ func (g *SecurityGroup) ObjectID() uint32 { return g.ID }
 func (g *SecurityGroup) kind() kind       { return secGroupKind{} }
 func (g *SecurityGroup) setID(id uint32)  { g.ID = id }
 func (g *SecurityGroup) clone() Object    { c := *g; return &c }
+
+// AliyunSecurityGroupPrefix is the prefix of security groups' Alibaba
+// Cloud IDs ("sg-vf00000000000000003", see aliyunid.go).
+const AliyunSecurityGroupPrefix = "sg"
+
+// AliyunID is the group's Aliyun ID.
+func (g SecurityGroup) AliyunID() string { return AliyunID(AliyunSecurityGroupPrefix, g.ID) }
+
+type secGroupJSON SecurityGroup
+
+// MarshalJSON writes the group with aliyun_id (once it has an ID).
+func (g SecurityGroup) MarshalJSON() ([]byte, error) {
+	out := struct {
+		secGroupJSON
+		AliyunID string `json:"aliyun_id,omitempty"`
+	}{secGroupJSON: secGroupJSON(g)}
+	if g.ID != 0 {
+		out.AliyunID = g.AliyunID()
+	}
+	return json.Marshal(out)
+}
 
 // SecurityGroup is the op's object when it is a security group, else nil.
 func (op Op) SecurityGroup() *SecurityGroup { g, _ := op.Obj.(*SecurityGroup); return g }
