@@ -17,6 +17,7 @@
 //	GET    /v1/switches
 //	GET    /v1/switches/{dpid}/flows
 //	GET    /v1/drops
+//	GET    /v1/drift                          POST /v1/switches/{dpid}/flush
 //
 // A delete refuses (409) to delete what is still in use unless it is given
 // ?cascade=true: a VPC then takes its subnets, hosts and vSwitches with it,

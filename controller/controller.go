@@ -30,6 +30,10 @@ type Datapath interface {
 	RemoteAddr() string
 	ConnectedAt() time.Time
 	DumpFlows(ctx context.Context) ([]openflow.FlowStats, error)
+	// DumpTable returns the flows of one table.
+	DumpTable(ctx context.Context, table uint8) ([]openflow.FlowStats, error)
+	// TableStats returns the number of flows in every table.
+	TableStats(ctx context.Context) ([]openflow.TableStats, error)
 	Apply(ctx context.Context, mods []openflow.FlowMod) error
 	Close()
 }
@@ -63,6 +67,14 @@ type Options struct {
 	// Chassis configures chassis bridges through their OVSDB; nil uses
 	// OVSDBChassis (the real OVSDB).
 	Chassis ChassisConfigurer
+	// DriftInterval is how often a connected switch's flows are checked
+	// against the desired table and repaired (0: DefaultDriftInterval;
+	// negative: never, only on reconnect).
+	DriftInterval time.Duration
+	// AllowFlush lets a reconciliation delete the flows of objects the
+	// store does not know even when that is most of a switch's (an empty
+	// or truncated store would otherwise be held back from wiping it).
+	AllowFlush bool
 }
 
 // Controller reconciles switches with the topology.
@@ -92,6 +104,8 @@ type Controller struct {
 
 	monitors    *monitorSet                      // set by Run
 	lastChassis map[string]pipeline.ChassisPlace // as of the last recompute
+
+	drift *driftBook // periodic drift checks, per dpid
 }
 
 // New builds a controller over store and computes the desired flows of
@@ -109,6 +123,9 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 	if opts.UnderlayMTU == 0 {
 		opts.UnderlayMTU = 1500
 	}
+	if opts.DriftInterval == 0 {
+		opts.DriftInterval = DefaultDriftInterval
+	}
 	c := &Controller{
 		log:           log,
 		store:         store,
@@ -125,6 +142,7 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 		seenEndpoints: map[string]bool{},
 		wantEndpoints: map[string]bool{},
 		lastChassis:   map[string]pipeline.ChassisPlace{},
+		drift:         newDriftBook(),
 	}
 	if c.chassis == nil {
 		c.chassis = &OVSDBChassis{Log: log.Named("chassis"), TLS: opts.OVSDBTLS}

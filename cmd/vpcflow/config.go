@@ -19,6 +19,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"gopkg.in/yaml.v3"
+
+	"github.com/vpcflow/vpcflow/controller"
 )
 
 // defaultConfigFile is read when neither --config nor $VPCFLOW_CONFIG names
@@ -52,6 +54,8 @@ type serveOptions struct {
 	HandshakeTimeout       time.Duration
 	ListenMaxConns         int
 	TLSReloadInterval      time.Duration
+	DriftInterval          time.Duration
+	AllowFlush             bool
 }
 
 // stringList is a repeatable string flag. Values from a later source (the
@@ -101,6 +105,8 @@ func serveFlagSet() (*flag.FlagSet, *serveOptions) {
 	fs.DurationVar(&o.HandshakeTimeout, "openflow-handshake-timeout", 10*time.Second, "time a switch has for HELLO and FEATURES (and TLS) before it is dropped")
 	fs.IntVar(&o.ListenMaxConns, "listen-max-conns", 0, "most open REST connections; at the cap the longest-idle one is closed (0: a quarter of the open-file limit, at most 512)")
 	fs.DurationVar(&o.TLSReloadInterval, "tls-reload-interval", 10*time.Second, "how often the TLS certificate, key and CA files are checked for changes and re-read (0: only on SIGHUP)")
+	fs.DurationVar(&o.DriftInterval, "drift-interval", controller.DefaultDriftInterval, "how often each connected switch's flows are checked against what vpcflow wants and hand edits repaired (0: never, only when it reconnects)")
+	fs.BoolVar(&o.AllowFlush, "allow-flush", false, "let vpcflow delete a switch's flows of objects its store does not know even when that is most of them (an empty or wrong store is otherwise held back from wiping the fabric)")
 	o.OFTLS = addTLSFlags(fs, "openflow",
 		"PEM certificate vpcflow presents to switches; with --openflow-tls-key and --openflow-tls-ca the OpenFlow listener speaks only TLS (switch target ssl:HOST:PORT)",
 		"PEM CA certificate(s) a switch's certificate must be signed by (switches without one are refused)")
@@ -455,6 +461,9 @@ func (c *loadedConfig) resolve(log *zap.Logger, getenv func(string) string) (*re
 	}
 	if o.TLSReloadInterval < 0 {
 		return nil, c.fail("tls-reload-interval", fmt.Errorf("%s: want 0 (off) or more", o.TLSReloadInterval))
+	}
+	if o.DriftInterval < 0 || (o.DriftInterval > 0 && o.DriftInterval < 100*time.Millisecond) {
+		return nil, c.fail("drift-interval", fmt.Errorf("%s: want 0 (off) or at least 100ms", o.DriftInterval))
 	}
 	if o.HandshakeTimeout <= 0 {
 		return nil, c.fail("openflow-handshake-timeout", fmt.Errorf("%s: want a positive duration", o.HandshakeTimeout))
