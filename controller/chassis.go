@@ -30,19 +30,25 @@ type OVSDBChassis struct {
 	TLS *tls.Config // for ssl: endpoints
 }
 
-// Setup runs bridge setup and makes sure the flow-based VXLAN port exists.
+// Setup prepares the chassis's bridge in one OVSDB transaction
+// (ovsdb.PrepareChassisBridge): the settings of `vpcflow bridge setup`
+// with target as the only controller, and the flow-based VXLAN port. It is
+// validated against the database first and applied all or nothing, so a
+// chassis that is refused (the bridge missing, the tunnel port's name
+// taken elsewhere) changes nothing. The undo puts back exactly what it
+// changed.
 func (o *OVSDBChassis) Setup(ctx context.Context, ch topology.Chassis, target string) (func(context.Context) error, error) {
 	log := o.Log.With(zap.String("chassis", ch.Name))
-	tlsOpt := ovsdb.WithTLS(o.TLS)
-	if err := ovsdb.SetupBridge(ctx, log, ch.OVSDB, ch.Bridge, ovsdb.SetupOptions{Controllers: []string{target}}, tlsOpt); err != nil {
+	opts := ovsdb.ChassisOptions{SetupOptions: ovsdb.SetupOptions{Controllers: []string{target}}, TunnelPort: topology.TunnelPortName}
+	undo, err := ovsdb.PrepareChassisBridge(ctx, log, ch.OVSDB, ch.Bridge, opts, ovsdb.WithTLS(o.TLS))
+	if err != nil {
 		return nil, topology.Invalid("ovsdb", "cannot configure chassis %q: %v", ch.Name, err)
 	}
-	if err := ovsdb.EnsureTunnelPort(ctx, log, ch.OVSDB, ch.Bridge, topology.TunnelPortName, tlsOpt); err != nil {
-		return nil, topology.Invalid("ovsdb", "cannot create the VXLAN port on chassis %q: %v", ch.Name, err)
+	if undo.Changed() {
+		log.Info("chassis configured", zap.String("ovsdb", ch.OVSDB), zap.String("bridge", ch.Bridge),
+			zap.String("controller", target), zap.Stringer("tunnel_ip", ch.TunnelIP))
 	}
-	log.Info("chassis configured", zap.String("ovsdb", ch.OVSDB), zap.String("bridge", ch.Bridge),
-		zap.String("controller", target), zap.Stringer("tunnel_ip", ch.TunnelIP))
-	return func(context.Context) error { return nil }, nil
+	return undo.Run, nil
 }
 
 // chassisPlaces resolves every chassis in the store against the port map;
