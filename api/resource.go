@@ -25,6 +25,9 @@ type resource struct {
 	inVPC bool
 	list  func(st *topology.State, v map[string]string) any
 	get   func(st *topology.State, v map[string]string) (any, bool)
+	// show, when set, turns what get found into the GET answer, outside
+	// the topology's lock (to add what the backend knows of the object).
+	show func(s *server, obj any) any
 	// what names a missing object: `host "x" does not exist in VPC "v"`.
 	what func(v map[string]string) string
 	// create decodes one object of a POST; batch accepts an array too.
@@ -108,6 +111,9 @@ func (s *server) getResource(w http.ResponseWriter, r *http.Request, rs resource
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if rs.show != nil {
+		out = rs.show(s, out)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -183,8 +183,12 @@ func (c *Controller) chassisOpsAfter(applied []topology.Op) {
 		case topology.OpCreate:
 			c.monitors.start(ch.OVSDB)
 		case topology.OpDelete:
+			if w := c.chassisWatch[ch.Name]; w != nil && w.id == ch.ID {
+				delete(c.chassisWatch, ch.Name)
+			}
 			if c.monitors.stop(ch.OVSDB) {
 				delete(c.bridges, ch.OVSDB)
+				delete(c.epStatus, ch.OVSDB)
 			}
 		}
 	}
@@ -198,6 +202,7 @@ type monitorSet struct {
 	wg     sync.WaitGroup
 	byEP   map[string]*monitorRun
 	notify func(endpoint string, bridges []ovsdb.Bridge)
+	status func(ovsdb.EndpointStatus)
 	tls    *tls.Config // for ssl: endpoints
 }
 
@@ -216,6 +221,9 @@ func (m *monitorSet) start(endpoint string) {
 	ctx, cancel := context.WithCancel(m.ctx)
 	m.byEP[endpoint] = &monitorRun{cancel: cancel, users: 1}
 	mon := ovsdb.NewMonitor(m.log, endpoint, m.notify, ovsdb.WithTLS(m.tls))
+	if m.status != nil {
+		mon.OnStatus(m.status)
+	}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -246,19 +254,18 @@ func (m *monitorSet) stop(endpoint string) bool {
 func (c *Controller) Run(ctx context.Context) error {
 	c.mu.Lock()
 	c.monitors = &monitorSet{log: c.log.Named("ovsdb"), ctx: ctx, byEP: map[string]*monitorRun{},
-		notify: c.BridgesChanged, tls: c.opts.OVSDBTLS}
+		notify: c.BridgesChanged, status: c.endpointStatusChanged, tls: c.opts.OVSDBTLS}
 	for _, ep := range c.opts.OVSDBEndpoints {
 		c.monitors.start(ep)
 	}
+	// A stored chassis is prepared again (if it needs it) once its OVSDB
+	// answers: see watchChassis.
 	var stored []topology.Chassis
 	c.store.Read(func(st *topology.State) { stored = st.AllChassis() })
 	for _, ch := range stored {
 		c.monitors.start(ch.OVSDB)
 	}
 	c.mu.Unlock()
-	for _, ch := range stored {
-		go c.keepConfiguring(ctx, ch)
-	}
 	go func() {
 		// Never wait forever for an OVSDB that is down: after the grace
 		// period, switches are reconciled with what is known.
@@ -276,25 +283,4 @@ func (c *Controller) Run(ctx context.Context) error {
 	<-ctx.Done()
 	c.monitors.wg.Wait()
 	return nil
-}
-
-// keepConfiguring retries a stored chassis's setup until it succeeds (its
-// OVSDB may be down when vpcflow starts).
-func (c *Controller) keepConfiguring(ctx context.Context, ch topology.Chassis) {
-	delay := time.Second
-	for {
-		_, err := c.setupChassis(ctx, ch)
-		if err == nil || ctx.Err() != nil {
-			return
-		}
-		c.log.Warn("configuring chassis; will retry", zap.String("chassis", ch.Name), zap.Error(err), zap.Duration("in", delay))
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-		if delay < 30*time.Second {
-			delay *= 2
-		}
-	}
 }

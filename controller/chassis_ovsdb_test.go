@@ -103,3 +103,98 @@ func TestChassisSetupUndoneOnRealOVSDB(t *testing.T) {
 		t.Errorf("tunnel options %q", got)
 	}
 }
+
+// runController runs c (its OVSDB monitors) until the test ends.
+func runController(t *testing.T, c *Controller) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("controller did not stop")
+		}
+	})
+}
+
+// waitStatus polls the chassis's status until ok says it is what the test
+// waits for.
+func waitStatus(t *testing.T, c *Controller, name, what string, ok func(ChassisStatus) bool) ChassisStatus {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		st, found := c.ChassisStatus(name)
+		if found && ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: chassis status %+v", what, st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestChassisDriftRestored (issue 19.3): the settings vpcflow gives a
+// chassis's bridge are restored when they are changed by hand — the
+// tunnel port deleted, the controller removed, fail_mode changed, the
+// bridge deleted and created again with a new dpid — and the chassis's
+// status says what is there and how often it was repaired.
+func TestChassisDriftRestored(t *testing.T) {
+	o := netlab.NewOVS(t)
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(o.AddBridge(ctx, "br-vpc"))
+	st, err := topology.Open(ctx, t.TempDir(), testLog(t))
+	must(err)
+	t.Cleanup(func() { _ = st.Close() })
+	const target = "tcp:127.0.0.1:1"
+	c := New(testLog(t), st, Options{Advertise: target, PortsWait: time.Second})
+	runController(t, c)
+	_, err = c.Apply(ctx, []topology.Op{topology.Create(&topology.Chassis{Name: "node1", OVSDB: o.DBEndpoint(), Bridge: "br-vpc", TunnelIP: netip.MustParseAddr("192.0.2.11")})})
+	must(err)
+	prepared := func(s ChassisStatus) bool {
+		return s.OVSDB == "connected" && s.Bridge && s.DPID != 0 && s.ControllerSet && s.TunnelPort != nil &&
+			s.TunnelPort.FlowBased && s.TunnelPort.OFPort > 0 && len(s.Drift) == 0
+	}
+	s := waitStatus(t, c, "node1", "prepared", prepared)
+	dpid := s.DPID
+	if s.Repairs != 0 {
+		t.Errorf("repairs %d before any drift", s.Repairs)
+	}
+	for i, edit := range []struct {
+		what string
+		args []string
+	}{
+		{"tunnel port deleted", []string{"del-port", "br-vpc", topology.TunnelPortName}},
+		{"controller removed", []string{"del-controller", "br-vpc"}},
+		{"fail_mode standalone", []string{"set", "Bridge", "br-vpc", "fail_mode=standalone"}},
+		{"tunnel made a plain port", []string{"set", "Interface", topology.TunnelPortName, "type=internal"}},
+	} {
+		o.MustVsctl(t, edit.args...)
+		s = waitStatus(t, c, "node1", "restored after "+edit.what, func(s ChassisStatus) bool {
+			return s.Repairs == uint64(i+1) && prepared(s)
+		})
+		t.Logf("%s: restored, last drift %q", edit.what, s.LastDrift)
+	}
+	if got := o.MustVsctl(t, "get-controller", "br-vpc"); got != target {
+		t.Errorf("controller %q", got)
+	}
+	// Deleted: seen as gone, nothing re-created; created again by hand
+	// (a new dpid, no controller, no tunnel port): prepared again.
+	o.MustVsctl(t, "del-br", "br-vpc")
+	waitStatus(t, c, "node1", "bridge gone", func(s ChassisStatus) bool { return !s.Bridge })
+	time.Sleep(1500 * time.Millisecond)
+	if out := o.MustVsctl(t, "list-br"); out != "" {
+		t.Fatalf("vpcflow re-created the bridge on its own: %q", out)
+	}
+	must(o.AddBridge(ctx, "br-vpc"))
+	s = waitStatus(t, c, "node1", "re-created bridge prepared", func(s ChassisStatus) bool { return prepared(s) && s.DPID != dpid })
+	t.Logf("bridge re-created: dpid %s → %s, repairs %d", dpid, s.DPID, s.Repairs)
+}

@@ -106,6 +106,9 @@ type Controller struct {
 	lastChassis map[string]pipeline.ChassisPlace // as of the last recompute
 
 	drift *driftBook // periodic drift checks, per dpid
+
+	epStatus     map[string]ovsdb.EndpointStatus // OVSDB monitors' connection states
+	chassisWatch map[string]*chassisWatch        // by chassis name
 }
 
 // New builds a controller over store and computes the desired flows of
@@ -143,6 +146,8 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 		wantEndpoints: map[string]bool{},
 		lastChassis:   map[string]pipeline.ChassisPlace{},
 		drift:         newDriftBook(),
+		epStatus:      map[string]ovsdb.EndpointStatus{},
+		chassisWatch:  map[string]*chassisWatch{},
 	}
 	if c.chassis == nil {
 		c.chassis = &OVSDBChassis{Log: log.Named("chassis"), TLS: opts.OVSDBTLS}

@@ -328,7 +328,7 @@ func (c *Controller) checkTable(ctx context.Context, sc *switchConn, table uint8
 		putOff = true
 	} else {
 		desired = c.engine.DesiredIn(dpid, table)
-		c.store.Read(func(st *topology.State) { policy = c.holdPolicyFor(st, false) })
+		c.store.Read(func(st *topology.State) { policy = c.holdPolicyFor(st, dpid, false) })
 	}
 	c.mu.Unlock()
 	if putOff {

@@ -29,6 +29,11 @@ type holdPolicy struct {
 	// unknown are the owners whose OVSDB has not been seen: their flows are
 	// never deleted.
 	unknown map[pipeline.Owner]bool
+	// unknownSwitch: the switch is on no known OVSDB while one is not
+	// known yet; it may be on that one, so none of vpcflow's flows on it
+	// are deleted (not even those of known objects: where they belong on
+	// it, e.g. its tunnel port, is what that OVSDB would say).
+	unknownSwitch bool
 	// read reads the topology (whether the store knows an object).
 	read func(func(st *topology.State))
 	// flush turns the guard against a much smaller store off.
@@ -88,7 +93,7 @@ func (p *holdPolicy) filter(changes []engine.FlowChange, installed []openflow.Fl
 	}
 	h.Missing = len(missing)
 	guard := !p.flush && h.Missing >= guardMinMissing && 2*h.Missing > h.Owners
-	if len(p.unknown) == 0 && !guard {
+	if len(p.unknown) == 0 && !p.unknownSwitch && !guard {
 		return changes, h
 	}
 	out := changes[:0:0]
@@ -96,7 +101,7 @@ func (p *holdPolicy) filter(changes []engine.FlowChange, installed []openflow.Fl
 		if ch.Delete {
 			ck := pipeline.ParseCookie(ch.Flow.Cookie)
 			o := pipeline.Owner{Kind: ck.Owner, ID: ck.ID}
-			if ck.Ours && p.unknown[o] {
+			if ck.Ours && (p.unknownSwitch || p.unknown[o]) {
 				h.Unknown++
 				continue
 			}
@@ -160,8 +165,41 @@ func (h held) describe() string {
 
 // holdPolicy is the policy for a diff computed now. Caller holds c.mu
 // and is inside store.Read (st).
-func (c *Controller) holdPolicyFor(st *topology.State, flush bool) *holdPolicy {
-	return &holdPolicy{unknown: c.unknownOwners(st), read: c.store.Read, flush: flush || c.opts.AllowFlush}
+func (c *Controller) holdPolicyFor(st *topology.State, dpid uint64, flush bool) *holdPolicy {
+	p := &holdPolicy{unknown: c.unknownOwners(st), read: c.store.Read, flush: flush || c.opts.AllowFlush}
+	if len(p.unknown) > 0 || c.anyEndpointUnknown(st) {
+		p.unknownSwitch = !c.dpidKnown(dpid)
+	}
+	return p
+}
+
+// anyEndpointUnknown reports whether an OVSDB vpcflow needs has not been
+// seen yet. Caller holds c.mu and is inside store.Read.
+func (c *Controller) anyEndpointUnknown(st *topology.State) bool {
+	for ep := range c.wantEndpoints {
+		if !c.endpointKnown(ep) {
+			return true
+		}
+	}
+	for _, ch := range st.AllChassis() {
+		if !c.endpointKnown(ch.OVSDB) {
+			return true
+		}
+	}
+	return false
+}
+
+// dpidKnown reports whether a bridge of a known OVSDB has dpid. Caller
+// holds c.mu.
+func (c *Controller) dpidKnown(dpid uint64) bool {
+	for _, bs := range c.bridges {
+		for _, b := range bs {
+			if b.DPID == dpid {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // endpointKnown reports whether an OVSDB's port map has been seen. Caller

@@ -111,7 +111,26 @@ func (c *Controller) BridgesChanged(endpoint string, bridges []ovsdb.Bridge) {
 			}
 		}
 		changes = c.recompute(st, owners)
+		c.watchChassis(st, endpoint, now)
 	})
+	late := !c.seenEndpoints[endpoint] && c.portsAreReady()
+	if late {
+		// Switches were reconciled without this OVSDB, keeping the flows
+		// it would tell about (unknown is not absent): reconcile them
+		// again, so that what is kept and right stays untouched (an
+		// install would reset its counters) and what is wrong goes.
+		c.log.Info("an OVSDB answered after the switches were reconciled without it; reconciling them again",
+			zap.String("ovsdb", endpoint))
+		for dpid, sc := range c.switches {
+			w := sc.enqueue(&pushJob{timeout: c.opts.ReconcileTimeout, snapshot: c.reconcileSnapshot(dpid, false)})
+			go func(dpid uint64, w <-chan error) {
+				if err := <-w; err != nil {
+					c.log.Warn("reconciling after a late OVSDB", zap.String("dpid", dpidString(dpid)), zap.Error(err))
+				}
+			}(dpid, w)
+		}
+		changes = nil
+	}
 	if len(changes) > 0 {
 		// Queued in order; the OVSDB monitor does not wait for the switches.
 		for dpid, w := range c.queueChanges(changes) {
@@ -132,6 +151,17 @@ func (c *Controller) BridgesChanged(endpoint string, bridges []ovsdb.Bridge) {
 		if ready {
 			c.portsReadyOnce.Do(func() { close(c.portsReady) })
 		}
+	}
+}
+
+// portsAreReady reports whether switches are being reconciled (every
+// OVSDB answered, or the startup wait is over).
+func (c *Controller) portsAreReady() bool {
+	select {
+	case <-c.portsReady:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -60,7 +60,7 @@ func (c *Controller) reconcileSnapshot(dpid uint64, flush bool) func() (engine.D
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		var p *holdPolicy
-		c.store.Read(func(st *topology.State) { p = c.holdPolicyFor(st, flush) })
+		c.store.Read(func(st *topology.State) { p = c.holdPolicyFor(st, dpid, flush) })
 		return c.engine.Desired(dpid), p
 	}
 }
