@@ -109,6 +109,8 @@ type Controller struct {
 
 	epStatus     map[string]ovsdb.EndpointStatus // OVSDB monitors' connection states
 	chassisWatch map[string]*chassisWatch        // by chassis name
+	pins         map[uint32]string               // bridge host id → the endpoint it was found on
+	ambiguous    map[uint32]string               // bridge host id → candidates last warned about
 }
 
 // New builds a controller over store and computes the desired flows of
@@ -126,6 +128,16 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 	if opts.UnderlayMTU == 0 {
 		opts.UnderlayMTU = 1500
 	}
+	// --ovsdb endpoints in the canonical form the store keeps (a host's
+	// "ovsdb" is compared with them).
+	eps := make([]string, len(opts.OVSDBEndpoints))
+	for i, ep := range opts.OVSDBEndpoints {
+		eps[i] = ep
+		if canon, err := topology.ValidateOVSDB("ovsdb", ep); err == nil {
+			eps[i] = canon
+		}
+	}
+	opts.OVSDBEndpoints = eps
 	if opts.DriftInterval == 0 {
 		opts.DriftInterval = DefaultDriftInterval
 	}
@@ -148,6 +160,8 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 		drift:         newDriftBook(),
 		epStatus:      map[string]ovsdb.EndpointStatus{},
 		chassisWatch:  map[string]*chassisWatch{},
+		pins:          map[uint32]string{},
+		ambiguous:     map[uint32]string{},
 	}
 	if c.chassis == nil {
 		c.chassis = &OVSDBChassis{Log: log.Named("chassis"), TLS: opts.OVSDBTLS}
@@ -188,6 +202,9 @@ func (c *Controller) Read(fn func(st *topology.State)) { c.store.Read(fn) }
 // controller lock, feed the engine and queue the flow changes; and wait
 // for the switches without any lock.
 func (c *Controller) Apply(ctx context.Context, ops []topology.Op) ([]topology.Op, error) {
+	if err := c.resolveBridgeHosts(ops); err != nil {
+		return nil, err
+	}
 	undo, err := c.prepareChassis(ctx, ops)
 	if err != nil {
 		return nil, err
@@ -216,7 +233,7 @@ func (c *Controller) Apply(ctx context.Context, ops []topology.Op) ([]topology.O
 func (c *Controller) snapshot(st *topology.State) *pipeline.Snapshot {
 	return &pipeline.Snapshot{
 		Topo:        st,
-		Ports:       portMap{bridges: c.bridges, st: st},
+		Ports:       portMap{bridges: c.bridges, st: st, pins: c.pins},
 		Chassis:     chassisPlaces(st, c.bridges),
 		UnderlayMTU: c.opts.UnderlayMTU,
 	}
@@ -254,8 +271,11 @@ func (c *Controller) trackHost(snap *pipeline.Snapshot, o pipeline.Owner) {
 	h, ok := snap.Topo.HostByID(o.ID)
 	if !ok {
 		c.ports.set(o, portKey{}, false)
+		delete(c.pins, o.ID)
+		delete(c.ambiguous, o.ID)
 		return
 	}
+	c.pinBridgeHost(snap, h)
 	k, named := portKeyOf(snap.Topo, h)
 	c.ports.set(o, k, named)
 	if at, ok := snap.Ports.Attachment(h); ok {

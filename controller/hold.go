@@ -241,24 +241,18 @@ func (c *Controller) unknownOwners(st *topology.State) map[pipeline.Owner]bool {
 	for _, ep := range c.opts.OVSDBEndpoints {
 		anyServerUnknown = anyServerUnknown || !c.endpointKnown(ep)
 	}
-	onKnownServer := func(bridge string) bool {
-		for _, bs := range c.bridges {
-			for _, b := range bs {
-				if b.Name == bridge {
-					return true
-				}
-			}
-		}
-		return false
-	}
+	pm := portMap{bridges: c.bridges, st: st, pins: c.pins}
 	for _, h := range st.AllHosts() {
 		unknown := false
 		switch {
 		case h.Chassis != "":
 			ch, ok := st.Chassis(h.Chassis)
 			unknown = ok && !c.endpointKnown(ch.OVSDB)
+		case h.Bridge != "" && h.OVSDB != "":
+			unknown = !c.endpointKnown(h.OVSDB)
 		case h.Bridge != "":
-			unknown = anyServerUnknown && !onKnownServer(h.Bridge)
+			_, found := pm.bridgeEndpoint(h)
+			unknown = anyServerUnknown && !found && len(pm.candidates(h.Bridge)) == 0
 		}
 		if !unknown {
 			continue
