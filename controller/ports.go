@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"errors"
 	"net"
 	"slices"
 	"sort"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/vpcflow/vpcflow/controller/engine"
 	"github.com/vpcflow/vpcflow/controller/pipeline"
+	"github.com/vpcflow/vpcflow/openflow"
 	"github.com/vpcflow/vpcflow/ovsdb"
 	"github.com/vpcflow/vpcflow/topology"
 )
@@ -172,7 +174,11 @@ func (c *Controller) BridgesChanged(endpoint string, bridges []ovsdb.Bridge) {
 		for dpid, w := range c.queueChanges(changes) {
 			go func(dpid uint64, w <-chan error) {
 				if err := <-w; err != nil {
-					c.log.Warn("pushing port changes", zap.String("dpid", dpidString(dpid)), zap.Error(err))
+					lvl := zap.WarnLevel
+					if errors.Is(err, openflow.ErrClosed) || errors.Is(err, errSwitchGone) {
+						lvl = zap.DebugLevel // logged by its queue; reconciled when it is back
+					}
+					c.log.Log(lvl, "pushing port changes", zap.String("dpid", dpidString(dpid)), zap.Error(err))
 				}
 			}(dpid, w)
 		}

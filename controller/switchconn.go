@@ -15,6 +15,12 @@ import (
 	"github.com/vpcflow/vpcflow/openflow"
 )
 
+// connectionGone reports whether err only says that the switch's
+// connection closed (or is closing) under a job.
+func connectionGone(ctx context.Context, err error) bool {
+	return errors.Is(err, openflow.ErrClosed) || errors.Is(err, errSwitchGone) || ctx.Err() != nil
+}
+
 // errSwitchGone is returned to waiters whose changes were not sent because
 // the switch disconnected; it reconciles from a fresh dump when it returns.
 var errSwitchGone = errors.New("switch disconnected before confirming; it will be reconciled when it reconnects")
@@ -124,7 +130,14 @@ func (s *switchConn) run(ctx context.Context) {
 		err := s.do(ctx, j)
 		j.result <- err
 		if err != nil {
-			s.log.Error("switch did not confirm flow changes; disconnecting it to resync", zap.Error(err))
+			if connectionGone(ctx, err) {
+				// The switch went away (its bridge deleted, OVS
+				// restarted, ...): nothing is wrong with vpcflow; it is
+				// reconciled when it comes back.
+				s.log.Info("switch connection closed before it confirmed flow changes; it is reconciled when it reconnects", zap.Error(err))
+			} else {
+				s.log.Error("switch did not confirm flow changes; disconnecting it to resync", zap.Error(err))
+			}
 			s.dp.Close()
 			return
 		}

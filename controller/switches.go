@@ -46,6 +46,10 @@ func (c *Controller) Serve(ctx context.Context, dp Datapath) {
 	c.mu.Unlock()
 	go func() {
 		if err := <-done; err != nil {
+			if connectionGone(ctx, err) {
+				log.Info("switch went away while it was being reconciled", zap.Error(err))
+				return
+			}
 			log.Error("reconciling switch", zap.Error(err))
 		}
 	}()

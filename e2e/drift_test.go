@@ -98,3 +98,30 @@ func TestDriftRepairedWhileConnected(t *testing.T) {
 	}
 	s.assertSwitchHoldsDesired()
 }
+
+// TestBridgeDeleteIsNotAnError (issue 19.10): deleting a bridge vpcflow
+// manages (its switch disconnects, its ports go) is an operator's action:
+// logged, but not at ERROR level.
+func TestBridgeDeleteIsNotAnError(t *testing.T) {
+	s := newSeed(t)
+	ping(t, s.vm1.container, "172.18.3.4", 1)
+	from := len(s.controllerLog())
+	_, err := s.ovs.Vsctl(testCtx(t), "del-br", "br-test")
+	must(t, err)
+	s.eventually("br-test gone from the switches", 10*time.Second, func() error {
+		var sws []switchJSON
+		must(t, json.Unmarshal(s.rest("GET", "/v1/switches", nil, 200), &sws))
+		if len(sws) != 0 {
+			return fmt.Errorf("switches %+v", sws)
+		}
+		return nil
+	})
+	time.Sleep(time.Second)
+	after := s.controllerLog()[from:]
+	for _, l := range strings.Split(after, "\n") {
+		if strings.Contains(l, "ERROR") {
+			t.Errorf("deleting a bridge logged an error: %s", l)
+		}
+	}
+	t.Logf("controller log after del-br:\n%s", grepOut(after, "libovsdb"))
+}
