@@ -276,7 +276,6 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, src string) {
 		close(packetInsDone)
 	}
 
-
 	swCtx, cancel := context.WithCancel(ctx)
 	go func() { // cancel the switch's context as soon as the connection closes
 		select {
