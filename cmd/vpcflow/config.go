@@ -56,6 +56,7 @@ type serveOptions struct {
 	TLSReloadInterval      time.Duration
 	DriftInterval          time.Duration
 	AllowFlush             bool
+	OVSDBWait              time.Duration
 }
 
 // stringList is a repeatable string flag. Values from a later source (the
@@ -105,6 +106,7 @@ func serveFlagSet() (*flag.FlagSet, *serveOptions) {
 	fs.DurationVar(&o.HandshakeTimeout, "openflow-handshake-timeout", 10*time.Second, "time a switch has for HELLO and FEATURES (and TLS) before it is dropped")
 	fs.IntVar(&o.ListenMaxConns, "listen-max-conns", 0, "most open REST connections; at the cap the longest-idle one is closed (0: a quarter of the open-file limit, at most 512)")
 	fs.DurationVar(&o.TLSReloadInterval, "tls-reload-interval", 10*time.Second, "how often the TLS certificate, key and CA files are checked for changes and re-read (0: only on SIGHUP)")
+	fs.DurationVar(&o.OVSDBWait, "ovsdb-wait", 30*time.Second, "how long a connecting switch waits for every OVSDB's first port map before it is reconciled with what is known (the flows of an OVSDB that has not answered are kept)")
 	fs.DurationVar(&o.DriftInterval, "drift-interval", controller.DefaultDriftInterval, "how often each connected switch's flows are checked against what vpcflow wants and hand edits repaired (0: never, only when it reconnects)")
 	fs.BoolVar(&o.AllowFlush, "allow-flush", false, "let vpcflow delete a switch's flows of objects its store does not know even when that is most of them (an empty or wrong store is otherwise held back from wiping the fabric)")
 	o.OFTLS = addTLSFlags(fs, "openflow",
@@ -461,6 +463,9 @@ func (c *loadedConfig) resolve(log *zap.Logger, getenv func(string) string) (*re
 	}
 	if o.TLSReloadInterval < 0 {
 		return nil, c.fail("tls-reload-interval", fmt.Errorf("%s: want 0 (off) or more", o.TLSReloadInterval))
+	}
+	if o.OVSDBWait <= 0 {
+		return nil, c.fail("ovsdb-wait", fmt.Errorf("%s: want a positive duration", o.OVSDBWait))
 	}
 	if o.DriftInterval < 0 || (o.DriftInterval > 0 && o.DriftInterval < 100*time.Millisecond) {
 		return nil, c.fail("drift-interval", fmt.Errorf("%s: want 0 (off) or at least 100ms", o.DriftInterval))
