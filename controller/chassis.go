@@ -209,6 +209,7 @@ type monitorSet struct {
 type monitorRun struct {
 	cancel context.CancelFunc
 	users  int
+	mon    *ovsdb.Monitor
 }
 
 // start runs a monitor for endpoint unless one runs already. Caller holds
@@ -219,11 +220,11 @@ func (m *monitorSet) start(endpoint string) {
 		return
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
-	m.byEP[endpoint] = &monitorRun{cancel: cancel, users: 1}
 	mon := ovsdb.NewMonitor(m.log, endpoint, m.notify, ovsdb.WithTLS(m.tls))
 	if m.status != nil {
 		mon.OnStatus(m.status)
 	}
+	m.byEP[endpoint] = &monitorRun{cancel: cancel, users: 1, mon: mon}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()

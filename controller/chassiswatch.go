@@ -229,6 +229,10 @@ func (c *Controller) endpointStatusChanged(st ovsdb.EndpointStatus) {
 	if _, watched := c.epStatus[st.Endpoint]; !watched && c.monitors != nil && c.monitors.byEP[st.Endpoint] == nil {
 		return // stopped meanwhile
 	}
+	if was, ok := c.epStatus[st.Endpoint]; ok && was.State != st.State {
+		c.log.Info("OVSDB "+st.State.String(), zap.String("ovsdb", st.Endpoint), zap.String("was", was.State.String()),
+			zap.String("error", st.LastError))
+	}
 	c.epStatus[st.Endpoint] = st
 }
 
@@ -294,7 +298,14 @@ func (c *Controller) ChassisStatus(name string) (ChassisStatus, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := ChassisStatus{OVSDB: ovsdb.EndpointNeverConnected.String(), Controllers: []string{}, ConfiguredMTU: c.opts.UnderlayMTU}
-	if st, ok := c.epStatus[ch.OVSDB]; ok {
+	st, ok := c.epStatus[ch.OVSDB]
+	if c.monitors != nil {
+		if r := c.monitors.byEP[ch.OVSDB]; r != nil {
+			// The monitor's own status also has the failed attempts.
+			st, ok = r.mon.Status(), true
+		}
+	}
+	if ok {
 		out.OVSDB, out.OVSDBSince, out.OVSDBError = st.State.String(), st.Since, st.LastError
 	}
 	out.Target, _ = c.controllerTarget(ch)
