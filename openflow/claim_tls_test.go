@@ -129,3 +129,92 @@ func TestTLSBindsDPIDToCertificate(t *testing.T) {
 	dialFakeTLS(t, addr, ca, otherCert, 0x98)
 	rec.waitConnected(t, 0x98, 5*time.Second)
 }
+
+// FuzzDecodeTableStats: the decoder never panics; what it decodes is one
+// entry per 24 bytes, each table's id and count read back as encoded.
+func FuzzDecodeTableStats(f *testing.F) {
+	entry := func(table uint8, active uint32) []byte {
+		b := make([]byte, tableStatsLen)
+		b[0] = table
+		be.PutUint32(b[4:], active)
+		return b
+	}
+	f.Add(entry(0, 5))
+	f.Add(append(entry(0, 5), entry(30, 200000)...))
+	f.Add([]byte{})
+	f.Add(make([]byte, 23))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ts, err := DecodeTableStats(b)
+		if err != nil {
+			if len(b)%tableStatsLen == 0 {
+				t.Fatalf("refused %d bytes", len(b))
+			}
+			return
+		}
+		if len(ts) != len(b)/tableStatsLen {
+			t.Fatalf("%d entries from %d bytes", len(ts), len(b))
+		}
+		for i, e := range ts {
+			if e.Table != b[i*tableStatsLen] || e.Active != be.Uint32(b[i*tableStatsLen+4:]) {
+				t.Fatalf("entry %d: %+v", i, e)
+			}
+		}
+	})
+}
+
+// TestTableRequestsOnTheWire: the request bodies
+// name OFPMP_TABLE, and OFPMP_FLOW with the one table.
+func TestTableRequestsOnTheWire(t *testing.T) {
+	rec := newRecorder()
+	addr, _ := startServer(t, rec, ServerOptions{})
+	f := dialFake(t, addr, 0x77)
+	sw := rec.waitConnected(t, 0x77, 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	got := make(chan []TableStats, 1)
+	go func() {
+		ts, err := sw.TableStats(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- ts
+	}()
+	m := f.expect(typeMultipartReq)
+	if be.Uint16(m.body) != multipartTable || len(m.body) != 8 {
+		t.Fatalf("table stats request body %x", m.body)
+	}
+	body := make([]byte, 2*tableStatsLen)
+	body[tableStatsLen] = 30
+	be.PutUint32(body[tableStatsLen+4:], 12)
+	f.send(multipartReplyOf(m.xid, multipartTable, body))
+	if ts := <-got; len(ts) != 2 || ts[1].Table != 30 || ts[1].Active != 12 {
+		t.Errorf("table stats %+v", ts)
+	}
+	dumped := make(chan error, 1)
+	go func() {
+		_, err := sw.DumpTable(ctx, 30)
+		dumped <- err
+	}()
+	m = f.expect(typeMultipartReq)
+	if be.Uint16(m.body) != multipartFlow || m.body[8] != 30 {
+		t.Fatalf("dump table request body %x", m.body)
+	}
+	f.send(multipartReply(m.xid, false, nil))
+	if err := <-dumped; err != nil {
+		t.Fatal(err)
+	}
+	// Echo: the reply with its xid completes it.
+	echoed := make(chan error, 1)
+	go func() { echoed <- sw.Echo(ctx) }()
+	if err := <-echoed; err != nil {
+		t.Fatalf("Echo against a live peer: %v", err)
+	}
+}
+
+// multipartReplyOf builds one final reply part of multipart type typ.
+func multipartReplyOf(xid uint32, typ uint16, entries []byte) []byte {
+	body := appendU16(nil, typ)
+	body = appendU16(body, 0)
+	body = append(body, 0, 0, 0, 0)
+	return simpleMessage(typeMultipartReply, xid, append(body, entries...))
+}
