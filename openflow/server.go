@@ -24,10 +24,12 @@ type Handler interface {
 	// disconnects or the server stops.
 	SwitchConnected(ctx context.Context, sw *Switch)
 	// SwitchDisconnected is called once per connected switch, after its
-	// connection closed and its SwitchConnected call returned. When a
-	// switch reconnects with the same datapath id, the old connection is
-	// closed and its SwitchDisconnected returns before the new
-	// connection's SwitchConnected is called.
+	// connection closed and its SwitchConnected call returned. A new
+	// connection with the datapath id of a connected switch replaces it
+	// only when the old one no longer answers an echo (see claim); the old
+	// connection is then closed and its SwitchDisconnected returns before
+	// the new connection's SwitchConnected is called. A refused claimant
+	// is never reported.
 	SwitchDisconnected(sw *Switch)
 }
 
