@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -171,9 +172,6 @@ func (c *Controller) prepareChassis(ctx context.Context, ops []topology.Op) (und
 // chassisOpsAfter starts and stops OVSDB monitors for created and deleted
 // chassis. Caller holds c.mu.
 func (c *Controller) chassisOpsAfter(applied []topology.Op) {
-	if c.monitors == nil {
-		return
-	}
 	for _, op := range applied {
 		ch := op.Chassis()
 		if ch == nil {
@@ -181,12 +179,19 @@ func (c *Controller) chassisOpsAfter(applied []topology.Op) {
 		}
 		switch op.Kind {
 		case topology.OpCreate:
-			c.monitors.start(ch.OVSDB)
+			if c.monitors != nil {
+				c.monitors.start(ch.OVSDB)
+			}
 		case topology.OpDelete:
 			if w := c.chassisWatch[ch.Name]; w != nil && w.id == ch.ID {
 				delete(c.chassisWatch, ch.Name)
 			}
-			if c.monitors.stop(ch.OVSDB) {
+			// Its OVSDB is no longer awaited: that it is not known any
+			// more holds nothing back.
+			if !slices.Contains(c.opts.OVSDBEndpoints, ch.OVSDB) {
+				delete(c.wantEndpoints, ch.OVSDB)
+			}
+			if c.monitors != nil && c.monitors.stop(ch.OVSDB) {
 				delete(c.bridges, ch.OVSDB)
 				delete(c.epStatus, ch.OVSDB)
 			}

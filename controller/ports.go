@@ -151,7 +151,8 @@ func (c *Controller) BridgesChanged(endpoint string, bridges []ovsdb.Bridge) {
 		changes = c.recompute(st, owners)
 		c.watchChassis(st, endpoint, now)
 	})
-	late := !c.seenEndpoints[endpoint] && c.portsAreReady()
+	// Only an OVSDB awaited at startup can have had flows kept for it.
+	late := c.wantEndpoints[endpoint] && !c.seenEndpoints[endpoint] && c.portsAreReady()
 	if late {
 		// Switches were reconciled without this OVSDB, keeping the flows
 		// it would tell about (unknown is not absent): reconcile them

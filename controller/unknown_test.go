@@ -1,11 +1,14 @@
 package controller
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vpcflow/vpcflow/controller/pipeline"
+	"github.com/vpcflow/vpcflow/openflow"
 	"github.com/vpcflow/vpcflow/ovsdb"
 	"github.com/vpcflow/vpcflow/topology"
 )
@@ -113,5 +116,57 @@ func TestUnderlayMTUWarning(t *testing.T) {
 	r.c.BridgesChanged(ep, bridges)
 	if st, _ := r.c.ChassisStatus("node1"); st.MTUWarning != "" || st.UnderlayMTU != 9000 {
 		t.Errorf("status %+v", st)
+	}
+}
+
+// TestDeletedChassisHoldsNothing: once a chassis is deleted, its OVSDB is
+// no longer awaited, so its bridge (still connected) is not "unknown":
+// a stale flow on it is deleted when it reconnects.
+func TestDeletedChassisHoldsNothing(t *testing.T) {
+	a := threeChassis(t)
+	for dpid := range a.dps {
+		a.disconnect(dpid)
+	}
+	// vpcflow restarted: the chassis are in its store (their OVSDBs are
+	// awaited).
+	r := newRigOn(t, a.store, Options{Advertise: "tcp:192.168.100.254:6653"})
+	for n := 1; n <= 3; n++ {
+		r.c.BridgesChanged(chassisEndpoint(n), chassisBridges(n))
+	}
+	for dpid := uint64(0x11); dpid <= 0x13; dpid++ {
+		r.connect(a.dps[dpid])
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.c.Run(ctx) }() // monitors of unreachable endpoints: the maps came from the test
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r.c.mu.Lock()
+		running := r.c.monitors != nil
+		r.c.mu.Unlock()
+		if running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not start")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r.apply(topology.Delete(&topology.Chassis{Name: "node3"}, true))
+	r.exact()
+	dp := r.dps[0x13]
+	r.disconnect(0x13)
+	stale := openflow.Flow{Table: 30, Priority: 132, Cookie: pipeline.HostCookie(99, pipeline.DropNone),
+		Match: openflow.NewMatch().EthType(openflow.EthTypeIPv4)}
+	dp.Put(stale)
+	r.connect(dp)
+	for _, f := range dp.Flows() {
+		if f.Key() == stale.Key() {
+			t.Fatalf("a stale flow on a deleted chassis's bridge was kept:\n%s", dp.Text())
+		}
 	}
 }
