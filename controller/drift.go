@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -246,12 +247,20 @@ func (c *Controller) checkDrift(ctx context.Context, sc *switchConn) error {
 			zap.Uint64("modified", found.Modified), zap.Uint64("flow_mods", found.RepairedFlows),
 			zap.Duration("took", time.Since(start)))
 	}
+	var repair repairError
 	switch {
 	case putOff:
 		sc.log.Debug("drift check put off: changes are queued for the switch")
 		return nil
-	case err != nil:
+	case errors.As(err, &repair):
+		// Half a repair may be on the switch: reconnect it to resync.
 		return fmt.Errorf("drift check: %w", err)
+	case err != nil:
+		// Only reading failed: the table is as it was; try again next
+		// time (a switch that cannot answer at all is dropped by its
+		// echo timeout).
+		sc.log.Warn("drift check failed", zap.Error(err))
+		return nil
 	}
 	sc.log.Debug("drift check done", zap.Uint64("tables_dumped", found.TablesDumped), zap.Duration("took", time.Since(start)))
 	return nil
@@ -370,7 +379,7 @@ func (c *Controller) checkTable(ctx context.Context, sc *switchConn, table uint8
 		}
 	}
 	if err := sc.dp.Apply(ctx, toFlowMods(changes)); err != nil {
-		return 0, fmt.Errorf("repairing table %d (%d flow-mods): %w", table, len(changes), err)
+		return 0, repairError{fmt.Errorf("repairing table %d (%d flow-mods): %w", table, len(changes), err)}
 	}
 	found.RepairedFlows += uint64(len(changes))
 	found.LastDrift = time.Now()
@@ -378,3 +387,9 @@ func (c *Controller) checkTable(ctx context.Context, sc *switchConn, table uint8
 }
 
 func (checkPutOff) Error() string { return "changes were queued meanwhile" }
+
+// repairError is a drift check that failed while changing the switch.
+type repairError struct{ err error }
+
+func (e repairError) Error() string { return e.err.Error() }
+func (e repairError) Unwrap() error { return e.err }

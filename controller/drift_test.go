@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -199,5 +201,38 @@ func TestDriftChecksOff(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if stats, _ := dp.Requests(); stats != 0 || r.c.Drift().Interval != 0 {
 		t.Errorf("checks ran with DriftInterval < 0 (%d table-stats requests)", stats)
+	}
+}
+
+// failingStats is a switch that refuses table-stats requests (not every
+// OpenFlow switch answers OFPMP_TABLE).
+type failingStats struct{ *controllertest.Datapath }
+
+func (failingStats) TableStats(context.Context) ([]openflow.TableStats, error) {
+	return nil, errors.New("OFPBRC_BAD_STAT")
+}
+
+// TestDriftCheckThatCannotReadKeepsTheSwitch: a check that cannot read the
+// switch is counted as an error and retried; the switch stays connected.
+func TestDriftCheckThatCannotReadKeepsTheSwitch(t *testing.T) {
+	r := newRig(t, Options{DriftInterval: 5 * time.Millisecond})
+	dp := controllertest.NewDatapath(1)
+	ctx, cancel := context.WithCancel(r.ctx)
+	t.Cleanup(cancel)
+	go func() {
+		r.c.Serve(ctx, failingStats{dp})
+		r.c.Forget(failingStats{dp})
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for r.switchDrift(1).Errors < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("drift %+v", r.switchDrift(1))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case <-dp.Closed():
+		t.Fatal("a switch that refuses table stats was disconnected")
+	default:
 	}
 }
