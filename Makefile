@@ -22,8 +22,8 @@ DEB := dist/vpcflow_$(VERSION)_$(GOARCH).deb
 PREFIX ?= /usr/local
 DESTDIR ?=
 # Debian packages the e2e tests and the demo need.
-DEB_PACKAGES := openvswitch-switch iproute2 ethtool iputils-ping tcpdump curl procps
-DEB_COMMANDS := ovs-vswitchd ovsdb-server ovs-vsctl ovs-ofctl ip ethtool ping tcpdump curl pgrep
+DEB_PACKAGES := openvswitch-switch iproute2 ethtool iputils-ping tcpdump curl procps chromium
+DEB_COMMANDS := ovs-vswitchd ovsdb-server ovs-vsctl ovs-ofctl ip ethtool ping tcpdump curl pgrep chromium
 
 .PHONY: all build deps test unit lint demo demo-chassis bench clean install uninstall deb package-test
 

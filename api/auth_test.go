@@ -25,6 +25,9 @@ func (e *testEnv) doAuth(method, path, body, auth string) reply {
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
+	if writeMethod(method) {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := e.srv.Client().Do(req)
 	if err != nil {
 		e.t.Fatal(err)

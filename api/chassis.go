@@ -34,8 +34,11 @@ func chassisResource() resource {
 			x, ok := st.Chassis(v["name"])
 			return x, ok
 		},
-		show: func(s *server, obj any) any {
-			ch := obj.(topology.Chassis)
+		view: func(s *server, v any) any {
+			ch, one := v.(topology.Chassis)
+			if !one {
+				return v // the list: the chassis as stored
+			}
 			d := ChassisDetail{Chassis: ch}
 			if cs, ok := s.b.(chassisStatuser); ok {
 				if st, ok := cs.ChassisStatus(ch.Name); ok {
@@ -86,9 +89,16 @@ func (c *Client) CreateChassis(ctx context.Context, req ChassisRequest) (topolog
 
 // ListChassis lists every chassis.
 func (c *Client) ListChassis(ctx context.Context) ([]topology.Chassis, error) {
-	var out []topology.Chassis
-	err := c.do(ctx, http.MethodGet, path("chassis"), nil, &out)
+	out, _, err := c.ListChassisPage(ctx, Page{})
 	return out, err
+}
+
+// ListChassisPage lists one page of the chassis, by name, and the next
+// page's token ("" on the last).
+func (c *Client) ListChassisPage(ctx context.Context, pg Page) ([]topology.Chassis, string, error) {
+	var out []topology.Chassis
+	next, err := c.listPage(ctx, path("chassis"), pg, &out)
+	return out, next, err
 }
 
 // Chassis returns one chassis.

@@ -9,7 +9,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vpcflow/vpcflow/controller"
 	"github.com/vpcflow/vpcflow/topology"
@@ -20,6 +22,8 @@ type Client struct {
 	base  string // scheme://host[:port][/prefix], no trailing slash
 	hc    *http.Client
 	token string // bearer token, if any
+	// serverTimeout, when set, is sent as X-Request-Timeout.
+	serverTimeout time.Duration
 }
 
 // ClientOption configures a Client.
@@ -30,6 +34,15 @@ type ClientOption func(*Client)
 // whitespace is ignored; an empty token sends nothing.
 func WithToken(token string) ClientOption {
 	return func(c *Client) { c.token = strings.TrimSpace(token) }
+}
+
+// WithRequestTimeout asks the server to answer every request within d
+// (the X-Request-Timeout header; the server's own limit still applies):
+// a change not confirmed by every switch by then is answered 202
+// (*UnconfirmedError) instead of the client giving up first. Use a little
+// less than the http.Client's Timeout.
+func WithRequestTimeout(d time.Duration) ClientOption {
+	return func(c *Client) { c.serverTimeout = d }
 }
 
 // NewClient returns a client for the server at baseURL
@@ -57,6 +70,7 @@ type Error struct {
 	Status int    // HTTP status code
 	Field  string // the JSON field at fault, if any
 	Msg    string
+	raw    []byte // the body
 }
 
 func (e *Error) Error() string {
@@ -77,20 +91,68 @@ func path(segs ...string) string {
 	return b.String()
 }
 
+// UnconfirmedError is returned by a change the server stored but not
+// every connected switch confirmed (202 Accepted, see AcceptedBody): the
+// change stands and the object the method returns is filled in. Each
+// switch listed gets the change when its queue catches up, or when it
+// reconnects and is reconciled.
+type UnconfirmedError struct {
+	Msg      string
+	Switches []controller.UnconfirmedSwitch
+}
+
+func (e *UnconfirmedError) Error() string { return e.Msg }
+
+// Page asks a list for one page: at most Limit items (0: all of them),
+// after the page whose next-page token is Token ("": from the start).
+type Page struct {
+	Limit int
+	Token string
+}
+
+// query appends ?limit and ?page_token to p.
+func (pg Page) query(p string) string {
+	q := url.Values{}
+	if pg.Limit > 0 {
+		q.Set("limit", strconv.Itoa(pg.Limit))
+	}
+	if pg.Token != "" {
+		q.Set("page_token", pg.Token)
+	}
+	if len(q) == 0 {
+		return p
+	}
+	return p + "?" + q.Encode()
+}
+
+// listPage GETs one page of a list into out and returns the next page's
+// token ("" on the last page).
+func (c *Client) listPage(ctx context.Context, p string, pg Page, out any) (string, error) {
+	h, err := c.send(ctx, http.MethodGet, pg.query(p), nil, out)
+	return h.Get(NextPageHeader), err
+}
+
 // do sends a request with an optional JSON body and decodes a JSON reply
-// into out (if not nil). Non-2xx replies become *Error.
+// into out (if not nil). Non-2xx replies become *Error; a 202 decodes its
+// object into out and returns *UnconfirmedError.
 func (c *Client) do(ctx context.Context, method, p string, body, out any) error {
+	_, err := c.send(ctx, method, p, body, out)
+	return err
+}
+
+// send is do, returning the reply's headers too.
+func (c *Client) send(ctx context.Context, method, p string, body, out any) (http.Header, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return fmt.Errorf("%s %s: encode request: %w", method, p, err)
+			return nil, fmt.Errorf("%s %s: encode request: %w", method, p, err)
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+p, rd)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, p, err)
+		return nil, fmt.Errorf("%s %s: %w", method, p, err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -98,6 +160,9 @@ func (c *Client) do(ctx context.Context, method, p string, body, out any) error 
 	req.Header.Set("Accept", "application/json")
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if c.serverTimeout > 0 {
+		req.Header.Set(TimeoutHeader, c.serverTimeout.String())
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -107,12 +172,12 @@ func (c *Client) do(ctx context.Context, method, p string, body, out any) error 
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("%s %s%s: %w", method, c.base, p, err)
+		return nil, fmt.Errorf("%s %s%s: %w", method, c.base, p, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("%s %s: read reply: %w", method, p, err)
+		return nil, fmt.Errorf("%s %s: read reply: %w", method, p, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		var eb ErrorBody
@@ -122,15 +187,36 @@ func (c *Client) do(ctx context.Context, method, p string, body, out any) error 
 				eb.Error = resp.Status
 			}
 		}
-		return &Error{Status: resp.StatusCode, Field: eb.Field, Msg: eb.Error}
+		return resp.Header, &Error{Status: resp.StatusCode, Field: eb.Field, Msg: eb.Error, raw: data}
+	}
+	if resp.StatusCode == http.StatusAccepted {
+		var ab struct {
+			Message     string                         `json:"message"`
+			Object      json.RawMessage                `json:"object"`
+			Objects     json.RawMessage                `json:"objects"`
+			Unconfirmed []controller.UnconfirmedSwitch `json:"unconfirmed"`
+		}
+		if err := json.Unmarshal(data, &ab); err != nil {
+			return resp.Header, fmt.Errorf("%s %s: decode reply: %w", method, p, err)
+		}
+		obj := ab.Object
+		if len(ab.Objects) > 0 {
+			obj = ab.Objects
+		}
+		if out != nil && len(obj) > 0 {
+			if err := json.Unmarshal(obj, out); err != nil {
+				return resp.Header, fmt.Errorf("%s %s: decode reply: %w", method, p, err)
+			}
+		}
+		return resp.Header, &UnconfirmedError{Msg: ab.Message, Switches: ab.Unconfirmed}
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
-		return nil
+		return resp.Header, nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s %s: decode reply: %w", method, p, err)
+		return resp.Header, fmt.Errorf("%s %s: decode reply: %w", method, p, err)
 	}
-	return nil
+	return resp.Header, nil
 }
 
 // Health checks GET /healthz.
@@ -143,6 +229,22 @@ func (c *Client) Health(ctx context.Context) error {
 		return fmt.Errorf("health: status %q", h.Status)
 	}
 	return nil
+}
+
+// Ready reads GET /readyz. A server that is not ready answers 503 with
+// its reasons: that is returned as the body, with a nil error.
+func (c *Client) Ready(ctx context.Context) (ReadyBody, error) {
+	var rb ReadyBody
+	err := c.do(ctx, http.MethodGet, "/readyz", nil, &rb)
+	var ae *Error
+	if errors.As(err, &ae) && ae.Status == http.StatusServiceUnavailable {
+		rb = ReadyBody{Status: "not ready"}
+		if ae.raw != nil {
+			_ = json.Unmarshal(ae.raw, &rb)
+		}
+		return rb, nil
+	}
+	return rb, err
 }
 
 // ---- deletes ----
@@ -176,18 +278,32 @@ func withQuery(p string, opts []DeleteOption) string {
 
 // ---- switches ----
 
-// Switches lists the connected switches.
-func (c *Client) Switches(ctx context.Context) ([]controller.SwitchInfo, error) {
-	var out []controller.SwitchInfo
-	err := c.do(ctx, http.MethodGet, path("switches"), nil, &out)
+// Switches lists the connected (and reconciled) switches.
+func (c *Client) Switches(ctx context.Context) ([]SwitchView, error) {
+	out, _, err := c.SwitchesPage(ctx, Page{})
 	return out, err
+}
+
+// SwitchesPage lists one page of the connected switches, by dpid, and
+// the next page's token ("" on the last).
+func (c *Client) SwitchesPage(ctx context.Context, pg Page) ([]SwitchView, string, error) {
+	var out []SwitchView
+	next, err := c.listPage(ctx, path("switches"), pg, &out)
+	return out, next, err
 }
 
 // Flows dumps the flows installed on a switch.
 func (c *Client) Flows(ctx context.Context, dpid topology.DPID) ([]controller.FlowEntry, error) {
-	var out []controller.FlowEntry
-	err := c.do(ctx, http.MethodGet, path("switches", dpid.String(), "flows"), nil, &out)
+	out, _, err := c.FlowsPage(ctx, dpid, Page{})
 	return out, err
+}
+
+// FlowsPage dumps one page of a switch's flows (by table, priority and
+// match) and the next page's token ("" on the last).
+func (c *Client) FlowsPage(ctx context.Context, dpid topology.DPID, pg Page) ([]controller.FlowEntry, string, error) {
+	var out []controller.FlowEntry
+	next, err := c.listPage(ctx, path("switches", dpid.String(), "flows"), pg, &out)
+	return out, next, err
 }
 
 // Drops sums the pipeline's drop counters by reason, per connected switch

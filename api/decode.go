@@ -73,12 +73,150 @@ func decodeObject(data []byte, dst any) *requestError {
 	if t[0] != '{' {
 		return badRequest("", "want a JSON object")
 	}
+	if err := checkKeys(t, reflect.TypeOf(dst)); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(t))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return jsonError(err, dst)
 	}
 	return checkTrailing(dec)
+}
+
+// checkKeys refuses what encoding/json would quietly accept in a body
+// decoded into a value of type t: a key given twice in one object (the
+// decoder keeps the last: {"host":"a","Host":"b"} would mean "b"), and a
+// key of a struct that matches a field only when case is ignored ("Host"
+// for "host"). Both are a 400 naming the key. A body that is not valid
+// JSON passes: the decoder then says what is wrong with it.
+func checkKeys(data []byte, t reflect.Type) *requestError {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	rerr, err := walkKeys(dec, t, "")
+	if err != nil {
+		return nil
+	}
+	return rerr
+}
+
+// unmarshalerType is json.Unmarshaler: such a value decodes itself.
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// walkKeys reads one JSON value from dec, checking the keys of every
+// object in it against t (nil: any keys, still once each). path names the
+// value for errors ("", "name", "ports[2].name"). A syntax error is
+// returned as err.
+func walkKeys(dec *json.Decoder, t reflect.Type, path string) (*requestError, error) {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t != nil && (reflect.PointerTo(t).Implements(unmarshalerType) || t.Implements(unmarshalerType)) {
+		t = nil // its own decoder reads it; its keys are still checked for duplicates
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch tok {
+	case json.Delim('{'):
+		var fields map[string]reflect.Type
+		exact := false
+		if t != nil && t.Kind() == reflect.Struct {
+			fields, exact = structFields(t), true
+		}
+		var elem reflect.Type
+		if t != nil && t.Kind() == reflect.Map {
+			elem = t.Elem()
+		}
+		seen := map[string]bool{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			key, _ := kt.(string)
+			field := joinPath(path, key)
+			if seen[key] {
+				return badRequest(field, "given twice: give each key once"), nil
+			}
+			seen[key] = true
+			sub := elem
+			if exact {
+				ft, ok := fields[key]
+				if !ok {
+					for name := range fields {
+						if strings.EqualFold(name, key) {
+							return badRequest(field, "unknown field; did you mean %q? (keys are case-sensitive)", name), nil
+						}
+					}
+					// Unknown keys are the decoder's to name (with the
+					// allowed ones); keep reading for duplicates.
+				}
+				sub = ft
+			}
+			if rerr, err := walkKeys(dec, sub, field); rerr != nil || err != nil {
+				return rerr, err
+			}
+		}
+		_, err := dec.Token() // '}'
+		return nil, err
+	case json.Delim('['):
+		var elem reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
+		}
+		for i := 0; dec.More(); i++ {
+			if rerr, err := walkKeys(dec, elem, fmt.Sprintf("%s[%d]", path, i)); rerr != nil || err != nil {
+				return rerr, err
+			}
+		}
+		_, err := dec.Token() // ']'
+		return nil, err
+	}
+	return nil, nil
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// structFields maps the JSON names of a struct's fields, as
+// encoding/json names them, to their types.
+func structFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == "-" {
+			continue
+		}
+		if f.Anonymous && tag == "" {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				for k, v := range structFields(ft) {
+					if _, ok := out[k]; !ok {
+						out[k] = v
+					}
+				}
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if tag == "" {
+			tag = f.Name
+		}
+		out[tag] = f.Type
+	}
+	return out
 }
 
 // decodeArray splits a JSON array into its elements.

@@ -71,6 +71,7 @@ func (c *Client) Drift(ctx context.Context) (controller.DriftReport, error) {
 // has flows for.
 func (c *Client) FlushSwitch(ctx context.Context, dpid topology.DPID) (controller.ReconcileResult, error) {
 	var out controller.ReconcileResult
-	err := c.do(ctx, http.MethodPost, path("switches", dpid.String(), "flush"), nil, &out)
+	// An (empty) JSON body: writes must be application/json.
+	err := c.do(ctx, http.MethodPost, path("switches", dpid.String(), "flush"), struct{}{}, &out)
 	return out, err
 }

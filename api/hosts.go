@@ -62,6 +62,29 @@ func hostResource() resource {
 			return x, ok
 		},
 		what: inVPCWhat("host"),
+		view: func(s *server, v any) any {
+			var hosts []topology.Host
+			switch x := v.(type) {
+			case topology.Host:
+				hosts = []topology.Host{x}
+			case []topology.Host:
+				hosts = x
+			default:
+				return v
+			}
+			at := s.b.HostAttachments(hosts)
+			out := make([]HostInfo, len(hosts))
+			for i, h := range hosts {
+				out[i] = HostInfo{Host: h}
+				if i < len(at) {
+					out[i].Attachment = at[i]
+				}
+			}
+			if _, one := v.(topology.Host); one {
+				return out[0]
+			}
+			return out
+		},
 		create: func(s *server, data []byte, v map[string]string) (topology.Object, *requestError) {
 			var req hostBody
 			if err := decodeObject(data, &req); err != nil {
@@ -200,9 +223,23 @@ func (c *Client) ListHosts(ctx context.Context, vpc string) ([]topology.Host, er
 	return out, err
 }
 
+// ListHostsPage lists one page of a VPC's hosts, by name, with where each
+// is attached now, and the next page's token ("" on the last).
+func (c *Client) ListHostsPage(ctx context.Context, vpc string, pg Page) ([]HostInfo, string, error) {
+	var out []HostInfo
+	next, err := c.listPage(ctx, path("vpcs", vpc, "hosts"), pg, &out)
+	return out, next, err
+}
+
 // GetHost returns one host.
 func (c *Client) GetHost(ctx context.Context, vpc, name string) (topology.Host, error) {
-	var h topology.Host
+	h, err := c.GetHostInfo(ctx, vpc, name)
+	return h.Host, err
+}
+
+// GetHostInfo returns one host and where it is attached now.
+func (c *Client) GetHostInfo(ctx context.Context, vpc, name string) (HostInfo, error) {
+	var h HostInfo
 	err := c.do(ctx, http.MethodGet, path("vpcs", vpc, "hosts", name), nil, &h)
 	return h, err
 }

@@ -25,9 +25,6 @@ type resource struct {
 	inVPC bool
 	list  func(st *topology.State, v map[string]string) any
 	get   func(st *topology.State, v map[string]string) (any, bool)
-	// show, when set, turns what get found into the GET answer, outside
-	// the topology's lock (to add what the backend knows of the object).
-	show func(s *server, obj any) any
 	// what names a missing object: `host "x" does not exist in VPC "v"`.
 	what func(v map[string]string) string
 	// create decodes one object of a POST; batch accepts an array too.
@@ -39,6 +36,10 @@ type resource struct {
 	ref func(v map[string]string) topology.Object
 	// location is the URL of an object.
 	location func(o topology.Object) string
+	// view, when set, turns what list (a page of it) or get returned
+	// into what GET sends, outside the store's lock (hosts add where
+	// they are attached now).
+	view func(s *server, v any) any
 }
 
 // resources lists every kind's resource; a new kind is one file declaring
@@ -74,6 +75,11 @@ func (s *server) routes(rs resource) []route {
 
 func (s *server) listResource(w http.ResponseWriter, r *http.Request, rs resource) {
 	v := mux.Vars(r)
+	p, rerr := parsePage(r)
+	if rerr != nil {
+		s.writeError(w, r, rerr)
+		return
+	}
 	var out any
 	var err error
 	s.b.Read(func(st *topology.State) {
@@ -85,9 +91,15 @@ func (s *server) listResource(w http.ResponseWriter, r *http.Request, rs resourc
 		}
 		out = rs.list(st, v)
 	})
+	if err == nil {
+		out, err = paginateObjects(w, r, p, out)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if rs.view != nil {
+		out = rs.view(s, out)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -112,8 +124,8 @@ func (s *server) getResource(w http.ResponseWriter, r *http.Request, rs resource
 		s.writeError(w, r, err)
 		return
 	}
-	if rs.show != nil {
-		out = rs.show(s, out)
+	if rs.view != nil {
+		out = rs.view(s, out)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -135,11 +147,14 @@ func (s *server) createResource(w http.ResponseWriter, r *http.Request, rs resou
 			return
 		}
 		out, err := s.apply(r, []topology.Op{topology.Create(o)})
-		if err != nil {
+		if out == nil {
 			s.writeError(w, r, err)
 			return
 		}
 		w.Header().Set("Location", rs.location(out[0].Obj))
+		if s.stored(w, r, err, out[0].Obj, nil) {
+			return
+		}
 		writeJSON(w, http.StatusCreated, out[0].Obj)
 		return
 	}
@@ -158,6 +173,13 @@ func (s *server) createResource(w http.ResponseWriter, r *http.Request, rs resou
 		ops[i] = topology.Create(o)
 	}
 	out, err := s.apply(r, ops)
+	objs := make([]any, len(out))
+	for i, op := range out {
+		objs[i] = op.Obj
+	}
+	if s.stored(w, r, err, nil, objs) {
+		return
+	}
 	if err != nil {
 		// The store prefixes fields with "[i]." only for batches of more
 		// than one; an array is always a batch to the client.
@@ -166,10 +188,6 @@ func (s *server) createResource(w http.ResponseWriter, r *http.Request, rs resou
 		}
 		s.writeError(w, r, err)
 		return
-	}
-	objs := make([]any, len(out))
-	for i, op := range out {
-		objs[i] = op.Obj
 	}
 	writeJSON(w, http.StatusCreated, objs)
 }
@@ -187,8 +205,11 @@ func (s *server) updateResource(w http.ResponseWriter, r *http.Request, rs resou
 		return
 	}
 	out, err := s.apply(r, []topology.Op{topology.Update(o)})
-	if err != nil {
+	if out == nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if s.stored(w, r, err, out[0].Obj, nil) {
 		return
 	}
 	writeJSON(w, http.StatusOK, out[0].Obj)
@@ -205,7 +226,9 @@ func (s *server) deleteOp(w http.ResponseWriter, r *http.Request, op topology.Op
 	}
 	op.Cascade = cascade
 	if _, err := s.apply(r, []topology.Op{op}); err != nil {
-		s.writeError(w, r, err)
+		if !s.stored(w, r, err, nil, nil) {
+			s.writeError(w, r, err)
+		}
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

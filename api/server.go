@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,6 +29,7 @@ type server struct {
 	router *mux.Router
 	// tokenSum is the SHA-256 of opts.Token, when set.
 	tokenSum [sha256.Size]byte
+	spec     openAPIJSON // GET /v1/openapi.json
 }
 
 // NewServer returns the REST API over b.
@@ -37,6 +40,9 @@ func NewServer(log *zap.Logger, b Backend, opts Options) http.Handler {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = DefaultRequestTimeout
+	}
 	s := &server{log: log, b: b, opts: opts}
 	if opts.Token != "" {
 		s.tokenSum = sha256.Sum256([]byte(opts.Token))
@@ -45,6 +51,7 @@ func NewServer(log *zap.Logger, b Backend, opts Options) http.Handler {
 	s.router = r
 	routes := []route{
 		{"/healthz", http.MethodGet, s.health},
+		{"/readyz", http.MethodGet, s.ready},
 		{"/v1/switches", http.MethodGet, s.listSwitches},
 		{"/v1/switches/{dpid}/flows", http.MethodGet, s.listFlows},
 		{"/v1/drops", http.MethodGet, s.listDrops},
@@ -54,15 +61,56 @@ func NewServer(log *zap.Logger, b Backend, opts Options) http.Handler {
 	for _, rs := range resources() {
 		routes = append(routes, s.routes(rs)...)
 	}
+	routes = append(routes, s.observeRoutes()...)
 	for _, rt := range routes {
 		r.HandleFunc(rt.path, rt.h).Methods(rt.method)
 	}
 	r.HandleFunc("/healthz", s.health).Methods(http.MethodHead)
+	r.HandleFunc("/readyz", s.ready).Methods(http.MethodHead)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		writeJSON(w, http.StatusNotFound, ErrorBody{Error: fmt.Sprintf("no such route: %s %s", req.Method, req.URL.Path)})
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(s.methodNotAllowed)
-	return s.logRequests(s.recoverPanics(s.authenticate(r)))
+	r.Use(s.nameRoute)
+	if opts.routerHook != nil {
+		opts.routerHook(r)
+	}
+	return s.observeRequests(s.logRequests(s.recoverPanics(Guard(log, opts, s.withTimeout(s.authenticate(r))))))
+}
+
+// withTimeout bounds the request by Options.RequestTimeout, or by the
+// shorter X-Request-Timeout the client asked for.
+func (s *server) withTimeout(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d := s.opts.RequestTimeout
+		if v := r.Header.Get(TimeoutHeader); v != "" {
+			asked, err := parseTimeout(v)
+			if err != nil {
+				writeJSON(w, http.StatusBadRequest, ErrorBody{Error: fmt.Sprintf("%s %s: %v", TimeoutHeader, quote(v), err)})
+				return
+			}
+			d = min(d, asked)
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// parseTimeout reads a duration ("4.5s", "500ms") or a number of seconds.
+func parseTimeout(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		secs, ferr := strconv.ParseFloat(v, 64)
+		if ferr != nil || math.IsNaN(secs) || secs > math.MaxInt64/float64(time.Second) {
+			return 0, errors.New("want a duration such as 4.5s, or seconds")
+		}
+		d = time.Duration(secs * float64(time.Second))
+	}
+	if d <= 0 {
+		return 0, errors.New("want a duration above 0")
+	}
+	return d, nil
 }
 
 // ---- middleware ----
@@ -111,14 +159,15 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 const errBadToken = "missing or invalid bearer token"
 
 // authenticate requires "Authorization: Bearer TOKEN" on every request
-// except GET and HEAD /healthz, when Options.Token is set. Unknown routes
+// except GET and HEAD /healthz and /readyz, when Options.Token is set. Unknown routes
 // are refused too, so that nobody learns what exists without the token.
 func (s *server) authenticate(next http.Handler) http.Handler {
 	if s.opts.Token == "" {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		if (r.URL.Path == "/healthz" || r.URL.Path == "/readyz") && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			// /readyz gives its reasons only with the token (ready).
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -263,7 +312,8 @@ func cascadeParam(r *http.Request) (bool, *requestError) {
 // dependents.
 func (s *server) apply(r *http.Request, ops []topology.Op) ([]topology.Op, error) {
 	out, err := s.b.Apply(r.Context(), ops)
-	if err != nil {
+	var ue *controller.UnconfirmedError
+	if err != nil && (!errors.As(err, &ue) || len(out) == 0) {
 		return nil, err
 	}
 	cascades := false
@@ -273,7 +323,21 @@ func (s *server) apply(r *http.Request, ops []topology.Op) ([]topology.Op, error
 	if len(out) != len(ops) && (!cascades || len(out) < len(ops)) {
 		return nil, fmt.Errorf("backend returned %d results for %d changes", len(out), len(ops))
 	}
-	return out, nil
+	return out, err
+}
+
+// stored says whether err from apply means "stored, but not confirmed by
+// every switch" (a 202), and writes that answer with obj (one object),
+// objs (several) or neither.
+func (s *server) stored(w http.ResponseWriter, r *http.Request, err error, obj any, objs []any) bool {
+	var ue *controller.UnconfirmedError
+	if !errors.As(err, &ue) {
+		return false
+	}
+	s.log.Warn("change stored but not confirmed by every switch", zap.String("method", r.Method),
+		zap.String("path", r.URL.Path), zap.Error(ue))
+	writeJSON(w, http.StatusAccepted, AcceptedBody{Message: ue.Error(), Object: obj, Objects: objs, Unconfirmed: ue.Switches})
+	return true
 }
 
 // ---- handlers ----
@@ -282,8 +346,66 @@ func (s *server) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, HealthBody{Status: "ok"})
 }
 
+// ready is GET /readyz: ready when the store takes changes, every OVSDB
+// endpoint (--ovsdb and the chassis's) is connected, and every connected
+// switch is resolved through OVSDB (when there is an OVSDB to resolve it)
+// and reconciled. 503 lists what is not.
+func (s *server) ready(w http.ResponseWriter, r *http.Request) {
+	st := s.b.Status(r.Context())
+	body := ReadyBody{Store: "open", OVSDB: st.OVSDB, Switches: st.Switches}
+	if st.StoreError != "" {
+		body.Store = st.StoreError
+		body.Reasons = append(body.Reasons, "store: "+st.StoreError)
+	}
+	for _, e := range st.OVSDB {
+		if e.Connected() {
+			continue
+		}
+		what := "OVSDB " + e.Endpoint
+		if len(e.Chassis) > 0 && !e.Flag {
+			what += " (chassis " + strings.Join(e.Chassis, ", ") + ")"
+		}
+		why := e.State
+		if e.LastError != "" {
+			why += ": " + e.LastError
+		}
+		if e.Failures > 0 {
+			why += fmt.Sprintf(" (%d failed attempts)", e.Failures)
+		}
+		body.Reasons = append(body.Reasons, what+" is not connected: "+why)
+	}
+	for _, sw := range st.Switches {
+		switch {
+		case sw.Bridge == "" && len(st.OVSDB) > 0:
+			body.Reasons = append(body.Reasons, fmt.Sprintf("switch %s (from %s) is connected over OpenFlow but no OVSDB reports a bridge with this datapath id: hosts attached by bridge or chassis cannot be found on it", sw.DPID, sw.Remote))
+		case !sw.Reconciled:
+			body.Reasons = append(body.Reasons, fmt.Sprintf("switch %s (from %s) is connected but its flows are not reconciled yet", sw.DPID, sw.Remote))
+		}
+	}
+	status := http.StatusOK
+	body.Status = "ready"
+	if len(body.Reasons) > 0 {
+		status = http.StatusServiceUnavailable
+		body.Status = "not ready"
+	}
+	if s.opts.Token != "" && !s.validToken(r.Header.Get("Authorization")) {
+		body = ReadyBody{Status: body.Status}
+	}
+	writeJSON(w, status, body)
+}
+
 func (s *server) listSwitches(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, nonNil(s.b.Switches()))
+	p, rerr := parsePage(r)
+	if rerr != nil {
+		s.writeError(w, r, rerr)
+		return
+	}
+	sws := paginate(w, r, p, s.b.Switches(), func(x *controller.SwitchInfo) string { return x.DPID.String() })
+	out := make([]SwitchView, len(sws))
+	for i, sw := range sws {
+		out[i] = SwitchView{SwitchInfo: sw, OVSDBResolved: sw.Bridge != ""}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *server) listDrops(w http.ResponseWriter, r *http.Request) {
@@ -302,6 +424,11 @@ func (s *server) listFlows(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, badRequest("dpid", "%v", err))
 		return
 	}
+	p, rerr := parsePage(r)
+	if rerr != nil {
+		s.writeError(w, r, rerr)
+		return
+	}
 	flows, err := s.b.Flows(r.Context(), dpid)
 	if err != nil {
 		if errors.Is(err, controller.ErrUnknownSwitch) {
@@ -311,7 +438,7 @@ func (s *server) listFlows(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, nonNil(flows))
+	writeJSON(w, http.StatusOK, paginate(w, r, p, flows, flowKey))
 }
 
 // nonNil makes nil slices encode as [] rather than null.
@@ -320,4 +447,10 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// flowKey orders flows as ovs-ofctl prints them: by table, priority
+// (highest first) and match, which together are unique on a switch.
+func flowKey(f *controller.FlowEntry) string {
+	return fmt.Sprintf("%03d/%05d/%s", f.Table, 65535-int(f.Priority), f.Match)
 }

@@ -99,9 +99,16 @@ func (c *Client) MoveSubnet(ctx context.Context, vpc, name, host string) (topolo
 
 // ListSubnets lists a VPC's route entries.
 func (c *Client) ListSubnets(ctx context.Context, vpc string) ([]topology.Subnet, error) {
-	var out []topology.Subnet
-	err := c.do(ctx, http.MethodGet, path("vpcs", vpc, "subnets"), nil, &out)
+	out, _, err := c.ListSubnetsPage(ctx, vpc, Page{})
 	return out, err
+}
+
+// ListSubnetsPage lists one page of a VPC's route entries, by name, and
+// the next page's token ("" on the last).
+func (c *Client) ListSubnetsPage(ctx context.Context, vpc string, pg Page) ([]topology.Subnet, string, error) {
+	var out []topology.Subnet
+	next, err := c.listPage(ctx, path("vpcs", vpc, "subnets"), pg, &out)
+	return out, next, err
 }
 
 // GetSubnet returns one route entry.

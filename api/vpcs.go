@@ -49,9 +49,16 @@ func (c *Client) CreateVPC(ctx context.Context, req VPCRequest) (topology.VPC, e
 
 // ListVPCs lists every VPC.
 func (c *Client) ListVPCs(ctx context.Context) ([]topology.VPC, error) {
-	var out []topology.VPC
-	err := c.do(ctx, http.MethodGet, path("vpcs"), nil, &out)
+	out, _, err := c.ListVPCsPage(ctx, Page{})
 	return out, err
+}
+
+// ListVPCsPage lists one page of the VPCs, by name, and the next page's
+// token ("" on the last).
+func (c *Client) ListVPCsPage(ctx context.Context, pg Page) ([]topology.VPC, string, error) {
+	var out []topology.VPC
+	next, err := c.listPage(ctx, path("vpcs"), pg, &out)
+	return out, next, err
 }
 
 // GetVPC returns one VPC.

@@ -61,9 +61,16 @@ func (c *Client) CreateVSwitch(ctx context.Context, vpc string, req VSwitchReque
 
 // ListVSwitches lists a VPC's vSwitches.
 func (c *Client) ListVSwitches(ctx context.Context, vpc string) ([]topology.VSwitch, error) {
-	var out []topology.VSwitch
-	err := c.do(ctx, http.MethodGet, path("vpcs", vpc, "vswitches"), nil, &out)
+	out, _, err := c.ListVSwitchesPage(ctx, vpc, Page{})
 	return out, err
+}
+
+// ListVSwitchesPage lists one page of a VPC's vSwitches, by name, and the
+// next page's token ("" on the last).
+func (c *Client) ListVSwitchesPage(ctx context.Context, vpc string, pg Page) ([]topology.VSwitch, string, error) {
+	var out []topology.VSwitch
+	next, err := c.listPage(ctx, path("vpcs", vpc, "vswitches"), pg, &out)
+	return out, next, err
 }
 
 // GetVSwitch returns one vSwitch.

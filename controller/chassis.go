@@ -214,7 +214,7 @@ type monitorSet struct {
 type monitorRun struct {
 	cancel context.CancelFunc
 	users  int
-	mon    *ovsdb.Monitor
+	mon    *ovsdb.Monitor // for its Status (status.go, chassiswatch.go)
 }
 
 // start runs a monitor for endpoint unless one runs already. Caller holds

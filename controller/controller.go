@@ -9,8 +9,6 @@ package controller
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -75,6 +73,9 @@ type Options struct {
 	// store does not know even when that is most of a switch's (an empty
 	// or truncated store would otherwise be held back from wiping it).
 	AllowFlush bool
+	// Observer, when set, is told about flow pushes, reconciliations and
+	// packet-ins (metrics).
+	Observer Observer
 }
 
 // Controller reconciles switches with the topology.
@@ -111,6 +112,7 @@ type Controller struct {
 	chassisWatch map[string]*chassisWatch        // by chassis name
 	pins         map[uint32]string               // bridge host id → the endpoint it was found on
 	ambiguous    map[uint32]string               // bridge host id → candidates last warned about
+	trace        *traceCache                     // indexes of desired tables for traces
 }
 
 // New builds a controller over store and computes the desired flows of
@@ -162,6 +164,7 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 		chassisWatch:  map[string]*chassisWatch{},
 		pins:          map[uint32]string{},
 		ambiguous:     map[uint32]string{},
+		trace:         newTraceCache(),
 	}
 	if c.chassis == nil {
 		c.chassis = &OVSDBChassis{Log: log.Named("chassis"), TLS: opts.OVSDBTLS}
@@ -222,8 +225,10 @@ func (c *Controller) Apply(ctx context.Context, ops []topology.Op) ([]topology.O
 	})
 	waits := c.queueChanges(changes)
 	c.mu.Unlock()
-	if err := waitAll(ctx, waits); err != nil {
-		return applied, fmt.Errorf("change stored, but a switch did not confirm it: %w", err)
+	// A stored change that a switch did not confirm is an
+	// *UnconfirmedError (status.go), returned with the applied ops.
+	if err := c.waitConfirmed(ctx, waits); err != nil {
+		return applied, err
 	}
 	return applied, nil
 }
@@ -251,6 +256,7 @@ func (c *Controller) recompute(st *topology.State, owners []pipeline.Owner) map[
 	}
 	c.lastChassis = snap.Chassis
 	changes := c.engine.Update(snap, owners)
+	c.trace.apply(changes)
 	for _, o := range owners {
 		if o.Kind == pipeline.OwnerHost {
 			c.trackHost(snap, o)
@@ -297,23 +303,6 @@ func (c *Controller) queueChanges(changes map[uint64][]engine.FlowChange) map[ui
 		waits[dpid] = sc.enqueue(&pushJob{mods: toFlowMods(cs), timeout: c.opts.PushTimeout})
 	}
 	return waits
-}
-
-// waitAll waits for every switch's confirmation (each bounded by
-// PushTimeout in its own queue) or for ctx.
-func waitAll(ctx context.Context, waits map[uint64]<-chan error) error {
-	var errs []error
-	for dpid, w := range waits {
-		select {
-		case err := <-w:
-			if err != nil {
-				errs = append(errs, fmt.Errorf("switch %s: %w", dpidString(dpid), err))
-			}
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for switch %s: %w", dpidString(dpid), ctx.Err())
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // toFlowMods turns changes into OpenFlow flow-mods: an install is an ADD

@@ -378,7 +378,11 @@ func (c *Controller) checkTable(ctx context.Context, sc *switchConn, table uint8
 			found.Missing++
 		}
 	}
-	if err := sc.dp.Apply(ctx, toFlowMods(changes)); err != nil {
+	start := time.Now()
+	err = sc.dp.Apply(ctx, toFlowMods(changes))
+	adds, dels := countChanges(changes)
+	sc.obs.FlowMods(dpid, adds, dels, time.Since(start), err)
+	if err != nil {
 		return 0, repairError{fmt.Errorf("repairing table %d (%d flow-mods): %w", table, len(changes), err)}
 	}
 	found.RepairedFlows += uint64(len(changes))

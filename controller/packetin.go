@@ -77,6 +77,7 @@ func (s *tooBigState) snapshot() (byHost map[uint32]uint64, bySwitch map[uint64]
 // its packets, and counted as too_big drops.
 func (c *Controller) PacketIn(sw *openflow.Switch, pi openflow.PacketIn) {
 	ck := pipeline.ParseCookie(pi.Cookie)
+	c.observer().PacketIn(c.packetInReason(ck))
 	if !ck.Ours || ck.Reason != pipeline.DropTooBig {
 		c.log.Debug("unexpected packet-in ignored", zap.String("dpid", dpidString(sw.DPID())),
 			zap.Uint64("cookie", pi.Cookie), zap.Uint8("table", pi.TableID))

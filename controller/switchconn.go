@@ -34,6 +34,7 @@ type switchConn struct {
 	dp   Datapath
 	log  *zap.Logger
 	pipe *pipeline.Pipeline
+	obs  Observer
 
 	mu         sync.Mutex
 	queue      []*pushJob
@@ -79,7 +80,7 @@ func (s *switchConn) changesQueued() bool {
 }
 
 func newSwitchConn(dp Datapath, log *zap.Logger, pipe *pipeline.Pipeline) *switchConn {
-	return &switchConn{dp: dp, log: log, pipe: pipe, wake: make(chan struct{}, 1)}
+	return &switchConn{dp: dp, log: log, pipe: pipe, obs: nopObserver{}, wake: make(chan struct{}, 1)}
 }
 
 // enqueue adds a job; the returned channel yields its result.
@@ -152,7 +153,10 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 	}
 	if j.snapshot == nil {
 		start := time.Now()
-		if err := s.dp.Apply(ctx, j.mods); err != nil {
+		err := s.dp.Apply(ctx, j.mods)
+		adds, dels := countMods(j.mods)
+		s.obs.FlowMods(s.dp.DPID(), adds, dels, time.Since(start), err)
+		if err != nil {
 			return fmt.Errorf("applying %d flow-mods: %w", len(j.mods), err)
 		}
 		s.log.Debug("flows pushed", zap.Int("changes", len(j.mods)), zap.Duration("took", time.Since(start)))
@@ -160,6 +164,8 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 		return nil
 	}
 	start := time.Now()
+	var rerr error
+	defer func() { s.obs.Reconciled(s.dp.DPID(), time.Since(start), rerr) }()
 	type snapshot struct {
 		desired engine.DesiredTable
 		policy  *holdPolicy
@@ -172,6 +178,7 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 	installed, err := s.dp.DumpFlows(ctx)
 	sn := <-snap
 	if err != nil {
+		rerr = err
 		return fmt.Errorf("reading flows: %w", err)
 	}
 	flows := make([]openflow.Flow, len(installed))
@@ -180,12 +187,15 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 	}
 	changes := engine.DiffTable(s.pipe, sn.desired, flows)
 	changes, kept := sn.policy.filter(changes, flows)
+	adds, dels := countChanges(changes)
 	if len(changes) > 0 {
-		if err := s.dp.Apply(ctx, toFlowMods(changes)); err != nil {
-			return fmt.Errorf("reconciling %d flow-mods: %w", len(changes), err)
+		t := time.Now()
+		rerr = s.dp.Apply(ctx, toFlowMods(changes))
+		s.obs.FlowMods(s.dp.DPID(), adds, dels, time.Since(t), rerr)
+		if rerr != nil {
+			return fmt.Errorf("reconciling %d flow-mods: %w", len(changes), rerr)
 		}
 	}
-	adds, dels := countChanges(changes)
 	if kept.Unknown > 0 {
 		s.log.Warn("kept flows whose OVSDB is not known yet (unknown is not absent): "+kept.describe(),
 			zap.Int("kept", kept.Unknown))
@@ -231,6 +241,17 @@ func (s *switchConn) fail(err error) {
 		j.result <- err
 	}
 	s.queue = nil
+}
+
+func countMods(ms []openflow.FlowMod) (adds, dels int) {
+	for _, m := range ms {
+		if m.Command == openflow.FlowAdd {
+			adds++
+		} else {
+			dels++
+		}
+	}
+	return adds, dels
 }
 
 func countChanges(cs []engine.FlowChange) (adds, dels int) {

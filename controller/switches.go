@@ -36,6 +36,7 @@ func (c *Controller) Serve(ctx context.Context, dp Datapath) {
 		return
 	}
 	sc := newSwitchConn(dp, log, c.pipe)
+	sc.obs = c.observer()
 	c.mu.Lock()
 	if old, ok := c.switches[dp.DPID()]; ok && old.dp != dp {
 		old.dp.Close()

@@ -131,6 +131,7 @@ type conn struct {
 
 	echoReplies chan []byte // from the reader to the keepalive goroutine
 	echoesSeen  atomic.Uint64
+	echo        echoProbe // the last keepalive echo, for Observer.EchoRTT
 
 	// packetIns is set, before the reader starts, when the handler takes
 	// packet-ins; nil otherwise.
@@ -262,14 +263,18 @@ func (c *conn) wait(ctx context.Context, xid uint32, w *waiter) (reply, error) {
 
 // msgWriter streams encoded messages into the connection's buffer.
 type msgWriter struct {
-	bw  *bufio.Writer
-	buf []byte // scratch for encoding one message
-	err error
+	bw   *bufio.Writer
+	buf  []byte // scratch for encoding one message
+	err  error
+	sent *sentCounts // messages by kind, when an Observer listens
 }
 
 func (w *msgWriter) put(b []byte) {
 	if w.err == nil {
 		_, w.err = w.bw.Write(b)
+		if w.sent != nil {
+			w.sent.add(b)
+		}
 	}
 }
 
@@ -306,6 +311,10 @@ func (c *conn) send(ctx context.Context, fill func(w *msgWriter)) error {
 		_ = c.nc.SetWriteDeadline(time.Unix(1, 0))
 	})
 	w := &msgWriter{bw: c.bw, buf: c.scratch[:0]}
+	if c.opts.Observer != nil {
+		w.sent = &sentCounts{}
+		defer w.sent.report(c.opts.Observer)
+	}
 	fill(w)
 	if w.err == nil {
 		w.err = c.bw.Flush()
@@ -340,6 +349,10 @@ func (c *conn) sendControl(b []byte) {
 	}
 	if err != nil {
 		c.close(fmt.Errorf("write: %w", err))
+		return
+	}
+	if c.opts.Observer != nil {
+		c.opts.Observer.Messages(false, kindNames[messageKind(b[1], b[headerLen:])], 1)
 	}
 }
 
@@ -379,6 +392,7 @@ func (c *conn) readLoop() {
 			c.close(fmt.Errorf("read: %w", err))
 			return
 		}
+		c.observeReceived(m)
 		c.dispatch(m)
 	}
 }
@@ -535,7 +549,9 @@ func (c *conn) keepalive() {
 		case b := <-c.echoReplies:
 			c.sendControl(b)
 		case <-t.C:
-			c.sendControl(simpleMessage(typeEchoRequest, c.nextXIDs(1), nil))
+			xid := c.nextXIDs(1)
+			c.observeEchoSent(xid)
+			c.sendControl(simpleMessage(typeEchoRequest, xid, nil))
 		}
 	}
 }

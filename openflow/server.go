@@ -60,6 +60,9 @@ type ServerOptions struct {
 	// another connection claims its datapath id (default 3s): the
 	// established connection is kept if it answers in time.
 	ClaimProbeTimeout time.Duration
+	// Observer, when set, is told about connections, messages, errors and
+	// echo round trips (metrics).
+	Observer Observer
 }
 
 func (o ServerOptions) withDefaults() ServerOptions {
@@ -251,7 +254,14 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, src string) {
 			log.Warn("switch handshake failed", zap.Error(err))
 		}
 		c.close(fmt.Errorf("handshake: %w", err))
+		if s.opts.Observer != nil {
+			s.opts.Observer.HandshakeFailed()
+		}
 		return
+	}
+	if s.opts.Observer != nil {
+		s.opts.Observer.SwitchConnected(dpid)
+		defer s.opts.Observer.SwitchDisconnected(dpid)
 	}
 	c.log = log.With(zap.String("dpid", fmt.Sprintf("%016x", dpid)))
 	sw := &Switch{c: c, dpid: dpid, remote: nc.RemoteAddr().String(), connectedAt: time.Now(), gone: make(chan struct{})}
@@ -398,7 +408,7 @@ func (s *Server) claim(ctx context.Context, sw *Switch, cert []byte) (*Switch, b
 	s.mu.Unlock()
 
 	pctx, cancel := context.WithTimeout(ctx, s.opts.ClaimProbeTimeout)
-	err := old.c.echo(pctx)
+	err := old.c.sendEcho(pctx)
 	cancel()
 
 	s.mu.Lock()

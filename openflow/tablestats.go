@@ -110,11 +110,11 @@ func (s *Switch) DumpTable(ctx context.Context, table uint8) ([]FlowStats, error
 // Echo sends an echo request and waits for its reply: the peer is alive
 // and reading.
 func (s *Switch) Echo(ctx context.Context) error {
-	return s.c.echo(ctx)
+	return s.c.sendEcho(ctx)
 }
 
-// echo sends an echo request and waits for the reply with its xid.
-func (c *conn) echo(ctx context.Context) error {
+// sendEcho sends an echo request and waits for the reply with its xid.
+func (c *conn) sendEcho(ctx context.Context) error {
 	r, err := c.request(ctx, false, func(b []byte, xid uint32) []byte {
 		b = appendHeader(b, typeEchoRequest, xid)
 		setLength(b, 0)

@@ -94,7 +94,7 @@ say "   Before any REST call the VMs cannot reach anything: the fabric only drop
 run ip netns exec "$ID-testns1" ping -c 1 -W 1 172.18.3.4 || true
 
 api() { # method path [json]
-	printf '\033[36m$ curl -X %s http://127.0.0.1:8080%s %s\033[0m\n' "$1" "$2" "${3:+-d '$3'}"
+	printf '\033[36m$ curl -X %s -H '\''Content-Type: application/json'\'' http://127.0.0.1:8080%s %s\033[0m\n' "$1" "$2" "${3:+-d '$3'}"
 	inphys curl -sS -X "$1" -H 'Content-Type: application/json' ${3:+-d "$3"} "http://127.0.0.1:8080$2"
 	echo
 }

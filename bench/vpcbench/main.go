@@ -58,6 +58,8 @@ type result struct {
 
 	RSSEmpty, RSSBulk, RSSRestart, HWMBulk int64
 
+	Obs observeResult // metrics scrape, trace and topology page with N present
+
 	Load string // /proc/loadavg (1, 5 min) when the size started: other work on the machine skews results
 }
 
@@ -237,6 +239,16 @@ func runOne(ctx context.Context, bin string, n, batch, ops int, diff, verbose bo
 		return res, err
 	}
 	time.Sleep(time.Second) // let the machine settle before measuring latency
+
+	// ---- observability: /metrics, trace, the topology page ----
+	if res.Obs, err = measureObserve(ctx, e, n); err != nil {
+		return res, fmt.Errorf("metrics, trace and page: %w", err)
+	}
+	step("scrape p50 %v (flow stats refreshed in %v), trace first %v then p50 %v, page %v (%d KB)",
+		pct(res.Obs.Scrapes, 50).Round(time.Millisecond), res.Obs.FlowRefresh.Round(time.Millisecond),
+		res.Obs.TraceFirst.Round(time.Millisecond), pct(res.Obs.Traces, 50).Round(time.Microsecond),
+		res.Obs.PageLoad.Round(time.Millisecond), res.Obs.PageKB)
+	time.Sleep(time.Second)
 
 	// ---- 2. convergence: single subnet add / delete ----
 	prof.start(ctx, e, "converge")

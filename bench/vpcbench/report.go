@@ -100,6 +100,18 @@ func printTable(w io.Writer, rs []result, markdown bool) {
 			return fmt.Sprintf("%s / %s", num(int(perHost(r, r.RSSBulk))), num(int(perHost(r, r.RSSRestart))))
 		})
 
+	scrapeOK := pct(last.Obs.Scrapes, 99) < targetScrape
+	add(fmt.Sprintf("GET /metrics p50 / p99 / max (%d scrapes)", len(last.Obs.Scrapes)),
+		fmt.Sprintf("< %v at N=%s (%s)", targetScrape, num(last.N), verdict(scrapeOK)), func(r result) string { return lat(r.Obs.Scrapes) })
+	add("  flow statistics behind it: dump + sum (background), age at scrape", "",
+		func(r result) string { return dur(r.Obs.FlowRefresh) + ", " + dur(r.Obs.StatsAge) })
+	add("  scrape size", "", func(r result) string { return num(r.Obs.MetricsKB) + " KB" })
+	traceOK := pct(last.Obs.Traces, 99) < targetTrace
+	add(fmt.Sprintf("POST /v1/trace p50 / p99 / max (%d, warm)", len(last.Obs.Traces)),
+		fmt.Sprintf("< %v at N=%s (%s)", targetTrace, num(last.N), verdict(traceOK)), func(r result) string { return lat(r.Obs.Traces) })
+	add("  first trace (indexes the switch's desired table)", "", func(r result) string { return dur(r.Obs.TraceFirst) })
+	add("/ui first render: files + every API call it makes", "usable (paginated: 50 hosts per vSwitch page)",
+		func(r result) string { return dur(r.Obs.PageLoad) + " (" + num(r.Obs.PageKB) + " KB)" })
 	add("machine load average (1, 5 min) at start", "", func(r result) string { return r.Load })
 
 	header := []string{"metric"}

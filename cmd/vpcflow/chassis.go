@@ -52,12 +52,13 @@ func (c *cli) chassisAdd(args []string) int {
 }
 
 func (c *cli) chassisList(args []string) int {
-	k := c.command("chassis list", "", "List the chassis.", "vpcflow chassis list\nvpcflow chassis list -o json").withAPI()
+	k := c.command("chassis list", "[--limit N [--page-token TOKEN]]", "List the chassis, by name.", "vpcflow chassis list\nvpcflow chassis list -o json\nvpcflow chassis list --limit 100").withAPI()
+	pg := k.pageFlags()
 	if _, code, ok := k.parse(args); !ok {
 		return code
 	}
-	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
-		return cl.ListChassis(ctx)
+	return k.callPage(pg, func(ctx context.Context, cl *api.Client, pg api.Page) (any, string, error) {
+		return cl.ListChassisPage(ctx, pg)
 	}, chassisTable)
 }
 

@@ -112,8 +112,8 @@ func TestChassisCLI(t *testing.T) {
 	}
 
 	expectOutput(t, mustCLI(t, url, "chassis", "delete", "node1", "--cascade"), "deleted chassis node1, with its hosts and their subnets\n")
-	expectOutput(t, mustCLI(t, url, "host", "list", "--vpc", "vpc-a"), "NAME  ID  VSWITCH  IP  MAC  ATTACHMENT\n")
-	expectOutput(t, mustCLI(t, url, "host", "list", "--vpc", "vpc-b"), "NAME  ID  VSWITCH  IP  MAC  ATTACHMENT\n")
+	expectOutput(t, mustCLI(t, url, "host", "list", "--vpc", "vpc-a"), "NAME  ID  VSWITCH  IP  MAC  ATTACHMENT  STATE  DETAIL\n")
+	expectOutput(t, mustCLI(t, url, "host", "list", "--vpc", "vpc-b"), "NAME  ID  VSWITCH  IP  MAC  ATTACHMENT  STATE  DETAIL\n")
 	expectOutput(t, mustCLI(t, url, "subnet", "list", "--vpc", "vpc-a"), "NAME  ID  CIDR  HOST\n")
 	expectOutput(t, mustCLI(t, url, "chassis", "delete", "node2", "-o", "json"), "")
 	expectOutput(t, mustCLI(t, url, "chassis", "list"), "NAME  ID  OVSDB  BRIDGE  TUNNEL_IP  CONTROLLER\n")

@@ -105,8 +105,74 @@ func (k *command) usageError(format string, args ...any) int {
 }
 
 // client returns an API client for --api, sending the global --api-token.
+// The server is asked to answer within nine tenths of --timeout, so that a
+// change a switch has not confirmed by then comes back as stored (202)
+// rather than as a client timeout.
 func (k *command) client() (*api.Client, error) {
-	return api.NewClient(*k.api, &http.Client{Timeout: k.c.timeout}, api.WithToken(k.c.token))
+	return api.NewClient(*k.api, &http.Client{Timeout: k.c.timeout}, api.WithToken(k.c.token),
+		api.WithRequestTimeout(k.c.timeout*9/10))
+}
+
+// unconfirmed reports a change the server stored but not every switch
+// confirmed (202): a warning naming each switch and why, exit status 5.
+func (k *command) unconfirmed(err error) (int, bool) {
+	var ue *api.UnconfirmedError
+	if !errors.As(err, &ue) {
+		return 0, false
+	}
+	fmt.Fprintf(k.c.stderr, "warning: the change is stored, but not every switch confirmed it:\n")
+	for _, s := range ue.Switches {
+		name := s.DPID.String()
+		if s.Bridge != "" {
+			name += " (" + s.Bridge + ")"
+		}
+		fmt.Fprintf(k.c.stderr, "  switch %s: %s\n", name, s.Reason)
+	}
+	fmt.Fprintf(k.c.stderr, "Each gets it when its queue catches up, or when it reconnects and is reconciled.\n")
+	return exitUnconfirmed, true
+}
+
+// pageFlags adds --limit and --page-token to a list command.
+func (k *command) pageFlags() *api.Page {
+	pg := &api.Page{}
+	k.fs.IntVar(&pg.Limit, "limit", 0, fmt.Sprintf("list at most this many (1 to %d; default: all); the next page's --page-token is printed on stderr", api.MaxPageLimit))
+	k.fs.StringVar(&pg.Token, "page-token", "", "list the page after the one that printed this token")
+	return pg
+}
+
+// pageList is a page of a list with -o json and --limit.
+type pageList struct {
+	Items         any    `json:"items"`
+	NextPageToken string `json:"next_page_token,omitempty"`
+}
+
+// callPage runs a list with --limit/--page-token: without --limit it is
+// call (everything). With it, the page is printed, and the next page's
+// token on stderr (with -o json: {"items": [...], "next_page_token": ...}
+// on stdout).
+func (k *command) callPage(pg *api.Page, fn func(ctx context.Context, cl *api.Client, pg api.Page) (any, string, error), table func(w io.Writer, v any)) int {
+	if pg.Limit < 0 || pg.Limit > api.MaxPageLimit {
+		return k.usageError("--limit %d: want 1 to %d", pg.Limit, api.MaxPageLimit)
+	}
+	if pg.Limit == 0 && pg.Token == "" {
+		return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
+			v, _, err := fn(ctx, cl, *pg)
+			return v, err
+		}, table)
+	}
+	var next string
+	code := k.call(func(ctx context.Context, cl *api.Client) (any, error) {
+		v, n, err := fn(ctx, cl, *pg)
+		next = n
+		if *k.output == "json" {
+			return pageList{Items: v, NextPageToken: n}, err
+		}
+		return v, err
+	}, table)
+	if code == exitOK && next != "" && *k.output != "json" {
+		fmt.Fprintf(k.c.stderr, "more: --page-token %s\n", next)
+	}
+	return code
 }
 
 // fail prints an error as "error: FIELD: MESSAGE" and returns exitError.
@@ -135,7 +201,8 @@ func (k *command) call(fn func(ctx context.Context, cl *api.Client) (any, error)
 		return k.fail(err)
 	}
 	v, err := fn(k.c.ctx, cl)
-	if err != nil {
+	code, stored := k.unconfirmed(err)
+	if err != nil && !stored {
 		return k.fail(err)
 	}
 	if *k.output == "json" {
@@ -144,14 +211,14 @@ func (k *command) call(fn func(ctx context.Context, cl *api.Client) (any, error)
 			return k.fail(fmt.Errorf("encoding output: %w", err))
 		}
 		fmt.Fprintf(k.c.stdout, "%s\n", b)
-		return exitOK
+		return code
 	}
 	tw := tabwriter.NewWriter(k.c.stdout, 0, 8, 2, ' ', 0)
 	table(tw, v)
 	if err := tw.Flush(); err != nil {
 		return k.fail(fmt.Errorf("writing output: %w", err))
 	}
-	return exitOK
+	return code
 }
 
 // message runs fn and prints a confirmation (nothing with -o json).
@@ -160,13 +227,15 @@ func (k *command) message(fn func(ctx context.Context, cl *api.Client) error, fo
 	if err != nil {
 		return k.fail(err)
 	}
-	if err := fn(k.c.ctx, cl); err != nil {
+	err = fn(k.c.ctx, cl)
+	code, stored := k.unconfirmed(err)
+	if err != nil && !stored {
 		return k.fail(err)
 	}
 	if *k.output != "json" {
 		fmt.Fprintf(k.c.stdout, format+"\n", args...)
 	}
-	return exitOK
+	return code
 }
 
 // row writes one tab-separated table row.

@@ -30,6 +30,10 @@ const defaultConfigFile = "/etc/vpcflow/vpcflow.yaml"
 // configEnv names the configuration file, like --config.
 const configEnv = "VPCFLOW_CONFIG"
 
+// maxRequestTimeout bounds --request-timeout: the REST server gives a
+// request 2 minutes to take its answer.
+const maxRequestTimeout = 110 * time.Second
+
 // defaultDataDir is where the store is unless data-dir says otherwise.
 const defaultDataDir = "/var/lib/vpcflow"
 
@@ -54,6 +58,8 @@ type serveOptions struct {
 	HandshakeTimeout       time.Duration
 	ListenMaxConns         int
 	TLSReloadInterval      time.Duration
+	AllowedHosts           stringList
+	RequestTimeout         time.Duration
 	DriftInterval          time.Duration
 	AllowFlush             bool
 	OVSDBWait              time.Duration
@@ -105,6 +111,8 @@ func serveFlagSet() (*flag.FlagSet, *serveOptions) {
 	fs.IntVar(&o.MaxHandshakesPerSource, "openflow-max-handshakes-per-source", 32, "most OpenFlow connections in their handshake from one address")
 	fs.DurationVar(&o.HandshakeTimeout, "openflow-handshake-timeout", 10*time.Second, "time a switch has for HELLO and FEATURES (and TLS) before it is dropped")
 	fs.IntVar(&o.ListenMaxConns, "listen-max-conns", 0, "most open REST connections; at the cap the longest-idle one is closed (0: a quarter of the open-file limit, at most 512)")
+	fs.Var(&o.AllowedHosts, "allowed-hosts", "names (and addresses) the REST API answers to in the Host header (and accepts in Origin), against DNS rebinding; \"*\" for any (repeatable; a list in the file, comma-separated in $VPCFLOW_ALLOWED_HOSTS; default: localhost, 127.0.0.1, ::1, the machine's host name and --listen's host; the address a request came in on is always accepted)")
+	fs.DurationVar(&o.RequestTimeout, "request-timeout", 20*time.Second, "longest a REST request may take, waiting for switches included: a change stored but not confirmed by then is answered 202 (a client may ask for less with X-Request-Timeout)")
 	fs.DurationVar(&o.TLSReloadInterval, "tls-reload-interval", 10*time.Second, "how often the TLS certificate, key and CA files are checked for changes and re-read (0: only on SIGHUP)")
 	fs.DurationVar(&o.OVSDBWait, "ovsdb-wait", 30*time.Second, "how long a connecting switch waits for every OVSDB's first port map before it is reconciled with what is known (the flows of an OVSDB that has not answered are kept)")
 	fs.DurationVar(&o.DriftInterval, "drift-interval", controller.DefaultDriftInterval, "how often each connected switch's flows are checked against what vpcflow wants and hand edits repaired (0: never, only when it reconnects)")
@@ -216,6 +224,7 @@ func loadServeConfig(args []string, getenv func(string) string) (*loadedConfig, 
 		return nil, err
 	}
 	opts.OVSDB.startSource()
+	opts.AllowedHosts.startSource()
 	if err := fs.Parse(args); err != nil { // cannot fail: probe parsed the same
 		return nil, err
 	}
@@ -242,8 +251,8 @@ func (c *loadedConfig) applyFile(file string, entries []configEntry) error {
 		if len(e.values) != 1 && !repeatable {
 			return &settingError{key: e.key, origin: where, err: errors.New("takes one value, not a list")}
 		}
-		if repeatable {
-			c.opts.OVSDB.startSource()
+		if l, ok := f.Value.(*stringList); ok {
+			l.startSource()
 		}
 		for _, v := range e.values {
 			if err := c.fs.Set(e.key, v); err != nil {
@@ -469,6 +478,14 @@ func (c *loadedConfig) resolve(log *zap.Logger, getenv func(string) string) (*re
 	}
 	if o.DriftInterval < 0 || (o.DriftInterval > 0 && o.DriftInterval < 100*time.Millisecond) {
 		return nil, c.fail("drift-interval", fmt.Errorf("%s: want 0 (off) or at least 100ms", o.DriftInterval))
+	}
+	if o.RequestTimeout <= 0 || o.RequestTimeout > maxRequestTimeout {
+		return nil, c.fail("request-timeout", fmt.Errorf("%s: want a duration above 0 and at most %s", o.RequestTimeout, maxRequestTimeout))
+	}
+	for _, h := range o.AllowedHosts.vals {
+		if strings.TrimSpace(h) == "" || strings.ContainsAny(h, "/ \t") {
+			return nil, c.fail("allowed-hosts", fmt.Errorf("%q: want a host name, an address or *", h))
+		}
 	}
 	if o.HandshakeTimeout <= 0 {
 		return nil, c.fail("openflow-handshake-timeout", fmt.Errorf("%s: want a positive duration", o.HandshakeTimeout))

@@ -51,7 +51,7 @@ func TestGlobalFlagsAfterCommand(t *testing.T) {
 	// Every API command lists the global flags in its --help, and the help
 	// never shows the token.
 	env["VPCFLOW_API_TOKEN"] = "do-not-print-me"
-	for _, cmd := range [][]string{{"vpc", "list"}, {"vpc", "create"}, {"host", "add"}, {"subnet", "move"}, {"chassis", "delete"},
+	for _, cmd := range [][]string{{"vpc", "list"}, {"vpc", "create"}, {"host", "add"}, {"host", "update"}, {"subnet", "move"}, {"chassis", "delete"},
 		{"switches"}, {"flows"}, {"drops"}, {"vswitch", "show"}} {
 		r := runCLIEnv(t, env, append(cmd, "--help")...)
 		for _, f := range []string{"-api string", "-api-token string", "-timeout duration"} {

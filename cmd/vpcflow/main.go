@@ -24,6 +24,9 @@ const (
 	exitError = 1 // the command ran and failed (API error, OVSDB error…)
 	exitUsage = 2 // bad command line
 	// 3 and 4: see exitNoStore and exitBadStore.
+	// exitUnconfirmed: the change is stored, but not every switch
+	// confirmed it (the API's 202).
+	exitUnconfirmed = 5
 )
 
 // defaultAPI is the API URL when neither --api nor VPCFLOW_API is set.
@@ -49,12 +52,13 @@ Commands:
   bridge      prepare an OVS bridge for vpcflow (bridge setup)
   vpc         create, list, show and delete VPCs
   vswitch     create, list, show and delete vSwitches
-  host        add, list, show and delete hosts
+  host        add, update, list, show and delete hosts
   chassis     add, list, show and delete chassis (hosts with their own OVS, joined by VXLAN)
   subnet      add, move, list, show and delete subnets (route entries)
   switches    list the switches connected to the controller
   flows       dump the flows installed on a switch
   drops       show the packets the pipeline dropped, by reason
+  trace       simulate a packet through the pipeline, in VPC terms
   config      check serve's configuration file (config check)
   version     print the version, commit, Go version and store schema
 
@@ -65,6 +69,12 @@ Global flags:
   --timeout DUR      timeout of each API request, above 0 (default 30s)
 The global flags may also follow the command (vpcflow vpc list --timeout 5s);
 there they win. Every API command lists them in its --help.
+
+Exit status: 0 done; 1 failed (API error, unreachable API…); 2 bad command
+line; 3 no store, 4 damaged store (serve, init, store check); 5 the change
+is stored but not every switch confirmed it within --timeout (each switch
+and why is printed on stderr; it gets the change when it catches up or
+reconnects).
 
 Example (the seed scenario):
   vpcflow serve --ovsdb unix:/var/run/openvswitch/db.sock &
@@ -153,6 +163,7 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	case "host":
 		return c.group("host", "manage the hosts (VM NICs) of a VPC", []subcommand{
 			{"add", "register a host", c.hostAdd},
+			{"update", "change a host's MAC or attachment (it keeps its id and route entries)", c.hostUpdate},
 			{"list", "list a VPC's hosts", c.hostList},
 			{"show", "show one host", c.hostShow},
 			{"delete", "delete a host (--cascade: with the subnets routed to it)", c.hostDelete},
@@ -190,6 +201,8 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		return c.flows(cargs)
 	case "drops":
 		return c.drops(cargs)
+	case "trace":
+		return c.trace(cargs)
 	case "help":
 		if len(cargs) > 0 {
 			return runEnv(ctx, append(cargs, "--help"), stdout, stderr, getenv)

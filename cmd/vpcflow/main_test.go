@@ -39,6 +39,8 @@ func (b storeBackend) Read(fn func(st *topology.State)) { b.store.Read(fn) }
 func (b storeBackend) Switches() []controller.SwitchInfo {
 	return []controller.SwitchInfo{
 		{DPID: 0xbeef, Bridge: "br-other", Remote: "10.0.0.2:51000", ConnectedSince: time.Date(2024, 5, 1, 12, 30, 0, 0, time.UTC)},
+		// Connected over OpenFlow, but no OVSDB reports its dpid.
+		{DPID: 0x99, Remote: "10.0.0.3:51001", ConnectedSince: time.Date(2024, 5, 1, 12, 40, 0, 0, time.UTC)},
 		{DPID: 1, Bridge: "br-test", Remote: "127.0.0.1:40000", ConnectedSince: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC),
 			Ports: []controller.PortInfo{{Name: "vnet3", OFPort: 3}, {Name: "vnet1", OFPort: 1, MAC: "52:58:00:98:c0:81"}}},
 	}
@@ -68,6 +70,23 @@ func (b storeBackend) Drops(ctx context.Context) (controller.DropReport, error) 
 			{VPC: "vpc-a", Name: "test1", DPID: 1, Drops: controller.DropCounters{"spoofed": 3}},
 		},
 	}, nil
+}
+
+func (b storeBackend) Status(ctx context.Context) controller.Status {
+	return controller.Status{Switches: []controller.SwitchStatus{}}
+}
+
+// HostAttachments: hosts on br-test/vnet1 are attached, the rest not found.
+func (b storeBackend) HostAttachments(hosts []topology.Host) []controller.HostAttachment {
+	out := make([]controller.HostAttachment, len(hosts))
+	for i, h := range hosts {
+		if h.Bridge == "br-test" && h.Interface == "vnet1" {
+			out[i] = controller.HostAttachment{State: controller.AttachedState, DPID: 1, OFPort: 1}
+		} else {
+			out[i] = controller.HostAttachment{State: controller.PortNotFoundState, Detail: "fixed test data"}
+		}
+	}
+	return out
 }
 
 func (b storeBackend) InterfaceMAC(bridge, iface string) (net.HardwareAddr, bool) {
@@ -184,13 +203,14 @@ func TestSeedScenarioCLI(t *testing.T) {
 	// Flags after the positional, MAC from OVSDB.
 	mustCLI(t, url, "host", "add", "test1", "--vpc", "vpc-a", "--vswitch", "vsw-a", "--ip", "10.10.10.11", "--bridge", "br-test", "--interface", "vnet1")
 	mustCLI(t, url, "host", "add", "--vpc", "vpc-a", "test2", "--vswitch", "vsw-a", "--ip", "10.10.10.12", "--mac", "52:58:00:98:c0:92", "--dpid", "0x1", "--ofport", "3")
+	// No switch is connected; OVSDB knows br-test's vnet1 only.
 	expectOutput(t, mustCLI(t, url, "host", "list", "--vpc", "vpc-a"),
-		"NAME   ID  VSWITCH  IP           MAC                ATTACHMENT\n"+
-			"test1  1   vsw-a    10.10.10.11  52:58:00:98:c0:81  br-test/vnet1\n"+
-			"test2  2   vsw-a    10.10.10.12  52:58:00:98:c0:92  dpid=0000000000000001,ofport=3\n")
+		"NAME   ID  VSWITCH  IP           MAC                ATTACHMENT                      STATE                 DETAIL\n"+
+			"test1  1   vsw-a    10.10.10.11  52:58:00:98:c0:81  br-test/vnet1                   bridge not connected  switch 0000000000000001 is not connected to vpcflow over OpenFlow\n"+
+			"test2  2   vsw-a    10.10.10.12  52:58:00:98:c0:92  dpid=0000000000000001,ofport=3  port not found        bridge br-test (dpid 0000000000000001, OVSDB unix:/test/db.sock) has no port 3\n")
 	expectOutput(t, mustCLI(t, url, "host", "show", "--vpc", "vpc-a", "test2"),
-		"NAME   ID  VSWITCH  IP           MAC                ATTACHMENT\n"+
-			"test2  2   vsw-a    10.10.10.12  52:58:00:98:c0:92  dpid=0000000000000001,ofport=3\n")
+		"NAME   ID  VSWITCH  IP           MAC                ATTACHMENT                      STATE           DETAIL\n"+
+			"test2  2   vsw-a    10.10.10.12  52:58:00:98:c0:92  dpid=0000000000000001,ofport=3  port not found  bridge br-test (dpid 0000000000000001, OVSDB unix:/test/db.sock) has no port 3\n")
 
 	mustCLI(t, url, "subnet", "add", "172.18.1.0/24", "--vpc", "vpc-a", "--host", "test1")
 	expectOutput(t, mustCLI(t, url, "subnet", "add", "--vpc", "vpc-a", "172.18.3.0/24", "--host", "test2", "--name", "vm2"),
@@ -319,7 +339,7 @@ func TestHelp(t *testing.T) {
 	cmds := [][]string{
 		{"vpc", "create"}, {"vpc", "list"}, {"vpc", "show"}, {"vpc", "delete"},
 		{"vswitch", "create"}, {"vswitch", "list"}, {"vswitch", "show"}, {"vswitch", "delete"},
-		{"host", "add"}, {"host", "list"}, {"host", "show"}, {"host", "delete"},
+		{"host", "add"}, {"host", "update"}, {"host", "list"}, {"host", "show"}, {"host", "delete"},
 		{"subnet", "add"}, {"subnet", "move"}, {"subnet", "list"}, {"subnet", "show"}, {"subnet", "delete"},
 		{"chassis", "add"}, {"chassis", "list"}, {"chassis", "show"}, {"chassis", "delete"},
 		{"switches"}, {"flows"}, {"drops"}, {"bridge", "setup"},
@@ -361,11 +381,12 @@ func TestHelp(t *testing.T) {
 func TestSwitchesAndFlowsCLI(t *testing.T) {
 	url := newFixedAPI(t)
 	expectOutput(t, mustCLI(t, url, "switches"),
-		"DPID              BRIDGE    REMOTE           SINCE                 PORTS\n"+
-			"0000000000000001  br-test   127.0.0.1:40000  2024-05-01T12:00:00Z  vnet1:1,vnet3:3\n"+
-			"000000000000beef  br-other  10.0.0.2:51000   2024-05-01T12:30:00Z  -\n")
-	var sws []controller.SwitchInfo
-	if err := json.Unmarshal([]byte(mustCLI(t, url, "switches", "-o", "json")), &sws); err != nil || len(sws) != 2 {
+		"DPID              BRIDGE    OVSDB         REMOTE           SINCE                 PORTS\n"+
+			"0000000000000001  br-test   resolved      127.0.0.1:40000  2024-05-01T12:00:00Z  vnet1:1,vnet3:3\n"+
+			"0000000000000099  -         not resolved  10.0.0.3:51001   2024-05-01T12:40:00Z  -\n"+
+			"000000000000beef  br-other  resolved      10.0.0.2:51000   2024-05-01T12:30:00Z  -\n")
+	var sws []api.SwitchView
+	if err := json.Unmarshal([]byte(mustCLI(t, url, "switches", "-o", "json")), &sws); err != nil || len(sws) != 3 || sws[1].OVSDBResolved || !sws[0].OVSDBResolved {
 		t.Fatalf("switches -o json: %v %v", sws, err)
 	}
 	want := " cookie=0x1000000000000001, table=0, n_packets=12, n_bytes=1008, priority=100,in_port=1,dl_src=52:58:00:98:c0:81 actions=write_metadata:0x1/0xffffffff,goto_table:10\n" +

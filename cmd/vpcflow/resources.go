@@ -33,10 +33,20 @@ func vswitchTable(w io.Writer, v any) {
 	}
 }
 
+// hostTable prints hosts; those read back with GET (api.HostInfo) also
+// show where they are attached now, and why not when they are not.
 func hostTable(w io.Writer, v any) {
-	row(w, "NAME", "ID", "VSWITCH", "IP", "MAC", "ATTACHMENT")
-	for _, x := range asList[topology.Host](v) {
-		row(w, x.Name, x.ID, x.VSwitch, x.IP, x.MAC, attachment(x))
+	hosts := asList[api.HostInfo](v)
+	if hosts == nil {
+		row(w, "NAME", "ID", "VSWITCH", "IP", "MAC", "ATTACHMENT")
+		for _, x := range asList[topology.Host](v) {
+			row(w, x.Name, x.ID, x.VSwitch, x.IP, x.MAC, attachment(x))
+		}
+		return
+	}
+	row(w, "NAME", "ID", "VSWITCH", "IP", "MAC", "ATTACHMENT", "STATE", "DETAIL")
+	for _, x := range hosts {
+		row(w, x.Name, x.ID, x.VSwitch, x.IP, x.MAC, attachment(x.Host), x.Attachment.State, x.Attachment.Detail)
 	}
 }
 
@@ -86,12 +96,13 @@ func (c *cli) vpcCreate(args []string) int {
 }
 
 func (c *cli) vpcList(args []string) int {
-	k := c.command("vpc list", "", "List the VPCs.", "vpcflow vpc list\nvpcflow vpc list -o json").withAPI()
+	k := c.command("vpc list", "[--limit N [--page-token TOKEN]]", "List the VPCs, by name.", "vpcflow vpc list\nvpcflow vpc list -o json\nvpcflow vpc list --limit 100").withAPI()
+	pg := k.pageFlags()
 	if _, code, ok := k.parse(args); !ok {
 		return code
 	}
-	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
-		return cl.ListVPCs(ctx)
+	return k.callPage(pg, func(ctx context.Context, cl *api.Client, pg api.Page) (any, string, error) {
+		return cl.ListVPCsPage(ctx, pg)
 	}, vpcTable)
 }
 
@@ -189,8 +200,10 @@ func (c *cli) vswitchCreate(args []string) int {
 }
 
 func (c *cli) vswitchList(args []string) int {
-	return c.listInVPC(args, "vswitch list", "List a VPC's vSwitches.", "vpcflow vswitch list --vpc vpc-a",
-		func(ctx context.Context, cl *api.Client, vpc string) (any, error) { return cl.ListVSwitches(ctx, vpc) }, vswitchTable)
+	return c.listInVPC(args, "vswitch list", "List a VPC's vSwitches, by name.", "vpcflow vswitch list --vpc vpc-a",
+		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, string, error) {
+			return cl.ListVSwitchesPage(ctx, vpc, pg)
+		}, vswitchTable)
 }
 
 func (c *cli) vswitchShow(args []string) int {
@@ -251,15 +264,56 @@ func (c *cli) hostAdd(args []string) int {
 	}, hostTable)
 }
 
+func (c *cli) hostUpdate(args []string) int {
+	k := c.command("host update", "--vpc VPC NAME [--mac MAC] [(--bridge BRIDGE | --chassis CHASSIS) --interface IFACE | --dpid DPID --ofport PORT]",
+		"Change a host's MAC or attachment (a VM whose NIC moved to another interface,\n"+
+			"bridge, chassis or port). The host keeps its id, IP, vSwitch and route\n"+
+			"entries; what is not given stays as it is. A new attachment is given whole\n"+
+			"(bridge+interface, chassis+interface or dpid+ofport); attached by interface\n"+
+			"without --mac, the MAC is the interface's external_ids:attached-mac if\n"+
+			"OVSDB has one. The IP and vSwitch cannot change: delete and re-add the host.",
+		"vpcflow host update --vpc vpc-a test1 --bridge br-test --interface vnet5\n"+
+			"vpcflow host update --vpc vpc-a test1 --mac 52:58:00:98:c0:99\n"+
+			"vpcflow host update test2 --vpc vpc-a --dpid 0x1 --ofport 7").withAPI()
+	vpc := k.vpcFlag()
+	mac := k.fs.String("mac", "", "the host's new MAC")
+	bridge := k.fs.String("bridge", "", "OVS bridge the host's interface is now on, with --interface")
+	chassis := k.fs.String("chassis", "", "chassis the host's interface is now on, with --interface")
+	iface := k.fs.String("interface", "", "the host's OVS interface, with --bridge or --chassis")
+	dpid := k.fs.String("dpid", "", "datapath id (16 hex digits or 0x…), with --ofport")
+	ofport := k.fs.Uint64("ofport", 0, "OpenFlow port number, with --dpid")
+	pos, code, ok := k.parse(args, "NAME")
+	if !ok {
+		return code
+	}
+	if code, ok := k.required("vpc"); !ok {
+		return code
+	}
+	if *ofport > math.MaxUint32 {
+		return k.usageError("--ofport %d is out of range", *ofport)
+	}
+	if *mac == "" && *bridge == "" && *chassis == "" && *iface == "" && *dpid == "" && *ofport == 0 {
+		return k.usageError("nothing to change: give --mac, or a new attachment (--bridge/--chassis with --interface, or --dpid with --ofport)")
+	}
+	req := api.HostRequest{Name: pos[0], MAC: *mac, Bridge: *bridge, Chassis: *chassis, Interface: *iface, DPID: *dpid, OFPort: uint32(*ofport)}
+	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
+		return cl.UpdateHost(ctx, *vpc, pos[0], req)
+	}, hostTable)
+}
+
 func (c *cli) hostList(args []string) int {
-	return c.listInVPC(args, "host list", "List a VPC's hosts.", "vpcflow host list --vpc vpc-a",
-		func(ctx context.Context, cl *api.Client, vpc string) (any, error) { return cl.ListHosts(ctx, vpc) }, hostTable)
+	return c.listInVPC(args, "host list", "List a VPC's hosts, by name, with where each is attached now (STATE:\n"+
+		"attached, port not found, or bridge not connected; DETAIL says why).", "vpcflow host list --vpc vpc-a",
+		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, string, error) {
+			return cl.ListHostsPage(ctx, vpc, pg)
+		}, hostTable)
 }
 
 func (c *cli) hostShow(args []string) int {
-	return c.showInVPC(args, "host show", "Show one host.", "vpcflow host show --vpc vpc-a test1",
+	return c.showInVPC(args, "host show", "Show one host and where it is attached now (STATE: attached, port not\n"+
+		"found, or bridge not connected; DETAIL says why).", "vpcflow host show --vpc vpc-a test1",
 		func(ctx context.Context, cl *api.Client, vpc, name string) (any, error) {
-			return cl.GetHost(ctx, vpc, name)
+			return cl.GetHostInfo(ctx, vpc, name)
 		}, hostTable)
 }
 
@@ -315,8 +369,10 @@ func (c *cli) subnetMove(args []string) int {
 }
 
 func (c *cli) subnetList(args []string) int {
-	return c.listInVPC(args, "subnet list", "List a VPC's subnets (route entries).", "vpcflow subnet list --vpc vpc-a",
-		func(ctx context.Context, cl *api.Client, vpc string) (any, error) { return cl.ListSubnets(ctx, vpc) }, subnetTable)
+	return c.listInVPC(args, "subnet list", "List a VPC's subnets (route entries), by name.", "vpcflow subnet list --vpc vpc-a",
+		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, string, error) {
+			return cl.ListSubnetsPage(ctx, vpc, pg)
+		}, subnetTable)
 }
 
 func (c *cli) subnetShow(args []string) int {
@@ -343,18 +399,22 @@ func (c *cli) subnetDelete(args []string) int {
 
 // ---- shared shapes ----
 
-// listInVPC is a "<kind> list --vpc VPC" command.
+// listInVPC is a "<kind> list --vpc VPC [--limit N [--page-token T]]"
+// command.
 func (c *cli) listInVPC(args []string, name, desc, example string,
-	list func(ctx context.Context, cl *api.Client, vpc string) (any, error), table func(io.Writer, any)) int {
-	k := c.command(name, "--vpc VPC", desc, example).withAPI()
+	list func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, string, error), table func(io.Writer, any)) int {
+	k := c.command(name, "--vpc VPC [--limit N [--page-token TOKEN]]", desc, example+"\n"+example+" --limit 100").withAPI()
 	vpc := k.vpcFlag()
+	pg := k.pageFlags()
 	if _, code, ok := k.parse(args); !ok {
 		return code
 	}
 	if code, ok := k.required("vpc"); !ok {
 		return code
 	}
-	return k.call(func(ctx context.Context, cl *api.Client) (any, error) { return list(ctx, cl, *vpc) }, table)
+	return k.callPage(pg, func(ctx context.Context, cl *api.Client, pg api.Page) (any, string, error) {
+		return list(ctx, cl, *vpc, pg)
+	}, table)
 }
 
 // showInVPC is a "<kind> show --vpc VPC NAME" command.

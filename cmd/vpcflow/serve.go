@@ -25,6 +25,7 @@ import (
 	"github.com/vpcflow/vpcflow/controller"
 	"github.com/vpcflow/vpcflow/openflow"
 	"github.com/vpcflow/vpcflow/topology"
+	"github.com/vpcflow/vpcflow/ui"
 )
 
 const serveUsage = `usage: vpcflow serve [flags]
@@ -35,9 +36,13 @@ tables equal to the registered VPCs, vSwitches, hosts and subnets.
 
 The REST API is open to anyone who can reach --listen, unless a token is
 given with --api-token-file or $VPCFLOW_API_TOKEN (the file wins when both
-are set): then every request but GET/HEAD /healthz must carry
+are set): then every request but GET/HEAD /healthz and /readyz must carry
 "Authorization: Bearer TOKEN" (the CLI sends $VPCFLOW_API_TOKEN or
---api-token).
+--api-token). Against web pages that would drive it from a browser, it
+answers only to the names in --allowed-hosts (Host and Origin), takes
+writes only as Content-Type: application/json, and answers no CORS
+preflight. /healthz says the process answers; /readyz (503 with reasons)
+whether the store, every OVSDB and every connected switch are ready.
 
 Example:
   vpcflow serve --ovsdb unix:/var/run/openvswitch/db.sock --data-dir /var/lib/vpcflow
@@ -107,6 +112,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	defer stop()
 	cfg := serveConfig{
 		OpenFlowAddr: rs.opts.OpenFlow, RESTAddr: rs.opts.Listen, DataDir: rs.opts.DataDir, APIToken: rs.token,
+		AllowedHosts: rs.opts.AllowedHosts.vals, RequestTimeout: rs.opts.RequestTimeout,
 		Controller: controller.Options{OVSDBEndpoints: rs.opts.OVSDB.vals, Advertise: rs.opts.Advertise, UnderlayMTU: rs.opts.UnderlayMTU,
 			DriftInterval: driftInterval(rs.opts.DriftInterval), AllowFlush: rs.opts.AllowFlush, PortsWait: rs.opts.OVSDBWait},
 		ofTLS: rs.ofTLS, ovsdbTLS: rs.ovsdbTLS,
@@ -198,6 +204,11 @@ type serveConfig struct {
 	DataDir      string
 	APIToken     string
 	Controller   controller.Options
+	// AllowedHosts are the REST API's Host names (nil: the defaults, see
+	// api.DefaultAllowedHosts); RequestTimeout bounds each request (0:
+	// api.DefaultRequestTimeout).
+	AllowedHosts   []string
+	RequestTimeout time.Duration
 
 	// OpenFlowTLS, when set, makes the OpenFlow listener TLS-only.
 	OpenFlowTLS *tls.Config
@@ -228,7 +239,9 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	}
 	defer store.Close()
 
+	obs := newObservability(log.Named("metrics"), &cfg)
 	ctrl := controller.New(log.Named("controller"), store, cfg.Controller)
+	obs.attach(ctrl)
 
 	cfg.ofTLS.describe(log, "OpenFlow", "OpenFlow TLS enabled")
 	cfg.ovsdbTLS.describe(log, "OVSDB", "OVSDB TLS enabled")
@@ -283,19 +296,31 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	}()
 
 	// The API handler is swapped whole when SIGHUP brings a new token.
+	allowedHosts := cfg.AllowedHosts
+	if allowedHosts == nil {
+		allowedHosts = api.DefaultAllowedHosts(restAddr)
+	}
+	apiOpts := func(token string) api.Options {
+		return api.Options{Token: token, AllowedHosts: allowedHosts, RequestTimeout: cfg.RequestTimeout}
+	}
 	newAPI := func(token string) http.Handler {
-		return api.NewServer(log.Named("api"), ctrl, api.Options{Token: token})
+		return api.NewServer(log.Named("api"), ctrl, obs.apiOptions(apiOpts(token)))
 	}
 	var handler atomic.Pointer[http.Handler]
 	h := newAPI(apiToken)
 	handler.Store(&h)
 	var token atomic.Pointer[string]
 	token.Store(&apiToken)
-	backups := backupHandler(log.Named("backup"), store, func() string { return *token.Load() })
+	uiPage := ui.Handler()
+	backups := api.Guard(log.Named("backup"), apiOpts(""), backupHandler(log.Named("backup"), store, func() string { return *token.Load() }))
 	httpServer := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == backupPath {
 				backups.ServeHTTP(w, r)
+				return
+			}
+			if ui.Serves(r.URL.Path) {
+				uiPage.ServeHTTP(w, r)
 				return
 			}
 			(*handler.Load()).ServeHTTP(w, r)

@@ -14,23 +14,33 @@ import (
 )
 
 func (c *cli) switches(args []string) int {
-	k := c.command("switches", "", "List the switches connected to the controller, with their OVSDB ports.",
+	k := c.command("switches", "[--limit N [--page-token TOKEN]]",
+		"List the switches connected to the controller (and reconciled), by dpid, with\n"+
+			"their OVSDB ports. OVSDB says whether an OVSDB vpcflow watches reports a\n"+
+			"bridge with the switch's datapath id: a switch connected over OpenFlow but\n"+
+			"\"not resolved\" cannot have hosts attached by bridge or chassis found on it\n"+
+			"(check serve's --ovsdb, or the chassis's OVSDB; GET /readyz says more).",
 		"vpcflow switches\nvpcflow switches -o json").withAPI()
+	pg := k.pageFlags()
 	if _, code, ok := k.parse(args); !ok {
 		return code
 	}
-	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
-		return cl.Switches(ctx)
+	return k.callPage(pg, func(ctx context.Context, cl *api.Client, pg api.Page) (any, string, error) {
+		return cl.SwitchesPage(ctx, pg)
 	}, func(w io.Writer, v any) {
-		sws := v.([]controller.SwitchInfo)
+		sws := v.([]api.SwitchView)
 		sort.Slice(sws, func(i, j int) bool { return sws[i].DPID < sws[j].DPID })
-		row(w, "DPID", "BRIDGE", "REMOTE", "SINCE", "PORTS")
+		row(w, "DPID", "BRIDGE", "OVSDB", "REMOTE", "SINCE", "PORTS")
 		for _, s := range sws {
 			since := ""
 			if !s.ConnectedSince.IsZero() {
 				since = s.ConnectedSince.UTC().Format(time.RFC3339)
 			}
-			row(w, s.DPID, s.Bridge, s.Remote, since, portList(s.Ports))
+			resolved := "resolved"
+			if !s.OVSDBResolved {
+				resolved = "not resolved"
+			}
+			row(w, s.DPID, s.Bridge, resolved, s.Remote, since, portList(s.Ports))
 		}
 	})
 }
@@ -47,10 +57,11 @@ func portList(ports []controller.PortInfo) string {
 }
 
 func (c *cli) flows(args []string) int {
-	k := c.command("flows", "DPID [--no-stats]",
+	k := c.command("flows", "DPID [--no-stats] [--limit N [--page-token TOKEN]]",
 		"Dump the flows installed on a switch, one per line as ovs-ofctl dump-flows\nprints them, sorted by table and priority. DPID is 16 hex digits (as\n`vpcflow switches` shows it) or 0x….",
 		"vpcflow flows 0000000000000001\nvpcflow flows 0x1 --no-stats").withAPI()
 	noStats := k.fs.Bool("no-stats", false, "leave out n_packets and n_bytes (for diffing)")
+	pg := k.pageFlags()
 	pos, code, ok := k.parse(args, "DPID")
 	if !ok {
 		return code
@@ -59,8 +70,8 @@ func (c *cli) flows(args []string) int {
 	if err != nil {
 		return k.usageError("%v", err)
 	}
-	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
-		return cl.Flows(ctx, dpid)
+	return k.callPage(pg, func(ctx context.Context, cl *api.Client, pg api.Page) (any, string, error) {
+		return cl.FlowsPage(ctx, dpid, pg)
 	}, func(w io.Writer, v any) {
 		fs := v.([]controller.FlowEntry)
 		sort.SliceStable(fs, func(i, j int) bool {

@@ -1,0 +1,248 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/gorilla/mux"
+	"go.uber.org/zap"
+
+	"github.com/vpcflow/vpcflow/controller/controllertest"
+	"github.com/vpcflow/vpcflow/metrics"
+)
+
+// newFullEnv serves the API with every optional route (metrics, trace)
+// over the real controller with a switch connected, and hands back the
+// router.
+func newFullEnv(t *testing.T) (*testEnv, *mux.Router) {
+	t.Helper()
+	c, st := newController(t)
+	e := &testEnv{t: t, store: st, ctrl: c}
+	var router *mux.Router
+	m := metrics.New()
+	e.serve(c, Options{Metrics: m.Handler(zap.NewNop()), Observer: m, Tracer: c.Controller, routerHook: func(r *mux.Router) { router = r }})
+	e.dp = controllertest.NewDatapath(1)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { c.Serve(ctx, e.dp); c.Forget(e.dp) }()
+	for deadline := time.Now().Add(10 * time.Second); len(c.Switches()) == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("switch not reconciled")
+		}
+	}
+	return e, router
+}
+
+// anyStatus accepts whatever status the API answers.
+const anyStatus = -1
+
+func loadSpec(t *testing.T) *openapi3.T {
+	t.Helper()
+	doc, err := LoadOpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("api/openapi.yaml is not a valid OpenAPI 3 document: %v", err)
+	}
+	return doc
+}
+
+// TestOpenAPIMatchesRoutes: every route the server registers is in
+// api/openapi.yaml with its method, and every operation there is served.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	doc := loadSpec(t)
+	_, router := newFullEnv(t)
+	registered := map[string]bool{}
+	err := router.Walk(func(r *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		p, err := r.GetPathTemplate()
+		if err != nil {
+			return err
+		}
+		ms, err := r.GetMethods()
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			registered[m+" "+p] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for p, item := range doc.Paths.Map() {
+		for m := range item.Operations() {
+			documented[m+" "+p] = true
+		}
+	}
+	for _, k := range sortedKeys(registered) {
+		if !documented[k] {
+			t.Errorf("%s is served but not in api/openapi.yaml", k)
+		}
+	}
+	for _, k := range sortedKeys(documented) {
+		if !registered[k] {
+			t.Errorf("%s is in api/openapi.yaml but not served", k)
+		}
+	}
+	if len(registered) < 30 {
+		t.Fatalf("only %d routes registered: %v", len(registered), sortedKeys(registered))
+	}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestOpenAPIValidatesRealResponses drives every operation of the document
+// against the real server and checks each request and each answer
+// (status, headers, body) against it.
+func TestOpenAPIValidatesRealResponses(t *testing.T) {
+	doc := loadSpec(t)
+	oaRouter, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := newFullEnv(t)
+	covered := map[string]map[int]bool{}
+	call := func(method, path string, body any, want int, badInput bool) []byte {
+		t.Helper()
+		var rd io.Reader
+		var raw []byte
+		if body != nil {
+			if s, ok := body.(string); ok {
+				raw = []byte(s)
+			} else {
+				raw, _ = json.Marshal(body)
+			}
+			rd = bytes.NewReader(raw)
+		}
+		req, err := http.NewRequest(method, e.srv.URL+path, rd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		route, params, err := oaRouter.FindRoute(req)
+		if err != nil {
+			t.Fatalf("%s %s: not in the document: %v", method, path, err)
+		}
+		in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+		if !badInput {
+			if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
+				t.Errorf("%s %s: the request does not follow the document: %v", method, path, err)
+			}
+			if raw != nil {
+				req.Body = io.NopCloser(bytes.NewReader(raw))
+			}
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		got, _ := io.ReadAll(resp.Body)
+		if want != anyStatus && resp.StatusCode != want {
+			t.Fatalf("%s %s: %d, want %d: %s", method, path, resp.StatusCode, want, got)
+		}
+		out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header,
+			Options: &openapi3filter.Options{IncludeResponseStatus: true}}
+		out.SetBodyBytes(got)
+		if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+			t.Errorf("%s %s → %d does not follow the document: %v\n%s", method, path, resp.StatusCode, err, got)
+		}
+		op := method + " " + route.Path
+		if covered[op] == nil {
+			covered[op] = map[int]bool{}
+		}
+		covered[op][resp.StatusCode] = true
+		return got
+	}
+
+	call("GET", "/healthz", nil, 200, false)
+	call("HEAD", "/healthz", nil, 200, false)
+	// Ready or not (the test's OVSDB endpoint has no monitor running): the
+	// answer follows the document either way.
+	call("GET", "/readyz", nil, anyStatus, false)
+	call("HEAD", "/readyz", nil, anyStatus, false)
+	call("GET", "/v1/openapi.json", nil, 200, false)
+	call("POST", "/v1/vpcs", map[string]any{"name": "vpc-a", "cidr": "10.0.0.0/8"}, 201, false)
+	call("POST", "/v1/vpcs", map[string]any{"name": "vpc-a"}, 409, false)
+	call("POST", "/v1/vpcs", `{"name": "x", "color": "red"}`, 400, true)
+	call("GET", "/v1/vpcs", nil, 200, false)
+	call("GET", "/v1/vpcs/vpc-a", nil, 200, false)
+	call("GET", "/v1/vpcs/nope", nil, 404, false)
+	call("POST", "/v1/vpcs/vpc-a/vswitches", map[string]any{"name": "vsw-a", "cidr": "10.10.10.0/24", "gateway": "10.10.10.1"}, 201, false)
+	call("GET", "/v1/vpcs/vpc-a/vswitches", nil, 200, false)
+	call("GET", "/v1/vpcs/vpc-a/vswitches/vsw-a", nil, 200, false)
+	call("POST", "/v1/vpcs/vpc-a/hosts", map[string]any{"name": "test1", "vswitch": "vsw-a", "ip": "10.10.10.11",
+		"bridge": "br-test", "interface": "vnet1"}, 201, false)
+	call("POST", "/v1/vpcs/vpc-a/hosts", []map[string]any{{"name": "test2", "vswitch": "vsw-a", "ip": "10.10.10.12",
+		"mac": "52:58:00:98:c0:92", "bridge": "br-test", "interface": "vnet3"}, {"name": "test3", "vswitch": "vsw-a",
+		"ip": "10.10.10.13", "mac": "52:58:00:98:c0:93", "dpid": "0000000000000001", "ofport": 7}}, 201, false)
+	call("GET", "/v1/vpcs/vpc-a/hosts", nil, 200, false)
+	call("GET", "/v1/vpcs/vpc-a/hosts/test1", nil, 200, false)
+	call("PUT", "/v1/vpcs/vpc-a/hosts/test3", map[string]any{"mac": "52:58:00:98:c0:99"}, 200, false)
+	call("POST", "/v1/vpcs/vpc-a/subnets", map[string]any{"cidr": "172.18.1.0/24", "host": "test1"}, 201, false)
+	call("POST", "/v1/vpcs/vpc-a/subnets", []map[string]any{{"cidr": "172.18.3.0/24", "host": "test2"}}, 201, false)
+	call("GET", "/v1/vpcs/vpc-a/subnets", nil, 200, false)
+	call("GET", "/v1/vpcs/vpc-a/subnets/172.18.1.0-24", nil, 200, false)
+	call("PUT", "/v1/vpcs/vpc-a/subnets/172.18.1.0-24", map[string]any{"host": "test3"}, 200, false)
+	call("POST", "/v1/chassis", map[string]any{"name": "node1", "ovsdb": "tcp:192.0.2.11:6640", "bridge": "br-vpc",
+		"tunnel_ip": "192.0.2.11"}, 201, false)
+	call("GET", "/v1/chassis", nil, 200, false)
+	call("GET", "/v1/chassis/node1", nil, 200, false)
+	call("GET", "/v1/switches", nil, 200, false)
+	call("GET", "/v1/switches/0000000000000001/flows", nil, 200, false)
+	call("GET", "/v1/drift", nil, 200, false)
+	call("POST", "/v1/switches/0000000000000001/flush", map[string]any{}, 200, false)
+	call("GET", "/v1/switches/zz/flows", nil, 400, false)
+	call("GET", "/v1/switches/00000000000000ff/flows", nil, 404, false)
+	call("GET", "/v1/drops", nil, 200, false)
+	tr := call("POST", "/v1/trace", map[string]any{"vpc": "vpc-a", "from": "test1", "dst": "172.18.3.4", "installed": true}, 200, false)
+	if !strings.Contains(string(tr), `"delivered_to":"vpc-a/test2"`) {
+		t.Errorf("trace: %s", tr)
+	}
+	call("POST", "/v1/trace", map[string]any{"vpc": "vpc-a", "from": "test1", "dst": "10.10.10.99", "proto": "udp", "dst_port": 53}, 200, false)
+	call("POST", "/v1/trace", map[string]any{"vpc": "vpc-a", "from": "test1", "dst": "not-an-ip"}, 400, false)
+	call("POST", "/v1/trace", map[string]any{"vpc": "vpc-a", "from": "nobody", "dst": "10.10.10.12"}, 404, false)
+	metricsText := call("GET", "/metrics", nil, 200, false)
+	if !strings.Contains(string(metricsText), `vpcflow_http_requests_total{code="201",method="POST",route="/v1/vpcs/{vpc}/hosts"} 2`) {
+		t.Errorf("/metrics does not count the host POSTs by route template")
+	}
+	call("DELETE", "/v1/vpcs/vpc-a/subnets/172.18.3.0-24", nil, 204, false)
+	call("DELETE", "/v1/vpcs/vpc-a/hosts/test2", nil, 204, false)
+	call("DELETE", "/v1/vpcs/vpc-a/hosts/test3?cascade=true", nil, 204, false)
+	call("DELETE", "/v1/vpcs/vpc-a/vswitches/vsw-a", nil, 409, false)
+	call("DELETE", "/v1/vpcs/vpc-a/vswitches/vsw-a?cascade=true", nil, 204, false)
+	call("DELETE", "/v1/chassis/node1", nil, 204, false)
+	call("DELETE", "/v1/vpcs/vpc-a?cascade=maybe", nil, 400, true)
+	call("DELETE", "/v1/vpcs/vpc-a", nil, 204, false)
+
+	for p, item := range doc.Paths.Map() {
+		for m := range item.Operations() {
+			if covered[m+" "+p] == nil {
+				t.Errorf("%s %s was never called", m, p)
+			}
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vpcflow/vpcflow/trace"
+)
+
+// Targets of the observability features at the largest N (issue 15),
+// printed next to the results; never asserted.
+const (
+	targetScrape = 100 * time.Millisecond // GET /metrics
+	targetTrace  = 50 * time.Millisecond  // POST /v1/trace
+)
+
+// observeResult is what the observability features cost with N present.
+type observeResult struct {
+	Scrapes     []time.Duration // GET /metrics, one after the other
+	FlowRefresh time.Duration   // the collector's dump + sum of every flow (vpcflow_flow_stats_refresh_duration_seconds)
+	StatsAge    time.Duration   // vpcflow_flow_stats_age_seconds of the last scrape
+	MetricsKB   int             // size of one scrape
+	TraceFirst  time.Duration   // first trace: builds the switch's index
+	Traces      []time.Duration // then, warm
+	PageLoad    time.Duration   // /ui/ and every API call the page makes for its first render
+	PageKB      int
+}
+
+// measureObserve scrapes /metrics, traces and loads what the topology
+// page loads, with the bulk load in place.
+func measureObserve(ctx context.Context, e *env, n int) (observeResult, error) {
+	var res observeResult
+	hc := e.phys.HTTPClient()
+	base := "http://" + restAddr
+	get := func(path string) ([]byte, time.Duration, error) {
+		t := time.Now()
+		resp, err := hc.Get(base + path)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("GET %s: %s", path, resp.Status)
+		}
+		return b, time.Since(t), err
+	}
+	// Scrapes 2 s apart, as a Prometheus scraping every few seconds would.
+	var last []byte
+	for i := range 8 {
+		b, d, err := get("/metrics")
+		if err != nil {
+			return res, err
+		}
+		res.Scrapes = append(res.Scrapes, d)
+		last = b
+		if i < 7 {
+			time.Sleep(2 * time.Second)
+		}
+	}
+	res.MetricsKB = len(last) / 1024
+	res.FlowRefresh = secs(metricValue(last, "vpcflow_flow_stats_refresh_duration_seconds"))
+	res.StatsAge = secs(metricValue(last, "vpcflow_flow_stats_age_seconds"))
+
+	// Traces: host i to host j's route entry, through the whole pipeline.
+	for i := range 101 {
+		req := trace.Request{VPC: benchVPC, From: hostName((i * 7) % n), Dst: strings.TrimSuffix(subnetCIDR(11, (i*7919+1)%n), ".0/24") + ".9",
+			Proto: "tcp", DstPort: 80}
+		t := time.Now()
+		r, err := e.api.Trace(ctx, req)
+		if err != nil {
+			return res, fmt.Errorf("trace %+v: %w", req, err)
+		}
+		d := time.Since(t)
+		if r.Verdict != trace.Delivered {
+			return res, fmt.Errorf("trace %+v: %s", req, r.Summary)
+		}
+		if i == 0 {
+			res.TraceFirst = d
+		} else {
+			res.Traces = append(res.Traces, d)
+		}
+	}
+
+	// The page: its files, then what its first render asks the API.
+	t := time.Now()
+	total := 0
+	for _, p := range []string{"/ui/", "/ui/app.js", "/ui/app.css", "/v1/vpcs", "/v1/chassis", "/v1/switches", "/metrics",
+		"/v1/vpcs/" + benchVPC + "/vswitches", "/v1/vpcs/" + benchVPC + "/subnets", "/v1/vpcs/" + benchVPC + "/hosts"} {
+		b, _, err := get(p)
+		if err != nil {
+			return res, err
+		}
+		total += len(b)
+	}
+	res.PageLoad, res.PageKB = time.Since(t), total/1024
+	return res, nil
+}
+
+// metricValue is the value of the first sample of an unlabelled metric.
+func metricValue(text []byte, name string) float64 {
+	sc := bufio.NewScanner(bytes.NewReader(text))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			v, _ := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return v
+		}
+	}
+	return -1
+}

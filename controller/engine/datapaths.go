@@ -1,0 +1,11 @@
+package engine
+
+// Datapaths lists the datapaths the engine wants flows on (besides the
+// pipeline's defaults, which every connected switch gets).
+func (e *Engine) Datapaths() []uint64 {
+	out := make([]uint64, 0, len(e.desired))
+	for dpid := range e.desired {
+		out = append(out, dpid)
+	}
+	return out
+}

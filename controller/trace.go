@@ -1,0 +1,159 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/vpcflow/vpcflow/controller/engine"
+	"github.com/vpcflow/vpcflow/controller/pipeline"
+	"github.com/vpcflow/vpcflow/openflow"
+	"github.com/vpcflow/vpcflow/topology"
+	"github.com/vpcflow/vpcflow/trace"
+)
+
+// traceCache keeps, for the switches that were traced, an index of the
+// desired table that the engine's changes keep up to date, so a trace
+// costs a few hash probes per table whatever the number of hosts. An
+// index not used for traceIdle is dropped (it costs ~150 bytes a flow).
+type traceCache struct {
+	idx  map[uint64]*trace.Index
+	used map[uint64]time.Time
+	// building holds, for a switch whose index is being built without
+	// the lock, the changes computed meanwhile, applied once it is done.
+	building map[uint64]*[][]engine.FlowChange
+}
+
+const traceIdle = 10 * time.Minute
+
+func newTraceCache() *traceCache {
+	return &traceCache{idx: map[uint64]*trace.Index{}, used: map[uint64]time.Time{},
+		building: map[uint64]*[][]engine.FlowChange{}}
+}
+
+// apply keeps the indexes equal to the desired tables. Caller holds c.mu.
+func (t *traceCache) apply(changes map[uint64][]engine.FlowChange) {
+	for dpid, cs := range changes {
+		if x, ok := t.idx[dpid]; ok {
+			x.Apply(cs)
+		}
+		if b, ok := t.building[dpid]; ok {
+			*b = append(*b, cs)
+		}
+	}
+}
+
+// prepareTrace makes sure the switches a trace may visit (every switch
+// the engine has flows for) are indexed. An index is built without the
+// controller lock (at 50,000 hosts it takes seconds): the desired table
+// is copied under the lock, indexed outside it, and the changes computed
+// meanwhile are applied before it is used.
+func (c *Controller) prepareTrace() {
+	c.mu.Lock()
+	var todo []uint64
+	tables := map[uint64]engine.DesiredTable{}
+	for _, dpid := range c.engine.Datapaths() {
+		if _, ok := c.trace.idx[dpid]; ok {
+			continue
+		}
+		if _, ok := c.trace.building[dpid]; ok {
+			continue // another trace builds it; traceTables waits for nothing and builds under the lock if needed
+		}
+		todo = append(todo, dpid)
+		tables[dpid] = c.engine.Desired(dpid)
+		c.trace.building[dpid] = &[][]engine.FlowChange{}
+	}
+	c.mu.Unlock()
+	for _, dpid := range todo {
+		flows := make([]openflow.Flow, 0, len(tables[dpid]))
+		for _, f := range tables[dpid] {
+			flows = append(flows, f)
+		}
+		delete(tables, dpid)
+		x := trace.NewIndex(flows)
+		c.mu.Lock()
+		for _, cs := range *c.trace.building[dpid] {
+			x.Apply(cs)
+		}
+		delete(c.trace.building, dpid)
+		c.trace.idx[dpid] = x
+		c.trace.used[dpid] = time.Now()
+		c.mu.Unlock()
+	}
+}
+
+// tables returns the index of dpid's desired table, building it the
+// first time. Caller holds c.mu.
+func (c *Controller) traceTables(dpid uint64) (trace.Tables, error) {
+	now := time.Now()
+	for d, at := range c.trace.used {
+		if now.Sub(at) > traceIdle {
+			delete(c.trace.idx, d)
+			delete(c.trace.used, d)
+		}
+	}
+	x, ok := c.trace.idx[dpid]
+	if !ok {
+		desired := c.engine.Desired(dpid)
+		flows := make([]openflow.Flow, 0, len(desired))
+		for _, f := range desired {
+			flows = append(flows, f)
+		}
+		x = trace.NewIndex(flows)
+		c.trace.idx[dpid] = x
+	}
+	c.trace.used[dpid] = now
+	return x, nil
+}
+
+// Trace simulates req on vpcflow's desired tables and, with
+// req.Installed, on the flows dumped from the switches, reporting the
+// differences on the path as drift.
+func (c *Controller) Trace(ctx context.Context, req trace.Request) (*trace.Result, error) {
+	installed := map[uint64]*trace.Index{}
+	if req.Installed {
+		dumps, err := c.DumpAllFlows(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading the installed flows: %w", err)
+		}
+		for _, d := range dumps {
+			flows := make([]openflow.Flow, len(d.Flows))
+			for i := range d.Flows {
+				flows[i] = d.Flows[i].Flow
+			}
+			installed[d.DPID] = trace.NewIndex(flows)
+		}
+	}
+	c.prepareTrace()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var res *trace.Result
+	var err error
+	c.store.Read(func(st *topology.State) {
+		snap := c.snapshot(st)
+		env := &trace.Env{Pipe: c.pipe, Topo: st, Ports: snap.Ports, Chassis: snap.Chassis,
+			HostAt: func(dpid uint64, port uint32) (topology.Host, bool) {
+				ref, ok := c.hostAt[pipeline.Attachment{DPID: dpid, OFPort: port}]
+				if !ok {
+					return topology.Host{}, false
+				}
+				return st.HostByID(ref.id)
+			},
+			Tables: c.traceTables}
+		if res, err = trace.Run(env, req, "desired"); err != nil || !req.Installed {
+			return
+		}
+		inst := *env
+		inst.Tables = func(dpid uint64) (trace.Tables, error) {
+			if x, ok := installed[dpid]; ok {
+				return x, nil
+			}
+			return nil, fmt.Errorf("%s: %w", topology.DPID(dpid), ErrUnknownSwitch)
+		}
+		var ires *trace.Result
+		if ires, err = trace.Run(&inst, req, "installed"); err == nil {
+			trace.Compare(res, ires, inst.Tables)
+		}
+	})
+	return res, err
+}
