@@ -1,7 +1,8 @@
 # vpcflow — see README.md.
 #
 #   make demo          the seed scenario end to end, narrated (root; installs OVS if missing)
-#   make test          unit + end-to-end tests against real Open vSwitch (root; installs what is missing)
+#   make test          unit + end-to-end tests against real Open vSwitch (root; installs what is missing),
+#                      then e2e/aliyun (its own module: Aliyun's SDKs and flannel against vpcflow)
 #   make demo-chassis  one VPC over three OVS chassis in VXLAN, narrated (root)
 #   make bench         performance next to ovs-ofctl (root; BENCH_N picks sizes)
 #   make install       binary, systemd unit, default config, vpcflow user (root; DESTDIR/PREFIX honoured)
@@ -22,8 +23,8 @@ DEB := dist/vpcflow_$(VERSION)_$(GOARCH).deb
 PREFIX ?= /usr/local
 DESTDIR ?=
 # Debian packages the e2e tests and the demo need.
-DEB_PACKAGES := openvswitch-switch iproute2 ethtool iputils-ping tcpdump curl procps chromium
-DEB_COMMANDS := ovs-vswitchd ovsdb-server ovs-vsctl ovs-ofctl ip ethtool ping tcpdump curl pgrep chromium
+DEB_PACKAGES := openvswitch-switch iproute2 ethtool iputils-ping tcpdump curl procps chromium isc-dhcp-client udhcpc
+DEB_COMMANDS := ovs-vswitchd ovsdb-server ovs-vsctl ovs-ofctl ip ethtool ping tcpdump curl pgrep chromium dhclient udhcpc
 
 .PHONY: all build deps test unit lint demo demo-chassis bench clean install uninstall deb package-test
 
@@ -54,6 +55,7 @@ unit:
 # when something they need is missing).
 test: deps lint build
 	VPCFLOW_E2E=1 $(GO) test -race -count=1 -timeout 45m ./...
+	cd e2e/aliyun && $(GO) vet ./... && VPCFLOW_E2E=1 $(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) --no-print-directory package-test
 
 # The Debian package installed on this machine (dpkg -i, the unit's

@@ -121,7 +121,7 @@ func TestChassisHosts(t *testing.T) {
 	}
 	// The MAC from the chassis's OVSDB.
 	r := e.must(201, "POST", "/v1/vpcs/vpc-a/hosts", `{"name":"vm7","vswitch":"vsw-a","ip":"10.10.10.27","chassis":"node1","interface":"vnet7"}`)
-	if got := strings.TrimSpace(string(r.body)); got != `{"id":5,"vpc":"vpc-a","name":"vm7","vswitch":"vsw-a","ip":"10.10.10.27","mac":"52:54:00:00:07:01","chassis":"node1","interface":"vnet7"}` {
+	if got := strings.TrimSpace(string(r.body)); got != `{"id":5,"vpc":"vpc-a","name":"vm7","vswitch":"vsw-a","ip":"10.10.10.27","mac":"52:54:00:00:07:01","chassis":"node1","interface":"vnet7","aliyun_id":"i-vf00000000000000005"}` {
 		t.Errorf("host answer %s", got)
 	}
 	// In a batch, too; the bridge lookup does not answer for a chassis.

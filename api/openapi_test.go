@@ -207,6 +207,12 @@ func TestOpenAPIValidatesRealResponses(t *testing.T) {
 	call("GET", "/v1/vpcs/vpc-a/subnets", nil, 200, false)
 	call("GET", "/v1/vpcs/vpc-a/subnets/172.18.1.0-24", nil, 200, false)
 	call("PUT", "/v1/vpcs/vpc-a/subnets/172.18.1.0-24", map[string]any{"host": "test3"}, 200, false)
+	call("POST", "/v1/vpcs/vpc-a/dhcp-options", map[string]any{"name": "dopt-a", "domain_name": "vpc.example",
+		"dns_servers": []string{"10.10.10.2"}, "static_routes": []map[string]any{{"cidr": "192.168.0.0/16", "next_hop": "10.10.10.11"}}}, 201, false)
+	call("GET", "/v1/vpcs/vpc-a/dhcp-options", nil, 200, false)
+	call("GET", "/v1/vpcs/vpc-a/dhcp-options/dopt-a", nil, 200, false)
+	call("PUT", "/v1/vpcs/vpc-a/dhcp-options/dopt-a", map[string]any{"dns_servers": []string{"10.10.10.3", "10.10.10.4"}}, 200, false)
+	call("DELETE", "/v1/vpcs/vpc-a/dhcp-options/dopt-a", nil, 204, false)
 	call("POST", "/v1/chassis", map[string]any{"name": "node1", "ovsdb": "tcp:192.0.2.11:6640", "bridge": "br-vpc",
 		"tunnel_ip": "192.0.2.11"}, 201, false)
 	call("GET", "/v1/chassis", nil, 200, false)

@@ -45,7 +45,7 @@ type resource struct {
 // resources lists every kind's resource; a new kind is one file declaring
 // its resource and one entry here.
 func resources() []resource {
-	return []resource{vpcResource(), vswitchResource(), hostResource(), subnetResource(), chassisResource()}
+	return []resource{vpcResource(), vswitchResource(), hostResource(), subnetResource(), chassisResource(), dhcpOptionsResource()}
 }
 
 // route is one route of the API.

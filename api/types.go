@@ -51,11 +51,13 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 
-	"github.com/gorilla/mux"
 	"time"
+
+	"github.com/gorilla/mux"
 
 	"github.com/vpcflow/vpcflow/controller"
 	"github.com/vpcflow/vpcflow/topology"
@@ -182,4 +184,21 @@ type SwitchView struct {
 type HostInfo struct {
 	topology.Host
 	Attachment controller.HostAttachment `json:"attachment"`
+}
+
+// MarshalJSON writes the host as topology.Host does (its Aliyun ID
+// included), with the attachment: the promoted Host.MarshalJSON alone
+// would leave the attachment out.
+func (h HostInfo) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(h.Host)
+	if err != nil {
+		return nil, err
+	}
+	a, err := json.Marshal(h.Attachment)
+	if err != nil {
+		return nil, err
+	}
+	out := append(b[:len(b)-1], `,"attachment":`...)
+	out = append(out, a...)
+	return append(out, '}'), nil
 }

@@ -34,6 +34,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vpcflow/vpcflow/controller/controllertest"
 	"github.com/vpcflow/vpcflow/controller/engine"
 	"github.com/vpcflow/vpcflow/controller/pipeline"
 	"github.com/vpcflow/vpcflow/openflow"
@@ -137,8 +138,9 @@ func loadBench(b *testing.B, backend topology.Backend, n int) *topology.Store {
 // benchDatapath is a switch that accepts everything at once and counts
 // the flow-mods it gets. Its dump returns the flows it was created with.
 type benchDatapath struct {
-	table []openflow.FlowStats
-	mods  atomic.Int64
+	*controllertest.Datapath // for its meters only
+	table                    []openflow.FlowStats
+	mods                     atomic.Int64
 }
 
 func (d *benchDatapath) DPID() uint64           { return benchDPID }
@@ -164,7 +166,7 @@ func benchController(b *testing.B, n int) (*Controller, *benchDatapath) {
 	b.Helper()
 	st := benchStore(b, n)
 	c := New(zap.NewNop(), st, Options{})
-	dp := &benchDatapath{}
+	dp := &benchDatapath{Datapath: controllertest.NewDatapath(benchDPID)}
 	for _, f := range benchFlows(b, n) {
 		dp.table = append(dp.table, openflow.FlowStats{Flow: f})
 	}

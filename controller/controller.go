@@ -34,6 +34,12 @@ type Datapath interface {
 	TableStats(ctx context.Context) ([]openflow.TableStats, error)
 	Apply(ctx context.Context, mods []openflow.FlowMod) error
 	Close()
+	// Meters (see meters.go): the pipeline's meters are switch state
+	// like flows.
+	DumpMeters(ctx context.Context, id uint32) ([]openflow.MeterConfig, error)
+	AddMeter(ctx context.Context, m openflow.MeterConfig) error
+	ModifyMeter(ctx context.Context, m openflow.MeterConfig) error
+	MeterStats(ctx context.Context, id uint32) ([]openflow.MeterStats, error)
 }
 
 // Options tune the controller.
@@ -95,6 +101,7 @@ type Controller struct {
 	hostAt   map[pipeline.Attachment]hostRef // resolved attachment → host (for packet-ins)
 	ports    *portIndex                      // interface → hosts attached (or waiting) there
 	tooBig   *tooBigState
+	punts    *puntState             // per-source budgets and vpcflow-counted drops (punts.go)
 	switches map[uint64]*switchConn // connected switches, by dpid
 	bridges  map[string][]ovsdb.Bridge
 
@@ -113,6 +120,8 @@ type Controller struct {
 	pins         map[uint32]string               // bridge host id → the endpoint it was found on
 	ambiguous    map[uint32]string               // bridge host id → candidates last warned about
 	trace        *traceCache                     // indexes of desired tables for traces
+	// lastMetadata are the metadata ports as of the last recompute.
+	lastMetadata map[uint64]pipeline.MetadataPort
 }
 
 // New builds a controller over store and computes the desired flows of
@@ -153,6 +162,7 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 		hostAt:        map[pipeline.Attachment]hostRef{},
 		ports:         newPortIndex(),
 		tooBig:        newTooBigState(),
+		punts:         newPuntState(),
 		switches:      map[uint64]*switchConn{},
 		bridges:       map[string][]ovsdb.Bridge{},
 		portsReady:    make(chan struct{}),
@@ -241,6 +251,8 @@ func (c *Controller) snapshot(st *topology.State) *pipeline.Snapshot {
 		Ports:       portMap{bridges: c.bridges, st: st, pins: c.pins},
 		Chassis:     chassisPlaces(st, c.bridges),
 		UnderlayMTU: c.opts.UnderlayMTU,
+		// The bridges' metadata ports (metadataports.go).
+		MetadataPorts: metadataPorts(c.bridges),
 	}
 }
 
@@ -251,10 +263,10 @@ func (c *Controller) snapshot(st *topology.State) *pipeline.Snapshot {
 // and is inside store.Read.
 func (c *Controller) recompute(st *topology.State, owners []pipeline.Owner) map[uint64][]engine.FlowChange {
 	snap := c.snapshot(st)
-	if !sameChassisPlaces(snap.Chassis, c.lastChassis) {
+	if !sameChassisPlaces(snap.Chassis, c.lastChassis) || !sameMetadataPorts(snap.MetadataPorts, c.lastMetadata) {
 		owners = append(append(owners, c.engine.Owners()...), pipeline.AllOwners(st)...)
 	}
-	c.lastChassis = snap.Chassis
+	c.lastChassis, c.lastMetadata = snap.Chassis, snap.MetadataPorts
 	changes := c.engine.Update(snap, owners)
 	c.trace.apply(changes)
 	for _, o := range owners {

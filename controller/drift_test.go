@@ -16,7 +16,7 @@ import (
 )
 
 // seedRig is the seed scenario on dpid 1 with drift checks every interval.
-func seedRig(t *testing.T, interval time.Duration) (*rig, *controllertest.Datapath) {
+func driftSeedRig(t *testing.T, interval time.Duration) (*rig, *controllertest.Datapath) {
 	r := newRig(t, Options{OVSDBEndpoints: []string{"unix:/test/db.sock"}, DriftInterval: interval})
 	r.c.BridgesChanged("unix:/test/db.sock", seedBridges())
 	dp := controllertest.NewDatapath(1)
@@ -58,7 +58,7 @@ func (r *rig) waitChecks(dpid uint64, n uint64) SwitchDrift {
 // are found by the periodic check, repaired, and counted as missing,
 // unexpected and modified.
 func TestDriftRepairedWhileConnected(t *testing.T) {
-	r, dp := seedRig(t, 20*time.Millisecond)
+	r, dp := driftSeedRig(t, 20*time.Millisecond)
 	r.waitChecks(1, 1)
 	if s := r.switchDrift(1); s.Missing+s.Unexpected+s.Modified != 0 || s.Repairs != 0 {
 		t.Fatalf("drift counted with nothing changed: %+v", s.DriftCounters)
@@ -127,7 +127,7 @@ func TestDriftRepairedWhileConnected(t *testing.T) {
 // TestDriftCheckIsCheapWhenNothingChanged: an unchanged switch costs one
 // table-stats request and one table's dump per check, and no flow-mod.
 func TestDriftCheckIsCheapWhenNothingChanged(t *testing.T) {
-	r, dp := seedRig(t, 5*time.Millisecond)
+	r, dp := driftSeedRig(t, 5*time.Millisecond)
 	r.waitChecks(1, 1)
 	stats0, dumps0 := dp.Requests()
 	mods0 := dp.Mods()
@@ -158,7 +158,7 @@ func TestDriftCheckIsCheapWhenNothingChanged(t *testing.T) {
 // changes are computed and queued; none of them may mistake a change that
 // waits in the queue for drift (nor repair it ahead of its turn).
 func TestDriftChecksNeverRaceQueuedChanges(t *testing.T) {
-	r, dp := seedRig(t, time.Microsecond)
+	r, dp := driftSeedRig(t, time.Microsecond)
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {
 		wg.Add(1)
@@ -197,7 +197,7 @@ func TestDriftChecksNeverRaceQueuedChanges(t *testing.T) {
 
 // TestDriftChecksOff: a negative interval turns checks off.
 func TestDriftChecksOff(t *testing.T) {
-	r, dp := seedRig(t, -1)
+	r, dp := driftSeedRig(t, -1)
 	time.Sleep(50 * time.Millisecond)
 	if stats, _ := dp.Requests(); stats != 0 || r.c.Drift().Interval != 0 {
 		t.Errorf("checks ran with DriftInterval < 0 (%d table-stats requests)", stats)

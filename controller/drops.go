@@ -60,6 +60,9 @@ func (c *Controller) Drops(ctx context.Context) (DropReport, error) {
 		}
 		hd.Drops[c.dropName(pipeline.DropTooBig)] = n
 	}
+	if err := c.addPuntDrops(ctx, &report, byHostID); err != nil {
+		return DropReport{}, fmt.Errorf("reading what vpcflow dropped itself: %w", err)
+	}
 	c.store.Read(func(st *topology.State) {
 		for _, h := range st.AllHosts() {
 			if hd, ok := byHostID[h.ID]; ok {

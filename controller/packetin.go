@@ -70,19 +70,51 @@ func (s *tooBigState) snapshot() (byHost map[uint32]uint64, bySwitch map[uint64]
 	return byHost, bySwitch
 }
 
-// PacketIn handles packets the pipeline sends to the controller. The only
-// ones it sends are frames too big for the VXLAN underlay (TunnelEgress):
-// they are answered, as a router would, with ICMP fragmentation-needed from
-// the sender's vSwitch gateway, so the sender's path-MTU discovery shrinks
-// its packets, and counted as too_big drops.
-func (c *Controller) PacketIn(sw *openflow.Switch, pi openflow.PacketIn) {
-	ck := pipeline.ParseCookie(pi.Cookie)
-	c.observer().PacketIn(c.packetInReason(ck))
-	if !ck.Ours || ck.Reason != pipeline.DropTooBig {
+// packetSender is what a punt handler needs of the switch a packet came
+// from; *openflow.Switch implements it.
+type packetSender interface {
+	DPID() uint64
+	PacketOut(ctx context.Context, inPort uint32, actions []openflow.Action, data []byte) error
+}
+
+// PacketIn handles packets the pipeline punts to vpcflow
+// (pipeline/punt.go): the controller action's userdata names the service.
+// A packet over its source's budget (punts.go) is counted and dropped
+// before anything else is done for it.
+func (c *Controller) PacketIn(sw *openflow.Switch, pi openflow.PacketIn) { c.punt(sw, pi) }
+
+func (c *Controller) punt(sw packetSender, pi openflow.PacketIn) {
+	c.observer().PacketIn(c.packetInReason(pipeline.ParseCookie(pi.Cookie)))
+	svc, ok := pipeline.ServiceOf(pi.Userdata)
+	if !ok {
+		// A too-big flow of a vpcflow from before services (plain
+		// controller action) until the switch is reconciled.
+		if ck := pipeline.ParseCookie(pi.Cookie); ck.Ours && ck.Reason == pipeline.DropTooBig {
+			svc, ok = pipeline.ServiceTooBig, true
+		}
+	}
+	if !ok {
 		c.log.Debug("unexpected packet-in ignored", zap.String("dpid", dpidString(sw.DPID())),
-			zap.Uint64("cookie", pi.Cookie), zap.Uint8("table", pi.TableID))
+			zap.Uint64("cookie", pi.Cookie), zap.Uint8("table", pi.TableID), zap.Binary("userdata", pi.Userdata))
 		return
 	}
+	src := source{dpid: sw.DPID(), port: pi.InPort}
+	if !c.punts.allow(src, time.Now()) {
+		return
+	}
+	switch svc {
+	case pipeline.ServiceTooBig:
+		c.tooBigIn(sw, pi)
+	case pipeline.ServiceDHCP:
+		c.dhcpIn(sw, pi, src)
+	}
+}
+
+// tooBigIn answers a frame too big for the VXLAN underlay (TunnelTooBig),
+// as a router would, with ICMP fragmentation-needed from the sender's
+// vSwitch gateway, so the sender's path-MTU discovery shrinks its
+// packets, and counts it as a too_big drop.
+func (c *Controller) tooBigIn(sw packetSender, pi openflow.PacketIn) {
 	dpid := sw.DPID()
 	c.mu.Lock()
 	ref, ok := c.hostAt[pipeline.Attachment{DPID: dpid, OFPort: pi.InPort}]

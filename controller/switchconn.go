@@ -166,6 +166,11 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 	start := time.Now()
 	var rerr error
 	defer func() { s.obs.Reconciled(s.dp.DPID(), time.Since(start), rerr) }()
+	metersAdded, metersModified, err := reconcileMeters(ctx, s.dp, s.pipe, s.log)
+	if err != nil {
+		rerr = err
+		return fmt.Errorf("reconciling meters: %w", err)
+	}
 	type snapshot struct {
 		desired engine.DesiredTable
 		policy  *holdPolicy
@@ -207,7 +212,8 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 			zap.Int("kept", kept.Guarded), zap.Int("objects_unknown", kept.Missing), zap.Int("objects_on_switch", kept.Owners))
 	}
 	s.log.Info("switch reconciled", zap.Int("installed", len(installed)), zap.Int("added", adds),
-		zap.Int("deleted", dels), zap.Int("kept", kept.total()), zap.Duration("took", time.Since(start)))
+		zap.Int("deleted", dels), zap.Int("kept", kept.total()), zap.Duration("took", time.Since(start)),
+		zap.Int("meters_added", metersAdded), zap.Int("meters_modified", metersModified))
 	if j.flushed != nil {
 		j.flushed(ReconcileResult{Installed: len(installed), Added: adds, Deleted: dels, KeptUnknown: kept.Unknown, KeptGuarded: kept.Guarded})
 	}

@@ -59,7 +59,7 @@ type kind interface {
 // cascading delete removes them). A new kind is one file declaring it and
 // one entry here.
 func kinds() []kind {
-	return []kind{chassisKind{}, vpcKind{}, vswitchKind{}, hostKind{}, subnetKind{}}
+	return []kind{chassisKind{}, vpcKind{}, vswitchKind{}, hostKind{}, subnetKind{}, dhcpOptionsKind{}}
 }
 
 // kindRank is a kind's position in kinds().

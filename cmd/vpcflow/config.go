@@ -63,6 +63,14 @@ type serveOptions struct {
 	DriftInterval          time.Duration
 	AllowFlush             bool
 	OVSDBWait              time.Duration
+
+	AliyunListen   string
+	AliyunKeysFile string
+
+	MetadataListen   string
+	MetadataNetns    string
+	MetadataHardened bool
+	RegionID         string
 }
 
 // stringList is a repeatable string flag. Values from a later source (the
@@ -113,10 +121,16 @@ func serveFlagSet() (*flag.FlagSet, *serveOptions) {
 	fs.IntVar(&o.ListenMaxConns, "listen-max-conns", 0, "most open REST connections; at the cap the longest-idle one is closed (0: a quarter of the open-file limit, at most 512)")
 	fs.Var(&o.AllowedHosts, "allowed-hosts", "names (and addresses) the REST API answers to in the Host header (and accepts in Origin), against DNS rebinding; \"*\" for any (repeatable; a list in the file, comma-separated in $VPCFLOW_ALLOWED_HOSTS; default: localhost, 127.0.0.1, ::1, the machine's host name and --listen's host; the address a request came in on is always accepted)")
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", 20*time.Second, "longest a REST request may take, waiting for switches included: a change stored but not confirmed by then is answered 202 (a client may ask for less with X-Request-Timeout)")
+	fs.StringVar(&o.AliyunListen, "aliyun-listen", "", "listen address of Alibaba Cloud's VPC/ECS OpenAPI over the same topology, e.g. 127.0.0.1:8090 (docs/aliyun-api.md; needs --aliyun-keys-file; none: not served)")
+	fs.StringVar(&o.AliyunKeysFile, "aliyun-keys-file", "", "file of the access keys the Aliyun API accepts, a line \"ACCESS_KEY_ID ACCESS_KEY_SECRET\" each (re-read when it changes)")
 	fs.DurationVar(&o.TLSReloadInterval, "tls-reload-interval", 10*time.Second, "how often the TLS certificate, key and CA files are checked for changes and re-read (0: only on SIGHUP)")
 	fs.DurationVar(&o.OVSDBWait, "ovsdb-wait", 30*time.Second, "how long a connecting switch waits for every OVSDB's first port map before it is reconciled with what is known (the flows of an OVSDB that has not answered are kept)")
 	fs.DurationVar(&o.DriftInterval, "drift-interval", controller.DefaultDriftInterval, "how often each connected switch's flows are checked against what vpcflow wants and hand edits repaired (0: never, only when it reconnects)")
 	fs.BoolVar(&o.AllowFlush, "allow-flush", false, "let vpcflow delete a switch's flows of objects its store does not know even when that is most of them (an empty or wrong store is otherwise held back from wiping the fabric)")
+	fs.StringVar(&o.MetadataListen, "metadata-listen", "", "address of the instance metadata service that VMs reach at 100.100.100.200, e.g. 169.254.169.254:80, behind the bridges' vpcflow-meta port (docs/pipeline.md, \"Metadata\"); empty: none")
+	fs.StringVar(&o.MetadataNetns, "metadata-netns", "", "network namespace (ip netns name or path) to serve --metadata-listen in: the one holding the far end of the vpcflow-meta ports")
+	fs.BoolVar(&o.MetadataHardened, "metadata-hardened", false, "metadata service in hardened mode: every request needs a token (PUT /latest/api/token)")
+	fs.StringVar(&o.RegionID, "region-id", "vpcflow", "region-id the metadata service reports (zone-id is REGION-CHASSIS, or REGION-local)")
 	o.OFTLS = addTLSFlags(fs, "openflow",
 		"PEM certificate vpcflow presents to switches; with --openflow-tls-key and --openflow-tls-ca the OpenFlow listener speaks only TLS (switch target ssl:HOST:PORT)",
 		"PEM CA certificate(s) a switch's certificate must be signed by (switches without one are refused)")
@@ -489,6 +503,9 @@ func (c *loadedConfig) resolve(log *zap.Logger, getenv func(string) string) (*re
 	}
 	if o.HandshakeTimeout <= 0 {
 		return nil, c.fail("openflow-handshake-timeout", fmt.Errorf("%s: want a positive duration", o.HandshakeTimeout))
+	}
+	if o.AliyunListen != "" && o.AliyunKeysFile == "" {
+		return nil, c.fail("aliyun-listen", fmt.Errorf("needs --aliyun-keys-file: the Aliyun API verifies every request against the access keys of that file and would refuse all without them"))
 	}
 	if r.token, err = apiToken(log, o.APITokenFile, getenv); err != nil {
 		return nil, c.wrap(err, "api-token-file")

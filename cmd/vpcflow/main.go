@@ -55,6 +55,7 @@ Commands:
   host        add, update, list, show and delete hosts
   chassis     add, list, show and delete chassis (hosts with their own OVS, joined by VXLAN)
   subnet      add, move, list, show and delete subnets (route entries)
+  dhcp-options  create, update, list, show and delete a VPC's DHCP options set
   switches    list the switches connected to the controller
   flows       dump the flows installed on a switch
   drops       show the packets the pipeline dropped, by reason
@@ -175,6 +176,14 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 			{"list", "list a VPC's route entries", c.subnetList},
 			{"show", "show one route entry", c.subnetShow},
 			{"delete", "delete a route entry", c.subnetDelete},
+		}, cargs)
+	case "dhcp-options":
+		return c.group("dhcp-options", "manage a VPC's DHCP options set (domain, DNS servers, lease, static routes)", []subcommand{
+			{"create", "create the VPC's DHCP options set", c.dhcpOptionsCreate},
+			{"update", "replace its values", c.dhcpOptionsUpdate},
+			{"list", "list a VPC's DHCP options set", c.dhcpOptionsList},
+			{"show", "show one DHCP options set", c.dhcpOptionsShow},
+			{"delete", "delete a DHCP options set", c.dhcpOptionsDelete},
 		}, cargs)
 	case "config":
 		return c.group("config", "check vpcflow serve's configuration", []subcommand{

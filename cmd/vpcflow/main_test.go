@@ -257,7 +257,9 @@ func TestSeedScenarioCLI(t *testing.T) {
 	expectOutput(t, mustCLI(t, url, "vswitch", "delete", "--vpc", "vpc-a", "vsw-b"), "deleted vSwitch vsw-b from VPC vpc-a\n")
 	mustCLI(t, url, "vswitch", "delete", "--vpc", "vpc-a", "vsw-a")
 	expectOutput(t, mustCLI(t, url, "vpc", "delete", "vpc-a"), "deleted VPC vpc-a\n")
-	expectOutput(t, mustCLI(t, url, "vpc", "list", "-o", "json"), "[\n  {\n    \"id\": 2,\n    \"name\": \"vpc-b\",\n    \"dec_ttl\": true\n  }\n]\n")
+	expectOutput(t, mustCLI(t, url, "vpc", "list", "-o", "json"), "[\n  {\n    \"id\": 2,\n    \"name\": \"vpc-b\",\n    \"dec_ttl\": true,\n"+
+		"    \"aliyun_id\": \"vpc-vf00000000000000002\",\n    \"aliyun_vrouter_id\": \"vrt-vf00000000000000002\",\n"+
+		"    \"aliyun_route_table_id\": \"vtb-vf00000000000000002\"\n  }\n]\n")
 }
 
 func TestCLIErrors(t *testing.T) {

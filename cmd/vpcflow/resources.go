@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/vpcflow/vpcflow/api"
@@ -112,6 +114,23 @@ type vpcSummary struct {
 	VSwitches int `json:"vswitches"`
 	Hosts     int `json:"hosts"`
 	Subnets   int `json:"subnets"`
+}
+
+// MarshalJSON writes the VPC's fields and the counts (the MarshalJSON of
+// the embedded VPC, promoted, would write the VPC alone).
+func (s vpcSummary) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(s.VPC)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]json.RawMessage{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for k, n := range map[string]int{"vswitches": s.VSwitches, "hosts": s.Hosts, "subnets": s.Subnets} {
+		m[k] = json.RawMessage(strconv.Itoa(n))
+	}
+	return json.Marshal(m)
 }
 
 func (c *cli) vpcShow(args []string) int {

@@ -128,6 +128,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		current:           rs,
 		init:              rs.opts.Init,
 		tlsReloadInterval: rs.opts.TLSReloadInterval,
+		metadata: metadataConfig{Listen: rs.opts.MetadataListen, Netns: rs.opts.MetadataNetns,
+			Hardened: rs.opts.MetadataHardened, Region: rs.opts.RegionID},
 		openflowOptions: openflow.ServerOptions{
 			HandshakeTimeout:       rs.opts.HandshakeTimeout,
 			MaxHandshakes:          cmp.Or(rs.opts.MaxHandshakes, autoLimit(8, 256)),
@@ -140,6 +142,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if rs.ofTLS != nil {
 		cfg.OpenFlowTLS = rs.ofTLS.serverConfig()
 	}
+	cfg.aliyunAddr, cfg.aliyunKeys = rs.opts.AliyunListen, rs.opts.AliyunKeysFile
 	if rs.ovsdbTLS != nil {
 		cfg.Controller.OVSDBTLS = rs.ovsdbTLS.clientConfig()
 	}
@@ -228,6 +231,10 @@ type serveConfig struct {
 	// tlsReloadInterval is how often certificate files are checked for
 	// changes (0: only on SIGHUP).
 	tlsReloadInterval time.Duration
+	// aliyunAddr serves the Aliyun API (aliyun.go) with the keys of
+	// aliyunKeys; "" for none.
+	aliyunAddr, aliyunKeys string
+	metadata               metadataConfig // the instance metadata service (metadata.go)
 }
 
 func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
@@ -274,7 +281,7 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 2+len(endpoints))
+	errc := make(chan error, 3+len(endpoints))
 
 	// The controller runs the OVSDB monitors: the --ovsdb ones and one per
 	// registered chassis.
@@ -342,6 +349,21 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 			errc <- fmt.Errorf("rest server: %w", err)
 		}
 	}()
+
+	if err := startAliyunAPI(ctx, log.Named("aliyun"), ctrl, cfg.aliyunAddr, cfg.aliyunKeys, &wg, errc); err != nil {
+		cancel()
+		_ = httpServer.Close()
+		ofLn.Close()
+		wg.Wait()
+		return err
+	}
+	if err := startMetadata(ctx, &wg, errc, log.Named("metadata"), ctrl, cfg.metadata); err != nil {
+		cancel()
+		_ = httpServer.Close()
+		ofLn.Close()
+		wg.Wait()
+		return err
+	}
 
 	// Ready: the store is open and both listeners accept.
 	if err := cfg.notifier.notify("READY=1", "STATUS=serving OpenFlow on "+ofLn.Addr().String()+", REST on "+restLn.Addr().String()); err != nil {

@@ -25,9 +25,12 @@ type Datapath struct {
 	closed chan struct{}
 	once   sync.Once
 
-	mu         sync.Mutex
-	table      map[openflow.Key]*installed
-	mods       int // flow-mods applied so far
+	mu     sync.Mutex
+	table  map[openflow.Key]*installed
+	meters map[uint32]*meter
+	mods   int // flow-mods applied so far
+	// meterMods counts meter-mods applied so far.
+	meterMods  int
 	batches    int // Apply calls that changed something
 	tableStats int // table-stats requests answered
 	dumps      int // flow dumps answered
@@ -46,7 +49,8 @@ type installed struct {
 
 // NewDatapath returns an empty switch with datapath id dpid.
 func NewDatapath(dpid uint64) *Datapath {
-	return &Datapath{dpid: dpid, since: time.Now(), closed: make(chan struct{}), table: map[openflow.Key]*installed{}}
+	return &Datapath{dpid: dpid, since: time.Now(), closed: make(chan struct{}), table: map[openflow.Key]*installed{},
+		meters: map[uint32]*meter{}}
 }
 
 func (d *Datapath) DPID() uint64           { return d.dpid }

@@ -4,7 +4,10 @@ package pipeline
 func Default() *Pipeline {
 	p, err := New(
 		NewClassifier(),
+		NewDHCP(),
 		NewSpoofGuard(),
+		NewGatewayPing(),
+		NewMetadata(),
 		NewARPResponder(),
 		NewL3Forwarding(),
 		NewTunnel(),

@@ -50,6 +50,10 @@ func (p *Pipeline) Reference() string {
 		}
 		fmt.Fprintf(&b, "| %d | %s | %s |\n", k, k, strings.Join(users, ", "))
 	}
+	b.WriteString("\n### Meters\n\nEvery switch holds these meters (one drop band each); every flow that sends a packet to vpcflow goes through one (`controller(userdata=76.SERVICE,meter_id=ID)`).\n\n| meter | name | feature | service (userdata) | rate | burst | why |\n|---|---|---|---|---|---|---|\n")
+	for _, m := range p.meters {
+		fmt.Fprintf(&b, "| %d | %s | %s | %s (`%02x.%02x`) | %d packets/s | %d packets | %s |\n", m.ID, m.Name, p.meterOwner[m].Name(), m.Service, userdataMagic, uint8(m.Service), m.Rate, m.Burst, m.Why)
+	}
 	b.WriteString("\n### Drop reasons\n\n| reason | name | declared by | why |\n|---|---|---|---|\n")
 	for _, d := range p.drops {
 		fmt.Fprintf(&b, "| %d | `%s` | %s | %s |\n", d.Reason, d.Name, p.declarer(d.Reason), d.Why)
@@ -67,6 +71,9 @@ func (p *Pipeline) dropName(r DropReason) string {
 }
 
 func (p *Pipeline) declarer(r DropReason) string {
+	if r == puntDrop.Reason && len(p.meters) > 0 {
+		return "pipeline"
+	}
 	for _, f := range p.features {
 		for _, d := range f.Drops() {
 			if d.Reason == r {

@@ -92,7 +92,9 @@ func chassisSnapshot(st *topology.State) *Snapshot {
 		places[ch.Name] = ChassisPlace{Chassis: ch, DPID: 0x10 + n, TunnelPort: 10}
 	}
 	ports := portTable{"node1/vnet1": {0x11, 1}, "node2/vnet1": {0x12, 1}}
-	return &Snapshot{Topo: st, Ports: ports, Chassis: places, UnderlayMTU: 1500}
+	// node1 offers the metadata service behind port 20.
+	meta := map[uint64]MetadataPort{0x11: {OFPort: 20, MAC: mac("02:00:00:00:00:20").HW()}}
+	return &Snapshot{Topo: st, Ports: ports, Chassis: places, UnderlayMTU: 1500, MetadataPorts: meta}
 }
 
 func seedSnapshot(st *topology.State) *Snapshot {

@@ -49,13 +49,14 @@ func featureText(p *Pipeline, f Feature, s *Snapshot) string {
 		dpids[pf.DPID] = true
 	}
 	var defaults []openflow.Flow
-	for _, d := range p.Defaults() {
+	for _, d := range p.Misses() {
 		for _, t := range f.Tables() {
 			if d.Table == t.ID {
 				defaults = append(defaults, d)
 			}
 		}
 	}
+	defaults = append(defaults, p.DatapathFlowsOf(f)...)
 	var b strings.Builder
 	fmt.Fprintf(&b, "# defaults (every switch)\n%s", text(dedupe(defaults)))
 	var order []uint64

@@ -119,13 +119,16 @@ type Pipeline struct {
 	tables   []*Table // in pipeline order, IDs ascending
 	owner    map[*Table]Feature
 	drops    []DropReasonInfo
+	// meters are the features' meters (punt.go), by id.
+	meters     []*Meter
+	meterOwner map[*Meter]Feature
 }
 
 // New assembles a pipeline from features in packet order and checks the
 // declarations: table IDs ascending and unique, registers disjoint, drop
 // reasons unique.
 func New(features ...Feature) (*Pipeline, error) {
-	p := &Pipeline{features: features, owner: map[*Table]Feature{}}
+	p := &Pipeline{features: features, owner: map[*Table]Feature{}, meterOwner: map[*Meter]Feature{}}
 	var regs []Register
 	regOwner := map[int]string{}
 	seenReason := map[DropReason]string{}
@@ -155,6 +158,15 @@ func New(features ...Feature) (*Pipeline, error) {
 			seenReason[d.Reason] = f.Name()
 			p.drops = append(p.drops, d)
 		}
+	}
+	if err := p.checkMeters(); err != nil {
+		return nil, err
+	}
+	if len(p.meters) > 0 {
+		if other, ok := seenReason[puntDrop.Reason]; ok {
+			return nil, fmt.Errorf("pipeline: drop reason %d (%s) of the pipeline is already declared by %s", puntDrop.Reason, puntDrop.Name, other)
+		}
+		p.drops = append(p.drops, puntDrop)
 	}
 	sort.Slice(p.drops, func(i, j int) bool { return p.drops[i].Reason < p.drops[j].Reason })
 	return p, nil
@@ -197,10 +209,15 @@ func (p *Pipeline) next(t *Table, proto Proto) (*Table, error) {
 	return nil, fmt.Errorf("pipeline: no table after %s handles %s", t.Name, proto)
 }
 
-// Defaults are the per-datapath default flows: every table's miss flow.
-// Drops carry the reason in the cookie, so drop counters come from flow
-// stats.
+// Defaults are the per-datapath default flows: every table's miss flow,
+// and the features' flows on every datapath (defaults.go). Drops carry
+// the reason in the cookie, so drop counters come from flow stats.
 func (p *Pipeline) Defaults() []openflow.Flow {
+	return append(p.Misses(), p.datapathFlows()...)
+}
+
+// Misses are the tables' miss flows, one per table.
+func (p *Pipeline) Misses() []openflow.Flow {
 	var out []openflow.Flow
 	for _, t := range p.tables {
 		f := openflow.Flow{Table: t.ID, Priority: 0, Cookie: PipelineCookie(t.Miss.Drop)}

@@ -14,8 +14,8 @@ import (
 // what it handles (but the last), and tables ascend.
 func TestDefaultPipeline(t *testing.T) {
 	p := Default()
-	if len(p.Defaults()) != len(p.Tables()) {
-		t.Fatalf("%d defaults for %d tables", len(p.Defaults()), len(p.Tables()))
+	if len(p.Misses()) != len(p.Tables()) {
+		t.Fatalf("%d misses for %d tables", len(p.Misses()), len(p.Tables()))
 	}
 	if p.First().ID != 0 {
 		t.Fatalf("first table %d, want 0", p.First().ID)
@@ -196,7 +196,7 @@ func TestCoveringRouteDoesNotAllowVSwitchSources(t *testing.T) {
 		}
 		want := []string{
 			"table=10, priority=116, cookie=0x7670030000000003, arp,in_port=1,arp_spa=10.10.0.0/16,arp_sha=52:58:00:98:c0:81 actions=goto_table:20",
-			"table=10, priority=116, cookie=0x7670030000000003, ip,in_port=1,nw_src=10.10.0.0/16 actions=goto_table:30",
+			"table=10, priority=116, cookie=0x7670030000000003, ip,in_port=1,nw_src=10.10.0.0/16 actions=goto_table:15",
 			"table=10, priority=124, cookie=0x7670030100000003, arp,in_port=1,arp_spa=10.10.10.0/24 actions=drop",
 			"table=10, priority=124, cookie=0x7670030100000003, ip,in_port=1,nw_src=10.10.10.0/24 actions=drop",
 		}

@@ -16,6 +16,8 @@ type Snapshot struct {
 	Chassis map[string]ChassisPlace
 	// UnderlayMTU is the MTU of the network between chassis.
 	UnderlayMTU int
+	// MetadataPorts are the bridges' metadata ports, by dpid (metadata.go).
+	MetadataPorts map[uint64]MetadataPort
 }
 
 // Ports resolves hosts to ports.

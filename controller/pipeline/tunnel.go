@@ -15,6 +15,7 @@ import (
 // fragmentation-needed from the gateway so path-MTU discovery works.
 type Tunnel struct {
 	delivery, mtu, tooBig *Table
+	tooBigMeter           *Meter
 }
 
 // NewTunnel declares the Tunnel feature.
@@ -29,8 +30,16 @@ func NewTunnel() *Tunnel {
 		tooBig: &Table{ID: 46, Name: "TunnelTooBig", Handles: IPv4,
 			Why:  "a frame too big for the underlay (reg1[0]) goes to vpcflow, which answers ICMP fragmentation-needed from the gateway and counts too_big; the rest go on",
 			Miss: Miss{Continue: true}},
+		tooBigMeter: &Meter{ID: MeterTooBig, Name: "too_big", Service: ServiceTooBig, Rate: 200, Burst: 200,
+			Why: "frames too big for the underlay sent to vpcflow (each answered with ICMP, at most 100/s per switch)"},
 	}
 }
+
+// MeterTooBig is the meter of the too-big punt.
+const MeterTooBig uint32 = 1
+
+// Meters: the too-big punt's.
+func (t *Tunnel) Meters() []*Meter { return []*Meter{t.tooBigMeter} }
 
 // DropTooBig: too big for the VXLAN underlay; answered with ICMP
 // fragmentation-needed and counted by the controller (OVS's flow counters
@@ -96,7 +105,7 @@ func (t *Tunnel) Flows(s *Snapshot, o Owner, out *FlowSet) {
 			Next(IPv4)
 		out.On(me.DPID, t.tooBig).Priority(priorityTunnel).Cookie(ChassisCookie(ch.ID, DropTooBig)).
 			Match(openflow.NewMatch().EthType(openflow.EthTypeIPv4).WithMasked(openflow.FieldReg1, 1<<tooBigBit, 1<<tooBigBit)).
-			Actions(openflow.ToController()).Do()
+			Punt(t.tooBigMeter)
 	case OwnerHost:
 		v, ok := s.host(o.ID)
 		if !ok || v.h.Chassis == "" {

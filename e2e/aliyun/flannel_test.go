@@ -1,0 +1,400 @@
+package aliyun
+
+// Unmodified flanneld (v0.19.2, backend ali-vpc through aliyungo) in each
+// VM of the seed scenario, programming the container routes through
+// vpcflow's Aliyun API, against real Open vSwitch.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+
+	"github.com/vpcflow/vpcflow/e2e/netlab"
+)
+
+const (
+	// Inside the lab's "physical host" namespace, where vpcflow runs.
+	physREST   = "127.0.0.1:8080"
+	physAliyun = "127.0.0.1:8090"
+	physOF     = "127.0.0.1:6653"
+	// Inside each VM: the addresses flanneld is pointed at (see vmServices).
+	vmAliyun   = "127.0.0.1:8090"
+	vmMetadata = "127.0.0.1:8091"
+	vmEtcd     = "127.0.0.1:2379"
+)
+
+// binaries are built once per test binary run.
+var binaries struct {
+	sync.Once
+	dir, vpcflow, flanneld string
+	err                    error
+}
+
+func buildBinaries(t *testing.T) (vpcflowBin, flanneldBin string) {
+	t.Helper()
+	binaries.Do(func() {
+		binaries.dir, binaries.err = os.MkdirTemp("", "vpcflow-aliyun-e2e-")
+		if binaries.err != nil {
+			return
+		}
+		binaries.vpcflow = filepath.Join(binaries.dir, "vpcflow")
+		binaries.flanneld = filepath.Join(binaries.dir, "flanneld")
+		// vpcflow is built in its own module (as make builds it), flanneld
+		// in this one (a tool of go.mod).
+		for _, b := range []struct{ dir, out, pkg string }{{"../..", binaries.vpcflow, "./cmd/vpcflow"}, {".", binaries.flanneld, "github.com/flannel-io/flannel"}} {
+			cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
+			cmd.Dir = b.dir
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				binaries.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+				return
+			}
+		}
+	})
+	if binaries.err != nil {
+		t.Fatal(binaries.err)
+	}
+	return binaries.vpcflow, binaries.flanneld
+}
+
+func TestMain(m *testing.M) {
+	netlab.InstallSignalHandler()
+	code := m.Run()
+	if err := netlab.CloseAll(); err != nil {
+		fmt.Fprintf(os.Stderr, "netlab: %v\n", err)
+	}
+	if binaries.dir != "" {
+		os.RemoveAll(binaries.dir)
+	}
+	os.Exit(code)
+}
+
+type vmSpec struct {
+	name, port, ip, mac     string
+	bridge, subnet, gateway string // the container bridge, as flannel's lease gives it
+	container, ctrIP        string
+}
+
+// The seed scenario of DESIGN.md: VM1 owns 172.18.1.0/24, VM2 172.18.3.0/24.
+var seedVMs = []vmSpec{
+	{name: "test1", port: "vnet1", ip: "10.10.10.11", mac: "52:58:00:98:c0:81", bridge: "vpc1", subnet: "172.18.1.0/24", gateway: "172.18.1.1",
+		container: "testns1", ctrIP: "172.18.1.3"},
+	{name: "test2", port: "vnet3", ip: "10.10.10.12", mac: "52:58:00:98:c0:92", bridge: "vpc2", subnet: "172.18.3.0/24", gateway: "172.18.3.1",
+		container: "testns2", ctrIP: "172.18.3.4"},
+}
+
+// TestFlannelAliVPCSeed: the seed scenario with flanneld in each VM.
+// vpcflow knows the VPC, the vSwitch and the two VMs (registered over
+// REST, as an operator does); flannel, configured in etcd with backend
+// ali-vpc, leases each VM its container subnet and creates the route
+// entry "subnet → this instance" through the Aliyun API (ECS API
+// 2014-05-26, signature v1, as aliyungo speaks it), after learning who it
+// is from the instance metadata. flanneld writes its subnet file only
+// once every route entry is Available; the containers then ping each
+// other across the fabric with ttl=62.
+//
+// What stands in for the cloud's internal endpoints: the metadata
+// service and the routing of the API endpoint into the VMs are not on
+// main yet (fabric services), so the test listens on each VM's loopback
+// (127.0.0.1:8091 metadata for that VM, 127.0.0.1:8090 forwarded to
+// vpcflow's --aliyun-listen in the host namespace, 127.0.0.1:2379
+// forwarded to an etcd the test embeds) and points flanneld there with
+// its own METADATA_ENDPOINT and ECS_ENDPOINT variables.
+func TestFlannelAliVPCSeed(t *testing.T) {
+	lab := netlab.New(t)
+	vpcflowBin, flanneldBin := buildBinaries(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	phys, err := lab.AddNode("phys")
+	must(t, err)
+	ovs, err := phys.StartOVS(ctx)
+	must(t, err)
+	keys := filepath.Join(lab.Dir(), "aliyun-keys")
+	must(t, os.WriteFile(keys, []byte(testAK+" "+testSecret+"\n"), 0o600))
+	cfgFile := filepath.Join(lab.Dir(), "vpcflow.yaml")
+	must(t, os.WriteFile(cfgFile, nil, 0o600))
+	logPath := filepath.Join(lab.Dir(), "vpcflow.log")
+	ctrl, err := phys.Start(context.Background(), logPath, vpcflowBin, "serve", "--init", "--config", cfgFile,
+		"--data-dir", filepath.Join(lab.Dir(), "data"), "--listen", physREST, "--openflow", physOF, "--ovsdb", ovs.DBEndpoint(),
+		"--aliyun-listen", physAliyun, "--aliyun-keys-file", keys)
+	must(t, err)
+	t.Cleanup(func() {
+		_ = ctrl.Stop()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("vpcflow log:\n%s", lastLines(string(b), 60))
+		}
+	})
+	restc := phys.HTTPClient()
+	rest := func(method, path, body string, want int) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://"+physREST+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := restc.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s: %d, want %d: %s", method, path, resp.StatusCode, want, b)
+		}
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		return m
+	}
+	eventually(t, "vpcflow REST up", 20*time.Second, func() error {
+		resp, err := restc.Get("http://" + physREST + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	})
+
+	// The fabric: br-test, the two VMs on it, registered over REST.
+	must(t, ovs.AddBridge(ctx, "br-test"))
+	must(t, ovs.SetController(ctx, "br-test", "tcp:"+physOF))
+	rest("POST", "/v1/vpcs", `{"name":"vpc-seed"}`, 201)
+	rest("POST", "/v1/vpcs/vpc-seed/vswitches", `{"name":"vsw-a","cidr":"10.10.10.0/24","gateway":"10.10.10.1"}`, 201)
+	vms := make([]*netlab.Node, len(seedVMs))
+	for i, s := range seedVMs {
+		vms[i], err = lab.AddNode(s.name)
+		must(t, err)
+		_, err = lab.LinkToOVS(ctx, vms[i], "ens8", s.mac, phys, ovs, "br-test", s.port, true)
+		must(t, err)
+		vms[i].MustCmd(t, "ip", "addr", "add", s.ip+"/24", "dev", "ens8")
+		vms[i].MustCmd(t, "ip", "route", "add", "default", "via", "10.10.10.1")
+		vms[i].MustCmd(t, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+		rest("POST", "/v1/vpcs/vpc-seed/hosts", fmt.Sprintf(`{"name":%q,"vswitch":"vsw-a","ip":%q,"mac":%q,"bridge":"br-test","interface":%q}`,
+			s.name, s.ip, s.mac, s.port), 201)
+	}
+	vpcID := rest("GET", "/v1/vpcs/vpc-seed", "", 200)["aliyun_id"].(string)
+
+	// etcd for flannel's leases, with flannel's network configuration.
+	// flannel v0.19.2 talks to etcd only over TLS with a client
+	// certificate ("can't connect to etcd: no cert file found").
+	pki := newPKI(t, filepath.Join(lab.Dir(), "pki"))
+	etcdURL := startEtcd(t, lab.Dir(), pki)
+	clientTLS, err := pki.clientTLS()
+	must(t, err)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{etcdURL}, DialTimeout: 5 * time.Second, TLS: clientTLS})
+	must(t, err)
+	defer cli.Close()
+	_, err = cli.Put(ctx, "/coreos.com/network/config", `{"Network":"172.18.0.0/16","SubnetLen":24,"Backend":{"Type":"ali-vpc"}}`)
+	must(t, err)
+
+	// flanneld in each VM, one after the other (as nodes join a cluster;
+	// Aliyun refuses a route entry while another is Pending).
+	startFlanneld := func(i int, logName string) *netlab.Process {
+		t.Helper()
+		s := seedVMs[i]
+		// flanneld renews the lease of its subnet file: the seed's subnets.
+		subnetFile := filepath.Join(lab.Dir(), s.name+"-subnet.env")
+		must(t, os.WriteFile(subnetFile, []byte("FLANNEL_NETWORK=172.18.0.0/16\nFLANNEL_SUBNET="+s.gateway+"/24\n"), 0o644))
+		flog := filepath.Join(lab.Dir(), logName)
+		p, err := vms[i].Start(context.Background(), flog, "env", "ECS_ENDPOINT=http://"+vmAliyun, "METADATA_ENDPOINT=http://"+vmMetadata,
+			"ACCESS_KEY_ID="+testAK, "ACCESS_KEY_SECRET="+testSecret, flanneldBin,
+			"--etcd-endpoints=https://"+vmEtcd, "--etcd-certfile="+pki.clientCert, "--etcd-keyfile="+pki.clientKey, "--etcd-cafile="+pki.ca,
+			"--iface=ens8", "--subnet-file="+subnetFile, "--ip-masq=false", "--iptables-forward-rules=false", "-v=2")
+		must(t, err)
+		t.Cleanup(func() {
+			_ = p.Stop()
+			if t.Failed() {
+				b, _ := os.ReadFile(flog)
+				t.Logf("flanneld in %s (%s):\n%s", s.name, logName, lastLines(string(b), 40))
+			}
+		})
+		// flanneld writes FLANNEL_MTU into the subnet file only after its
+		// backend registered the network: every route entry Available.
+		eventually(t, "flanneld in "+s.name+" registered its subnet", 90*time.Second, func() error {
+			select {
+			case <-p.Done():
+				return fmt.Errorf("flanneld exited")
+			default:
+			}
+			b, _ := os.ReadFile(subnetFile)
+			if !strings.Contains(string(b), "FLANNEL_MTU=") {
+				return fmt.Errorf("subnet file: %q", b)
+			}
+			if !strings.Contains(string(b), "FLANNEL_SUBNET="+s.gateway+"/24") {
+				t.Fatalf("flannel leased another subnet than the seed's %s:\n%s", s.subnet, b)
+			}
+			return nil
+		})
+		return p
+	}
+	procs := make([]*netlab.Process, len(seedVMs))
+	for i, s := range seedVMs {
+		instanceID := rest("GET", "/v1/vpcs/vpc-seed/hosts/"+s.name, "", 200)["aliyun_id"].(string)
+		vmServices(t, vms[i], phys, etcdURL, map[string]string{"region-id": testRegion, "instance-id": instanceID, "vpc-id": vpcID})
+		procs[i] = startFlanneld(i, s.name+"-flanneld.log")
+		// The route entry is a subnet of vpcflow's, next hop this VM.
+		subs := rest("GET", "/v1/vpcs/vpc-seed/subnets/"+strings.ReplaceAll(s.subnet, "/", "-"), "", 200)
+		if subs["host"] != s.name || subs["cidr"] != s.subnet {
+			t.Fatalf("vpcflow's subnet for %s: %v", s.name, subs)
+		}
+		t.Logf("flanneld in %s: route entry %s %s → %s (%s)", s.name, subs["aliyun_id"], s.subnet, instanceID, s.name)
+	}
+
+	// The containers, on the bridge of the leased subnet.
+	ctrs := make([]*netlab.Node, len(seedVMs))
+	for i, s := range seedVMs {
+		must(t, vms[i].AddLinuxBridge(ctx, s.bridge, s.gateway+"/24"))
+		ctrs[i], err = lab.AddContainer(ctx, vms[i], s.bridge, s.container, "eth0", s.ctrIP+"/24", s.gateway)
+		must(t, err)
+	}
+	out := pingOK(t, ctrs[0], seedVMs[1].ctrIP)
+	if !strings.Contains(out, "ttl=62") {
+		t.Fatalf("want ttl=62 (one hop in each VM, none in the fabric):\n%s", out)
+	}
+	t.Logf("testns1 → %s:\n%s", seedVMs[1].ctrIP, out)
+	pingOK(t, ctrs[1], seedVMs[0].ctrIP)
+
+	// A restarted flanneld finds its entry Available and keeps it
+	// (flannel's "Keep target entry"); the traffic goes on.
+	before := rest("GET", "/v1/vpcs/vpc-seed/subnets/172.18.1.0-24", "", 200)["id"]
+	must(t, procs[0].Stop())
+	startFlanneld(0, "test1-flanneld-restarted.log")
+	flog, err := os.ReadFile(filepath.Join(lab.Dir(), "test1-flanneld-restarted.log"))
+	must(t, err)
+	if !strings.Contains(string(flog), "Keep target entry") || !strings.Contains(string(flog), "CIDR=172.18.1.0/24") {
+		t.Errorf("restarted flanneld did not keep its route entry:\n%s", lastLines(string(flog), 20))
+	}
+	if after := rest("GET", "/v1/vpcs/vpc-seed/subnets/172.18.1.0-24", "", 200)["id"]; after != before {
+		t.Errorf("route entry replaced: id %v → %v", before, after)
+	}
+	pingOK(t, ctrs[0], seedVMs[1].ctrIP)
+}
+
+// vmServices makes, on the VM's loopback, the endpoints flanneld reads:
+// the instance metadata of this VM, the Aliyun API (forwarded to vpcflow
+// in phys) and etcd (forwarded to the test's).
+func vmServices(t *testing.T, vm, phys *netlab.Node, etcdURL string, meta map[string]string) {
+	t.Helper()
+	mln, err := vm.Listen("tcp", vmMetadata)
+	must(t, err)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/latest/meta-data/", func(w http.ResponseWriter, r *http.Request) {
+		v, ok := meta[strings.TrimPrefix(r.URL.Path, "/latest/meta-data/")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = io.WriteString(w, v)
+	})
+	msrv := &http.Server{Handler: mux}
+	go func() { _ = msrv.Serve(mln) }()
+	t.Cleanup(func() { _ = msrv.Close() })
+	forward(t, vm, vmAliyun, func(ctx context.Context) (net.Conn, error) { return phys.Dial(ctx, "tcp", physAliyun) })
+	etcdAddr := strings.TrimPrefix(etcdURL, "https://")
+	forward(t, vm, vmEtcd, func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", etcdAddr)
+	})
+}
+
+// forward accepts on addr inside vm and copies each connection to one
+// made by dial.
+func forward(t *testing.T, vm *netlab.Node, addr string, dial func(context.Context) (net.Conn, error)) {
+	t.Helper()
+	ln, err := vm.Listen("tcp", addr)
+	must(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				up, err := dial(ctx)
+				cancel()
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				done := make(chan struct{}, 2)
+				go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
+				go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
+				<-done
+			}()
+		}
+	}()
+}
+
+// startEtcd runs an embedded etcd on free loopback ports, clients over
+// TLS with certificates of pki, and returns its client URL.
+func startEtcd(t *testing.T, dir string, pki *pki) string {
+	t.Helper()
+	free := func(scheme string) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		must(t, err)
+		defer ln.Close()
+		return scheme + "://" + ln.Addr().String()
+	}
+	cfg := embed.NewConfig()
+	cfg.Dir = filepath.Join(dir, "etcd")
+	cfg.LogLevel = "error"
+	cfg.ClientTLSInfo = transport.TLSInfo{CertFile: pki.serverCert, KeyFile: pki.serverKey, TrustedCAFile: pki.ca, ClientCertAuth: true}
+	client, peer := free("https"), free("http")
+	cu, err := url.Parse(client)
+	must(t, err)
+	pu, err := url.Parse(peer)
+	must(t, err)
+	cfg.LCUrls, cfg.ACUrls = []url.URL{*cu}, []url.URL{*cu}
+	cfg.LPUrls, cfg.APUrls = []url.URL{*pu}, []url.URL{*pu}
+	cfg.InitialCluster = cfg.Name + "=" + peer
+	e, err := embed.StartEtcd(cfg)
+	must(t, err)
+	t.Cleanup(e.Close)
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(30 * time.Second):
+		t.Fatal("embedded etcd not ready")
+	}
+	return client
+}
+
+func pingOK(t *testing.T, n *netlab.Node, dst string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := n.Cmd(ctx, "ping", "-n", "-c", "3", "-i", "0.2", "-W", "2", dst)
+	if err != nil || !strings.Contains(out, "3 received") {
+		t.Fatalf("ping %s from %s: %v\n%s", dst, n.Name(), err, out)
+	}
+	return out
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
