@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/vpcflow/vpcflow/controller"
 	"github.com/vpcflow/vpcflow/topology"
 )
 
@@ -33,6 +34,19 @@ func chassisResource() resource {
 			x, ok := st.Chassis(v["name"])
 			return x, ok
 		},
+		view: func(s *server, v any) any {
+			ch, one := v.(topology.Chassis)
+			if !one {
+				return v // the list: the chassis as stored
+			}
+			d := ChassisDetail{Chassis: ch}
+			if cs, ok := s.b.(chassisStatuser); ok {
+				if st, ok := cs.ChassisStatus(ch.Name); ok {
+					d.Status = &st
+				}
+			}
+			return d
+		},
 		what: func(v map[string]string) string { return "chassis " + quote(v["name"]) + " does not exist" },
 		create: func(_ *server, data []byte, _ map[string]string) (topology.Object, *requestError) {
 			var req ChassisRequest
@@ -48,6 +62,21 @@ func chassisResource() resource {
 		ref:      func(v map[string]string) topology.Object { return &topology.Chassis{Name: v["name"]} },
 		location: func(o topology.Object) string { return location("chassis", o.(*topology.Chassis).Name) },
 	}
+}
+
+// ChassisDetail is the answer of GET /v1/chassis/{name}: the chassis and,
+// where the backend knows it, what is actually there (OVSDB connection,
+// bridge, switch, controllers, tunnel port, drift and repairs, underlay
+// MTU).
+type ChassisDetail struct {
+	topology.Chassis
+	Status *controller.ChassisStatus `json:"status,omitempty"`
+}
+
+// chassisStatuser is a backend that knows what is actually there for a
+// chassis (the controller does).
+type chassisStatuser interface {
+	ChassisStatus(name string) (controller.ChassisStatus, bool)
 }
 
 // CreateChassis registers a chassis. The server configures its bridge
@@ -74,9 +103,15 @@ func (c *Client) ListChassisPage(ctx context.Context, pg Page) ([]topology.Chass
 
 // Chassis returns one chassis.
 func (c *Client) Chassis(ctx context.Context, name string) (topology.Chassis, error) {
-	var ch topology.Chassis
-	err := c.do(ctx, http.MethodGet, path("chassis", name), nil, &ch)
-	return ch, err
+	d, err := c.ChassisDetail(ctx, name)
+	return d.Chassis, err
+}
+
+// ChassisDetail returns one chassis with what is actually there.
+func (c *Client) ChassisDetail(ctx context.Context, name string) (ChassisDetail, error) {
+	var d ChassisDetail
+	err := c.do(ctx, http.MethodGet, path("chassis", name), nil, &d)
+	return d, err
 }
 
 // DeleteChassis deletes a chassis no host is attached to, or with

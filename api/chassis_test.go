@@ -54,8 +54,11 @@ func TestChassisRoutes(t *testing.T) {
 	if len(list) != 2 || list[0].Name != "node1" || list[1].Name != "node2" {
 		t.Errorf("list %+v", list)
 	}
-	if got := strings.TrimSpace(string(e.must(200, "GET", "/v1/chassis/node1", "").body)); got != want {
-		t.Errorf("GET %s", got)
+	// GET adds what is actually there: this controller never reached the
+	// chassis's OVSDB.
+	wantGet := strings.TrimSuffix(want, "}") + `,"status":{"ovsdb":"never-connected","bridge_found":false,"switch_connected":false,"controllers":[],"target":"tcp:192.168.100.254:6653","controller_set":false,"repairs":0,"configured_underlay_mtu":1500}}`
+	if got := strings.TrimSpace(string(e.must(200, "GET", "/v1/chassis/node1", "").body)); got != wantGet {
+		t.Errorf("GET\n%s\nwant\n%s", got, wantGet)
 	}
 	if r := e.must(404, "GET", "/v1/chassis/nope", ""); r.err() != (ErrorBody{Error: `chassis "nope" does not exist`, Field: "name"}) {
 		t.Errorf("404 body %s", r.body)
@@ -70,7 +73,7 @@ func TestChassisRoutes(t *testing.T) {
 	}{
 		{`{"name":"node1","ovsdb":"tcp:192.168.100.13:6640","bridge":"br-vpc","tunnel_ip":"192.168.100.13"}`, 409, "name", `chassis "node1" already exists`},
 		{`{"name":"node3","ovsdb":"tcp:192.168.100.13:6640","bridge":"br-vpc","tunnel_ip":"192.168.100.11"}`, 409, "tunnel_ip", `already the tunnel IP of chassis "node1"`},
-		{`{"name":"node3","ovsdb":"tcp:192.168.100.11","bridge":"br-vpc","tunnel_ip":"192.168.100.13"}`, 409, "bridge", `already chassis "node1"`},
+		{`{"name":"node3","ovsdb":"tcp:192.168.100.11","bridge":"br-vpc","tunnel_ip":"192.168.100.13"}`, 409, "ovsdb", `already hosts chassis "node1"`},
 		{`{"name":"node3","ovsdb":"192.168.100.13:6640","bridge":"br-vpc","tunnel_ip":"192.168.100.13"}`, 400, "ovsdb", "unknown method"},
 		{`{"name":"node3","ovsdb":"unix:db.sock","bridge":"br-vpc","tunnel_ip":"192.168.100.13"}`, 400, "ovsdb", "must be absolute"},
 		{`{"name":"node3","ovsdb":"pssl:6640","bridge":"br-vpc","tunnel_ip":"192.168.100.13"}`, 400, "ovsdb", "passive"},
@@ -309,19 +312,23 @@ func TestChassisOverRealOVSDB(t *testing.T) {
 		}
 	}
 
-	// A bridge that does not exist, and a second chassis in the same OVSDB
-	// (port names are unique in an OVSDB, so it cannot have its own
-	// vpcflow-vxlan): refused on "ovsdb", nothing stored.
+	// A second chassis in the same OVSDB (port names are unique in an
+	// OVSDB, so it cannot have its own vpcflow-vxlan): refused on "ovsdb"
+	// with 409, whatever its bridge, nothing stored and nothing touched.
 	before := e.dump()
 	o.MustVsctl(t, "add-br", "br-two")
+	rows := o.MustVsctl(t, "list", "Bridge")
 	for _, c := range []struct{ body, msg string }{
-		{`{"name":"node2","ovsdb":"` + o.DBEndpoint() + `","bridge":"br-missing","tunnel_ip":"192.168.100.12","controller":"tcp:192.168.100.254:6653"}`, `bridge \"br-missing\"`},
-		{`{"name":"node2","ovsdb":"` + o.DBEndpoint() + `","bridge":"br-two","tunnel_ip":"192.168.100.12","controller":"tcp:192.168.100.254:6653"}`, `already exists on bridge \"br-vpc\"`},
+		{`{"name":"node2","ovsdb":"` + o.DBEndpoint() + `","bridge":"br-missing","tunnel_ip":"192.168.100.12","controller":"tcp:192.168.100.254:6653"}`, `one Open vSwitch hosts one chassis`},
+		{`{"name":"node2","ovsdb":"` + o.DBEndpoint() + `","bridge":"br-two","tunnel_ip":"192.168.100.12","controller":"tcp:192.168.100.254:6653"}`, `already hosts chassis \"node1\"`},
 	} {
 		r := e.do("POST", "/v1/chassis", c.body)
-		if r.status != 400 || r.err().Field != "ovsdb" || !strings.Contains(string(r.body), c.msg) {
-			t.Errorf("POST %s: %d %s, want 400 on ovsdb containing %s", c.body, r.status, r.body, c.msg)
+		if r.status != 409 || r.err().Field != "ovsdb" || !strings.Contains(string(r.body), c.msg) {
+			t.Errorf("POST %s: %d %s, want 409 on ovsdb containing %s", c.body, r.status, r.body, c.msg)
 		}
+	}
+	if got := o.MustVsctl(t, "list", "Bridge"); got != rows {
+		t.Errorf("a refused chassis changed the bridges:\n%s\nwas\n%s", got, rows)
 	}
 	if e.dump() != before {
 		t.Fatal("a chassis that could not be configured was stored")

@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"strings"
 
 	"github.com/vpcflow/vpcflow/topology"
 )
@@ -19,12 +21,15 @@ import (
 // whole new attachment when changing it); the IP and vSwitch cannot
 // change; the host keeps its ID and its route entries.
 type HostRequest struct {
-	VPC       string `json:"vpc,omitempty"`
-	Name      string `json:"name"`
-	VSwitch   string `json:"vswitch"`
-	IP        string `json:"ip"`
-	MAC       string `json:"mac,omitempty"`
-	Bridge    string `json:"bridge,omitempty"`
+	VPC     string `json:"vpc,omitempty"`
+	Name    string `json:"name"`
+	VSwitch string `json:"vswitch"`
+	IP      string `json:"ip"`
+	MAC     string `json:"mac,omitempty"`
+	Bridge  string `json:"bridge,omitempty"`
+	// OVSDB names the --ovsdb server of Bridge; needed when several have
+	// a bridge of that name (filled in by the server otherwise).
+	OVSDB     string `json:"ovsdb,omitempty"`
 	Chassis   string `json:"chassis,omitempty"`
 	Interface string `json:"interface,omitempty"`
 	DPID      string `json:"dpid,omitempty"`
@@ -42,6 +47,7 @@ type hostBody struct {
 	IP        string    `json:"ip"`
 	MAC       string    `json:"mac"`
 	Bridge    string    `json:"bridge"`
+	OVSDB     string    `json:"ovsdb"`
 	Chassis   string    `json:"chassis"`
 	Interface string    `json:"interface"`
 	DPID      dpidValue `json:"dpid"`
@@ -131,7 +137,7 @@ func (req *hostBody) toHost(vpc string, lookupMAC func(h topology.Host) (topolog
 	}
 	h := topology.Host{
 		VPC: vpc, Name: req.Name, VSwitch: req.VSwitch, IP: a,
-		Bridge: req.Bridge, Chassis: req.Chassis, Interface: req.Interface, DPID: req.DPID.dpid, OFPort: req.OFPort,
+		Bridge: req.Bridge, OVSDB: req.OVSDB, Chassis: req.Chassis, Interface: req.Interface, DPID: req.DPID.dpid, OFPort: req.OFPort,
 	}
 	if req.SecurityGroups != nil {
 		h.SecurityGroups = append([]string{}, *req.SecurityGroups...)
@@ -173,10 +179,36 @@ func (s *server) lookupMAC(h topology.Host) (topology.MAC, *requestError) {
 		}
 		return nil, badRequest("mac", "required: the OVSDB of chassis %s has no external_ids:attached-mac for interface %s on its bridge", quote(h.Chassis), quote(h.Interface))
 	}
+	if h.OVSDB != "" {
+		if at, ok := s.b.(interfaceMACAt); ok {
+			if hw, ok := at.InterfaceMACAt(h.OVSDB, h.Bridge, h.Interface); ok && len(hw) > 0 {
+				return topology.MAC(hw), nil
+			}
+		}
+		return nil, badRequest("mac", "required: OVSDB %s has no external_ids:attached-mac for %s/%s", h.OVSDB, h.Bridge, h.Interface)
+	}
+	if bc, ok := s.b.(bridgeCandidates); ok {
+		if cands := bc.BridgeCandidates(h.Bridge); len(cands) > 1 {
+			return nil, badRequest("ovsdb", "bridge %s is on %d OVSDB servers (%s): name the one the host is on with \"ovsdb\" (or attach the host by chassis)",
+				quote(h.Bridge), len(cands), strings.Join(cands, ", "))
+		}
+	}
 	if hw, ok := s.b.InterfaceMAC(h.Bridge, h.Interface); ok && len(hw) > 0 {
 		return topology.MAC(hw), nil
 	}
 	return nil, badRequest("mac", "required: OVSDB has no external_ids:attached-mac for %s/%s", h.Bridge, h.Interface)
+}
+
+// interfaceMACAt is a backend that looks an interface's MAC up on one
+// OVSDB server (the controller).
+type interfaceMACAt interface {
+	InterfaceMACAt(endpoint, bridge, iface string) (net.HardwareAddr, bool)
+}
+
+// bridgeCandidates is a backend that knows which OVSDB servers have a
+// bridge of a given name (the controller).
+type bridgeCandidates interface {
+	BridgeCandidates(bridge string) []string
 }
 
 // CreateHost registers one host.

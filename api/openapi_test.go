@@ -241,6 +241,8 @@ func TestOpenAPIValidatesRealResponses(t *testing.T) {
 	call("DELETE", "/v1/vpcs/vpc-a/security-groups/web?cascade=true", nil, 204, false)
 	call("GET", "/v1/switches", nil, 200, false)
 	call("GET", "/v1/switches/0000000000000001/flows", nil, 200, false)
+	call("GET", "/v1/drift", nil, 200, false)
+	call("POST", "/v1/switches/0000000000000001/flush", map[string]any{}, 200, false)
 	call("GET", "/v1/switches/zz/flows", nil, 400, false)
 	call("GET", "/v1/switches/00000000000000ff/flows", nil, 404, false)
 	call("GET", "/v1/drops", nil, 200, false)

@@ -55,6 +55,8 @@ func NewServer(log *zap.Logger, b Backend, opts Options) http.Handler {
 		{"/v1/switches", http.MethodGet, s.listSwitches},
 		{"/v1/switches/{dpid}/flows", http.MethodGet, s.listFlows},
 		{"/v1/drops", http.MethodGet, s.listDrops},
+		{"/v1/drift", http.MethodGet, s.getDrift},
+		{"/v1/switches/{dpid}/flush", http.MethodPost, s.flushSwitch},
 	}
 	for _, rs := range resources() {
 		routes = append(routes, s.routes(rs)...)

@@ -22,6 +22,7 @@
 //	GET    /v1/switches
 //	GET    /v1/switches/{dpid}/flows
 //	GET    /v1/drops
+//	GET    /v1/drift                          POST /v1/switches/{dpid}/flush
 //	POST   /v1/trace                          (Options.Tracer)
 //	GET    /metrics                           (Options.Metrics)
 //	GET    /v1/openapi.json                   (api/openapi.yaml, the source of truth)

@@ -150,6 +150,10 @@ func (d *benchDatapath) Close()                 {}
 func (d *benchDatapath) DumpFlows(context.Context) ([]openflow.FlowStats, error) {
 	return d.table, nil
 }
+func (d *benchDatapath) DumpTable(context.Context, uint8) ([]openflow.FlowStats, error) {
+	return nil, nil
+}
+func (d *benchDatapath) TableStats(context.Context) ([]openflow.TableStats, error) { return nil, nil }
 func (d *benchDatapath) Apply(_ context.Context, mods []openflow.FlowMod) error {
 	d.mods.Add(int64(len(mods)))
 	return nil

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,19 +31,25 @@ type OVSDBChassis struct {
 	TLS *tls.Config // for ssl: endpoints
 }
 
-// Setup runs bridge setup and makes sure the flow-based VXLAN port exists.
+// Setup prepares the chassis's bridge in one OVSDB transaction
+// (ovsdb.PrepareChassisBridge): the settings of `vpcflow bridge setup`
+// with target as the only controller, and the flow-based VXLAN port. It is
+// validated against the database first and applied all or nothing, so a
+// chassis that is refused (the bridge missing, the tunnel port's name
+// taken elsewhere) changes nothing. The undo puts back exactly what it
+// changed.
 func (o *OVSDBChassis) Setup(ctx context.Context, ch topology.Chassis, target string) (func(context.Context) error, error) {
 	log := o.Log.With(zap.String("chassis", ch.Name))
-	tlsOpt := ovsdb.WithTLS(o.TLS)
-	if err := ovsdb.SetupBridge(ctx, log, ch.OVSDB, ch.Bridge, ovsdb.SetupOptions{Controllers: []string{target}}, tlsOpt); err != nil {
+	opts := ovsdb.ChassisOptions{SetupOptions: ovsdb.SetupOptions{Controllers: []string{target}}, TunnelPort: topology.TunnelPortName}
+	undo, err := ovsdb.PrepareChassisBridge(ctx, log, ch.OVSDB, ch.Bridge, opts, ovsdb.WithTLS(o.TLS))
+	if err != nil {
 		return nil, topology.Invalid("ovsdb", "cannot configure chassis %q: %v", ch.Name, err)
 	}
-	if err := ovsdb.EnsureTunnelPort(ctx, log, ch.OVSDB, ch.Bridge, topology.TunnelPortName, tlsOpt); err != nil {
-		return nil, topology.Invalid("ovsdb", "cannot create the VXLAN port on chassis %q: %v", ch.Name, err)
+	if undo.Changed() {
+		log.Info("chassis configured", zap.String("ovsdb", ch.OVSDB), zap.String("bridge", ch.Bridge),
+			zap.String("controller", target), zap.Stringer("tunnel_ip", ch.TunnelIP))
 	}
-	log.Info("chassis configured", zap.String("ovsdb", ch.OVSDB), zap.String("bridge", ch.Bridge),
-		zap.String("controller", target), zap.Stringer("tunnel_ip", ch.TunnelIP))
-	return func(context.Context) error { return nil }, nil
+	return undo.Run, nil
 }
 
 // chassisPlaces resolves every chassis in the store against the port map;
@@ -165,9 +172,6 @@ func (c *Controller) prepareChassis(ctx context.Context, ops []topology.Op) (und
 // chassisOpsAfter starts and stops OVSDB monitors for created and deleted
 // chassis. Caller holds c.mu.
 func (c *Controller) chassisOpsAfter(applied []topology.Op) {
-	if c.monitors == nil {
-		return
-	}
 	for _, op := range applied {
 		ch := op.Chassis()
 		if ch == nil {
@@ -175,10 +179,21 @@ func (c *Controller) chassisOpsAfter(applied []topology.Op) {
 		}
 		switch op.Kind {
 		case topology.OpCreate:
-			c.monitors.start(ch.OVSDB)
+			if c.monitors != nil {
+				c.monitors.start(ch.OVSDB)
+			}
 		case topology.OpDelete:
-			if c.monitors.stop(ch.OVSDB) {
+			if w := c.chassisWatch[ch.Name]; w != nil && w.id == ch.ID {
+				delete(c.chassisWatch, ch.Name)
+			}
+			// Its OVSDB is no longer awaited: that it is not known any
+			// more holds nothing back.
+			if !slices.Contains(c.opts.OVSDBEndpoints, ch.OVSDB) {
+				delete(c.wantEndpoints, ch.OVSDB)
+			}
+			if c.monitors != nil && c.monitors.stop(ch.OVSDB) {
 				delete(c.bridges, ch.OVSDB)
+				delete(c.epStatus, ch.OVSDB)
 			}
 		}
 	}
@@ -192,13 +207,14 @@ type monitorSet struct {
 	wg     sync.WaitGroup
 	byEP   map[string]*monitorRun
 	notify func(endpoint string, bridges []ovsdb.Bridge)
+	status func(ovsdb.EndpointStatus)
 	tls    *tls.Config // for ssl: endpoints
 }
 
 type monitorRun struct {
 	cancel context.CancelFunc
 	users  int
-	mon    *ovsdb.Monitor // for its Status (status.go)
+	mon    *ovsdb.Monitor // for its Status (status.go, chassiswatch.go)
 }
 
 // start runs a monitor for endpoint unless one runs already. Caller holds
@@ -210,6 +226,9 @@ func (m *monitorSet) start(endpoint string) {
 	}
 	ctx, cancel := context.WithCancel(m.ctx)
 	mon := ovsdb.NewMonitor(m.log, endpoint, m.notify, ovsdb.WithTLS(m.tls))
+	if m.status != nil {
+		mon.OnStatus(m.status)
+	}
 	m.byEP[endpoint] = &monitorRun{cancel: cancel, users: 1, mon: mon}
 	m.wg.Add(1)
 	go func() {
@@ -241,19 +260,18 @@ func (m *monitorSet) stop(endpoint string) bool {
 func (c *Controller) Run(ctx context.Context) error {
 	c.mu.Lock()
 	c.monitors = &monitorSet{log: c.log.Named("ovsdb"), ctx: ctx, byEP: map[string]*monitorRun{},
-		notify: c.BridgesChanged, tls: c.opts.OVSDBTLS}
+		notify: c.BridgesChanged, status: c.endpointStatusChanged, tls: c.opts.OVSDBTLS}
 	for _, ep := range c.opts.OVSDBEndpoints {
 		c.monitors.start(ep)
 	}
+	// A stored chassis is prepared again (if it needs it) once its OVSDB
+	// answers: see watchChassis.
 	var stored []topology.Chassis
 	c.store.Read(func(st *topology.State) { stored = st.AllChassis() })
 	for _, ch := range stored {
 		c.monitors.start(ch.OVSDB)
 	}
 	c.mu.Unlock()
-	for _, ch := range stored {
-		go c.keepConfiguring(ctx, ch)
-	}
 	go func() {
 		// Never wait forever for an OVSDB that is down: after the grace
 		// period, switches are reconciled with what is known.
@@ -271,25 +289,4 @@ func (c *Controller) Run(ctx context.Context) error {
 	<-ctx.Done()
 	c.monitors.wg.Wait()
 	return nil
-}
-
-// keepConfiguring retries a stored chassis's setup until it succeeds (its
-// OVSDB may be down when vpcflow starts).
-func (c *Controller) keepConfiguring(ctx context.Context, ch topology.Chassis) {
-	delay := time.Second
-	for {
-		_, err := c.setupChassis(ctx, ch)
-		if err == nil || ctx.Err() != nil {
-			return
-		}
-		c.log.Warn("configuring chassis; will retry", zap.String("chassis", ch.Name), zap.Error(err), zap.Duration("in", delay))
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-		if delay < 30*time.Second {
-			delay *= 2
-		}
-	}
 }

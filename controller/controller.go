@@ -28,6 +28,10 @@ type Datapath interface {
 	RemoteAddr() string
 	ConnectedAt() time.Time
 	DumpFlows(ctx context.Context) ([]openflow.FlowStats, error)
+	// DumpTable returns the flows of one table.
+	DumpTable(ctx context.Context, table uint8) ([]openflow.FlowStats, error)
+	// TableStats returns the number of flows in every table.
+	TableStats(ctx context.Context) ([]openflow.TableStats, error)
 	Apply(ctx context.Context, mods []openflow.FlowMod) error
 	Close()
 	// Meters (see meters.go): the pipeline's meters are switch state
@@ -67,6 +71,14 @@ type Options struct {
 	// Chassis configures chassis bridges through their OVSDB; nil uses
 	// OVSDBChassis (the real OVSDB).
 	Chassis ChassisConfigurer
+	// DriftInterval is how often a connected switch's flows are checked
+	// against the desired table and repaired (0: DefaultDriftInterval;
+	// negative: never, only on reconnect).
+	DriftInterval time.Duration
+	// AllowFlush lets a reconciliation delete the flows of objects the
+	// store does not know even when that is most of a switch's (an empty
+	// or truncated store would otherwise be held back from wiping it).
+	AllowFlush bool
 	// Observer, when set, is told about flow pushes, reconciliations and
 	// packet-ins (metrics).
 	Observer Observer
@@ -100,7 +112,14 @@ type Controller struct {
 
 	monitors    *monitorSet                      // set by Run
 	lastChassis map[string]pipeline.ChassisPlace // as of the last recompute
-	trace       *traceCache                      // indexes of desired tables for traces
+
+	drift *driftBook // periodic drift checks, per dpid
+
+	epStatus     map[string]ovsdb.EndpointStatus // OVSDB monitors' connection states
+	chassisWatch map[string]*chassisWatch        // by chassis name
+	pins         map[uint32]string               // bridge host id → the endpoint it was found on
+	ambiguous    map[uint32]string               // bridge host id → candidates last warned about
+	trace        *traceCache                     // indexes of desired tables for traces
 	// lastMetadata are the metadata ports as of the last recompute.
 	lastMetadata map[uint64]pipeline.MetadataPort
 }
@@ -120,6 +139,19 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 	if opts.UnderlayMTU == 0 {
 		opts.UnderlayMTU = 1500
 	}
+	// --ovsdb endpoints in the canonical form the store keeps (a host's
+	// "ovsdb" is compared with them).
+	eps := make([]string, len(opts.OVSDBEndpoints))
+	for i, ep := range opts.OVSDBEndpoints {
+		eps[i] = ep
+		if canon, err := topology.ValidateOVSDB("ovsdb", ep); err == nil {
+			eps[i] = canon
+		}
+	}
+	opts.OVSDBEndpoints = eps
+	if opts.DriftInterval == 0 {
+		opts.DriftInterval = DefaultDriftInterval
+	}
 	c := &Controller{
 		log:           log,
 		store:         store,
@@ -137,6 +169,11 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 		seenEndpoints: map[string]bool{},
 		wantEndpoints: map[string]bool{},
 		lastChassis:   map[string]pipeline.ChassisPlace{},
+		drift:         newDriftBook(),
+		epStatus:      map[string]ovsdb.EndpointStatus{},
+		chassisWatch:  map[string]*chassisWatch{},
+		pins:          map[uint32]string{},
+		ambiguous:     map[uint32]string{},
 		trace:         newTraceCache(),
 	}
 	if c.chassis == nil {
@@ -178,6 +215,9 @@ func (c *Controller) Read(fn func(st *topology.State)) { c.store.Read(fn) }
 // controller lock, feed the engine and queue the flow changes; and wait
 // for the switches without any lock.
 func (c *Controller) Apply(ctx context.Context, ops []topology.Op) ([]topology.Op, error) {
+	if err := c.resolveBridgeHosts(ops); err != nil {
+		return nil, err
+	}
 	undo, err := c.prepareChassis(ctx, ops)
 	if err != nil {
 		return nil, err
@@ -208,7 +248,7 @@ func (c *Controller) Apply(ctx context.Context, ops []topology.Op) ([]topology.O
 func (c *Controller) snapshot(st *topology.State) *pipeline.Snapshot {
 	return &pipeline.Snapshot{
 		Topo:        st,
-		Ports:       portMap{bridges: c.bridges, st: st},
+		Ports:       portMap{bridges: c.bridges, st: st, pins: c.pins},
 		Chassis:     chassisPlaces(st, c.bridges),
 		UnderlayMTU: c.opts.UnderlayMTU,
 		// The bridges' metadata ports (metadataports.go).
@@ -249,8 +289,11 @@ func (c *Controller) trackHost(snap *pipeline.Snapshot, o pipeline.Owner) {
 	h, ok := snap.Topo.HostByID(o.ID)
 	if !ok {
 		c.ports.set(o, portKey{}, false)
+		delete(c.pins, o.ID)
+		delete(c.ambiguous, o.ID)
 		return
 	}
+	c.pinBridgeHost(snap, h)
 	k, named := portKeyOf(snap.Topo, h)
 	c.ports.set(o, k, named)
 	if at, ok := snap.Ports.Attachment(h); ok {

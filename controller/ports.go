@@ -1,13 +1,16 @@
 package controller
 
 import (
+	"errors"
 	"net"
+	"slices"
 	"sort"
 
 	"go.uber.org/zap"
 
 	"github.com/vpcflow/vpcflow/controller/engine"
 	"github.com/vpcflow/vpcflow/controller/pipeline"
+	"github.com/vpcflow/vpcflow/openflow"
 	"github.com/vpcflow/vpcflow/ovsdb"
 	"github.com/vpcflow/vpcflow/topology"
 )
@@ -17,11 +20,46 @@ import (
 type portMap struct {
 	bridges map[string][]ovsdb.Bridge
 	st      *topology.State
+	// pins are the endpoints bridge hosts without an OVSDB of their own
+	// were found on (by host id): kept while that endpoint has the
+	// bridge, so the attachment never flips to another server's bridge of
+	// the same name.
+	pins map[uint32]string
+}
+
+// candidates are the endpoints (sorted) whose port map has a bridge named
+// bridge.
+func (m portMap) candidates(bridge string) []string {
+	var out []string
+	for _, ep := range sortedEndpoints(m.bridges) {
+		if _, ok := bridgeAt(m.bridges, ep, bridge); ok {
+			out = append(out, ep)
+		}
+	}
+	return out
+}
+
+// bridgeEndpoint is the endpoint whose bridge a bridge+interface host is
+// on: its own OVSDB when it names one; else the one it was pinned to, as
+// long as that still has the bridge; else the only one that has it. A
+// bridge name on several endpoints (and no pin) resolves to none.
+func (m portMap) bridgeEndpoint(h topology.Host) (string, bool) {
+	if h.OVSDB != "" {
+		return h.OVSDB, true
+	}
+	cands := m.candidates(h.Bridge)
+	if pin, ok := m.pins[h.ID]; ok && slices.Contains(cands, pin) {
+		return pin, true
+	}
+	if len(cands) == 1 {
+		return cands[0], true
+	}
+	return "", false
 }
 
 // Attachment finds where host h is attached: by chassis+interface through
-// that chassis's OVSDB, by bridge+interface through every --ovsdb server
-// (first by endpoint name), or as given by dpid+ofport.
+// that chassis's OVSDB, by bridge+interface through the --ovsdb server
+// that has the bridge (see bridgeEndpoint), or as given by dpid+ofport.
 func (m portMap) Attachment(h topology.Host) (pipeline.Attachment, bool) {
 	if h.Chassis != "" {
 		ch, ok := m.st.Chassis(h.Chassis)
@@ -44,19 +82,19 @@ func (m portMap) Attachment(h topology.Host) (pipeline.Attachment, bool) {
 		}
 		return pipeline.Attachment{DPID: uint64(h.DPID), OFPort: h.OFPort}, true
 	}
-	for _, ep := range sortedEndpoints(m.bridges) {
-		for _, b := range m.bridges[ep] {
-			if b.Name != h.Bridge || b.DPID == 0 {
-				continue
-			}
-			p, ok := b.Ports[h.Interface]
-			if !ok || p.OFPort <= 0 {
-				return pipeline.Attachment{}, false
-			}
-			return pipeline.Attachment{DPID: b.DPID, OFPort: uint32(p.OFPort)}, true
-		}
+	ep, ok := m.bridgeEndpoint(h)
+	if !ok {
+		return pipeline.Attachment{}, false
 	}
-	return pipeline.Attachment{}, false
+	b, ok := bridgeAt(m.bridges, ep, h.Bridge)
+	if !ok || b.DPID == 0 {
+		return pipeline.Attachment{}, false
+	}
+	p, ok := b.Ports[h.Interface]
+	if !ok || p.OFPort <= 0 {
+		return pipeline.Attachment{}, false
+	}
+	return pipeline.Attachment{DPID: b.DPID, OFPort: uint32(p.OFPort)}, true
 }
 
 func sortedEndpoints(bridges map[string][]ovsdb.Bridge) []string {
@@ -112,13 +150,37 @@ func (c *Controller) BridgesChanged(endpoint string, bridges []ovsdb.Bridge) {
 			}
 		}
 		changes = c.recompute(st, owners)
+		c.watchChassis(st, endpoint, now)
 	})
+	// Only an OVSDB awaited at startup can have had flows kept for it.
+	late := c.wantEndpoints[endpoint] && !c.seenEndpoints[endpoint] && c.portsAreReady()
+	if late {
+		// Switches were reconciled without this OVSDB, keeping the flows
+		// it would tell about (unknown is not absent): reconcile them
+		// again, so that what is kept and right stays untouched (an
+		// install would reset its counters) and what is wrong goes.
+		c.log.Info("an OVSDB answered after the switches were reconciled without it; reconciling them again",
+			zap.String("ovsdb", endpoint))
+		for dpid, sc := range c.switches {
+			w := sc.enqueue(&pushJob{timeout: c.opts.ReconcileTimeout, snapshot: c.reconcileSnapshot(dpid, false)})
+			go func(dpid uint64, w <-chan error) {
+				if err := <-w; err != nil {
+					c.log.Warn("reconciling after a late OVSDB", zap.String("dpid", dpidString(dpid)), zap.Error(err))
+				}
+			}(dpid, w)
+		}
+		changes = nil
+	}
 	if len(changes) > 0 {
 		// Queued in order; the OVSDB monitor does not wait for the switches.
 		for dpid, w := range c.queueChanges(changes) {
 			go func(dpid uint64, w <-chan error) {
 				if err := <-w; err != nil {
-					c.log.Warn("pushing port changes", zap.String("dpid", dpidString(dpid)), zap.Error(err))
+					lvl := zap.WarnLevel
+					if errors.Is(err, openflow.ErrClosed) || errors.Is(err, errSwitchGone) {
+						lvl = zap.DebugLevel // logged by its queue; reconciled when it is back
+					}
+					c.log.Log(lvl, "pushing port changes", zap.String("dpid", dpidString(dpid)), zap.Error(err))
 				}
 			}(dpid, w)
 		}
@@ -133,6 +195,17 @@ func (c *Controller) BridgesChanged(endpoint string, bridges []ovsdb.Bridge) {
 		if ready {
 			c.portsReadyOnce.Do(func() { close(c.portsReady) })
 		}
+	}
+}
+
+// portsAreReady reports whether switches are being reconciled (every
+// OVSDB answered, or the startup wait is over).
+func (c *Controller) portsAreReady() bool {
+	select {
+	case <-c.portsReady:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -159,21 +232,45 @@ func keepKnownDPIDs(old, now []ovsdb.Bridge) []ovsdb.Bridge {
 }
 
 // InterfaceMAC is the VM MAC OVSDB records for bridge/iface
-// (external_ids:attached-mac).
+// (external_ids:attached-mac), when exactly one OVSDB has that bridge.
 func (c *Controller) InterfaceMAC(bridge, iface string) (net.HardwareAddr, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, ep := range sortedEndpoints(c.bridges) {
-		for _, b := range c.bridges[ep] {
-			if b.Name != bridge {
-				continue
-			}
-			if p, ok := b.Ports[iface]; ok && len(p.AttachedMAC) == 6 {
-				return p.AttachedMAC, true
-			}
-		}
+	cands := portMap{bridges: c.bridges}.candidates(bridge)
+	if len(cands) != 1 {
+		return nil, false
+	}
+	return interfaceMACAt(c.bridges, cands[0], bridge, iface)
+}
+
+// InterfaceMACAt is the VM MAC the OVSDB endpoint records for bridge/iface.
+func (c *Controller) InterfaceMACAt(endpoint, bridge, iface string) (net.HardwareAddr, bool) {
+	ep, err := topology.ValidateOVSDB("ovsdb", endpoint)
+	if err != nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return interfaceMACAt(c.bridges, ep, bridge, iface)
+}
+
+func interfaceMACAt(bridges map[string][]ovsdb.Bridge, ep, bridge, iface string) (net.HardwareAddr, bool) {
+	b, ok := bridgeAt(bridges, ep, bridge)
+	if !ok {
+		return nil, false
+	}
+	if p, ok := b.Ports[iface]; ok && len(p.AttachedMAC) == 6 {
+		return p.AttachedMAC, true
 	}
 	return nil, false
+}
+
+// BridgeCandidates lists the OVSDB endpoints (sorted) that have a bridge
+// named bridge, as far as they have answered.
+func (c *Controller) BridgeCandidates(bridge string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return portMap{bridges: c.bridges}.candidates(bridge)
 }
 
 // portKey names the OVS interface a host is attached to: the OVSDB
@@ -206,7 +303,7 @@ func portKeyOf(st *topology.State, h topology.Host) (portKey, bool) {
 		}
 		return portKey{endpoint: ch.OVSDB, bridge: ch.Bridge, iface: h.Interface}, true
 	case h.Bridge != "":
-		return portKey{bridge: h.Bridge, iface: h.Interface}, true
+		return portKey{endpoint: h.OVSDB, bridge: h.Bridge, iface: h.Interface}, true
 	}
 	return portKey{}, false
 }

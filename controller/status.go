@@ -231,7 +231,7 @@ func (c *Controller) HostAttachments(hosts []topology.Host) []HostAttachment {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.store.Read(func(st *topology.State) {
-		pm := portMap{bridges: c.bridges, st: st}
+		pm := portMap{bridges: c.bridges, st: st, pins: c.pins}
 		for i, h := range hosts {
 			out[i] = c.hostAttachment(st, pm, h)
 		}
@@ -296,12 +296,22 @@ func (c *Controller) whyNotFound(st *topology.State, h topology.Host) string {
 		}
 		return fmt.Sprintf("no --ovsdb server has reported its ports yet (%s)", strings.Join(c.opts.OVSDBEndpoints, ", "))
 	}
-	for _, ep := range sortedEndpoints(c.bridges) {
-		for _, b := range c.bridges[ep] {
-			if b.Name == h.Bridge {
-				return whyNotOnBridge(b, h.Interface)
-			}
+	pm := portMap{bridges: c.bridges, st: st, pins: c.pins}
+	if h.OVSDB != "" {
+		if _, seen := c.bridges[h.OVSDB]; !seen {
+			return fmt.Sprintf("OVSDB %s has not reported its ports", h.OVSDB)
 		}
+		if b, ok := bridgeAt(c.bridges, h.OVSDB, h.Bridge); ok {
+			return whyNotOnBridge(b, h.Interface)
+		}
+		return fmt.Sprintf("OVSDB %s has no bridge %s", h.OVSDB, h.Bridge)
+	}
+	if ep, ok := pm.bridgeEndpoint(h); ok {
+		b, _ := bridgeAt(c.bridges, ep, h.Bridge)
+		return whyNotOnBridge(b, h.Interface)
+	}
+	if cands := pm.candidates(h.Bridge); len(cands) > 1 {
+		return fmt.Sprintf("bridge %s is on %d OVSDB servers (%s): give the host the one it is on (\"ovsdb\")", h.Bridge, len(cands), strings.Join(cands, ", "))
 	}
 	return fmt.Sprintf("no OVSDB reports a bridge %s", h.Bridge)
 }

@@ -15,6 +15,12 @@ import (
 	"github.com/vpcflow/vpcflow/openflow"
 )
 
+// connectionGone reports whether err only says that the switch's
+// connection closed (or is closing) under a job.
+func connectionGone(ctx context.Context, err error) bool {
+	return errors.Is(err, openflow.ErrClosed) || errors.Is(err, errSwitchGone) || ctx.Err() != nil
+}
+
 // errSwitchGone is returned to waiters whose changes were not sent because
 // the switch disconnected; it reconciles from a fresh dump when it returns.
 var errSwitchGone = errors.New("switch disconnected before confirming; it will be reconciled when it reconnects")
@@ -47,9 +53,30 @@ type switchConn struct {
 // does nothing.
 type pushJob struct {
 	mods     []openflow.FlowMod
-	snapshot func() engine.DesiredTable
-	timeout  time.Duration
-	result   chan error
+	snapshot func() (engine.DesiredTable, *holdPolicy)
+	// flushed, when set, gets the reconciliation's result (what it sent
+	// and what it kept).
+	flushed func(ReconcileResult)
+	// check, when set, is a drift check: it runs in the queue's turn (so
+	// no change is being applied meanwhile) and does its own I/O.
+	check   func(ctx context.Context) error
+	timeout time.Duration
+	result  chan error
+}
+
+// changesQueued reports whether a job that changes the switch's table
+// (flow-mods or a reconciliation) is waiting in the queue. Callers that
+// hold Controller.mu know that the engine's desired table is then ahead
+// of the switch.
+func (s *switchConn) changesQueued() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, j := range s.queue {
+		if j.check == nil {
+			return true
+		}
+	}
+	return false
 }
 
 func newSwitchConn(dp Datapath, log *zap.Logger, pipe *pipeline.Pipeline) *switchConn {
@@ -104,7 +131,14 @@ func (s *switchConn) run(ctx context.Context) {
 		err := s.do(ctx, j)
 		j.result <- err
 		if err != nil {
-			s.log.Error("switch did not confirm flow changes; disconnecting it to resync", zap.Error(err))
+			if connectionGone(ctx, err) {
+				// The switch went away (its bridge deleted, OVS
+				// restarted, ...): nothing is wrong with vpcflow; it is
+				// reconciled when it comes back.
+				s.log.Info("switch connection closed before it confirmed flow changes; it is reconciled when it reconnects", zap.Error(err))
+			} else {
+				s.log.Error("switch did not confirm flow changes; disconnecting it to resync", zap.Error(err))
+			}
 			s.dp.Close()
 			return
 		}
@@ -114,6 +148,9 @@ func (s *switchConn) run(ctx context.Context) {
 func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 	ctx, cancel := context.WithTimeout(ctx, j.timeout)
 	defer cancel()
+	if j.check != nil {
+		return j.check(ctx)
+	}
 	if j.snapshot == nil {
 		start := time.Now()
 		err := s.dp.Apply(ctx, j.mods)
@@ -134,10 +171,17 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 		rerr = err
 		return fmt.Errorf("reconciling meters: %w", err)
 	}
-	snap := make(chan engine.DesiredTable, 1)
-	go func() { snap <- j.snapshot() }()
+	type snapshot struct {
+		desired engine.DesiredTable
+		policy  *holdPolicy
+	}
+	snap := make(chan snapshot, 1)
+	go func() {
+		d, p := j.snapshot()
+		snap <- snapshot{d, p}
+	}()
 	installed, err := s.dp.DumpFlows(ctx)
-	desired := <-snap
+	sn := <-snap
 	if err != nil {
 		rerr = err
 		return fmt.Errorf("reading flows: %w", err)
@@ -146,7 +190,8 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 	for i := range installed {
 		flows[i] = installed[i].Flow
 	}
-	changes := engine.DiffTable(s.pipe, desired, flows)
+	changes := engine.DiffTable(s.pipe, sn.desired, flows)
+	changes, kept := sn.policy.filter(changes, flows)
 	adds, dels := countChanges(changes)
 	if len(changes) > 0 {
 		t := time.Now()
@@ -156,9 +201,22 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 			return fmt.Errorf("reconciling %d flow-mods: %w", len(changes), rerr)
 		}
 	}
+	if kept.Unknown > 0 {
+		s.log.Warn("kept flows whose OVSDB is not known yet (unknown is not absent): "+kept.describe(),
+			zap.Int("kept", kept.Unknown))
+	}
+	if kept.Guarded > 0 {
+		s.log.Warn("NOT deleting flows of objects the store does not know: the store looks far smaller than this switch's tables "+
+			"(an empty or wrong store, or --data-dir?). "+kept.describe()+
+			". Restart with --allow-flush, or POST /v1/switches/"+dpidString(s.dp.DPID())+"/flush, to delete them",
+			zap.Int("kept", kept.Guarded), zap.Int("objects_unknown", kept.Missing), zap.Int("objects_on_switch", kept.Owners))
+	}
 	s.log.Info("switch reconciled", zap.Int("installed", len(installed)), zap.Int("added", adds),
-		zap.Int("deleted", dels), zap.Duration("took", time.Since(start)),
+		zap.Int("deleted", dels), zap.Int("kept", kept.total()), zap.Duration("took", time.Since(start)),
 		zap.Int("meters_added", metersAdded), zap.Int("meters_modified", metersModified))
+	if j.flushed != nil {
+		j.flushed(ReconcileResult{Installed: len(installed), Added: adds, Deleted: dels, KeptUnknown: kept.Unknown, KeptGuarded: kept.Guarded})
+	}
 	// Listed as reconciled only after the line above is written, so a
 	// client that waits for the switch and then reads the log finds it.
 	s.mu.Lock()

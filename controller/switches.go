@@ -43,18 +43,60 @@ func (c *Controller) Serve(ctx context.Context, dp Datapath) {
 	}
 	c.switches[dp.DPID()] = sc
 	dpid := dp.DPID()
-	done := sc.enqueue(&pushJob{timeout: c.opts.ReconcileTimeout, snapshot: func() engine.DesiredTable {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.engine.Desired(dpid)
-	}})
+	done := sc.enqueue(&pushJob{timeout: c.opts.ReconcileTimeout, snapshot: c.reconcileSnapshot(dpid, false)})
 	c.mu.Unlock()
 	go func() {
 		if err := <-done; err != nil {
+			if connectionGone(ctx, err) {
+				log.Info("switch went away while it was being reconciled", zap.Error(err))
+				return
+			}
 			log.Error("reconciling switch", zap.Error(err))
 		}
 	}()
+	go c.driftLoop(ctx, sc)
 	sc.run(ctx)
+}
+
+// reconcileSnapshot is the snapshot function of a reconciliation of dpid:
+// the desired table and what to keep, taken together under c.mu.
+func (c *Controller) reconcileSnapshot(dpid uint64, flush bool) func() (engine.DesiredTable, *holdPolicy) {
+	return func() (engine.DesiredTable, *holdPolicy) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		var p *holdPolicy
+		c.store.Read(func(st *topology.State) { p = c.holdPolicyFor(st, dpid, flush) })
+		return c.engine.Desired(dpid), p
+	}
+}
+
+// Flush reconciles a connected switch now, deleting every flow vpcflow
+// does not want there, also when the store knows far fewer objects than
+// the switch has flows for (which a reconciliation otherwise holds back);
+// flows of objects whose OVSDB has not answered are still kept. It
+// returns what was done once the switch confirmed it.
+func (c *Controller) Flush(ctx context.Context, dpid topology.DPID) (ReconcileResult, error) {
+	c.mu.Lock()
+	sc, ok := c.switches[uint64(dpid)]
+	c.mu.Unlock()
+	if !ok {
+		return ReconcileResult{}, fmt.Errorf("%s: %w", dpid, ErrUnknownSwitch)
+	}
+	var res ReconcileResult
+	done := sc.enqueue(&pushJob{timeout: c.opts.ReconcileTimeout, snapshot: c.reconcileSnapshot(uint64(dpid), true),
+		flushed: func(r ReconcileResult) { res = r }})
+	select {
+	case err := <-done:
+		if err != nil {
+			return ReconcileResult{}, fmt.Errorf("flushing %s: %w", dpid, err)
+		}
+	case <-ctx.Done():
+		return ReconcileResult{}, fmt.Errorf("flushing %s: %w", dpid, ctx.Err())
+	}
+	res.DPID = dpid
+	c.log.Info("switch flushed on request", zap.String("dpid", dpid.String()), zap.Int("deleted", res.Deleted),
+		zap.Int("added", res.Added), zap.Int("kept_unknown_ovsdb", res.KeptUnknown))
+	return res, nil
 }
 
 // Forget drops a datapath whose connection is gone; a newer connection

@@ -66,3 +66,17 @@ type DropReport struct {
 	Switches []SwitchDrops `json:"switches"`
 	Hosts    []HostDrops   `json:"hosts"`
 }
+
+// ReconcileResult is what one reconciliation of a switch did: the flows it
+// found, added (or rewrote) and deleted, and the unwanted flows it kept:
+// those of objects whose OVSDB has not answered yet, and those of objects
+// the store does not know when they are most of the switch's (see
+// Options.AllowFlush and Controller.Flush).
+type ReconcileResult struct {
+	DPID        topology.DPID `json:"dpid"`
+	Installed   int           `json:"installed"`
+	Added       int           `json:"added"`
+	Deleted     int           `json:"deleted"`
+	KeptUnknown int           `json:"kept_unknown_ovsdb"`
+	KeptGuarded int           `json:"kept_unknown_objects"`
+}

@@ -66,7 +66,8 @@ const (
 	ofTarget = "tcp:127.0.0.1:6653"
 )
 
-func newFabric(t *testing.T) *fabric {
+// newFabric starts a fabric; extra are more `vpcflow serve` flags.
+func newFabric(t *testing.T, extra ...string) *fabric {
 	t.Helper()
 	ctx := testCtx(t)
 	lab := netlab.New(t)
@@ -76,7 +77,7 @@ func newFabric(t *testing.T) *fabric {
 	must(t, err)
 	f := &fabric{t: t, lab: lab, phys: phys, ovs: ovs,
 		dataDir: filepath.Join(lab.Dir(), "vpcflow-data"), http: phys.HTTPClient(),
-		serveFlags: []string{"--openflow", "127.0.0.1:6653", "--ovsdb", ovs.DBEndpoint()}}
+		serveFlags: append([]string{"--openflow", "127.0.0.1:6653", "--ovsdb", ovs.DBEndpoint()}, extra...)}
 	f.startController()
 	return f
 }

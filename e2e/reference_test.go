@@ -35,6 +35,29 @@ func (a attachments) Attachment(h topology.Host) (pipeline.Attachment, bool) {
 // order, so IDs and cookies are the same), the table the bridge under
 // test must hold.
 func (f *fabric) referenceTable(at attachments) []openflow.Flow {
+	f.t.Helper()
+	return engine.Sorted(f.referenceEngine(at, map[string]pipeline.ChassisPlace{}, 1500).Desired(at.dpid))
+}
+
+// referenceTables is referenceTable for every datapath: the tables that
+// ports and chassis places make of the objects the REST API returns, by
+// dpid (a dpid with nothing of its own has the pipeline's defaults only;
+// ask Desired for it).
+func (f *fabric) referenceTables(ports pipeline.Ports, places map[string]pipeline.ChassisPlace, mtu int) map[uint64][]openflow.Flow {
+	tables := map[uint64][]openflow.Flow{}
+	e := f.referenceEngine(ports, places, mtu)
+	for _, d := range e.dpids {
+		tables[d] = engine.Sorted(e.Desired(d))
+	}
+	return tables
+}
+
+type referenceEngine struct {
+	*engine.Engine
+	dpids []uint64
+}
+
+func (f *fabric) referenceEngine(ports pipeline.Ports, places map[string]pipeline.ChassisPlace, mtu int) referenceEngine {
 	t := f.t
 	t.Helper()
 	ctx := context.Background()
@@ -92,9 +115,11 @@ func (f *fabric) referenceTable(at attachments) []openflow.Flow {
 	}
 	must(t, st.Restore(ctx, objs))
 	e := engine.New(pipeline.Default())
+	var dpids []uint64
 	st.Read(func(s *topology.State) {
-		e.Update(&pipeline.Snapshot{Topo: s, Ports: at, Chassis: map[string]pipeline.ChassisPlace{}, UnderlayMTU: 1500},
-			pipeline.AllOwners(s))
+		for dpid := range e.Update(&pipeline.Snapshot{Topo: s, Ports: ports, Chassis: places, UnderlayMTU: mtu}, pipeline.AllOwners(s)) {
+			dpids = append(dpids, dpid)
+		}
 	})
-	return engine.Sorted(e.Desired(at.dpid))
+	return referenceEngine{Engine: e, dpids: dpids}
 }

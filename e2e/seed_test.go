@@ -32,8 +32,9 @@ type seed struct {
 	port2    int
 }
 
-func newSeed(t *testing.T) *seed {
-	f := newFabric(t)
+// newSeed builds the seed scenario; extra are more `vpcflow serve` flags.
+func newSeed(t *testing.T, extra ...string) *seed {
+	f := newFabric(t, extra...)
 	return seedOn(f, f.addBridge("br-test"))
 }
 

@@ -31,6 +31,12 @@ const (
 
 func newMultiChassis(t *testing.T, names ...string) *multiChassis {
 	t.Helper()
+	return newMultiChassisWith(t, nil, names...)
+}
+
+// newMultiChassisWith is newMultiChassis with more `vpcflow serve` flags.
+func newMultiChassisWith(t *testing.T, extra []string, names ...string) *multiChassis {
+	t.Helper()
 	ctx := testCtx(t)
 	lab := netlab.New(t)
 	ul, err := lab.AddUnderlay(ctx, "underlay", underlayCIDR)
@@ -41,7 +47,7 @@ func newMultiChassis(t *testing.T, names ...string) *multiChassis {
 		// OpenFlow listener over the underlay, and it finds their OVSDBs
 		// through the chassis it is told about (no --ovsdb).
 		fabric: &fabric{t: t, lab: lab, phys: ul.Node, http: ul.Node.HTTPClient(), dataDir: filepath.Join(lab.Dir(), "vpcflow-data"),
-			serveFlags: []string{"--openflow", ctrlIP + ":6653", "--advertise", "tcp:" + ctrlIP + ":6653"}},
+			serveFlags: append([]string{"--openflow", ctrlIP + ":6653", "--advertise", "tcp:" + ctrlIP + ":6653"}, extra...)},
 		underlay: ul, chassis: map[string]*netlab.Chassis{}, dpids: map[string]uint64{},
 	}
 	for i, name := range names {

@@ -333,3 +333,29 @@ func TestDashboardUsesRealMetrics(t *testing.T) {
 		t.Fatalf("only %d metric references found in the dashboard", n)
 	}
 }
+
+// TestDriftCollectorExportsTheControllersCounters: the drift metrics are
+// the controller's drift report, per switch and kind.
+func TestDriftCollectorExportsTheControllersCounters(t *testing.T) {
+	rep := controller.DriftReport{Switches: []controller.SwitchDrift{{DPID: 1,
+		DriftCounters: controller.DriftCounters{Checks: 4, Missing: 2, Unexpected: 1, Modified: 3, Repairs: 2, RepairedFlows: 6},
+		Installed:     map[uint8]uint32{30: 12}}}}
+	m := New()
+	if err := m.Register(NewDriftCollector(func() controller.DriftReport { return rep })); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler(zap.NewNop()).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		`vpcflow_drift_flows_total{dpid="0000000000000001",kind="missing"} 2`,
+		`vpcflow_drift_flows_total{dpid="0000000000000001",kind="unexpected"} 1`,
+		`vpcflow_drift_flows_total{dpid="0000000000000001",kind="modified"} 3`,
+		`vpcflow_drift_checks_total{dpid="0000000000000001"} 4`,
+		`vpcflow_drift_repaired_flows_total{dpid="0000000000000001"} 6`,
+		`vpcflow_drift_installed_flows{dpid="0000000000000001",table="30"} 12`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}

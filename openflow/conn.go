@@ -431,6 +431,14 @@ func (c *conn) dispatch(m message) {
 		c.deliverError(m)
 	case typeBarrierReply, typeFeaturesReply:
 		c.deliver(m, reply{msg: m})
+	case typeEchoReply:
+		// Echo requests of the keepalive have no waiter; those of Echo do.
+		c.pmu.Lock()
+		w := c.pending[m.xid]
+		c.pmu.Unlock()
+		if w != nil {
+			c.deliver(m, reply{msg: m})
+		}
 	case typeMultipartReply:
 		c.deliverMultipart(m)
 	case typeExperimenter:
@@ -445,7 +453,7 @@ func (c *conn) dispatch(m message) {
 		c.log.Debug("ignoring experimenter message", zap.Int("len", len(m.body)))
 	case typePacketIn:
 		c.handlePacketIn(m)
-	case typeEchoReply, typeHello, typeFlowRemoved, typePortStatus:
+	case typeHello, typeFlowRemoved, typePortStatus:
 		c.log.Debug("ignoring message", zap.Uint8("type", m.typ), zap.Uint32("xid", m.xid))
 	default:
 		c.log.Debug("ignoring unknown message type", zap.Uint8("type", m.typ), zap.Uint32("xid", m.xid))

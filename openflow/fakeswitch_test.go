@@ -24,6 +24,9 @@ type fakeSwitch struct {
 	eof chan struct{} // closed when the server closed the connection
 
 	packetInFormat atomic.Uint32 // the format the server asked for, if any
+	// mute, when set, makes the fake stop answering anything (a peer
+	// that is gone without closing its connection).
+	mute atomic.Bool
 }
 
 // dialRaw connects without a handshake.
@@ -76,6 +79,9 @@ func (f *fakeSwitch) readLoop() {
 		m, err := readMessage(f.br)
 		if err != nil {
 			return
+		}
+		if f.mute.Load() {
+			continue
 		}
 		if m.typ == typeEchoRequest {
 			f.send(simpleMessage(typeEchoReply, m.xid, m.body))

@@ -567,9 +567,10 @@ func TestPacketInAfterReplacedSwitchGone(t *testing.T) {
 		goneAt:      map[*Switch]time.Time{},
 		firstPin:    map[*Switch]time.Time{},
 	}
-	addr, _ := startServer(t, h, ServerOptions{})
-	dialFake(t, addr, 0x56)
+	addr, _ := startServer(t, h, ServerOptions{ClaimProbeTimeout: 200 * time.Millisecond})
+	first := dialFake(t, addr, 0x56)
 	old := h.waitConnected(t, 0x56, 5*time.Second)
+	first.mute.Store(true) // gone without closing: the new connection replaces it
 	f := dialFake(t, addr, 0x56)
 	frame := unhex(t, icmpFrame)
 	f.send(encodePacketIn(0, PacketIn{Cookie: 7, Match: NewMatch().InPort(1), Data: frame}))

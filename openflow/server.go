@@ -2,11 +2,15 @@ package openflow
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -20,10 +24,12 @@ type Handler interface {
 	// disconnects or the server stops.
 	SwitchConnected(ctx context.Context, sw *Switch)
 	// SwitchDisconnected is called once per connected switch, after its
-	// connection closed and its SwitchConnected call returned. When a
-	// switch reconnects with the same datapath id, the old connection is
-	// closed and its SwitchDisconnected returns before the new
-	// connection's SwitchConnected is called.
+	// connection closed and its SwitchConnected call returned. A new
+	// connection with the datapath id of a connected switch replaces it
+	// only when the old one no longer answers an echo (see claim); the old
+	// connection is then closed and its SwitchDisconnected returns before
+	// the new connection's SwitchConnected is called. A refused claimant
+	// is never reported.
 	SwitchDisconnected(sw *Switch)
 }
 
@@ -50,6 +56,10 @@ type ServerOptions struct {
 	// MaxAcceptBackoff is the longest wait before accepting again after
 	// an accept error such as EMFILE (default 1s).
 	MaxAcceptBackoff time.Duration
+	// ClaimProbeTimeout bounds the echo sent to a connected switch when
+	// another connection claims its datapath id (default 3s): the
+	// established connection is kept if it answers in time.
+	ClaimProbeTimeout time.Duration
 	// Observer, when set, is told about connections, messages, errors and
 	// echo round trips (metrics).
 	Observer Observer
@@ -77,6 +87,9 @@ func (o ServerOptions) withDefaults() ServerOptions {
 	if o.MaxAcceptBackoff <= 0 {
 		o.MaxAcceptBackoff = time.Second
 	}
+	if o.ClaimProbeTimeout <= 0 {
+		o.ClaimProbeTimeout = 3 * time.Second
+	}
 	return o
 }
 
@@ -90,6 +103,13 @@ type Server struct {
 	switches map[uint64]*Switch // by datapath id, after the handshake
 	conns    map[*conn]struct{} // every open connection
 	wg       sync.WaitGroup
+	// claiming marks the dpids whose established connection is being
+	// probed because another connection claims them.
+	claiming map[uint64]bool
+	// certs binds a dpid to the TLS certificate (SHA-256 of the leaf)
+	// that first presented it; other certificates claiming it are refused.
+	certs     map[uint64][sha256.Size]byte
+	conflicts atomic.Uint64
 
 	admission *admission      // connections in their handshake
 	warnings  *rateLimitedLog // handshake failures and refusals
@@ -104,6 +124,8 @@ func NewServer(log *zap.Logger, h Handler, opts ServerOptions) *Server {
 		opts:     opts.withDefaults(),
 		switches: make(map[uint64]*Switch),
 		conns:    make(map[*conn]struct{}),
+		claiming: make(map[uint64]bool),
+		certs:    make(map[uint64][sha256.Size]byte),
 	}
 	s.admission = newAdmission(s.opts.MaxHandshakes, s.opts.MaxHandshakesPerSource)
 	s.warnings = newRateLimitedLog(10*time.Second, 5)
@@ -244,6 +266,13 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, src string) {
 	c.log = log.With(zap.String("dpid", fmt.Sprintf("%016x", dpid)))
 	sw := &Switch{c: c, dpid: dpid, remote: nc.RemoteAddr().String(), connectedAt: time.Now(), gone: make(chan struct{})}
 	defer close(sw.gone)
+	// Nothing is sent to the switch, nor read from it, before its claim
+	// on the dpid is accepted.
+	old, ok := s.claim(ctx, sw, peerCertificate(nc))
+	if !ok {
+		c.close(errors.New("datapath id already connected"))
+		return
+	}
 
 	// Packet-ins are delivered from their own goroutine, from when
 	// SwitchConnected is called until the connection closes.
@@ -258,11 +287,6 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, src string) {
 	} else {
 		close(packetInsDone)
 	}
-
-	s.mu.Lock()
-	old := s.switches[dpid]
-	s.switches[dpid] = sw
-	s.mu.Unlock()
 
 	swCtx, cancel := context.WithCancel(ctx)
 	go func() { // cancel the switch's context as soon as the connection closes
@@ -282,8 +306,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, src string) {
 			}
 		}()
 		if old != nil {
-			c.log.Info("switch reconnected; closing its old connection", zap.String("old_remote", old.remote))
-			old.c.close(errors.New("replaced by a new connection from the same datapath"))
+			// claim closed it: it did not answer.
 			<-old.gone
 		}
 		if swCtx.Err() != nil {
@@ -328,4 +351,107 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, src string) {
 		}()
 		s.h.SwitchDisconnected(sw)
 	}()
+}
+
+// A connection that finishes its handshake claims a datapath id. It does
+// not silently win over one that is connected with that id (a hostile or
+// misconfigured peer could otherwise take a bridge's place, receive its
+// flows, and keep the real bridge off by reconnecting): the established
+// connection is asked for an echo, and kept if it answers within
+// ClaimProbeTimeout; the claimant is then refused, logged and counted
+// (DPIDConflicts), and gets nothing. Only an established connection that
+// does not answer is replaced. Over TLS a dpid is bound to the certificate
+// that first presented it (for as long as the server runs): another
+// certificate claiming it is refused even when the dpid is not connected.
+// Over plain TCP nothing proves who a switch is: the network is trusted.
+
+// DPIDConflicts is the number of connections refused because they claimed
+// the datapath id of a connected switch that still answered, or one bound
+// to another TLS certificate.
+func (s *Server) DPIDConflicts() uint64 { return s.conflicts.Load() }
+
+// claim registers sw as the connection of its dpid, or refuses it (false).
+// It returns the connection sw replaces, which it has closed.
+func (s *Server) claim(ctx context.Context, sw *Switch, cert []byte) (*Switch, bool) {
+	dpid := sw.dpid
+	var fp [sha256.Size]byte
+	if cert != nil {
+		fp = sha256.Sum256(cert)
+	}
+	refuse := func(why string, fields ...zap.Field) (*Switch, bool) {
+		n := s.conflicts.Add(1)
+		if s.warnings.allow(s.log, fmt.Sprintf("dpid conflict %016x", dpid)) {
+			s.log.Warn("refused a connection claiming the datapath id of another switch: "+why,
+				append(fields, zap.String("dpid", fmt.Sprintf("%016x", dpid)), zap.String("remote", sw.remote),
+					zap.Uint64("conflicts_total", n))...)
+		}
+		return nil, false
+	}
+	s.mu.Lock()
+	if bound, ok := s.certs[dpid]; ok && cert != nil && bound != fp {
+		s.mu.Unlock()
+		return refuse("the datapath id is bound to the TLS certificate that first presented it",
+			zap.String("bound_certificate_sha256", hex.EncodeToString(bound[:])),
+			zap.String("presented_certificate_sha256", hex.EncodeToString(fp[:])))
+	}
+	old := s.switches[dpid]
+	if old == nil {
+		s.register(sw, cert, fp)
+		s.mu.Unlock()
+		return nil, true
+	}
+	if s.claiming[dpid] {
+		s.mu.Unlock()
+		return refuse("another connection's claim is being checked", zap.String("connected_remote", old.remote))
+	}
+	s.claiming[dpid] = true
+	s.mu.Unlock()
+
+	pctx, cancel := context.WithTimeout(ctx, s.opts.ClaimProbeTimeout)
+	err := old.c.sendEcho(pctx)
+	cancel()
+
+	s.mu.Lock()
+	delete(s.claiming, dpid)
+	cur := s.switches[dpid]
+	switch {
+	case ctx.Err() != nil:
+		s.mu.Unlock()
+		return nil, false
+	case cur != nil && cur != old:
+		s.mu.Unlock()
+		return refuse("another connection took it meanwhile", zap.String("connected_remote", cur.remote))
+	case cur == old && err == nil:
+		s.mu.Unlock()
+		return refuse("the connected switch still answers", zap.String("connected_remote", old.remote))
+	}
+	s.register(sw, cert, fp)
+	s.mu.Unlock()
+	sw.c.log.Info("switch reconnected; its old connection did not answer and is closed",
+		zap.String("old_remote", old.remote), zap.NamedError("echo", err))
+	old.c.close(errors.New("replaced by a new connection from the same datapath (this one did not answer an echo)"))
+	return old, true
+}
+
+// register makes sw its dpid's connection and binds the dpid to cert (if
+// any, and not bound yet). Caller holds s.mu.
+func (s *Server) register(sw *Switch, cert []byte, fp [sha256.Size]byte) {
+	s.switches[sw.dpid] = sw
+	if _, bound := s.certs[sw.dpid]; cert != nil && !bound {
+		s.certs[sw.dpid] = fp
+	}
+}
+
+// peerCertificate is the DER of the certificate a TLS peer presented, nil
+// over plain TCP.
+func peerCertificate(nc net.Conn) []byte {
+	tc, ok := nc.(interface{ ConnectionState() tls.ConnectionState })
+	if !ok {
+		return nil
+	}
+	st := tc.ConnectionState()
+	if len(st.PeerCertificates) == 0 {
+		return nil
+	}
+	return st.PeerCertificates[0].Raw
 }

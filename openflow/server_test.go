@@ -329,13 +329,16 @@ func TestHelloNegotiation(t *testing.T) {
 	}
 }
 
-// TestReconnectSameDPID: a second connection from the same datapath wins;
-// the old one is disconnected first.
+// TestReconnectSameDPID: a second connection from the same datapath wins
+// when the first one no longer answers (a switch that reconnected before
+// its old connection was seen to close); the old one is disconnected
+// first.
 func TestReconnectSameDPID(t *testing.T) {
 	rec := newRecorder()
-	addr, _ := startServer(t, rec, ServerOptions{})
+	addr, _ := startServer(t, rec, ServerOptions{ClaimProbeTimeout: 200 * time.Millisecond})
 	f1 := dialFake(t, addr, 7)
 	sw1 := rec.waitConnected(t, 7, 5*time.Second)
+	f1.mute.Store(true)
 	_ = dialFake(t, addr, 7)
 	select {
 	case d := <-rec.disconnected:
@@ -354,6 +357,65 @@ func TestReconnectSameDPID(t *testing.T) {
 	}
 	if err := sw1.Barrier(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Errorf("Barrier on replaced switch: %v, want ErrClosed", err)
+	}
+}
+
+// TestImpostorCannotTakeOverDPID (issue 10.2): a peer that completes the
+// handshake with the dpid of a connected switch that still answers is
+// refused: the established connection stays, the handler never hears of
+// the impostor, nothing is sent to it after the handshake, and the
+// conflict is counted. Reconnecting over and over changes nothing.
+func TestImpostorCannotTakeOverDPID(t *testing.T) {
+	rec := newRecorder()
+	log := testLogger(t)
+	srv := NewServer(log, rec, ServerOptions{ClaimProbeTimeout: 500 * time.Millisecond})
+	ln := mustListen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	addr := ln.Addr().String()
+	real := dialFake(t, addr, 0x42)
+	sw := rec.waitConnected(t, 0x42, 5*time.Second)
+	for i := 0; i < 5; i++ {
+		imp := dialFake(t, addr, 0x42)
+		if err := imp.waitClosed(5 * time.Second); err != nil {
+			t.Fatalf("impostor %d: %v", i, err)
+		}
+		select {
+		case m := <-imp.in:
+			t.Errorf("impostor %d was sent message type %d after its handshake", i, m.typ)
+		default:
+		}
+		if imp.packetInFormat.Load() != 0 {
+			t.Errorf("impostor %d was asked for a packet-in format", i)
+		}
+	}
+	select {
+	case d := <-rec.disconnected:
+		t.Fatalf("%s disconnected by an impostor", d)
+	case sw2 := <-rec.connected:
+		t.Fatalf("impostor reported as connected: %s", sw2)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if got := srv.DPIDConflicts(); got != 5 {
+		t.Errorf("DPIDConflicts() = %d, want 5", got)
+	}
+	// The real switch is still served.
+	bctx, bcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer bcancel()
+	go func() {
+		m := real.expect(typeBarrierRequest)
+		real.send(simpleMessage(typeBarrierReply, m.xid, nil))
+	}()
+	if err := sw.Barrier(bctx); err != nil {
+		t.Fatalf("the real switch no longer answers through the server: %v", err)
+	}
+	if got := srv.Switches(); len(got) != 1 || got[0] != sw {
+		t.Errorf("switches %v", got)
 	}
 }
 

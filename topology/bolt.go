@@ -20,15 +20,19 @@ import (
 // schema version and the last ID of each kind.
 //
 // Schema history: 1 had no chassis bucket; 2 adds it (and hosts may carry
-// "chassis"). A version 1 store is upgraded in place when it is opened, and
-// an older vpcflow then refuses it rather than misread chassis hosts.
+// "chassis"); 3 adds security groups, their rules and DHCP options sets
+// (and hosts may carry "security_groups", "ct_zone", "ovsdb"). An older
+// store is backed up (vpcflow.db.schemaN.bak) and upgraded in place when
+// it is opened, and an older vpcflow then refuses it rather than misread
+// it.
 const (
 	// DBFileName is the store's file inside its directory.
 	DBFileName = "vpcflow.db"
 	// SchemaVersion is the on-disk layout version this code writes. It
 	// also reads (and upgrades) version 1.
-	SchemaVersion = "2"
+	SchemaVersion = "3"
 	schemaV1      = "1"
+	schemaV2      = "2"
 
 	bucketMeta  = "meta"
 	metaSchema  = "schema"
@@ -49,7 +53,7 @@ type Bolt struct {
 // directory or file is ErrNoStore. A file that is not a whole vpcflow
 // store (truncated, random bytes, damaged pages bbolt trips over) is
 // ErrCorrupt, never a panic. A schema 1 store is copied to
-// vpcflow.db.schema1.bak before it is upgraded.
+// vpcflow.db.schema1.bak (schema 2: .schema2.bak) before it is upgraded.
 func OpenBolt(ctx context.Context, dir string, log *zap.Logger, opts ...OpenOption) (*Bolt, error) {
 	var oo openOptions
 	for _, o := range opts {
@@ -103,13 +107,13 @@ func OpenBolt(ctx context.Context, dir string, log *zap.Logger, opts ...OpenOpti
 	if err == nil && oo.existing && schema == "" {
 		err = fmt.Errorf("%w: %s is a bbolt file but was never initialised by vpcflow (no schema version; `vpcflow init` initialises it)", ErrCorrupt, path)
 	}
-	if err == nil && schema == schemaV1 {
-		backup := path + ".schema1.bak"
+	if err == nil && (schema == schemaV1 || schema == schemaV2) {
+		backup := path + ".schema" + schema + ".bak"
 		err = guard(path, func() error {
 			return db.View(func(tx *bolt.Tx) error { return tx.CopyFile(backup, dbFilePerm) })
 		})
 		if err != nil {
-			err = fmt.Errorf("backing the schema 1 store up to %s before upgrading it: %w", backup, err)
+			err = fmt.Errorf("backing the schema %s store up to %s before upgrading it: %w", schema, backup, err)
 		} else {
 			log.Info("topology store backed up before its upgrade", zap.String("backup", backup))
 		}
@@ -169,12 +173,15 @@ func initBuckets(db *bolt.DB) (upgradedFrom string, err error) {
 		switch v := meta.Get([]byte(metaSchema)); {
 		case v == nil:
 			// A new store.
-		case string(v) == schemaV1:
-			// Version 1 had no chassis bucket; creating it below is the
-			// whole upgrade.
-			upgradedFrom = schemaV1
+		case string(v) == schemaV1, string(v) == schemaV2:
+			// Version 1 had no chassis bucket, version 2 no security group,
+			// rule or DHCP options buckets; creating them below is the
+			// whole upgrade. An older vpcflow refuses the upgraded store
+			// rather than load it without the kinds it does not know (and
+			// silently drop the filtering of security groups).
+			upgradedFrom = string(v)
 		case string(v) != SchemaVersion:
-			return fmt.Errorf("the store has schema version %q, written by a newer vpcflow; this one reads schema %q and %q: run the newer vpcflow, or restore a backup", v, schemaV1, SchemaVersion)
+			return fmt.Errorf("the store has schema version %q, written by a newer vpcflow; this one reads schema %q, %q and %q: run the newer vpcflow, or restore a backup", v, schemaV1, schemaV2, SchemaVersion)
 		}
 		for _, k := range KindNames() {
 			if _, err := tx.CreateBucketIfNotExists([]byte(k)); err != nil {

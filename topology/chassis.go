@@ -39,8 +39,8 @@ func (c *Chassis) clone() Object    { x := *c; return &x }
 // Chassis is the op's object when it is a chassis, else nil.
 func (op Op) Chassis() *Chassis { c, _ := op.Obj.(*Chassis); return c }
 
-// chassisKind declares chassis: global; tunnel IPs and OVSDB bridges are
-// unique. Hosts attached by chassis+interface refer to their chassis.
+// chassisKind declares chassis: global; tunnel IPs and OVSDB endpoints are
+// unique (one Open vSwitch hosts one chassis). Hosts attached by chassis+interface refer to their chassis.
 type chassisKind struct{}
 
 func (chassisKind) name() string                    { return "chassis" }
@@ -70,8 +70,13 @@ func (chassisKind) uniques(o Object) []unique {
 		{index: "tunnel_ip", field: "tunnel_ip", value: c.TunnelIP.String(), taken: func(h Object) string {
 			return fmt.Sprintf("%s is already the tunnel IP of chassis %q", c.TunnelIP, h.(*Chassis).Name)
 		}},
-		{index: "bridge", field: "bridge", value: c.OVSDB + "\x00" + c.Bridge, taken: func(h Object) string {
-			return fmt.Sprintf("bridge %s on %s is already chassis %q", quote(c.Bridge), c.OVSDB, h.(*Chassis).Name)
+		// One Open vSwitch hosts one chassis: its flow-based VXLAN port
+		// (TunnelPortName) is unique in the OVSDB, and so is the UDP port
+		// its tunnels listen on.
+		{index: "ovsdb", field: "ovsdb", value: c.OVSDB, taken: func(h Object) string {
+			other := h.(*Chassis)
+			return fmt.Sprintf("%s already hosts chassis %q (bridge %s): one Open vSwitch hosts one chassis, as its VXLAN port %s is unique there",
+				c.OVSDB, other.Name, quote(other.Bridge), TunnelPortName)
 		}},
 	}
 }

@@ -57,7 +57,7 @@ func TestChassisRules(t *testing.T) {
 		{name: "ok tcp ovsdb without port", ops: with(func(c *Chassis) { c.OVSDB = "tcp:node3.example.com" })},
 		{name: "ok ssl ovsdb", ops: with(func(c *Chassis) { c.OVSDB = "ssl:192.168.100.13:6640" })},
 		{name: "ok ssl ovsdb without port", ops: with(func(c *Chassis) { c.OVSDB = "ssl:node3.example.com" })},
-		{name: "ok same ovsdb, other bridge", ops: with(func(c *Chassis) { c.OVSDB = "tcp:192.168.100.11:6640"; c.Bridge = "br-other" })},
+		{name: "same ovsdb, other bridge", ops: with(func(c *Chassis) { c.OVSDB = "tcp:192.168.100.11:6640"; c.Bridge = "br-other" }), kind: ErrConflict, field: "ovsdb", msg: `already hosts chassis "node1" (bridge "br-vpc"): one Open vSwitch hosts one chassis`},
 		{name: "ok same bridge, other ovsdb", ops: with(func(c *Chassis) { c.Bridge = "br-vpc" })},
 		{name: "ok link-local tunnel ip", ops: with(func(c *Chassis) { c.TunnelIP = ip("169.254.0.13") })},
 
@@ -78,9 +78,9 @@ func TestChassisRules(t *testing.T) {
 		{name: "no bridge", ops: with(func(c *Chassis) { c.Bridge = "" }), kind: ErrInvalid, field: "bridge", msg: "required"},
 		{name: "bridge with slash", ops: with(func(c *Chassis) { c.Bridge = "br/x" }), kind: ErrInvalid, field: "bridge", msg: "not a valid name"},
 		{name: "bridge too long", ops: with(func(c *Chassis) { c.Bridge = long }), kind: ErrInvalid, field: "bridge", msg: "too long"},
-		{name: "bridge pair taken", ops: with(func(c *Chassis) { c.OVSDB = "tcp:192.168.100.11:6640" }), kind: ErrConflict, field: "bridge", msg: `already chassis "node1"`},
-		{name: "bridge pair taken, ovsdb written otherwise", ops: with(func(c *Chassis) { c.OVSDB = "tcp:192.168.100.11" }), kind: ErrConflict, field: "bridge", msg: `already chassis "node1"`},
-		{name: "bridge pair taken, unix path written otherwise", ops: with(func(c *Chassis) { c.OVSDB = "unix:/var/run//openvswitch/./db.sock" }), kind: ErrConflict, field: "bridge", msg: `already chassis "node2"`},
+		{name: "bridge pair taken", ops: with(func(c *Chassis) { c.OVSDB = "tcp:192.168.100.11:6640" }), kind: ErrConflict, field: "ovsdb", msg: `already hosts chassis "node1"`},
+		{name: "bridge pair taken, ovsdb written otherwise", ops: with(func(c *Chassis) { c.OVSDB = "tcp:192.168.100.11" }), kind: ErrConflict, field: "ovsdb", msg: `already hosts chassis "node1"`},
+		{name: "bridge pair taken, unix path written otherwise", ops: with(func(c *Chassis) { c.OVSDB = "unix:/var/run//openvswitch/./db.sock" }), kind: ErrConflict, field: "ovsdb", msg: `already hosts chassis "node2"`},
 
 		{name: "no tunnel ip", ops: with(func(c *Chassis) { c.TunnelIP = netip.Addr{} }), kind: ErrInvalid, field: "tunnel_ip", msg: "required"},
 		{name: "ipv6 tunnel ip", ops: with(func(c *Chassis) { c.TunnelIP = ip("fd00::13") }), kind: ErrInvalid, field: "tunnel_ip", msg: "must be IPv4"},
@@ -360,7 +360,7 @@ func TestChassisReopen(t *testing.T) {
 		field string
 	}{
 		{createChassis(Chassis{Name: "x", OVSDB: "tcp:192.168.100.99:6640", Bridge: "br-vpc", TunnelIP: ip("192.168.100.11")}), "tunnel_ip"},
-		{createChassis(Chassis{Name: "x", OVSDB: "unix:/var/run/openvswitch/db.sock", Bridge: "br-vpc", TunnelIP: ip("192.168.100.99")}), "bridge"},
+		{createChassis(Chassis{Name: "x", OVSDB: "unix:/var/run/openvswitch/db.sock", Bridge: "br-vpc", TunnelIP: ip("192.168.100.99")}), "ovsdb"},
 		{createHost(Host{VPC: "vpc-a", Name: "x", VSwitch: "vsw-a", IP: ip("10.10.10.99"), MAC: mac("02:00:00:00:00:99"), Chassis: "node1", Interface: "vnet1"}), "interface"},
 		{deleteChassis("node1"), "name"},
 	} {
@@ -436,8 +436,8 @@ func TestOpenSchemaV1(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if schema != SchemaVersion || SchemaVersion != "2" {
-		t.Errorf("schema after upgrade = %q, want %q", schema, "2")
+	if schema != SchemaVersion || SchemaVersion != "3" {
+		t.Errorf("schema after upgrade = %q, want %q", schema, "3")
 	}
 	var c Chassis
 	if err := json.Unmarshal(stored, &c); err != nil || c.Name != "node1" || c.TunnelIP != ip("192.168.100.11") {
@@ -479,7 +479,7 @@ func TestOpenRejectsBadChassisData(t *testing.T) {
 			"is already the tunnel IP of chassis"},
 		{"chassis with a taken bridge", "chassis", "node9",
 			`{"id":9,"name":"node9","ovsdb":"tcp:192.168.100.11:6640","bridge":"br-vpc","tunnel_ip":"192.168.100.19"}`,
-			`is already chassis "node1"`},
+			`already hosts chassis "node1"`},
 		{"chassis that is not JSON", "chassis", "node9", `{`, "decode"},
 	}
 	for _, tc := range cases {

@@ -208,3 +208,43 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// A schema 2 store (before security groups and DHCP options) is backed up
+// and upgraded to 3, and keeps its objects.
+func TestOpenUpgradeFromSchema2(t *testing.T) {
+	dir := t.TempDir()
+	path := storeWithData(t, dir)
+	db, err := bolt.Open(path, 0o600, nil)
+	must(t, err)
+	must(t, db.Update(func(tx *bolt.Tx) error {
+		for _, b := range []string{"secgroup", "secgrouprule", "dhcp_options"} {
+			if tx.Bucket([]byte(b)) != nil {
+				if err := tx.DeleteBucket([]byte(b)); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Bucket([]byte(bucketMeta)).Put([]byte(metaSchema), []byte(schemaV2))
+	}))
+	must(t, db.Close())
+	s, err := Open(context.Background(), dir, nil, Existing())
+	must(t, err)
+	var vpcs int
+	s.Read(func(st *State) { vpcs = len(st.VPCs()) })
+	must(t, s.Close())
+	if vpcs != 3 {
+		t.Errorf("after the upgrade %d VPCs, want 3", vpcs)
+	}
+	if _, err := os.Stat(path + ".schema2.bak"); err != nil {
+		t.Errorf("no backup of the schema 2 store: %v", err)
+	}
+	db, err = bolt.Open(path, 0o600, nil)
+	must(t, err)
+	defer db.Close()
+	must(t, db.View(func(tx *bolt.Tx) error {
+		if v := string(tx.Bucket([]byte(bucketMeta)).Get([]byte(metaSchema))); v != SchemaVersion {
+			t.Errorf("schema after the upgrade %q, want %q", v, SchemaVersion)
+		}
+		return nil
+	}))
+}

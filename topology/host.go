@@ -14,17 +14,22 @@ import (
 // interface's external_ids:attached-mac; the API fills it in then.
 // The same holds for Chassis+Interface, through that chassis's OVSDB.
 type Host struct {
-	ID        uint32     `json:"id"`
-	VPC       string     `json:"vpc"`
-	Name      string     `json:"name"`
-	VSwitch   string     `json:"vswitch"`
-	IP        netip.Addr `json:"ip"`
-	MAC       MAC        `json:"mac"`
-	Bridge    string     `json:"bridge,omitempty"`
-	Chassis   string     `json:"chassis,omitempty"`
-	Interface string     `json:"interface,omitempty"`
-	DPID      DPID       `json:"dpid,omitzero"`
-	OFPort    uint32     `json:"ofport,omitempty"`
+	ID      uint32     `json:"id"`
+	VPC     string     `json:"vpc"`
+	Name    string     `json:"name"`
+	VSwitch string     `json:"vswitch"`
+	IP      netip.Addr `json:"ip"`
+	MAC     MAC        `json:"mac"`
+	Bridge  string     `json:"bridge,omitempty"`
+	// OVSDB is the --ovsdb server whose Bridge the host is on: needed when
+	// several servers have a bridge of that name, filled in by the
+	// controller when exactly one has it (so the attachment never moves to
+	// another server's bridge of the same name).
+	OVSDB     string `json:"ovsdb,omitempty"`
+	Chassis   string `json:"chassis,omitempty"`
+	Interface string `json:"interface,omitempty"`
+	DPID      DPID   `json:"dpid,omitzero"`
+	OFPort    uint32 `json:"ofport,omitempty"`
 	// SecurityGroups are the groups the host is in (secgroup.go); CTZone
 	// is its conntrack zone while it is in any, assigned by the store.
 	SecurityGroups []string `json:"security_groups,omitempty"`
@@ -97,8 +102,12 @@ func (hostKind) uniques(o Object) []unique {
 	var out []unique
 	switch {
 	case h.Bridge != "":
-		out = append(out, unique{index: "attachment", field: "interface", value: "b\x00" + h.Bridge + "\x00" + h.Interface,
-			taken: taken(h.Bridge + "/" + h.Interface)})
+		what := h.Bridge + "/" + h.Interface
+		if h.OVSDB != "" {
+			what += " on " + h.OVSDB
+		}
+		out = append(out, unique{index: "attachment", field: "interface", value: "b\x00" + h.OVSDB + "\x00" + h.Bridge + "\x00" + h.Interface,
+			taken: taken(what)})
 	case h.Chassis != "":
 		out = append(out, unique{index: "attachment", field: "interface", value: "c\x00" + h.Chassis + "\x00" + h.Interface,
 			taken: taken(fmt.Sprintf("interface %s of chassis %q", quote(h.Interface), h.Chassis))})
@@ -135,8 +144,8 @@ func (hostKind) check(o, old Object) *Error {
 		if len(h.MAC) == 0 {
 			h.MAC = append(MAC(nil), was.MAC...)
 		}
-		if h.Bridge == "" && h.Chassis == "" && h.Interface == "" && h.DPID == 0 && h.OFPort == 0 {
-			h.Bridge, h.Chassis, h.Interface, h.DPID, h.OFPort = was.Bridge, was.Chassis, was.Interface, was.DPID, was.OFPort
+		if h.Bridge == "" && h.OVSDB == "" && h.Chassis == "" && h.Interface == "" && h.DPID == 0 && h.OFPort == 0 {
+			h.Bridge, h.OVSDB, h.Chassis, h.Interface, h.DPID, h.OFPort = was.Bridge, was.OVSDB, was.Chassis, was.Interface, was.DPID, was.OFPort
 		}
 		if h.VSwitch != was.VSwitch {
 			return Invalid("vswitch", "the vSwitch of host %q cannot be changed (%s → %s); delete and re-create it", h.Name, was.VSwitch, h.VSwitch)
@@ -187,6 +196,16 @@ func validateAttachment(h *Host) *Error {
 	byBridge := h.Bridge != ""
 	byChassis := h.Chassis != ""
 	byPort := h.DPID != 0 || h.OFPort != 0
+	if h.OVSDB != "" {
+		if !byBridge {
+			return Invalid("ovsdb", "only with bridge+interface: it names the --ovsdb server of the bridge (a chassis host is found through its chassis's OVSDB)")
+		}
+		ep, err := ValidateOVSDB("ovsdb", h.OVSDB)
+		if err != nil {
+			return err
+		}
+		h.OVSDB = ep
+	}
 	switch {
 	case byBridge && byChassis:
 		return Invalid("chassis", "give either bridge+interface or chassis+interface, not both (bridge %s, chassis %s)", quote(h.Bridge), quote(h.Chassis))

@@ -189,6 +189,17 @@ func TestHostRules(t *testing.T) {
 		{name: "interface with space", ops: with(func(h *Host) { h.Interface = "vnet 1" }), kind: ErrInvalid, field: "interface"},
 		{name: "interface taken", ops: with(func(h *Host) { h.Interface = "vnet1" }), kind: ErrConflict, field: "interface", msg: `br-test/vnet1 is already attached as host "test1" in VPC "vpc-a"`},
 		{name: "port taken", ops: with(func(h *Host) { byPort(h); h.DPID, h.OFPort = 1, 3 }), kind: ErrConflict, field: "ofport", msg: `host "test2"`},
+		{name: "ok bridge+interface on a named ovsdb", ops: with(func(h *Host) { h.OVSDB = "tcp:192.0.2.1" })},
+		{name: "ok same interface on another ovsdb's bridge", ops: []Op{
+			createHost(Host{VPC: "vpc-a", Name: "a", VSwitch: "vsw-a", IP: ip("10.10.10.31"), MAC: mac("02:00:00:00:00:31"), Bridge: "br-x", Interface: "vnet1", OVSDB: "tcp:192.0.2.1"}),
+			createHost(Host{VPC: "vpc-a", Name: "b", VSwitch: "vsw-a", IP: ip("10.10.10.32"), MAC: mac("02:00:00:00:00:32"), Bridge: "br-x", Interface: "vnet1", OVSDB: "tcp:192.0.2.2"}),
+		}},
+		{name: "interface taken on one ovsdb", ops: []Op{
+			createHost(Host{VPC: "vpc-a", Name: "a", VSwitch: "vsw-a", IP: ip("10.10.10.31"), MAC: mac("02:00:00:00:00:31"), Bridge: "br-x", Interface: "vnet1", OVSDB: "tcp:192.0.2.1"}),
+			createHost(Host{VPC: "vpc-a", Name: "b", VSwitch: "vsw-a", IP: ip("10.10.10.32"), MAC: mac("02:00:00:00:00:32"), Bridge: "br-x", Interface: "vnet1", OVSDB: "tcp:192.0.2.1:6640"}),
+		}, kind: ErrConflict, field: "[1].interface", msg: `br-x/vnet1 on tcp:192.0.2.1:6640 is already attached as host "a"`},
+		{name: "ovsdb without bridge", ops: with(func(h *Host) { byPort(h); h.OVSDB = "tcp:192.0.2.1" }), kind: ErrInvalid, field: "ovsdb", msg: "only with bridge+interface"},
+		{name: "bad ovsdb", ops: with(func(h *Host) { h.OVSDB = "192.0.2.1:6640" }), kind: ErrInvalid, field: "ovsdb", msg: "unknown method"},
 		{name: "interface taken in another VPC", ops: []Op{
 			createVSwitch(VSwitch{VPC: "vpc-b", Name: "b", CIDR: pfx("10.10.10.0/24")}),
 			createHost(Host{VPC: "vpc-b", Name: "x", VSwitch: "b", IP: ip("10.10.10.11"), MAC: mac("52:58:00:98:c0:81"), Bridge: "br-test", Interface: "vnet1"}),

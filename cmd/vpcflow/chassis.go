@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/vpcflow/vpcflow/api"
+	"github.com/vpcflow/vpcflow/controller"
 	"github.com/vpcflow/vpcflow/topology"
 )
 
@@ -65,6 +67,8 @@ type chassisSummary struct {
 	topology.Chassis
 	// Hosts are the hosts attached to the chassis, as VPC/NAME.
 	Hosts []string `json:"hosts"`
+	// Status is what is actually there (from the controller).
+	Status *controller.ChassisStatus `json:"status,omitempty"`
 }
 
 func (c *cli) chassisShow(args []string) int {
@@ -74,10 +78,11 @@ func (c *cli) chassisShow(args []string) int {
 		return code
 	}
 	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
-		ch, err := cl.Chassis(ctx, pos[0])
+		d, err := cl.ChassisDetail(ctx, pos[0])
 		if err != nil {
 			return nil, err
 		}
+		ch := d.Chassis
 		vpcs, err := cl.ListVPCs(ctx)
 		if err != nil {
 			return nil, err
@@ -94,7 +99,7 @@ func (c *cli) chassisShow(args []string) int {
 				}
 			}
 		}
-		return chassisSummary{Chassis: ch, Hosts: hosts}, nil
+		return chassisSummary{Chassis: ch, Hosts: hosts, Status: d.Status}, nil
 	}, func(w io.Writer, v any) {
 		s := v.(chassisSummary)
 		ctl := s.Controller
@@ -107,6 +112,9 @@ func (c *cli) chassisShow(args []string) int {
 		}
 		fmt.Fprintf(w, "name:\t%s\nid:\t%d\novsdb:\t%s\nbridge:\t%s\ntunnel_ip:\t%s\ncontroller:\t%s\ntunnel port:\t%s\nhosts:\t%s\n",
 			s.Name, s.ID, s.OVSDB, s.Bridge, s.TunnelIP, ctl, topology.TunnelPortName, hosts)
+		if s.Status != nil {
+			printChassisStatus(w, s.Status)
+		}
 	})
 }
 
@@ -124,4 +132,64 @@ func (c *cli) chassisDelete(args []string) int {
 			return cl.DeleteChassis(ctx, name, api.Cascade(cascade))
 		},
 	})
+}
+
+// printChassisStatus prints what is actually there for a chassis, as
+// `chassis show` lines.
+func printChassisStatus(w io.Writer, st *controller.ChassisStatus) {
+	yesNo := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	ovsdbState := st.OVSDB
+	if !st.OVSDBSince.IsZero() {
+		ovsdbState += " since " + st.OVSDBSince.UTC().Format(time.RFC3339)
+	}
+	if st.OVSDBError != "" {
+		ovsdbState += " (" + st.OVSDBError + ")"
+	}
+	fmt.Fprintf(w, "ovsdb state:\t%s\n", ovsdbState)
+	switch {
+	case !st.Bridge:
+		fmt.Fprintf(w, "bridge found:\tno\n")
+	default:
+		fmt.Fprintf(w, "bridge found:\tyes, dpid %s\n", st.DPID)
+	}
+	fmt.Fprintf(w, "switch connected:\t%s\n", yesNo(st.SwitchConnected))
+	ctls := "-"
+	if len(st.Controllers) > 0 {
+		ctls = strings.Join(st.Controllers, ", ")
+	}
+	fmt.Fprintf(w, "controller set:\t%s (bridge controllers: %s)\n", yesNo(st.ControllerSet), ctls)
+	switch tp := st.TunnelPort; {
+	case tp == nil:
+		fmt.Fprintf(w, "tunnel port ok:\tno (missing)\n")
+	case !tp.FlowBased:
+		fmt.Fprintf(w, "tunnel port ok:\tno (type %q, not flow-based)\n", tp.Type)
+	default:
+		fmt.Fprintf(w, "tunnel port ok:\tyes, ofport %d\n", tp.OFPort)
+	}
+	drift := "none"
+	if len(st.Drift) > 0 {
+		drift = strings.Join(st.Drift, "; ") + " (being repaired)"
+	}
+	fmt.Fprintf(w, "drift:\t%s\n", drift)
+	repairs := fmt.Sprint(st.Repairs)
+	if st.Repairs > 0 {
+		repairs += fmt.Sprintf(", last %s: %s", st.LastRepair.UTC().Format(time.RFC3339), strings.Join(st.LastDrift, "; "))
+	}
+	if st.RepairError != "" {
+		repairs += " (failing: " + st.RepairError + ")"
+	}
+	fmt.Fprintf(w, "repairs:\t%s\n", repairs)
+	mtu := "unknown (no uplink interface seen in its OVSDB)"
+	if st.UnderlayMTU > 0 {
+		mtu = fmt.Sprintf("%d (%s)", st.UnderlayMTU, st.UnderlayInterface)
+	}
+	fmt.Fprintf(w, "underlay mtu:\t%s, --underlay-mtu %d\n", mtu, st.ConfiguredMTU)
+	if st.MTUWarning != "" {
+		fmt.Fprintf(w, "WARNING:\t%s\n", st.MTUWarning)
+	}
 }

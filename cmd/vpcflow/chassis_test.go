@@ -142,9 +142,23 @@ func TestChassisAddRealOVSDB(t *testing.T) {
 			t.Errorf("ovs-vsctl %s = %s, want %s", c.args, got, c.want)
 		}
 	}
-	r := runCLI(t, srv.URL, "chassis", "add", "node2", "--ovsdb", o.DBEndpoint(), "--bridge", "br-missing", "--tunnel-ip", "192.168.100.12")
+	o2 := netlab.NewOVS(t, netlab.WithoutVswitchd())
+	r := runCLI(t, srv.URL, "chassis", "add", "node2", "--ovsdb", o2.DBEndpoint(), "--bridge", "br-missing", "--tunnel-ip", "192.168.100.12")
 	if r.code != 1 || !strings.HasPrefix(r.stderr, "error: ovsdb: cannot configure chassis \"node2\"") || !strings.Contains(r.stderr, `"br-missing"`) {
 		t.Errorf("chassis on a missing bridge: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = runCLI(t, srv.URL, "chassis", "add", "node3", "--ovsdb", o.DBEndpoint(), "--bridge", "br-other", "--tunnel-ip", "192.168.100.13")
+	if r.code != 1 || !strings.Contains(r.stderr, "one Open vSwitch hosts one chassis") {
+		t.Errorf("second chassis on one OVSDB: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// chassis show says what is there: this controller does not run its
+	// monitors (no Run), so the OVSDB was never reached.
+	show := mustCLI(t, srv.URL, "chassis", "show", "node1")
+	flat := strings.Join(strings.Fields(show), " ")
+	for _, want := range []string{"ovsdb state: never-connected", "bridge found: no", "controller set: no", "tunnel port ok: no (missing)", "underlay mtu: unknown"} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("chassis show lacks %q:\n%s", want, show)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -19,6 +19,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"gopkg.in/yaml.v3"
+
+	"github.com/vpcflow/vpcflow/controller"
 )
 
 // defaultConfigFile is read when neither --config nor $VPCFLOW_CONFIG names
@@ -58,6 +60,9 @@ type serveOptions struct {
 	TLSReloadInterval      time.Duration
 	AllowedHosts           stringList
 	RequestTimeout         time.Duration
+	DriftInterval          time.Duration
+	AllowFlush             bool
+	OVSDBWait              time.Duration
 
 	AliyunListen   string
 	AliyunKeysFile string
@@ -119,6 +124,9 @@ func serveFlagSet() (*flag.FlagSet, *serveOptions) {
 	fs.StringVar(&o.AliyunListen, "aliyun-listen", "", "listen address of Alibaba Cloud's VPC/ECS OpenAPI over the same topology, e.g. 127.0.0.1:8090 (docs/aliyun-api.md; needs --aliyun-keys-file; none: not served)")
 	fs.StringVar(&o.AliyunKeysFile, "aliyun-keys-file", "", "file of the access keys the Aliyun API accepts, a line \"ACCESS_KEY_ID ACCESS_KEY_SECRET\" each (re-read when it changes)")
 	fs.DurationVar(&o.TLSReloadInterval, "tls-reload-interval", 10*time.Second, "how often the TLS certificate, key and CA files are checked for changes and re-read (0: only on SIGHUP)")
+	fs.DurationVar(&o.OVSDBWait, "ovsdb-wait", 30*time.Second, "how long a connecting switch waits for every OVSDB's first port map before it is reconciled with what is known (the flows of an OVSDB that has not answered are kept)")
+	fs.DurationVar(&o.DriftInterval, "drift-interval", controller.DefaultDriftInterval, "how often each connected switch's flows are checked against what vpcflow wants and hand edits repaired (0: never, only when it reconnects)")
+	fs.BoolVar(&o.AllowFlush, "allow-flush", false, "let vpcflow delete a switch's flows of objects its store does not know even when that is most of them (an empty or wrong store is otherwise held back from wiping the fabric)")
 	fs.StringVar(&o.MetadataListen, "metadata-listen", "", "address of the instance metadata service that VMs reach at 100.100.100.200, e.g. 169.254.169.254:80, behind the bridges' vpcflow-meta port (docs/pipeline.md, \"Metadata\"); empty: none")
 	fs.StringVar(&o.MetadataNetns, "metadata-netns", "", "network namespace (ip netns name or path) to serve --metadata-listen in: the one holding the far end of the vpcflow-meta ports")
 	fs.BoolVar(&o.MetadataHardened, "metadata-hardened", false, "metadata service in hardened mode: every request needs a token (PUT /latest/api/token)")
@@ -478,6 +486,12 @@ func (c *loadedConfig) resolve(log *zap.Logger, getenv func(string) string) (*re
 	}
 	if o.TLSReloadInterval < 0 {
 		return nil, c.fail("tls-reload-interval", fmt.Errorf("%s: want 0 (off) or more", o.TLSReloadInterval))
+	}
+	if o.OVSDBWait <= 0 {
+		return nil, c.fail("ovsdb-wait", fmt.Errorf("%s: want a positive duration", o.OVSDBWait))
+	}
+	if o.DriftInterval < 0 || (o.DriftInterval > 0 && o.DriftInterval < 100*time.Millisecond) {
+		return nil, c.fail("drift-interval", fmt.Errorf("%s: want 0 (off) or at least 100ms", o.DriftInterval))
 	}
 	if o.RequestTimeout <= 0 || o.RequestTimeout > maxRequestTimeout {
 		return nil, c.fail("request-timeout", fmt.Errorf("%s: want a duration above 0 and at most %s", o.RequestTimeout, maxRequestTimeout))

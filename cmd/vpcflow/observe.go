@@ -31,6 +31,9 @@ func (o *observability) attach(ctrl *controller.Controller) {
 	if err := o.metrics.Register(metrics.NewFlowCollector(ctrl, o.log, metrics.FlowOptions{})); err != nil {
 		o.log.Error("registering the flow collector", zap.Error(err))
 	}
+	if err := o.metrics.Register(metrics.NewDriftCollector(ctrl.Drift)); err != nil {
+		o.log.Error("registering the drift collector", zap.Error(err))
+	}
 }
 
 // apiOptions adds the API's hooks to opts.

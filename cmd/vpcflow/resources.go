@@ -262,6 +262,7 @@ func (c *cli) hostAdd(args []string) int {
 	ip := k.fs.String("ip", "", "the host's IPv4 address in the vSwitch (required)")
 	mac := k.fs.String("mac", "", "the host's MAC (default: the interface's external_ids:attached-mac)")
 	bridge := k.fs.String("bridge", "", "OVS bridge the host's interface is on, with --interface")
+	ovsdbEP := k.fs.String("ovsdb", "", "the --ovsdb server of --bridge, when several have a bridge of that name")
 	chassis := k.fs.String("chassis", "", "chassis the host's interface is on (see vpcflow chassis list), with --interface")
 	iface := k.fs.String("interface", "", "OVS interface of the host, e.g. vnet1")
 	dpid := k.fs.String("dpid", "", "datapath id (16 hex digits or 0x…), with --ofport")
@@ -276,7 +277,7 @@ func (c *cli) hostAdd(args []string) int {
 	if *ofport > math.MaxUint32 {
 		return k.usageError("--ofport %d is out of range", *ofport)
 	}
-	req := api.HostRequest{Name: pos[0], VSwitch: *vsw, IP: *ip, MAC: *mac, Bridge: *bridge, Chassis: *chassis, Interface: *iface, DPID: *dpid, OFPort: uint32(*ofport)}
+	req := api.HostRequest{Name: pos[0], VSwitch: *vsw, IP: *ip, MAC: *mac, Bridge: *bridge, OVSDB: *ovsdbEP, Chassis: *chassis, Interface: *iface, DPID: *dpid, OFPort: uint32(*ofport)}
 	return k.call(func(ctx context.Context, cl *api.Client) (any, error) {
 		return cl.CreateHost(ctx, *vpc, req)
 	}, hostTable)

@@ -113,8 +113,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	cfg := serveConfig{
 		OpenFlowAddr: rs.opts.OpenFlow, RESTAddr: rs.opts.Listen, DataDir: rs.opts.DataDir, APIToken: rs.token,
 		AllowedHosts: rs.opts.AllowedHosts.vals, RequestTimeout: rs.opts.RequestTimeout,
-		Controller: controller.Options{OVSDBEndpoints: rs.opts.OVSDB.vals, Advertise: rs.opts.Advertise, UnderlayMTU: rs.opts.UnderlayMTU},
-		ofTLS:      rs.ofTLS, ovsdbTLS: rs.ovsdbTLS,
+		Controller: controller.Options{OVSDBEndpoints: rs.opts.OVSDB.vals, Advertise: rs.opts.Advertise, UnderlayMTU: rs.opts.UnderlayMTU,
+			DriftInterval: driftInterval(rs.opts.DriftInterval), AllowFlush: rs.opts.AllowFlush, PortsWait: rs.opts.OVSDBWait},
+		ofTLS: rs.ofTLS, ovsdbTLS: rs.ovsdbTLS,
 		level:      level,
 		configFile: lc.file,
 		reload: func(log *zap.Logger) (*resolvedConfig, error) {
@@ -150,6 +151,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return storeExitCode(err)
 	}
 	return exitOK
+}
+
+// driftInterval is --drift-interval as controller.Options wants it (0:
+// never, which the controller spells negative).
+func driftInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 func printServeUsage(w io.Writer) {

@@ -30,8 +30,10 @@ type Datapath struct {
 	meters map[uint32]*meter
 	mods   int // flow-mods applied so far
 	// meterMods counts meter-mods applied so far.
-	meterMods int
-	batches   int // Apply calls that changed something
+	meterMods  int
+	batches    int // Apply calls that changed something
+	tableStats int // table-stats requests answered
+	dumps      int // flow dumps answered
 	// failWith, when set, fails every Apply (nothing is changed).
 	failWith error
 	// hang, when set, makes Apply and DumpFlows wait for ctx (a switch
@@ -97,11 +99,66 @@ func (d *Datapath) DumpFlows(ctx context.Context) ([]openflow.FlowStats, error) 
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.dumps++
 	out := make([]openflow.FlowStats, 0, len(d.table))
 	for _, in := range d.table {
 		out = append(out, openflow.FlowStats{Flow: in.flow, Packets: in.packets, Bytes: in.packets * 100, Duration: time.Since(in.added)})
 	}
 	return out, nil
+}
+
+// DumpTable returns the flows of one table.
+func (d *Datapath) DumpTable(ctx context.Context, table uint8) ([]openflow.FlowStats, error) {
+	all, err := d.DumpFlows(ctx)
+	if err != nil || table == openflow.TableAll {
+		return all, err
+	}
+	out := all[:0]
+	for _, fs := range all {
+		if fs.Flow.Table == table {
+			out = append(out, fs)
+		}
+	}
+	return out, nil
+}
+
+// TableStats counts the flows of every table, as OVS answers OFPMP_TABLE
+// (every table, empty ones included).
+func (d *Datapath) TableStats(ctx context.Context) ([]openflow.TableStats, error) {
+	if err := d.wait(ctx); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.tableStats++
+	out := make([]openflow.TableStats, 255)
+	for i := range out {
+		out[i].Table = uint8(i)
+	}
+	for _, in := range d.table {
+		out[in.flow.Table].Active++
+	}
+	return out, nil
+}
+
+// Modify replaces the actions (and cookie) of the flow with f's key, as an
+// operator would by hand (ovs-ofctl mod-flows --strict).
+func (d *Datapath) Modify(f openflow.Flow) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	in, ok := d.table[f.Key()]
+	if ok {
+		in.flow.Actions, in.flow.Cookie = f.Actions, f.Cookie
+	}
+	return ok
+}
+
+// Requests counts the table-stats requests and flow dumps (whole or one
+// table) answered so far.
+func (d *Datapath) Requests() (tableStats, dumps int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.tableStats, d.dumps
 }
 
 // Apply applies mods in order, all or nothing.

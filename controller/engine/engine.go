@@ -26,6 +26,9 @@ type Engine struct {
 	p       *pipeline.Pipeline
 	desired map[uint64]map[openflow.Key]*entry
 	owned   map[pipeline.Owner][]slot
+	// counts is the number of desired flows (defaults left out) per
+	// datapath and table, kept as flows come and go.
+	counts map[uint64]map[uint8]int
 }
 
 // slot is where a flow lives: datapath and flow key.
@@ -49,7 +52,8 @@ type want struct {
 
 // New returns an empty engine for pipeline p.
 func New(p *pipeline.Pipeline) *Engine {
-	return &Engine{p: p, desired: map[uint64]map[openflow.Key]*entry{}, owned: map[pipeline.Owner][]slot{}}
+	return &Engine{p: p, desired: map[uint64]map[openflow.Key]*entry{}, owned: map[pipeline.Owner][]slot{},
+		counts: map[uint64]map[uint8]int{}}
 }
 
 // Pipeline is the engine's pipeline.
@@ -144,6 +148,12 @@ func (e *Engine) hold(o pipeline.Owner, sl slot, f openflow.Flow) {
 	en := table[sl.key]
 	if en == nil {
 		table[sl.key] = &entry{wants: []want{{o, f}}}
+		c := e.counts[sl.dpid]
+		if c == nil {
+			c = map[uint8]int{}
+			e.counts[sl.dpid] = c
+		}
+		c[sl.key.Table]++
 		return
 	}
 	for i := range en.wants {
@@ -173,6 +183,14 @@ func (e *Engine) release(o pipeline.Owner, sl slot) {
 		if len(table) == 0 {
 			delete(e.desired, sl.dpid)
 		}
+		if c := e.counts[sl.dpid]; c != nil {
+			if c[sl.key.Table]--; c[sl.key.Table] <= 0 {
+				delete(c, sl.key.Table)
+			}
+			if len(c) == 0 {
+				delete(e.counts, sl.dpid)
+			}
+		}
 	}
 }
 
@@ -185,6 +203,38 @@ func (e *Engine) Desired(dpid uint64) DesiredTable {
 	}
 	for k, en := range e.desired[dpid] {
 		t[k] = en.wants[0].flow
+	}
+	return t
+}
+
+// TableSizes is the number of flows Desired(dpid) holds in each table,
+// without building it: cheap enough for a periodic check.
+func (e *Engine) TableSizes(dpid uint64) map[uint8]int {
+	out := make(map[uint8]int, len(e.p.Tables()))
+	for t, n := range e.counts[dpid] {
+		out[t] = n
+	}
+	table := e.desired[dpid]
+	for _, f := range e.p.Defaults() {
+		if _, ok := table[f.Key()]; !ok {
+			out[f.Table]++
+		}
+	}
+	return out
+}
+
+// DesiredIn is Desired(dpid) restricted to one table.
+func (e *Engine) DesiredIn(dpid uint64, tableID uint8) DesiredTable {
+	t := DesiredTable{}
+	for _, f := range e.p.Defaults() {
+		if f.Table == tableID {
+			t[f.Key()] = f
+		}
+	}
+	for k, en := range e.desired[dpid] {
+		if k.Table == tableID {
+			t[k] = en.wants[0].flow
+		}
 	}
 	return t
 }

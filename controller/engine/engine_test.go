@@ -176,3 +176,52 @@ func TestConflictingOwnersFirstWins(t *testing.T) {
 		t.Fatalf("after the first let go: %s", got.ActionsString())
 	}
 }
+
+// TestTableSizesFollowDesired: the per-table counts kept as flows come and
+// go always equal what Desired holds in each table, and DesiredIn is
+// Desired restricted to one table.
+func TestTableSizesFollowDesired(t *testing.T) {
+	w := newWorld(t)
+	check := func(when string) {
+		t.Helper()
+		want := map[uint8]int{}
+		for k := range w.e.Desired(1) {
+			want[k.Table]++
+		}
+		got := w.e.TableSizes(1)
+		for tb := range want {
+			if got[tb] != want[tb] {
+				t.Errorf("%s: table %d: TableSizes %d, Desired holds %d", when, tb, got[tb], want[tb])
+			}
+			in := w.e.DesiredIn(1, tb)
+			if len(in) != want[tb] {
+				t.Errorf("%s: DesiredIn(%d) has %d flows, want %d", when, tb, len(in), want[tb])
+			}
+			for k := range in {
+				if k.Table != tb {
+					t.Errorf("%s: DesiredIn(%d) holds a flow of table %d", when, tb, k.Table)
+				}
+			}
+		}
+		for tb, n := range got {
+			if want[tb] != n {
+				t.Errorf("%s: table %d: TableSizes %d, Desired holds %d", when, tb, n, want[tb])
+			}
+		}
+	}
+	check("defaults only")
+	w.addHost("a", "10.0.0.5", "02:00:00:00:00:05", 1)
+	w.addHost("b", "10.0.0.6", "02:00:00:00:00:06", 2)
+	w.apply(topology.Create(&topology.Subnet{VPC: "v", CIDR: netip.MustParsePrefix("172.18.1.0/24"), Host: "a"}))
+	check("two hosts and a route entry")
+	w.ports["b"] = pipeline.Attachment{DPID: 1, OFPort: 7}
+	w.apply(topology.Update(&topology.Host{VPC: "v", Name: "b", Bridge: "br", Interface: "b"}))
+	check("host b moved")
+	w.apply(topology.Delete(&topology.Host{VPC: "v", Name: "a"}, true))
+	check("host a deleted with its route entry")
+	w.apply(topology.Delete(&topology.Host{VPC: "v", Name: "b"}, true))
+	check("every host deleted")
+	if len(w.e.counts) != 0 {
+		t.Errorf("counts left for %d datapaths with nothing desired", len(w.e.counts))
+	}
+}

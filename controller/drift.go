@@ -1,0 +1,399 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vpcflow/vpcflow/controller/engine"
+	"github.com/vpcflow/vpcflow/openflow"
+	"github.com/vpcflow/vpcflow/topology"
+)
+
+// Drift: a switch that stays connected is checked every DriftInterval,
+// in its queue's turn (so never while a change is being applied, and
+// never against a desired table that is ahead of it):
+//
+//  1. one OFPMP_TABLE request gives the number of flows in every table;
+//     each of vpcflow's tables is compared with the number the engine
+//     wants there (plus what was kept on purpose last time);
+//  2. the tables whose count differs, and one more in turn (a flow whose
+//     actions were edited in place leaves the count alone), are dumped
+//     alone and diffed; what differs is repaired at once, and counted
+//     as missing, unexpected or modified.
+//
+// Nothing changed costs one small request and one table's dump per
+// interval. At most driftConcurrency switches are checked at a time.
+
+// DefaultDriftInterval is how often a connected switch is checked for
+// drift unless Options.DriftInterval says otherwise.
+const DefaultDriftInterval = 30 * time.Second
+
+// driftConcurrency is how many switches are checked at once.
+const driftConcurrency = 2
+
+// DriftCounters are what the periodic drift checks of one switch found
+// and did, since vpcflow started. Missing, Unexpected and Modified count
+// flows: a desired flow that was not installed (re-added), an installed
+// flow in vpcflow's tables that vpcflow does not want (deleted), a flow
+// with vpcflow's match and priority but other actions or cookie
+// (rewritten). Reconciliations when a switch (re)connects are not counted
+// here.
+type DriftCounters struct {
+	// Checks is the number of checks run to the end.
+	Checks uint64 `json:"checks"`
+	// Skipped counts checks put off because changes were queued for the
+	// switch (its desired table was ahead of it).
+	Skipped uint64 `json:"skipped"`
+	// TablesDumped counts the tables dumped by the checks.
+	TablesDumped uint64 `json:"tables_dumped"`
+	Missing      uint64 `json:"missing"`
+	Unexpected   uint64 `json:"unexpected"`
+	Modified     uint64 `json:"modified"`
+	// Repairs counts the checks that sent flow-mods; RepairedFlows the
+	// flow-mods they sent.
+	Repairs       uint64 `json:"repairs"`
+	RepairedFlows uint64 `json:"repaired_flows"`
+	// Held is how many unwanted flows the last checks kept on purpose
+	// (their OVSDB is unknown, or the store looks far smaller than the
+	// switch): a gauge, not a counter.
+	Held uint64 `json:"held"`
+	// Errors counts checks that failed (the switch is then reconnected).
+	Errors    uint64    `json:"errors"`
+	LastCheck time.Time `json:"last_check,omitzero"`
+	LastDrift time.Time `json:"last_drift,omitzero"`
+}
+
+func (d *DriftCounters) add(o DriftCounters) {
+	d.Checks += o.Checks
+	d.Skipped += o.Skipped
+	d.TablesDumped += o.TablesDumped
+	d.Missing += o.Missing
+	d.Unexpected += o.Unexpected
+	d.Modified += o.Modified
+	d.Repairs += o.Repairs
+	d.RepairedFlows += o.RepairedFlows
+	d.Held += o.Held
+	d.Errors += o.Errors
+	if o.LastCheck.After(d.LastCheck) {
+		d.LastCheck = o.LastCheck
+	}
+	if o.LastDrift.After(d.LastDrift) {
+		d.LastDrift = o.LastDrift
+	}
+}
+
+// SwitchDrift is one switch's drift counters.
+type SwitchDrift struct {
+	DPID      topology.DPID `json:"dpid"`
+	Bridge    string        `json:"bridge,omitempty"`
+	Connected bool          `json:"connected"`
+	DriftCounters
+	// Installed is the number of flows in each of vpcflow's tables at the
+	// last check (table id → flows).
+	Installed map[uint8]uint32 `json:"installed,omitempty"`
+}
+
+// DriftReport is every switch's drift counters (switches seen since
+// vpcflow started, by dpid) and their sum.
+type DriftReport struct {
+	// Interval is how often a switch is checked (0: checks are off).
+	Interval time.Duration `json:"interval_ns"`
+	Switches []SwitchDrift `json:"switches"`
+	Total    DriftCounters `json:"total"`
+}
+
+// driftState is one dpid's counters and check bookkeeping, kept across
+// reconnects.
+type driftState struct {
+	DriftCounters
+	// heldBy is what the last dump of each table kept on purpose: the
+	// count check expects it on top of the desired flows.
+	heldBy    map[uint8]int
+	installed map[uint8]uint32
+	next      int // the table the next check dumps in turn (index in the pipeline's tables)
+}
+
+// driftBook holds every dpid's drift state.
+type driftBook struct {
+	mu  sync.Mutex
+	by  map[uint64]*driftState
+	sem chan struct{}
+}
+
+func newDriftBook() *driftBook {
+	return &driftBook{by: map[uint64]*driftState{}, sem: make(chan struct{}, driftConcurrency)}
+}
+
+// with runs fn on dpid's state under the book's lock.
+func (b *driftBook) with(dpid uint64, fn func(s *driftState)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.by[dpid]
+	if s == nil {
+		s = &driftState{heldBy: map[uint8]int{}}
+		b.by[dpid] = s
+	}
+	fn(s)
+}
+
+// Drift reports what the periodic drift checks found and repaired, per
+// switch.
+func (c *Controller) Drift() DriftReport {
+	c.mu.Lock()
+	connected := map[uint64]bool{}
+	for dpid := range c.switches {
+		connected[dpid] = true
+	}
+	names := map[uint64]string{}
+	for _, ep := range sortedEndpoints(c.bridges) {
+		for _, b := range c.bridges[ep] {
+			if _, ok := names[b.DPID]; !ok && b.DPID != 0 {
+				names[b.DPID] = b.Name
+			}
+		}
+	}
+	c.mu.Unlock()
+	rep := DriftReport{Switches: []SwitchDrift{}}
+	if c.opts.DriftInterval > 0 {
+		rep.Interval = c.opts.DriftInterval
+	}
+	c.drift.mu.Lock()
+	for dpid, s := range c.drift.by {
+		sd := SwitchDrift{DPID: topology.DPID(dpid), Bridge: names[dpid], Connected: connected[dpid], DriftCounters: s.DriftCounters}
+		if len(s.installed) > 0 {
+			sd.Installed = make(map[uint8]uint32, len(s.installed))
+			for t, n := range s.installed {
+				sd.Installed[t] = n
+			}
+		}
+		rep.Switches = append(rep.Switches, sd)
+		rep.Total.add(s.DriftCounters)
+	}
+	c.drift.mu.Unlock()
+	sort.Slice(rep.Switches, func(i, j int) bool { return rep.Switches[i].DPID < rep.Switches[j].DPID })
+	return rep
+}
+
+// driftLoop checks sc every DriftInterval (±10 %) until ctx ends.
+func (c *Controller) driftLoop(ctx context.Context, sc *switchConn) {
+	every := c.opts.DriftInterval
+	if every <= 0 {
+		return
+	}
+	for {
+		wait := every + time.Duration((rand.Float64()-0.5)*0.2*float64(every))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		select {
+		case c.drift.sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		done := sc.enqueue(&pushJob{timeout: c.opts.ReconcileTimeout, check: func(jctx context.Context) error {
+			return c.checkDrift(jctx, sc)
+		}})
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+		<-c.drift.sem
+	}
+}
+
+// checkPutOff ends a check whose desired table went ahead of the switch
+// (changes were queued meanwhile); the next one will do.
+type checkPutOff struct{}
+
+// checkDrift runs one drift check of sc. It runs as a job of sc's queue.
+func (c *Controller) checkDrift(ctx context.Context, sc *switchConn) error {
+	dpid := sc.dp.DPID()
+	start := time.Now()
+	var found DriftCounters
+	err := c.runCheck(ctx, sc, &found)
+	_, putOff := err.(checkPutOff)
+	if found.RepairedFlows > 0 {
+		found.Repairs = 1
+	}
+	c.drift.with(dpid, func(s *driftState) {
+		held := s.Held // a gauge, set by runCheck
+		s.add(found)
+		s.Held = held
+		switch {
+		case putOff:
+			s.Skipped++
+		case err != nil:
+			s.Errors++
+			s.LastCheck = time.Now()
+		default:
+			s.Checks++
+			s.LastCheck = time.Now()
+		}
+	})
+	if drifted := found.Missing + found.Unexpected + found.Modified; drifted > 0 {
+		sc.log.Warn("drift repaired: the switch's flows were changed behind vpcflow's back",
+			zap.Uint64("missing", found.Missing), zap.Uint64("unexpected", found.Unexpected),
+			zap.Uint64("modified", found.Modified), zap.Uint64("flow_mods", found.RepairedFlows),
+			zap.Duration("took", time.Since(start)))
+	}
+	var repair repairError
+	switch {
+	case putOff:
+		sc.log.Debug("drift check put off: changes are queued for the switch")
+		return nil
+	case errors.As(err, &repair):
+		// Half a repair may be on the switch: reconnect it to resync.
+		return fmt.Errorf("drift check: %w", err)
+	case err != nil:
+		// Only reading failed: the table is as it was; try again next
+		// time (a switch that cannot answer at all is dropped by its
+		// echo timeout).
+		sc.log.Warn("drift check failed", zap.Error(err))
+		return nil
+	}
+	sc.log.Debug("drift check done", zap.Uint64("tables_dumped", found.TablesDumped), zap.Duration("took", time.Since(start)))
+	return nil
+}
+
+func (c *Controller) runCheck(ctx context.Context, sc *switchConn, found *DriftCounters) error {
+	dpid := sc.dp.DPID()
+	tables := c.pipe.Tables()
+	// The desired sizes, taken only when no change waits in the queue: the
+	// engine then holds exactly what the switch was sent.
+	c.mu.Lock()
+	if sc.changesQueued() {
+		c.mu.Unlock()
+		return checkPutOff{}
+	}
+	want := c.engine.TableSizes(dpid)
+	c.mu.Unlock()
+
+	stats, err := sc.dp.TableStats(ctx)
+	if err != nil {
+		return fmt.Errorf("reading table stats: %w", err)
+	}
+	active := map[uint8]uint32{}
+	for _, ts := range stats {
+		active[ts.Table] = ts.Active
+	}
+	var heldBy map[uint8]int
+	var next int
+	installed := map[uint8]uint32{}
+	c.drift.with(dpid, func(s *driftState) {
+		heldBy = make(map[uint8]int, len(s.heldBy))
+		for t, n := range s.heldBy {
+			heldBy[t] = n
+		}
+		next = s.next % len(tables)
+		s.next = next + 1
+	})
+	var dump []uint8
+	for i, t := range tables {
+		installed[t.ID] = active[t.ID]
+		if i == next || int(active[t.ID]) != want[t.ID]+heldBy[t.ID] {
+			dump = append(dump, t.ID)
+		}
+	}
+	for _, table := range dump {
+		n, err := c.checkTable(ctx, sc, table, found)
+		if err != nil {
+			return err
+		}
+		heldBy[table] = n
+	}
+	total := 0
+	for _, n := range heldBy {
+		total += n
+	}
+	c.drift.with(dpid, func(s *driftState) {
+		s.heldBy = heldBy
+		s.installed = installed
+		s.Held = uint64(total)
+	})
+	return nil
+}
+
+// checkTable dumps one table of sc, diffs it against the desired flows
+// there and repairs the difference; it returns how many unwanted flows it
+// kept on purpose.
+func (c *Controller) checkTable(ctx context.Context, sc *switchConn, table uint8, found *DriftCounters) (int, error) {
+	dpid := sc.dp.DPID()
+	var desired engine.DesiredTable
+	var policy *holdPolicy
+	putOff := false
+	c.mu.Lock()
+	if sc.changesQueued() {
+		putOff = true
+	} else {
+		desired = c.engine.DesiredIn(dpid, table)
+		c.store.Read(func(st *topology.State) { policy = c.holdPolicyFor(st, dpid, false) })
+	}
+	c.mu.Unlock()
+	if putOff {
+		return 0, checkPutOff{}
+	}
+	dumped, err := sc.dp.DumpTable(ctx, table)
+	if err != nil {
+		return 0, fmt.Errorf("dumping table %d: %w", table, err)
+	}
+	found.TablesDumped++
+	installed := make([]openflow.Flow, 0, len(dumped))
+	for i := range dumped {
+		if dumped[i].Flow.Table == table {
+			installed = append(installed, dumped[i].Flow)
+		}
+	}
+	changes := engine.DiffTable(c.pipe, desired, installed)
+	changes, kept := policy.filter(changes, installed)
+	if kept.Guarded > 0 {
+		sc.log.Warn("drift check kept flows it would delete: "+kept.describe()+
+			"; restart with --allow-flush or POST /v1/switches/"+dpidString(dpid)+"/flush to delete them",
+			zap.Uint8("table", table))
+	}
+	if len(changes) == 0 {
+		return kept.total(), nil
+	}
+	have := make(map[openflow.Key]bool, len(installed))
+	for i := range installed {
+		have[installed[i].Key()] = true
+	}
+	for _, ch := range changes {
+		switch {
+		case ch.Delete:
+			found.Unexpected++
+		case have[ch.Flow.Key()]:
+			found.Modified++
+		default:
+			found.Missing++
+		}
+	}
+	start := time.Now()
+	err = sc.dp.Apply(ctx, toFlowMods(changes))
+	adds, dels := countChanges(changes)
+	sc.obs.FlowMods(dpid, adds, dels, time.Since(start), err)
+	if err != nil {
+		return 0, repairError{fmt.Errorf("repairing table %d (%d flow-mods): %w", table, len(changes), err)}
+	}
+	found.RepairedFlows += uint64(len(changes))
+	found.LastDrift = time.Now()
+	return kept.total(), nil
+}
+
+func (checkPutOff) Error() string { return "changes were queued meanwhile" }
+
+// repairError is a drift check that failed while changing the switch.
+type repairError struct{ err error }
+
+func (e repairError) Error() string { return e.err.Error() }
+func (e repairError) Unwrap() error { return e.err }

@@ -1,0 +1,238 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vpcflow/vpcflow/controller/controllertest"
+	"github.com/vpcflow/vpcflow/controller/pipeline"
+	"github.com/vpcflow/vpcflow/openflow"
+	"github.com/vpcflow/vpcflow/topology"
+)
+
+// seedRig is the seed scenario on dpid 1 with drift checks every interval.
+func driftSeedRig(t *testing.T, interval time.Duration) (*rig, *controllertest.Datapath) {
+	r := newRig(t, Options{OVSDBEndpoints: []string{"unix:/test/db.sock"}, DriftInterval: interval})
+	r.c.BridgesChanged("unix:/test/db.sock", seedBridges())
+	dp := controllertest.NewDatapath(1)
+	r.connect(dp)
+	r.apply(seedOps()...)
+	r.exact()
+	return r, dp
+}
+
+func (r *rig) switchDrift(dpid uint64) SwitchDrift {
+	for _, s := range r.c.Drift().Switches {
+		if uint64(s.DPID) == dpid {
+			return s
+		}
+	}
+	return SwitchDrift{}
+}
+
+// waitChecks waits until dpid has had n more complete checks than now.
+func (r *rig) waitChecks(dpid uint64, n uint64) SwitchDrift {
+	r.t.Helper()
+	target := r.switchDrift(dpid).Checks + n
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := r.switchDrift(dpid)
+		if s.Checks >= target {
+			return s
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("switch %x: %d checks, want %d", dpid, s.Checks, target)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestDriftRepairedWhileConnected (issue 19.2): hand edits to a switch that
+// stays connected — a vpcflow flow deleted, a foreign higher-priority flow
+// in a vpcflow table that black-holes a VM, a flow's actions rewritten —
+// are found by the periodic check, repaired, and counted as missing,
+// unexpected and modified.
+func TestDriftRepairedWhileConnected(t *testing.T) {
+	r, dp := driftSeedRig(t, 20*time.Millisecond)
+	r.waitChecks(1, 1)
+	if s := r.switchDrift(1); s.Missing+s.Unexpected+s.Modified != 0 || s.Repairs != 0 {
+		t.Fatalf("drift counted with nothing changed: %+v", s.DriftCounters)
+	}
+
+	flows := dp.Flows()
+	var route, arp openflow.Flow
+	for _, f := range flows {
+		ck := pipeline.ParseCookie(f.Cookie)
+		if ck.Owner == pipeline.OwnerSubnet && route.Cookie == 0 {
+			route = f
+		}
+		if ck.Owner == pipeline.OwnerHost && f.Table == 20 && arp.Cookie == 0 {
+			arp = f
+		}
+	}
+	if route.Cookie == 0 || arp.Cookie == 0 {
+		t.Fatalf("no route or host ARP flow in\n%s", dp.Text())
+	}
+	dp.Remove(route)
+	blackhole := openflow.Flow{Table: route.Table, Priority: 60000, Cookie: 0x1,
+		Match: openflow.NewMatch().EthType(openflow.EthTypeIPv4)}
+	dp.Put(blackhole)
+	edited := arp
+	edited.Actions = nil // drop
+	edited.Cookie = 0x2
+	if !dp.Modify(edited) {
+		t.Fatal("could not edit the ARP flow")
+	}
+	before := dp.Mods()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := r.switchDrift(1)
+		if s.Missing >= 1 && s.Unexpected >= 1 && s.Modified >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("drift not repaired: %+v\n%s", s.DriftCounters, dp.Text())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r.exact()
+	s := r.switchDrift(1)
+	if s.Missing != 1 || s.Unexpected != 1 || s.Modified != 1 || s.RepairedFlows != 3 || dp.Mods()-before != 3 {
+		t.Errorf("counters %+v, %d flow-mods sent; want missing=1 unexpected=1 modified=1, 3 flow-mods", s.DriftCounters, dp.Mods()-before)
+	}
+	if s.Repairs < 1 || s.Repairs > 3 || s.LastDrift.IsZero() || s.Bridge != "br-test" || !s.Connected {
+		t.Errorf("report %+v", s)
+	}
+	if tot := r.c.Drift().Total; tot.Missing != 1 || tot.Unexpected != 1 || tot.Modified != 1 {
+		t.Errorf("total %+v", tot)
+	}
+	// An operator's flow in a table vpcflow does not own stays.
+	own := openflow.Flow{Table: 200, Priority: 5, Cookie: 0x3, Match: openflow.NewMatch().EthType(openflow.EthTypeARP)}
+	dp.Put(own)
+	r.waitChecks(1, 3)
+	found := false
+	for _, f := range dp.Flows() {
+		found = found || f.Key() == own.Key()
+	}
+	if !found {
+		t.Error("a flow in a table vpcflow does not own was deleted")
+	}
+}
+
+// TestDriftCheckIsCheapWhenNothingChanged: an unchanged switch costs one
+// table-stats request and one table's dump per check, and no flow-mod.
+func TestDriftCheckIsCheapWhenNothingChanged(t *testing.T) {
+	r, dp := driftSeedRig(t, 5*time.Millisecond)
+	r.waitChecks(1, 1)
+	stats0, dumps0 := dp.Requests()
+	mods0 := dp.Mods()
+	c0 := r.switchDrift(1)
+	s := r.waitChecks(1, 20)
+	stats1, dumps1 := dp.Requests()
+	checks := s.Checks - c0.Checks
+	if dp.Mods() != mods0 {
+		t.Errorf("%d flow-mods sent to an unchanged switch", dp.Mods()-mods0)
+	}
+	// The in-flight check may be counted in the requests but not yet in
+	// Checks: allow one.
+	if n := uint64(stats1 - stats0); n < checks || n > checks+1 {
+		t.Errorf("%d table-stats requests for %d checks", n, checks)
+	}
+	if n := uint64(dumps1 - dumps0); n < checks || n > checks+1 {
+		t.Errorf("%d dumps for %d checks, want one table per check", n, checks)
+	}
+	if d := s.TablesDumped - c0.TablesDumped; d != checks {
+		t.Errorf("%d tables dumped in %d checks", d, checks)
+	}
+	if len(s.Installed) != len(r.c.pipe.Tables()) {
+		t.Errorf("installed per table %v, want every vpcflow table", s.Installed)
+	}
+}
+
+// TestDriftChecksNeverRaceQueuedChanges: checks run all the time while
+// changes are computed and queued; none of them may mistake a change that
+// waits in the queue for drift (nor repair it ahead of its turn).
+func TestDriftChecksNeverRaceQueuedChanges(t *testing.T) {
+	r, dp := driftSeedRig(t, time.Microsecond)
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 40; i++ {
+				name := fmt.Sprintf("h%d-%d", w, i)
+				h := &topology.Host{VPC: "vpc-seed", Name: name, VSwitch: "vsw-a",
+					IP:   netip.AddrFrom4([4]byte{10, 10, 10, byte(20 + w*50 + i)}),
+					MAC:  mac(fmt.Sprintf("02:00:00:00:%02x:%02x", w, i)),
+					DPID: 1, OFPort: uint32(100 + w*50 + i)}
+				if _, err := r.c.Apply(r.ctx, []topology.Op{topology.Create(h)}); err != nil {
+					t.Error(err)
+					return
+				}
+				if i%3 == 0 {
+					if _, err := r.c.Apply(r.ctx, []topology.Op{topology.Delete(&topology.Host{VPC: "vpc-seed", Name: name}, false)}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	s := r.waitChecks(1, 2)
+	r.exact()
+	if s.Missing+s.Unexpected+s.Modified != 0 || s.Repairs != 0 {
+		t.Errorf("checks counted queued changes as drift: %+v", s.DriftCounters)
+	}
+	if s.Checks == 0 {
+		t.Error("no check ran")
+	}
+	t.Logf("checks %d, put off %d, tables dumped %d, flow-mods %d", s.Checks, s.Skipped, s.TablesDumped, dp.Mods())
+}
+
+// TestDriftChecksOff: a negative interval turns checks off.
+func TestDriftChecksOff(t *testing.T) {
+	r, dp := driftSeedRig(t, -1)
+	time.Sleep(50 * time.Millisecond)
+	if stats, _ := dp.Requests(); stats != 0 || r.c.Drift().Interval != 0 {
+		t.Errorf("checks ran with DriftInterval < 0 (%d table-stats requests)", stats)
+	}
+}
+
+// failingStats is a switch that refuses table-stats requests (not every
+// OpenFlow switch answers OFPMP_TABLE).
+type failingStats struct{ *controllertest.Datapath }
+
+func (failingStats) TableStats(context.Context) ([]openflow.TableStats, error) {
+	return nil, errors.New("OFPBRC_BAD_STAT")
+}
+
+// TestDriftCheckThatCannotReadKeepsTheSwitch: a check that cannot read the
+// switch is counted as an error and retried; the switch stays connected.
+func TestDriftCheckThatCannotReadKeepsTheSwitch(t *testing.T) {
+	r := newRig(t, Options{DriftInterval: 5 * time.Millisecond})
+	dp := controllertest.NewDatapath(1)
+	ctx, cancel := context.WithCancel(r.ctx)
+	t.Cleanup(cancel)
+	go func() {
+		r.c.Serve(ctx, failingStats{dp})
+		r.c.Forget(failingStats{dp})
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for r.switchDrift(1).Errors < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("drift %+v", r.switchDrift(1))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case <-dp.Closed():
+		t.Fatal("a switch that refuses table stats was disconnected")
+	default:
+	}
+}
