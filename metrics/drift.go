@@ -15,7 +15,7 @@ type DriftCollector struct {
 	report func() controller.DriftReport
 
 	flows, checks, skipped, repairs, repaired, held, errors *prometheus.Desc
-	installed                                              *prometheus.Desc
+	installed                                               *prometheus.Desc
 }
 
 // NewDriftCollector reads report (Controller.Drift) at every scrape.
