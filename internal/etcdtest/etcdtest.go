@@ -17,6 +17,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/vpcflow/vpcflow/e2e/netlab"
 )
@@ -147,7 +148,7 @@ func (c *Cluster) Restart(i int) {
 
 // Client is a client of the whole cluster, closed when the test ends.
 func (c *Cluster) Client() *clientv3.Client {
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func (c *Cluster) Client() *clientv3.Client {
 // WaitHealthy waits until a write through the cluster succeeds.
 func (c *Cluster) WaitHealthy(timeout time.Duration) {
 	c.t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 2 * time.Second})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		c.t.Fatal(err)
 	}
