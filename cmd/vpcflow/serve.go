@@ -143,6 +143,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		cfg.OpenFlowTLS = rs.ofTLS.serverConfig()
 	}
 	cfg.aliyunAddr, cfg.aliyunKeys = rs.opts.AliyunListen, rs.opts.AliyunKeysFile
+	cfg.store, cfg.storeTLS = rs.store, rs.storeTLS
+	cfg.replicaName, cfg.electionTTL = replicaName(rs.opts.ReplicaName, rs.opts.OpenFlow), rs.opts.ElectionTTL
 	if rs.ovsdbTLS != nil {
 		cfg.Controller.OVSDBTLS = rs.ovsdbTLS.clientConfig()
 	}
@@ -235,13 +237,28 @@ type serveConfig struct {
 	// aliyunKeys; "" for none.
 	aliyunAddr, aliyunKeys string
 	metadata               metadataConfig // the instance metadata service (metadata.go)
+	// store is --store: etcd for replicas (replicas.go), else bbolt in
+	// DataDir.
+	store       storeSpec
+	storeTLS    *tls.Config
+	replicaName string
+	electionTTL time.Duration
 }
 
 func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	ofAddr, restAddr, dataDir, apiToken := cfg.OpenFlowAddr, cfg.RESTAddr, cfg.DataDir, cfg.APIToken
 	endpoints := cfg.Controller.OVSDBEndpoints
-	store, err := openServeStore(ctx, log, dataDir, cfg.init)
-	if err != nil {
+	var store *topology.Store
+	var shared *sharedStore
+	var err error
+	if cfg.store.etcd {
+		store, shared, err = openEtcdStore(ctx, log, cfg.store, cfg.storeTLS, cfg.init, cfg.replicaName, cfg.electionTTL)
+		if err != nil {
+			return fmt.Errorf("opening the store in etcd: %w", err)
+		}
+		cfg.Controller.Leadership = shared.elector
+		dataDir = store.Backend().String()
+	} else if store, err = openServeStore(ctx, log, dataDir, cfg.init); err != nil {
 		return fmt.Errorf("opening store in %s: %w", dataDir, err)
 	}
 	defer store.Close()
@@ -281,7 +298,7 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 3+len(endpoints))
+	errc := make(chan error, 5+len(endpoints))
 
 	// The controller runs the OVSDB monitors: the --ovsdb ones and one per
 	// registered chassis.
@@ -292,6 +309,12 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 			errc <- fmt.Errorf("controller: %w", err)
 		}
 	}()
+
+	if shared != nil {
+		log.Info("replica of a shared store: only the elected leader writes to switches",
+			zap.String("replica", cfg.replicaName), zap.Stringer("store", store.Backend()), zap.Duration("election_ttl", cfg.electionTTL))
+		shared.run(ctx, &wg, errc, store, ctrl)
+	}
 
 	ofServer := openflow.NewServer(log.Named("openflow"), ctrl, cfg.openflowOptions)
 	wg.Add(1)
