@@ -23,8 +23,8 @@ DEB := dist/vpcflow_$(VERSION)_$(GOARCH).deb
 PREFIX ?= /usr/local
 DESTDIR ?=
 # Debian packages the e2e tests and the demo need.
-DEB_PACKAGES := openvswitch-switch iproute2 ethtool iputils-ping tcpdump curl procps chromium isc-dhcp-client udhcpc
-DEB_COMMANDS := ovs-vswitchd ovsdb-server ovs-vsctl ovs-ofctl ip ethtool ping tcpdump curl pgrep chromium dhclient udhcpc
+DEB_PACKAGES := openvswitch-switch iproute2 ethtool iputils-ping tcpdump curl procps chromium isc-dhcp-client udhcpc etcd-server etcd-client nftables
+DEB_COMMANDS := ovs-vswitchd ovsdb-server ovs-vsctl ovs-ofctl ip ethtool ping tcpdump curl pgrep chromium dhclient udhcpc etcd etcdctl nft
 
 .PHONY: all build deps test unit lint demo demo-chassis bench clean install uninstall deb package-test
 

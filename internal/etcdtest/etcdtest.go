@@ -24,10 +24,14 @@ import (
 
 // Member is one etcd member.
 type Member struct {
-	Name                 string
-	Host                 string // listen address, e.g. 127.0.0.1
+	Name string
+	Host string // listen address, e.g. 127.0.0.1
+	// ClientListen, when set, is the address clients are served on
+	// instead of Host (e.g. 0.0.0.0, for clients using other loopback
+	// addresses).
 	ClientPort, PeerPort int
 	Dir                  string // data directory
+	ClientListen         string
 }
 
 // ClientURL is where clients reach the member.
@@ -43,8 +47,12 @@ func Args(m Member, all []Member) []string {
 	for _, x := range all {
 		peers = append(peers, x.Name+"="+x.PeerURL())
 	}
+	listen := m.ClientURL()
+	if m.ClientListen != "" {
+		listen = fmt.Sprintf("http://%s:%d", m.ClientListen, m.ClientPort)
+	}
 	return []string{"etcd", "--name", m.Name, "--data-dir", m.Dir,
-		"--listen-client-urls", m.ClientURL(), "--advertise-client-urls", m.ClientURL(),
+		"--listen-client-urls", listen, "--advertise-client-urls", m.ClientURL(),
 		"--listen-peer-urls", m.PeerURL(), "--initial-advertise-peer-urls", m.PeerURL(),
 		"--initial-cluster", strings.Join(peers, ","), "--initial-cluster-state", "new",
 		"--initial-cluster-token", "vpcflow-test-" + filepath.Base(filepath.Dir(m.Dir)),
