@@ -114,6 +114,16 @@ func newReplicaLab(t *testing.T) *replicaLab {
 		_, err := r.vm1.container.Cmd(ctx, "ping", "-n", "-c", "1", "-W", "1", "172.18.3.4")
 		return err
 	})
+	// The registration went through a follower, which answers once the
+	// change is stored: wait until the leader's table stops changing.
+	prev := r.table()
+	f.eventually("br-test's table settled", 30*time.Second, func() error {
+		time.Sleep(time.Second)
+		cur := r.table()
+		defer func() { prev = cur }()
+		return sameLines(prev, cur)
+	})
+	ping(t, r.vm1.container, "172.18.3.4", 3)
 	r.oneMaster("after setup")
 	return r
 }

@@ -466,16 +466,74 @@ func (b *Etcd) CommitAt(ctx context.Context, c Commit, base int64) (int64, error
 	cmps := b.guard(base)
 	if len(ops)+len(idOps)+1 <= etcdMaxOps && size <= etcdMaxBytes {
 		ops = append(append(ops, idOps...), clientv3.OpPut(b.key("rev"), "c "+id))
-		resp, err := b.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(b.key("pending"))).Commit()
-		if err != nil {
-			return 0, fmt.Errorf("write to %s: %w", b, err)
+		for attempt := 1; ; attempt++ {
+			resp, err := b.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(b.key("pending"))).Commit()
+			if err == nil {
+				if !resp.Succeeded {
+					return 0, b.refused(ctx, resp)
+				}
+				return resp.Header.Revision, nil
+			}
+			// The member went away mid-request (killed, no leader): the
+			// transaction may or may not have applied. P/rev tells.
+			rev, applied, again := b.ambiguous(ctx, "c "+id, base, attempt, err)
+			if applied {
+				return rev, nil
+			}
+			if !again {
+				return 0, fmt.Errorf("write to %s: %w", b, err)
+			}
 		}
-		if !resp.Succeeded {
-			return 0, b.refused(ctx, resp)
-		}
-		return resp.Header.Revision, nil
 	}
-	return b.commitStaged(ctx, c, idOps, cmps, id)
+	return b.commitStaged(ctx, c, idOps, cmps, id, base)
+}
+
+// commitRetries bounds the attempts of a transaction whose outcome a
+// failing etcd member left unknown.
+const commitRetries = 5
+
+// ambiguous resolves a transaction that failed without an answer (the
+// member serving it went away): every commit rewrites P/rev, and a
+// guarded one can only be the first change after base, so P/rev's history
+// tells. applied: it is in (rev is its revision); again: it is not, and
+// may be sent again; neither: another writer's change came first (the
+// store validates again), or the outcome cannot be known.
+func (b *Etcd) ambiguous(ctx context.Context, marker string, base int64, attempt int, cause error) (rev int64, applied, again bool) {
+	if ctx.Err() != nil || attempt >= commitRetries {
+		return 0, false, false
+	}
+	b.log.Warn("etcd write failed without an answer; checking whether it applied", zap.Int("attempt", attempt), zap.Error(cause))
+	select {
+	case <-ctx.Done():
+		return 0, false, false
+	case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+	}
+	g, err := b.cli.Get(ctx, b.key("rev")) // retried by the client until a member answers
+	if err != nil || len(g.Kvs) != 1 {
+		return 0, false, false
+	}
+	kv := g.Kvs[0]
+	switch {
+	case string(kv.Value) == marker:
+		return kv.ModRevision, true, false
+	case base < 0 || kv.ModRevision == base:
+		return 0, false, true
+	}
+	// P/rev moved on: was our commit the first change after base?
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for resp := range b.cli.Watch(wctx, b.key("rev"), clientv3.WithRev(base+1)) {
+		if resp.Err() != nil || resp.CompactRevision != 0 {
+			return 0, false, false
+		}
+		for _, ev := range resp.Events {
+			if string(ev.Kv.Value) == marker {
+				return ev.Kv.ModRevision, true, false
+			}
+			return 0, false, false
+		}
+	}
+	return 0, false, false
 }
 
 func (b *Etcd) guard(base int64) []clientv3.Cmp {
@@ -523,7 +581,7 @@ func newCommitID() string {
 	return strconv.FormatInt(time.Now().UnixNano(), 16) + "-" + hex.EncodeToString(r[:])
 }
 
-func (b *Etcd) commitStaged(ctx context.Context, c Commit, idOps []clientv3.Op, cmps []clientv3.Cmp, id string) (int64, error) {
+func (b *Etcd) commitStaged(ctx context.Context, c Commit, idOps []clientv3.Op, cmps []clientv3.Cmp, id string, base int64) (int64, error) {
 	var chunks [][]byte
 	var cur []stagedRecord
 	curSize := 0
@@ -564,17 +622,28 @@ func (b *Etcd) commitStaged(ctx context.Context, c Commit, idOps []clientv3.Op, 
 	}
 	pc, _ := json.Marshal(pendingCommit{ID: id, Chunks: len(chunks)})
 	ops := append([]clientv3.Op{clientv3.OpPut(b.key("pending"), string(pc)), clientv3.OpPut(b.key("rev"), "p "+id)}, idOps...)
-	resp, err := b.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(b.key("pending"))).Commit()
-	if err != nil {
-		// Decided or not, we cannot tell: a decided commit is rolled
-		// forward by whoever writes next; an undecided stage is swept.
-		return 0, fmt.Errorf("write to %s: %w", b, err)
+	var decided int64
+	for attempt := 1; decided == 0; attempt++ {
+		resp, err := b.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(b.key("pending"))).Commit()
+		if err == nil {
+			if !resp.Succeeded {
+				b.dropStage(stage)
+				return 0, b.refused(ctx, resp)
+			}
+			decided = resp.Header.Revision
+			break
+		}
+		rev, applied, again := b.ambiguous(ctx, "p "+id, base, attempt, err)
+		if applied {
+			decided = rev
+			break
+		}
+		if !again {
+			// Decided or not, we cannot tell: a decided commit is rolled
+			// forward by whoever writes next; an undecided stage is swept.
+			return 0, fmt.Errorf("write to %s: %w", b, err)
+		}
 	}
-	if !resp.Succeeded {
-		b.dropStage(stage)
-		return 0, b.refused(ctx, resp)
-	}
-	decided := resp.Header.Revision
 	rev, err := b.rollForward(ctx, &pendingCommit{ID: id, Chunks: len(chunks)}, decided)
 	if err != nil {
 		// The commit stands (it is decided): the next writer, on any

@@ -396,3 +396,36 @@ func TestEtcdSchemaChangeStopsFollow(t *testing.T) {
 		t.Fatal("Follow went on")
 	}
 }
+
+// TestEtcdAmbiguousCommit: a transaction whose answer was lost is found
+// in P/rev's history: applied (even when another commit came after it),
+// not applied (send it again), or another writer's came first.
+func TestEtcdAmbiguousCommit(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	ctx := context.Background()
+	b, err := OpenEtcd(ctx, EtcdOptions{Endpoints: c.Endpoints(), Prefix: "/amb", Init: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	g, _ := b.cli.Get(ctx, "/amb/rev")
+	base := g.Kvs[0].ModRevision
+	cause := errors.New("lost")
+	if _, applied, again := b.ambiguous(ctx, "c mine", base, 1, cause); applied || !again {
+		t.Errorf("nothing written: applied=%v again=%v", applied, again)
+	}
+	r1, err := b.cli.Put(ctx, "/amb/rev", "c mine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.CommitAt(ctx, Commit{Records: []Record{{Kind: "vpc", Key: "x", Value: []byte(`{"id":1,"name":"x"}`)}}}, r1.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	rev, applied, again := b.ambiguous(ctx, "c mine", base, 1, cause)
+	if !applied || again || rev != r1.Header.Revision {
+		t.Errorf("applied then overtaken: rev=%d applied=%v again=%v", rev, applied, again)
+	}
+	if _, applied, again := b.ambiguous(ctx, "c other", base, 1, cause); applied || again {
+		t.Errorf("another writer first: applied=%v again=%v", applied, again)
+	}
+}
