@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -42,7 +41,8 @@ type replicaProc struct {
 }
 
 type replicaLab struct {
-	t        *testing.T
+	t        *testing.T // the running (sub)test
+	root     *testing.T // the test the lab lives as long as
 	f        *fabric
 	members  []etcdtest.Member
 	etcd     []*netlab.Process
@@ -60,7 +60,7 @@ func newReplicaLab(t *testing.T) *replicaLab {
 	ovs, err := phys.StartOVS(ctx)
 	must(t, err)
 	f := &fabric{t: t, lab: lab, phys: phys, ovs: ovs, http: phys.HTTPClient()}
-	r := &replicaLab{t: t, f: f}
+	r := &replicaLab{t: t, root: t, f: f}
 
 	// etcd: three members, clients served on every loopback address.
 	for i, p := range []int{2379, 22379, 32379} {
@@ -191,11 +191,12 @@ func (r *replicaLab) start(rp *replicaProc) {
 	p, err := r.f.phys.Start(context.Background(), rp.logPath, args...)
 	must(r.t, err)
 	rp.proc = p
-	r.t.Cleanup(func() {
+	logPath := rp.logPath
+	r.root.Cleanup(func() {
 		_ = p.Signal(syscall.SIGCONT)
 		_ = p.Stop()
-		if r.t.Failed() {
-			r.t.Logf("replica %s log %s:\n%s", rp.name, rp.logPath, tail(r.log(rp), 60))
+		if r.root.Failed() {
+			r.root.Logf("replica %s log %s:\n%s", rp.name, logPath, tail(readFile(logPath), 60))
 		}
 	})
 	r.f.eventually(rp.name+" REST API up", 20*time.Second, func() error {
@@ -204,10 +205,8 @@ func (r *replicaLab) start(rp *replicaProc) {
 	})
 }
 
-func (r *replicaLab) log(rp *replicaProc) string {
-	b, _ := os.ReadFile(rp.logPath)
-	return string(b)
-}
+func (r *replicaLab) log(rp *replicaProc) string { return readFile(rp.logPath) }
+
 
 func (r *replicaLab) do(rp *replicaProc, method, path string, body any) (int, []byte, error) {
 	var rd io.Reader
@@ -431,7 +430,7 @@ func TestReplicas(t *testing.T) {
 	f := r.f
 
 	t.Run("kill-9-leader", func(t *testing.T) {
-		r.t = t
+		r.t, r.f.t = t, t
 		leader := r.oneMaster("before")
 		before, ages := r.table(), f.durations("br-test")
 		p := r.probe(5301)
@@ -467,7 +466,7 @@ func TestReplicas(t *testing.T) {
 	})
 
 	t.Run("rest-through-follower-during-failover", func(t *testing.T) {
-		r.t = t
+		r.t, r.f.t = t, t
 		leader := r.oneMaster("before")
 		p := r.probe(5302)
 		kill := time.Now()
@@ -501,7 +500,7 @@ func TestReplicas(t *testing.T) {
 	})
 
 	t.Run("sigstop-leader", func(t *testing.T) {
-		r.t = t
+		r.t, r.f.t = t, t
 		leader := r.oneMaster("before")
 		p := r.probe(5303)
 		stop := time.Now()
@@ -539,7 +538,7 @@ func TestReplicas(t *testing.T) {
 	})
 
 	t.Run("cut-off-from-etcd", func(t *testing.T) {
-		r.t = t
+		r.t, r.f.t = t, t
 		leader := r.oneMaster("before")
 		p := r.probe(5304)
 		ctx := testCtx(t)
@@ -592,7 +591,7 @@ func TestReplicas(t *testing.T) {
 	})
 
 	t.Run("etcd-member-and-leader-kill", func(t *testing.T) {
-		r.t = t
+		r.t, r.f.t = t, t
 		master := r.oneMaster("before")
 		p := r.probe(5305)
 		// A member that is not etcd's leader: nothing notices.
@@ -628,7 +627,7 @@ func TestReplicas(t *testing.T) {
 	})
 
 	t.Run("ovs-vswitchd-restart", func(t *testing.T) {
-		r.t = t
+		r.t, r.f.t = t, t
 		r.oneMaster("before")
 		want := r.table()
 		restart := time.Now()
