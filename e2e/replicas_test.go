@@ -207,7 +207,6 @@ func (r *replicaLab) start(rp *replicaProc) {
 
 func (r *replicaLab) log(rp *replicaProc) string { return readFile(rp.logPath) }
 
-
 func (r *replicaLab) do(rp *replicaProc, method, path string, body any) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
