@@ -467,7 +467,7 @@ func (b *Etcd) CommitAt(ctx context.Context, c Commit, base int64) (int64, error
 	if len(ops)+len(idOps)+1 <= etcdMaxOps && size <= etcdMaxBytes {
 		ops = append(append(ops, idOps...), clientv3.OpPut(b.key("rev"), "c "+id))
 		for attempt := 1; ; attempt++ {
-			resp, err := b.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(b.key("pending"))).Commit()
+			resp, err := b.txn(ctx, cmps, ops)
 			if err == nil {
 				if !resp.Succeeded {
 					return 0, b.refused(ctx, resp)
@@ -486,6 +486,19 @@ func (b *Etcd) CommitAt(ctx context.Context, c Commit, base int64) (int64, error
 		}
 	}
 	return b.commitStaged(ctx, c, idOps, cmps, id, base)
+}
+
+// commitAttempt bounds one attempt of a commit's transaction: a member
+// that lost its raft leader holds a request up to 7 s (etcd 3.4) before it
+// answers "request timed out"; by then another member may have a leader.
+const commitAttempt = 2 * time.Second
+
+// txn sends one guarded commit transaction, bounded by commitAttempt; its
+// Else reads P/pending (see refused).
+func (b *Etcd) txn(ctx context.Context, cmps []clientv3.Cmp, ops []clientv3.Op) (*clientv3.TxnResponse, error) {
+	actx, cancel := context.WithTimeout(ctx, commitAttempt)
+	defer cancel()
+	return b.cli.Txn(actx).If(cmps...).Then(ops...).Else(clientv3.OpGet(b.key("pending"))).Commit()
 }
 
 // commitRetries bounds the attempts of a transaction whose outcome a
@@ -624,7 +637,7 @@ func (b *Etcd) commitStaged(ctx context.Context, c Commit, idOps []clientv3.Op, 
 	ops := append([]clientv3.Op{clientv3.OpPut(b.key("pending"), string(pc)), clientv3.OpPut(b.key("rev"), "p "+id)}, idOps...)
 	var decided int64
 	for attempt := 1; decided == 0; attempt++ {
-		resp, err := b.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(b.key("pending"))).Commit()
+		resp, err := b.txn(ctx, cmps, ops)
 		if err == nil {
 			if !resp.Succeeded {
 				b.dropStage(stage)
