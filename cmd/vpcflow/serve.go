@@ -49,6 +49,12 @@ Example:
   ovs-vsctl set-controller br-test tcp:127.0.0.1:6653   # or: vpcflow bridge setup br-test ...
   vpcflow serve --listen 0.0.0.0:8080 --api-token-file /etc/vpcflow/api-token
 
+Replicas: with --store etcd://HOST:PORT[,HOST:PORT…][/PREFIX] the topology
+lives in etcd and several vpcflow processes share it; they elect a leader
+and only it writes flows (bridges list every replica: vpcflow bridge setup
+BR --controller tcp:A:6653,tcp:B:6653,tcp:C:6653). See docs/replicas.md.
+  vpcflow serve --init --store etcd://10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379 --openflow 10.0.0.1:6653
+
 TLS: with --openflow-tls-cert/-key/-ca the OpenFlow listener accepts only
 TLS from switches whose certificate the CA signed (on the switch:
 ovs-vsctl set-ssl KEY CERT CACERT; ovs-vsctl set-controller br ssl:IP:6653).
