@@ -93,6 +93,7 @@ type Server struct {
 
 	routes  *routeTracker
 	created *createdTimes
+	sgMu    sync.Mutex // serializes the security group changes that read, then write
 	tokens  *clientTokens
 
 	ctx    context.Context // background route entry changes
@@ -176,6 +177,9 @@ func (s *Server) actions(version string) map[string]handler {
 		return shared
 	case VersionECS:
 		shared["DescribeInstances"] = (*call).describeInstances
+		for name, h := range securityGroupActions() {
+			shared[name] = h
+		}
 		return shared
 	}
 	return nil
