@@ -63,6 +63,27 @@ func FuzzServeHTTP(f *testing.F) {
 		}
 		f.Add("GET", strings.Join(parts, "&"), "", "", "")
 	}
+	// The security group actions (ECS API), with rules given both ways.
+	for i, action := range []string{"CreateSecurityGroup", "AuthorizeSecurityGroup", "AuthorizeSecurityGroupEgress", "RevokeSecurityGroup",
+		"RevokeSecurityGroupEgress", "ModifySecurityGroupRule", "DescribeSecurityGroupAttribute", "DescribeSecurityGroups", "JoinSecurityGroup",
+		"LeaveSecurityGroup", "ModifyInstanceAttribute", "DeleteSecurityGroup"} {
+		q := map[string]string{"Action": action, "Version": VersionECS, "AccessKeyId": "k", "SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0",
+			"SignatureNonce": "n-sg-" + action, "Timestamp": time.Now().UTC().Format("2006-01-02T15:04:05Z"), "VpcId": "vpc-vf00000000000000001",
+			"SecurityGroupId": "sg-vf00000000000000001", "InstanceId": "i-vf00000000000000001", "SecurityGroupRuleId": "sgr-vf00000000000000001",
+			"SecurityGroupIds.1": "sg-vf00000000000000001", "MaxResults": "10"}
+		if i%2 == 1 {
+			q["Permissions.1.IpProtocol"], q["Permissions.1.PortRange"], q["Permissions.1.SourceCidrIp"] = "tcp", "80/80", "10.0.0.0/8"
+			q["Permissions.2.IpProtocol"], q["Permissions.2.PortRange"], q["Permissions.2.DestGroupId"] = "ICMP", "-1/-1", "sg-vf00000000000000002"
+		} else {
+			q["IpProtocol"], q["PortRange"], q["SourceCidrIp"], q["DestCidrIp"], q["Policy"], q["Priority"] = "udp", "53/53", "10.1.2.3", "0.0.0.0/0", "Drop", "7"
+		}
+		q["Signature"] = SignV1("GET", "s", q)
+		var parts []string
+		for k, v := range q {
+			parts = append(parts, k+"="+strings.ReplaceAll(percentEncode(v), "%20", "+"))
+		}
+		f.Add("GET", strings.Join(parts, "&"), "", "", "")
+	}
 	f.Fuzz(func(t *testing.T, method, query, body, contentType, auth string) {
 		if !validMethod(method) {
 			method = "GET"
