@@ -38,38 +38,47 @@ const (
 	vmEtcd     = "127.0.0.1:2379"
 )
 
-// binaries are built once per test binary run.
+// binaries are built once per test binary run, each when a test first
+// needs it.
 var binaries struct {
-	sync.Once
-	dir, vpcflow, flanneld string
-	err                    error
+	mu    sync.Mutex
+	dir   string
+	built map[string]string
+}
+
+// buildBinary builds "vpcflow" (in its own module, as make builds it) or
+// "flanneld" (in this one: a tool of go.mod) and returns its path.
+func buildBinary(t *testing.T, name string) string {
+	t.Helper()
+	binaries.mu.Lock()
+	defer binaries.mu.Unlock()
+	if p, ok := binaries.built[name]; ok {
+		return p
+	}
+	if binaries.dir == "" {
+		dir, err := os.MkdirTemp("", "vpcflow-aliyun-e2e-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		binaries.dir, binaries.built = dir, map[string]string{}
+	}
+	src := map[string]struct{ dir, pkg string }{"vpcflow": {"../..", "./cmd/vpcflow"}, "flanneld": {".", "github.com/flannel-io/flannel"}}[name]
+	if src.pkg == "" {
+		t.Fatalf("no binary %q", name)
+	}
+	out := filepath.Join(binaries.dir, name)
+	cmd := exec.Command("go", "build", "-o", out, src.pkg)
+	cmd.Dir = src.dir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", src.pkg, err, b)
+	}
+	binaries.built[name] = out
+	return out
 }
 
 func buildBinaries(t *testing.T) (vpcflowBin, flanneldBin string) {
 	t.Helper()
-	binaries.Do(func() {
-		binaries.dir, binaries.err = os.MkdirTemp("", "vpcflow-aliyun-e2e-")
-		if binaries.err != nil {
-			return
-		}
-		binaries.vpcflow = filepath.Join(binaries.dir, "vpcflow")
-		binaries.flanneld = filepath.Join(binaries.dir, "flanneld")
-		// vpcflow is built in its own module (as make builds it), flanneld
-		// in this one (a tool of go.mod).
-		for _, b := range []struct{ dir, out, pkg string }{{"../..", binaries.vpcflow, "./cmd/vpcflow"}, {".", binaries.flanneld, "github.com/flannel-io/flannel"}} {
-			cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
-			cmd.Dir = b.dir
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				binaries.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
-				return
-			}
-		}
-	})
-	if binaries.err != nil {
-		t.Fatal(binaries.err)
-	}
-	return binaries.vpcflow, binaries.flanneld
+	return buildBinary(t, "vpcflow"), buildBinary(t, "flanneld")
 }
 
 func TestMain(m *testing.M) {
