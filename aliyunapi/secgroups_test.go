@@ -368,7 +368,42 @@ func TestDeleteSecurityGroupNamedByAnother(t *testing.T) {
 	a := s.ecs("CreateSecurityGroup", map[string]string{"VpcId": s.vpcID, "SecurityGroupName": "a"}).ok(t).str("SecurityGroupId")
 	b := s.ecs("CreateSecurityGroup", map[string]string{"VpcId": s.vpcID, "SecurityGroupName": "b"}).ok(t).str("SecurityGroupId")
 	s.ecs("AuthorizeSecurityGroup", map[string]string{"SecurityGroupId": a, "IpProtocol": "tcp", "PortRange": "22/22", "SourceGroupId": b}).ok(t)
+	// A rule naming its own group goes with the group.
+	s.ecs("AuthorizeSecurityGroup", map[string]string{"SecurityGroupId": a, "IpProtocol": "udp", "PortRange": "53/53", "SourceGroupId": a}).ok(t)
 	s.ecs("DeleteSecurityGroup", map[string]string{"SecurityGroupId": b}).refused(t, 403, "DependencyViolation")
 	s.ecs("DeleteSecurityGroup", map[string]string{"SecurityGroupId": a}).ok(t)
 	s.ecs("DeleteSecurityGroup", map[string]string{"SecurityGroupId": b}).ok(t)
+	var groups, rules int
+	s.ctrl.Read(func(st *topology.State) {
+		groups = len(st.SecurityGroups("tenant-a"))
+		for _, g := range st.AllSecurityGroups() {
+			rules += len(st.RulesOf(g.VPC, g.Name))
+		}
+	})
+	if groups != 0 || rules != 0 {
+		t.Fatalf("%d groups and %d rules left", groups, rules)
+	}
+}
+
+// TestAuthorizeClientToken: the same ClientToken gives the first answer
+// again; with other parameters it is refused and changes nothing.
+func TestAuthorizeClientToken(t *testing.T) {
+	s := newSGRig(t)
+	g := s.ecs("CreateSecurityGroup", map[string]string{"VpcId": s.vpcID, "SecurityGroupName": "a"}).ok(t).str("SecurityGroupId")
+	p := map[string]string{"SecurityGroupId": g, "IpProtocol": "tcp", "PortRange": "22/22", "SourceCidrIp": "10.0.0.0/8", "ClientToken": "t-1"}
+	first := s.ecs("AuthorizeSecurityGroup", p).ok(t).str("RequestId")
+	if again := s.ecs("AuthorizeSecurityGroup", p).ok(t).str("RequestId"); again != first {
+		t.Fatalf("same token, another answer: %s then %s", first, again)
+	}
+	p["PortRange"] = "23/23"
+	s.ecs("AuthorizeSecurityGroup", p).refused(t, 400, "IdempotentParameterMismatch")
+	if n := len(s.rulesOf("a")); n != 1 {
+		t.Fatalf("%d rules", n)
+	}
+}
+
+func (s sgRig) rulesOf(group string) []topology.SecurityGroupRule {
+	var out []topology.SecurityGroupRule
+	s.ctrl.Read(func(st *topology.State) { out = st.RulesOf("tenant-a", group) })
+	return out
 }
