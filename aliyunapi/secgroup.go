@@ -30,6 +30,8 @@ func securityGroupActions() map[string]handler {
 		"JoinSecurityGroup":              (*call).joinSecurityGroup,
 		"LeaveSecurityGroup":             (*call).leaveSecurityGroup,
 		"ModifyInstanceAttribute":        (*call).modifyInstanceAttribute,
+		"ModifySecurityGroupAttribute":   (*call).modifySecurityGroupAttribute,
+		"ModifySecurityGroupPolicy":      (*call).modifySecurityGroupPolicy,
 	}
 }
 
@@ -256,6 +258,67 @@ func (c *call) describeSecurityGroupAttribute() (any, *Error) {
 	resp.NextToken = next
 	resp.Permissions.Permission = nonNil(pageItems)
 	return resp, nil
+}
+
+// ---- ModifySecurityGroupAttribute, ModifySecurityGroupPolicy ----
+
+// modifySecurityGroupAttribute changes a group's description. Its name is
+// its vpcflow key: a SecurityGroupName other than the current one is
+// refused.
+func (c *call) modifySecurityGroupAttribute() (any, *Error) {
+	id, aerr := c.p.required("SecurityGroupId")
+	if aerr != nil {
+		return nil, aerr
+	}
+	var g topology.SecurityGroup
+	var found bool
+	c.read(func(st *topology.State) { g, found = secGroupByAliyunID(st, id) })
+	if !found {
+		return nil, errSecGroupNotFound(id)
+	}
+	if name := c.p.str("SecurityGroupName"); name != "" && name != g.Name {
+		return nil, errInvalid("SecurityGroupName", "vpcflow names are keys: security group %s stays %q", id, g.Name)
+	}
+	desc := c.p.str("Description")
+	if desc == "" || desc == g.Description {
+		return requestOnly{RequestId: c.requestID}, nil
+	}
+	if _, aerr := c.apply([]topology.Op{topology.Update(&topology.SecurityGroup{VPC: g.VPC, Name: g.Name, Description: desc})}, func(te *topology.Error) *Error {
+		switch {
+		case te.Field == "description":
+			return newError(http.StatusBadRequest, "InvalidDescription.Malformed", "The specified parameter Description is not valid: %s", te.Msg)
+		case te.Kind == topology.ErrNotFound:
+			return errSecGroupNotFound(id)
+		}
+		return nil
+	}); aerr != nil {
+		return nil, aerr
+	}
+	return requestOnly{RequestId: c.requestID}, nil
+}
+
+// modifySecurityGroupPolicy: vpcflow's groups let their members reach each
+// other (InnerAccessPolicy Accept), and only that.
+func (c *call) modifySecurityGroupPolicy() (any, *Error) {
+	id, aerr := c.p.required("SecurityGroupId")
+	if aerr != nil {
+		return nil, aerr
+	}
+	pol, aerr := c.p.required("InnerAccessPolicy")
+	if aerr != nil {
+		return nil, aerr
+	}
+	var found bool
+	c.read(func(st *topology.State) { _, found = secGroupByAliyunID(st, id) })
+	switch {
+	case !found:
+		return nil, errSecGroupNotFound(id)
+	case strings.EqualFold(pol, "Accept"):
+		return requestOnly{RequestId: c.requestID}, nil
+	case strings.EqualFold(pol, "Drop"):
+		return nil, errInvalid("InnerAccessPolicy", "vpcflow's security groups always let their members reach each other (Accept)")
+	}
+	return nil, errInvalid("InnerAccessPolicy", "%q is not Accept or Drop", pol)
 }
 
 // ---- DeleteSecurityGroup ----

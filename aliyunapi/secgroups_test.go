@@ -345,6 +345,21 @@ func TestSecurityGroupLifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("attribute", func(t *testing.T) {
+		s.ecs("ModifySecurityGroupAttribute", map[string]string{"SecurityGroupId": db, "SecurityGroupName": "database"}).refused(t, 400, "InvalidParameter")
+		s.ecs("ModifySecurityGroupAttribute", map[string]string{"SecurityGroupId": "sg-nope", "Description": "x"}).refused(t, 404, "InvalidSecurityGroupId.NotFound")
+		s.ecs("ModifySecurityGroupAttribute", map[string]string{"SecurityGroupId": db, "Description": "bad\x01"}).refused(t, 400, "InvalidDescription.Malformed")
+		s.ecs("ModifySecurityGroupAttribute", map[string]string{"SecurityGroupId": db, "SecurityGroupName": "db", "Description": "databases"}).ok(t)
+		var g topology.SecurityGroup
+		s.ctrl.Read(func(st *topology.State) { g, _ = st.SecurityGroup("tenant-a", "db") })
+		if g.Description != "databases" {
+			t.Fatalf("description %q", g.Description)
+		}
+		s.ecs("ModifySecurityGroupPolicy", map[string]string{"SecurityGroupId": db, "InnerAccessPolicy": "Accept"}).ok(t)
+		s.ecs("ModifySecurityGroupPolicy", map[string]string{"SecurityGroupId": db, "InnerAccessPolicy": "Drop"}).refused(t, 400, "InvalidParameter")
+		s.ecs("ModifySecurityGroupPolicy", map[string]string{"SecurityGroupId": db}).refused(t, 400, "MissingParameter")
+	})
+
 	t.Run("delete", func(t *testing.T) {
 		s.ecs("DeleteSecurityGroup", map[string]string{"SecurityGroupId": "sg-vf00000000000000099"}).refused(t, 404, "InvalidSecurityGroupId.NotFound")
 		s.ecs("DeleteSecurityGroup", map[string]string{"SecurityGroupId": web}).refused(t, 403, "DependencyViolation") // test2 is in it
