@@ -66,7 +66,7 @@ func FuzzServeHTTP(f *testing.F) {
 	// The security group actions (ECS API), with rules given both ways.
 	for i, action := range []string{"CreateSecurityGroup", "AuthorizeSecurityGroup", "AuthorizeSecurityGroupEgress", "RevokeSecurityGroup",
 		"RevokeSecurityGroupEgress", "ModifySecurityGroupRule", "DescribeSecurityGroupAttribute", "DescribeSecurityGroups", "JoinSecurityGroup",
-		"LeaveSecurityGroup", "ModifyInstanceAttribute", "DeleteSecurityGroup"} {
+		"LeaveSecurityGroup", "ModifyInstanceAttribute", "ModifySecurityGroupAttribute", "ModifySecurityGroupPolicy", "DeleteSecurityGroup"} {
 		q := map[string]string{"Action": action, "Version": VersionECS, "AccessKeyId": "k", "SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0",
 			"SignatureNonce": "n-sg-" + action, "Timestamp": time.Now().UTC().Format("2006-01-02T15:04:05Z"), "VpcId": "vpc-vf00000000000000001",
 			"SecurityGroupId": "sg-vf00000000000000001", "InstanceId": "i-vf00000000000000001", "SecurityGroupRuleId": "sgr-vf00000000000000001",
