@@ -5,12 +5,10 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,6 +21,17 @@ import (
 // next to the API.
 const backupPath = "/v1/backup"
 
+// tokenOK says whether r carries the API token, when there is one.
+func tokenOK(tok string, r *http.Request) bool {
+	if tok == "" {
+		return true
+	}
+	scheme, got, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	want := sha256.Sum256([]byte(tok))
+	have := sha256.Sum256([]byte(strings.TrimSpace(got)))
+	return ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare(want[:], have[:]) == 1
+}
+
 // backupHandler streams a consistent copy of the store (GET, with the API
 // token when there is one).
 func backupHandler(log *zap.Logger, store *topology.Store, token func() string) http.Handler {
@@ -32,15 +41,10 @@ func backupHandler(log *zap.Logger, store *topology.Store, token func() string) 
 			w.WriteHeader(code)
 			_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 		}
-		if tok := token(); tok != "" {
-			scheme, got, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
-			want := sha256.Sum256([]byte(tok))
-			have := sha256.Sum256([]byte(strings.TrimSpace(got)))
-			if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
-				w.Header().Set("WWW-Authenticate", "Bearer")
-				writeErr(http.StatusUnauthorized, "missing or invalid bearer token")
-				return
-			}
+		if !tokenOK(token(), r) {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			writeErr(http.StatusUnauthorized, "missing or invalid bearer token")
+			return
 		}
 		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", http.MethodGet)
@@ -108,58 +112,6 @@ func (c *cli) backup(args []string) int {
 		return k.fail(fmt.Errorf("backup to %s: %w", file, err))
 	}
 	fmt.Fprintf(c.stdout, "saved %s (%d bytes)\n", file, n)
-	return exitOK
-}
-
-// restore is `vpcflow restore FILE`.
-func (c *cli) restore(args []string) int {
-	k := c.command("restore", "FILE [--data-dir DIR] [--config FILE]",
-		"Put a backup in place of the store, with vpcflow serve stopped (the store is\n"+
-			"locked while it runs). The backup is checked first; the store it replaces is\n"+
-			"kept as vpcflow.db.before-restore. Started again, vpcflow reconciles every\n"+
-			"switch by diff: only the flows that differ from the backup's fabric change.",
-		"systemctl stop vpcflow\nvpcflow restore /var/backups/vpcflow-2026-12-01.db\nsystemctl start vpcflow")
-	dataDir := k.fs.String("data-dir", "", "directory of the store (default: data-dir of the configuration, else "+defaultDataDir+")")
-	config := k.fs.String("config", "", "configuration file to take data-dir from (default as serve)")
-	pos, code, ok := k.parse(args, "FILE")
-	if !ok {
-		return code
-	}
-	dir, code := c.resolveDataDir(*dataDir, *config)
-	if code != exitOK {
-		return code
-	}
-	src := pos[0]
-	if err := verifyStoreFile(c.ctx, src); err != nil {
-		fmt.Fprintf(c.stderr, "error: backup %s: %v\n", src, err)
-		return storeExitCode(err)
-	}
-	if err := checkDirExists(dir); err != nil {
-		fmt.Fprintf(c.stderr, "error: %v\n", err)
-		return exitNoStore
-	}
-	dst := filepath.Join(dir, topology.DBFileName)
-	// Refuse while a vpcflow holds the store: opening it would wait for
-	// the lock and time out.
-	if _, err := os.Stat(dst); err == nil {
-		st, err := topology.Open(c.ctx, dir, nil, topology.Existing())
-		if err != nil && !errors.Is(err, topology.ErrCorrupt) {
-			fmt.Fprintf(c.stderr, "error: %v\n", err)
-			return storeExitCode(err)
-		}
-		if st != nil {
-			_ = st.Close()
-		}
-		if err := os.Rename(dst, dst+".before-restore"); err != nil {
-			fmt.Fprintf(c.stderr, "error: %v\n", err)
-			return exitError
-		}
-	}
-	if err := copyFile(src, dst); err != nil {
-		fmt.Fprintf(c.stderr, "error: %v\n", err)
-		return exitError
-	}
-	fmt.Fprintf(c.stdout, "restored %s from %s (the previous store is %s.before-restore)\n", dst, src, dst)
 	return exitOK
 }
 

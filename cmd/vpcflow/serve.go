@@ -320,10 +320,16 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	token.Store(&apiToken)
 	uiPage := ui.Handler()
 	backups := api.Guard(log.Named("backup"), apiOpts(""), backupHandler(log.Named("backup"), store, func() string { return *token.Load() }))
+	restores := api.Guard(log.Named("restore"), apiOpts(""), restoreHandler(log.Named("restore"), ctrl,
+		cmp.Or(cfg.RequestTimeout, api.DefaultRequestTimeout), func() string { return *token.Load() }))
 	httpServer := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == backupPath {
 				backups.ServeHTTP(w, r)
+				return
+			}
+			if r.URL.Path == restorePath {
+				restores.ServeHTTP(w, r)
 				return
 			}
 			if ui.Serves(r.URL.Path) {
