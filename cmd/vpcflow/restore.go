@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -283,7 +284,11 @@ func (c *cli) restoreOnline(k *command, src string, dryRun bool) int {
 		}
 		fmt.Fprintf(c.stdout, "%s %s: %d created, %d updated, %d deleted, %d unchanged", verb, src, out.Created, out.Updated, out.Deleted, out.Unchanged)
 		if !out.DryRun {
-			fmt.Fprintf(c.stdout, "; %d flow-mods to %d switches", out.FlowMods, out.Switches)
+			sw := "switches"
+			if out.Switches == 1 {
+				sw = "switch"
+			}
+			fmt.Fprintf(c.stdout, "; %d flow-mods to %d %s", out.FlowMods, out.Switches, sw)
 		}
 		fmt.Fprintln(c.stdout)
 		if len(out.Changes) > 0 {
@@ -336,9 +341,18 @@ func (c *cli) restoreOffline(src, dataDir, config string) int {
 		return exitNoStore
 	}
 	dst := filepath.Join(dir, topology.DBFileName)
+	// The restored file gets the owner of the store it replaces (else of
+	// the directory): root restoring vpcflow's store must not leave a
+	// file vpcflow cannot open.
+	owner, err := os.Stat(dir)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "error: %v\n", err)
+		return exitNoStore
+	}
 	// Refuse while a vpcflow holds the store: opening it would wait for
 	// the lock and time out.
-	if _, err := os.Stat(dst); err == nil {
+	if fi, err := os.Stat(dst); err == nil {
+		owner = fi
 		st, err := topology.Open(c.ctx, dir, nil, topology.Existing())
 		if err != nil && !errors.Is(err, topology.ErrCorrupt) {
 			fmt.Fprintf(c.stderr, "error: %v\n", err)
@@ -358,6 +372,12 @@ func (c *cli) restoreOffline(src, dataDir, config string) int {
 	if err := copyFile(src, dst); err != nil {
 		fmt.Fprintf(c.stderr, "error: %v\n", err)
 		return exitError
+	}
+	if st, ok := owner.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 {
+		if err := os.Chown(dst, int(st.Uid), int(st.Gid)); err != nil {
+			fmt.Fprintf(c.stderr, "error: %v\n", err)
+			return exitError
+		}
 	}
 	fmt.Fprintf(c.stdout, "restored %s from %s (the previous store is %s.before-restore)\n", dst, src, dst)
 	return exitOK
