@@ -215,8 +215,6 @@ func grep(s string, prefixes ...string) string {
 	return strings.Join(out, "\n")
 }
 
-
-
 // readUnit reads the [Service] keys of a unit file (the last value of a
 // key that is repeated).
 func readUnit(t *testing.T, path string) map[string]string {
