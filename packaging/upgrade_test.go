@@ -113,6 +113,11 @@ func TestPackageUpgradeBackupRestore(t *testing.T) {
 		t.Errorf("container to container: want ttl=62:\n%s", out)
 	}
 
+	// The README's trace.
+	if out := sb.sh(t, "/usr/bin/vpcflow", "trace", "--vpc", "vpc-seed", "--from", "test1", "172.18.3.4"); !strings.Contains(out, "delivered to host vpc-seed/test2") {
+		t.Errorf("vpcflow trace:\n%s", out)
+	}
+
 	// A ping from container to container from now on, to the end.
 	pinger := sb.startPing(t, "testns1", "172.18.3.4")
 
