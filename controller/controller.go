@@ -120,6 +120,7 @@ type Controller struct {
 	pins         map[uint32]string               // bridge host id → the endpoint it was found on
 	ambiguous    map[uint32]string               // bridge host id → candidates last warned about
 	trace        *traceCache                     // indexes of desired tables for traces
+	live         liveTraces                      // running live traces (livetrace.go)
 	// lastMetadata are the metadata ports as of the last recompute.
 	lastMetadata map[uint64]pipeline.MetadataPort
 }
@@ -253,6 +254,7 @@ func (c *Controller) snapshot(st *topology.State) *pipeline.Snapshot {
 		UnderlayMTU: c.opts.UnderlayMTU,
 		// The bridges' metadata ports (metadataports.go).
 		MetadataPorts: metadataPorts(c.bridges),
+		Probes:        c.live.probes,
 	}
 }
 
