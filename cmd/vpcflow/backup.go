@@ -2,65 +2,16 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strings"
 	"time"
-
-	"go.uber.org/zap"
-
-	"github.com/vpcflow/vpcflow/topology"
 )
 
-// backupPath is the REST path of an online backup, served by serve itself
-// next to the API.
+// backupPath is the REST path of an online backup (api.Options.Backup).
 const backupPath = "/v1/backup"
-
-// tokenOK says whether r carries the API token, when there is one.
-func tokenOK(tok string, r *http.Request) bool {
-	if tok == "" {
-		return true
-	}
-	scheme, got, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
-	want := sha256.Sum256([]byte(tok))
-	have := sha256.Sum256([]byte(strings.TrimSpace(got)))
-	return ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare(want[:], have[:]) == 1
-}
-
-// backupHandler streams a consistent copy of the store (GET, with the API
-// token when there is one).
-func backupHandler(log *zap.Logger, store *topology.Store, token func() string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeErr := func(code int, msg string) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(code)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
-		}
-		if !tokenOK(token(), r) {
-			w.Header().Set("WWW-Authenticate", "Bearer")
-			writeErr(http.StatusUnauthorized, "missing or invalid bearer token")
-			return
-		}
-		if r.Method != http.MethodGet {
-			w.Header().Set("Allow", http.MethodGet)
-			writeErr(http.StatusMethodNotAllowed, "method not allowed")
-			return
-		}
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Disposition", `attachment; filename="vpcflow.db"`)
-		n, err := store.Backup(w)
-		if err != nil {
-			log.Error("backup failed", zap.Error(err), zap.Int64("bytes", n))
-			return
-		}
-		log.Info("backup sent", zap.Int64("bytes", n), zap.String("remote", r.RemoteAddr))
-	})
-}
 
 // backup is `vpcflow backup FILE`.
 func (c *cli) backup(args []string) int {

@@ -13,166 +13,13 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
-	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/vpcflow/vpcflow/api"
-	"github.com/vpcflow/vpcflow/controller"
 	"github.com/vpcflow/vpcflow/topology"
 )
 
-// restorePath is the REST path of an online restore, served by serve
-// itself next to the API (and next to backupPath).
+// restorePath is the REST path of an online restore (api.Options.Restorer).
 const restorePath = "/v1/restore"
-
-// maxRestoreBytes bounds the body of an online restore: a store of
-// 50,000 hosts is about 15 MB of JSON.
-const maxRestoreBytes = 512 << 20
-
-// restoreRequest is the body of POST /v1/restore: a store's content as
-// Backend.Load returns it, each value the object's stored JSON.
-type restoreRequest struct {
-	Records []restoreRecord   `json:"records"`
-	LastIDs map[string]uint32 `json:"last_ids,omitempty"`
-}
-
-type restoreRecord struct {
-	Kind  string          `json:"kind"`
-	Key   string          `json:"key"`
-	Value json.RawMessage `json:"value"`
-}
-
-// restoreResponse is its answer (200, or 202 when a switch did not
-// confirm the change; then Message and Unconfirmed say which and why).
-type restoreResponse struct {
-	DryRun      bool                           `json:"dry_run"`
-	Created     int                            `json:"created"`
-	Updated     int                            `json:"updated"`
-	Deleted     int                            `json:"deleted"`
-	Unchanged   int                            `json:"unchanged"`
-	FlowMods    int                            `json:"flow_mods"`
-	Switches    int                            `json:"switches"`
-	Changes     []restoreChange                `json:"changes"`
-	Message     string                         `json:"message,omitempty"`
-	Unconfirmed []controller.UnconfirmedSwitch `json:"unconfirmed,omitempty"`
-}
-
-type restoreChange struct {
-	Op   string `json:"op"`
-	Kind string `json:"kind"`
-	Key  string `json:"key"`
-	ID   uint32 `json:"id"`
-}
-
-// restorer is what an online restore needs of the controller.
-type restorer interface {
-	Restore(ctx context.Context, snap topology.Snapshot, dryRun bool) (controller.RestoreResult, error)
-}
-
-// restoreHandler applies a backup's content to the running fabric (POST,
-// JSON, with the API token when there is one; ?dry_run=true only says
-// what would change). timeout bounds the wait for the switches, as
-// --request-timeout bounds the API's.
-func restoreHandler(log *zap.Logger, ctl restorer, timeout time.Duration, token func() string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeErr := func(code int, msg string) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(code)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
-		}
-		if !tokenOK(token(), r) {
-			w.Header().Set("WWW-Authenticate", "Bearer")
-			writeErr(http.StatusUnauthorized, "missing or invalid bearer token")
-			return
-		}
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			writeErr(http.StatusMethodNotAllowed, "method not allowed")
-			return
-		}
-		var dryRun bool
-		switch v := r.URL.Query().Get("dry_run"); v {
-		case "", "false", "0":
-		case "true", "1":
-			dryRun = true
-		default:
-			writeErr(http.StatusBadRequest, fmt.Sprintf("dry_run: want true or false, got %q", v))
-			return
-		}
-		var req restoreRequest
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRestoreBytes))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				writeErr(http.StatusRequestEntityTooLarge, fmt.Sprintf("the snapshot is larger than %d bytes", mbe.Limit))
-				return
-			}
-			writeErr(http.StatusBadRequest, "reading the snapshot: "+err.Error())
-			return
-		}
-		snap := topology.Snapshot{LastIDs: req.LastIDs}
-		if snap.LastIDs == nil {
-			snap.LastIDs = map[string]uint32{}
-		}
-		for _, rec := range req.Records {
-			snap.Records = append(snap.Records, topology.Record{Kind: rec.Kind, Key: rec.Key, Value: rec.Value})
-		}
-		d := timeout
-		if v := r.Header.Get(api.TimeoutHeader); v != "" {
-			if asked, err := time.ParseDuration(v); err == nil && asked > 0 {
-				d = min(d, asked)
-			}
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), d)
-		defer cancel()
-		res, err := ctl.Restore(ctx, snap, dryRun)
-		var ue *controller.UnconfirmedError
-		if err != nil && !errors.As(err, &ue) {
-			code := http.StatusInternalServerError
-			switch {
-			case errors.Is(err, topology.ErrInvalidSnapshot):
-				code = http.StatusBadRequest
-			case errors.Is(err, topology.ErrClosed):
-				code = http.StatusServiceUnavailable
-			default:
-				if e, ok := topology.AsError(err); ok {
-					code = http.StatusBadRequest
-					if e.Kind == topology.ErrConflict {
-						code = http.StatusConflict
-					}
-				}
-			}
-			log.Warn("restore refused", zap.Error(err))
-			writeErr(code, err.Error())
-			return
-		}
-		out := restoreResponse{DryRun: dryRun, Unchanged: res.Unchanged, FlowMods: res.FlowMods, Switches: res.Switches, Changes: []restoreChange{}}
-		for _, op := range res.Ops {
-			switch op.Kind {
-			case topology.OpCreate:
-				out.Created++
-			case topology.OpUpdate:
-				out.Updated++
-			case topology.OpDelete:
-				out.Deleted++
-			}
-			out.Changes = append(out.Changes, restoreChange{Op: op.Kind.String(), Kind: topology.KindOf(op.Obj), Key: op.Obj.Key(), ID: op.Obj.ObjectID()})
-		}
-		code := http.StatusOK
-		if ue != nil {
-			code = http.StatusAccepted
-			out.Message, out.Unconfirmed = ue.Error(), ue.Switches
-		}
-		log.Info("restore", zap.Bool("dry_run", dryRun), zap.Int("created", out.Created), zap.Int("updated", out.Updated),
-			zap.Int("deleted", out.Deleted), zap.Int("unchanged", out.Unchanged), zap.Int("flow_mods", out.FlowMods),
-			zap.String("remote", r.RemoteAddr))
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_ = json.NewEncoder(w).Encode(out)
-	})
-}
 
 // restore is `vpcflow restore FILE`: online through the running
 // vpcflow's API, or, with --offline, in place of the store file.
@@ -225,9 +72,9 @@ func (c *cli) restoreOnline(k *command, src string, dryRun bool) int {
 		fmt.Fprintf(c.stderr, "error: backup %s: %v\n", src, err)
 		return storeExitCode(err)
 	}
-	req := restoreRequest{Records: make([]restoreRecord, 0, len(snap.Records)), LastIDs: snap.LastIDs}
+	req := api.RestoreRequest{Records: make([]api.RestoreRecord, 0, len(snap.Records)), LastIDs: snap.LastIDs}
 	for _, r := range snap.Records {
-		req.Records = append(req.Records, restoreRecord{Kind: r.Kind, Key: r.Key, Value: r.Value})
+		req.Records = append(req.Records, api.RestoreRecord{Kind: r.Kind, Key: r.Key, Value: r.Value})
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -271,7 +118,7 @@ func (c *cli) restoreOnline(k *command, src string, dryRun bool) int {
 		}
 		return exitError
 	}
-	var out restoreResponse
+	var out api.RestoreResponse
 	if err := json.Unmarshal(rb, &out); err != nil {
 		return k.fail(fmt.Errorf("POST %s: %w", restorePath, err))
 	}
