@@ -151,9 +151,15 @@ func Observe(env *Env, res *Result, inj Injection, obs *Observation, took time.D
 		if h, ok := env.HostAt(inj.DPID, port); ok {
 			live.Verdict, live.DeliveredTo = Delivered, h.VPC+"/"+h.Name
 			live.Summary = fmt.Sprintf("delivered to host %s/%s (%s) on %s port %d", h.VPC, h.Name, h.IP, tr.switchName(inj.DPID), port)
-		} else if name, ok := tunnelOf(env, inj.DPID, port); ok {
+		} else if isTunnelPort(env, inj.DPID, port) {
+			// The VXLAN port is one for every remote chassis (remote_ip
+			// is set per packet), and the packet-in does not say which:
+			// the next chassis is the simulation's.
 			live.Verdict = LiveTunnel
-			live.Summary = fmt.Sprintf("left %s by VXLAN (port %d, chassis %s)", tr.switchName(inj.DPID), port, name)
+			live.Summary = fmt.Sprintf("left %s by its VXLAN port %d", tr.switchName(inj.DPID), port)
+			if len(res.Hops) > 1 && res.Hops[1].Chassis != "" {
+				live.Summary += fmt.Sprintf(" (the simulation has it go on to chassis %s)", res.Hops[1].Chassis)
+			}
 		} else {
 			live.Verdict, live.Reason = Dropped, "no_port"
 			live.Summary = fmt.Sprintf("output to port %d of %s, where no host is attached", port, tr.switchName(inj.DPID))
@@ -187,14 +193,15 @@ func Observe(env *Env, res *Result, inj Injection, obs *Observation, took time.D
 	return live
 }
 
-// tunnelOf names the chassis whose VXLAN port on dpid is port.
-func tunnelOf(env *Env, dpid uint64, port uint32) (string, bool) {
-	for name, c := range env.Chassis {
+// isTunnelPort says whether port is the VXLAN port of the chassis whose
+// switch is dpid.
+func isTunnelPort(env *Env, dpid uint64, port uint32) bool {
+	for _, c := range env.Chassis {
 		if c.DPID == dpid && c.TunnelPort == port {
-			return name, true
+			return true
 		}
 	}
-	return "", false
+	return false
 }
 
 // compareHeaders lists the header fields where the caught frame differs
