@@ -86,16 +86,34 @@ func (s *server) storeRoutes() []route {
 // backup: GET /v1/backup streams a consistent copy of the store (for the
 // bbolt backend, a store file `vpcflow restore` and Open take).
 func (s *server) backup(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Disposition", `attachment; filename="vpcflow.db"`)
-	n, err := s.opts.Backup.Backup(w)
+	bw := &backupWriter{w: w}
+	n, err := s.opts.Backup.Backup(bw)
 	if err != nil {
-		// Headers (and part of the body) may be gone already: the client
-		// sees a short file, which `vpcflow backup` checks and refuses.
 		s.log.Error("backup failed", zap.Error(err), zap.Int64("bytes", n))
+		if !bw.started {
+			s.writeError(w, r, err)
+		}
+		// Otherwise the client gets a short file, which `vpcflow backup`
+		// checks and refuses.
 		return
 	}
 	s.log.Info("backup sent", zap.Int64("bytes", n), zap.String("remote", r.RemoteAddr))
+}
+
+// backupWriter sends the backup's headers with its first byte, so that a
+// backup that fails before it can still be answered with an error.
+type backupWriter struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (b *backupWriter) Write(p []byte) (int, error) {
+	if !b.started {
+		b.started = true
+		b.w.Header().Set("Content-Type", "application/octet-stream")
+		b.w.Header().Set("Content-Disposition", `attachment; filename="vpcflow.db"`)
+	}
+	return b.w.Write(p)
 }
 
 // restore: POST /v1/restore[?dry_run=true] makes the topology exactly the

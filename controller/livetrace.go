@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,6 +46,13 @@ func (c *Controller) liveTrace(ctx context.Context, req trace.Request, res *trac
 		ierr  error
 	)
 	c.mu.Lock()
+	if !c.leading() {
+		// A follower neither writes flows nor hears packet-ins
+		// (replicas.go): the leader must run it.
+		leader := cmp.Or(c.rep.role.LeaderName, "none known now")
+		c.mu.Unlock()
+		return nil, &trace.Error{Field: "live", Msg: fmt.Sprintf("a live trace needs the leading replica (leader: %s); this replica does not write to switches", leader)}
+	}
 	c.store.Read(func(st *topology.State) {
 		inj, ierr = trace.Inject(c.traceEnv(st), req)
 		if ierr != nil {

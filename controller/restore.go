@@ -78,7 +78,7 @@ func (c *Controller) Restore(ctx context.Context, snap topology.Snapshot, dryRun
 		changes = c.recompute(st, c.pipe.Affected(st, applied))
 	})
 	for dpid, cs := range changes {
-		if _, ok := c.switches[dpid]; ok && len(cs) > 0 {
+		if _, ok := c.switches[dpid]; ok && len(cs) > 0 && c.leading() { // a follower sends none (replicas.go)
 			res.FlowMods += len(cs)
 			res.Switches++
 		}

@@ -34,16 +34,41 @@ var ErrInvalidSnapshot = errors.New("the snapshot is not a valid store")
 // are never handed out twice.
 //
 // With dryRun the ops are computed and returned, and nothing is stored.
+//
+// Over a shared backend (etcd, replicas) the commit is guarded by the
+// revision the diff was made against, as Apply's: when another replica
+// committed first, the diff is made again once this replica has that
+// change.
 func (s *Store) ApplySnapshot(ctx context.Context, snap Snapshot, dryRun bool) (ops []Op, unchanged int, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, 0, fmt.Errorf("apply snapshot: %w", err)
 	}
+	if _, _, err := load(snap); err != nil {
+		return nil, 0, fmt.Errorf("apply snapshot: %w: %w", ErrInvalidSnapshot, err)
+	}
+	for attempt := 1; ; attempt++ {
+		ops, unchanged, moved, err := s.applySnapshot(ctx, snap, dryRun)
+		if !errors.Is(err, ErrStale) || attempt == staleRetries {
+			return ops, unchanged, err
+		}
+		if err := s.waitMoved(ctx, moved); err != nil {
+			return nil, 0, fmt.Errorf("apply snapshot: %w", err)
+		}
+	}
+}
+
+// applySnapshot is one attempt of ApplySnapshot; moved is closed when
+// the store's revision moves on from the one the attempt diffed against.
+func (s *Store) applySnapshot(ctx context.Context, snap Snapshot, dryRun bool) (ops []Op, unchanged int, moved <-chan struct{}, err error) {
+	// A state of its own each attempt: the one that is committed
+	// becomes the store's.
 	target, _, err := load(snap)
 	if err != nil {
-		return nil, 0, fmt.Errorf("apply snapshot: %w: %w", ErrInvalidSnapshot, err)
+		return nil, 0, nil, fmt.Errorf("apply snapshot: %w: %w", ErrInvalidSnapshot, err)
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	moved = s.moved
 	s.mu.RLock()
 	closed := s.closed
 	if !closed {
@@ -56,23 +81,26 @@ func (s *Store) ApplySnapshot(ctx context.Context, snap Snapshot, dryRun bool) (
 	}
 	s.mu.RUnlock()
 	if closed {
-		return nil, 0, ErrClosed
+		return nil, 0, moved, ErrClosed
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("apply snapshot: %w", err)
+		return nil, 0, moved, fmt.Errorf("apply snapshot: %w", err)
 	}
-	if dryRun || len(ops) == 0 && sameIDs(s.lastIDs(), target.lastID) {
-		return ops, unchanged, nil
+	// Nothing to change: nothing to commit — except over a shared store,
+	// where only the guarded commit proves that this replica's state (and
+	// so the diff) is the store's latest.
+	if dryRun || len(ops) == 0 && sameIDs(s.lastIDs(), target.lastID) && s.shared == nil {
+		return ops, unchanged, moved, nil
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, 0, fmt.Errorf("apply snapshot: %w", err)
+		return nil, 0, moved, fmt.Errorf("apply snapshot: %w", err)
 	}
 	c, err := commitOf(ops, target.lastID)
 	if err == nil {
-		err = s.backend.Commit(ctx, c)
+		err = s.commit(ctx, c)
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("apply snapshot: %w", err)
+		return nil, 0, moved, fmt.Errorf("apply snapshot: %w", err)
 	}
 	// Writers are serialized by wmu: nothing changed the state since the
 	// diff, and target is the state the ops lead to.
@@ -80,7 +108,7 @@ func (s *Store) ApplySnapshot(ctx context.Context, snap Snapshot, dryRun bool) (
 	s.st = target
 	s.mu.Unlock()
 	s.log.Info("topology replaced by a snapshot", zap.Int("ops", len(ops)), zap.Int("unchanged", unchanged))
-	return ops, unchanged, nil
+	return ops, unchanged, moved, nil
 }
 
 // lastIDs copies the ID counters. Caller holds wmu.
