@@ -58,16 +58,19 @@ test: deps lint build
 	cd e2e/aliyun && $(GO) vet ./... && VPCFLOW_E2E=1 $(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) --no-print-directory package-test
 
-# The Debian package installed on this machine (dpkg -i, the unit's
-# ExecStart started as systemd would, smoke test, dpkg -r, dpkg --purge),
-# then everything it made removed. It changes the machine while it runs,
-# so it runs only as root on a machine without a vpcflow package or user
-# of its own (CI's); elsewhere it says why it skipped.
+# The Debian package tested in a sandbox: a throw-away copy of this machine
+# (an overlay of its root file system, PID, mount and network namespaces of
+# its own) where the .deb is installed (dpkg -i, the unit's ExecStart started
+# as systemd would, smoke test, dpkg -r, dpkg --purge), a schema 2 store is
+# upgraded and the seed scenario pings through an online backup and restore,
+# and `make install` is run. Nothing changes on this machine. It needs root,
+# and a machine without a vpcflow package or user of its own (the sandbox
+# starts as a copy of it); elsewhere it says why it skipped.
 package-test: deb
 	@if [ "$$(id -u)" != 0 ]; then echo "package-test: skipped (not root)"; \
 	elif dpkg -s vpcflow >/dev/null 2>&1 || getent passwd vpcflow >/dev/null || [ -e /etc/vpcflow ] || [ -e /var/lib/vpcflow ]; then \
 		echo "package-test: skipped (this machine has its own vpcflow package, user or directories)"; \
-	else VPCFLOW_PACKAGE_TEST=$(CURDIR)/$(DEB) $(GO) test -count=1 -timeout 10m -run 'TestDebianPackage|TestMakeInstall' -v ./packaging/ ; fi
+	else VPCFLOW_PACKAGE_TEST=$(CURDIR)/$(DEB) $(GO) test -count=1 -timeout 10m -run 'TestDebianPackage|TestMakeInstall|TestPackageUpgradeBackupRestore' -v ./packaging/ ; fi
 
 # The Debian package: dist/vpcflow_VERSION_ARCH.deb.
 deb: build

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/vpcflow/vpcflow/controller/controllertest"
 	"github.com/vpcflow/vpcflow/metrics"
+	"github.com/vpcflow/vpcflow/topology"
 )
 
 // newFullEnv serves the API with every optional route (metrics, trace)
@@ -30,7 +33,7 @@ func newFullEnv(t *testing.T) (*testEnv, *mux.Router) {
 	e := &testEnv{t: t, store: st, ctrl: c}
 	var router *mux.Router
 	m := metrics.New()
-	e.serve(c, Options{Metrics: m.Handler(zap.NewNop()), Observer: m, Tracer: c.Controller, routerHook: func(r *mux.Router) { router = r }})
+	e.serve(c, Options{Metrics: m.Handler(zap.NewNop()), Observer: m, Tracer: c.Controller, Backup: st, Restorer: c.Controller, routerHook: func(r *mux.Router) { router = r }})
 	e.dp = controllertest.NewDatapath(1)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -257,6 +260,10 @@ func TestOpenAPIValidatesRealResponses(t *testing.T) {
 	if !strings.Contains(string(metricsText), `vpcflow_http_requests_total{code="201",method="POST",route="/v1/vpcs/{vpc}/hosts"} 2`) {
 		t.Errorf("/metrics does not count the host POSTs by route template")
 	}
+	// A backup now, restored (dry run, then for real) once everything
+	// is deleted below.
+	snapshot := restoreBody(t, call("GET", "/v1/backup", nil, 200, false))
+	call("POST", "/v1/restore", `{"records":[{"kind":"gizmo","key":"g","value":{}}]}`, 400, false)
 	call("DELETE", "/v1/vpcs/vpc-a/subnets/172.18.3.0-24", nil, 204, false)
 	call("DELETE", "/v1/vpcs/vpc-a/hosts/test2", nil, 204, false)
 	call("DELETE", "/v1/vpcs/vpc-a/hosts/test3?cascade=true", nil, 204, false)
@@ -265,6 +272,10 @@ func TestOpenAPIValidatesRealResponses(t *testing.T) {
 	call("DELETE", "/v1/chassis/node1", nil, 204, false)
 	call("DELETE", "/v1/vpcs/vpc-a?cascade=maybe", nil, 400, true)
 	call("DELETE", "/v1/vpcs/vpc-a", nil, 204, false)
+	call("POST", "/v1/restore?dry_run=true", snapshot, 200, false)
+	if got := call("POST", "/v1/restore", snapshot, 200, false); !strings.Contains(string(got), `"deleted":0`) || strings.Contains(string(got), `"created":0`) {
+		t.Errorf("restore after deleting everything: %s", got)
+	}
 
 	for p, item := range doc.Paths.Map() {
 		for m := range item.Operations() {
@@ -273,4 +284,31 @@ func TestOpenAPIValidatesRealResponses(t *testing.T) {
 			}
 		}
 	}
+}
+
+// restoreBody is the POST /v1/restore body of a backup file's content.
+func restoreBody(t *testing.T, file []byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, topology.DBFileName), file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := topology.OpenBolt(context.Background(), dir, nil, topology.Existing())
+	if err != nil {
+		t.Fatalf("the backup does not open as a store: %v", err)
+	}
+	defer b.Close()
+	snap, err := b.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := RestoreRequest{LastIDs: snap.LastIDs}
+	for _, r := range snap.Records {
+		req.Records = append(req.Records, RestoreRecord{Kind: r.Kind, Key: r.Key, Value: r.Value})
+	}
+	out, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
 }

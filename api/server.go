@@ -62,6 +62,7 @@ func NewServer(log *zap.Logger, b Backend, opts Options) http.Handler {
 		routes = append(routes, s.routes(rs)...)
 	}
 	routes = append(routes, s.observeRoutes()...)
+	routes = append(routes, s.storeRoutes()...)
 	for _, rt := range routes {
 		r.HandleFunc(rt.path, rt.h).Methods(rt.method)
 	}

@@ -24,6 +24,8 @@
 //	GET    /v1/drops
 //	GET    /v1/drift                          POST /v1/switches/{dpid}/flush
 //	POST   /v1/trace                          (Options.Tracer)
+//	GET    /v1/backup                         (Options.Backup)
+//	POST   /v1/restore[?dry_run=true]         (Options.Restorer)
 //	GET    /metrics                           (Options.Metrics)
 //	GET    /v1/openapi.json                   (api/openapi.yaml, the source of truth)
 //
@@ -110,6 +112,11 @@ type Options struct {
 	Metrics http.Handler
 	// Tracer, when set, serves POST /v1/trace.
 	Tracer Tracer
+	// Backup, when set, serves GET /v1/backup (the store: vpcflow backup).
+	Backup Backuper
+	// Restorer, when set, serves POST /v1/restore (the controller:
+	// vpcflow restore).
+	Restorer Restorer
 	// routerHook, in tests, is given the router once every route is on it.
 	routerHook func(*mux.Router)
 	// AllowedHosts are the names (and addresses) the API answers to in

@@ -124,6 +124,7 @@ type Controller struct {
 	pins         map[uint32]string               // bridge host id → the endpoint it was found on
 	ambiguous    map[uint32]string               // bridge host id → candidates last warned about
 	trace        *traceCache                     // indexes of desired tables for traces
+	live         liveTraces                      // running live traces (livetrace.go)
 	// lastMetadata are the metadata ports as of the last recompute.
 	lastMetadata map[uint64]pipeline.MetadataPort
 	// rep is this controller's role among replicas (replicas.go).
@@ -261,6 +262,7 @@ func (c *Controller) snapshot(st *topology.State) *pipeline.Snapshot {
 		UnderlayMTU: c.opts.UnderlayMTU,
 		// The bridges' metadata ports (metadataports.go).
 		MetadataPorts: metadataPorts(c.bridges),
+		Probes:        c.live.probes,
 	}
 }
 

@@ -16,6 +16,15 @@ func (c *Controller) Drops(ctx context.Context) (DropReport, error) {
 	report := DropReport{Switches: []SwitchDrops{}, Hosts: []HostDrops{}}
 	infos := c.Switches()
 	byHostID := map[uint32]*HostDrops{}
+	// Spoofed drops of a route entry's flows (the addresses of vSwitches
+	// a covering route entry must not give its next hop) are packets
+	// that host sent: charged to it below.
+	type subnetSpoof struct {
+		dpid    topology.DPID
+		subnet  uint32
+		packets uint64
+	}
+	var bySubnet []subnetSpoof
 	for _, info := range infos {
 		c.mu.Lock()
 		sc, ok := c.switches[uint64(info.DPID)]
@@ -45,8 +54,31 @@ func (c *Controller) Drops(ctx context.Context) (DropReport, error) {
 				}
 				hd.Drops.Add(c.dropName(ck.Reason), s.Packets)
 			}
+			if ck.Owner == pipeline.OwnerSubnet && ck.Reason == pipeline.DropSpoofed {
+				bySubnet = append(bySubnet, subnetSpoof{info.DPID, ck.ID, s.Packets})
+			}
 		}
 		report.Switches = append(report.Switches, sd)
+	}
+	if len(bySubnet) > 0 {
+		c.store.Read(func(st *topology.State) {
+			for _, sp := range bySubnet {
+				sub, ok := st.SubnetByID(sp.subnet)
+				if !ok {
+					continue
+				}
+				h, ok := st.Host(sub.VPC, sub.Host)
+				if !ok {
+					continue
+				}
+				hd, ok := byHostID[h.ID]
+				if !ok {
+					hd = &HostDrops{DPID: sp.dpid, Drops: c.newDropCounters()}
+					byHostID[h.ID] = hd
+				}
+				hd.Drops.Add(c.dropName(pipeline.DropSpoofed), sp.packets)
+			}
+		})
 	}
 	tooBigHosts, tooBigSwitches := c.tooBig.snapshot()
 	for i := range report.Switches {

@@ -110,6 +110,8 @@ func (c *Controller) punt(sw packetSender, pi openflow.PacketIn) {
 		c.tooBigIn(sw, pi)
 	case pipeline.ServiceDHCP:
 		c.dhcpIn(sw, pi, src)
+	case pipeline.ServiceTrace:
+		c.liveIn(sw, pi)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/vpcflow/vpcflow/controller/controllertest"
 	"github.com/vpcflow/vpcflow/openflow"
 	"github.com/vpcflow/vpcflow/topology"
+	"github.com/vpcflow/vpcflow/trace"
 )
 
 // route is a subnet (a route entry) to test1 of the seed: flows on dpid 1.
@@ -220,5 +221,28 @@ func TestReplicaRefusedAsSlaveStepsDown(t *testing.T) {
 	}
 	if strings.Count(dp.Events(), "apply=refused") > 1 {
 		t.Errorf("kept writing after IS_SLAVE: %s", dp.Events())
+	}
+}
+
+// A follower refuses a live trace (it writes no observation flow and
+// hears no packet-in), naming the leader, and sends nothing; the
+// simulation alone still runs there.
+func TestReplicaFollowerRefusesLiveTrace(t *testing.T) {
+	r := replicaRig(t, &fakeLeadership{confirmed: true})
+	dp := newRoleDatapath(1)
+	serveRole(r, dp)
+	r.c.SetRole(Role{Generation: uint64(1)<<48 | 10, LeaderName: "replica-b"})
+	waitUntil(t, "SLAVE", func() bool { return strings.Contains(dp.Events(), "slave(") })
+	_, err := r.c.Trace(r.ctx, trace.Request{VPC: "vpc-seed", From: "test1", Dst: "10.10.10.99", Live: true})
+	var te *trace.Error
+	if !errors.As(err, &te) || te.Field != "live" || !strings.Contains(te.Msg, "leader: replica-b") {
+		t.Fatalf("live trace on a follower: %v", err)
+	}
+	if dp.Mods() != 0 {
+		t.Errorf("a follower's live trace sent %d flow-mods", dp.Mods())
+	}
+	res, err := r.c.Trace(r.ctx, trace.Request{VPC: "vpc-seed", From: "test1", Dst: "10.10.10.99"})
+	if err != nil || res.Reason != "no_route" {
+		t.Errorf("simulated trace on a follower: %v %+v", err, res)
 	}
 }

@@ -106,10 +106,47 @@ func (c *Controller) traceTables(dpid uint64) (trace.Tables, error) {
 	return x, nil
 }
 
+// traceEnv is what a trace reads. Caller holds c.mu and is inside
+// store.Read.
+func (c *Controller) traceEnv(st *topology.State) *trace.Env {
+	snap := c.snapshot(st)
+	return &trace.Env{Pipe: c.pipe, Topo: st, Ports: snap.Ports, Chassis: snap.Chassis,
+		HostAt: func(dpid uint64, port uint32) (topology.Host, bool) {
+			ref, ok := c.hostAt[pipeline.Attachment{DPID: dpid, OFPort: port}]
+			if !ok {
+				return topology.Host{}, false
+			}
+			return st.HostByID(ref.id)
+		},
+		Tables: c.traceTables}
+}
+
 // Trace simulates req on vpcflow's desired tables and, with
 // req.Installed, on the flows dumped from the switches, reporting the
-// differences on the path as drift.
+// differences on the path as drift. With req.Live it then sends the
+// packet for real and reports where it got to (livetrace.go); when that
+// is not what the simulation says, the installed flows are traced too.
 func (c *Controller) Trace(ctx context.Context, req trace.Request) (*trace.Result, error) {
+	res, err := c.simulate(ctx, req)
+	if err != nil || !req.Live {
+		return res, err
+	}
+	if res.Live, err = c.liveTrace(ctx, req, res); err != nil {
+		return nil, err
+	}
+	if !res.Live.Matches && !req.Installed {
+		// Explain the mismatch: the same simulation on the flows the
+		// switches hold, with the drift on the path.
+		ireq := req
+		ireq.Live, ireq.Installed = false, true
+		if ires, err := c.simulate(ctx, ireq); err == nil {
+			res.Installed, res.Drift = ires.Installed, ires.Drift
+		}
+	}
+	return res, nil
+}
+
+func (c *Controller) simulate(ctx context.Context, req trace.Request) (*trace.Result, error) {
 	installed := map[uint64]*trace.Index{}
 	if req.Installed {
 		dumps, err := c.DumpAllFlows(ctx)
@@ -130,16 +167,7 @@ func (c *Controller) Trace(ctx context.Context, req trace.Request) (*trace.Resul
 	var res *trace.Result
 	var err error
 	c.store.Read(func(st *topology.State) {
-		snap := c.snapshot(st)
-		env := &trace.Env{Pipe: c.pipe, Topo: st, Ports: snap.Ports, Chassis: snap.Chassis,
-			HostAt: func(dpid uint64, port uint32) (topology.Host, bool) {
-				ref, ok := c.hostAt[pipeline.Attachment{DPID: dpid, OFPort: port}]
-				if !ok {
-					return topology.Host{}, false
-				}
-				return st.HostByID(ref.id)
-			},
-			Tables: c.traceTables}
+		env := c.traceEnv(st)
 		if res, err = trace.Run(env, req, "desired"); err != nil || !req.Installed {
 			return
 		}

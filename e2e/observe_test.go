@@ -154,6 +154,14 @@ func TestTraceAndMetricsAgreeWithTraffic(t *testing.T) {
 		func() { pingNone(t, vb1.node, 3, "10.10.10.12") })
 	s.agree(trace.Request{VPC: "vpc-b", From: "b1", Dst: "172.18.3.4"}, trace.Dropped, "no_route", "", 3,
 		func() { pingNone(t, vb1.node, 3, "172.18.3.4") })
+	// --live: the real packet of the isolation case is caught where the
+	// simulation ends (vpc-b has no route to test2's address).
+	if l := s.liveTrace(trace.Request{VPC: "vpc-b", From: "b1", Dst: "10.10.10.12"}).Live; !l.Observed || !l.Matches ||
+		l.Verdict != trace.Dropped || l.Reason != "no_route" || l.TableName != "L3Forwarding" {
+		t.Errorf("live trace of the isolation case: %+v", *l)
+	} else {
+		t.Logf("isolation, live: %s (%.1f ms)", l.Summary, l.Millis)
+	}
 
 	// The CLI prints the verdict first, then the path.
 	out := s.phys.MustCmd(t, vpcflowBin, "trace", "--api", "http://"+restAddr, "--vpc", "vpc-seed", "--from", "test1",
@@ -254,6 +262,15 @@ func TestTraceAcrossChassis(t *testing.T) {
 		t.Errorf("drift on the tunnel path:\n%s", res.Text())
 	}
 	t.Logf("trace across chassis:\n%s", res.Text())
+	// --live: the real packet leaves node1 by the VXLAN port to node2,
+	// with the headers the simulation has at that point.
+	live := m.liveTrace(trace.Request{VPC: "vpc-a", From: "vm1", Src: "172.18.1.3", Dst: "172.18.3.4"})
+	if l := live.Live; !l.Observed || !l.Matches || l.Verdict != trace.LiveTunnel ||
+		!strings.Contains(l.Summary, "by its VXLAN port") || !strings.Contains(l.Summary, "on to chassis node2") {
+		t.Errorf("live trace across chassis: %+v\n%s", *l, live.Text())
+	} else {
+		t.Logf("across chassis, live: %s (%.1f ms) %v", l.Summary, l.Millis, l.Packet)
+	}
 	uplink := m.traceREST(trace.Request{VPC: "vpc-a", FromChassis: "node1", Src: "10.10.10.11", Dst: "10.10.10.12"})
 	if uplink.Verdict != trace.Delivered || uplink.DeliveredTo != "vpc-a/vm2" || uplink.Hops[0].Steps[1].TableName != "TunnelDelivery" {
 		t.Errorf("from node1's uplink:\n%s", uplink.Text())

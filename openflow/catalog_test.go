@@ -33,6 +33,8 @@ func catalog() []Flow {
 
 	// Matches, table 0.
 	add(NewMatch().With(FieldConjID, 7), Output(1))
+	add(NewMatch().With(FieldPktMark, 0x76740001), Output(1))
+	add(NewMatch().WithMasked(FieldPktMark, 0x76740000, 0xffff0000).With(FieldConjID, 3).Reg(2, 5, 0xffffffff), Output(1))
 	add(NewMatch().CTState(CTTrk|CTEst, CTNew), Output(1))
 	add(NewMatch().CTState(CTTrk, CTInv|CTRpl|CTRel), Output(1))
 	add(NewMatch().CTState(CTTrk|CTNew|CTSNAT|CTDNAT, CTEst|CTRel|CTRpl|CTInv), Output(1)) // exact: new|trk|snat|dnat
@@ -91,6 +93,7 @@ func catalog() []Flow {
 		SetField(FieldReg4, 4), SetField(FieldReg5, 5), SetField(FieldReg6, 6), SetField(FieldReg7, 0xffffffff))
 	add(NewMatch(), SetField(FieldTunID, 0x1234), SetAddr(FieldTunSrc, a("192.0.2.1")), SetAddr(FieldTunDst, a("192.0.2.9")), Output(5))
 	add(NewMatch(), SetField(FieldMetadata, 0x55), SetField(FieldTunID, 0))
+	add(NewMatch(), SetField(FieldPktMark, 0x76740002), Load(FieldPktMark, 0, 16, 3), Output(2))
 	add(ip, SetAddr(FieldIPv4Src, a("10.0.0.1")), SetAddr(FieldIPv4Dst, a("10.0.0.2")), SetField(FieldIPTTL, 9), DecTTL())
 	add(NewMatch().ICMP(), SetField(FieldICMPType, 3), SetField(FieldICMPCode, 4), OutputInPort())
 	add(NewMatch().TCP(), SetField(FieldTCPSrc, 81), SetField(FieldTCPDst, 80))

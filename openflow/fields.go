@@ -27,6 +27,7 @@ type wireField struct {
 // exists, Nicira NXM otherwise (registers, tunnel addresses, conntrack
 // fields, conj_id, nw_ttl).
 var wireFields = [fieldEnd]wireField{
+	FieldPktMark:  {oxmID{classNXM1, 33}, 4},
 	FieldConjID:   {oxmID{classNXM1, 37}, 4},
 	FieldCTState:  {oxmID{classNXM1, 105}, 4},
 	FieldCTZone:   {oxmID{classNXM1, 106}, 2},
@@ -128,6 +129,7 @@ var decodeFields = map[oxmID]decodedField{
 	{classNXM1, 29}:  {FieldIPTTL, 1},
 	{classNXM1, 31}:  {FieldTunSrc, 4},
 	{classNXM1, 32}:  {FieldTunDst, 4},
+	{classNXM1, 33}:  {FieldPktMark, 4},
 	{classNXM1, 37}:  {FieldConjID, 4},
 	{classNXM1, 105}: {FieldCTState, 4},
 	{classNXM1, 106}: {FieldCTZone, 2},
@@ -142,6 +144,7 @@ var decodeFields = map[oxmID]decodedField{
 // vpcflow's in_port 32) and metadata (no NXM header) keep their OXM
 // header.
 var nxActionFields = [fieldEnd]wireField{
+	FieldPktMark:  {oxmID{classNXM1, 33}, 4},
 	FieldConjID:   {oxmID{classNXM1, 37}, 4},
 	FieldCTState:  {oxmID{classNXM1, 105}, 4},
 	FieldCTZone:   {oxmID{classNXM1, 106}, 2},

@@ -43,10 +43,14 @@ type Field uint8
 
 // Fields used by the vpcflow pipeline.
 const (
-	FieldConjID  Field = iota + 1 // conj_id: set by a conjunctive match (see Conjunction)
-	FieldCTState                  // ct_state: connection-tracking state flags (CTNew, CTEst…), printed as +est+trk
-	FieldCTZone                   // ct_zone: the zone of the last ct action (16 bits; exact matches only)
-	FieldCTMark                   // ct_mark: 32-bit mark of the connection
+	// FieldPktMark is OVS's pkt_mark: packet metadata that is never on
+	// the wire (only flows and packet-outs set it); vpcflow's live trace
+	// tags its injected packets with it.
+	FieldPktMark Field = iota + 1
+	FieldConjID        // conj_id: set by a conjunctive match (see Conjunction)
+	FieldCTState       // ct_state: connection-tracking state flags (CTNew, CTEst…), printed as +est+trk
+	FieldCTZone        // ct_zone: the zone of the last ct action (16 bits; exact matches only)
+	FieldCTMark        // ct_mark: 32-bit mark of the connection
 	// FieldCTLabel is the 128-bit ct_label. vpcflow models only its low 64
 	// bits: an exact match or SetField means "the high 64 bits are zero",
 	// a masked match leaves them unmatched, and a switch's value with any
@@ -139,6 +143,7 @@ const (
 )
 
 var fieldInfos = [fieldEnd]fieldInfo{
+	FieldPktMark:  {name: "pkt_mark", setName: "pkt_mark", nxm: "NXM_NX_PKT_MARK", bits: 32, kind: kindHex, maskable: true},
 	FieldConjID:   {name: "conj_id", nxm: "NXM_NX_CONJ_ID", bits: 32, kind: kindDec},
 	FieldCTState:  {name: "ct_state", nxm: "NXM_NX_CT_STATE", bits: 8, kind: kindCTState, maskable: true},
 	FieldCTZone:   {name: "ct_zone", nxm: "NXM_NX_CT_ZONE", bits: 16, kind: kindDec},

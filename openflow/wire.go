@@ -46,6 +46,7 @@ const (
 // Reserved ports, groups, tables and buffers.
 const (
 	PortInPort     uint32 = 0xfffffff8 // OFPP_IN_PORT
+	PortTable      uint32 = 0xfffffff9 // OFPP_TABLE: a packet-out's frame goes through the flow tables
 	PortController uint32 = 0xfffffffd // OFPP_CONTROLLER
 	PortAny        uint32 = 0xffffffff // OFPP_ANY
 	groupAny       uint32 = 0xffffffff // OFPG_ANY

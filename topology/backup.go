@@ -1,13 +1,18 @@
 package topology
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os"
 )
 
 // Backup writes a consistent copy of the store to w while the store stays
-// in use, in the backend's own format (for the default bbolt backend, a
-// bbolt file Open can open).
+// in use: for the default bbolt backend a copy of its file, taken in one
+// read transaction; for a backend without a backup of its own (etcd) its
+// content as of one revision (Load), written into a fresh bbolt store
+// file. Either way the result is a store file Open (and `vpcflow
+// restore`) takes.
 func (s *Store) Backup(w io.Writer) (int64, error) {
 	s.mu.RLock()
 	closed := s.closed
@@ -15,11 +20,33 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 	if closed {
 		return 0, ErrClosed
 	}
-	b, ok := s.backend.(interface {
+	if b, ok := s.backend.(interface {
 		Backup(io.Writer) (int64, error)
-	})
-	if !ok {
-		return 0, fmt.Errorf("backup: the %s backend has no backup of its own", s.backend)
+	}); ok {
+		return b.Backup(w)
+	}
+	return backupAsBolt(context.Background(), s.backend, w)
+}
+
+// backupAsBolt writes src's content into a bbolt store file in a private
+// temporary directory and copies that file to w.
+func backupAsBolt(ctx context.Context, src Backend, w io.Writer) (int64, error) {
+	snap, err := src.Load(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("backup of %s: %w", src, err)
+	}
+	dir, err := os.MkdirTemp("", "vpcflow-backup-")
+	if err != nil {
+		return 0, fmt.Errorf("backup of %s: %w", src, err)
+	}
+	defer os.RemoveAll(dir)
+	b, err := OpenBolt(ctx, dir, nil)
+	if err != nil {
+		return 0, fmt.Errorf("backup of %s: %w", src, err)
+	}
+	defer b.Close()
+	if err := b.Commit(ctx, Commit{Records: snap.Records, LastIDs: snap.LastIDs}); err != nil {
+		return 0, fmt.Errorf("backup of %s: %w", src, err)
 	}
 	return b.Backup(w)
 }

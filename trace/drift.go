@@ -108,6 +108,9 @@ func (r *Result) Text() string {
 			r.Installed.writeHops(&b)
 		}
 	}
+	if r.Live != nil {
+		r.Live.write(&b)
+	}
 	return b.String()
 }
 

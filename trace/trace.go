@@ -49,6 +49,9 @@ type Request struct {
 	// Installed also simulates on the flows dumped from the switches and
 	// reports any difference as drift.
 	Installed bool `json:"installed,omitempty"`
+	// Live also sends a real packet, tagged, from From's port and reports
+	// where it got to, compared with the simulation (live.go).
+	Live bool `json:"live,omitempty"`
 }
 
 // Verdicts.
@@ -77,6 +80,8 @@ type Result struct {
 	Installed *Result `json:"installed,omitempty"`
 	// Drift lists where the installed flows differ along the path.
 	Drift []Drift `json:"drift,omitempty"`
+	// Live is what the real packet did (Request.Live).
+	Live *Live `json:"live,omitempty"`
 }
 
 // Hop is the packet's walk through one switch.
@@ -89,6 +94,10 @@ type Hop struct {
 	// Out says where the packet left: a host's port, the tunnel, back
 	// out of the in_port (ARP reply), or nowhere.
 	Out string `json:"out"`
+	// end is the packet as it left the switch's pipeline, and out what
+	// the pipeline did with it (for the live trace's comparison).
+	end Packet
+	out outcome
 }
 
 // Step is one table lookup.
@@ -357,6 +366,7 @@ func (tr *tracer) walk(dpid uint64, p *Packet, from string) {
 	}
 	var out outcome
 	tr.lookup(tables, &hop, 0, p, &out)
+	hop.end, hop.out = *p, out
 	idx := len(tr.res.Hops)
 	tr.res.Hops = append(tr.res.Hops, hop)
 	tr.follow(idx, dpid, p, &out)

@@ -2,61 +2,16 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
-
-	"go.uber.org/zap"
-
-	"github.com/vpcflow/vpcflow/topology"
 )
 
-// backupPath is the REST path of an online backup, served by serve itself
-// next to the API.
+// backupPath is the REST path of an online backup (api.Options.Backup).
 const backupPath = "/v1/backup"
-
-// backupHandler streams a consistent copy of the store (GET, with the API
-// token when there is one).
-func backupHandler(log *zap.Logger, store *topology.Store, token func() string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeErr := func(code int, msg string) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(code)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
-		}
-		if tok := token(); tok != "" {
-			scheme, got, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
-			want := sha256.Sum256([]byte(tok))
-			have := sha256.Sum256([]byte(strings.TrimSpace(got)))
-			if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
-				w.Header().Set("WWW-Authenticate", "Bearer")
-				writeErr(http.StatusUnauthorized, "missing or invalid bearer token")
-				return
-			}
-		}
-		if r.Method != http.MethodGet {
-			w.Header().Set("Allow", http.MethodGet)
-			writeErr(http.StatusMethodNotAllowed, "method not allowed")
-			return
-		}
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Disposition", `attachment; filename="vpcflow.db"`)
-		n, err := store.Backup(w)
-		if err != nil {
-			log.Error("backup failed", zap.Error(err), zap.Int64("bytes", n))
-			return
-		}
-		log.Info("backup sent", zap.Int64("bytes", n), zap.String("remote", r.RemoteAddr))
-	})
-}
 
 // backup is `vpcflow backup FILE`.
 func (c *cli) backup(args []string) int {
@@ -108,58 +63,6 @@ func (c *cli) backup(args []string) int {
 		return k.fail(fmt.Errorf("backup to %s: %w", file, err))
 	}
 	fmt.Fprintf(c.stdout, "saved %s (%d bytes)\n", file, n)
-	return exitOK
-}
-
-// restore is `vpcflow restore FILE`.
-func (c *cli) restore(args []string) int {
-	k := c.command("restore", "FILE [--data-dir DIR] [--config FILE]",
-		"Put a backup in place of the store, with vpcflow serve stopped (the store is\n"+
-			"locked while it runs). The backup is checked first; the store it replaces is\n"+
-			"kept as vpcflow.db.before-restore. Started again, vpcflow reconciles every\n"+
-			"switch by diff: only the flows that differ from the backup's fabric change.",
-		"systemctl stop vpcflow\nvpcflow restore /var/backups/vpcflow-2026-12-01.db\nsystemctl start vpcflow")
-	dataDir := k.fs.String("data-dir", "", "directory of the store (default: data-dir of the configuration, else "+defaultDataDir+")")
-	config := k.fs.String("config", "", "configuration file to take data-dir from (default as serve)")
-	pos, code, ok := k.parse(args, "FILE")
-	if !ok {
-		return code
-	}
-	dir, code := c.resolveDataDir(*dataDir, *config)
-	if code != exitOK {
-		return code
-	}
-	src := pos[0]
-	if err := verifyStoreFile(c.ctx, src); err != nil {
-		fmt.Fprintf(c.stderr, "error: backup %s: %v\n", src, err)
-		return storeExitCode(err)
-	}
-	if err := checkDirExists(dir); err != nil {
-		fmt.Fprintf(c.stderr, "error: %v\n", err)
-		return exitNoStore
-	}
-	dst := filepath.Join(dir, topology.DBFileName)
-	// Refuse while a vpcflow holds the store: opening it would wait for
-	// the lock and time out.
-	if _, err := os.Stat(dst); err == nil {
-		st, err := topology.Open(c.ctx, dir, nil, topology.Existing())
-		if err != nil && !errors.Is(err, topology.ErrCorrupt) {
-			fmt.Fprintf(c.stderr, "error: %v\n", err)
-			return storeExitCode(err)
-		}
-		if st != nil {
-			_ = st.Close()
-		}
-		if err := os.Rename(dst, dst+".before-restore"); err != nil {
-			fmt.Fprintf(c.stderr, "error: %v\n", err)
-			return exitError
-		}
-	}
-	if err := copyFile(src, dst); err != nil {
-		fmt.Fprintf(c.stderr, "error: %v\n", err)
-		return exitError
-	}
-	fmt.Fprintf(c.stdout, "restored %s from %s (the previous store is %s.before-restore)\n", dst, src, dst)
 	return exitOK
 }
 

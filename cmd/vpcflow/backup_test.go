@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -50,8 +51,37 @@ func TestBackupRestore(t *testing.T) {
 	if code, out := runBinEnv(t, env, "vpc", "create", "vpc-after"); code != 0 {
 		t.Fatalf("vpc create: %s", out)
 	}
-	if code, out := runBin(t, "restore", file, "--data-dir", data); code == 0 {
-		t.Errorf("restore while serve runs: %d %s", code, out)
+	if code, out := runBinEnv(t, env, "vpc", "delete", "vpc-b"); code != 0 {
+		t.Fatalf("vpc delete: %s", out)
+	}
+	if code, out := runBin(t, "restore", file, "--data-dir", data); code == 0 || !strings.Contains(out, "restore online") {
+		t.Errorf("offline restore while serve runs: %d %s", code, out)
+	}
+	// Online: a dry run changes nothing, then the restore deletes
+	// vpc-after, brings vpc-b back with its ID and leaves vpc-a alone.
+	if code, out := runBinEnv(t, []string{"VPCFLOW_API=http://" + rest}, "restore", file); code != 1 || !strings.Contains(out, "401") {
+		t.Errorf("online restore without the token: %d %s", code, out)
+	}
+	code, out = runBinEnv(t, env, "restore", file, "--dry-run")
+	if code != 0 || !strings.Contains(out, "would restore "+file+": 1 created, 0 updated, 1 deleted, 1 unchanged") {
+		t.Errorf("restore --dry-run: %d %s", code, out)
+	}
+	if _, list := runBinEnv(t, env, "vpc", "list"); !strings.Contains(list, "vpc-after") || strings.Contains(list, "vpc-b") {
+		t.Errorf("a dry run changed the store: %s", list)
+	}
+	code, out = runBinEnv(t, env, "restore", file)
+	if code != 0 || !strings.Contains(out, "restored "+file+": 1 created, 0 updated, 1 deleted, 1 unchanged; 0 flow-mods to 0 switches") ||
+		!regexp.MustCompile(`delete\s+vpc\s+vpc-after\s+3`).MatchString(out) || !regexp.MustCompile(`create\s+vpc\s+vpc-b\s+2`).MatchString(out) {
+		t.Errorf("online restore: %d %s", code, out)
+	}
+	if _, show := runBinEnv(t, env, "vpc", "show", "vpc-b", "-o", "json"); !strings.Contains(show, `"id": 2,`) {
+		t.Errorf("vpc-b came back without its ID: %s", show)
+	}
+	if code, out := runBinEnv(t, env, "restore", file, "-o", "json"); code != 0 || !strings.Contains(out, `"unchanged":2`) || !strings.Contains(out, `"changes":[]`) {
+		t.Errorf("second online restore: %d %s", code, out)
+	}
+	if code, out := runBinEnv(t, env, "vpc", "create", "vpc-after"); code != 0 {
+		t.Fatalf("vpc create: %s", out)
 	}
 	if err := d.stop(); err != nil {
 		t.Fatal(err)
@@ -64,7 +94,10 @@ func TestBackupRestore(t *testing.T) {
 	if code, out := runBin(t, "restore", bad, "--data-dir", data); code != exitBadStore || !strings.Contains(out, "is truncated") {
 		t.Errorf("restore of a truncated backup: %d %s", code, out)
 	}
-	code, out = runBin(t, "restore", file, "--data-dir", data)
+	if code, out := runBinEnv(t, env, "restore", bad); code != exitBadStore || !strings.Contains(out, "is truncated") {
+		t.Errorf("online restore of a truncated backup: %d %s", code, out)
+	}
+	code, out = runBin(t, "restore", "--offline", file, "--data-dir", data)
 	if code != 0 || !strings.Contains(out, "restored "+data+"/vpcflow.db") {
 		t.Fatalf("restore: %d %s", code, out)
 	}

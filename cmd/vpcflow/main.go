@@ -48,7 +48,8 @@ Commands:
   init        create an empty store (serve never creates one unless given --init)
   store       check the store's file (store check)
   backup      save a consistent copy of a running vpcflow's store
-  restore     put a backup in place of the store (vpcflow serve stopped)
+  restore     bring a running fabric back to a backup, changing only what differs
+              (--offline: put it in place of the store, vpcflow serve stopped)
   bridge      prepare an OVS bridge for vpcflow (bridge setup)
   vpc         create, list, show and delete VPCs
   vswitch     create, list, show and delete vSwitches

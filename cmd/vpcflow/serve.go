@@ -337,7 +337,8 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 		allowedHosts = api.DefaultAllowedHosts(restAddr)
 	}
 	apiOpts := func(token string) api.Options {
-		return api.Options{Token: token, AllowedHosts: allowedHosts, RequestTimeout: cfg.RequestTimeout}
+		return api.Options{Token: token, AllowedHosts: allowedHosts, RequestTimeout: cfg.RequestTimeout,
+			Backup: store, Restorer: ctrl}
 	}
 	newAPI := func(token string) http.Handler {
 		return api.NewServer(log.Named("api"), ctrl, obs.apiOptions(apiOpts(token)))
@@ -345,16 +346,9 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	var handler atomic.Pointer[http.Handler]
 	h := newAPI(apiToken)
 	handler.Store(&h)
-	var token atomic.Pointer[string]
-	token.Store(&apiToken)
 	uiPage := ui.Handler()
-	backups := api.Guard(log.Named("backup"), apiOpts(""), backupHandler(log.Named("backup"), store, func() string { return *token.Load() }))
 	httpServer := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == backupPath {
-				backups.ServeHTTP(w, r)
-				return
-			}
 			if ui.Serves(r.URL.Path) {
 				uiPage.ServeHTTP(w, r)
 				return
@@ -410,7 +404,6 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	live := &liveConfig{log: log, cfg: &cfg, current: cfg.current, failedStamp: map[string]string{}, setToken: func(tok string) {
 		h := newAPI(tok)
 		handler.Store(&h)
-		token.Store(&tok)
 	}}
 	wg.Add(1)
 	go func() {

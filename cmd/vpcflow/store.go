@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -179,7 +180,8 @@ func (c *cli) initStore(args []string) int {
 		"Create an empty store (the directory too, mode 0700, if missing). vpcflow serve\n"+
 			"never creates a store by itself (unless given --init): a missing or mistyped\n"+
 			"--data-dir must not look like an empty fabric. An existing store is checked\n"+
-			"and left as it is (exit 0).",
+			"and left as it is (exit 0), or upgraded if its schema is older (a copy of it\n"+
+			"kept as vpcflow.db.schemaN.bak first).",
 		"vpcflow init --data-dir /var/lib/vpcflow\nvpcflow init --config /etc/vpcflow/vpcflow.yaml")
 	dataDir := k.fs.String("data-dir", "", "directory of the store (default: data-dir of the configuration, else "+defaultDataDir+")")
 	config := k.fs.String("config", "", "configuration file to take data-dir from (default as serve)")
@@ -199,16 +201,32 @@ func (c *cli) initStore(args []string) int {
 			return storeExitCode(err)
 		}
 	}
+	baks, _ := filepath.Glob(path + ".schema*.bak")
 	st, err := topology.Open(c.ctx, dir, nil)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "error: %v\n", err)
 		return storeExitCode(err)
+	}
+	// An older schema was upgraded on open, after a copy of the store
+	// was taken (a backup file that was not there before).
+	upgraded := ""
+	if after, _ := filepath.Glob(path + ".schema*.bak"); len(after) > len(baks) {
+		for _, b := range after {
+			if !slices.Contains(baks, b) {
+				upgraded = b
+			}
+		}
 	}
 	var nv, nw, nh, ns int
 	st.Read(func(s *topology.State) { nv, nw, nh, ns = s.Counts() })
 	if err := st.Close(); err != nil {
 		fmt.Fprintf(c.stderr, "error: %v\n", err)
 		return exitError
+	}
+	if existed && upgraded != "" {
+		fmt.Fprintf(c.stdout, "store %s exists already (%d VPCs, %d vSwitches, %d hosts, %d subnets); upgraded to schema %s (the store as it was: %s)\n",
+			path, nv, nw, nh, ns, topology.SchemaVersion, upgraded)
+		return exitOK
 	}
 	if existed {
 		fmt.Fprintf(c.stdout, "store %s exists already (%d VPCs, %d vSwitches, %d hosts, %d subnets); left as it is\n", path, nv, nw, nh, ns)

@@ -264,3 +264,10 @@ func (d *Datapath) Count(f openflow.Flow, packets uint64) bool {
 	}
 	return ok
 }
+
+// Batches is how many Apply calls (bundles) changed something so far.
+func (d *Datapath) Batches() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.batches
+}

@@ -35,11 +35,14 @@ const (
 	// rule's conj_id flow, whose counters are the rule's hits.
 	OwnerSecurityGroup OwnerKind = 8
 	OwnerSGRule        OwnerKind = 9
+	// OwnerTrace owns the observation flows of one live trace
+	// (livetrace.go) while it runs.
+	OwnerTrace OwnerKind = 10
 )
 
 // OwnerKinds lists the owner kinds in cookie order.
 func OwnerKinds() []OwnerKind {
-	return []OwnerKind{OwnerPipeline, OwnerHost, OwnerSubnet, OwnerChassis, OwnerVSwitch, OwnerSecurityGroup, OwnerSGRule}
+	return []OwnerKind{OwnerPipeline, OwnerHost, OwnerSubnet, OwnerChassis, OwnerVSwitch, OwnerSecurityGroup, OwnerSGRule, OwnerTrace}
 }
 
 func (k OwnerKind) String() string {
@@ -58,6 +61,8 @@ func (k OwnerKind) String() string {
 		return "secgroup"
 	case OwnerSGRule:
 		return "sgrule"
+	case OwnerTrace:
+		return "trace"
 	}
 	return fmt.Sprintf("owner%d", uint8(k))
 }

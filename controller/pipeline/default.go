@@ -14,6 +14,7 @@ func Default() *Pipeline {
 		NewTunnel(),
 		NewSGIngress(),
 		NewOutput(),
+		NewLiveTrace(),
 	)
 	if err != nil {
 		panic(err) // the declarations are constant; TestDefaultPipeline checks them

@@ -18,6 +18,9 @@ type Snapshot struct {
 	UnderlayMTU int
 	// MetadataPorts are the bridges' metadata ports, by dpid (metadata.go).
 	MetadataPorts map[uint64]MetadataPort
+	// Probes are the running live traces' observation flows, by trace id
+	// (livetrace.go).
+	Probes map[uint32]Probe
 }
 
 // Ports resolves hosts to ports.
