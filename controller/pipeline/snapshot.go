@@ -18,6 +18,9 @@ type Snapshot struct {
 	UnderlayMTU int
 	// MetadataPorts are the bridges' metadata ports, by dpid (metadata.go).
 	MetadataPorts map[uint64]MetadataPort
+	// AliyunServiceIP is where VMs reach the Aliyun API (aliyunsvc.go),
+	// behind the metadata ports; the zero Addr when it is not served.
+	AliyunServiceIP netip.Addr
 }
 
 // Ports resolves hosts to ports.
