@@ -9,6 +9,7 @@ package controller
 import (
 	"context"
 	"crypto/tls"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -68,6 +69,10 @@ type Options struct {
 	// 1500): inner packets over UnderlayMTU-50 are answered with ICMP
 	// fragmentation-needed.
 	UnderlayMTU int
+	// AliyunServiceIP is the address VMs reach the Aliyun API at, steered
+	// to the listener behind the bridges' metadata ports
+	// (pipeline.AliyunService); the zero Addr when it is not served there.
+	AliyunServiceIP netip.Addr
 	// Chassis configures chassis bridges through their OVSDB; nil uses
 	// OVSDBChassis (the real OVSDB).
 	Chassis ChassisConfigurer
@@ -263,6 +268,8 @@ func (c *Controller) snapshot(st *topology.State) *pipeline.Snapshot {
 		// The bridges' metadata ports (metadataports.go).
 		MetadataPorts: metadataPorts(c.bridges),
 		Probes:        c.live.probes,
+		// Where VMs reach the Aliyun API, if it is served behind them.
+		AliyunServiceIP: c.opts.AliyunServiceIP,
 	}
 }
 

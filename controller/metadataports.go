@@ -40,6 +40,7 @@ func sameMetadataPorts(a, b map[uint64]pipeline.MetadataPort) bool {
 // MetadataInstance is what the metadata service answers a VM.
 type MetadataInstance struct {
 	Host    topology.Host
+	VPC     topology.VPC
 	VSwitch topology.VSwitch
 	Chassis string // "" for a host on a bridge of vpcflow's own OVSDB
 }
@@ -63,11 +64,15 @@ func (c *Controller) MetadataInstance(id uint32) (MetadataInstance, bool) {
 		if !found {
 			return
 		}
+		v, found := st.VPC(h.VPC)
+		if !found {
+			return
+		}
 		w, found := st.VSwitch(h.VPC, h.VSwitch)
 		if !found {
 			return
 		}
-		out, ok = MetadataInstance{Host: h, VSwitch: w, Chassis: h.Chassis}, true
+		out, ok = MetadataInstance{Host: h, VPC: v, VSwitch: w, Chassis: h.Chassis}, true
 	})
 	return out, ok
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -31,15 +32,24 @@ func TestMetadataOverlappingVPCs(t *testing.T) {
 
 	specA := vmSpec{name: "vma", port: "vnet1", ip: "10.10.10.11", mac: "52:58:00:98:c0:81"}
 	specB := vmSpec{name: "vmb", port: "vnet3", ip: "10.10.10.11", mac: "52:58:00:98:c0:92"}
-	vms := map[string]*vm{}
+	vms, names := map[string]*vm{}, map[string]string{}
 	for vpc, s := range map[string]vmSpec{"vpc-a": specA, "vpc-b": specB} {
 		v := f.addVM(s)
 		f.plugVM(v, s, "br-test")
-		vms[vpc] = v
+		vms[vpc], names[vpc] = v, s.name
 		f.rest("POST", "/v1/vpcs", map[string]any{"name": vpc}, 201)
 		f.rest("POST", "/v1/vpcs/"+vpc+"/vswitches", map[string]any{"name": "vsw-" + vpc, "cidr": "10.10.10.0/24", "gateway": "10.10.10.1"}, 201)
 		f.rest("POST", "/v1/vpcs/"+vpc+"/hosts", map[string]any{"name": s.name, "vswitch": "vsw-" + vpc,
 			"ip": s.ip, "mac": s.mac, "bridge": "br-test", "interface": s.port}, 201)
+	}
+	// The service names the objects by their Aliyun IDs, as the Aliyun
+	// API does (aliyun_id in REST).
+	aliyunID := func(path string) string {
+		var m struct {
+			AliyunID string `json:"aliyun_id"`
+		}
+		must(t, json.Unmarshal(f.rest("GET", path, nil, 200), &m))
+		return m.AliyunID
 	}
 	curl := func(v *vm, args ...string) (string, error) {
 		return v.node.Cmd(ctx, append([]string{"curl", "-sS", "-m", "5", "-f"}, args...)...)
@@ -67,15 +77,13 @@ func TestMetadataOverlappingVPCs(t *testing.T) {
 		for _, k := range []string{"instance-id", "private-ipv4", "mac", "vpc-id", "vswitch-id", "vswitch-cidr-block", "region-id", "zone-id", "hostname"} {
 			got[k] = get(k)
 		}
-		want := map[string]string{"private-ipv4": "10.10.10.11", "mac": v.mac, "vpc-id": vpc, "vswitch-id": "vsw-" + vpc,
+		want := map[string]string{"private-ipv4": "10.10.10.11", "mac": v.mac, "vpc-id": aliyunID("/v1/vpcs/" + vpc),
+			"vswitch-id": aliyunID("/v1/vpcs/" + vpc + "/vswitches/vsw-" + vpc), "instance-id": aliyunID("/v1/vpcs/" + vpc + "/hosts/" + names[vpc]),
 			"vswitch-cidr-block": "10.10.10.0/24", "region-id": "cn-lab", "zone-id": "cn-lab-local"}
 		for k, w := range want {
 			if got[k] != w {
 				t.Errorf("%s: %s = %q, want %q", vpc, k, got[k], w)
 			}
-		}
-		if !strings.HasPrefix(got["instance-id"], "i-") {
-			t.Errorf("%s: instance-id %q", vpc, got["instance-id"])
 		}
 		list := get("")
 		for _, k := range []string{"instance-id", "hostname", "vpc-id"} {

@@ -98,3 +98,43 @@ func TestServeAliyunAPI(t *testing.T) {
 		t.Fatalf("serve without keys: %v\n%s", bad.err, bad.log())
 	}
 }
+
+// --aliyun-service-ip: an address VMs can send to, or none; the API is
+// served to the VMs only with both --aliyun-listen and --metadata-listen,
+// on port 8090 of the metadata host, in its namespace.
+func TestAliyunServiceIP(t *testing.T) {
+	for in, want := range map[string]string{
+		"100.100.80.1": "100.100.80.1", "100.100.0.5": "100.100.0.5", "10.0.0.9": "10.0.0.9", "none": "", "": "",
+		"100.100.100.200": "is the metadata service's address", "169.254.169.254": "want a unicast address",
+		"127.0.0.1": "want a unicast address", "224.0.0.1": "want a unicast address", "0.0.0.0": "want a unicast address",
+		"fd00::1": "want an IPv4 address", "vpc.example": "want an IPv4 address",
+	} {
+		ip, err := aliyunServiceIP(in)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		} else if ip.IsValid() {
+			got = ip.String()
+		}
+		if !strings.Contains(got, want) || (want == "" && got != "") {
+			t.Errorf("aliyunServiceIP(%q) = %q, want %q", in, got, want)
+		}
+	}
+	meta := metadataConfig{Listen: "169.254.169.254:80", Netns: "vpcflow-meta"}
+	f, err := aliyunFabricOf("127.0.0.1:8090", "100.100.80.1", meta)
+	if err != nil || f.ServiceIP.String() != "100.100.80.1" || f.Listen != "169.254.169.254:8090" || f.Netns != "vpcflow-meta" {
+		t.Errorf("both served: %+v %v", f, err)
+	}
+	for name, c := range map[string]struct {
+		aliyun, ip string
+		meta       metadataConfig
+	}{
+		"no Aliyun API":        {"", "100.100.80.1", meta},
+		"no metadata service":  {"127.0.0.1:8090", "100.100.80.1", metadataConfig{}},
+		"service address none": {"127.0.0.1:8090", "none", meta},
+	} {
+		if f, err := aliyunFabricOf(c.aliyun, c.ip, c.meta); err != nil || f.ServiceIP.IsValid() {
+			t.Errorf("%s: %+v %v, want not served", name, f, err)
+		}
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vpcflow/vpcflow/controller"
+	"github.com/vpcflow/vpcflow/controller/pipeline"
 	"github.com/vpcflow/vpcflow/ha"
 )
 
@@ -66,8 +67,9 @@ type serveOptions struct {
 	AllowFlush             bool
 	OVSDBWait              time.Duration
 
-	AliyunListen   string
-	AliyunKeysFile string
+	AliyunListen    string
+	AliyunKeysFile  string
+	AliyunServiceIP string
 
 	Store       string
 	StoreTLS    *tlsFlags
@@ -130,6 +132,7 @@ func serveFlagSet() (*flag.FlagSet, *serveOptions) {
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", 20*time.Second, "longest a REST request may take, waiting for switches included: a change stored but not confirmed by then is answered 202 (a client may ask for less with X-Request-Timeout)")
 	fs.StringVar(&o.AliyunListen, "aliyun-listen", "", "listen address of Alibaba Cloud's VPC/ECS OpenAPI over the same topology, e.g. 127.0.0.1:8090 (docs/aliyun-api.md; needs --aliyun-keys-file; none: not served)")
 	fs.StringVar(&o.AliyunKeysFile, "aliyun-keys-file", "", "file of the access keys the Aliyun API accepts, a line \"ACCESS_KEY_ID ACCESS_KEY_SECRET\" each (re-read when it changes)")
+	fs.StringVar(&o.AliyunServiceIP, "aliyun-service-ip", pipeline.DefaultAliyunServiceIP.String(), "address at which VMs reach the Aliyun API on TCP 80, routed by the fabric like Aliyun's internal endpoints (100.100.0.0/16): steered through the bridges' vpcflow-meta ports to a listener on port 8090 of the --metadata-listen host, in --metadata-netns; in effect when --aliyun-listen and --metadata-listen are both set; none: not served to VMs")
 	fs.DurationVar(&o.TLSReloadInterval, "tls-reload-interval", 10*time.Second, "how often the TLS certificate, key and CA files are checked for changes and re-read (0: only on SIGHUP)")
 	fs.DurationVar(&o.OVSDBWait, "ovsdb-wait", 30*time.Second, "how long a connecting switch waits for every OVSDB's first port map before it is reconciled with what is known (the flows of an OVSDB that has not answered are kept)")
 	fs.DurationVar(&o.DriftInterval, "drift-interval", controller.DefaultDriftInterval, "how often each connected switch's flows are checked against what vpcflow wants and hand edits repaired (0: never, only when it reconnects)")
@@ -528,6 +531,9 @@ func (c *loadedConfig) resolve(log *zap.Logger, getenv func(string) string) (*re
 	}
 	if o.AliyunListen != "" && o.AliyunKeysFile == "" {
 		return nil, c.fail("aliyun-listen", fmt.Errorf("needs --aliyun-keys-file: the Aliyun API verifies every request against the access keys of that file and would refuse all without them"))
+	}
+	if _, err := aliyunServiceIP(o.AliyunServiceIP); err != nil {
+		return nil, c.fail("aliyun-service-ip", err)
 	}
 	if r.token, err = apiToken(log, o.APITokenFile, getenv); err != nil {
 		return nil, c.wrap(err, "api-token-file")

@@ -144,6 +144,7 @@ func TestServeConfigResolveErrors(t *testing.T) {
 		{"tls triple", "openflow-tls-cert: " + missing + "\n", `:1: key "openflow-tls-cert": --openflow-tls-cert, --openflow-tls-key and --openflow-tls-ca go together`},
 		{"advertise", "advertise: tcp:192.0.2.1:6653,ptcp:6653\n", `:1: key "advertise": invalid controller target "ptcp:6653": ptcp: is a passive`},
 		{"advertise twice", "advertise: tcp:192.0.2.1:6653,tcp:192.0.2.1:6653\n", `:1: key "advertise": controller target "tcp:192.0.2.1:6653" given twice`},
+		{"aliyun service ip", "aliyun-service-ip: 100.100.100.200\n", `:1: key "aliyun-service-ip": 100.100.100.200 is the metadata service's address`},
 		{"ssl ovsdb", "ovsdb: [ssl:127.0.0.1:6640]\n", `:1: key "ovsdb": --ovsdb ssl:127.0.0.1:6640: an ssl: endpoint needs`},
 	}
 	for _, tc := range cases {

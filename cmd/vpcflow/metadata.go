@@ -50,8 +50,11 @@ func startMetadata(ctx context.Context, wg *sync.WaitGroup, errc chan<- error, l
 			zone = cfg.Region + "-" + mi.Chassis
 		}
 		return metadata.Instance{
-			InstanceID: fmt.Sprintf("i-%08x", mi.Host.ID), PrivateIPv4: mi.Host.IP.String(), MAC: mi.Host.MAC.String(),
-			VPCID: mi.Host.VPC, VSwitchID: mi.Host.VSwitch, VSwitchCIDR: mi.VSwitch.CIDR.String(),
+			// Aliyun's IDs, as the Aliyun API (--aliyun-listen) names
+			// the same objects: clients read who they are here and ask
+			// the API about it.
+			InstanceID: mi.Host.AliyunID(), PrivateIPv4: mi.Host.IP.String(), MAC: mi.Host.MAC.String(),
+			VPCID: mi.VPC.AliyunID(), VSwitchID: mi.VSwitch.AliyunID(), VSwitchCIDR: mi.VSwitch.CIDR.String(),
 			RegionID: cfg.Region, ZoneID: zone, Hostname: mi.Host.Name,
 		}, true
 	}, metadata.Options{Hardened: cfg.Hardened})

@@ -149,6 +149,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		cfg.OpenFlowTLS = rs.ofTLS.serverConfig()
 	}
 	cfg.aliyunAddr, cfg.aliyunKeys = rs.opts.AliyunListen, rs.opts.AliyunKeysFile
+	if cfg.aliyunFabric, err = aliyunFabricOf(rs.opts.AliyunListen, rs.opts.AliyunServiceIP, cfg.metadata); err != nil {
+		fmt.Fprintf(stderr, "serve: --aliyun-service-ip: %v\n", err)
+		return exitUsage
+	}
+	cfg.Controller.AliyunServiceIP = cfg.aliyunFabric.ServiceIP
 	cfg.store, cfg.storeTLS = rs.store, rs.storeTLS
 	cfg.replicaName, cfg.electionTTL = replicaName(rs.opts.ReplicaName, rs.opts.OpenFlow), rs.opts.ElectionTTL
 	if rs.ovsdbTLS != nil {
@@ -242,6 +247,7 @@ type serveConfig struct {
 	// aliyunAddr serves the Aliyun API (aliyun.go) with the keys of
 	// aliyunKeys; "" for none.
 	aliyunAddr, aliyunKeys string
+	aliyunFabric           aliyunFabric   // the Aliyun API as the VMs reach it (aliyun.go)
 	metadata               metadataConfig // the instance metadata service (metadata.go)
 	// store is --store: etcd for replicas (replicas.go), else bbolt in
 	// DataDir.
@@ -373,7 +379,7 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 		}
 	}()
 
-	if err := startAliyunAPI(ctx, log.Named("aliyun"), ctrl, cfg.aliyunAddr, cfg.aliyunKeys, &wg, errc); err != nil {
+	if err := startAliyunAPI(ctx, log.Named("aliyun"), ctrl, cfg.aliyunAddr, cfg.aliyunKeys, cfg.aliyunFabric, &wg, errc); err != nil {
 		cancel()
 		_ = httpServer.Close()
 		ofLn.Close()

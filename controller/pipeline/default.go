@@ -8,6 +8,7 @@ func Default() *Pipeline {
 		NewSpoofGuard(),
 		NewGatewayPing(),
 		NewMetadata(),
+		NewAliyunService(),
 		NewARPResponder(),
 		NewSGEgress(),
 		NewL3Forwarding(),

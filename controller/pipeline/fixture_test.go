@@ -94,7 +94,8 @@ func chassisSnapshot(st *topology.State) *Snapshot {
 	ports := portTable{"node1/vnet1": {0x11, 1}, "node2/vnet1": {0x12, 1}}
 	// node1 offers the metadata service behind port 20.
 	meta := map[uint64]MetadataPort{0x11: {OFPort: 20, MAC: mac("02:00:00:00:00:20").HW()}}
-	return &Snapshot{Topo: st, Ports: ports, Chassis: places, UnderlayMTU: 1500, MetadataPorts: meta}
+	// node1 also serves the Aliyun API there, at the default address.
+	return &Snapshot{Topo: st, Ports: ports, Chassis: places, UnderlayMTU: 1500, MetadataPorts: meta, AliyunServiceIP: DefaultAliyunServiceIP}
 }
 
 func seedSnapshot(st *topology.State) *Snapshot {

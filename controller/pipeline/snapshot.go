@@ -21,6 +21,9 @@ type Snapshot struct {
 	// Probes are the running live traces' observation flows, by trace id
 	// (livetrace.go).
 	Probes map[uint32]Probe
+	// AliyunServiceIP is where VMs reach the Aliyun API (aliyunsvc.go),
+	// behind the metadata ports; the zero Addr when it is not served.
+	AliyunServiceIP netip.Addr
 }
 
 // Ports resolves hosts to ports.

@@ -11,10 +11,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -32,10 +34,14 @@ const (
 	physREST   = "127.0.0.1:8080"
 	physAliyun = "127.0.0.1:8090"
 	physOF     = "127.0.0.1:6653"
-	// Inside each VM: the addresses flanneld is pointed at (see vmServices).
-	vmAliyun   = "127.0.0.1:8090"
-	vmMetadata = "127.0.0.1:8091"
-	vmEtcd     = "127.0.0.1:2379"
+	// Inside each VM: the Aliyun API at its service address in the
+	// fabric (vpcflow's --aliyun-service-ip default, steered through the
+	// bridge's vpcflow-meta port to the API listener in the metadata
+	// namespace); the metadata service is at 100.100.100.200, aliyungo's
+	// default, so flanneld needs no METADATA_ENDPOINT. etcd is flannel's,
+	// not the cloud's: forwarded on the VM's loopback (see vmEtcdForward).
+	vmAliyun = "100.100.80.1"
+	vmEtcd   = "127.0.0.1:2379"
 )
 
 // binaries are built once per test binary run, each when a test first
@@ -117,13 +123,14 @@ var seedVMs = []vmSpec{
 // once every route entry is Available; the containers then ping each
 // other across the fabric with ttl=62.
 //
-// What stands in for the cloud's internal endpoints: the metadata
-// service and the routing of the API endpoint into the VMs are not on
-// main yet (fabric services), so the test listens on each VM's loopback
-// (127.0.0.1:8091 metadata for that VM, 127.0.0.1:8090 forwarded to
-// vpcflow's --aliyun-listen in the host namespace, 127.0.0.1:2379
-// forwarded to an etcd the test embeds) and points flanneld there with
-// its own METADATA_ENDPOINT and ECS_ENDPOINT variables.
+// The cloud's internal endpoints are the fabric's own: flanneld reads
+// who it is (region-id, instance-id, vpc-id) from vpcflow's metadata
+// service at 100.100.100.200 (its default endpoint) and calls the Aliyun
+// API at the service address 100.100.80.1 (ECS_ENDPOINT, as on Aliyun it
+// is pointed at the region's VPC endpoint), both routed by the bridge
+// through its vpcflow-meta port to vpcflow's listeners in the metadata
+// namespace. Only etcd, flannel's own store, is forwarded on each VM's
+// loopback (127.0.0.1:2379) to an etcd the test embeds.
 func TestFlannelAliVPCSeed(t *testing.T) {
 	lab := netlab.New(t)
 	vpcflowBin, flanneldBin := buildBinaries(t)
@@ -138,10 +145,21 @@ func TestFlannelAliVPCSeed(t *testing.T) {
 	must(t, os.WriteFile(keys, []byte(testAK+" "+testSecret+"\n"), 0o600))
 	cfgFile := filepath.Join(lab.Dir(), "vpcflow.yaml")
 	must(t, os.WriteFile(cfgFile, nil, 0o600))
+	// br-test with its metadata port: the namespace behind it holds the
+	// metadata server's address, where vpcflow opens the metadata and the
+	// VMs' Aliyun API listeners (docs/pipeline.md, "Metadata").
+	must(t, ovs.AddBridge(ctx, "br-test"))
+	meta, err := lab.AddNode("meta")
+	must(t, err)
+	_, err = lab.LinkToOVS(ctx, meta, "meta0", "02:00:00:00:00:fe", phys, ovs, "br-test", "vpcflow-meta", true)
+	must(t, err)
+	meta.MustCmd(t, "ip", "addr", "add", "169.254.169.254/32", "dev", "meta0")
+	meta.MustCmd(t, "ip", "route", "add", "100.64.0.0/10", "dev", "meta0")
 	logPath := filepath.Join(lab.Dir(), "vpcflow.log")
 	ctrl, err := phys.Start(context.Background(), logPath, vpcflowBin, "serve", "--init", "--config", cfgFile,
 		"--data-dir", filepath.Join(lab.Dir(), "data"), "--listen", physREST, "--openflow", physOF, "--ovsdb", ovs.DBEndpoint(),
-		"--aliyun-listen", physAliyun, "--aliyun-keys-file", keys)
+		"--aliyun-listen", physAliyun, "--aliyun-keys-file", keys, "--aliyun-service-ip", vmAliyun,
+		"--metadata-listen", "169.254.169.254:80", "--metadata-netns", meta.NetNS(), "--region-id", testRegion)
 	must(t, err)
 	t.Cleanup(func() {
 		_ = ctrl.Stop()
@@ -177,7 +195,6 @@ func TestFlannelAliVPCSeed(t *testing.T) {
 	})
 
 	// The fabric: br-test, the two VMs on it, registered over REST.
-	must(t, ovs.AddBridge(ctx, "br-test"))
 	must(t, ovs.SetController(ctx, "br-test", "tcp:"+physOF))
 	rest("POST", "/v1/vpcs", `{"name":"vpc-seed"}`, 201)
 	rest("POST", "/v1/vpcs/vpc-seed/vswitches", `{"name":"vsw-a","cidr":"10.10.10.0/24","gateway":"10.10.10.1"}`, 201)
@@ -217,7 +234,7 @@ func TestFlannelAliVPCSeed(t *testing.T) {
 		subnetFile := filepath.Join(lab.Dir(), s.name+"-subnet.env")
 		must(t, os.WriteFile(subnetFile, []byte("FLANNEL_NETWORK=172.18.0.0/16\nFLANNEL_SUBNET="+s.gateway+"/24\n"), 0o644))
 		flog := filepath.Join(lab.Dir(), logName)
-		p, err := vms[i].Start(context.Background(), flog, "env", "ECS_ENDPOINT=http://"+vmAliyun, "METADATA_ENDPOINT=http://"+vmMetadata,
+		p, err := vms[i].Start(context.Background(), flog, "env", "-u", "METADATA_ENDPOINT", "ECS_ENDPOINT=http://"+vmAliyun,
 			"ACCESS_KEY_ID="+testAK, "ACCESS_KEY_SECRET="+testSecret, flanneldBin,
 			"--etcd-endpoints=https://"+vmEtcd, "--etcd-certfile="+pki.clientCert, "--etcd-keyfile="+pki.clientKey, "--etcd-cafile="+pki.ca,
 			"--iface=ens8", "--subnet-file="+subnetFile, "--ip-masq=false", "--iptables-forward-rules=false", "-v=2")
@@ -251,7 +268,20 @@ func TestFlannelAliVPCSeed(t *testing.T) {
 	procs := make([]*netlab.Process, len(seedVMs))
 	for i, s := range seedVMs {
 		instanceID := rest("GET", "/v1/vpcs/vpc-seed/hosts/"+s.name, "", 200)["aliyun_id"].(string)
-		vmServices(t, vms[i], phys, etcdURL, map[string]string{"region-id": testRegion, "instance-id": instanceID, "vpc-id": vpcID})
+		// What flanneld will read: the fabric's metadata service knows
+		// the VM by its port and names it as the Aliyun API does.
+		for key, want := range map[string]string{"region-id": testRegion, "instance-id": instanceID, "vpc-id": vpcID} {
+			var got string
+			eventually(t, s.name+" reads its "+key+" at 100.100.100.200", 20*time.Second, func() error {
+				out, err := vms[i].Cmd(ctx, "curl", "-sS", "-f", "-m", "5", "http://100.100.100.200/latest/meta-data/"+key)
+				got = strings.TrimSpace(out)
+				return err
+			})
+			if got != want {
+				t.Fatalf("%s: metadata %s = %q, want %q", s.name, key, got, want)
+			}
+		}
+		vmEtcdForward(t, vms[i], etcdURL)
 		procs[i] = startFlanneld(i, s.name+"-flanneld.log")
 		// The route entry is a subnet of vpcflow's, next hop this VM.
 		subs := rest("GET", "/v1/vpcs/vpc-seed/subnets/"+strings.ReplaceAll(s.subnet, "/", "-"), "", 200)
@@ -259,6 +289,15 @@ func TestFlannelAliVPCSeed(t *testing.T) {
 			t.Fatalf("vpcflow's subnet for %s: %v", s.name, subs)
 		}
 		t.Logf("flanneld in %s: route entry %s %s → %s (%s)", s.name, subs["aliyun_id"], s.subnet, instanceID, s.name)
+		// flanneld called the API through the fabric: vpcflow got its
+		// CreateRouteEntry from this VM's link address (100.64.0.0 + host id).
+		hostID := uint32(rest("GET", "/v1/vpcs/vpc-seed/hosts/"+s.name, "", 200)["id"].(float64))
+		link := netip.AddrFrom4([4]byte{100, 64 + byte(hostID>>16), byte(hostID >> 8), byte(hostID)})
+		b, err := os.ReadFile(logPath)
+		must(t, err)
+		if !regexp.MustCompile(`aliyun API request\s.*"action": ?"CreateRouteEntry".*"remote": ?"` + regexp.QuoteMeta(link.String()) + `:`).Match(b) {
+			t.Errorf("no CreateRouteEntry from %s (%s's link address) in vpcflow's log:\n%s", link, s.name, lastLines(string(b), 30))
+		}
 	}
 
 	// The containers, on the bridge of the leased subnet.
@@ -291,26 +330,10 @@ func TestFlannelAliVPCSeed(t *testing.T) {
 	pingOK(t, ctrs[0], seedVMs[1].ctrIP)
 }
 
-// vmServices makes, on the VM's loopback, the endpoints flanneld reads:
-// the instance metadata of this VM, the Aliyun API (forwarded to vpcflow
-// in phys) and etcd (forwarded to the test's).
-func vmServices(t *testing.T, vm, phys *netlab.Node, etcdURL string, meta map[string]string) {
+// vmEtcdForward forwards etcd, flannel's store (the test's, outside the
+// lab), on the VM's loopback.
+func vmEtcdForward(t *testing.T, vm *netlab.Node, etcdURL string) {
 	t.Helper()
-	mln, err := vm.Listen("tcp", vmMetadata)
-	must(t, err)
-	mux := http.NewServeMux()
-	mux.HandleFunc("/latest/meta-data/", func(w http.ResponseWriter, r *http.Request) {
-		v, ok := meta[strings.TrimPrefix(r.URL.Path, "/latest/meta-data/")]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		_, _ = io.WriteString(w, v)
-	})
-	msrv := &http.Server{Handler: mux}
-	go func() { _ = msrv.Serve(mln) }()
-	t.Cleanup(func() { _ = msrv.Close() })
-	forward(t, vm, vmAliyun, func(ctx context.Context) (net.Conn, error) { return phys.Dial(ctx, "tcp", physAliyun) })
 	etcdAddr := strings.TrimPrefix(etcdURL, "https://")
 	forward(t, vm, vmEtcd, func(ctx context.Context) (net.Conn, error) {
 		var d net.Dialer
