@@ -81,7 +81,7 @@ func (c *call) describeInstances() (any, *Error) {
 	vpcID, vswID, name, zone, status := p.str("VpcId"), p.str("VSwitchId"), p.str("InstanceName"), p.str("ZoneId"), p.str("Status")
 	var items []instanceItem
 	c.read(func(st *topology.State) {
-		if (zone != "" && zone != zoneOf(c.region)) || (status != "" && status != "Running") {
+		if (zone != "" && zone != ZoneOf(c.region)) || (status != "" && status != "Running") {
 			return
 		}
 		for _, v := range allVPCs(st) {
@@ -129,7 +129,7 @@ func (c *call) describeInstances() (any, *Error) {
 
 func (c *call) instanceItem(v topology.VPC, w topology.VSwitch, h topology.Host) instanceItem {
 	it := instanceItem{
-		InstanceId: h.AliyunID(), InstanceName: h.Name, HostName: h.Name, RegionId: c.region, ZoneId: zoneOf(c.region),
+		InstanceId: h.AliyunID(), InstanceName: h.Name, HostName: h.Name, RegionId: c.region, ZoneId: ZoneOf(c.region),
 		Status: "Running", InstanceNetworkType: "vpc", InstanceType: "vpcflow.host", InstanceChargeType: "PostPaid", OSType: "linux",
 		CreationTime:   c.s.created.at(h.AliyunID(), c.s.opts.Now()).Format("2006-01-02T15:04Z"),
 		VpcAttributes:  vpcAttributes{VpcId: v.AliyunID(), VSwitchId: w.AliyunID(), PrivateIpAddress: ipList{IpAddress: []string{h.IP.String()}}},

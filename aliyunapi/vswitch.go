@@ -6,9 +6,10 @@ import (
 	"github.com/vpcflow/vpcflow/topology"
 )
 
-// zoneOf is the one zone of a region: vpcflow has no zones, so each
-// region has exactly one, "<region>-a".
-func zoneOf(region string) string { return region + "-a" }
+// ZoneOf is the one zone of a region: vpcflow has no zones, so each
+// region has exactly one, "<region>-a" (the metadata service reports it
+// as every VM's zone-id).
+func ZoneOf(region string) string { return region + "-a" }
 
 // ---- CreateVSwitch ----
 
@@ -27,8 +28,8 @@ func (c *call) createVSwitch() (any, *Error) {
 		if aerr != nil {
 			return nil, aerr
 		}
-		if zone != zoneOf(c.region) {
-			return nil, newError(http.StatusBadRequest, "InvalidZoneId.NotFound", "Specified zone %q is not found: vpcflow has one zone per region, %s.", zone, zoneOf(c.region))
+		if zone != ZoneOf(c.region) {
+			return nil, newError(http.StatusBadRequest, "InvalidZoneId.NotFound", "Specified zone %q is not found: vpcflow has one zone per region, %s.", zone, ZoneOf(c.region))
 		}
 		cidr, aerr := parseCIDR("InvalidCidrBlock.Malformed", "CidrBlock", c.p.str("CidrBlock"), false)
 		if aerr != nil {
@@ -123,7 +124,7 @@ func (c *call) describeVSwitches() (any, *Error) {
 	}
 	var items []vswitchItem
 	c.read(func(st *topology.State) {
-		if isDefault || (zone != "" && zone != zoneOf(c.region)) {
+		if isDefault || (zone != "" && zone != ZoneOf(c.region)) {
 			return
 		}
 		for _, v := range allVPCs(st) {
@@ -147,7 +148,7 @@ func (c *call) vswitchItem(st *topology.State, v topology.VPC, w topology.VSwitc
 	// the last ones); vpcflow keeps network, broadcast and gateway.
 	free := addresses(w.CIDR) - 3 - int64(len(st.HostsOfVSwitch(v.Name, w.Name)))
 	return vswitchItem{
-		VSwitchId: w.AliyunID(), VpcId: v.AliyunID(), Status: "Available", CidrBlock: w.CIDR.String(), ZoneId: zoneOf(c.region),
+		VSwitchId: w.AliyunID(), VpcId: v.AliyunID(), Status: "Available", CidrBlock: w.CIDR.String(), ZoneId: ZoneOf(c.region),
 		AvailableIpAddressCount: max(free, 0), VSwitchName: w.Name, CreationTime: c.creationTime(w.AliyunID()), OwnerId: OwnerID,
 		RouteTable: routeTableRef{RouteTableId: v.AliyunRouteTableID(), RouteTableType: "System"}, ShareType: "Sharing",
 	}

@@ -157,6 +157,26 @@ func TestAliyunAPIFromVMs(t *testing.T) {
 		t.Logf("%s (%s at 10.10.10.11:41000) → %s:80: DescribeVpcs → %s", vpc, vi.name, aliyunServiceIP, b)
 	}
 
+	// What a VM reads about itself from the metadata service is what the
+	// API knows: its region (the default of --region-id, which the API
+	// also answers for) and zone find its vSwitch.
+	vma := vms["vpc-a"].v
+	metaGet := func(key string) string {
+		out, err := vma.node.Cmd(ctx, "curl", "-sS", "-m", "10", "http://100.100.100.200/latest/meta-data/"+key)
+		if err != nil {
+			t.Fatalf("metadata %s: %v", key, err)
+		}
+		return strings.TrimSpace(out)
+	}
+	region, zone, vswID := metaGet("region-id"), metaGet("zone-id"), metaGet("vswitch-id")
+	if region != aliyunapi.DefaultRegion || zone != aliyunapi.ZoneOf(region) {
+		t.Errorf("metadata region-id %q zone-id %q; want the API's default region %q and its zone", region, zone, aliyunapi.DefaultRegion)
+	}
+	status, found, err := call(vma, signed(secret, "DescribeVSwitches", map[string]string{"RegionId": region, "ZoneId": zone, "VSwitchId": vswID}))
+	if b, _ := json.Marshal(found); err != nil || status != 200 || found["TotalCount"] != float64(1) || !strings.Contains(string(b), `"ZoneId":"`+zone+`"`) {
+		t.Errorf("DescribeVSwitches in the VM's own region %s and zone %s, VSwitchId %s: %d %s %v", region, zone, vswID, status, b, err)
+	}
+
 	// A write from a VM: the VPC it creates is the store's (REST sees it).
 	status, created, err := call(vms["vpc-a"].v, signed(secret, "CreateVpc", map[string]string{"VpcName": "made-in-vma", "CidrBlock": "192.168.0.0/16"}))
 	if err != nil || status != 200 {

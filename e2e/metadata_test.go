@@ -79,7 +79,7 @@ func TestMetadataOverlappingVPCs(t *testing.T) {
 		}
 		want := map[string]string{"private-ipv4": "10.10.10.11", "mac": v.mac, "vpc-id": aliyunID("/v1/vpcs/" + vpc),
 			"vswitch-id": aliyunID("/v1/vpcs/" + vpc + "/vswitches/vsw-" + vpc), "instance-id": aliyunID("/v1/vpcs/" + vpc + "/hosts/" + names[vpc]),
-			"vswitch-cidr-block": "10.10.10.0/24", "region-id": "cn-lab", "zone-id": "cn-lab-local"}
+			"vswitch-cidr-block": "10.10.10.0/24", "region-id": "cn-lab", "zone-id": "cn-lab-a"}
 		for k, w := range want {
 			if got[k] != w {
 				t.Errorf("%s: %s = %q, want %q", vpc, k, got[k], w)

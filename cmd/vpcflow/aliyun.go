@@ -69,17 +69,17 @@ func aliyunServiceIP(s string) (netip.Addr, error) {
 	return ip, nil
 }
 
-// startAliyunAPI serves the Aliyun API on addr over b, with the access
-// keys of keysFile, and to the VMs on fabric.Listen (inside fabric.Netns)
+// startAliyunAPI serves the Aliyun API on addr over b, with opts (the
+// access keys file, the region), and to the VMs on fabric.Listen (inside fabric.Netns)
 // when fabric.ServiceIP is set — one server, so both share keys, nonces
 // and pending route entries — until ctx ends (then it shuts down; wg
 // counts its goroutines); nothing when addr is "". A failure of the
 // server is sent to errc (without blocking).
-func startAliyunAPI(ctx context.Context, log *zap.Logger, b aliyunapi.Backend, addr, keysFile string, fabric aliyunFabric, wg *sync.WaitGroup, errc chan<- error) error {
+func startAliyunAPI(ctx context.Context, log *zap.Logger, b aliyunapi.Backend, addr string, opts aliyunapi.Options, fabric aliyunFabric, wg *sync.WaitGroup, errc chan<- error) error {
 	if addr == "" {
 		return nil
 	}
-	api, err := aliyunapi.New(log, b, aliyunapi.Options{KeysFile: keysFile})
+	api, err := aliyunapi.New(log, b, opts)
 	if err != nil {
 		return err
 	}
@@ -109,7 +109,7 @@ func startAliyunAPI(ctx context.Context, log *zap.Logger, b aliyunapi.Backend, a
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          zap.NewStdLog(log.Named("http")),
 	}}
-	log.Info("Aliyun API serving", zap.String("listen", ln.Addr().String()), zap.String("keys_file", keysFile))
+	log.Info("Aliyun API serving", zap.String("listen", ln.Addr().String()), zap.String("keys_file", opts.KeysFile), zap.String("region", opts.Region))
 	wg.Add(len(lns) + 1)
 	for _, ln := range lns {
 		go func() {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/vpcflow/vpcflow/aliyunapi"
 	"github.com/vpcflow/vpcflow/ovsdb/endpoint"
 	"io"
 	"os"
@@ -140,7 +141,7 @@ func serveFlagSet() (*flag.FlagSet, *serveOptions) {
 	fs.StringVar(&o.MetadataListen, "metadata-listen", "", "address of the instance metadata service that VMs reach at 100.100.100.200, e.g. 169.254.169.254:80, behind the bridges' vpcflow-meta port (docs/pipeline.md, \"Metadata\"); empty: none")
 	fs.StringVar(&o.MetadataNetns, "metadata-netns", "", "network namespace (ip netns name or path) to serve --metadata-listen in: the one holding the far end of the vpcflow-meta ports")
 	fs.BoolVar(&o.MetadataHardened, "metadata-hardened", false, "metadata service in hardened mode: every request needs a token (PUT /latest/api/token)")
-	fs.StringVar(&o.RegionID, "region-id", "vpcflow", "region-id the metadata service reports (zone-id is REGION-CHASSIS, or REGION-local)")
+	fs.StringVar(&o.RegionID, "region-id", aliyunapi.DefaultRegion, "region the metadata service and the Aliyun API report (one zone: REGION-a)")
 	o.OFTLS = addTLSFlags(fs, "openflow",
 		"PEM certificate vpcflow presents to switches; with --openflow-tls-key and --openflow-tls-ca the OpenFlow listener speaks only TLS (switch target ssl:HOST:PORT)",
 		"PEM CA certificate(s) a switch's certificate must be signed by (switches without one are refused)")

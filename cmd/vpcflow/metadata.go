@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vpcflow/vpcflow/aliyunapi"
 	"net"
 	"net/http"
 	"net/netip"
@@ -45,10 +46,10 @@ func startMetadata(ctx context.Context, wg *sync.WaitGroup, errc chan<- error, l
 		if !ok {
 			return metadata.Instance{}, false
 		}
-		zone := cfg.Region + "-" + "local"
-		if mi.Chassis != "" {
-			zone = cfg.Region + "-" + mi.Chassis
-		}
+		// The Aliyun API's one zone of the region, so that what a VM
+		// reads here is what the API knows (DescribeVSwitches by
+		// ZoneId, CreateVSwitch in "my" zone).
+		zone := aliyunapi.ZoneOf(cfg.Region)
 		return metadata.Instance{
 			// Aliyun's IDs, as the Aliyun API (--aliyun-listen) names
 			// the same objects: clients read who they are here and ask

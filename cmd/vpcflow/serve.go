@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/vpcflow/vpcflow/aliyunapi"
 	"io"
 	"net"
 	"net/http"
@@ -148,7 +149,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if rs.ofTLS != nil {
 		cfg.OpenFlowTLS = rs.ofTLS.serverConfig()
 	}
-	cfg.aliyunAddr, cfg.aliyunKeys = rs.opts.AliyunListen, rs.opts.AliyunKeysFile
+	cfg.aliyunAddr, cfg.aliyunKeys, cfg.aliyunRegion = rs.opts.AliyunListen, rs.opts.AliyunKeysFile, rs.opts.RegionID
 	if cfg.aliyunFabric, err = aliyunFabricOf(rs.opts.AliyunListen, rs.opts.AliyunServiceIP, cfg.metadata); err != nil {
 		fmt.Fprintf(stderr, "serve: --aliyun-service-ip: %v\n", err)
 		return exitUsage
@@ -245,10 +246,11 @@ type serveConfig struct {
 	// changes (0: only on SIGHUP).
 	tlsReloadInterval time.Duration
 	// aliyunAddr serves the Aliyun API (aliyun.go) with the keys of
-	// aliyunKeys; "" for none.
-	aliyunAddr, aliyunKeys string
-	aliyunFabric           aliyunFabric   // the Aliyun API as the VMs reach it (aliyun.go)
-	metadata               metadataConfig // the instance metadata service (metadata.go)
+	// aliyunKeys; "" for none. aliyunRegion is the region it reports
+	// when a request names none (--region-id, as the metadata service).
+	aliyunAddr, aliyunKeys, aliyunRegion string
+	aliyunFabric                         aliyunFabric   // the Aliyun API as the VMs reach it (aliyun.go)
+	metadata                             metadataConfig // the instance metadata service (metadata.go)
 	// store is --store: etcd for replicas (replicas.go), else bbolt in
 	// DataDir.
 	store       storeSpec
@@ -379,7 +381,7 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 		}
 	}()
 
-	if err := startAliyunAPI(ctx, log.Named("aliyun"), ctrl, cfg.aliyunAddr, cfg.aliyunKeys, cfg.aliyunFabric, &wg, errc); err != nil {
+	if err := startAliyunAPI(ctx, log.Named("aliyun"), ctrl, cfg.aliyunAddr, aliyunapi.Options{KeysFile: cfg.aliyunKeys, Region: cfg.aliyunRegion}, cfg.aliyunFabric, &wg, errc); err != nil {
 		cancel()
 		_ = httpServer.Close()
 		ofLn.Close()
