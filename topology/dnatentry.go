@@ -79,10 +79,16 @@ func (d DNATEntry) MarshalJSON() ([]byte, error) {
 func (d *DNATEntry) IPMapping() bool { return d.Protocol == ProtocolAny }
 
 // ExternalPorts is the public port range (0, 0 for an IP mapping).
-func (d *DNATEntry) ExternalPorts() (lo, hi uint16) { lo, hi, _ = parsePortRange(d.ExternalPort); return }
+func (d *DNATEntry) ExternalPorts() (lo, hi uint16) {
+	lo, hi, _ = parsePortRange(d.ExternalPort)
+	return
+}
 
 // InternalPorts is the private port range (0, 0 for an IP mapping).
-func (d *DNATEntry) InternalPorts() (lo, hi uint16) { lo, hi, _ = parsePortRange(d.InternalPort); return }
+func (d *DNATEntry) InternalPorts() (lo, hi uint16) {
+	lo, hi, _ = parsePortRange(d.InternalPort)
+	return
+}
 
 // parsePortRange reads "80", "8000/8010" (or "8000-8010"); "any" is 0, 0.
 func parsePortRange(s string) (lo, hi uint16, err error) {

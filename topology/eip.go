@@ -165,7 +165,9 @@ func (eipKind) validate(st *State, o, _ Object) *Error {
 func (st *State) EIPs(vpc string) []EIP { return childrenAs[EIP](st, vpcKind{}, vpc, eipKind{}) }
 
 // EIP returns one EIP.
-func (st *State) EIP(vpc, name string) (EIP, bool) { return getAs[EIP](st, eipKind{}, vpcKey(vpc, name)) }
+func (st *State) EIP(vpc, name string) (EIP, bool) {
+	return getAs[EIP](st, eipKind{}, vpcKey(vpc, name))
+}
 
 // EIPByID returns the EIP with an ID.
 func (st *State) EIPByID(id uint32) (EIP, bool) { return getAsByID[EIP](st, eipKind{}, id) }

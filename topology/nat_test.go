@@ -174,8 +174,8 @@ func TestNATValidation(t *testing.T) {
 	wantNATErr(t, s, ErrConflict, "internal_port", "private side must be unique", dn(d("tcp", "8081", "10.10.10.11", "80")))
 	wantNATErr(t, s, ErrConflict, "internal_ip", "has EIP \"eip1\"", dn(d("tcp", "8082", "10.10.10.12", "80")))
 	wantNATErr(t, s, ErrInvalid, "external_ip", "not an address of NAT gateway", dn(DNATEntry{VPC: "vpc-a", NATGateway: "ngw", ExternalIP: ip("203.0.113.20"), Protocol: "udp", ExternalPort: "53", InternalIP: ip("10.10.10.11"), InternalPort: "53"}))
-	mustApply(t, s, dn(d("udp", "8080", "10.10.10.11", "80")))             // another protocol: both sides free
-	mustApply(t, s, dn(d("tcp", "8081", "10.10.10.13", "80")))             // no host there: Aliyun maps addresses
+	mustApply(t, s, dn(d("udp", "8080", "10.10.10.11", "80"))) // another protocol: both sides free
+	mustApply(t, s, dn(d("tcp", "8081", "10.10.10.13", "80"))) // no host there: Aliyun maps addresses
 	wantNATErr(t, s, ErrInvalid, "external_ip", "cannot be changed", Update(&DNATEntry{VPC: "vpc-a", Name: "dnat-tcp-203.0.113.11-8081", ExternalPort: "8082"}))
 	mustApply(t, s, Update(&DNATEntry{VPC: "vpc-a", Name: "dnat-tcp-203.0.113.11-8081", InternalPort: "81"}))
 
