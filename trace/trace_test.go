@@ -149,7 +149,7 @@ func TestTraceVerdicts(t *testing.T) {
 	}
 	// The delivered walk visits the whole pipeline in order.
 	got := tablesOf(r.trace(trace.Request{VPC: "vpc-seed", From: "test1", Dst: "10.10.10.12"}))
-	if want := []int{0, 10, 15, 16, 21, 30, 45, 46, 50, 70}; !equal(got, want) {
+	if want := []int{0, 10, 15, 16, 21, 26, 30, 31, 45, 46, 50, 70}; !equal(got, want) {
 		t.Errorf("tables visited %v, want %v", got, want)
 	}
 }

@@ -39,7 +39,8 @@ const (
 
 // OwnerKinds lists the owner kinds in cookie order.
 func OwnerKinds() []OwnerKind {
-	return []OwnerKind{OwnerPipeline, OwnerHost, OwnerSubnet, OwnerChassis, OwnerVSwitch, OwnerSecurityGroup, OwnerSGRule}
+	return []OwnerKind{OwnerPipeline, OwnerHost, OwnerSubnet, OwnerChassis, OwnerVSwitch, OwnerSecurityGroup, OwnerSGRule,
+		OwnerUplink, OwnerNATGateway, OwnerSNATEntry, OwnerDNATEntry, OwnerEIP}
 }
 
 func (k OwnerKind) String() string {
@@ -58,6 +59,16 @@ func (k OwnerKind) String() string {
 		return "secgroup"
 	case OwnerSGRule:
 		return "sgrule"
+	case OwnerUplink:
+		return "uplink"
+	case OwnerNATGateway:
+		return "natgateway"
+	case OwnerSNATEntry:
+		return "snatentry"
+	case OwnerDNATEntry:
+		return "dnatentry"
+	case OwnerEIP:
+		return "eip"
 	}
 	return fmt.Sprintf("owner%d", uint8(k))
 }
@@ -82,6 +93,16 @@ func OwnerOf(o topology.Object) (Owner, bool) {
 		return Owner{OwnerChassis, o.ObjectID()}, true
 	case "secgroup":
 		return Owner{OwnerSecurityGroup, o.ObjectID()}, true
+	case "uplink":
+		return Owner{OwnerUplink, o.ObjectID()}, true
+	case "natgateway":
+		return Owner{OwnerNATGateway, o.ObjectID()}, true
+	case "snatentry":
+		return Owner{OwnerSNATEntry, o.ObjectID()}, true
+	case "dnatentry":
+		return Owner{OwnerDNATEntry, o.ObjectID()}, true
+	case "eip":
+		return Owner{OwnerEIP, o.ObjectID()}, true
 	}
 	return Owner{}, false
 }
