@@ -714,7 +714,7 @@ func (n *natOut) stateFlows(dp uint64, out *FlowSet) {
 	ck := PipelineCookie(DropNone)
 	hairpin := ipv4.WithMasked(natFlags, natBit(natHairpinBit), natBit(natHairpinBit))
 	// A hairpin DNATed and routed to its target: SNATed, then on to it.
-	out.On(dp, n.route).Priority(prioNATRouteHairp+10).Cookie(PipelineCookie(DropNoRoute)).Match(hairpin.With(outPort, 0)).Drop()
+	out.On(dp, n.route).Priority(prioNATRouteHairp + 10).Cookie(PipelineCookie(DropNoRoute)).Match(hairpin.With(outPort, 0)).Drop()
 	out.On(dp, n.route).Priority(prioNATRouteHairp).Cookie(ck).Match(hairpin).Actions(openflow.CTClear()).Jump(n.snat)
 	// Replies (and related) of DNATed connections, un-DNATed: out.
 	out.On(dp, n.snat).Priority(prioNATState).Cookie(ck).Match(ctTracked(openflow.CTRpl, 0)).Jump(n.uplink)

@@ -148,7 +148,6 @@ func TestNATScopes(t *testing.T) {
 	})
 }
 
-
 // Over chassis: vm1 (node1) leaves through VXLAN to node3 with the NAT
 // MAC; vm2 (node2, EIP) too, by its own higher-priority flow; node3 admits
 // both from the other chassis and takes them into the NAT tables.
