@@ -122,6 +122,7 @@ type Controller struct {
 	trace        *traceCache                     // indexes of desired tables for traces
 	// lastMetadata are the metadata ports as of the last recompute.
 	lastMetadata map[uint64]pipeline.MetadataPort
+	uplinks      *uplinkState // router ARP (uplink.go)
 }
 
 // New builds a controller over store and computes the desired flows of
@@ -175,6 +176,7 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 		pins:          map[uint32]string{},
 		ambiguous:     map[uint32]string{},
 		trace:         newTraceCache(),
+		uplinks:       newUplinkState(),
 	}
 	if c.chassis == nil {
 		c.chassis = &OVSDBChassis{Log: log.Named("chassis"), TLS: opts.OVSDBTLS}

@@ -107,6 +107,8 @@ func (c *Controller) punt(sw packetSender, pi openflow.PacketIn) {
 		c.tooBigIn(sw, pi)
 	case pipeline.ServiceDHCP:
 		c.dhcpIn(sw, pi, src)
+	case pipeline.ServiceUplinkARP:
+		c.uplinkARPIn(sw, pi)
 	}
 }
 

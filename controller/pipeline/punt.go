@@ -32,6 +32,8 @@ func (s Service) String() string {
 		return "too_big"
 	case ServiceDHCP:
 		return "dhcp"
+	case ServiceUplinkARP:
+		return "uplink_arp"
 	}
 	return fmt.Sprintf("service%d", uint8(s))
 }
@@ -80,7 +82,7 @@ const DropPuntLimited DropReason = 16
 // puntDrop is the reason the pipeline itself declares once any feature
 // punts.
 var puntDrop = DropReasonInfo{DropPuntLimited, "punt_limited",
-	"a packet for vpcflow (DHCP, too big) over its meter's rate on the switch or its source's budget in vpcflow (counted by vpcflow)"}
+	"a packet for vpcflow (DHCP, too big, uplink router ARP) over its meter's rate on the switch or its source's budget in vpcflow (counted by vpcflow)"}
 
 // checkMeters collects the features' meters: ids and services unique,
 // rates not zero.
