@@ -90,9 +90,16 @@ func (c *Client) CreateDNATEntry(ctx context.Context, vpc string, req DNATEntryR
 
 // ListDNATEntries lists a VPC's DNAT entries.
 func (c *Client) ListDNATEntries(ctx context.Context, vpc string) ([]topology.DNATEntry, error) {
-	var out []topology.DNATEntry
-	_, err := c.listPage(ctx, path("vpcs", vpc, "dnat-entries"), Page{}, &out)
+	out, _, err := c.ListDNATEntriesPage(ctx, vpc, Page{})
 	return out, err
+}
+
+// ListDNATEntriesPage lists one page, by name, and the next page's token ("" on
+// the last).
+func (c *Client) ListDNATEntriesPage(ctx context.Context, vpc string, pg Page) ([]topology.DNATEntry, string, error) {
+	var out []topology.DNATEntry
+	next, err := c.listPage(ctx, path("vpcs", vpc, "dnat-entries"), pg, &out)
+	return out, next, err
 }
 
 // DeleteDNATEntry deletes a DNAT entry.

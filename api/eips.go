@@ -110,9 +110,23 @@ func (c *Client) BindEIP(ctx context.Context, vpc, name, host string) (topology.
 
 // ListEIPs lists a VPC's EIPs.
 func (c *Client) ListEIPs(ctx context.Context, vpc string) ([]topology.EIP, error) {
-	var out []topology.EIP
-	_, err := c.listPage(ctx, path("vpcs", vpc, "eips"), Page{}, &out)
+	out, _, err := c.ListEIPsPage(ctx, vpc, Page{})
 	return out, err
+}
+
+// ListEIPsPage lists one page, by name, and the next page's token ("" on
+// the last).
+func (c *Client) ListEIPsPage(ctx context.Context, vpc string, pg Page) ([]topology.EIP, string, error) {
+	var out []topology.EIP
+	next, err := c.listPage(ctx, path("vpcs", vpc, "eips"), pg, &out)
+	return out, next, err
+}
+
+// GetEIP returns one EIP.
+func (c *Client) GetEIP(ctx context.Context, vpc, name string) (topology.EIP, error) {
+	var e topology.EIP
+	err := c.do(ctx, http.MethodGet, path("vpcs", vpc, "eips", name), nil, &e)
+	return e, err
 }
 
 // DeleteEIP releases an EIP.

@@ -101,9 +101,16 @@ func (c *Client) UpdateNATGateway(ctx context.Context, vpc, name string, ips []s
 
 // ListNATGateways lists a VPC's NAT gateways (at most one).
 func (c *Client) ListNATGateways(ctx context.Context, vpc string) ([]topology.NATGateway, error) {
-	var out []topology.NATGateway
-	_, err := c.listPage(ctx, path("vpcs", vpc, "nat-gateways"), Page{}, &out)
+	out, _, err := c.ListNATGatewaysPage(ctx, vpc, Page{})
 	return out, err
+}
+
+// ListNATGatewaysPage lists one page, by name, and the next page's token ("" on
+// the last).
+func (c *Client) ListNATGatewaysPage(ctx context.Context, vpc string, pg Page) ([]topology.NATGateway, string, error) {
+	var out []topology.NATGateway
+	next, err := c.listPage(ctx, path("vpcs", vpc, "nat-gateways"), pg, &out)
+	return out, next, err
 }
 
 // GetNATGateway returns one NAT gateway.

@@ -87,9 +87,16 @@ func (c *Client) CreateSNATEntry(ctx context.Context, vpc string, req SNATEntryR
 
 // ListSNATEntries lists a VPC's SNAT entries.
 func (c *Client) ListSNATEntries(ctx context.Context, vpc string) ([]topology.SNATEntry, error) {
-	var out []topology.SNATEntry
-	_, err := c.listPage(ctx, path("vpcs", vpc, "snat-entries"), Page{}, &out)
+	out, _, err := c.ListSNATEntriesPage(ctx, vpc, Page{})
 	return out, err
+}
+
+// ListSNATEntriesPage lists one page, by name, and the next page's token ("" on
+// the last).
+func (c *Client) ListSNATEntriesPage(ctx context.Context, vpc string, pg Page) ([]topology.SNATEntry, string, error) {
+	var out []topology.SNATEntry
+	next, err := c.listPage(ctx, path("vpcs", vpc, "snat-entries"), pg, &out)
+	return out, next, err
 }
 
 // DeleteSNATEntry deletes an SNAT entry.

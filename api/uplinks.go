@@ -157,9 +157,16 @@ func (c *Client) UpdateUplink(ctx context.Context, name string, req UplinkReques
 
 // ListUplinks lists every uplink.
 func (c *Client) ListUplinks(ctx context.Context) ([]topology.Uplink, error) {
-	var out []topology.Uplink
-	_, err := c.listPage(ctx, path("uplinks"), Page{}, &out)
+	out, _, err := c.ListUplinksPage(ctx, Page{})
 	return out, err
+}
+
+// ListUplinksPage lists one page, by name, and the next page's token ("" on
+// the last).
+func (c *Client) ListUplinksPage(ctx context.Context, pg Page) ([]topology.Uplink, string, error) {
+	var out []topology.Uplink
+	next, err := c.listPage(ctx, path("uplinks"), pg, &out)
+	return out, next, err
 }
 
 // GetUplink returns one uplink with its public addresses.

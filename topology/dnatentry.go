@@ -279,8 +279,8 @@ func (dnatEntryKind) validate(st *State, o, old Object) *Error {
 	}
 	for i := range entries {
 		x := &entries[i]
-		if x.Name == d.Name {
-			continue
+		if old != nil && x.Name == d.Name {
+			continue // itself, being updated
 		}
 		if x.ExternalIP == d.ExternalIP && dnatOverlap(d, x, true) {
 			return Conflict("external_port", "%s %s port %s overlaps DNAT entry %q (%s %s port %s): the public side must be unique",

@@ -236,8 +236,8 @@ func (snatEntryKind) validate(st *State, o, old Object) *Error {
 		return Conflict("nat_gateway", "NAT gateway %q already has %d SNAT entries, the most it may hold", g.Name, MaxSNATEntries)
 	}
 	for _, x := range entries {
-		if x.Name == s.Name {
-			continue
+		if old != nil && x.Name == s.Name {
+			continue // itself, being updated
 		}
 		if p, ok := st.SNATSource(x); ok && p == src {
 			return Conflict(scopeField(s), "%s is already covered by SNAT entry %q", src, x.Name)
