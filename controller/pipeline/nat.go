@@ -25,7 +25,9 @@ import (
 //	33 NATSNAT       replies go on to the uplink; otherwise the source's
 //	                 scope (EIP, IP mapping, SNAT entries by prefix length)
 //	                 picks the zone: ct(Zs, nat)
-//	34 NATSNATCommit new connections committed with nat(src=…)
+//	34 NATSNATCommit new connections committed with nat(src=…); one
+//	                 committed but not answered yet (a retransmitted SYN)
+//	                 is +new again, already SNATed by 33 (+snat): on
 //	35 NATUplink     by its public source to its uplink, to the router's MAC
 //
 // Ingress (un-NAT → routing → security): the first table takes the
@@ -38,7 +40,8 @@ import (
 //	28 NATDNAT       such replies go on to L3Forwarding; new and
 //	                 established traffic to an EIP or a DNAT entry's
 //	                 address and port: ct(Zd, nat)
-//	29 NATDNATCommit new connections committed with nat(dst=…), then
+//	29 NATDNATCommit new connections committed with nat(dst=…) (not
+//	                 those the lookup already DNATed, +dnat), then
 //	                 L3Forwarding (ct(table=30)) and, on the receiving VM's
 //	                 chassis, SGIngress see the private destination
 //
@@ -213,7 +216,7 @@ func (n *natOut) Tables() []*Table {
 }
 func (n *natOut) Registers() []Register { return nil }
 func (n *natOut) Cookies() []OwnerKind {
-	return []OwnerKind{OwnerPipeline, OwnerUplink, OwnerNATGateway, OwnerSNATEntry, OwnerDNATEntry, OwnerEIP}
+	return []OwnerKind{OwnerPipeline, OwnerHost, OwnerUplink, OwnerNATGateway, OwnerSNATEntry, OwnerDNATEntry, OwnerEIP}
 }
 func (n *natOut) Drops() []DropReasonInfo { return nil }
 
@@ -433,7 +436,8 @@ func (n *natIn) publicFlows(s *Snapshot, no natOwner, out *FlowSet) {
 			if peer.Name == no.gw.u.Chassis {
 				continue
 			}
-			out.On(dp, out.First()).Priority(prioNATTunnel).Cookie(ck).
+			// The same flow whether the VPC's NAT gateway or an EIP of it wants it.
+			out.On(dp, out.First()).Priority(prioNATTunnel).Cookie(PipelineCookie(DropNone)).
 				Match(openflow.NewMatch().InPort(no.gw.ch.TunnelPort).Addr(openflow.FieldTunSrc, peer.TunnelIP).
 					With(openflow.FieldTunID, uint64(no.vpc.ID)).With(openflow.FieldEthDst, natVXLANMAC)).
 				Actions(openflow.WriteMetadata(vpcMetadata(no.vpc.ID), metadataAll)).Jump(n.hairpin)
@@ -454,6 +458,9 @@ func (n *natIn) stateFlows(dp uint64, out *FlowSet) {
 	// entries' flows, the rest on to routing.
 	out.On(dp, n.dnatCommit).Priority(prioNATStateInv).Cookie(PipelineCookie(DropNATInvalid)).Match(ctTracked(openflow.CTInv, 0)).Drop()
 	out.On(dp, n.dnatCommit).Priority(prioNATState).Cookie(ck).Match(ctTracked(0, openflow.CTNew|openflow.CTInv)).Next(IPv4)
+	// A connection committed but not answered yet (a retransmitted SYN,
+	// one-way UDP) is +new again, and the lookup already DNATed it.
+	out.On(dp, n.dnatCommit).Priority(prioNATState).Cookie(ck).Match(ctTracked(openflow.CTNew|openflow.CTDNAT, 0)).Next(IPv4)
 }
 
 // mappingFlows DNAT a whole public address to a private one (an EIP, a
@@ -592,6 +599,7 @@ func (n *natOut) Flows(s *Snapshot, o Owner, out *FlowSet) {
 		src := vpcIPv4(no.vpc.ID).Addr(openflow.FieldIPv4Src, h.IP)
 		n.routes(s, out, no, src.With(outPort, 0), prioNATRouteHost, n.hostDPIDs(s, h))
 		n.mapping(out, no, e.IP, h.IP, prioNATEIP)
+		n.selfHairpin(s, out, no, h)
 		n.fallback(out, no)
 		n.stateFlows(no.gw.at.DPID, out)
 	case OwnerSNATEntry:
@@ -628,6 +636,9 @@ func (n *natOut) Flows(s *Snapshot, o Owner, out *FlowSet) {
 			return
 		}
 		no.own = o
+		if h, ok := s.Topo.HostByIP(d.VPC, d.InternalIP); ok {
+			n.selfHairpin(s, out, no, h)
+		}
 		if d.IPMapping() {
 			n.mapping(out, no, d.ExternalIP, d.InternalIP, prioNATMapping)
 			return
@@ -683,6 +694,31 @@ func (n *natOut) routes(s *Snapshot, out *FlowSet, no natOwner, m openflow.Match
 	}
 }
 
+// portInPort is OFPP_IN_PORT as output:reg2 reads it (16 bits): the
+// packet goes back out of the port it came in by, which a plain output
+// to that port would not do.
+const portInPort = 0xfff8
+
+// selfHairpin: a VM on the gateway chassis reaching its own public
+// address (its EIP, a DNAT entry to it) is DNATed back to itself; OVS
+// never outputs a packet to the port it came in by unless told so, so
+// both directions of such a hairpin leave by IN_PORT (reg2). They skip
+// SGIngress (what a VM sends itself is not filtered).
+func (n *natOut) selfHairpin(s *Snapshot, out *FlowSet, no natOwner, h topology.Host) {
+	at, ok := s.Ports.Attachment(h)
+	if !ok || at.DPID != no.gw.at.DPID {
+		return
+	}
+	back := ipv4.InPort(at.OFPort).With(outPort, uint64(at.OFPort))
+	ck := HostCookie(h.ID, DropNone) // the same flows whichever entry or EIP wants them
+	out.On(at.DPID, n.route).Priority(prioNATRouteHairp+20).Cookie(ck).
+		Match(back.WithMasked(natFlags, natBit(natHairpinBit), natBit(natHairpinBit))).
+		Actions(openflow.SetField(outPort, portInPort), openflow.CTClear()).Jump(n.snat)
+	out.On(at.DPID, n.route).Priority(prioNATRouteHairp+20).Cookie(ck).
+		Match(back.WithMasked(natFlags, natBit(natInsideBit), natBit(natInsideBit)|natBit(natHairpinBit))).
+		Actions(openflow.SetField(outPort, portInPort)).Next(IPv4)
+}
+
 // mapping un-DNATs a 1:1 mapping's replies and SNATs its target's own
 // connections to its public address.
 func (n *natOut) mapping(out *FlowSet, no natOwner, pub, priv netip.Addr, prio uint16) {
@@ -721,6 +757,8 @@ func (n *natOut) stateFlows(dp uint64, out *FlowSet) {
 	out.On(dp, n.snat).Priority(prioNATState).Cookie(ck).Match(ctTracked(openflow.CTRel, 0)).Jump(n.uplink)
 	out.On(dp, n.snatCommit).Priority(prioNATStateInv).Cookie(PipelineCookie(DropNATInvalid)).Match(ctTracked(openflow.CTInv, 0)).Drop()
 	out.On(dp, n.snatCommit).Priority(prioNATState).Cookie(ck).Match(ctTracked(0, openflow.CTNew|openflow.CTInv)).Jump(n.uplink)
+	// Committed, not answered yet (+new again), and SNATed by the lookup.
+	out.On(dp, n.snatCommit).Priority(prioNATState).Cookie(ck).Match(ctTracked(openflow.CTNew|openflow.CTSNAT, 0)).Jump(n.uplink)
 	out.On(dp, n.uplink).Priority(prioNATState).Cookie(ck).Match(hairpin).Next(IPv4)
 }
 
