@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vpcflow/vpcflow/e2e/netlab"
+	"github.com/vpcflow/vpcflow/topology"
 )
 
 // The outside world of the NAT tests: the uplink's router "rtr"
@@ -521,4 +522,110 @@ func mustDPID(t *testing.T, f *fabric, bridge string) uint64 {
 	dpid, err := f.ovs.DPID(testCtx(t), bridge)
 	must(t, err)
 	return dpid
+}
+
+// TestNATSecondChassis: the uplink, with the NAT gateway and the EIP on
+// it, is on node1; VMs on node2 go out and are reached through it, over
+// VXLAN: vm2 by SNAT and through a DNAT port, vm3 by its EIP; hairpins
+// from node1 and from node2 to a VM on node2 (through node1 and back,
+// leaving node1 by the tunnel port they came in by).
+func TestNATSecondChassis(t *testing.T) {
+	m := newMultiChassis(t, "node1", "node2")
+	m.registerChassis("node1")
+	m.registerChassis("node2")
+	ctx := testCtx(t)
+	must(t, m.underlay.ResolveTunnelNeighbors(ctx))
+	_, inet := addOutside(t, m.lab, func(rtr *netlab.Node) {
+		ch := m.chassis["node1"]
+		_, err := m.lab.LinkToOVS(ctx, rtr, "eth0", routerMAC, ch.Node, ch.OVS, ch.Bridge, "eth-up", false)
+		must(t, err)
+	})
+	m.rest("POST", "/v1/vpcs", map[string]any{"name": "vpc-a"}, 201)
+	m.rest("POST", "/v1/vpcs/vpc-a/vswitches", map[string]any{"name": "vsw-a", "cidr": "10.10.10.0/24", "gateway": "10.10.10.1"}, 201)
+	vms := map[string]*vm{}
+	for _, p := range []struct {
+		s       vmSpec
+		chassis string
+	}{{chVM1, "node1"}, {chVM2, "node2"}, {chVM3, "node2"}} {
+		s := p.s
+		s.bridgeCIDR = "" // no containers here
+		v := m.addVM(s)
+		m.plugVMOn(v, s, p.chassis)
+		m.addHost("vpc-a", s, p.chassis)
+		vms[s.name] = v
+	}
+	m.rest("POST", "/v1/uplinks", map[string]any{"name": "up1", "chassis": "node1", "interface": "eth-up",
+		"cidr": publicCIDR, "gateway": routerIP}, 201)
+	m.rest("POST", "/v1/vpcs/vpc-a/nat-gateways", map[string]any{"name": "ngw", "uplink": "up1", "ips": []string{snatIP, dnatIP}}, 201)
+	m.rest("POST", "/v1/vpcs/vpc-a/snat-entries", map[string]any{"vswitch": "vsw-a", "snat_ips": []string{snatIP}}, 201)
+	m.rest("POST", "/v1/vpcs/vpc-a/eips", map[string]any{"name": "eip3", "ip": eipIP, "uplink": "up1", "host": "vm3"}, 201)
+	m.rest("POST", "/v1/vpcs/vpc-a/dnat-entries", map[string]any{"name": "web2", "external_ip": dnatIP, "protocol": "tcp",
+		"external_port": "8080", "internal_ip": chVM2.ip, "internal_port": "80"}, 201)
+	m.waitRouterMAC("up1")
+	web := serveWeb(t, inet, inetIP+":80")
+	web2 := serveWeb(t, vms["vm2"].node, chVM2.ip+":80")
+	web3 := serveWeb(t, vms["vm3"].node, chVM3.ip+":80")
+
+	t.Run("vm2 on node2 goes out by SNAT through node1", func(t *testing.T) {
+		m.eventually("vm2 → the internet", 10*time.Second, func() error {
+			out, err := curl(t, vms["vm2"].node, "--connect-timeout", "2", "http://"+inetIP+"/")
+			if err != nil {
+				return fmt.Errorf("%v %s", err, out)
+			}
+			return nil
+		})
+		if from := web.lastFrom(); from != snatIP {
+			t.Fatalf("the internet saw vm2 from %s, want %s", from, snatIP)
+		}
+		ping(t, vms["vm2"].node, inetIP, 2)
+	})
+	t.Run("vm3 on node2 goes out from its EIP and is reached at it", func(t *testing.T) {
+		mustCurl(t, vms["vm3"].node, "http://"+inetIP+"/")
+		if from := web.lastFrom(); from != eipIP {
+			t.Fatalf("the internet saw vm3 from %s, want its EIP %s", from, eipIP)
+		}
+		mustCurl(t, inet, "http://"+eipIP+"/")
+		if from := web3.lastFrom(); from != inetIP {
+			t.Fatalf("vm3 saw %q, want %s", from, inetIP)
+		}
+	})
+	t.Run("the internet reaches vm2 on node2 through a DNAT port", func(t *testing.T) {
+		mustCurl(t, inet, "http://"+dnatIP+":8080/")
+		if from := web2.lastFrom(); from != inetIP {
+			t.Fatalf("vm2 saw %q, want %s", from, inetIP)
+		}
+	})
+	t.Run("hairpin across chassis: vm1 (node1) and vm2 (node2) to vm3's EIP, vm3 to vm2's DNAT port", func(t *testing.T) {
+		mustCurl(t, vms["vm1"].node, "http://"+eipIP+"/")
+		if from := web3.lastFrom(); from != snatIP {
+			t.Fatalf("vm1 reaching vm3's EIP was seen from %s, want %s", from, snatIP)
+		}
+		mustCurl(t, vms["vm2"].node, "http://"+eipIP+"/")
+		if from := web3.lastFrom(); from != snatIP {
+			t.Fatalf("vm2 reaching vm3's EIP was seen from %s, want %s", from, snatIP)
+		}
+		// Both ends on node2, through node1: vm3 (with its EIP) to vm2's
+		// DNAT port.
+		mustCurl(t, vms["vm3"].node, "http://"+dnatIP+":8080/")
+		if from := web2.lastFrom(); from != eipIP {
+			t.Fatalf("vm3 reaching vm2's DNAT port was seen from %s, want vm3's EIP %s", from, eipIP)
+		}
+	})
+	t.Run("node2's packets for the NAT crossed the underlay in VXLAN", func(t *testing.T) {
+		out, err := m.chassis["node2"].OVS.Ofctl(ctx, "br-vpc", "dump-flows", "table=31")
+		must(t, err)
+		ways := 0
+		for _, line := range strings.Split(out, "\n") {
+			if !strings.Contains(line, topology.NATTunnelMACString+"->eth_dst") {
+				continue
+			}
+			ways++
+			if strings.Contains(line, "n_packets=0,") {
+				t.Errorf("a way to the NAT on node1 carried nothing: %s", line)
+			}
+		}
+		if ways != 2 { // the VPC's NAT gateway and vm3's EIP
+			t.Fatalf("node2 has %d VXLAN ways to node1's NAT, want 2:\n%s", ways, out)
+		}
+	})
 }

@@ -586,6 +586,7 @@ func (n *natOut) Flows(s *Snapshot, o Owner, out *FlowSet) {
 		}
 		n.routes(s, out, no, vpcIPv4(no.vpc.ID).With(outPort, 0), prioNATRouteVPC, dps)
 		n.fallback(out, no)
+		n.tunnelHairpin(out, no)
 		n.stateFlows(no.gw.at.DPID, out)
 	case OwnerEIP:
 		e, ok := s.Topo.EIPByID(o.ID)
@@ -601,6 +602,7 @@ func (n *natOut) Flows(s *Snapshot, o Owner, out *FlowSet) {
 		n.mapping(out, no, e.IP, h.IP, prioNATEIP)
 		n.selfHairpin(s, out, no, h)
 		n.fallback(out, no)
+		n.tunnelHairpin(out, no)
 		n.stateFlows(no.gw.at.DPID, out)
 	case OwnerSNATEntry:
 		e, ok := s.Topo.SNATEntryByID(o.ID)
@@ -715,6 +717,25 @@ func (n *natOut) selfHairpin(s *Snapshot, out *FlowSet, no natOwner, h topology.
 		Match(back.WithMasked(natFlags, natBit(natHairpinBit), natBit(natHairpinBit))).
 		Actions(openflow.SetField(outPort, portInPort), openflow.CTClear()).Jump(n.snat)
 	out.On(at.DPID, n.route).Priority(prioNATRouteHairp+20).Cookie(ck).
+		Match(back.WithMasked(natFlags, natBit(natInsideBit), natBit(natInsideBit)|natBit(natHairpinBit))).
+		Actions(openflow.SetField(outPort, portInPort)).Next(IPv4)
+}
+
+// tunnelHairpin: a hairpin that came to the gateway chassis G through
+// VXLAN and is routed back through VXLAN (its target, or, for the reply,
+// its client, is on another chassis) leaves by the tunnel port it came in
+// by: by IN_PORT, as in selfHairpin. The same flows for every owner on G.
+func (n *natOut) tunnelHairpin(out *FlowSet, no natOwner) {
+	if !no.gw.onChassis {
+		return
+	}
+	tp := no.gw.ch.TunnelPort
+	back := ipv4.InPort(tp).With(outPort, uint64(tp))
+	ck := PipelineCookie(DropNone)
+	out.On(no.gw.at.DPID, n.route).Priority(prioNATRouteHairp+20).Cookie(ck).
+		Match(back.WithMasked(natFlags, natBit(natHairpinBit), natBit(natHairpinBit))).
+		Actions(openflow.SetField(outPort, portInPort), openflow.CTClear()).Jump(n.snat)
+	out.On(no.gw.at.DPID, n.route).Priority(prioNATRouteHairp+20).Cookie(ck).
 		Match(back.WithMasked(natFlags, natBit(natInsideBit), natBit(natInsideBit)|natBit(natHairpinBit))).
 		Actions(openflow.SetField(outPort, portInPort)).Next(IPv4)
 }
