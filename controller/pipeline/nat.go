@@ -716,7 +716,7 @@ func (n *natOut) selfHairpin(s *Snapshot, out *FlowSet, no natOwner, h topology.
 	out.On(at.DPID, n.route).Priority(prioNATRouteHairp+20).Cookie(ck).
 		Match(back.WithMasked(natFlags, natBit(natHairpinBit), natBit(natHairpinBit))).
 		Actions(openflow.SetField(outPort, portInPort), openflow.CTClear()).Jump(n.snat)
-	out.On(at.DPID, n.route).Priority(prioNATRouteHairp+20).Cookie(ck).
+	out.On(at.DPID, n.route).Priority(prioNATRouteHairp + 20).Cookie(ck).
 		Match(back.WithMasked(natFlags, natBit(natInsideBit), natBit(natInsideBit)|natBit(natHairpinBit))).
 		Actions(openflow.SetField(outPort, portInPort)).Next(IPv4)
 }
@@ -735,7 +735,7 @@ func (n *natOut) tunnelHairpin(out *FlowSet, no natOwner) {
 	out.On(no.gw.at.DPID, n.route).Priority(prioNATRouteHairp+20).Cookie(ck).
 		Match(back.WithMasked(natFlags, natBit(natHairpinBit), natBit(natHairpinBit))).
 		Actions(openflow.SetField(outPort, portInPort), openflow.CTClear()).Jump(n.snat)
-	out.On(no.gw.at.DPID, n.route).Priority(prioNATRouteHairp+20).Cookie(ck).
+	out.On(no.gw.at.DPID, n.route).Priority(prioNATRouteHairp + 20).Cookie(ck).
 		Match(back.WithMasked(natFlags, natBit(natInsideBit), natBit(natInsideBit)|natBit(natHairpinBit))).
 		Actions(openflow.SetField(outPort, portInPort)).Next(IPv4)
 }
