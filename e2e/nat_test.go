@@ -273,6 +273,55 @@ func TestNATToTheInternet(t *testing.T) {
 		ping(t, test1, inetIP, 3)
 	})
 
+	t.Run("SNAT scopes: a host's entry beats its vSwitch's; deleted, the vSwitch's applies again", func(t *testing.T) {
+		l.rest("POST", "/v1/vpcs/vpc-a/snat-entries", map[string]any{"name": "only-test3", "host": "test3", "snat_ips": []string{"203.0.113.11"}}, 201)
+		l.eventually("test3 out from 203.0.113.11", 5*time.Second, func() error {
+			if out, err := curl(t, test3, "http://"+inetIP+"/"); err != nil {
+				return fmt.Errorf("%v %s", err, out)
+			}
+			if from := l.web.lastFrom(); from != "203.0.113.11" {
+				return fmt.Errorf("seen from %s", from)
+			}
+			return nil
+		})
+		mustCurl(t, test1, "http://"+inetIP+"/")
+		if from := l.web.lastFrom(); from != snatIP {
+			t.Fatalf("test1 (vSwitch entry only) seen from %s, want %s", from, snatIP)
+		}
+		l.rest("DELETE", "/v1/vpcs/vpc-a/snat-entries/only-test3", nil, 204)
+		l.eventually("test3 out from the vSwitch's address again", 5*time.Second, func() error {
+			if out, err := curl(t, test3, "http://"+inetIP+"/"); err != nil {
+				return fmt.Errorf("%v %s", err, out)
+			}
+			if from := l.web.lastFrom(); from != snatIP {
+				return fmt.Errorf("seen from %s", from)
+			}
+			return nil
+		})
+	})
+
+	t.Run("ICMP port unreachable for a SNATed datagram reaches the VM", func(t *testing.T) {
+		// Nothing listens on inet's UDP 9; its "port unreachable" is
+		// about the NAT address and must come back translated, inner
+		// header included, for the VM's socket to see ECONNREFUSED.
+		script := `import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect(("` + inetIP + `", 9))
+s.send(b"x")
+try:
+    s.recv(16)
+    print("answered")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("timeout")
+`
+		if out := strings.TrimSpace(test1.MustCmd(t, "python3", "-c", script)); out != "refused" {
+			t.Fatalf("test1's UDP socket got %q, want refused (ICMP port unreachable translated back)", out)
+		}
+	})
+
 	t.Run("EIP: test2 goes out from its EIP, and is reached at it", func(t *testing.T) {
 		mustCurl(t, test2, "http://"+inetIP+"/")
 		if from := l.web.lastFrom(); from != eipIP {
