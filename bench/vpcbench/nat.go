@@ -74,6 +74,11 @@ func runNAT(ctx context.Context, bin string, seconds time.Duration, workers, pas
 	if err != nil {
 		return res, err
 	}
+	// Every port for the client, so that a pass rarely reuses a source
+	// port of an earlier connection still in conntrack.
+	if err := client.SetSysctl("net.ipv4.ip_local_port_range", "1024\t65535"); err != nil {
+		return res, err
+	}
 	inside, err := node("inside", "vnet2", natBenchInside, "52:58:00:98:c0:82")
 	if err != nil {
 		return res, err
