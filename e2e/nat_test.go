@@ -322,6 +322,32 @@ except socket.timeout:
 		}
 	})
 
+	t.Run("ICMP port unreachable from a DNAT target reaches the outside client", func(t *testing.T) {
+		// A UDP DNAT entry to test1:5000, where nothing listens: test1's
+		// "port unreachable" must leave through the NAT translated (outer
+		// source the public address, inner header the public side) for
+		// inet's socket to see ECONNREFUSED.
+		l.rest("POST", "/v1/vpcs/vpc-a/dnat-entries", map[string]any{"name": "udp-closed", "external_ip": dnatIP, "protocol": "udp",
+			"external_port": "5000", "internal_ip": natVM1.ip, "internal_port": "5000"}, 201)
+		defer l.rest("DELETE", "/v1/vpcs/vpc-a/dnat-entries/udp-closed", nil, 204)
+		script := `import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.connect(("` + dnatIP + `", 5000))
+s.send(b"x")
+try:
+    s.recv(16)
+    print("answered")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("timeout")
+`
+		if out := strings.TrimSpace(l.inet.MustCmd(t, "python3", "-c", script)); out != "refused" {
+			t.Fatalf("inet's UDP socket got %q, want refused (test1's port unreachable translated back)", out)
+		}
+	})
+
 	t.Run("EIP: test2 goes out from its EIP, and is reached at it", func(t *testing.T) {
 		mustCurl(t, test2, "http://"+inetIP+"/")
 		if from := l.web.lastFrom(); from != eipIP {

@@ -170,7 +170,7 @@ func NewNATOut() Feature {
 			Why:  "what L3Forwarding found no route for (reg2 still 0) leaves by the VPC's NAT gateway or the sender's EIP: to the NAT tables on the gateway chassis, through VXLAN from other chassis; no way out: dropped (no_route); a routed hairpin (reg6[1]) is SNATed; the rest go on",
 			Miss: Miss{Continue: true}},
 		unDNAT: &Table{ID: tableNATUnDNAT, Name: "NATUnDNAT", Handles: IPv4, Entry: true,
-			Why:  "from an EIP's host or a DNAT target (its private address and ports): ct(nat) in the DNAT zone, so replies of DNATed connections get their public source; the rest go on with no conntrack state",
+			Why:  "from an EIP's host or a DNAT target (its private address and ports, and its ICMP): ct(nat) in the DNAT zone, so replies of DNATed connections, and ICMP errors about them, get their public source; the rest go on with no conntrack state",
 			Miss: Miss{Actions: []openflow.Action{openflow.CTClear(), openflow.GotoTable(tableNATSNAT)}}},
 		snat: &Table{ID: tableNATSNAT, Name: "NATSNAT", Handles: IPv4, Entry: true,
 			Why:  "replies and related of DNATed connections go to the uplink; the source's scope (EIP, IP mapping, SNAT entries, longest prefix first) chooses the SNAT zone: ct(nat)",
@@ -655,6 +655,14 @@ func (n *natOut) Flows(s *Snapshot, o Owner, out *FlowSet) {
 				Match(m.Addr(openflow.FieldIPv4Src, d.InternalIP).WithMasked(srcPort, uint64(pm.Value), uint64(pm.Mask))).
 				Actions(lookup(no.zd(), n.snat)...).Do()
 		}
+		// ICMP errors the target sends about a DNATed connection (port
+		// unreachable, fragmentation needed) are related to it in the
+		// DNAT zone: un-DNATed there, inner header too. The same flow for
+		// every entry of the gateway to that target; an unrelated ICMP
+		// packet (a ping) goes on to its SNAT scope.
+		out.On(no.gw.at.DPID, n.unDNAT).Priority(100).Cookie(MakeCookie(OwnerNATGateway, DropNone, g.ID)).
+			Match(vpcIPv4(no.vpc.ID).ICMP().Addr(openflow.FieldIPv4Src, d.InternalIP)).
+			Actions(lookup(no.zd(), n.snat)...).Do()
 	}
 }
 
