@@ -2,6 +2,7 @@ package topology
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -244,4 +245,59 @@ func TestUplinkUpdate(t *testing.T) {
 	wantNATErr(t, s, ErrInvalid, "cidr", "cannot be changed", Update(&Uplink{Name: "up1", CIDR: pfx("203.0.113.0/25")}))
 	wantNATErr(t, s, ErrInvalid, "interface", "cannot be changed", Update(&Uplink{Name: "up1", Bridge: "br-test", Interface: "other"}))
 	wantNATErr(t, s, ErrInvalid, "mac", "MAC the fabric tunnels NAT traffic to", Update(&Uplink{Name: "up1", MAC: NATTunnelMAC}))
+}
+
+// FuzzValidateDNATEntry decodes arbitrary JSON into a DNAT entry and runs
+// it through validation as a create and an update: never a panic or an
+// error that is not an *Error, and what is accepted has ports the
+// datapath can express (tcp/udp: 1..65535, ranges of the same size; any:
+// none).
+func FuzzValidateDNATEntry(f *testing.F) {
+	for _, s := range []string{
+		`{"vpc":"vpc-a","name":"web","nat_gateway":"ngw","external_ip":"203.0.113.12","protocol":"tcp","external_port":"8080","internal_ip":"10.10.10.11","internal_port":"80"}`,
+		`{"vpc":"vpc-a","name":"r","nat_gateway":"ngw","external_ip":"203.0.113.12","protocol":"udp","external_port":"9000/9002","internal_ip":"10.10.10.11","internal_port":"9100/9102"}`,
+		`{"vpc":"vpc-a","name":"m","nat_gateway":"ngw","external_ip":"203.0.113.11","protocol":"any","external_port":"any","internal_ip":"10.10.10.11","internal_port":"any"}`,
+		`{"vpc":"vpc-a","name":"x","nat_gateway":"ngw","external_ip":"203.0.113.12","protocol":"TCP","external_port":"0/65536","internal_ip":"10.10.10.11","internal_port":"-1/5"}`,
+		`{"vpc":"vpc-a","name":"y","nat_gateway":"ngw","external_ip":"203.0.113.12","protocol":"tcp","external_port":"99999999999999999999","internal_ip":"::1","internal_port":"1-2"}`,
+		`{"vpc":"vpc-a","name":"z","nat_gateway":"ngw","external_ip":"203.0.113.12","protocol":"udp","external_port":"10/1","internal_ip":"10.10.10.12","internal_port":"1/65535"}`,
+		`{}`,
+	} {
+		f.Add([]byte(s))
+	}
+	s := newStore(f)
+	if _, err := s.Apply(context.Background(), natOps()); err != nil {
+		f.Fatal(err)
+	}
+	before := dump(s)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var d DNATEntry
+		if err := json.Unmarshal(data, &d); err != nil {
+			return
+		}
+		for _, kind := range []OpKind{OpCreate, OpUpdate} {
+			dc := d
+			out, err := s.Check(context.Background(), []Op{{Kind: kind, Obj: &dc}})
+			if err != nil {
+				if _, ok := AsError(err); !ok {
+					t.Fatalf("%s: non-*Error from validation: %v", kind, err)
+				}
+				continue
+			}
+			got := out[0].DNATEntry()
+			elo, ehi := got.ExternalPorts()
+			ilo, ihi := got.InternalPorts()
+			if got.IPMapping() {
+				if elo != 0 || ehi != 0 || ilo != 0 || ihi != 0 {
+					t.Fatalf("an IP mapping with ports: %+v", got)
+				}
+				continue
+			}
+			if got.Protocol != ProtocolTCP && got.Protocol != ProtocolUDP || elo == 0 || ehi < elo || ilo == 0 || ihi < ilo || ehi-elo != ihi-ilo {
+				t.Fatalf("accepted %+v (ports %d-%d → %d-%d)", got, elo, ehi, ilo, ihi)
+			}
+		}
+		if after := dump(s); after != before {
+			t.Fatal("Check changed the store")
+		}
+	})
 }
