@@ -590,6 +590,29 @@ for p in range(1024, 65536):
 		}
 		t.Logf("nat_exhausted: %d", l.dropCount("nat_exhausted")-before)
 	})
+
+	t.Run("security groups see the private destination of DNATed traffic", func(t *testing.T) {
+		// test1 accepts tcp 80 only: the DNAT entry to test1:80 works,
+		// the shifted range to test1:9100 is refused by the group.
+		l.rest("POST", "/v1/vpcs/vpc-a/security-groups", map[string]any{"name": "web"}, 201)
+		l.rest("POST", "/v1/vpcs/vpc-a/security-groups/web/rules", map[string]any{"direction": "ingress", "protocol": "tcp",
+			"port_range": "80/80", "cidr": "0.0.0.0/0"}, 201)
+		l.rest("PUT", "/v1/vpcs/vpc-a/hosts/test1", map[string]any{"security_groups": []string{"web"}}, 200)
+		before := l.dropCount("security_group")
+		l.eventually("tcp 9000 → test1:9100 refused by the group", 5*time.Second, func() error {
+			if out, err := curl(t, l.inet, "--connect-timeout", "2", "http://"+dnatIP+":9000/"); err == nil {
+				return fmt.Errorf("answered: %s", out)
+			}
+			return nil
+		})
+		mustCurl(t, l.inet, "http://"+dnatIP+":8080/")
+		if from := web1.lastFrom(); from != inetIP {
+			t.Fatalf("test1:80 saw %q, want %s", from, inetIP)
+		}
+		if n := l.dropCount("security_group"); n <= before {
+			t.Fatalf("security_group drops %d, want more than %d", n, before)
+		}
+	})
 }
 
 func mustDPID(t *testing.T, f *fabric, bridge string) uint64 {
