@@ -94,8 +94,8 @@ func (c *Controller) uplinkARPLoop(ctx context.Context, sc *switchConn) {
 			return
 		case <-t.C:
 		}
-		if !sc.isReconciled() {
-			continue
+		if !sc.isReconciled() || !c.IsLeader() {
+			continue // a replica that follows sends nothing (replicas.go)
 		}
 		now := time.Now()
 		for _, p := range c.uplinksOn(sc.dp.DPID()) {
