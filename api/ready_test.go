@@ -134,7 +134,10 @@ func TestReadyzRealOVSDB(t *testing.T) {
 		e.ctrl.Serve(ctx, dp)
 		e.ctrl.Forget(dp)
 	}()
-	b = wait("naming the unresolved switch", func(s int, b ReadyBody) bool { return s == 503 && len(b.Reasons) == 1 })
+	// (Reconciled comes a moment after the switch is listed: wait for both.)
+	b = wait("naming the unresolved switch", func(s int, b ReadyBody) bool {
+		return s == 503 && len(b.Reasons) == 1 && len(b.Switches) == 1 && b.Switches[0].Reconciled
+	})
 	if !strings.Contains(b.Reasons[0], "switch 0000000000000099 (from memory:0000000000000099) is connected over OpenFlow but no OVSDB reports a bridge with this datapath id") ||
 		len(b.Switches) != 1 || b.Switches[0].Bridge != "" || !b.Switches[0].Reconciled {
 		t.Fatalf("readyz %+v", b)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"github.com/vpcflow/vpcflow/ovsdb/endpoint"
 	"net"
 	"slices"
 	"sync"
@@ -22,7 +23,7 @@ type ChassisConfigurer interface {
 	// Setup configures the chassis's bridge with target as its controller.
 	// The returned undo puts back what Setup changed; it is called when
 	// the store refuses the chassis after all.
-	Setup(ctx context.Context, ch topology.Chassis, target string) (undo func(context.Context) error, err error)
+	Setup(ctx context.Context, ch topology.Chassis, targets []string) (undo func(context.Context) error, err error)
 }
 
 // OVSDBChassis configures chassis through their real OVSDB.
@@ -38,16 +39,16 @@ type OVSDBChassis struct {
 // chassis that is refused (the bridge missing, the tunnel port's name
 // taken elsewhere) changes nothing. The undo puts back exactly what it
 // changed.
-func (o *OVSDBChassis) Setup(ctx context.Context, ch topology.Chassis, target string) (func(context.Context) error, error) {
+func (o *OVSDBChassis) Setup(ctx context.Context, ch topology.Chassis, targets []string) (func(context.Context) error, error) {
 	log := o.Log.With(zap.String("chassis", ch.Name))
-	opts := ovsdb.ChassisOptions{SetupOptions: ovsdb.SetupOptions{Controllers: []string{target}}, TunnelPort: topology.TunnelPortName}
+	opts := ovsdb.ChassisOptions{SetupOptions: ovsdb.SetupOptions{Controllers: targets}, TunnelPort: topology.TunnelPortName}
 	undo, err := ovsdb.PrepareChassisBridge(ctx, log, ch.OVSDB, ch.Bridge, opts, ovsdb.WithTLS(o.TLS))
 	if err != nil {
 		return nil, topology.Invalid("ovsdb", "cannot configure chassis %q: %v", ch.Name, err)
 	}
 	if undo.Changed() {
 		log.Info("chassis configured", zap.String("ovsdb", ch.OVSDB), zap.String("bridge", ch.Bridge),
-			zap.String("controller", target), zap.Stringer("tunnel_ip", ch.TunnelIP))
+			zap.Strings("controllers", targets), zap.Stringer("tunnel_ip", ch.TunnelIP))
 	}
 	return undo.Run, nil
 }
@@ -103,26 +104,33 @@ func (c *Controller) ChassisInterfaceMAC(chassis, iface string) (net.HardwareAdd
 	return nil, false
 }
 
-// controllerTarget is the OpenFlow target a chassis's bridge is pointed at.
-func (c *Controller) controllerTarget(ch topology.Chassis) (string, error) {
-	if ch.Controller != "" {
-		return ch.Controller, nil
+// controllerTargets are the OpenFlow targets a chassis's bridge is
+// pointed at: the chassis's own, or else serve's --advertise (both may
+// list several, comma-separated: one per replica).
+func (c *Controller) controllerTargets(ch topology.Chassis) ([]string, error) {
+	list := ch.Controller
+	if list == "" {
+		list = c.opts.Advertise
 	}
-	if c.opts.Advertise == "" {
-		return "", topology.Invalid("controller", "required: give the chassis a controller target, or start vpcflow serve with --advertise tcp:IP:6653")
+	if list == "" {
+		return nil, topology.Invalid("controller", "required: give the chassis a controller target, or start vpcflow serve with --advertise tcp:IP:6653")
 	}
-	return c.opts.Advertise, nil
+	targets, err := endpoint.ParseControllers(list)
+	if err != nil {
+		return nil, topology.Invalid("controller", "%v", err)
+	}
+	return targets, nil
 }
 
 // setupChassis configures one chassis's bridge.
 func (c *Controller) setupChassis(ctx context.Context, ch topology.Chassis) (func(context.Context) error, error) {
-	target, err := c.controllerTarget(ch)
+	targets, err := c.controllerTargets(ch)
 	if err != nil {
 		return nil, err
 	}
 	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	return c.chassis.Setup(sctx, ch, target)
+	return c.chassis.Setup(sctx, ch, targets)
 }
 
 // prepareChassis configures the bridges of chassis being created, once

@@ -43,7 +43,7 @@ func TestChassisSetupIsAllOrNothing(t *testing.T) {
 	ch := topology.Chassis{Name: "node1", OVSDB: o.DBEndpoint(), Bridge: "br-vpc", TunnelIP: netip.MustParseAddr("192.0.2.11")}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	undo, err := oc.Setup(ctx, ch, "tcp:127.0.0.1:6653")
+	undo, err := oc.Setup(ctx, ch, []string{"tcp:127.0.0.1:6653"})
 	if err == nil {
 		t.Fatal("Setup succeeded with the tunnel port's name taken on another bridge")
 	}
@@ -59,7 +59,7 @@ func TestChassisSetupIsAllOrNothing(t *testing.T) {
 
 	// A bridge that does not exist: refused, nothing created.
 	ch.Bridge = "br-missing"
-	if _, err := oc.Setup(ctx, ch, "tcp:127.0.0.1:6653"); err == nil {
+	if _, err := oc.Setup(ctx, ch, []string{"tcp:127.0.0.1:6653"}); err == nil {
 		t.Fatal("Setup succeeded on a missing bridge")
 	}
 	if after := ovsRows(t, o); after != before {
@@ -101,6 +101,45 @@ func TestChassisSetupUndoneOnRealOVSDB(t *testing.T) {
 	}
 	if got := o.MustVsctl(t, "get", "Interface", topology.TunnelPortName, "options"); got != "{key=flow, remote_ip=flow}" {
 		t.Errorf("tunnel options %q", got)
+	}
+}
+
+// TestChassisSeveralControllers: a chassis naming every replica's target
+// gets a bridge connected to all of them (the replicas then agree on roles
+// over OpenFlow), and the status sees no drift.
+func TestChassisSeveralControllers(t *testing.T) {
+	o := netlab.NewOVS(t)
+	ctx := context.Background()
+	if err := o.AddBridge(ctx, "br-vpc"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := topology.Open(ctx, t.TempDir(), testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	const targets = "tcp:127.0.0.1:1,tcp:127.0.0.2:1"
+	c := New(testLog(t), st, Options{Advertise: targets, PortsWait: time.Second})
+	runController(t, c)
+	ch := &topology.Chassis{Name: "node1", OVSDB: o.DBEndpoint(), Bridge: "br-vpc", TunnelIP: netip.MustParseAddr("192.0.2.11")}
+	if _, err := c.Apply(ctx, []topology.Op{topology.Create(ch)}); err != nil {
+		t.Fatal(err)
+	}
+	const both = "tcp:127.0.0.1:1\ntcp:127.0.0.2:1"
+	if got := o.MustVsctl(t, "get-controller", "br-vpc"); got != both {
+		t.Errorf("controllers %q, want both replicas'", got)
+	}
+	prepared := func(s ChassisStatus) bool { return s.Bridge && s.ControllerSet && len(s.Drift) == 0 }
+	status := waitStatus(t, c, "node1", "bridge seen with both controllers", prepared)
+	if status.Target != targets || len(status.Controllers) != 2 || status.Repairs != 0 {
+		t.Errorf("status target %q controllers %q repairs %d", status.Target, status.Controllers, status.Repairs)
+	}
+	// One replica's target removed by hand: drift, repaired.
+	o.MustVsctl(t, "set-controller", "br-vpc", "tcp:127.0.0.1:1")
+	status = waitStatus(t, c, "node1", "the missing target repaired", func(s ChassisStatus) bool { return s.Repairs == 1 && prepared(s) })
+	t.Logf("repaired, last drift %q", status.LastDrift)
+	if got := o.MustVsctl(t, "get-controller", "br-vpc"); got != both {
+		t.Errorf("controllers %q after repair", got)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -110,12 +111,12 @@ func (c *Controller) watchChassis(st *topology.State, endpoint string, bridges [
 			continue
 		}
 		w.bridgeMissing = false
-		target, err := c.controllerTarget(ch)
+		targets, err := c.controllerTargets(ch)
 		if err != nil {
 			w.drift = nil
 			continue
 		}
-		w.drift = b.ChassisDrift([]string{target}, topology.TunnelPortName)
+		w.drift = b.ChassisDrift(targets, topology.TunnelPortName)
 		if len(w.drift) == 0 {
 			continue
 		}
@@ -265,7 +266,8 @@ type ChassisStatus struct {
 	// SwitchConnected: the bridge is connected to vpcflow over OpenFlow.
 	SwitchConnected bool `json:"switch_connected"`
 	// Controllers are the bridge's controller targets; ControllerSet says
-	// vpcflow's target (Target) is among them.
+	// vpcflow's targets (Target, comma-separated when several) are all
+	// among them.
 	Controllers   []string          `json:"controllers"`
 	Target        string            `json:"target,omitempty"`
 	ControllerSet bool              `json:"controller_set"`
@@ -311,13 +313,17 @@ func (c *Controller) ChassisStatus(name string) (ChassisStatus, bool) {
 	if ok {
 		out.OVSDB, out.OVSDBSince, out.OVSDBError = st.State.String(), st.Since, st.LastError
 	}
-	out.Target, _ = c.controllerTarget(ch)
+	targets, _ := c.controllerTargets(ch)
+	out.Target = strings.Join(targets, ",")
 	if b, ok := bridgeAt(c.bridges, ch.OVSDB, ch.Bridge); ok {
 		out.Bridge = true
 		out.DPID = topology.DPID(b.DPID)
 		_, out.SwitchConnected = c.switches[b.DPID]
 		out.Controllers = b.ControllerTargets()
-		out.ControllerSet = out.Target != "" && slices.Contains(out.Controllers, out.Target)
+		out.ControllerSet = len(targets) > 0
+		for _, t := range targets {
+			out.ControllerSet = out.ControllerSet && slices.Contains(out.Controllers, t)
+		}
 		if p, ok := b.Ports[topology.TunnelPortName]; ok {
 			out.TunnelPort = &TunnelPortStatus{OFPort: p.OFPort, Type: p.Type, FlowBased: p.IsFlowTunnel()}
 		}

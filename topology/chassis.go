@@ -20,8 +20,9 @@ type Chassis struct {
 	Bridge   string     `json:"bridge"`
 	TunnelIP netip.Addr `json:"tunnel_ip"`
 	// Controller is the OpenFlow target the chassis's bridge is pointed at
-	// (e.g. tcp:192.168.100.254:6653); empty means the one vpcflow serve was
-	// started with (--advertise).
+	// (e.g. tcp:192.168.100.254:6653), or several separated by commas (every
+	// replica's, the bridge connecting to all); empty means the one(s)
+	// vpcflow serve was started with (--advertise).
 	Controller string `json:"controller,omitempty"`
 }
 
@@ -113,11 +114,11 @@ func validateChassis(c *Chassis) *Error {
 		return err
 	}
 	if c.Controller != "" {
-		t, perr := endpoint.ParseController(c.Controller)
+		ts, perr := endpoint.ParseControllers(c.Controller)
 		if perr != nil {
 			return Invalid("controller", "%v", perr)
 		}
-		c.Controller = t
+		c.Controller = strings.Join(ts, ",")
 	}
 	return nil
 }

@@ -37,7 +37,7 @@ func (c *cli) chassisAdd(args []string) int {
 	ovsdbEP := k.fs.String("ovsdb", "", "the chassis's OVSDB server: unix:/PATH/db.sock, tcp:HOST:PORT or ssl:HOST:PORT (required;\nssl: with serve's --ovsdb-tls-*)")
 	bridge := k.fs.String("bridge", "", "the chassis's OVS bridge the VMs are on (required; it must exist)")
 	tunnelIP := k.fs.String("tunnel-ip", "", "the chassis's IPv4 VXLAN endpoint on the underlay (required)")
-	ctl := k.fs.String("controller", "", "OpenFlow target the bridge connects to: tcp:HOST:PORT, ssl:HOST:PORT or unix:PATH\n(default: the --advertise target of vpcflow serve)")
+	ctl := k.fs.String("controller", "", "OpenFlow target the bridge connects to: tcp:HOST:PORT, ssl:HOST:PORT or unix:PATH;\nseveral comma-separated for replicas (default: the --advertise target(s) of vpcflow serve)")
 	pos, code, ok := k.parse(args, "NAME")
 	if !ok {
 		return code

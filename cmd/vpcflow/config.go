@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/vpcflow/vpcflow/ovsdb/endpoint"
 	"io"
 	"os"
 	"sort"
@@ -120,7 +121,7 @@ func serveFlagSet() (*flag.FlagSet, *serveOptions) {
 	fs.StringVar(&o.APITokenFile, "api-token-file", "", "file holding the bearer token the REST API requires (default: $"+tokenEnv+"; none: no access control; SIGHUP re-reads it)")
 	fs.Var(&o.OVSDB, "ovsdb", "OVSDB server to learn ports from, unix:PATH, tcp:HOST:PORT or ssl:HOST:PORT (repeatable; a list in the file, comma-separated in $VPCFLOW_OVSDB)")
 	fs.IntVar(&o.UnderlayMTU, "underlay-mtu", 1500, "MTU of the network between chassis; VM packets over this minus 50 (VXLAN) are answered with ICMP fragmentation-needed")
-	fs.StringVar(&o.Advertise, "advertise", "", "OpenFlow target that chassis bridges are pointed at, e.g. tcp:192.168.100.254:6653 (needed for chassis that name none)")
+	fs.StringVar(&o.Advertise, "advertise", "", "OpenFlow target that chassis bridges are pointed at, e.g. tcp:192.168.100.254:6653, or every replica's, comma-separated (needed for chassis that name none)")
 	fs.IntVar(&o.MaxHandshakes, "openflow-max-handshakes", 0, "most OpenFlow connections in their handshake at once; more are closed at once (0: a quarter of the open-file limit, at most 256)")
 	fs.IntVar(&o.MaxHandshakesPerSource, "openflow-max-handshakes-per-source", 32, "most OpenFlow connections in their handshake from one address")
 	fs.DurationVar(&o.HandshakeTimeout, "openflow-handshake-timeout", 10*time.Second, "time a switch has for HELLO and FEATURES (and TLS) before it is dropped")
@@ -486,6 +487,13 @@ func (c *loadedConfig) resolve(log *zap.Logger, getenv func(string) string) (*re
 	}
 	if o.LogFormat != "console" && o.LogFormat != "json" {
 		return nil, c.fail("log-format", fmt.Errorf("want console or json, got %q", o.LogFormat))
+	}
+	if o.Advertise != "" {
+		targets, err := endpoint.ParseControllers(o.Advertise)
+		if err != nil {
+			return nil, c.fail("advertise", err)
+		}
+		o.Advertise = strings.Join(targets, ",")
 	}
 	if o.UnderlayMTU < 576+50 || o.UnderlayMTU > 65535 {
 		return nil, c.fail("underlay-mtu", fmt.Errorf("%d: want between %d and 65535", o.UnderlayMTU, 576+50))

@@ -142,6 +142,8 @@ func TestServeConfigResolveErrors(t *testing.T) {
 		{"log format", "log-format: xml\n", `:1: key "log-format": want console or json, got "xml"`},
 		{"token file", "api-token-file: " + missing + "\n", `:1: key "api-token-file": --api-token-file: open ` + missing},
 		{"tls triple", "openflow-tls-cert: " + missing + "\n", `:1: key "openflow-tls-cert": --openflow-tls-cert, --openflow-tls-key and --openflow-tls-ca go together`},
+		{"advertise", "advertise: tcp:192.0.2.1:6653,ptcp:6653\n", `:1: key "advertise": invalid controller target "ptcp:6653": ptcp: is a passive`},
+		{"advertise twice", "advertise: tcp:192.0.2.1:6653,tcp:192.0.2.1:6653\n", `:1: key "advertise": controller target "tcp:192.0.2.1:6653" given twice`},
 		{"ssl ovsdb", "ovsdb: [ssl:127.0.0.1:6640]\n", `:1: key "ovsdb": --ovsdb ssl:127.0.0.1:6640: an ssl: endpoint needs`},
 	}
 	for _, tc := range cases {

@@ -20,7 +20,7 @@ type Chassis struct {
 }
 
 // Setup records the chassis.
-func (c *Chassis) Setup(_ context.Context, ch topology.Chassis, _ string) (func(context.Context) error, error) {
+func (c *Chassis) Setup(_ context.Context, ch topology.Chassis, _ []string) (func(context.Context) error, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.Err != nil {

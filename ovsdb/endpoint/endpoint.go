@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -126,6 +127,25 @@ func ParseController(s string) (string, error) {
 	default:
 		return fail("unknown method %q; want tcp:, ssl: or unix:", network)
 	}
+}
+
+// ParseControllers parses a comma-separated list of controller targets
+// (each as ParseController; several for replicas, a bridge connecting to
+// all of them) and returns them in canonical form, in the order given. An
+// empty item or the same target twice is refused.
+func ParseControllers(s string) ([]string, error) {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		t, err := ParseController(item)
+		if err != nil {
+			return nil, err
+		}
+		if slices.Contains(out, t) {
+			return nil, fmt.Errorf("controller target %q given twice", t)
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }
 
 // hasSpaceOrControl reports surrounding whitespace or control characters

@@ -26,6 +26,25 @@ func TestParseCanonical(t *testing.T) {
 	}
 }
 
+// Several targets (replicas), comma-separated: each canonical, order kept,
+// the same one twice and empty items refused.
+func TestParseControllers(t *testing.T) {
+	got, err := ParseControllers("tcp:192.0.2.2:6653,tcp:192.0.2.1:6653,unix:/run/a.sock")
+	if err != nil || strings.Join(got, " ") != "tcp:192.0.2.2:6653 tcp:192.0.2.1:6653 unix:/run/a.sock" {
+		t.Errorf("ParseControllers = %q, %v", got, err)
+	}
+	for in, why := range map[string]string{
+		"tcp:192.0.2.1:6653,tcp:192.0.2.1:6653":  "given twice",
+		"tcp:192.0.2.1:6653,":                    "empty",
+		"tcp:192.0.2.1:6653, tcp:192.0.2.2:6653": "whitespace",
+		"tcp:192.0.2.1:6653,ptcp:6653":           "passive",
+	} {
+		if _, err := ParseControllers(in); err == nil || !strings.Contains(err.Error(), why) {
+			t.Errorf("ParseControllers(%q) = %v, want an error saying %q", in, err, why)
+		}
+	}
+}
+
 func TestParseController(t *testing.T) {
 	good := map[string]string{
 		"tcp:192.168.100.254:6653":   "tcp:192.168.100.254:6653",
