@@ -579,7 +579,7 @@ func TestSwitchesAndFlows(t *testing.T) {
 		switch {
 		case ck.Owner == pipeline.OwnerHost && ck.Reason == pipeline.DropSpoofed && f.Table == 0 && ck.ID == 1:
 			e.dp.Count(f, 3)
-		case ck.Owner == pipeline.OwnerPipeline && ck.Reason == pipeline.DropNoRoute && f.Table == 30:
+		case ck.Owner == pipeline.OwnerPipeline && ck.Reason == pipeline.DropNoRoute && f.Table == 31:
 			e.dp.Count(f, 7)
 		case ck.Owner == pipeline.OwnerPipeline && ck.Reason == pipeline.DropOther:
 			e.dp.Count(f, 1)

@@ -47,7 +47,8 @@ type resource struct {
 // resources lists every kind's resource; a new kind is one file declaring
 // its resource and one entry here.
 func resources() []resource {
-	return []resource{vpcResource(), vswitchResource(), hostResource(), subnetResource(), chassisResource(), dhcpOptionsResource(), securityGroupResource()}
+	return []resource{vpcResource(), vswitchResource(), hostResource(), subnetResource(), chassisResource(), dhcpOptionsResource(), securityGroupResource(),
+		uplinkResource(), natGatewayResource(), snatEntryResource(), dnatEntryResource(), eipResource()}
 }
 
 // route is one route of the API.

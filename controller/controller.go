@@ -132,6 +132,7 @@ type Controller struct {
 	live         liveTraces                      // running live traces (livetrace.go)
 	// lastMetadata are the metadata ports as of the last recompute.
 	lastMetadata map[uint64]pipeline.MetadataPort
+	uplinks      *uplinkState // router ARP (uplink.go)
 	// rep is this controller's role among replicas (replicas.go).
 	rep replicaState
 }
@@ -187,6 +188,7 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 		pins:          map[uint32]string{},
 		ambiguous:     map[uint32]string{},
 		trace:         newTraceCache(),
+		uplinks:       newUplinkState(),
 	}
 	if c.chassis == nil {
 		c.chassis = &OVSDBChassis{Log: log.Named("chassis"), TLS: opts.OVSDBTLS}

@@ -112,6 +112,8 @@ func (c *Controller) punt(sw packetSender, pi openflow.PacketIn) {
 		c.dhcpIn(sw, pi, src)
 	case pipeline.ServiceTrace:
 		c.liveIn(sw, pi)
+	case pipeline.ServiceUplinkARP:
+		c.uplinkARPIn(sw, pi)
 	}
 }
 

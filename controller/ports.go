@@ -132,7 +132,9 @@ func (c *Controller) BridgesChanged(endpoint string, bridges []ovsdb.Bridge) {
 		// came, went or changed dpid) are recomputed, with their subnets;
 		// recompute adds every owner when a chassis's place changed.
 		seen := map[uint32]bool{}
-		for _, p := range changedPorts(old, now) {
+		changed := changedPorts(old, now)
+		owners = append(owners, c.uplinkOwners(st, endpoint, changed)...)
+		for _, p := range changed {
 			for _, k := range []portKey{{endpoint, p.bridge, p.iface}, {"", p.bridge, p.iface}} {
 				for _, o := range c.ports.lookup(k) {
 					if seen[o.ID] {

@@ -70,6 +70,7 @@ func (c *Controller) Serve(ctx context.Context, dp Datapath) {
 		}
 	}()
 	go c.driftLoop(ctx, sc)
+	go c.uplinkARPLoop(ctx, sc)
 	sc.run(ctx)
 }
 

@@ -214,7 +214,9 @@ func vswitchRouteDrop(w topology.VSwitch) flowSel {
 	return flowSel{table: 30, priority: uint16(100 + w.CIDR.Bits()), cookie: pipeline.VSwitchCookie(w.ID, pipeline.DropNoRoute)}
 }
 
-var noRouteDrop = flowSel{table: 30, priority: 0, cookie: pipeline.PipelineCookie(pipeline.DropNoRoute)}
+// noRouteDrop: what no route covers and no NAT gateway or EIP takes out
+// (NATRoute's default, table 31).
+var noRouteDrop = flowSel{table: 31, priority: 1, cookie: pipeline.PipelineCookie(pipeline.DropNoRoute)}
 
 // ---- VM helpers ------------------------------------------------------------
 

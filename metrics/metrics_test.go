@@ -165,7 +165,7 @@ func TestFlowCollectorNamesCountersInVPCTerms(t *testing.T) {
 	r.count(10, pipeline.HostCookie(h1, pipeline.DropSpoofed), 2)      // and sent from a stolen IP
 	r.count(10, pipeline.HostCookie(h3, pipeline.DropSpoofed), 7)      // vpc-b's h3 too
 	r.count(30, pipeline.VSwitchCookie(vswA, pipeline.DropNoRoute), 4) // to an unused address of vsw-a
-	r.count(30, pipeline.PipelineCookie(pipeline.DropNoRoute), 3)      // to nowhere: no VPC known
+	r.count(31, pipeline.PipelineCookie(pipeline.DropNoRoute), 3)      // to nowhere: no route, no NAT gateway (NATRoute)
 	r.count(30, pipeline.HostCookie(h2, pipeline.DropNone), 11)        // routed to h2
 	r.count(30, pipeline.SubnetCookie(sub, pipeline.DropNone), 6)      // routed to h2's route entry
 	r.count(0, pipeline.HostCookie(h2, pipeline.DropNone), 1000)       // admitted: not a forward

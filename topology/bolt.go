@@ -21,7 +21,8 @@ import (
 //
 // Schema history: 1 had no chassis bucket; 2 adds it (and hosts may carry
 // "chassis"); 3 adds security groups, their rules and DHCP options sets
-// (and hosts may carry "security_groups", "ct_zone", "ovsdb"). An older
+// (and hosts may carry "security_groups", "ct_zone", "ovsdb"); 4 adds
+// uplinks, NAT gateways, SNAT and DNAT entries and EIPs. An older
 // store is backed up (vpcflow.db.schemaN.bak) and upgraded in place when
 // it is opened, and an older vpcflow then refuses it rather than misread
 // it.
@@ -30,9 +31,10 @@ const (
 	DBFileName = "vpcflow.db"
 	// SchemaVersion is the on-disk layout version this code writes. It
 	// also reads (and upgrades) version 1.
-	SchemaVersion = "3"
+	SchemaVersion = "4"
 	schemaV1      = "1"
 	schemaV2      = "2"
+	schemaV3      = "3"
 
 	bucketMeta  = "meta"
 	metaSchema  = "schema"
@@ -53,7 +55,8 @@ type Bolt struct {
 // directory or file is ErrNoStore. A file that is not a whole vpcflow
 // store (truncated, random bytes, damaged pages bbolt trips over) is
 // ErrCorrupt, never a panic. A schema 1 store is copied to
-// vpcflow.db.schema1.bak (schema 2: .schema2.bak) before it is upgraded.
+// vpcflow.db.schema1.bak (schema 2, 3: .schema2.bak, .schema3.bak) before
+// it is upgraded.
 func OpenBolt(ctx context.Context, dir string, log *zap.Logger, opts ...OpenOption) (*Bolt, error) {
 	var oo openOptions
 	for _, o := range opts {
@@ -107,7 +110,7 @@ func OpenBolt(ctx context.Context, dir string, log *zap.Logger, opts ...OpenOpti
 	if err == nil && oo.existing && schema == "" {
 		err = fmt.Errorf("%w: %s is a bbolt file but was never initialised by vpcflow (no schema version; `vpcflow init` initialises it)", ErrCorrupt, path)
 	}
-	if err == nil && (schema == schemaV1 || schema == schemaV2) {
+	if err == nil && (schema == schemaV1 || schema == schemaV2 || schema == schemaV3) {
 		backup := path + ".schema" + schema + ".bak"
 		err = guard(path, func() error {
 			return db.View(func(tx *bolt.Tx) error { return tx.CopyFile(backup, dbFilePerm) })
@@ -173,15 +176,16 @@ func initBuckets(db *bolt.DB) (upgradedFrom string, err error) {
 		switch v := meta.Get([]byte(metaSchema)); {
 		case v == nil:
 			// A new store.
-		case string(v) == schemaV1, string(v) == schemaV2:
+		case string(v) == schemaV1, string(v) == schemaV2, string(v) == schemaV3:
 			// Version 1 had no chassis bucket, version 2 no security group,
-			// rule or DHCP options buckets; creating them below is the
+			// rule or DHCP options buckets, version 3 none for the NAT
+			// kinds; creating them below is the
 			// whole upgrade. An older vpcflow refuses the upgraded store
 			// rather than load it without the kinds it does not know (and
 			// silently drop the filtering of security groups).
 			upgradedFrom = string(v)
 		case string(v) != SchemaVersion:
-			return fmt.Errorf("the store has schema version %q, written by a newer vpcflow; this one reads schema %q, %q and %q: run the newer vpcflow, or restore a backup", v, schemaV1, schemaV2, SchemaVersion)
+			return fmt.Errorf("the store has schema version %q, written by a newer vpcflow; this one reads schema %q, %q, %q and %q: run the newer vpcflow, or restore a backup", v, schemaV1, schemaV2, schemaV3, SchemaVersion)
 		}
 		for _, k := range KindNames() {
 			if _, err := tx.CreateBucketIfNotExists([]byte(k)); err != nil {

@@ -436,8 +436,8 @@ func TestOpenSchemaV1(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if schema != SchemaVersion || SchemaVersion != "3" {
-		t.Errorf("schema after upgrade = %q, want %q", schema, "3")
+	if schema != SchemaVersion || SchemaVersion != "4" {
+		t.Errorf("schema after upgrade = %q, want %q", schema, "4")
 	}
 	var c Chassis
 	if err := json.Unmarshal(stored, &c); err != nil || c.Name != "node1" || c.TunnelIP != ip("192.168.100.11") {

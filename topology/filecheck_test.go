@@ -3,6 +3,7 @@ package topology
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -244,6 +245,52 @@ func TestOpenUpgradeFromSchema2(t *testing.T) {
 	must(t, db.View(func(tx *bolt.Tx) error {
 		if v := string(tx.Bucket([]byte(bucketMeta)).Get([]byte(metaSchema))); v != SchemaVersion {
 			t.Errorf("schema after the upgrade %q, want %q", v, SchemaVersion)
+		}
+		return nil
+	}))
+}
+
+// A schema 3 store (before the NAT kinds) is backed up and upgraded to 4,
+// keeps its objects and gets the NAT kinds' buckets.
+func TestOpenUpgradeFromSchema3(t *testing.T) {
+	dir := t.TempDir()
+	path := storeWithData(t, dir)
+	db, err := bolt.Open(path, 0o600, nil)
+	must(t, err)
+	must(t, db.Update(func(tx *bolt.Tx) error {
+		for _, b := range []string{"uplink", "natgateway", "snatentry", "dnatentry", "eip"} {
+			if tx.Bucket([]byte(b)) == nil {
+				return fmt.Errorf("no bucket %q: the kind names changed, fix the test", b)
+			}
+			if err := tx.DeleteBucket([]byte(b)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket([]byte(bucketMeta)).Put([]byte(metaSchema), []byte(schemaV3))
+	}))
+	must(t, db.Close())
+	s, err := Open(context.Background(), dir, nil, Existing())
+	must(t, err)
+	var vpcs int
+	s.Read(func(st *State) { vpcs = len(st.VPCs()) })
+	if vpcs != 3 {
+		t.Errorf("after the upgrade %d VPCs, want 3", vpcs)
+	}
+	if _, err := os.Stat(path + ".schema3.bak"); err != nil {
+		t.Errorf("no backup of the schema 3 store: %v", err)
+	}
+	must(t, s.Close())
+	db, err = bolt.Open(path, 0o600, nil)
+	must(t, err)
+	defer db.Close()
+	must(t, db.View(func(tx *bolt.Tx) error {
+		if v := string(tx.Bucket([]byte(bucketMeta)).Get([]byte(metaSchema))); v != "4" {
+			t.Errorf("schema after the upgrade %q, want 4", v)
+		}
+		for _, b := range []string{"uplink", "natgateway", "snatentry", "dnatentry", "eip"} {
+			if tx.Bucket([]byte(b)) == nil {
+				t.Errorf("no bucket %q after the upgrade", b)
+			}
 		}
 		return nil
 	}))

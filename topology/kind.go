@@ -59,7 +59,8 @@ type kind interface {
 // cascading delete removes them). A new kind is one file declaring it and
 // one entry here.
 func kinds() []kind {
-	return []kind{chassisKind{}, vpcKind{}, vswitchKind{}, secGroupKind{}, secGroupRuleKind{}, hostKind{}, subnetKind{}, dhcpOptionsKind{}}
+	return []kind{chassisKind{}, vpcKind{}, vswitchKind{}, secGroupKind{}, secGroupRuleKind{}, hostKind{}, subnetKind{}, dhcpOptionsKind{},
+		uplinkKind{}, natGatewayKind{}, snatEntryKind{}, dnatEntryKind{}, eipKind{}}
 }
 
 // kindRank is a kind's position in kinds().

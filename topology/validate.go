@@ -175,6 +175,9 @@ func ValidateMAC(field string, m MAC) *Error {
 	if m.String() == GatewayMACString {
 		return Invalid(field, "%s is the fabric's gateway MAC", m)
 	}
+	if m.String() == NATTunnelMACString {
+		return Invalid(field, "%s is the MAC the fabric tunnels NAT traffic to", m)
+	}
 	return nil
 }
 

@@ -60,6 +60,8 @@ const (
 	Dropped     = "dropped"
 	ARPAnswered = "arp_answered"
 	ToVPCFlow   = "to_controller"
+	// LeftUplink: the packet left the fabric by an uplink (NAT).
+	LeftUplink = "left_uplink"
 )
 
 // Result is a trace: the verdict, its one-line summary, the path switch by
@@ -451,6 +453,9 @@ func (tr *tracer) lookup(tables Tables, hop *Hop, table uint8, p *Packet, out *o
 				// Connection tracking is simulated as a new connection; a
 				// commit without recirculation leaves the state alone.
 				c, ok := a.CT()
+				if ok && c.Commit && c.NAT != nil {
+					st.Rewrites = append(st.Rewrites, natRewrite(p, c.NAT))
+				}
 				if ok && c.Commit && !c.Recirc {
 					st.Rewrites = append(st.Rewrites, "ct: the connection is committed ("+a.String()+")")
 					break
@@ -541,6 +546,16 @@ func (tr *tracer) follow(idx int, dpid uint64, p *Packet, out *outcome) {
 		tr.finish(Dropped, "no_chassis", "dropped: "+hop.Out, "")
 		return
 	}
+	for _, u := range tr.env.Topo.AllUplinks() {
+		if at, ok := tr.env.Ports.Attachment(u.AsHost()); !ok || at.DPID != dpid || at.OFPort != port {
+			continue
+		}
+		hop.Out = fmt.Sprintf("port %d: uplink %s", port, u.Name)
+		tr.finish(LeftUplink, "", fmt.Sprintf("left by uplink %s on %s port %d: %s → %s, to the router %s (%s)", u.Name, tr.switchName(dpid), port,
+			openflow.Uint32ToAddr(uint32(p.Get(openflow.FieldIPv4Src))), openflow.Uint32ToAddr(uint32(p.Get(openflow.FieldIPv4Dst))),
+			u.Gateway, openflow.Uint64ToMAC(p.Get(openflow.FieldEthDst))), "")
+		return
+	}
 	hop.Out = fmt.Sprintf("port %d (no host attached)", port)
 	tr.finish(Dropped, "no_port", fmt.Sprintf("dropped: output to port %d of %s, where no host is attached", port, tr.switchName(dpid)), "")
 }
@@ -612,6 +627,26 @@ func (tr *tracer) object(cookie uint64) string {
 			return fmt.Sprintf("security group rule %s/%s #%d (%s %s %s %s, peer %s, priority %d)",
 				r.VPC, r.Group, r.ID, r.Direction, r.Policy, r.Protocol, r.PortRange, peer, r.Priority)
 		}
+	case pipeline.OwnerUplink:
+		if u, ok := st.UplinkByID(ck.ID); ok {
+			return fmt.Sprintf("uplink %s (%s, router %s)", u.Name, u.CIDR, u.Gateway)
+		}
+	case pipeline.OwnerNATGateway:
+		if g, ok := st.NATGatewayByID(ck.ID); ok {
+			return fmt.Sprintf("NAT gateway %s/%s (zones %d, %d)", g.VPC, g.Name, g.CTZone, topology.DNATZone(g.CTZone))
+		}
+	case pipeline.OwnerSNATEntry:
+		if e, ok := st.SNATEntryByID(ck.ID); ok {
+			return fmt.Sprintf("SNAT entry %s/%s (→ %v)", e.VPC, e.Name, e.SNATIPs)
+		}
+	case pipeline.OwnerDNATEntry:
+		if d, ok := st.DNATEntryByID(ck.ID); ok {
+			return fmt.Sprintf("DNAT entry %s/%s (%s %s:%s → %s:%s)", d.VPC, d.Name, d.Protocol, d.ExternalIP, d.ExternalPort, d.InternalIP, d.InternalPort)
+		}
+	case pipeline.OwnerEIP:
+		if e, ok := st.EIPByID(ck.ID); ok {
+			return fmt.Sprintf("EIP %s/%s (%s ↔ host %s)", e.VPC, e.Name, e.IP, e.Host)
+		}
 	}
 	return fmt.Sprintf("%s #%d (gone)", ck.Owner, ck.ID)
 }
@@ -675,4 +710,30 @@ func (tr *tracer) describeMetadata(md uint64) string {
 		return fmt.Sprintf("metadata := %#x", md)
 	}
 	return fmt.Sprintf("metadata := %#x (%s)", md, strings.Join(parts, ", "))
+}
+
+// natRewrite applies what a committed ct(nat(src=…)) or ct(nat(dst=…))
+// does to a new connection's packet: the first address of the range (and,
+// for DNAT, the first port; SNAT keeps the source port when it is free),
+// and says so.
+func natRewrite(p *Packet, n *openflow.NAT) string {
+	field, what := openflow.FieldIPv4Src, "source"
+	if n.Kind == openflow.NATDst {
+		field, what = openflow.FieldIPv4Dst, "destination"
+	}
+	if n.Kind != openflow.NATSrc && n.Kind != openflow.NATDst {
+		return "ct: nat (a reply or related packet would be un-NATed; not simulated)"
+	}
+	p.Set(field, uint64(openflow.AddrToUint32(n.Min)))
+	text := fmt.Sprintf("ct: %s NAT to %s", what, n.Min)
+	if n.Kind == openflow.NATDst && n.MinPort != 0 {
+		switch p.Get(openflow.FieldIPProto) {
+		case uint64(openflow.IPProtoTCP):
+			p.Set(openflow.FieldTCPDst, uint64(n.MinPort))
+		case uint64(openflow.IPProtoUDP):
+			p.Set(openflow.FieldUDPDst, uint64(n.MinPort))
+		}
+		text += fmt.Sprintf(" port %d", n.MinPort)
+	}
+	return text
 }

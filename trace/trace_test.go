@@ -149,7 +149,7 @@ func TestTraceVerdicts(t *testing.T) {
 	}
 	// The delivered walk visits the whole pipeline in order.
 	got := tablesOf(r.trace(trace.Request{VPC: "vpc-seed", From: "test1", Dst: "10.10.10.12"}))
-	if want := []int{0, 10, 15, 16, 17, 21, 30, 45, 46, 50, 70}; !equal(got, want) {
+	if want := []int{0, 10, 15, 16, 17, 21, 26, 30, 31, 45, 46, 50, 70}; !equal(got, want) {
 		t.Errorf("tables visited %v, want %v", got, want)
 	}
 }
@@ -238,4 +238,46 @@ func findFlow(t *testing.T, dp *controllertest.Datapath, table uint8, match stri
 	}
 	t.Fatalf("no flow in table %d matching %s", table, match)
 	return openflow.Flow{}
+}
+
+// TestTraceNAT: with an uplink, a NAT gateway, an SNAT entry and a DNAT
+// entry, a VM's packet to the outside leaves by the uplink from the SNAT
+// address, and a hairpin to the DNAT address reaches its target.
+func TestTraceNAT(t *testing.T) {
+	r := newRig(t)
+	mac := func(s string) topology.MAC { m, _ := topology.ParseMAC(s); return m }
+	pfx, addr := netip.MustParsePrefix, netip.MustParseAddr
+	r.apply(&topology.Uplink{Name: "up1", DPID: 1, OFPort: 9, CIDR: pfx("203.0.113.0/24"), Gateway: addr("203.0.113.1"),
+		MAC: mac("02:76:70:00:00:01"), RouterMAC: mac("52:54:00:aa:00:01")})
+	r.apply(&topology.NATGateway{VPC: "vpc-seed", Name: "ngw", Uplink: "up1", IPs: []netip.Addr{addr("203.0.113.10"), addr("203.0.113.12")}})
+	r.apply(&topology.SNATEntry{VPC: "vpc-seed", Name: "vsw-a", NATGateway: "ngw", VSwitch: "vsw-a", SNATIPs: []netip.Addr{addr("203.0.113.10")}},
+		&topology.DNATEntry{VPC: "vpc-seed", Name: "web", NATGateway: "ngw", ExternalIP: addr("203.0.113.12"), Protocol: "tcp",
+			ExternalPort: "8080", InternalIP: addr("10.10.10.11"), InternalPort: "80"})
+
+	res := r.trace(trace.Request{VPC: "vpc-seed", From: "test1", Dst: "198.51.100.10", Proto: "tcp", DstPort: 80})
+	text := res.Text()
+	if res.Verdict != trace.LeftUplink {
+		t.Fatalf("verdict %q, want %q:\n%s", res.Verdict, trace.LeftUplink, text)
+	}
+	for _, s := range []string{"ct: source NAT to 203.0.113.10", "left by uplink up1", "203.0.113.10 → 198.51.100.10", "52:54:00:aa:00:01",
+		"NAT gateway vpc-seed/ngw", "SNAT entry vpc-seed/vsw-a", "uplink up1 (203.0.113.0/24"} {
+		if !strings.Contains(text, s) {
+			t.Errorf("the trace does not say %q:\n%s", s, text)
+		}
+	}
+	// Hairpin: test2 to the DNAT address reaches test1 on port 80.
+	res = r.trace(trace.Request{VPC: "vpc-seed", From: "test2", Dst: "203.0.113.12", Proto: "tcp", DstPort: 8080})
+	text = res.Text()
+	if res.Verdict != trace.Delivered || res.DeliveredTo != "vpc-seed/test1" {
+		t.Fatalf("hairpin: verdict %q to %q, want delivered to vpc-seed/test1:\n%s", res.Verdict, res.DeliveredTo, text)
+	}
+	if !strings.Contains(text, "ct: destination NAT to 10.10.10.11 port 80") || !strings.Contains(text, "DNAT entry vpc-seed/web") {
+		t.Errorf("the hairpin trace does not show the DNAT:\n%s", text)
+	}
+	// A port of the gateway's address no entry maps: the hairpin is
+	// dropped, as from outside.
+	res = r.trace(trace.Request{VPC: "vpc-seed", From: "test2", Dst: "203.0.113.12", Proto: "tcp", DstPort: 8081})
+	if res.Verdict != trace.Dropped || res.Reason != "nat_no_entry" {
+		t.Errorf("unmapped port: verdict %q reason %q, want dropped nat_no_entry:\n%s", res.Verdict, res.Reason, res.Text())
+	}
 }

@@ -65,7 +65,7 @@ type result struct {
 
 func main() {
 	bin := flag.String("bin", "bin/vpcflow", "vpcflow binary to run")
-	sizes := flag.String("n", envOr("BENCH_N", "1000,10000,50000"), "host counts, comma separated (env BENCH_N)")
+	sizes := flag.String("n", envOr("BENCH_N", "1000,10000,50000"), "host counts, comma separated (env BENCH_N); none: skip this scenario")
 	batch := flag.Int("batch", 5000, "objects per REST request in the bulk load")
 	ops := flag.Int("ops", 200, "single-change operations per kind (add, delete) for the latency percentiles")
 	markdown := flag.Bool("markdown", false, "print the table as Markdown")
@@ -78,6 +78,10 @@ func main() {
 	sgHosts := flag.Int("sg-hosts", 1000, "hosts of the security group scenario")
 	sgGroups := flag.Int("sg-groups", 10, "security groups of the scenario (1..32)")
 	sgRules := flag.Int("sg-rules", 200, "rules per group (1..200)")
+	natRun := flag.Bool("nat", true, "also measure new connections per second through SNAT next to the same traffic without NAT")
+	natSecs := flag.Duration("nat-seconds", 5*time.Second, "length of one NAT scenario pass")
+	natWorkers := flag.Int("nat-workers", 8, "concurrent connecting goroutines in the NAT scenario")
+	natPasses := flag.Int("nat-passes", 2, "NAT scenario passes (each: no NAT, then SNAT)")
 	flag.Parse()
 
 	ns, err := parseSizes(*sizes)
@@ -123,10 +127,25 @@ func main() {
 		}
 		sgRes = &r
 	}
+	var natRes *natResult
+	if *natRun {
+		fmt.Fprintf(os.Stderr, "== NAT: new connections per second, %d × (%v without NAT, %v through SNAT)\n", *natPasses, *natSecs, *natSecs)
+		r, err := runNAT(ctx, binPath, *natSecs, *natWorkers, *natPasses, *verbose, *logLevel)
+		if err != nil {
+			_ = netlab.CloseAll()
+			fatalf("nat: %v", err)
+		}
+		natRes = &r
+	}
 	fmt.Fprintf(os.Stderr, "== done in %v\n\n", time.Since(start).Round(time.Second))
-	printTable(os.Stdout, results, *markdown)
+	if len(results) > 0 {
+		printTable(os.Stdout, results, *markdown)
+	}
 	if sgRes != nil {
 		printSecurityGroups(os.Stdout, *sgRes, *markdown)
+	}
+	if natRes != nil {
+		printNAT(os.Stdout, *natRes, *markdown)
 	}
 }
 
@@ -392,6 +411,9 @@ func loadAvg() string {
 func secs(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 func parseSizes(s string) ([]int, error) {
+	if strings.TrimSpace(s) == "none" {
+		return nil, nil // only the other scenarios
+	}
 	var out []int
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(strings.ReplaceAll(f, "_", ""))

@@ -58,6 +58,9 @@ Commands:
   subnet      add, move, list, show and delete subnets (route entries)
   dhcp-options  create, update, list, show and delete a VPC's DHCP options set
   sg          security groups: create, list, show, delete; their rules; assign hosts
+  uplink      add, update, list, show and delete uplinks (the way out to an outside network)
+  nat         a VPC's NAT gateway (nat gateway) and its SNAT and DNAT entries (nat snat, nat dnat)
+  eip         elastic IPs: create, bind, unbind, list, show, delete
   switches    list the switches connected to the controller
   flows       dump the flows installed on a switch
   drops       show the packets the pipeline dropped, by reason
@@ -189,6 +192,12 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		}, cargs)
 	case "sg":
 		return c.sg(cargs)
+	case "uplink":
+		return c.uplink(cargs)
+	case "nat":
+		return c.nat(cargs)
+	case "eip":
+		return c.eip(cargs)
 	case "config":
 		return c.group("config", "check vpcflow serve's configuration", []subcommand{
 			{"check", "check a configuration file (and VPCFLOW_* variables) without starting anything", c.configCheck},

@@ -37,12 +37,13 @@ const (
 	OwnerSGRule        OwnerKind = 9
 	// OwnerTrace owns the observation flows of one live trace
 	// (livetrace.go) while it runs.
-	OwnerTrace OwnerKind = 10
+	OwnerTrace OwnerKind = 15
 )
 
 // OwnerKinds lists the owner kinds in cookie order.
 func OwnerKinds() []OwnerKind {
-	return []OwnerKind{OwnerPipeline, OwnerHost, OwnerSubnet, OwnerChassis, OwnerVSwitch, OwnerSecurityGroup, OwnerSGRule, OwnerTrace}
+	return []OwnerKind{OwnerPipeline, OwnerHost, OwnerSubnet, OwnerChassis, OwnerVSwitch, OwnerSecurityGroup, OwnerSGRule,
+		OwnerUplink, OwnerNATGateway, OwnerSNATEntry, OwnerDNATEntry, OwnerEIP, OwnerTrace}
 }
 
 func (k OwnerKind) String() string {
@@ -61,6 +62,16 @@ func (k OwnerKind) String() string {
 		return "secgroup"
 	case OwnerSGRule:
 		return "sgrule"
+	case OwnerUplink:
+		return "uplink"
+	case OwnerNATGateway:
+		return "natgateway"
+	case OwnerSNATEntry:
+		return "snatentry"
+	case OwnerDNATEntry:
+		return "dnatentry"
+	case OwnerEIP:
+		return "eip"
 	case OwnerTrace:
 		return "trace"
 	}
@@ -87,6 +98,16 @@ func OwnerOf(o topology.Object) (Owner, bool) {
 		return Owner{OwnerChassis, o.ObjectID()}, true
 	case "secgroup":
 		return Owner{OwnerSecurityGroup, o.ObjectID()}, true
+	case "uplink":
+		return Owner{OwnerUplink, o.ObjectID()}, true
+	case "natgateway":
+		return Owner{OwnerNATGateway, o.ObjectID()}, true
+	case "snatentry":
+		return Owner{OwnerSNATEntry, o.ObjectID()}, true
+	case "dnatentry":
+		return Owner{OwnerDNATEntry, o.ObjectID()}, true
+	case "eip":
+		return Owner{OwnerEIP, o.ObjectID()}, true
 	}
 	return Owner{}, false
 }

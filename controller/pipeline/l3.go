@@ -23,8 +23,8 @@ type L3Forwarding struct {
 // NewL3Forwarding declares L3Forwarding.
 func NewL3Forwarding() *L3Forwarding {
 	return &L3Forwarding{table: &Table{ID: 30, Name: "L3Forwarding", Handles: IPv4,
-		Why:  "route by destination prefix within the VPC (longest prefix wins; a vSwitch's CIDR beats any route entry containing it) and rewrite MACs as the Aliyun fabric does; the output port goes into reg2 (the VXLAN port, with VNI and remote chassis, for a VM on another chassis)",
-		Miss: Miss{Drop: DropNoRoute}}}
+		Why:  "route by destination prefix within the VPC (longest prefix wins; a vSwitch's CIDR beats any route entry containing it) and rewrite MACs as the Aliyun fabric does; the output port goes into reg2 (the VXLAN port, with VNI and remote chassis, for a VM on another chassis); no route: on to NATRoute with reg2 0 (a way out, or no_route)",
+		Miss: Miss{Continue: true}}}
 }
 
 // DropNoRoute: no host or route entry in the VPC covers the destination.

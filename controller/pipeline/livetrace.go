@@ -28,10 +28,10 @@ func NewLiveTrace() *LiveTrace {
 }
 
 // MeterTrace is the meter of the live trace punt.
-const MeterTrace uint32 = 3
+const MeterTrace uint32 = 4
 
 // ServiceTrace: a live trace's tagged packet, caught by its probe.
-const ServiceTrace Service = 3
+const ServiceTrace Service = 4
 
 // TraceTag and TraceTagMask: a live trace's pkt_mark is TraceTag | its id
 // (16 bits).

@@ -33,9 +33,9 @@ func TestLiveTraceProbeFlows(t *testing.T) {
 		text = append(text, f.Flow.String())
 	}
 	want := []string{
-		"table=20, priority=101, cookie=0x76700a0000000007, pkt_mark=0x76740007,arp actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],set_field:2->arp_op,controller(userdata=76.03,meter_id=3)",
-		"table=30, priority=65535, cookie=0x76700a0000000007, pkt_mark=0x76740007 actions=controller(userdata=76.03,meter_id=3)",
-		"table=70, priority=65535, cookie=0x76700a0000000007, pkt_mark=0x76740007 actions=controller(userdata=76.03,meter_id=3)",
+		"table=20, priority=101, cookie=0x76700f0000000007, pkt_mark=0x76740007,arp actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],set_field:2->arp_op,controller(userdata=76.04,meter_id=4)",
+		"table=30, priority=65535, cookie=0x76700f0000000007, pkt_mark=0x76740007 actions=controller(userdata=76.04,meter_id=4)",
+		"table=70, priority=65535, cookie=0x76700f0000000007, pkt_mark=0x76740007 actions=controller(userdata=76.04,meter_id=4)",
 	}
 	if strings.Join(text, "\n") != strings.Join(want, "\n") {
 		t.Errorf("probe flows:\n%s\nwant:\n%s", strings.Join(text, "\n"), strings.Join(want, "\n"))

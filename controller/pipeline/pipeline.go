@@ -359,6 +359,19 @@ func (b *FlowBuilder) Jump(t *Table) {
 	b.add(append(b.actions, openflow.GotoTable(t.ID)))
 }
 
+// CTNext ends the flow with ct(…) that continues, once conntrack has run,
+// at the next stage that handles proto (ct(table=N)): that stage sees the
+// packet as conntrack left it (NATed) with its ct state. A ct action
+// without table= would leave later stages matching the packet as it was.
+func (b *FlowBuilder) CTNext(c openflow.CT, proto Proto) {
+	next, err := b.set.p.next(b.t, proto)
+	if err != nil {
+		panic(err) // a pipeline declaration error, caught by the tests
+	}
+	c.Recirc, c.Table = true, next.ID
+	b.add(append(b.actions, openflow.ConnTrack(c)))
+}
+
 // Do ends the flow with its actions (output, controller, IN_PORT…).
 func (b *FlowBuilder) Do() { b.add(b.actions) }
 

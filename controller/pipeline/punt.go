@@ -34,6 +34,8 @@ func (s Service) String() string {
 		return "dhcp"
 	case ServiceTrace:
 		return "trace"
+	case ServiceUplinkARP:
+		return "uplink_arp"
 	}
 	return fmt.Sprintf("service%d", uint8(s))
 }
@@ -82,7 +84,7 @@ const DropPuntLimited DropReason = 16
 // puntDrop is the reason the pipeline itself declares once any feature
 // punts.
 var puntDrop = DropReasonInfo{DropPuntLimited, "punt_limited",
-	"a packet for vpcflow (DHCP, too big, a live trace's) over its meter's rate on the switch or its source's budget in vpcflow (counted by vpcflow)"}
+	"a packet for vpcflow (DHCP, too big, uplink router ARP, a live trace's) over its meter's rate on the switch or its source's budget in vpcflow (counted by vpcflow)"}
 
 // checkMeters collects the features' meters: ids and services unique,
 // rates not zero.

@@ -139,5 +139,6 @@ func AllOwners(st *topology.State) []Owner {
 	for _, ch := range st.AllChassis() {
 		out = append(out, Owner{OwnerChassis, ch.ID})
 	}
-	return append(out, secGroupOwners(st)...)
+	out = append(out, secGroupOwners(st)...)
+	return append(out, natOwners(st)...)
 }
