@@ -6,6 +6,8 @@ package e2e
 // spoofed one — and say so when it does not.
 
 import (
+	"fmt"
+	"github.com/vpcflow/vpcflow/controller/pipeline"
 	"strings"
 	"testing"
 
@@ -94,8 +96,8 @@ func TestLiveTraceMatchesSimulation(t *testing.T) {
 	}
 	meters, err := s.ovs.Ofctl(testCtx(t), "br-test", "dump-meters")
 	must(t, err)
-	if !strings.Contains(meters, "meter=3 ") {
-		t.Errorf("no trace meter (3) on br-test:\n%s", meters)
+	if want := fmt.Sprintf("meter=%d ", pipeline.MeterTrace); !strings.Contains(meters, want) {
+		t.Errorf("no trace meter (%d) on br-test:\n%s", pipeline.MeterTrace, meters)
 	}
 
 	// The CLI.
