@@ -66,8 +66,8 @@ func TestLiveTraceMatchesSimulation(t *testing.T) {
 			[]string{"dl_dst=52:58:00:98:c0:81", "nw_src=10.10.10.12", "nw_proto=6"}},
 		{"no_route", trace.Request{VPC: "vpc-seed", From: "test1", Dst: "10.10.10.99"},
 			trace.Dropped, "no_route", "", "L3Forwarding", []string{"nw_dst=10.10.10.99"}},
-		{"no_route outside the VPC", trace.Request{VPC: "vpc-seed", From: "test1", Dst: "192.168.7.7"},
-			trace.Dropped, "no_route", "", "L3Forwarding", []string{"nw_dst=192.168.7.7"}},
+		{"no_route outside the VPC", trace.Request{VPC: "vpc-seed", From: "test1", Dst: "192.168.7.7"}, // a destination nothing in the VPC covers: NAT's routing stage drops it (no SNAT entry)
+			trace.Dropped, "no_route", "", "NATRoute", []string{"nw_dst=192.168.7.7"}},
 		{"spoofed", trace.Request{VPC: "vpc-seed", From: "test1", Src: "10.10.10.12", Dst: "172.18.3.4"},
 			trace.Dropped, "spoofed", "", "SpoofGuard", []string{"nw_src=10.10.10.12", "dl_src=52:58:00:98:c0:81"}},
 		{"ARP answered", trace.Request{VPC: "vpc-seed", From: "test1", Proto: "arp", Dst: "10.10.10.12"},
