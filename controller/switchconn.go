@@ -53,7 +53,7 @@ type switchConn struct {
 // does nothing.
 type pushJob struct {
 	mods     []openflow.FlowMod
-	snapshot func() (engine.DesiredTable, *holdPolicy)
+	snapshot func() (*engine.Table, *holdPolicy)
 	// flushed, when set, gets the reconciliation's result (what it sent
 	// and what it kept).
 	flushed func(ReconcileResult)
@@ -171,27 +171,42 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 		rerr = err
 		return fmt.Errorf("reconciling meters: %w", err)
 	}
+	// The desired table is taken and indexed while the switch's flows are
+	// dumped; each reply part is diffed as it arrives (parts that come
+	// before the index is ready wait in the connection's queue), so the
+	// dump is never held whole.
 	type snapshot struct {
-		desired engine.DesiredTable
-		policy  *holdPolicy
+		diff   *engine.TableDiff
+		policy *holdPolicy
 	}
 	snap := make(chan snapshot, 1)
 	go func() {
-		d, p := j.snapshot()
-		snap <- snapshot{d, p}
+		t, p := j.snapshot()
+		snap <- snapshot{t.Diff(), p}
 	}()
-	installed, err := s.dp.DumpFlows(ctx)
-	sn := <-snap
+	var sn *snapshot
+	owners := installedOwners{}
+	installed := 0
+	err = dumpFlows(ctx, s.dp, func(fs *openflow.FlowStats) error {
+		if sn == nil {
+			x := <-snap
+			sn = &x
+		}
+		installed++
+		sn.diff.Installed(&fs.Flow)
+		owners.add(fs.Flow.Cookie)
+		return nil
+	})
+	if sn == nil {
+		x := <-snap
+		sn = &x
+	}
 	if err != nil {
 		rerr = err
 		return fmt.Errorf("reading flows: %w", err)
 	}
-	flows := make([]openflow.Flow, len(installed))
-	for i := range installed {
-		flows[i] = installed[i].Flow
-	}
-	changes := engine.DiffTable(s.pipe, sn.desired, flows)
-	changes, kept := sn.policy.filter(changes, flows)
+	changes := sn.diff.Changes()
+	changes, kept := sn.policy.filterOwners(changes, owners)
 	adds, dels := countChanges(changes)
 	if len(changes) > 0 {
 		t := time.Now()
@@ -211,18 +226,42 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 			". Restart with --allow-flush, or POST /v1/switches/"+dpidString(s.dp.DPID())+"/flush, to delete them",
 			zap.Int("kept", kept.Guarded), zap.Int("objects_unknown", kept.Missing), zap.Int("objects_on_switch", kept.Owners))
 	}
-	s.log.Info("switch reconciled", zap.Int("installed", len(installed)), zap.Int("added", adds),
+	s.log.Info("switch reconciled", zap.Int("installed", installed), zap.Int("added", adds),
 		zap.Int("deleted", dels), zap.Int("kept", kept.total()), zap.Duration("took", time.Since(start)),
 		zap.Int("meters_added", metersAdded), zap.Int("meters_modified", metersModified))
 	if j.flushed != nil {
-		j.flushed(ReconcileResult{Installed: len(installed), Added: adds, Deleted: dels, KeptUnknown: kept.Unknown, KeptGuarded: kept.Guarded})
+		j.flushed(ReconcileResult{Installed: installed, Added: adds, Deleted: dels, KeptUnknown: kept.Unknown, KeptGuarded: kept.Guarded})
 	}
 	// Listed as reconciled only after the line above is written, so a
 	// client that waits for the switch and then reads the log finds it.
 	s.mu.Lock()
 	s.reconciled = true
 	s.mu.Unlock()
-	releaseAfterBigBatch(len(installed) + len(changes))
+	releaseAfterBigBatch(installed + len(changes))
+	return nil
+}
+
+// flowDumper is a Datapath that hands its flows over as its dump arrives
+// (*openflow.Switch does).
+type flowDumper interface {
+	DumpFlowsFunc(ctx context.Context, fn func(fs *openflow.FlowStats) error) error
+}
+
+// dumpFlows calls fn with every flow of dp, as the dump arrives when dp
+// can (fs is reused: fn copies what it keeps).
+func dumpFlows(ctx context.Context, dp Datapath, fn func(fs *openflow.FlowStats) error) error {
+	if d, ok := dp.(flowDumper); ok {
+		return d.DumpFlowsFunc(ctx, fn)
+	}
+	all, err := dp.DumpFlows(ctx)
+	if err != nil {
+		return err
+	}
+	for i := range all {
+		if err := fn(&all[i]); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -337,3 +337,37 @@ func CloneFlow(f *Flow) Flow {
 func (p *Packer) String() string {
 	return fmt.Sprintf("packer: %d shapes, %d interned strings", len(p.shapes), len(p.exts)-1)
 }
+
+// AppendKey appends a canonical binary form of f's key (table, priority,
+// match): equal exactly when the keys are (the match is canonical).
+func AppendKey(b []byte, f *Flow) []byte {
+	b = append(b, f.Table, byte(f.Priority>>8), byte(f.Priority))
+	for i := range f.Match {
+		fm := &f.Match[i]
+		if fm.HasMask {
+			b = append(b, byte(fm.Field), 1)
+			b = binary.LittleEndian.AppendUint64(b, fm.Value)
+			b = binary.LittleEndian.AppendUint64(b, fm.Mask)
+		} else {
+			b = append(b, byte(fm.Field), 0)
+			b = binary.LittleEndian.AppendUint64(b, fm.Value)
+		}
+	}
+	return b
+}
+
+// AppendContent appends a canonical binary form of what SameContent
+// compares (cookie and actions): equal exactly when SameContent is true.
+func AppendContent(b []byte, f *Flow) []byte {
+	b = binary.LittleEndian.AppendUint64(b, f.Cookie)
+	for i := range f.Actions {
+		a := &f.Actions[i]
+		b = append(b, byte(a.Type), byte(a.Field), byte(a.Src), a.Bit, a.Table, a.Ofs, a.SrcOfs, a.NBits)
+		b = binary.LittleEndian.AppendUint64(b, a.Value)
+		b = binary.LittleEndian.AppendUint64(b, a.Mask)
+		b = binary.LittleEndian.AppendUint32(b, a.Port)
+		b = binary.AppendUvarint(b, uint64(len(a.ext)))
+		b = append(b, a.ext...)
+	}
+	return b
+}
