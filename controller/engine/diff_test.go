@@ -112,8 +112,8 @@ func TestTableDiffIsDiffTable(t *testing.T) {
 	}
 	drifted = append(drifted,
 		openflow.Flow{Table: 30, Priority: 500, Cookie: 0x1, Match: openflow.NewMatch().EthType(openflow.EthTypeIPv4)}, // foreign
-		openflow.Flow{Table: 99, Priority: 5, Cookie: pipeline.HostCookie(42, pipeline.DropNone)},                    // stale
-		openflow.Flow{Table: 200, Priority: 1, Cookie: 0xbeef})                                                        // an operator's
+		openflow.Flow{Table: 99, Priority: 5, Cookie: pipeline.HostCookie(42, pipeline.DropNone)},                      // stale
+		openflow.Flow{Table: 200, Priority: 1, Cookie: 0xbeef})                                                         // an operator's
 	for name, installed := range map[string][]openflow.Flow{"equal": equal, "empty": nil, "drifted": drifted} {
 		want := changesText(DiffTable(p, desired, installed))
 		if got := changesText(streamDiff(w.e, -1, installed)); got != want {
