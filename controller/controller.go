@@ -122,6 +122,8 @@ type Controller struct {
 	trace        *traceCache                     // indexes of desired tables for traces
 	// lastMetadata are the metadata ports as of the last recompute.
 	lastMetadata map[uint64]pipeline.MetadataPort
+	// release hands memory back to the OS after big batches.
+	release *memRelease
 }
 
 // New builds a controller over store and computes the desired flows of
@@ -175,6 +177,7 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 		pins:          map[uint32]string{},
 		ambiguous:     map[uint32]string{},
 		trace:         newTraceCache(),
+		release:       newMemRelease(),
 	}
 	if c.chassis == nil {
 		c.chassis = &OVSDBChassis{Log: log.Named("chassis"), TLS: opts.OVSDBTLS}
@@ -195,6 +198,7 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 	// Nothing is installed from here: the changes are not sent anywhere;
 	// switches get the desired table when they reconcile.
 	c.store.Read(func(st *topology.State) { c.recompute(st, pipeline.AllOwners(st)) })
+	c.release.after(c.engine.Size())
 	c.mu.Unlock()
 	return c
 }

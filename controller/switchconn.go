@@ -31,10 +31,11 @@ var errSwitchGone = errors.New("switch disconnected before confirming; it will b
 // switch only delays its own queue: Controller.mu is never held while a
 // switch is being waited for.
 type switchConn struct {
-	dp   Datapath
-	log  *zap.Logger
-	pipe *pipeline.Pipeline
-	obs  Observer
+	dp      Datapath
+	log     *zap.Logger
+	pipe    *pipeline.Pipeline
+	obs     Observer
+	release *memRelease // nil: never
 
 	mu         sync.Mutex
 	queue      []*pushJob
@@ -160,7 +161,7 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 			return fmt.Errorf("applying %d flow-mods: %w", len(j.mods), err)
 		}
 		s.log.Debug("flows pushed", zap.Int("changes", len(j.mods)), zap.Duration("took", time.Since(start)))
-		releaseAfterBigBatch(len(j.mods))
+		s.release.after(len(j.mods))
 		return nil
 	}
 	start := time.Now()
@@ -237,7 +238,7 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 	s.mu.Lock()
 	s.reconciled = true
 	s.mu.Unlock()
-	releaseAfterBigBatch(installed + len(changes))
+	s.release.after(installed + len(changes))
 	return nil
 }
 
@@ -266,15 +267,39 @@ func dumpFlows(ctx context.Context, dp Datapath, fn func(fs *openflow.FlowStats)
 }
 
 // bigBatch is the size (flows dumped or sent) above which the memory a
-// batch needed is handed back to the OS at once: a dump of 600k flows
-// leaves several hundred MB of garbage that Go would otherwise keep
-// mapped, so RSS stayed at ~20 KB per host after a restart.
+// batch needed is handed back to the OS: a dump or a bulk load of 600k
+// flows leaves hundreds of MB of garbage that Go would otherwise keep
+// mapped (RSS stayed at ~20 KB per host after a restart).
 const bigBatch = 50_000
 
-func releaseAfterBigBatch(n int) {
-	if n >= bigBatch {
-		debug.FreeOSMemory()
+// releaseDelay is how long the controller must have been without a big
+// batch before the memory is handed back: a bulk load of many batches
+// pays for one collection at its end, not one per batch.
+const releaseDelay = 200 * time.Millisecond
+
+// memRelease hands the heap's free memory back to the OS (a forced GC,
+// debug.FreeOSMemory) once no big batch came for releaseDelay.
+type memRelease struct {
+	mu    sync.Mutex
+	timer *time.Timer
+	// free is debug.FreeOSMemory (tests count the calls).
+	free func()
+}
+
+func newMemRelease() *memRelease { return &memRelease{free: debug.FreeOSMemory} }
+
+// after notes a batch of n flows.
+func (m *memRelease) after(n int) {
+	if m == nil || n < bigBatch {
+		return
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.timer == nil {
+		m.timer = time.AfterFunc(releaseDelay, m.free)
+		return
+	}
+	m.timer.Reset(releaseDelay)
 }
 
 // fail ends the queue: pending and future jobs get err.

@@ -37,6 +37,7 @@ func (c *Controller) Serve(ctx context.Context, dp Datapath) {
 	}
 	sc := newSwitchConn(dp, log, c.pipe)
 	sc.obs = c.observer()
+	sc.release = c.release
 	c.mu.Lock()
 	if old, ok := c.switches[dp.DPID()]; ok && old.dp != dp {
 		old.dp.Close()

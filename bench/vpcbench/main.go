@@ -138,6 +138,10 @@ func main() {
 	}
 }
 
+// settle is how long after a phase the controller's memory is read: it
+// hands the garbage of big batches back to the OS once idle for 0.2 s.
+const settle = 500 * time.Millisecond
+
 // runConfig is what every size runs with.
 type runConfig struct {
 	bin                         string
@@ -194,6 +198,7 @@ func runOne(ctx context.Context, cfg runConfig, n int, prof *profiler) (res resu
 		return res, fmt.Errorf("after the bulk load the switches have %d flows, want %d", got, res.Flows)
 	}
 	res.BulkVerified = true
+	time.Sleep(settle)
 	res.MemBulk, _ = memOf(e.ctrl.Pid)
 	prof.heap(ctx, e, "bulk")
 	step("bulk (%d/request, %d in flight): %v (%.0f flows/s), RSS %s", cfg.batch, cfg.inflight, res.BulkTook.Round(time.Millisecond),
@@ -341,7 +346,7 @@ func runOne(ctx context.Context, cfg runConfig, n int, prof *profiler) (res resu
 	if got, err := e.flowCount(ctx); err != nil || got != res.Flows {
 		return res, fmt.Errorf("after the controller restart the switches have %d flows, want %d (%v)", got, res.Flows, err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(settle)
 	res.MemRestart, _ = memOf(e.ctrl.Pid)
 	prof.heap(ctx, e, "restart")
 	step("controller restart: REST up %v, reconciled after %v (connect→reconciled %v, took %v, %d flow-mods); dump-flows %v; RSS %s",
@@ -398,6 +403,7 @@ func runOne(ctx context.Context, cfg runConfig, n int, prof *profiler) (res resu
 		if got, err := e.flowCount(ctx); err != nil || got != res.Flows {
 			return res, fmt.Errorf("after the bulk load in batches of %d the switches have %d flows, want %d (%v)", cfg.batchSmall, got, res.Flows, err)
 		}
+		time.Sleep(settle)
 		res.MemBulkSmall, _ = memOf(e.ctrl.Pid)
 		step("bulk (%d/request, %d in flight): %v (%.0f flows/s), RSS %s", cfg.batchSmall, cfg.inflight, res.BulkSmallTook.Round(time.Millisecond),
 			float64(res.Flows)/res.BulkSmallTook.Seconds(), mib(res.MemBulkSmall.RSS))
