@@ -266,8 +266,9 @@ func dumpFlows(ctx context.Context, dp Datapath, fn func(fs *openflow.FlowStats)
 	return nil
 }
 
-// bigBatch is the size (flows dumped or sent) above which the memory a
-// batch needed is handed back to the OS: a dump or a bulk load of 600k
+// bigBatch is the number of flows (dumped or sent, in one batch or
+// several) after which the memory they needed is handed back to the OS:
+// a dump or a bulk load of 600k
 // flows leaves hundreds of MB of garbage that Go would otherwise keep
 // mapped (RSS stayed at ~20 KB per host after a restart).
 const bigBatch = 50_000
@@ -278,10 +279,14 @@ const bigBatch = 50_000
 const releaseDelay = 200 * time.Millisecond
 
 // memRelease hands the heap's free memory back to the OS (a forced GC,
-// debug.FreeOSMemory) once no big batch came for releaseDelay.
+// debug.FreeOSMemory) once bigBatch flows or more were sent or dumped
+// since the last time, and no more came for releaseDelay. Batches are
+// summed: a bulk load of route entries in requests of 1,000 (3,000
+// flow-mods each) leaves as much garbage as one big batch.
 type memRelease struct {
-	mu    sync.Mutex
-	timer *time.Timer
+	mu      sync.Mutex
+	timer   *time.Timer
+	pending int // flows since the last release
 	// free is debug.FreeOSMemory (tests count the calls).
 	free func()
 }
@@ -290,16 +295,27 @@ func newMemRelease() *memRelease { return &memRelease{free: debug.FreeOSMemory} 
 
 // after notes a batch of n flows.
 func (m *memRelease) after(n int) {
-	if m == nil || n < bigBatch {
+	if m == nil {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.pending += n
+	if m.pending < bigBatch {
+		return
+	}
 	if m.timer == nil {
-		m.timer = time.AfterFunc(releaseDelay, m.free)
+		m.timer = time.AfterFunc(releaseDelay, m.release)
 		return
 	}
 	m.timer.Reset(releaseDelay)
+}
+
+func (m *memRelease) release() {
+	m.mu.Lock()
+	m.pending = 0
+	m.mu.Unlock()
+	m.free()
 }
 
 // fail ends the queue: pending and future jobs get err.
