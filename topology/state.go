@@ -202,6 +202,10 @@ func (st *State) remove(o Object) {
 	for _, r := range k.refs(o) {
 		to, ok := st.get(r.to, r.key)
 		if !ok {
+			// Removed before its referrer: the entry stays under an
+			// ID that is never handed out again, and readers skip
+			// referrers that are gone. Callers remove referrers
+			// first.
 			continue
 		}
 		tg := refTarget{st.kindIndex(r.to), from, to.ObjectID()}
@@ -293,7 +297,9 @@ func (st *State) referrerObjects(k kind, key string, from kind) []Object {
 	byID := st.tables[from.name()].byID
 	out := make([]Object, 0, l.len())
 	l.each(func(id refEntry) bool {
-		out = append(out, byID[id])
+		if o, ok := byID[id]; ok {
+			out = append(out, o)
+		}
 		return true
 	})
 	if len(out) > 1 {
@@ -335,13 +341,10 @@ func (st *State) eachReferrer(k kind, key string, from kind, fn func(Object) boo
 		return
 	}
 	byID := st.tables[from.name()].byID
-	l.each(func(id refEntry) bool { return fn(byID[id]) })
-}
-
-// countReferrers counts the objects of kind from that refer to an object.
-func (st *State) countReferrers(k kind, key string, from kind) int {
-	l, _ := st.referrerList(k, key, from)
-	return l.len()
+	l.each(func(id refEntry) bool {
+		o, ok := byID[id]
+		return !ok || fn(o)
+	})
 }
 
 // interned returns the stored copy of s when the object of kind k with key
