@@ -4,7 +4,7 @@
 #   make test          unit + end-to-end tests against real Open vSwitch (root; installs what is missing),
 #                      then e2e/aliyun (its own module: Aliyun's SDKs and flannel against vpcflow)
 #   make demo-chassis  one VPC over three OVS chassis in VXLAN, narrated (root)
-#   make bench         performance next to ovs-ofctl (root; BENCH_N picks sizes)
+#   make bench         performance next to ovs-ofctl (root; BENCH_N picks sizes), replicas' failover times
 #   make install       binary, systemd unit, default config, vpcflow user (root; DESTDIR/PREFIX honoured)
 #   make deb           Debian package in dist/ (nfpm, a Go tool of this module)
 
@@ -23,8 +23,8 @@ DEB := dist/vpcflow_$(VERSION)_$(GOARCH).deb
 PREFIX ?= /usr/local
 DESTDIR ?=
 # Debian packages the e2e tests and the demo need.
-DEB_PACKAGES := openvswitch-switch iproute2 ethtool iputils-ping tcpdump curl procps chromium isc-dhcp-client udhcpc
-DEB_COMMANDS := ovs-vswitchd ovsdb-server ovs-vsctl ovs-ofctl ip ethtool ping tcpdump curl pgrep chromium dhclient udhcpc
+DEB_PACKAGES := openvswitch-switch iproute2 ethtool iputils-ping tcpdump curl procps chromium isc-dhcp-client udhcpc etcd-server etcd-client nftables
+DEB_COMMANDS := ovs-vswitchd ovsdb-server ovs-vsctl ovs-ofctl ip ethtool ping tcpdump curl pgrep chromium dhclient udhcpc etcd etcdctl nft
 
 .PHONY: all build deps test unit lint demo demo-chassis bench clean install uninstall deb package-test
 
@@ -108,6 +108,8 @@ bench: deps build
 	$(GO) build -o bin/vpcbench ./bench/vpcbench
 	./bin/vpcbench -bin $(BIN) $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 15m ./controller/ ./openflow/
+	@echo "replicas over etcd (docs/replicas.md): failover times and flow-mods"
+	set -o pipefail; VPCFLOW_E2E=1 $(GO) test -count=1 -timeout 15m -run '^TestReplicas$$' -v ./e2e/ 2>&1 | grep -E 'FAILOVER|^(--- |ok|FAIL)'
 
 clean:
 	rm -rf bin dist

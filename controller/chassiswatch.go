@@ -126,6 +126,9 @@ func (c *Controller) watchChassis(st *topology.State, endpoint string, bridges [
 		if c.monitors == nil {
 			continue // not running (tests): seen, not repaired
 		}
+		if !c.leading() {
+			continue // a follower leaves repairs to the leader (replicas.go)
+		}
 		w.running = true
 		go c.repairChassis(c.monitors.ctx, ch)
 	}

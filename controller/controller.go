@@ -82,6 +82,10 @@ type Options struct {
 	// Observer, when set, is told about flow pushes, reconciliations and
 	// packet-ins (metrics).
 	Observer Observer
+	// Leadership, when set, makes this controller one replica of several
+	// over a shared store (replicas.go): it writes to switches only while
+	// SetRole says it leads, and follows the store's other writers.
+	Leadership Leadership
 }
 
 // Controller reconciles switches with the topology.
@@ -124,6 +128,8 @@ type Controller struct {
 	lastMetadata map[uint64]pipeline.MetadataPort
 	// release hands memory back to the OS after big batches.
 	release *memRelease
+	// rep is this controller's role among replicas (replicas.go).
+	rep replicaState
 }
 
 // New builds a controller over store and computes the desired flows of
@@ -183,6 +189,8 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 		c.chassis = &OVSDBChassis{Log: log.Named("chassis"), TLS: opts.OVSDBTLS}
 	}
 	c.engine = engine.New(c.pipe)
+	c.rep.lead = opts.Leadership
+	store.Subscribe(c.remoteChanged)
 	for _, ep := range opts.OVSDBEndpoints {
 		c.wantEndpoints[ep] = true
 	}
@@ -311,6 +319,9 @@ func (c *Controller) trackHost(snap *pipeline.Snapshot, o pipeline.Owner) {
 // reconcile. Caller holds c.mu.
 func (c *Controller) queueChanges(changes map[uint64][]engine.FlowChange) map[uint64]<-chan error {
 	waits := map[uint64]<-chan error{}
+	if !c.leading() {
+		return waits // the leader sends them (replicas.go)
+	}
 	for dpid, cs := range changes {
 		sc, ok := c.switches[dpid]
 		if !ok || len(cs) == 0 {

@@ -84,6 +84,9 @@ type packetSender interface {
 func (c *Controller) PacketIn(sw *openflow.Switch, pi openflow.PacketIn) { c.punt(sw, pi) }
 
 func (c *Controller) punt(sw packetSender, pi openflow.PacketIn) {
+	if c.replicated() && !c.IsLeader() {
+		return // the leader answers (a follower's connection is EQUAL until it is SLAVE)
+	}
 	c.observer().PacketIn(c.packetInReason(pipeline.ParseCookie(pi.Cookie)))
 	svc, ok := pipeline.ServiceOf(pi.Userdata)
 	if !ok {

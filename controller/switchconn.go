@@ -42,6 +42,13 @@ type switchConn struct {
 	wake       chan struct{}
 	gone       bool
 	reconciled bool
+
+	// writeGate says whether jobs may write: always for a lone
+	// controller, only once the switch answered MASTER for a replica
+	// (replicas.go). onSlave is told when the switch refused a write
+	// because this connection is a slave.
+	writeGate
+	onSlave func(error)
 }
 
 // pushJob is a batch of flow-mods, or (when snapshot is set) a full
@@ -60,7 +67,11 @@ type pushJob struct {
 	flushed func(ReconcileResult)
 	// check, when set, is a drift check: it runs in the queue's turn (so
 	// no change is being applied meanwhile) and does its own I/O.
-	check   func(ctx context.Context) error
+	check func(ctx context.Context) error
+	// role, when set, is a role request (replicas.go): it runs in the
+	// queue's turn, so nothing queued behind it is sent before the
+	// switch answered.
+	role    func(ctx context.Context) error
 	timeout time.Duration
 	result  chan error
 }
@@ -73,7 +84,7 @@ func (s *switchConn) changesQueued() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, j := range s.queue {
-		if j.check == nil {
+		if j.check == nil && j.role == nil {
 			return true
 		}
 	}
@@ -132,6 +143,18 @@ func (s *switchConn) run(ctx context.Context) {
 		err := s.do(ctx, j)
 		j.result <- err
 		if err != nil {
+			if errors.Is(err, errNotLeader) {
+				continue // nothing was sent
+			}
+			if openflow.IsSlaveError(err) && !connectionGone(ctx, err) {
+				// Another controller is master: nothing of this job
+				// was applied (a slave's bundle is refused whole).
+				s.stopWriting()
+				if s.onSlave != nil {
+					s.onSlave(err)
+				}
+				continue
+			}
 			if connectionGone(ctx, err) {
 				// The switch went away (its bridge deleted, OVS
 				// restarted, ...): nothing is wrong with vpcflow; it is
@@ -149,6 +172,12 @@ func (s *switchConn) run(ctx context.Context) {
 func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 	ctx, cancel := context.WithTimeout(ctx, j.timeout)
 	defer cancel()
+	if j.role != nil {
+		return j.role(ctx)
+	}
+	if !s.isWritable() {
+		return errNotLeader
+	}
 	if j.check != nil {
 		return j.check(ctx)
 	}
@@ -316,6 +345,28 @@ func (m *memRelease) release() {
 	m.pending = 0
 	m.mu.Unlock()
 	m.free()
+}
+
+// stopWriting makes the switch read-only for this controller at once:
+// queued jobs that would write get errNotLeader (role requests stay).
+// A job already writing finishes; the switch refuses it if this
+// connection is no longer master.
+func (s *switchConn) stopWriting() {
+	s.setWritable(false)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := s.queue[:0]
+	for _, j := range s.queue {
+		if j.role != nil {
+			kept = append(kept, j)
+			continue
+		}
+		j.result <- errNotLeader
+	}
+	for i := len(kept); i < len(s.queue); i++ {
+		s.queue[i] = nil
+	}
+	s.queue = kept
 }
 
 // fail ends the queue: pending and future jobs get err.

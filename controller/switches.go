@@ -38,13 +38,28 @@ func (c *Controller) Serve(ctx context.Context, dp Datapath) {
 	sc := newSwitchConn(dp, log, c.pipe)
 	sc.obs = c.observer()
 	sc.release = c.release
+	sc.onSlave = func(err error) {
+		c.demoted(fmt.Sprintf("switch %s refused a change: this connection is a slave (%v)", dpidString(dp.DPID()), err))
+	}
 	c.mu.Lock()
 	if old, ok := c.switches[dp.DPID()]; ok && old.dp != dp {
 		old.dp.Close()
 	}
 	c.switches[dp.DPID()] = sc
 	dpid := dp.DPID()
-	done := sc.enqueue(&pushJob{timeout: c.opts.ReconcileTimeout, snapshot: c.reconcileSnapshot(dpid, false)})
+	nothing := make(chan error)
+	close(nothing)
+	var done <-chan error = nothing
+	switch {
+	case !c.replicated():
+		sc.setWritable(true)
+		done = sc.enqueue(&pushJob{timeout: c.opts.ReconcileTimeout, snapshot: c.reconcileSnapshot(dpid, false)})
+	case c.rep.known:
+		// Nothing is sent before the role request (replicas.go).
+		c.claimRole(sc)
+	default:
+		// The election has not spoken yet: nothing is sent.
+	}
 	c.mu.Unlock()
 	go func() {
 		if err := <-done; err != nil {
@@ -118,7 +133,7 @@ func (c *Controller) Switches() []SwitchInfo {
 	defer c.mu.Unlock()
 	out := make([]SwitchInfo, 0, len(c.switches))
 	for dpid, sc := range c.switches {
-		if !sc.isReconciled() {
+		if !sc.isReconciled() && c.leading() {
 			continue // listed once its tables are known to be right
 		}
 		sw := sc.dp

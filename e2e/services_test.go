@@ -23,8 +23,11 @@ import (
 // udhcpcScript records every event udhcpc reports, with what it was
 // given, and configures the interface as the stock script would (address,
 // MTU, default route) without touching the host's resolv.conf.
+// The event is logged once the interface is configured, so that a test
+// waiting for it (and then stopping the client) never catches the script
+// half-way: stopped between the address and the default route, a VM kept
+// its address and lost its route.
 const udhcpcScript = `#!/bin/sh
-echo "$1 ip=$ip mask=$mask router=$router mtu=$mtu dns=$dns domain=$domain staticroutes=$staticroutes lease=$lease serverid=$serverid" >> "$DHCP_LOG"
 case "$1" in
 deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
 bound|renew)
@@ -32,13 +35,13 @@ bound|renew)
 	[ -n "$mtu" ] && ip link set "$interface" mtu "$mtu"
 	ip route replace default via "${router%% *}" dev "$interface" ;;
 esac
+echo "$1 ip=$ip mask=$mask router=$router mtu=$mtu dns=$dns domain=$domain staticroutes=$staticroutes lease=$lease serverid=$serverid" >> "$DHCP_LOG"
 exit 0
 `
 
 // dhclientScript does the same for dhclient (isc-dhcp-client): it prints
 // what dhclient gives it and configures address, MTU and route.
 const dhclientScript = `#!/bin/sh
-echo "$reason ip=$new_ip_address mask=$new_subnet_mask router=$new_routers mtu=$new_interface_mtu dns=$new_domain_name_servers domain=$new_domain_name rfc3442=$new_rfc3442_classless_static_routes lease=$new_dhcp_lease_time" >> "$DHCP_LOG"
 case "$reason" in
 PREINIT) ip link set "$interface" up ;;
 BOUND|RENEW|REBIND|REBOOT)
@@ -46,6 +49,7 @@ BOUND|RENEW|REBIND|REBOOT)
 	[ -n "$new_interface_mtu" ] && ip link set "$interface" mtu "$new_interface_mtu"
 	ip route replace default via "${new_routers%% *}" dev "$interface" ;;
 esac
+echo "$reason ip=$new_ip_address mask=$new_subnet_mask router=$new_routers mtu=$new_interface_mtu dns=$new_domain_name_servers domain=$new_domain_name rfc3442=$new_rfc3442_classless_static_routes lease=$new_dhcp_lease_time" >> "$DHCP_LOG"
 exit 0
 `
 

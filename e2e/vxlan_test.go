@@ -213,6 +213,12 @@ func TestVXLANThreeChassis(t *testing.T) {
 	must(t, err)
 	m.plugVMOn(vms[2], chVM3, "node2")
 	m.addHost("vpc-a", chVM3, "node2")
+	// The host's flows follow node2's OVSDB port event, which may come
+	// after the REST answer: wait for the first reply, then count.
+	m.eventually("vm3's containers reachable on node2", 10*time.Second, func() error {
+		_, err := vms[0].container.Cmd(ctx, "ping", "-n", "-c", "1", "-W", "1", "172.18.5.4")
+		return err
+	})
 	out := ping(t, vms[0].container, "172.18.5.4", 3)
 	if !strings.Contains(out, "ttl=62") {
 		t.Errorf("after the move: want ttl=62:\n%s", out)

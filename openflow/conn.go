@@ -176,6 +176,9 @@ type conn struct {
 	// packetInFormatXID is the xid of our NXT_SET_PACKET_IN_FORMAT (0:
 	// none sent), so that a switch's refusal is recognised.
 	packetInFormatXID atomic.Uint32
+	// roleStatus, set before the reader starts when the handler takes
+	// role changes, gets the role status messages (role.go).
+	roleStatus func(RoleStatus)
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -466,7 +469,7 @@ func (c *conn) dispatch(m message) {
 		}
 	case typeError:
 		c.deliverError(m)
-	case typeBarrierReply, typeFeaturesReply:
+	case typeBarrierReply, typeFeaturesReply, typeRoleReply:
 		c.deliver(m, reply{msg: m})
 	case typeEchoReply:
 		// Echo requests of the keepalive have no waiter; those of Echo do.
@@ -485,6 +488,10 @@ func (c *conn) dispatch(m message) {
 		}
 		if isPacketIn2(m.body) {
 			c.handlePacketIn(m)
+			return
+		}
+		if isRoleStatus(m.body) {
+			c.handleRoleStatus(m)
 			return
 		}
 		c.log.Debug("ignoring experimenter message", zap.Int("len", len(m.body)))

@@ -117,6 +117,7 @@ var errorCodeNames = map[[2]uint16]string{
 	{4, 0}: "BAD_TYPE", {4, 1}: "BAD_LEN", {4, 2}: "BAD_TAG", {4, 3}: "BAD_DL_ADDR_MASK",
 	{4, 4}: "BAD_NW_ADDR_MASK", {4, 5}: "BAD_WILDCARDS", {4, 6}: "BAD_FIELD", {4, 7}: "BAD_VALUE",
 	{4, 8}: "BAD_MASK", {4, 9}: "BAD_PREREQ", {4, 10}: "DUP_FIELD", {4, 11}: "EPERM",
+	{11, 0}: "STALE", {11, 1}: "UNSUP", {11, 2}: "BAD_ROLE",
 	{5, 0}: "UNKNOWN", {5, 1}: "TABLE_FULL", {5, 2}: "BAD_TABLE_ID", {5, 3}: "OVERLAP",
 	{5, 4}: "EPERM", {5, 5}: "BAD_TIMEOUT", {5, 6}: "BAD_COMMAND", {5, 7}: "BAD_FLAGS",
 }

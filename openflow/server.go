@@ -288,6 +288,10 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, src string) {
 		close(packetInsDone)
 	}
 
+	if rh, ok := s.h.(RoleStatusHandler); ok {
+		c.roleStatus = func(st RoleStatus) { rh.SwitchRoleStatus(sw, st) }
+	}
+
 	swCtx, cancel := context.WithCancel(ctx)
 	go func() { // cancel the switch's context as soon as the connection closes
 		select {

@@ -222,6 +222,12 @@ func (s *Switch) applyBundle(ctx context.Context, mods []FlowMod) (fallback bool
 	}
 	if rOpen.err != nil {
 		s.discardBundle(ctx, id)
+		if rOpen.err.Type == errTypeBadRequest && rOpen.err.Code == errCodeIsSlave {
+			// Refused because this connection is a slave, not because
+			// the switch lacks bundles: plain flow-mods would be refused
+			// too (IsSlaveError finds it).
+			return false, fmt.Errorf("%s: open bundle: %w", s, rOpen.err)
+		}
 		return true, fmt.Errorf("%s: open bundle: %w", s, rOpen.err)
 	}
 	if rBarrier.err != nil {

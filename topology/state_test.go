@@ -65,3 +65,62 @@ func TestUniqueIndexSurvivesHashCollisions(t *testing.T) {
 	taken.OFPort = 3 // h2's old port: free since the update
 	must(Create(taken))
 }
+
+// TestReplaceRemovesReferrersFirst: another replica's change applied as
+// one (State.replace) that deletes a host and updates its VPC, then one
+// that deletes a vSwitch with its host while the VPC changes again,
+// leaves the reference index exact: no entry of a removed object under
+// an object that stays (the index finds a referrer's entry through the
+// object it refers to, so referrers must go out first).
+func TestReplaceRemovesReferrersFirst(t *testing.T) {
+	ctx := context.Background()
+	s, err := NewStore(ctx, NewMemory(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := func(i int) *Host {
+		return &Host{VPC: "v", Name: fmt.Sprintf("h%d", i), VSwitch: "w", IP: netip.AddrFrom4([4]byte{10, 0, 0, byte(10 + i)}),
+			MAC: MAC{2, 0, 0, 0, 0, byte(i)}, DPID: 1, OFPort: uint32(i + 1)}
+	}
+	if _, err := s.Apply(ctx, []Op{Create(&VPC{Name: "v"}), Create(&VSwitch{VPC: "v", Name: "w", CIDR: netip.MustParsePrefix("10.0.0.0/24")}),
+		Create(host(1)), Create(host(2))}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(step string) {
+		t.Helper()
+		for tg, l := range s.st.referrers {
+			from := s.st.order[tg.from]
+			l.each(func(id refEntry) bool {
+				if _, ok := s.st.getByID(from, id); !ok {
+					t.Errorf("%s: the index lists %s %d, which is gone, as a referrer", step, from.name(), id)
+				}
+				return true
+			})
+		}
+	}
+	vpc, _ := s.st.get(vpcKind{}, "v")
+	h1, _ := s.st.get(hostKind{}, "v/h1")
+	changed := vpc.clone().(*VPC)
+	changed.DecTTL = !changed.DecTTL
+	s.mu.Lock()
+	s.st.replace([]Op{{Kind: OpDelete, Obj: h1.clone(), Old: h1.clone()}, {Kind: OpUpdate, Obj: changed, Old: vpc.clone()}})
+	s.mu.Unlock()
+	check("host deleted, VPC updated")
+	s.Read(func(st *State) {
+		if got := st.referrersOf(vpcKind{}, "v", hostKind{}); len(got) != 1 || got[0] != "v/h2" {
+			t.Errorf("the VPC's hosts: %v, want [v/h2]", got)
+		}
+	})
+	w, _ := s.st.get(vswitchKind{}, "v/w")
+	h2, _ := s.st.get(hostKind{}, "v/h2")
+	again := changed.clone().(*VPC)
+	again.DecTTL = !again.DecTTL
+	s.mu.Lock()
+	s.st.replace([]Op{{Kind: OpDelete, Obj: h2.clone(), Old: h2.clone()}, {Kind: OpDelete, Obj: w.clone(), Old: w.clone()},
+		{Kind: OpUpdate, Obj: again, Old: changed.clone()}})
+	s.mu.Unlock()
+	check("vSwitch and host deleted, VPC updated")
+	if len(s.st.referrers) != 0 {
+		t.Errorf("the reference index keeps %d lists with only the VPC left", len(s.st.referrers))
+	}
+}

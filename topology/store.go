@@ -48,6 +48,8 @@ type Commit struct {
 type Snapshot struct {
 	Records []Record
 	LastIDs map[string]uint32
+	// Revision is the store's revision (Shared backends; 0 for bbolt).
+	Revision int64
 }
 
 // Store keeps the topology in memory, with indexes, over a Backend. Every
@@ -64,6 +66,15 @@ type Store struct {
 	mu     sync.RWMutex
 	st     *State
 	closed bool
+
+	// Shared backends (etcd, follow.go): the revision st reflects
+	// (guarded by wmu), signalled on changes, and who is told of the
+	// changes other writers made.
+	shared Shared
+	base   int64
+	moved  chan struct{} // closed and replaced when base moves
+	subsMu sync.Mutex
+	subs   []func([]Op)
 }
 
 // Open opens the bbolt store in dir (see OpenBolt for what is created
@@ -104,7 +115,11 @@ func NewStore(ctx context.Context, backend Backend, log *zap.Logger) (*Store, er
 	log.Info("topology store opened", zap.Stringer("backend", backend),
 		zap.Int("vpcs", nv), zap.Int("vswitches", nw), zap.Int("hosts", nh), zap.Int("subnets", ns),
 		zap.Int("chassis", st.count(chassisKind{})), zap.Duration("took", time.Since(start)))
-	return &Store{log: log, backend: backend, st: st}, nil
+	s := &Store{log: log, backend: backend, st: st, moved: make(chan struct{})}
+	if sh, ok := backend.(Shared); ok {
+		s.shared, s.base = sh, snap.Revision
+	}
+	return s, nil
 }
 
 // Backend is what the store writes to.
@@ -151,11 +166,28 @@ func (s *Store) Apply(ctx context.Context, ops []Op) ([]Op, error) {
 	if len(ops) == 0 {
 		return []Op{}, nil
 	}
+	for attempt := 1; ; attempt++ {
+		out, moved, err := s.apply(ctx, ops)
+		if !errors.Is(err, ErrStale) || attempt == staleRetries {
+			return out, err
+		}
+		// Another replica committed first: validate again once this
+		// replica has its change.
+		if err := s.waitMoved(ctx, moved); err != nil {
+			return nil, fmt.Errorf("apply %d changes: %w", len(ops), err)
+		}
+	}
+}
+
+// apply is one attempt of Apply; moved is closed when the store's
+// revision moves on from the one the attempt validated against.
+func (s *Store) apply(ctx context.Context, ops []Op) (_ []Op, moved <-chan struct{}, _ error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("apply %d changes: %w", len(ops), err)
+		return nil, nil, fmt.Errorf("apply %d changes: %w", len(ops), err)
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	moved = s.moved
 	start := time.Now()
 	// Validate in memory under the read/write lock, then let readers go
 	// on with the state as it was while the backend commits (an fsync);
@@ -164,7 +196,7 @@ func (s *Store) Apply(ctx context.Context, ops []Op) ([]Op, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil, ErrClosed
+		return nil, moved, ErrClosed
 	}
 	saved := copyIDs(s.st.lastID)
 	out, done, err := s.st.do(ops)
@@ -173,17 +205,17 @@ func (s *Store) Apply(ctx context.Context, ops []Op) ([]Op, error) {
 	s.st.lastID = saved
 	s.mu.Unlock()
 	if err != nil {
-		return nil, err
+		return nil, moved, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("apply %d changes: %w", len(ops), err)
+		return nil, moved, fmt.Errorf("apply %d changes: %w", len(ops), err)
 	}
 	c, err := commitOf(out, last)
 	if err == nil {
-		err = s.backend.Commit(ctx, c)
+		err = s.commit(ctx, c)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("apply %d changes: %w", len(ops), err)
+		return nil, moved, fmt.Errorf("apply %d changes: %w", len(ops), err)
 	}
 	s.mu.Lock()
 	for _, d := range done {
@@ -192,7 +224,7 @@ func (s *Store) Apply(ctx context.Context, ops []Op) ([]Op, error) {
 	s.st.lastID = last
 	s.mu.Unlock()
 	s.log.Debug("topology changed", zap.Int("ops", len(out)), zap.Duration("took", time.Since(start)))
-	return out, nil
+	return out, moved, nil
 }
 
 // Check validates ops exactly as Apply would and returns them resolved,
@@ -411,7 +443,7 @@ func (s *Store) Restore(ctx context.Context, objs []Object) error {
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if err := s.backend.Commit(ctx, Commit{Records: snap.Records, LastIDs: snap.LastIDs}); err != nil {
+	if err := s.commit(ctx, Commit{Records: snap.Records, LastIDs: snap.LastIDs}); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	s.st = st

@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vpcflow/vpcflow/controller"
+	"github.com/vpcflow/vpcflow/ha"
 )
 
 // defaultConfigFile is read when neither --config nor $VPCFLOW_CONFIG names
@@ -66,6 +67,11 @@ type serveOptions struct {
 
 	AliyunListen   string
 	AliyunKeysFile string
+
+	Store       string
+	StoreTLS    *tlsFlags
+	ReplicaName string
+	ElectionTTL time.Duration
 
 	MetadataListen   string
 	MetadataNetns    string
@@ -134,6 +140,12 @@ func serveFlagSet() (*flag.FlagSet, *serveOptions) {
 	o.OFTLS = addTLSFlags(fs, "openflow",
 		"PEM certificate vpcflow presents to switches; with --openflow-tls-key and --openflow-tls-ca the OpenFlow listener speaks only TLS (switch target ssl:HOST:PORT)",
 		"PEM CA certificate(s) a switch's certificate must be signed by (switches without one are refused)")
+	fs.StringVar(&o.Store, "store", "", "shared store of several vpcflow replicas: etcd://HOST:PORT[,HOST:PORT…][/PREFIX] (prefix default /vpcflow; docs/replicas.md); empty: the bbolt store in --data-dir")
+	fs.StringVar(&o.ReplicaName, "replica-name", "", "this replica's name in the leader election (default: host name/--openflow)")
+	fs.DurationVar(&o.ElectionTTL, "election-ttl", ha.DefaultTTL, "etcd session TTL of the leader election (whole seconds): a dead leader is replaced after about this long")
+	o.StoreTLS = addTLSFlags(fs, "store",
+		"PEM client certificate vpcflow presents to etcd (with --store-tls-key and --store-tls-ca: https endpoints)",
+		"PEM CA certificate(s) etcd's certificate must be signed by")
 	o.OVSDBTLS = addTLSFlags(fs, "ovsdb",
 		"PEM client certificate vpcflow presents to ssl: OVSDB servers (--ovsdb and chassis)",
 		"PEM CA certificate(s) an ssl: OVSDB server's certificate must be signed by (and name the endpoint's host)")
@@ -437,6 +449,8 @@ type resolvedConfig struct {
 	token    string
 	ofTLS    *certReloader // nil: plain TCP
 	ovsdbTLS *certReloader // nil: no ssl: OVSDB
+	store    storeSpec     // --store
+	storeTLS *tls.Config   // nil: plain http to etcd
 }
 
 // wrap names the first of keys that was not set on the command line (or
@@ -523,6 +537,22 @@ func (c *loadedConfig) resolve(log *zap.Logger, getenv func(string) string) (*re
 	}
 	if err := checkOVSDBTLS(o.OVSDB.vals, dbCfg, o.OVSDBTLS); err != nil {
 		return nil, c.wrap(err, "ovsdb")
+	}
+	if r.store, err = parseStore(o.Store); err != nil {
+		return nil, c.fail("store", err)
+	}
+	if r.store.etcd {
+		if c.originOf("data-dir") != "default" {
+			return nil, c.fail("store", fmt.Errorf("%s and --data-dir %s name two kinds of store: the replicas' store is in etcd; leave --data-dir out (or --store, for the bbolt store of one machine)", o.Store, o.DataDir))
+		}
+		if o.ElectionTTL < time.Second || o.ElectionTTL%time.Second != 0 {
+			return nil, c.fail("election-ttl", fmt.Errorf("%s: want whole seconds, at least 1s", o.ElectionTTL))
+		}
+		if r.storeTLS, err = ovsdbTLSConfig(o.StoreTLS); err != nil {
+			return nil, c.wrap(err, tlsKeys("store")...)
+		}
+	} else if *o.StoreTLS.cert != "" || *o.StoreTLS.key != "" || *o.StoreTLS.cas != "" {
+		return nil, c.fail("store-tls-cert", errors.New("the --store-tls-* flags are for an etcd --store"))
 	}
 	return r, nil
 }

@@ -495,4 +495,13 @@ func TestBridgeSetup(t *testing.T) {
 	}
 	// Idempotent.
 	mustCLI(t, "", "bridge", "setup", "--ovsdb", "unix:"+sock, "br-test", "--controller", "tcp:127.0.0.1:6653")
+	// Three replicas: a comma-separated list, or the flag repeated.
+	mustCLI(t, "", "bridge", "setup", "--ovsdb", "unix:"+sock, "br-test", "--controller", "tcp:127.0.0.1:6653,tcp:127.0.0.1:6654",
+		"--controller", "tcp:127.0.0.1:6655")
+	if got := vsctl("get-controller", "br-test"); got != "tcp:127.0.0.1:6653\ntcp:127.0.0.1:6654\ntcp:127.0.0.1:6655" {
+		t.Errorf("controllers %q", got)
+	}
+	if got := vsctl("--columns=connection_mode", "--bare", "list", "controller"); strings.Count(got, "out-of-band") != 3 {
+		t.Errorf("connection modes %q", got)
+	}
 }

@@ -49,6 +49,12 @@ Example:
   ovs-vsctl set-controller br-test tcp:127.0.0.1:6653   # or: vpcflow bridge setup br-test ...
   vpcflow serve --listen 0.0.0.0:8080 --api-token-file /etc/vpcflow/api-token
 
+Replicas: with --store etcd://HOST:PORT[,HOST:PORT…][/PREFIX] the topology
+lives in etcd and several vpcflow processes share it; they elect a leader
+and only it writes flows (bridges list every replica: vpcflow bridge setup
+BR --controller tcp:A:6653,tcp:B:6653,tcp:C:6653). See docs/replicas.md.
+  vpcflow serve --init --store etcd://10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379 --openflow 10.0.0.1:6653
+
 TLS: with --openflow-tls-cert/-key/-ca the OpenFlow listener accepts only
 TLS from switches whose certificate the CA signed (on the switch:
 ovs-vsctl set-ssl KEY CERT CACERT; ovs-vsctl set-controller br ssl:IP:6653).
@@ -143,6 +149,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		cfg.OpenFlowTLS = rs.ofTLS.serverConfig()
 	}
 	cfg.aliyunAddr, cfg.aliyunKeys = rs.opts.AliyunListen, rs.opts.AliyunKeysFile
+	cfg.store, cfg.storeTLS = rs.store, rs.storeTLS
+	cfg.replicaName, cfg.electionTTL = replicaName(rs.opts.ReplicaName, rs.opts.OpenFlow), rs.opts.ElectionTTL
 	if rs.ovsdbTLS != nil {
 		cfg.Controller.OVSDBTLS = rs.ovsdbTLS.clientConfig()
 	}
@@ -235,13 +243,28 @@ type serveConfig struct {
 	// aliyunKeys; "" for none.
 	aliyunAddr, aliyunKeys string
 	metadata               metadataConfig // the instance metadata service (metadata.go)
+	// store is --store: etcd for replicas (replicas.go), else bbolt in
+	// DataDir.
+	store       storeSpec
+	storeTLS    *tls.Config
+	replicaName string
+	electionTTL time.Duration
 }
 
 func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	ofAddr, restAddr, dataDir, apiToken := cfg.OpenFlowAddr, cfg.RESTAddr, cfg.DataDir, cfg.APIToken
 	endpoints := cfg.Controller.OVSDBEndpoints
-	store, err := openServeStore(ctx, log, dataDir, cfg.init)
-	if err != nil {
+	var store *topology.Store
+	var shared *sharedStore
+	var err error
+	if cfg.store.etcd {
+		store, shared, err = openEtcdStore(ctx, log, cfg.store, cfg.storeTLS, cfg.init, cfg.replicaName, cfg.electionTTL)
+		if err != nil {
+			return fmt.Errorf("opening the store in etcd: %w", err)
+		}
+		cfg.Controller.Leadership = shared.elector
+		dataDir = store.Backend().String()
+	} else if store, err = openServeStore(ctx, log, dataDir, cfg.init); err != nil {
 		return fmt.Errorf("opening store in %s: %w", dataDir, err)
 	}
 	defer store.Close()
@@ -281,7 +304,7 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 3+len(endpoints))
+	errc := make(chan error, 5+len(endpoints))
 
 	// The controller runs the OVSDB monitors: the --ovsdb ones and one per
 	// registered chassis.
@@ -292,6 +315,12 @@ func serve(ctx context.Context, log *zap.Logger, cfg serveConfig) error {
 			errc <- fmt.Errorf("controller: %w", err)
 		}
 	}()
+
+	if shared != nil {
+		log.Info("replica of a shared store: only the elected leader writes to switches",
+			zap.String("replica", cfg.replicaName), zap.Stringer("store", store.Backend()), zap.Duration("election_ttl", cfg.electionTTL))
+		shared.run(ctx, &wg, errc, store, ctrl)
+	}
 
 	ofServer := openflow.NewServer(log.Named("openflow"), ctrl, cfg.openflowOptions)
 	wg.Add(1)

@@ -27,7 +27,7 @@ func storeExitCode(err error) int {
 	switch {
 	case errors.Is(err, topology.ErrNoStore):
 		return exitNoStore
-	case errors.Is(err, topology.ErrCorrupt):
+	case errors.Is(err, topology.ErrCorrupt), errors.Is(err, topology.ErrVersion):
 		return exitBadStore
 	}
 	return exitError

@@ -359,8 +359,8 @@ func startEtcd(t *testing.T, dir string, pki *pki) string {
 	must(t, err)
 	pu, err := url.Parse(peer)
 	must(t, err)
-	cfg.LCUrls, cfg.ACUrls = []url.URL{*cu}, []url.URL{*cu}
-	cfg.LPUrls, cfg.APUrls = []url.URL{*pu}, []url.URL{*pu}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
 	cfg.InitialCluster = cfg.Name + "=" + peer
 	e, err := embed.StartEtcd(cfg)
 	must(t, err)

@@ -582,14 +582,19 @@ func TestSweepStale(t *testing.T) {
 	_, err := live.AddNode("alive")
 	mustNoErr(t, err)
 
-	// A dead owner: a process that has exited.
-	dead := exec.Command("true")
-	mustNoErr(t, dead.Run())
+	// The owner is alive while the lab is built (other test processes sweep
+	// at start: a lab whose owner record names a dead process from the first
+	// moment could be swept half-built), and dies just before the sweep.
+	owner := exec.Command("sleep", "600")
+	mustNoErr(t, owner.Start())
+	t.Cleanup(func() { _ = owner.Process.Kill(); _ = owner.Wait() })
+	ownerStat, err := readProcStat(owner.Process.Pid)
+	mustNoErr(t, err)
 	id, err := randomID()
 	mustNoErr(t, err)
 	dir := filepath.Join(BaseDir(), id)
 	mustNoErr(t, os.MkdirAll(dir, 0o700))
-	mustNoErr(t, os.WriteFile(filepath.Join(dir, ownerFile), []byte(fmt.Sprintf("%d 1\nstale\n", dead.Process.Pid)), 0o644))
+	mustNoErr(t, os.WriteFile(filepath.Join(dir, ownerFile), []byte(fmt.Sprintf("%d %d\nstale\n", owner.Process.Pid, ownerStat.startTime)), 0o644))
 	// A lab-looking namespace with no owner record must survive.
 	orphanID, err := randomID()
 	mustNoErr(t, err)
@@ -613,6 +618,8 @@ func TestSweepStale(t *testing.T) {
 		return containsInt(pids, stray.Process.Pid), err
 	}))
 
+	mustNoErr(t, owner.Process.Kill())
+	_ = owner.Wait() // reaped: the pid no longer names the owner
 	swept, err := SweepStale(t.Logf)
 	mustNoErr(t, err)
 	if !containsString(swept, id) {

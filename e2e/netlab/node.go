@@ -211,6 +211,10 @@ func (p *Process) signal(sig syscall.Signal) error {
 	return err
 }
 
+// Signal sends sig (SIGSTOP, SIGCONT, …) to the process group while it
+// runs.
+func (p *Process) Signal(sig syscall.Signal) error { return p.signal(sig) }
+
 // Done is closed when the process has exited and been reaped.
 func (p *Process) Done() <-chan struct{} { return p.done }
 

@@ -1,0 +1,224 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"net/netip"
+
+	"github.com/vpcflow/vpcflow/controller/controllertest"
+	"github.com/vpcflow/vpcflow/openflow"
+	"github.com/vpcflow/vpcflow/topology"
+)
+
+// route is a subnet (a route entry) to test1 of the seed: flows on dpid 1.
+func route(cidr string) topology.Op {
+	return topology.Create(&topology.Subnet{VPC: "vpc-seed", CIDR: netip.MustParsePrefix(cidr), Host: "test1"})
+}
+
+// replicaRig is the seed on a controller that is a replica.
+func replicaRig(t *testing.T, lead Leadership) *rig {
+	r := newRig(t, Options{Leadership: lead, OVSDBEndpoints: []string{"unix:/test/db.sock"}})
+	r.c.BridgesChanged("unix:/test/db.sock", seedBridges())
+	r.apply(seedOps()...)
+	return r
+}
+
+// roleDatapath is an in-memory switch that keeps OVS's role rules: the
+// largest generation accepted, stale MASTER/SLAVE refused, writes refused
+// while SLAVE. It records what was asked of it, in order.
+type roleDatapath struct {
+	*controllertest.Datapath
+	mu     sync.Mutex
+	role   openflow.Role
+	gen    uint64
+	hasGen bool
+	events []string
+}
+
+func newRoleDatapath(dpid uint64) *roleDatapath {
+	return &roleDatapath{Datapath: controllertest.NewDatapath(dpid), role: openflow.RoleEqual}
+}
+
+func (d *roleDatapath) log(e string) {
+	d.mu.Lock()
+	d.events = append(d.events, e)
+	d.mu.Unlock()
+}
+
+func (d *roleDatapath) Events() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return strings.Join(d.events, " ")
+}
+
+func (d *roleDatapath) RequestRole(ctx context.Context, role openflow.Role, gen uint64) (openflow.RoleReply, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.hasGen && int64(gen-d.gen) < 0 {
+		d.events = append(d.events, fmt.Sprintf("%s(%d)=stale", role, gen))
+		return openflow.RoleReply{}, fmt.Errorf("test switch: %w", openflow.ErrStaleGeneration)
+	}
+	d.gen, d.hasGen, d.role = gen, true, role
+	d.events = append(d.events, fmt.Sprintf("%s(%d)", role, gen))
+	return openflow.RoleReply{Role: role, Generation: gen}, nil
+}
+
+func (d *roleDatapath) DumpFlows(ctx context.Context) ([]openflow.FlowStats, error) {
+	d.log("dump")
+	return d.Datapath.DumpFlows(ctx)
+}
+
+func (d *roleDatapath) Apply(ctx context.Context, mods []openflow.FlowMod) error {
+	d.mu.Lock()
+	slave := d.role == openflow.RoleSlave
+	d.mu.Unlock()
+	if slave {
+		d.log("apply=refused")
+		return &openflow.OFError{Type: 1, Code: 10} // OFPBRC_IS_SLAVE
+	}
+	d.log(fmt.Sprintf("apply(%d)", len(mods)))
+	return d.Datapath.Apply(ctx, mods)
+}
+
+// fakeLeadership is the election as the controller sees it.
+type fakeLeadership struct {
+	mu        sync.Mutex
+	confirmed bool
+	bumps     int
+	steppedIn []string
+}
+
+func (l *fakeLeadership) Confirm(ctx context.Context, gen uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.confirmed {
+		return errors.New("not leader")
+	}
+	return nil
+}
+
+func (l *fakeLeadership) BumpEpoch(ctx context.Context, gen uint64) (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.bumps++
+	return (gen>>48+1)<<48 | gen&genRevMask, nil
+}
+
+func (l *fakeLeadership) StepDown(reason string) {
+	l.mu.Lock()
+	l.steppedIn = append(l.steppedIn, reason)
+	l.mu.Unlock()
+}
+
+func (l *fakeLeadership) steps() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.steppedIn)
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 5s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func serveRole(r *rig, dp *roleDatapath) {
+	go func() {
+		r.c.Serve(r.ctx, dp)
+		r.c.Forget(dp)
+	}()
+}
+
+// A follower asks for SLAVE and writes nothing; when it leads it asks for
+// MASTER before anything else, then reconciles.
+func TestReplicaFollowerThenLeader(t *testing.T) {
+	lead := &fakeLeadership{confirmed: true}
+	r := replicaRig(t, lead)
+	dp := newRoleDatapath(1)
+	serveRole(r, dp)
+	time.Sleep(50 * time.Millisecond)
+	if ev := dp.Events(); ev != "" {
+		t.Fatalf("before the election spoke the switch got: %s", ev)
+	}
+	gen1 := uint64(1)<<48 | 10
+	r.c.SetRole(Role{Generation: gen1, LeaderName: "other"})
+	waitUntil(t, "SLAVE", func() bool { return dp.Events() == "slave(281474976710666)" })
+	r.apply(route("172.18.7.0/24"))
+	time.Sleep(50 * time.Millisecond)
+	if ev := dp.Events(); ev != "slave(281474976710666)" || dp.Mods() != 0 {
+		t.Fatalf("a follower wrote: %s (%d mods)", ev, dp.Mods())
+	}
+
+	gen2 := uint64(1)<<48 | 20
+	r.c.SetRole(Role{Leader: true, Generation: gen2, LeaderName: "me"})
+	waitUntil(t, "MASTER then reconcile", func() bool { return strings.Contains(dp.Events(), "apply(") })
+	ev := dp.Events()
+	if !strings.HasPrefix(ev, "slave(281474976710666) master(281474976710676) dump apply(") {
+		t.Fatalf("leader's order: %s", ev)
+	}
+	r.exact()
+}
+
+// A stale MASTER refusal while etcd no longer confirms the leadership:
+// nothing is written and the replica steps down. While etcd confirms it:
+// the epoch is raised and MASTER asked again.
+func TestReplicaStaleMaster(t *testing.T) {
+	lead := &fakeLeadership{confirmed: false}
+	r := replicaRig(t, lead)
+	dp := newRoleDatapath(1)
+	dp.gen, dp.hasGen = uint64(1)<<48|50, true // a newer leader was there
+	serveRole(r, dp)
+	r.c.SetRole(Role{Leader: true, Generation: uint64(1)<<48 | 30})
+	waitUntil(t, "step down", func() bool { return lead.steps() == 1 })
+	time.Sleep(50 * time.Millisecond)
+	if ev := dp.Events(); strings.Contains(ev, "apply") || strings.Contains(ev, "dump") {
+		t.Fatalf("a refused leader wrote: %s", ev)
+	}
+
+	// etcd rebuilt: the switch holds a generation from the old etcd.
+	lead2 := &fakeLeadership{confirmed: true}
+	r2 := replicaRig(t, lead2)
+	dp2 := newRoleDatapath(1)
+	dp2.gen, dp2.hasGen = uint64(1)<<48|900, true
+	serveRole(r2, dp2)
+	r2.c.SetRole(Role{Leader: true, Generation: uint64(1)<<48 | 3})
+	waitUntil(t, "reconciled after the epoch bump", func() bool { return strings.Contains(dp2.Events(), "apply(") })
+	if lead2.bumps != 1 || !strings.HasPrefix(dp2.Events(), "master(281474976710659)=stale master(562949953421315) dump apply(") {
+		t.Fatalf("bumps %d, events %s", lead2.bumps, dp2.Events())
+	}
+}
+
+// A leader demoted on the switch (IS_SLAVE on a push) stops writing and
+// steps down once.
+func TestReplicaRefusedAsSlaveStepsDown(t *testing.T) {
+	lead := &fakeLeadership{confirmed: true}
+	r := replicaRig(t, lead)
+	dp := newRoleDatapath(1)
+	serveRole(r, dp)
+	r.c.SetRole(Role{Leader: true, Generation: uint64(1)<<48 | 5})
+	waitUntil(t, "reconciled", func() bool { return strings.Contains(dp.Events(), "apply(") })
+	dp.mu.Lock()
+	dp.role = openflow.RoleSlave // another controller took MASTER
+	dp.mu.Unlock()
+	_, _ = r.c.Apply(r.ctx, []topology.Op{route("172.18.8.0/24")})
+	_, _ = r.c.Apply(r.ctx, []topology.Op{route("172.18.9.0/24")})
+	waitUntil(t, "step down", func() bool { return lead.steps() >= 1 })
+	time.Sleep(50 * time.Millisecond)
+	if n := lead.steps(); n != 1 {
+		t.Errorf("stepped down %d times", n)
+	}
+	if strings.Count(dp.Events(), "apply=refused") > 1 {
+		t.Errorf("kept writing after IS_SLAVE: %s", dp.Events())
+	}
+}
