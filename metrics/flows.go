@@ -245,7 +245,7 @@ func (c *FlowCollector) read() (*flowSnapshot, error) {
 		v := drops[k]
 		drops[k] = count{v.packets + n, v.bytes}
 	}
-	// Then name the owners, a few thousand per read of the store, so that
+	// Then name the owners, a few hundred per read of the store, so that
 	// a change waits for one chunk at most.
 	names := newNamer()
 	dropKeys := make([]ownerDrop, 0, len(drops))
@@ -299,7 +299,7 @@ func newNamer() *namer {
 }
 
 // namesPerRead is how many owners are named per read of the store.
-const namesPerRead = 2048
+const namesPerRead = 256
 
 func (n *namer) host(id uint32) place {
 	if p, ok := n.hosts[id]; ok {
