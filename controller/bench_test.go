@@ -86,7 +86,7 @@ func benchSnapshot(st *topology.State) *pipeline.Snapshot {
 
 // benchStore opens a store in a temp dir and loads n hosts and subnets
 // into it (5,000 per transaction, as the bench's REST batches).
-func benchStore(b *testing.B, n int) *topology.Store {
+func benchStore(b testing.TB, n int) *topology.Store {
 	b.Helper()
 	bk, err := topology.OpenBolt(context.Background(), b.TempDir(), nil)
 	if err != nil {
@@ -96,7 +96,7 @@ func benchStore(b *testing.B, n int) *topology.Store {
 }
 
 // loadBench loads the bench topology into a store over backend.
-func loadBench(b *testing.B, backend topology.Backend, n int) *topology.Store {
+func loadBench(b testing.TB, backend topology.Backend, n int) *topology.Store {
 	b.Helper()
 	ctx := context.Background()
 	st, err := topology.NewStore(ctx, backend, nil)

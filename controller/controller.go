@@ -133,6 +133,8 @@ type Controller struct {
 	// lastMetadata are the metadata ports as of the last recompute.
 	lastMetadata map[uint64]pipeline.MetadataPort
 	uplinks      *uplinkState // router ARP (uplink.go)
+	// release hands memory back to the OS after big batches.
+	release *memRelease
 	// rep is this controller's role among replicas (replicas.go).
 	rep replicaState
 }
@@ -189,6 +191,7 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 		ambiguous:     map[uint32]string{},
 		trace:         newTraceCache(),
 		uplinks:       newUplinkState(),
+		release:       newMemRelease(),
 	}
 	if c.chassis == nil {
 		c.chassis = &OVSDBChassis{Log: log.Named("chassis"), TLS: opts.OVSDBTLS}
@@ -211,6 +214,7 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 	// Nothing is installed from here: the changes are not sent anywhere;
 	// switches get the desired table when they reconcile.
 	c.store.Read(func(st *topology.State) { c.recompute(st, pipeline.AllOwners(st)) })
+	c.release.after(c.engine.Size())
 	c.mu.Unlock()
 	return c
 }

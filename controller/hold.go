@@ -65,20 +65,36 @@ const guardMinMissing = 2
 // filter removes from changes the deletes p holds back; installed is what
 // the changes were computed against (for the guard's proportions).
 func (p *holdPolicy) filter(changes []engine.FlowChange, installed []openflow.Flow) ([]engine.FlowChange, held) {
+	if p == nil {
+		return changes, held{}
+	}
+	owners := installedOwners{}
+	for i := range installed {
+		owners.add(installed[i].Cookie)
+	}
+	return p.filterOwners(changes, owners)
+}
+
+// installedOwners are the objects a switch's flows belong to (by their
+// cookies), gathered as its dump goes by; the value is filled in by
+// filterOwners (missing from the store).
+type installedOwners map[pipeline.Owner]bool
+
+func (o installedOwners) add(cookie uint64) {
+	ck := pipeline.ParseCookie(cookie)
+	if !ck.Ours || ck.Owner == pipeline.OwnerPipeline {
+		return
+	}
+	o[pipeline.Owner{Kind: ck.Owner, ID: ck.ID}] = false
+}
+
+// filterOwners is filter with the installed flows' owners gathered.
+func (p *holdPolicy) filterOwners(changes []engine.FlowChange, owners installedOwners) ([]engine.FlowChange, held) {
 	var h held
 	if p == nil {
 		return changes, h
 	}
-	// Which owners do the installed flows belong to, and which of them
-	// does the store not know?
-	owners := map[pipeline.Owner]bool{} // owner → missing from the store
-	for i := range installed {
-		ck := pipeline.ParseCookie(installed[i].Cookie)
-		if !ck.Ours || ck.Owner == pipeline.OwnerPipeline {
-			continue
-		}
-		owners[pipeline.Owner{Kind: ck.Owner, ID: ck.ID}] = false
-	}
+	// Which of the installed flows' owners does the store not know?
 	p.read(func(st *topology.State) {
 		for o := range owners {
 			owners[o] = !ownerExists(st, o)

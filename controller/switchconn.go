@@ -31,10 +31,11 @@ var errSwitchGone = errors.New("switch disconnected before confirming; it will b
 // switch only delays its own queue: Controller.mu is never held while a
 // switch is being waited for.
 type switchConn struct {
-	dp   Datapath
-	log  *zap.Logger
-	pipe *pipeline.Pipeline
-	obs  Observer
+	dp      Datapath
+	log     *zap.Logger
+	pipe    *pipeline.Pipeline
+	obs     Observer
+	release *memRelease // nil: never
 
 	mu         sync.Mutex
 	queue      []*pushJob
@@ -60,7 +61,7 @@ type switchConn struct {
 // does nothing.
 type pushJob struct {
 	mods     []openflow.FlowMod
-	snapshot func() (engine.DesiredTable, *holdPolicy)
+	snapshot func() (*engine.Table, *holdPolicy)
 	// flushed, when set, gets the reconciliation's result (what it sent
 	// and what it kept).
 	flushed func(ReconcileResult)
@@ -189,7 +190,7 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 			return fmt.Errorf("applying %d flow-mods: %w", len(j.mods), err)
 		}
 		s.log.Debug("flows pushed", zap.Int("changes", len(j.mods)), zap.Duration("took", time.Since(start)))
-		releaseAfterBigBatch(len(j.mods))
+		s.release.after(len(j.mods))
 		return nil
 	}
 	start := time.Now()
@@ -200,27 +201,42 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 		rerr = err
 		return fmt.Errorf("reconciling meters: %w", err)
 	}
+	// The desired table is taken and indexed while the switch's flows are
+	// dumped; each reply part is diffed as it arrives (parts that come
+	// before the index is ready wait in the connection's queue), so the
+	// dump is never held whole.
 	type snapshot struct {
-		desired engine.DesiredTable
-		policy  *holdPolicy
+		diff   *engine.TableDiff
+		policy *holdPolicy
 	}
 	snap := make(chan snapshot, 1)
 	go func() {
-		d, p := j.snapshot()
-		snap <- snapshot{d, p}
+		t, p := j.snapshot()
+		snap <- snapshot{t.Diff(), p}
 	}()
-	installed, err := s.dp.DumpFlows(ctx)
-	sn := <-snap
+	var sn *snapshot
+	owners := installedOwners{}
+	installed := 0
+	err = dumpFlows(ctx, s.dp, func(fs *openflow.FlowStats) error {
+		if sn == nil {
+			x := <-snap
+			sn = &x
+		}
+		installed++
+		sn.diff.Installed(&fs.Flow)
+		owners.add(fs.Flow.Cookie)
+		return nil
+	})
+	if sn == nil {
+		x := <-snap
+		sn = &x
+	}
 	if err != nil {
 		rerr = err
 		return fmt.Errorf("reading flows: %w", err)
 	}
-	flows := make([]openflow.Flow, len(installed))
-	for i := range installed {
-		flows[i] = installed[i].Flow
-	}
-	changes := engine.DiffTable(s.pipe, sn.desired, flows)
-	changes, kept := sn.policy.filter(changes, flows)
+	changes := sn.diff.Changes()
+	changes, kept := sn.policy.filterOwners(changes, owners)
 	adds, dels := countChanges(changes)
 	if len(changes) > 0 {
 		t := time.Now()
@@ -240,31 +256,95 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 			". Restart with --allow-flush, or POST /v1/switches/"+dpidString(s.dp.DPID())+"/flush, to delete them",
 			zap.Int("kept", kept.Guarded), zap.Int("objects_unknown", kept.Missing), zap.Int("objects_on_switch", kept.Owners))
 	}
-	s.log.Info("switch reconciled", zap.Int("installed", len(installed)), zap.Int("added", adds),
+	s.log.Info("switch reconciled", zap.Int("installed", installed), zap.Int("added", adds),
 		zap.Int("deleted", dels), zap.Int("kept", kept.total()), zap.Duration("took", time.Since(start)),
 		zap.Int("meters_added", metersAdded), zap.Int("meters_modified", metersModified))
 	if j.flushed != nil {
-		j.flushed(ReconcileResult{Installed: len(installed), Added: adds, Deleted: dels, KeptUnknown: kept.Unknown, KeptGuarded: kept.Guarded})
+		j.flushed(ReconcileResult{Installed: installed, Added: adds, Deleted: dels, KeptUnknown: kept.Unknown, KeptGuarded: kept.Guarded})
 	}
 	// Listed as reconciled only after the line above is written, so a
 	// client that waits for the switch and then reads the log finds it.
 	s.mu.Lock()
 	s.reconciled = true
 	s.mu.Unlock()
-	releaseAfterBigBatch(len(installed) + len(changes))
+	s.release.after(installed + len(changes))
 	return nil
 }
 
-// bigBatch is the size (flows dumped or sent) above which the memory a
-// batch needed is handed back to the OS at once: a dump of 600k flows
-// leaves several hundred MB of garbage that Go would otherwise keep
-// mapped, so RSS stayed at ~20 KB per host after a restart.
+// flowDumper is a Datapath that hands its flows over as its dump arrives
+// (*openflow.Switch does).
+type flowDumper interface {
+	DumpFlowsFunc(ctx context.Context, fn func(fs *openflow.FlowStats) error) error
+}
+
+// dumpFlows calls fn with every flow of dp, as the dump arrives when dp
+// can (fs is reused: fn copies what it keeps).
+func dumpFlows(ctx context.Context, dp Datapath, fn func(fs *openflow.FlowStats) error) error {
+	if d, ok := dp.(flowDumper); ok {
+		return d.DumpFlowsFunc(ctx, fn)
+	}
+	all, err := dp.DumpFlows(ctx)
+	if err != nil {
+		return err
+	}
+	for i := range all {
+		if err := fn(&all[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bigBatch is the number of flows (dumped or sent, in one batch or
+// several) after which the memory they needed is handed back to the OS:
+// a dump or a bulk load of 600k
+// flows leaves hundreds of MB of garbage that Go would otherwise keep
+// mapped (RSS stayed at ~20 KB per host after a restart).
 const bigBatch = 50_000
 
-func releaseAfterBigBatch(n int) {
-	if n >= bigBatch {
-		debug.FreeOSMemory()
+// releaseDelay is how long the controller must have been without a big
+// batch before the memory is handed back: a bulk load of many batches
+// pays for one collection at its end, not one per batch.
+const releaseDelay = 200 * time.Millisecond
+
+// memRelease hands the heap's free memory back to the OS (a forced GC,
+// debug.FreeOSMemory) once bigBatch flows or more were sent or dumped
+// since the last time, and no more came for releaseDelay. Batches are
+// summed: a bulk load of route entries in requests of 1,000 (3,000
+// flow-mods each) leaves as much garbage as one big batch.
+type memRelease struct {
+	mu      sync.Mutex
+	timer   *time.Timer
+	pending int // flows since the last release
+	// free is debug.FreeOSMemory (tests count the calls).
+	free func()
+}
+
+func newMemRelease() *memRelease { return &memRelease{free: debug.FreeOSMemory} }
+
+// after notes a batch of n flows.
+func (m *memRelease) after(n int) {
+	if m == nil {
+		return
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.pending += n
+	if m.pending < bigBatch {
+		return
+	}
+	if m.timer == nil {
+		m.timer = time.AfterFunc(releaseDelay, m.release)
+		return
+	}
+	m.timer.Reset(releaseDelay)
+}
+
+func (m *memRelease) release() {
+	m.mu.Lock()
+	m.pending = 0
+	m.mu.Unlock()
+	m.free()
 }
 
 // stopWriting makes the switch read-only for this controller at once:

@@ -37,6 +37,7 @@ func (c *Controller) Serve(ctx context.Context, dp Datapath) {
 	}
 	sc := newSwitchConn(dp, log, c.pipe)
 	sc.obs = c.observer()
+	sc.release = c.release
 	sc.onSlave = func(err error) {
 		c.demoted(fmt.Sprintf("switch %s refused a change: this connection is a slave (%v)", dpidString(dp.DPID()), err))
 	}
@@ -76,13 +77,13 @@ func (c *Controller) Serve(ctx context.Context, dp Datapath) {
 
 // reconcileSnapshot is the snapshot function of a reconciliation of dpid:
 // the desired table and what to keep, taken together under c.mu.
-func (c *Controller) reconcileSnapshot(dpid uint64, flush bool) func() (engine.DesiredTable, *holdPolicy) {
-	return func() (engine.DesiredTable, *holdPolicy) {
+func (c *Controller) reconcileSnapshot(dpid uint64, flush bool) func() (*engine.Table, *holdPolicy) {
+	return func() (*engine.Table, *holdPolicy) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		var p *holdPolicy
 		c.store.Read(func(st *topology.State) { p = c.holdPolicyFor(st, dpid, flush) })
-		return c.engine.Desired(dpid), p
+		return c.engine.Table(dpid), p
 	}
 }
 

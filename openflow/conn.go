@@ -76,7 +76,44 @@ type reply struct {
 type waiter struct {
 	multipart bool
 	parts     [][]byte
-	ch        chan reply // buffered, receives exactly once
+	// stream, when set, gets a multipart reply's parts as they arrive
+	// (parts stays empty); ch then gets the final reply without parts.
+	stream *partQueue
+	ch     chan reply // buffered, receives exactly once
+}
+
+// partQueue hands a multipart reply's parts from the reader to the
+// requester as they arrive. It never blocks the reader: a requester that
+// falls behind only lets parts pile up (as a whole reply would).
+type partQueue struct {
+	mu     sync.Mutex
+	parts  [][]byte
+	last   bool          // the final part is in parts (or was taken)
+	notify chan struct{} // capacity 1: parts arrived
+}
+
+func newPartQueue() *partQueue { return &partQueue{notify: make(chan struct{}, 1)} }
+
+func (q *partQueue) push(part []byte, last bool) {
+	q.mu.Lock()
+	q.parts = append(q.parts, part)
+	q.last = q.last || last
+	q.mu.Unlock()
+	select {
+	case q.notify <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the parts that arrived since the last take, and whether
+// the final one is among them (or was taken before).
+func (q *partQueue) take(buf [][]byte) ([][]byte, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	buf = append(buf[:0], q.parts...)
+	clear(q.parts)
+	q.parts = q.parts[:0]
+	return buf, q.last
 }
 
 // errSink collects the errors for a range of xids (the flow mods of a
@@ -497,14 +534,84 @@ func (c *conn) deliverMultipart(m message) {
 		w.ch <- reply{msg: m, err: &OFError{Type: 0xfffe, Data: m.body}}
 		return
 	}
-	w.parts = append(w.parts, m.body[multipartHdrLen-headerLen:])
+	part := m.body[multipartHdrLen-headerLen:]
 	more := be.Uint16(m.body[2:])&multipartReplyMore != 0
+	if w.stream == nil {
+		w.parts = append(w.parts, part)
+	}
 	if !more {
 		delete(c.pending, m.xid)
 	}
 	c.pmu.Unlock()
+	if w.stream != nil {
+		w.stream.push(part, !more)
+	}
 	if !more {
 		w.ch <- reply{msg: m, parts: w.parts}
+	}
+}
+
+// requestStream sends one multipart request built by enc and calls fn
+// with each reply part's body, in order, as it arrives, on the caller's
+// goroutine. It returns once the last part was handled, at fn's first
+// error, or when the switch answers with an error, ctx ends or the
+// connection closes.
+func (c *conn) requestStream(ctx context.Context, enc func(b []byte, xid uint32) []byte, fn func(part []byte) error) error {
+	xid := c.nextXIDs(1)
+	q := newPartQueue()
+	w := &waiter{multipart: true, stream: q, ch: make(chan reply, 1)}
+	c.pmu.Lock()
+	c.pending[xid] = w
+	c.pmu.Unlock()
+	err := c.send(ctx, func(mw *msgWriter) {
+		mw.buf = enc(mw.buf[:0], xid)
+		mw.put(mw.buf)
+	})
+	if err != nil {
+		c.unregister(xid)
+		return err
+	}
+	var buf [][]byte
+	for {
+		parts, last := q.take(buf)
+		for _, p := range parts {
+			if err := fn(p); err != nil {
+				c.unregister(xid)
+				return err
+			}
+		}
+		clear(parts)
+		buf = parts
+		if last {
+			return nil
+		}
+		select {
+		case <-q.notify:
+		case r := <-w.ch:
+			if r.err != nil {
+				return r.err
+			}
+			// The last part was pushed before this reply: take it next.
+			select {
+			case q.notify <- struct{}{}:
+			default:
+			}
+		case <-ctx.Done():
+			c.unregister(xid)
+			return ctx.Err()
+		case <-c.done:
+			c.unregister(xid)
+			// Parts that arrived before the close are still handed over.
+			if parts, last := q.take(nil); last {
+				for _, p := range parts {
+					if err := fn(p); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			return c.closedError()
+		}
 	}
 }
 

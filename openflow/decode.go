@@ -47,9 +47,43 @@ func DecodeFlowStats(body []byte) ([]FlowStats, error) {
 	return out, nil
 }
 
+// EachFlowStats decodes the entries of an OFPMP_FLOW reply body (as
+// DecodeFlowStats) one by one into fs and calls fn with each, stopping at
+// fn's first error. fs's Match and Actions storage is reused from one
+// entry to the next, so a dump of a million flows allocates next to
+// nothing: fn copies (CloneFlow) what it keeps.
+func EachFlowStats(body []byte, fs *FlowStats, fn func(*FlowStats) error) error {
+	for off := 0; off < len(body); {
+		rest := body[off:]
+		if len(rest) < flowStatsFixLen+8 {
+			return fmt.Errorf("flow stats entry at offset %d: %w (%d bytes left)", off, errTruncated, len(rest))
+		}
+		length := int(be.Uint16(rest))
+		if length < flowStatsFixLen+8 || length > len(rest) || length%8 != 0 {
+			return fmt.Errorf("flow stats entry at offset %d: bad length %d (%d bytes left)", off, length, len(rest))
+		}
+		if err := decodeFlowStatsInto(rest[:length], fs); err != nil {
+			return fmt.Errorf("flow stats entry at offset %d: %w", off, err)
+		}
+		if err := fn(fs); err != nil {
+			return err
+		}
+		off += length
+	}
+	return nil
+}
+
 // decodeFlowStatsEntry parses one ofp_flow_stats of exactly len(b) bytes.
 func decodeFlowStatsEntry(b []byte) (FlowStats, error) {
 	var fs FlowStats
+	err := decodeFlowStatsInto(b, &fs)
+	return fs, err
+}
+
+// decodeFlowStatsInto parses one ofp_flow_stats of exactly len(b) bytes
+// into fs, reusing the storage of fs.Flow.Match and fs.Flow.Actions (nil:
+// fresh storage).
+func decodeFlowStatsInto(b []byte, fs *FlowStats) error {
 	fs.Flow.Table = b[2]
 	sec, nsec := be.Uint32(b[4:]), be.Uint32(b[8:])
 	fs.Duration = time.Duration(sec)*time.Second + time.Duration(nsec)
@@ -58,21 +92,24 @@ func decodeFlowStatsEntry(b []byte) (FlowStats, error) {
 	fs.Packets = be.Uint64(b[32:])
 	fs.Bytes = be.Uint64(b[40:])
 
-	match, n, err := decodeMatch(b[flowStatsFixLen:])
+	match, n, err := decodeMatchInto(fs.Flow.Match, b[flowStatsFixLen:])
 	if err != nil {
-		return fs, err
+		return err
 	}
 	fs.Flow.Match = match
-	acts, err := decodeInstructions(b[flowStatsFixLen+n:])
+	acts, err := decodeInstructionsInto(fs.Flow.Actions, b[flowStatsFixLen+n:])
 	if err != nil {
-		return fs, err
+		return err
 	}
 	fs.Flow.Actions = acts
-	return fs, nil
+	return nil
 }
 
 // decodeMatch parses an ofp_match and returns it with its padded length.
-func decodeMatch(b []byte) (Match, int, error) {
+func decodeMatch(b []byte) (Match, int, error) { return decodeMatchInto(nil, b) }
+
+// decodeMatchInto is decodeMatch reusing dst's storage (nil: fresh).
+func decodeMatchInto(dst Match, b []byte) (Match, int, error) {
 	if len(b) < 4 {
 		return nil, 0, fmt.Errorf("match: %w", errTruncated)
 	}
@@ -82,9 +119,9 @@ func decodeMatch(b []byte) (Match, int, error) {
 		return nil, 0, fmt.Errorf("match: bad length %d (%d bytes left)", length, len(b))
 	}
 	if typ != matchTypeOXM {
-		return Match{unknownFieldMatch(uint32(typ)<<16, b[:length])}, padded, nil
+		return append(dst[:0], unknownFieldMatch(uint32(typ)<<16, b[:length])), padded, nil
 	}
-	m, err := decodeOXMList(b[4:length])
+	m, err := decodeOXMListInto(dst, b[4:length])
 	if err != nil {
 		return nil, 0, err
 	}
@@ -111,9 +148,14 @@ func unknownAction(raw []byte) Action {
 // decodeInstructions parses the instruction list and flattens it into our
 // action order: meter, apply-actions, write_metadata, goto_table, and then
 // unknown instructions, whatever their order on the wire.
-func decodeInstructions(b []byte) ([]Action, error) {
-	var out, tail []Action // tail: the instructions that are not apply-actions
-	var meters []Action
+func decodeInstructions(b []byte) ([]Action, error) { return decodeInstructionsInto(nil, b) }
+
+// decodeInstructionsInto is decodeInstructions reusing dst's storage (nil:
+// fresh; no instructions give nil then).
+func decodeInstructionsInto(dst []Action, b []byte) ([]Action, error) {
+	out := dst[:0] // the apply-actions
+	var tailArr, meterArr [4]Action
+	tail, meters := tailArr[:0], meterArr[:0] // the instructions that are not apply-actions
 	for len(b) > 0 {
 		if len(b) < 4 {
 			return nil, fmt.Errorf("instruction: %w", errTruncated)
@@ -125,7 +167,7 @@ func decodeInstructions(b []byte) ([]Action, error) {
 		in := b[:length]
 		switch {
 		case typ == instApplyActions && length >= 8:
-			if out == nil {
+			if cap(out) == 0 {
 				out = make([]Action, 0, length/16+2)
 			}
 			var err error
@@ -147,7 +189,13 @@ func decodeInstructions(b []byte) ([]Action, error) {
 		slices.SortStableFunc(tail, func(x, y Action) int { return instructionRank(x) - instructionRank(y) })
 	}
 	if len(meters) > 0 {
-		out = append(meters, out...)
+		n := len(out)
+		out = append(out, meters...)
+		copy(out[len(meters):], out[:n])
+		copy(out, meters)
+	}
+	if len(tail) == 0 && len(out) == 0 && dst == nil {
+		return nil, nil
 	}
 	return append(out, tail...), nil
 }

@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -412,19 +411,50 @@ func (m Match) without(f Field) Match {
 
 func (m Match) set(fm FieldMatch) Match {
 	out := make(Match, 0, len(m)+1)
-	for _, old := range m {
-		if old.Field != fm.Field {
-			out = append(out, old)
+	if !m.sorted() {
+		for _, old := range m {
+			if old.Field != fm.Field {
+				out = append(out, old)
+			}
 		}
+		out = append(out, fm)
+		out.Normalize()
+		return out
 	}
-	out = append(out, fm)
-	out.Normalize()
+	placed := false
+	for _, old := range m {
+		if old.Field == fm.Field {
+			continue
+		}
+		if !placed && old.Field > fm.Field {
+			out = append(out, fm)
+			placed = true
+		}
+		out = append(out, old)
+	}
+	if !placed {
+		out = append(out, fm)
+	}
 	return out
 }
 
-// Normalize sorts the match into canonical order.
+func (m Match) sorted() bool {
+	for i := 1; i < len(m); i++ {
+		if m[i].Field < m[i-1].Field {
+			return false
+		}
+	}
+	return true
+}
+
+// Normalize sorts the match into canonical order (stable: an insertion
+// sort, matches being short).
 func (m Match) Normalize() {
-	sort.SliceStable(m, func(i, j int) bool { return m[i].Field < m[j].Field })
+	for i := 1; i < len(m); i++ {
+		for j := i; j > 0 && m[j].Field < m[j-1].Field; j-- {
+			m[j], m[j-1] = m[j-1], m[j]
+		}
+	}
 }
 
 // protoShorthand is the ovs-ofctl shorthand for the match's ether type (and

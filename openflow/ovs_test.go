@@ -292,6 +292,28 @@ func TestOVS(t *testing.T) {
 				t.Fatalf("flow %d missing or different after apply: %s", i, &flows[i])
 			}
 		}
+		// The same dump, flow by flow as the reply parts arrive.
+		streamed := 0
+		start = time.Now()
+		err := sw.DumpFlowsFunc(ctx, func(fs *FlowStats) error {
+			want, ok := got[fs.Flow.Key()]
+			if !ok || !want.Flow.SameContent(&fs.Flow) || want.Packets != fs.Packets {
+				return fmt.Errorf("streamed flow %s is not what DumpFlows returned", &fs.Flow)
+			}
+			streamed++
+			return nil
+		})
+		if err != nil || streamed != len(got) {
+			t.Fatalf("DumpFlowsFunc: %d flows, want %d (%v)", streamed, len(got), err)
+		}
+		t.Logf("DumpFlowsFunc of %d flows took %v", streamed, time.Since(start))
+		stop := errors.New("enough")
+		if err := sw.DumpFlowsFunc(ctx, func(*FlowStats) error { return stop }); !errors.Is(err, stop) {
+			t.Fatalf("DumpFlowsFunc stopped by its callback: %v, want %v", err, stop)
+		}
+		if err := sw.Barrier(ctx); err != nil {
+			t.Fatalf("the connection after a dump stopped early: %v", err)
+		}
 		if sw.noBundles.Load() {
 			t.Error("switch fell back from bundles")
 		}

@@ -382,8 +382,14 @@ func decodePacketIn2(body []byte) (PacketIn, error) {
 
 // decodeOXMList parses a list of OXM/NXM entries (a match without the
 // ofp_match header) into a normalized Match, unknown entries as Field 0.
-func decodeOXMList(p []byte) (Match, error) {
-	m := make(Match, 0, len(p)/8+1)
+func decodeOXMList(p []byte) (Match, error) { return decodeOXMListInto(nil, p) }
+
+// decodeOXMListInto is decodeOXMList reusing m's storage (nil: fresh).
+func decodeOXMListInto(m Match, p []byte) (Match, error) {
+	if m == nil {
+		m = make(Match, 0, len(p)/8+1)
+	}
+	m = m[:0]
 	for len(p) > 0 {
 		e, hl, ok := parseOXMHeader(p)
 		if !ok {

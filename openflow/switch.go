@@ -76,6 +76,40 @@ func (s *Switch) DumpFlows(ctx context.Context) ([]FlowStats, error) {
 	return out, nil
 }
 
+// DumpFlowsFunc dumps every flow in every table of the switch, calling fn
+// with each as the reply parts arrive (the first flows are handled while
+// the switch is still sending the last). fs is reused from one flow to the
+// next: fn copies what it keeps (openflow.CloneFlow). It stops at fn's
+// first error and returns it.
+func (s *Switch) DumpFlowsFunc(ctx context.Context, fn func(fs *FlowStats) error) error {
+	var fs FlowStats
+	i := 0
+	var ferr error
+	err := s.c.requestStream(ctx, appendFlowStatsRequest, func(part []byte) error {
+		i++
+		if err := EachFlowStats(part, &fs, func(fs *FlowStats) error {
+			if err := fn(fs); err != nil {
+				ferr = err
+				return err
+			}
+			return nil
+		}); err != nil {
+			if ferr != nil {
+				return ferr
+			}
+			return fmt.Errorf("reply part %d: %w", i, err)
+		}
+		return nil
+	})
+	if err != nil {
+		if ferr != nil && errors.Is(err, ferr) {
+			return err
+		}
+		return fmt.Errorf("%s: dump flows: %w", s, err)
+	}
+	return nil
+}
+
 // Apply sends mods and returns once the switch has processed them all.
 // When the switch supports bundles (OVS does) the mods go in one atomic,
 // ordered bundle: either all apply or none. Otherwise they are sent in

@@ -192,13 +192,22 @@ func (st *State) diff(ch Change) ([]Op, error) {
 // replace performs resolved ops of a change as one: every old object out
 // first, then every new one in, so unique values and references that move
 // between objects of the change stay indexed.
+//
+// Objects go out referrers first (kinds in reverse load order), as the
+// reference index finds a referrer's entry through the object it refers
+// to.
 func (st *State) replace(ops []Op) {
-	for i := len(ops) - 1; i >= 0; i-- {
-		if op := ops[i]; op.Kind != OpCreate {
+	var outs []Object
+	for _, op := range ops {
+		if op.Kind != OpCreate {
 			if o, ok := st.get(op.Obj.kind(), op.Obj.Key()); ok {
-				st.remove(o)
+				outs = append(outs, o)
 			}
 		}
+	}
+	sort.SliceStable(outs, func(i, j int) bool { return kindRank(outs[i].kind()) > kindRank(outs[j].kind()) })
+	for _, o := range outs {
+		st.remove(o)
 	}
 	for _, op := range ops {
 		if op.Kind != OpDelete {

@@ -113,13 +113,11 @@ func dump(s *Store) string {
 		for _, t := range st.tables {
 			all.Attach += len(t.objs) + len(t.byID)
 			for _, m := range t.unique {
-				all.Indexes += len(m)
+				all.Indexes += len(m.byHash) + len(m.spill)
 			}
 		}
-		for _, byKind := range st.referrers {
-			for _, set := range byKind {
-				all.Indexes += len(set)
-			}
+		for _, l := range st.referrers {
+			l.each(func(refEntry) bool { all.Indexes++; return true })
 		}
 		for _, v := range st.VPCs() {
 			d := vpcDump{VPC: v, VSwitches: st.VSwitches(v.Name), Hosts: st.Hosts(v.Name), Subnets: st.Subnets(v.Name), ByHost: map[string][]Subnet{}}

@@ -303,3 +303,17 @@ func (st *State) HostsOnChassis(name string) []Host {
 func (st *State) Counts() (vpcs, vswitches, hosts, subnets int) {
 	return st.count(vpcKind{}), st.count(vswitchKind{}), st.count(hostKind{}), st.count(subnetKind{})
 }
+
+// intern makes a stored host share its VPC, vSwitch, chassis and group
+// names with the stored objects of those names.
+func (hostKind) intern(st *State, o Object) {
+	h := o.(*Host)
+	h.VPC = st.interned(vpcKind{}, h.VPC, h.VPC, func(o Object) string { return o.(*VPC).Name })
+	h.VSwitch = st.interned(vswitchKind{}, vpcKey(h.VPC, h.VSwitch), h.VSwitch, func(o Object) string { return o.(*VSwitch).Name })
+	if h.Chassis != "" {
+		h.Chassis = st.interned(chassisKind{}, h.Chassis, h.Chassis, func(o Object) string { return o.(*Chassis).Name })
+	}
+	for i, g := range h.SecurityGroups {
+		h.SecurityGroups[i] = st.interned(secGroupKind{}, vpcKey(h.VPC, g), g, func(o Object) string { return o.(*SecurityGroup).Name })
+	}
+}

@@ -1,7 +1,9 @@
 package topology
 
 import (
+	"hash/maphash"
 	"math"
+	"slices"
 	"sort"
 )
 
@@ -10,34 +12,87 @@ import (
 // ID, and the kind's unique values), and, across kinds, who refers to
 // whom. It is only ever seen inside Store.Read; its accessors return
 // copies.
+//
+// The indexes are kept small (issue 17: 100,000 hosts in well under 1 KB
+// each): unique values are indexed by a hash of the value (the holder is
+// checked on a hit, and values whose hash another holds are kept whole
+// aside), references by kind and ID, and the strings an object shares
+// with the objects it refers to (its VPC's name, its vSwitch's…) are the
+// stored ones (interner).
 type State struct {
 	tables map[string]*table
-	// referrers[target][referring kind] holds the keys of the objects of
+	// kinds numbers the kinds for the reference index (kindIndex).
+	kinds map[string]uint8
+	order []kind
+	// referrers[target and referring kind] holds the IDs of the objects of
 	// that kind that refer to target.
-	referrers map[refTarget]map[string]map[string]struct{}
+	referrers map[refTarget]refList
 	// lastID is the last ID handed out per kind; IDs are never reused.
 	lastID map[string]uint32
+	// hash is the unique indexes' hash (a seeded maphash; tests make it
+	// collide).
+	hash func(string) uint64
 }
 
-type refTarget struct{ kind, key string }
+// refTarget is an object others refer to (its kind, by kindIndex, and
+// ID), and the kind of the referring objects listed under it.
+type refTarget struct {
+	kind, from uint8
+	id         uint32
+}
+
+// refEntry is the ID of an object that refers to a target.
+type refEntry = uint32
+
+// refList is the set of objects referring to one target: a short slice
+// while it is short, a set when it grows (a VPC's hosts).
+type refList struct {
+	small []refEntry
+	big   map[refEntry]struct{}
+}
+
+// refListSmall is how long a refList stays a slice.
+const refListSmall = 16
 
 type table struct {
 	objs   map[string]Object
-	byID   map[uint32]string
-	unique map[string]map[string]string // index → value → key of the holder
+	byID   map[uint32]Object
+	unique map[string]*uniqueIndex // by index name
+}
+
+// uniqueIndex finds the holder of a unique value by the value's hash; a
+// value whose hash is already another value's is kept whole in spill.
+type uniqueIndex struct {
+	byHash map[uint64]uint32 // hash → holder ID
+	spill  map[string]uint32 // value → holder ID
+}
+
+// interner is a kind whose objects share strings with the objects they
+// refer to: intern makes o use the stored objects' strings (called before
+// o is stored; everything o refers to exists).
+type interner interface {
+	intern(st *State, o Object)
 }
 
 func newState() *State {
 	st := &State{
 		tables:    map[string]*table{},
-		referrers: map[refTarget]map[string]map[string]struct{}{},
+		kinds:     map[string]uint8{},
+		order:     kinds(),
+		referrers: map[refTarget]refList{},
 		lastID:    map[string]uint32{},
 	}
-	for _, k := range kinds() {
-		st.tables[k.name()] = &table{objs: map[string]Object{}, byID: map[uint32]string{}, unique: map[string]map[string]string{}}
+	seed := maphash.MakeSeed()
+	st.hash = func(v string) uint64 { return maphash.String(seed, v) }
+	for i, k := range st.order {
+		st.tables[k.name()] = &table{objs: map[string]Object{}, byID: map[uint32]Object{}, unique: map[string]*uniqueIndex{}}
+		st.kinds[k.name()] = uint8(i)
 	}
 	return st
 }
+
+// kindIndex numbers k for the reference index.
+func (st *State) kindIndex(k kind) uint8 { return st.kinds[k.name()] }
 
 // get returns the stored object (not a copy: callers must not change it).
 func (st *State) get(k kind, key string) (Object, bool) {
@@ -47,53 +102,82 @@ func (st *State) get(k kind, key string) (Object, bool) {
 
 // getByID returns the stored object of a kind with an ID.
 func (st *State) getByID(k kind, id uint32) (Object, bool) {
-	t := st.tables[k.name()]
-	key, ok := t.byID[id]
-	if !ok {
-		return nil, false
+	o, ok := st.tables[k.name()].byID[id]
+	return o, ok
+}
+
+// uniqueValue is o's value in a unique index ("" if it has none there).
+func uniqueValue(k kind, o Object, index string) (string, bool) {
+	for _, u := range k.uniques(o) {
+		if u.index == index {
+			return u.value, true
+		}
 	}
-	return t.objs[key], true
+	return "", false
 }
 
 // holder returns the object of kind k that holds a unique value.
 func (st *State) holder(k kind, index, value string) (Object, bool) {
-	key, ok := st.tables[k.name()].unique[index][value]
-	if !ok {
+	t := st.tables[k.name()]
+	ix := t.unique[index]
+	if ix == nil {
 		return nil, false
 	}
-	return st.get(k, key)
+	if id, ok := ix.byHash[st.hash(value)]; ok {
+		o := t.byID[id]
+		if v, ok := uniqueValue(k, o, index); ok && v == value {
+			return o, true
+		}
+	}
+	if id, ok := ix.spill[value]; ok {
+		return t.byID[id], true
+	}
+	return nil, false
 }
 
 // insert adds a resolved object (the state keeps o itself).
 func (st *State) insert(o Object) {
 	k := o.kind()
+	if in, ok := k.(interner); ok {
+		in.intern(st, o)
+	}
 	t := st.tables[k.name()]
 	key := o.Key()
+	id := o.ObjectID()
 	t.objs[key] = o
-	t.byID[o.ObjectID()] = key
+	t.byID[id] = o
 	for _, u := range k.uniques(o) {
-		m := t.unique[u.index]
-		if m == nil {
-			m = map[string]string{}
-			t.unique[u.index] = m
+		ix := t.unique[u.index]
+		if ix == nil {
+			ix = &uniqueIndex{byHash: map[uint64]uint32{}}
+			t.unique[u.index] = ix
 		}
-		if _, taken := m[u.value]; !taken {
-			m[u.value] = key
+		h := st.hash(u.value)
+		other, taken := ix.byHash[h]
+		if !taken {
+			ix.byHash[h] = id
+			continue
+		}
+		if v, _ := uniqueValue(k, t.byID[other], u.index); v == u.value {
+			continue // a duplicate let in on load: the first keeps the index
+		}
+		if ix.spill == nil {
+			ix.spill = map[string]uint32{}
+		}
+		if _, dup := ix.spill[u.value]; !dup {
+			ix.spill[u.value] = id
 		}
 	}
+	from := st.kindIndex(k)
 	for _, r := range k.refs(o) {
-		tg := refTarget{r.to.name(), r.key}
-		byKind := st.referrers[tg]
-		if byKind == nil {
-			byKind = map[string]map[string]struct{}{}
-			st.referrers[tg] = byKind
+		to, ok := st.get(r.to, r.key)
+		if !ok {
+			continue // checked before: cannot happen
 		}
-		set := byKind[k.name()]
-		if set == nil {
-			set = map[string]struct{}{}
-			byKind[k.name()] = set
-		}
-		set[key] = struct{}{}
+		tg := refTarget{st.kindIndex(r.to), from, to.ObjectID()}
+		l := st.referrers[tg]
+		l.add(id)
+		st.referrers[tg] = l
 	}
 }
 
@@ -101,36 +185,150 @@ func (st *State) insert(o Object) {
 func (st *State) remove(o Object) {
 	k := o.kind()
 	t := st.tables[k.name()]
-	key := o.Key()
-	delete(t.objs, key)
-	delete(t.byID, o.ObjectID())
+	id := o.ObjectID()
 	for _, u := range k.uniques(o) {
-		if t.unique[u.index][u.value] == key {
-			delete(t.unique[u.index], u.value)
+		ix := t.unique[u.index]
+		if ix == nil {
+			continue
+		}
+		h := st.hash(u.value)
+		if ix.byHash[h] == id {
+			delete(ix.byHash, h)
+		} else if ix.spill[u.value] == id {
+			delete(ix.spill, u.value)
 		}
 	}
+	from := st.kindIndex(k)
 	for _, r := range k.refs(o) {
-		tg := refTarget{r.to.name(), r.key}
-		byKind := st.referrers[tg]
-		delete(byKind[k.name()], key)
-		if len(byKind[k.name()]) == 0 {
-			delete(byKind, k.name())
+		to, ok := st.get(r.to, r.key)
+		if !ok {
+			// Removed before its referrer: the entry stays under an
+			// ID that is never handed out again, and readers skip
+			// referrers that are gone. Callers remove referrers
+			// first.
+			continue
 		}
-		if len(byKind) == 0 {
+		tg := refTarget{st.kindIndex(r.to), from, to.ObjectID()}
+		l := st.referrers[tg]
+		if l.remove(id) {
 			delete(st.referrers, tg)
+		} else {
+			st.referrers[tg] = l
 		}
 	}
+	delete(t.objs, o.Key())
+	delete(t.byID, id)
+}
+
+func (l *refList) add(e refEntry) {
+	if l.big != nil {
+		l.big[e] = struct{}{}
+		return
+	}
+	if slices.Contains(l.small, e) {
+		return
+	}
+	if len(l.small) < refListSmall {
+		l.small = append(l.small, e)
+		return
+	}
+	l.big = make(map[refEntry]struct{}, 2*refListSmall)
+	for _, x := range l.small {
+		l.big[x] = struct{}{}
+	}
+	l.big[e] = struct{}{}
+	l.small = nil
+}
+
+// remove takes e out and reports whether the list is now empty.
+func (l *refList) remove(e refEntry) bool {
+	if l.big != nil {
+		delete(l.big, e)
+		return len(l.big) == 0
+	}
+	if i := slices.Index(l.small, e); i >= 0 {
+		l.small = slices.Delete(l.small, i, i+1)
+	}
+	return len(l.small) == 0
+}
+
+func (l *refList) len() int {
+	if l.big != nil {
+		return len(l.big)
+	}
+	return len(l.small)
+}
+
+// each calls fn with every entry until it returns false.
+func (l *refList) each(fn func(refEntry) bool) {
+	if l.big != nil {
+		for e := range l.big {
+			if !fn(e) {
+				return
+			}
+		}
+		return
+	}
+	for _, e := range l.small {
+		if !fn(e) {
+			return
+		}
+	}
+}
+
+// referrerList is the list of the objects of kind from referring to the
+// object of kind k with key.
+func (st *State) referrerList(k kind, key string, from kind) (refList, bool) {
+	to, ok := st.get(k, key)
+	if !ok {
+		return refList{}, false
+	}
+	l, ok := st.referrers[refTarget{st.kindIndex(k), st.kindIndex(from), to.ObjectID()}]
+	return l, ok
+}
+
+// referrerObjects lists, sorted by key, the objects of kind from that
+// refer to the object of kind k with key.
+func (st *State) referrerObjects(k kind, key string, from kind) []Object {
+	l, ok := st.referrerList(k, key, from)
+	if !ok {
+		return nil
+	}
+	byID := st.tables[from.name()].byID
+	out := make([]Object, 0, l.len())
+	l.each(func(id refEntry) bool {
+		if o, ok := byID[id]; ok {
+			out = append(out, o)
+		}
+		return true
+	})
+	if len(out) > 1 {
+		keys := make([]string, len(out))
+		for i, o := range out {
+			keys[i] = o.Key()
+		}
+		idx := make([]int, len(out))
+		for i := range idx {
+			idx[i] = i
+		}
+		sort.Slice(idx, func(a, b int) bool { return lessKey(keys[idx[a]], keys[idx[b]]) })
+		sorted := make([]Object, len(out))
+		for i, j := range idx {
+			sorted[i] = out[j]
+		}
+		out = sorted
+	}
+	return out
 }
 
 // referrersOf lists, sorted, the keys of the objects of kind from that
 // refer to the object of kind k with key.
 func (st *State) referrersOf(k kind, key string, from kind) []string {
-	set := st.referrers[refTarget{k.name(), key}][from.name()]
-	out := make([]string, 0, len(set))
-	for k := range set {
-		out = append(out, k)
+	objs := st.referrerObjects(k, key, from)
+	out := make([]string, len(objs))
+	for i, o := range objs {
+		out[i] = o.Key()
 	}
-	sort.Slice(out, func(i, j int) bool { return lessKey(out[i], out[j]) })
 	return out
 }
 
@@ -138,17 +336,26 @@ func (st *State) referrersOf(k kind, key string, from kind) []string {
 // object of kind k with key, in no order, until fn returns false. fn must
 // not change the state.
 func (st *State) eachReferrer(k kind, key string, from kind, fn func(Object) bool) {
-	for rk := range st.referrers[refTarget{k.name(), key}][from.name()] {
-		o, _ := st.get(from, rk)
-		if !fn(o) {
-			return
-		}
+	l, ok := st.referrerList(k, key, from)
+	if !ok {
+		return
 	}
+	byID := st.tables[from.name()].byID
+	l.each(func(id refEntry) bool {
+		o, ok := byID[id]
+		return !ok || fn(o)
+	})
 }
 
-// countReferrers counts the objects of kind from that refer to an object.
-func (st *State) countReferrers(k kind, key string, from kind) int {
-	return len(st.referrers[refTarget{k.name(), key}][from.name()])
+// interned returns the stored copy of s when the object of kind k with key
+// stores it in the field got reads, else s.
+func (st *State) interned(k kind, key, s string, got func(Object) string) string {
+	if o, ok := st.get(k, key); ok {
+		if v := got(o); v == s {
+			return v
+		}
+	}
+	return s
 }
 
 // nextID hands out the next ID of a kind.
@@ -219,5 +426,10 @@ func allAs[T any](st *State, k kind, less func(a, b *T) bool) []T {
 // childrenAs lists, sorted by key, the objects of kind from that refer to
 // the object of kind k with key.
 func childrenAs[T any](st *State, k kind, key string, from kind) []T {
-	return listAs[T](st, from, st.referrersOf(k, key, from))
+	objs := st.referrerObjects(k, key, from)
+	out := make([]T, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, *(any(o.clone()).(*T)))
+	}
+	return out
 }

@@ -121,3 +121,11 @@ func (st *State) SubnetByID(id uint32) (Subnet, bool) { return getAsByID[Subnet]
 func (st *State) SubnetsOfHost(vpc, host string) []Subnet {
 	return childrenAs[Subnet](st, hostKind{}, vpcKey(vpc, host), subnetKind{})
 }
+
+// intern makes a stored route entry share its VPC and next hop's names
+// with the stored objects.
+func (subnetKind) intern(st *State, o Object) {
+	s := o.(*Subnet)
+	s.VPC = st.interned(vpcKind{}, s.VPC, s.VPC, func(o Object) string { return o.(*VPC).Name })
+	s.Host = st.interned(hostKind{}, vpcKey(s.VPC, s.Host), s.Host, func(o Object) string { return o.(*Host).Name })
+}

@@ -22,11 +22,17 @@ import (
 )
 
 const (
-	bridge    = "br-bench"
 	refBridge = "br-ref"
 	ofAddr    = "127.0.0.1:6653"
 	restAddr  = "127.0.0.1:8080"
 )
+
+// bridgeName is the i-th bench bridge (hosts are spread over bridges of
+// at most hostsPerBridge, see workload.go).
+func bridgeName(i int) string { return fmt.Sprintf("br-bench%d", i) }
+
+// refBridgeName is the i-th reference bridge (ovs-ofctl's).
+func refBridgeName(i int) string { return fmt.Sprintf("%s%d", refBridge, i) }
 
 // env is one lab: a "phys" namespace with a private OVS (userspace
 // datapath) and the real `vpcflow serve` in it, driven over REST.
@@ -36,7 +42,7 @@ type env struct {
 	ovs     *netlab.OVS
 	bin     string
 	dataDir string
-	dpid    topology.DPID
+	dpids   []topology.DPID // of bridgeName(0), bridgeName(1), …
 	api     *api.Client
 
 	ctrl     *netlab.Process
@@ -46,7 +52,7 @@ type env struct {
 	verbose  bool
 }
 
-func newEnv(ctx context.Context, name, bin, logLevel string, verbose bool) (*env, error) {
+func newEnv(ctx context.Context, name, bin, logLevel string, verbose bool, bridges int) (*env, error) {
 	var opts []netlab.Option
 	if verbose {
 		opts = append(opts, netlab.WithLogf(func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }))
@@ -66,14 +72,16 @@ func newEnv(ctx context.Context, name, bin, logLevel string, verbose bool) (*env
 	if e.ovs, err = e.phys.StartOVS(ctx); err != nil {
 		return fail(err)
 	}
-	if err := e.ovs.AddBridge(ctx, bridge); err != nil {
-		return fail(err)
+	for b := range max(bridges, 1) {
+		if err := e.ovs.AddBridge(ctx, bridgeName(b)); err != nil {
+			return fail(err)
+		}
+		dpid, err := e.ovs.DPID(ctx, bridgeName(b))
+		if err != nil {
+			return fail(err)
+		}
+		e.dpids = append(e.dpids, topology.DPID(dpid))
 	}
-	dpid, err := e.ovs.DPID(ctx, bridge)
-	if err != nil {
-		return fail(err)
-	}
-	e.dpid = topology.DPID(dpid)
 	hc := e.phys.HTTPClient()
 	hc.Timeout = 5 * time.Minute
 	if e.api, err = api.NewClient("http://"+restAddr, hc); err != nil {
@@ -82,15 +90,17 @@ func newEnv(ctx context.Context, name, bin, logLevel string, verbose bool) (*env
 	if err := e.startController(ctx); err != nil {
 		return fail(err)
 	}
-	if err := e.ovs.SetController(ctx, bridge, "tcp:"+ofAddr); err != nil {
-		return fail(err)
+	for b := range e.dpids {
+		if err := e.ovs.SetController(ctx, bridgeName(b), "tcp:"+ofAddr); err != nil {
+			return fail(err)
+		}
+		// Reconnect attempts every second at most (the default backs off to
+		// 8 s), so a controller restart is not measured as OVS's backoff.
+		if _, err := e.ovs.Vsctl(ctx, "set", "Controller", bridgeName(b), "max_backoff=1000"); err != nil {
+			return fail(err)
+		}
 	}
-	// Reconnect attempts every second at most (the default backs off to
-	// 8 s), so a controller restart is not measured as OVS's backoff.
-	if _, err := e.ovs.Vsctl(ctx, "set", "Controller", bridge, "max_backoff=1000"); err != nil {
-		return fail(err)
-	}
-	if _, err := e.waitSwitch(ctx, time.Time{}, 30*time.Second); err != nil {
+	if err := e.waitSwitch(ctx, time.Time{}, 30*time.Second); err != nil {
 		return fail(err)
 	}
 	return e, nil
@@ -98,8 +108,30 @@ func newEnv(ctx context.Context, name, bin, logLevel string, verbose bool) (*env
 
 func (e *env) close() error { return e.lab.Close() }
 
-// target is the bench bridge's ovs-ofctl target.
-func (e *env) target() string { return e.ovs.MgmtTarget(bridge) }
+// target is the ovs-ofctl target of bench bridge b.
+func (e *env) target(b int) string { return e.ovs.MgmtTarget(bridgeName(b)) }
+
+// targets are the ovs-ofctl targets of every bench bridge.
+func (e *env) targets() []string {
+	out := make([]string, len(e.dpids))
+	for b := range out {
+		out[b] = e.target(b)
+	}
+	return out
+}
+
+// flowCount is the number of flows in every bench bridge together.
+func (e *env) flowCount(ctx context.Context) (int, error) {
+	total := 0
+	for b := range e.dpids {
+		n, err := flowCount(ctx, e.target(b))
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}
 
 // startController runs `vpcflow serve` in the phys namespace and waits for
 // its REST API.
@@ -131,24 +163,24 @@ func (e *env) stopController() error {
 	return err
 }
 
-// waitSwitch polls GET /v1/switches until the bench bridge is listed (it
-// is listed once reconciled) with a connection newer than after.
-func (e *env) waitSwitch(ctx context.Context, after time.Time, timeout time.Duration) (time.Time, error) {
-	var since time.Time
-	err := e.poll(ctx, "switch reconciled", timeout, 5*time.Millisecond, func() (bool, error) {
+// waitSwitch polls GET /v1/switches until every bench bridge is listed
+// (it is listed once reconciled) with a connection newer than after.
+func (e *env) waitSwitch(ctx context.Context, after time.Time, timeout time.Duration) error {
+	return e.poll(ctx, "switches reconciled", timeout, 5*time.Millisecond, func() (bool, error) {
 		sws, err := e.api.Switches(ctx)
 		if err != nil {
 			return false, nil
 		}
+		ready := 0
 		for _, s := range sws {
-			if s.DPID == e.dpid && s.ConnectedSince.After(after) {
-				since = s.ConnectedSince
-				return true, nil
+			for _, d := range e.dpids {
+				if s.DPID == d && s.ConnectedSince.After(after) {
+					ready++
+				}
 			}
 		}
-		return false, nil
+		return ready == len(e.dpids), nil
 	})
-	return since, err
 }
 
 func (e *env) poll(ctx context.Context, what string, timeout, every time.Duration, f func() (bool, error)) error {
@@ -194,6 +226,28 @@ func ofctl(ctx context.Context, out io.Writer, target string, opts []string, cmd
 	return d, nil
 }
 
+// ofctlAll runs one ovs-ofctl per target at once (args(b) gives the
+// options, command and arguments for targets[b]), output discarded, and
+// returns how long they took together.
+func ofctlAll(ctx context.Context, targets []string, args func(b int) (opts []string, cmd string, rest []string)) (time.Duration, error) {
+	errs := make(chan error, len(targets))
+	start := time.Now()
+	for b, t := range targets {
+		opts, cmd, rest := args(b)
+		go func() {
+			_, err := ofctl(ctx, nil, t, opts, cmd, rest...)
+			errs <- err
+		}()
+	}
+	var first error
+	for range targets {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return time.Since(start), first
+}
+
 var flowCountRe = regexp.MustCompile(`flow_count=(\d+)`)
 
 // flowCount is the number of flows in the bridge (ovs-ofctl dump-aggregate).
@@ -217,12 +271,19 @@ func (l *lineCounter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// rss reads VmRSS and VmHWM (bytes) of a process.
-func rss(pid int) (cur, peak int64, err error) {
+// memInfo is a process's memory as /proc/PID/status says, in bytes.
+type memInfo struct {
+	RSS, HWM   int64 // VmRSS, VmHWM
+	Anon, File int64 // RssAnon (heap, stacks), RssFile (mapped files: the binary, bbolt's mmap)
+}
+
+// memOf reads a process's memInfo.
+func memOf(pid int) (memInfo, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return memInfo{}, err
 	}
+	var m memInfo
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 2 {
@@ -231,67 +292,114 @@ func rss(pid int) (cur, peak int64, err error) {
 		v, _ := strconv.ParseInt(f[1], 10, 64)
 		switch f[0] {
 		case "VmRSS:":
-			cur = v * 1024
+			m.RSS = v * 1024
 		case "VmHWM:":
-			peak = v * 1024
+			m.HWM = v * 1024
+		case "RssAnon:":
+			m.Anon = v * 1024
+		case "RssFile:":
+			m.File = v * 1024
 		}
 	}
-	if cur == 0 {
-		return 0, 0, errors.New("no VmRSS in /proc/PID/status")
+	if m.RSS == 0 {
+		return m, errors.New("no VmRSS in /proc/PID/status")
 	}
-	return cur, peak, nil
+	return m, nil
 }
 
-// reconciled is a "switch reconciled" log line of the controller, with the
-// time of the "switch connected" line before it.
-type reconciled struct {
+// swEvent is a "switch connected" or "switch reconciled" line of the
+// controller's log.
+type swEvent struct {
+	Msg       string  `json:"msg"`
+	DPID      string  `json:"dpid"`
 	Installed int     `json:"installed"`
 	Added     int     `json:"added"`
 	Deleted   int     `json:"deleted"`
 	Took      float64 `json:"took"` // seconds (zap's JSON duration): dump + diff + apply
 	TS        string  `json:"ts"`
-
-	// FromConnect is from the switch's connection (handshake done) to the
-	// reconciled line: also the wait for OVSDB and the desired-table
-	// snapshot, which "took" leaves out. Log timestamps have ms precision.
-	FromConnect time.Duration `json:"-"`
+	at        time.Time
 }
 
-// reconciledLines returns the "switch reconciled" lines of a log file.
-func reconciledLines(path string) ([]reconciled, error) {
+func (ev swEvent) reconciled() bool { return ev.Msg == "switch reconciled" }
+
+// switchEvents returns the "switch connected" and "switch reconciled"
+// lines of a log file, in order.
+func switchEvents(path string) ([]swEvent, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var out []reconciled
-	var connected time.Time
+	var out []swEvent
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
 		line := sc.Bytes()
-		isConn := bytes.Contains(line, []byte(`"switch connected"`))
-		if !isConn && !bytes.Contains(line, []byte(`"switch reconciled"`)) {
+		if !bytes.Contains(line, []byte(`"switch connected"`)) && !bytes.Contains(line, []byte(`"switch reconciled"`)) {
 			continue
 		}
-		var r reconciled
-		if err := json.Unmarshal(line, &r); err != nil {
+		var ev swEvent
+		if err := json.Unmarshal(line, &ev); err != nil {
 			return nil, fmt.Errorf("parse %q: %w", line, err)
 		}
-		ts, err := time.Parse(time.RFC3339Nano, r.TS)
-		if err != nil {
+		if ev.at, err = time.Parse(time.RFC3339Nano, ev.TS); err != nil {
 			return nil, fmt.Errorf("parse time in %q: %w", line, err)
 		}
-		if isConn {
-			connected = ts
-			continue
-		}
-		if !connected.IsZero() {
-			r.FromConnect = ts.Sub(connected)
-		}
-		out = append(out, r)
+		out = append(out, ev)
 	}
 	return out, sc.Err()
+}
+
+// resync is one reconciliation of every bench switch, from the log.
+type resync struct {
+	// FromConnect is from the first switch's connection (handshake done)
+	// to the last "switch reconciled": also the wait for OVSDB and the
+	// desired-table snapshot, which "took" leaves out. Log timestamps
+	// have ms precision.
+	FromConnect time.Duration
+	Took        time.Duration // the longest "took" (dump + diff + apply) of a switch
+	FlowMods    int           // added + deleted, every switch
+	Installed   int           // flows found, every switch
+}
+
+// resyncOf finds, among the log's events from index from on, a
+// reconciliation of each of dpids after its connection. ok is false until
+// every switch has one.
+func resyncOf(events []swEvent, from int, dpids []topology.DPID) (r resync, ok bool) {
+	var first, last time.Time
+	for _, d := range dpids {
+		want := d.String()
+		var conn time.Time
+		found := false
+		for _, ev := range events[min(from, len(events)):] {
+			if ev.DPID != want {
+				continue
+			}
+			if !ev.reconciled() {
+				conn = ev.at
+				continue
+			}
+			if conn.IsZero() {
+				continue
+			}
+			found = true
+			if first.IsZero() || conn.Before(first) {
+				first = conn
+			}
+			if ev.at.After(last) {
+				last = ev.at
+			}
+			r.Took = max(r.Took, secs(ev.Took))
+			r.FlowMods += ev.Added + ev.Deleted
+			r.Installed += ev.Installed
+			break
+		}
+		if !found {
+			return resync{}, false
+		}
+	}
+	r.FromConnect = last.Sub(first)
+	return r, true
 }
 
 // logProblems returns up to max warn/error lines from the controller's logs

@@ -30,33 +30,31 @@ import (
 
 // result is one column of the table.
 type result struct {
-	N     int
-	Flows int
+	N       int
+	Bridges int
+	Flows   int
 
-	BulkTook      time.Duration // first REST call → last REST call returned (flows committed)
+	BulkTook      time.Duration // first REST call → last REST call returned (flows committed), batches of -batch
+	BulkSmallTook time.Duration // the same in batches of -batch-small, into a fresh controller and OVS
 	BulkVerified  bool          // dump-aggregate showed every flow afterwards
-	OfctlBundle   time.Duration // ovs-ofctl --bundle add-flows, same flows, fresh bridge
+	OfctlBundle   time.Duration // ovs-ofctl --bundle add-flows, same flows, fresh bridges
 	SameFlowsDiff int           // lines of ovs-ofctl diff-flows between the two bridges (-1: not run)
 
+	Fsync          []time.Duration // 4 KB write + fdatasync in the store's directory: the disk's floor
 	AddLat, DelLat []time.Duration
 
 	// Controller restart with N present.
 	RestartREST      time.Duration // process start → REST API answers (store loaded, flows computed)
-	RestartTotal     time.Duration // process start → switch listed as reconciled
-	RestartTook      time.Duration // controller's "took": dump + diff + apply
-	RestartConnect   time.Duration // "switch connected" → "switch reconciled" (log times)
-	RestartFlowMods  int           // added + deleted after the restart
+	RestartTotal     time.Duration // process start → every switch listed as reconciled
+	Restart          resync        // "switch connected" → "switch reconciled" (log times)
+	OfctlDump        time.Duration // ovs-ofctl dump-flows of the same tables (one per bridge, at once)
 	RestartInstalled int
-	OfctlDump        time.Duration // ovs-ofctl dump-flows of the same table
-	DumpLines        int
 
 	// ovs-vswitchd restart with N present.
-	VswitchdTotal   time.Duration // StartVswitchd called → every flow back
-	VswitchdTook    time.Duration // controller's "took": dump + diff + apply
-	VswitchdConnect time.Duration // "switch connected" → "switch reconciled" (log times)
-	VswitchdMods    int
+	VswitchdTotal time.Duration // StartVswitchd called → every flow back
+	Vswitchd      resync
 
-	RSSEmpty, RSSBulk, RSSRestart, HWMBulk int64
+	MemEmpty, MemBulk, MemBulkSmall, MemRestart memInfo
 
 	Obs observeResult // metrics scrape, trace and topology page with N present
 
@@ -65,8 +63,10 @@ type result struct {
 
 func main() {
 	bin := flag.String("bin", "bin/vpcflow", "vpcflow binary to run")
-	sizes := flag.String("n", envOr("BENCH_N", "1000,10000,50000"), "host counts, comma separated (env BENCH_N); none: skip this scenario")
+	sizes := flag.String("n", envOr("BENCH_N", "1000,10000,50000,100000"), "host counts, comma separated (env BENCH_N); none: skip this scenario")
 	batch := flag.Int("batch", 5000, "objects per REST request in the bulk load")
+	batchSmall := flag.Int("batch-small", 1000, "objects per REST request in the second bulk load (0: skip it)")
+	inflight := flag.Int("inflight", 2, "REST requests of the bulk load in flight at once (1: one after the other)")
 	ops := flag.Int("ops", 200, "single-change operations per kind (add, delete) for the latency percentiles")
 	markdown := flag.Bool("markdown", false, "print the table as Markdown")
 	verbose := flag.Bool("v", false, "log every command the lab runs")
@@ -75,7 +75,7 @@ func main() {
 	logLevel := flag.String("ctrl-log-level", "info", "vpcflow --log-level (debug logs every push with its duration)")
 	profile := flag.String("profile", "", "write CPU and heap profiles of each phase here (needs a profiling build of vpcflow, see docs/performance.md)")
 	sg := flag.Bool("sg", true, "also measure security groups (-sg-hosts hosts in -sg-groups groups of -sg-rules rules)")
-	sgHosts := flag.Int("sg-hosts", 1000, "hosts of the security group scenario")
+	sgHosts := flag.Int("sg-hosts", 1000, "hosts of the security group scenario (at most 50,000)")
 	sgGroups := flag.Int("sg-groups", 10, "security groups of the scenario (1..32)")
 	sgRules := flag.Int("sg-rules", 200, "rules per group (1..200)")
 	natRun := flag.Bool("nat", true, "also measure new connections per second through SNAT next to the same traffic without NAT")
@@ -87,6 +87,12 @@ func main() {
 	ns, err := parseSizes(*sizes)
 	if err != nil {
 		fatalf("%v", err)
+	}
+	if *sgHosts < 1 || *sgHosts > hostsPerBridge {
+		fatalf("-sg-hosts %d: want 1..%d", *sgHosts, hostsPerBridge)
+	}
+	if *batch < 1 || *batchSmall < 0 || *inflight < 1 {
+		fatalf("-batch, -batch-small and -inflight must be positive")
 	}
 	if err := netlab.Available(); err != nil {
 		fatalf("%v", err)
@@ -102,15 +108,17 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
+	cfg := runConfig{bin: binPath, batch: *batch, batchSmall: *batchSmall, inflight: *inflight, ops: *ops, diff: *diff,
+		verbose: *verbose, logLevel: *logLevel, keepLogs: *keepLogs}
 	start := time.Now()
 	var results []result
 	for _, n := range ns {
-		fmt.Fprintf(os.Stderr, "== N=%d hosts (%d flows)\n", n, expectedFlows(n))
+		fmt.Fprintf(os.Stderr, "== N=%d hosts on %d bridge(s) (%d flows)\n", n, bridgesFor(n), expectedFlows(n))
 		prof, err := newProfiler(*profile, n)
 		if err != nil {
 			fatalf("%v", err)
 		}
-		r, err := runOne(ctx, binPath, n, *batch, *ops, *diff, *verbose, *logLevel, *keepLogs, prof)
+		r, err := runOne(ctx, cfg, n, prof)
 		if err != nil {
 			_ = netlab.CloseAll()
 			fatalf("N=%d: %v", n, err)
@@ -139,7 +147,7 @@ func main() {
 	}
 	fmt.Fprintf(os.Stderr, "== done in %v\n\n", time.Since(start).Round(time.Second))
 	if len(results) > 0 {
-		printTable(os.Stdout, results, *markdown)
+		printTable(os.Stdout, results, cfg, *markdown)
 	}
 	if sgRes != nil {
 		printSecurityGroups(os.Stdout, *sgRes, *markdown)
@@ -149,12 +157,26 @@ func main() {
 	}
 }
 
-func runOne(ctx context.Context, bin string, n, batch, ops int, diff, verbose bool, logLevel, keepLogs string, prof *profiler) (res result, err error) {
-	res = result{N: n, Flows: expectedFlows(n), SameFlowsDiff: -1, Load: loadAvg()}
-	step := func(f string, a ...any) { fmt.Fprintf(os.Stderr, "   "+f+"\n", a...) }
+// settle is how long after a phase the controller's memory is read: it
+// hands the garbage of big batches back to the OS once idle for 0.2 s.
+const settle = 500 * time.Millisecond
+
+// runConfig is what every size runs with.
+type runConfig struct {
+	bin                         string
+	batch, batchSmall, inflight int
+	ops                         int
+	diff, verbose               bool
+	logLevel, keepLogs          string
+}
+
+func step(f string, a ...any) { fmt.Fprintf(os.Stderr, "   "+f+"\n", a...) }
+
+func runOne(ctx context.Context, cfg runConfig, n int, prof *profiler) (res result, err error) {
+	res = result{N: n, Bridges: bridgesFor(n), Flows: expectedFlows(n), SameFlowsDiff: -1, Load: loadAvg()}
 	step("load average %s", res.Load)
 
-	e, err := newEnv(ctx, fmt.Sprintf("vpcbench-%d", n), bin, logLevel, verbose)
+	e, err := newEnv(ctx, fmt.Sprintf("vpcbench-%d", n), cfg.bin, cfg.logLevel, cfg.verbose, res.Bridges)
 	if err != nil {
 		return res, err
 	}
@@ -165,8 +187,8 @@ func runOne(ctx context.Context, bin string, n, batch, ops int, diff, verbose bo
 		for _, w := range e.logProblems(10) {
 			fmt.Fprintf(os.Stderr, "   controller said: %s\n", w)
 		}
-		if keepLogs != "" {
-			if kerr := e.copyLogs(keepLogs, n); kerr != nil {
+		if cfg.keepLogs != "" {
+			if kerr := e.copyLogs(cfg.keepLogs, n); kerr != nil {
 				fmt.Fprintf(os.Stderr, "   keeping logs: %v\n", kerr)
 			}
 		}
@@ -175,66 +197,44 @@ func runOne(ctx context.Context, bin string, n, batch, ops int, diff, verbose bo
 		}
 	}()
 	time.Sleep(500 * time.Millisecond) // let the empty controller settle
-	if res.RSSEmpty, _, err = rss(e.ctrl.Pid); err != nil {
+	if res.MemEmpty, err = memOf(e.ctrl.Pid); err != nil {
 		return res, err
 	}
 
 	// ---- 1. bulk ----
-	vpc, err := e.api.CreateVPC(ctx, api.VPCRequest{Name: benchVPC})
-	if err != nil {
-		return res, err
-	}
-	vsw, err := e.api.CreateVSwitch(ctx, benchVPC, api.VSwitchRequest{Name: benchVSwitch, CIDR: vswitchCIDR})
-	if err != nil {
-		return res, err
-	}
-	hostReqs := make([]api.HostRequest, n)
-	subReqs := make([]api.SubnetRequest, n)
-	for i := range n {
-		hostReqs[i] = hostRequest(i, e.dpid)
-		subReqs[i] = subnetRequest(i)
-	}
-	hosts := make([]topology.Host, 0, n)
-	subnets := make([]topology.Subnet, 0, n)
 	prof.start(ctx, e, "bulk")
-	t0 := time.Now()
-	for i := 0; i < n; i += batch {
-		hs, err := e.api.CreateHosts(ctx, benchVPC, hostReqs[i:min(i+batch, n)])
-		if err != nil {
-			return res, fmt.Errorf("bulk hosts [%d:]: %w", i, err)
-		}
-		hosts = append(hosts, hs...)
+	bl, err := bulkLoad(ctx, e, n, cfg.batch, cfg.inflight)
+	if err != nil {
+		return res, err
 	}
-	for i := 0; i < n; i += batch {
-		ss, err := e.api.CreateSubnets(ctx, benchVPC, subReqs[i:min(i+batch, n)])
-		if err != nil {
-			return res, fmt.Errorf("bulk subnets [%d:]: %w", i, err)
-		}
-		subnets = append(subnets, ss...)
-	}
-	res.BulkTook = time.Since(t0)
+	res.BulkTook = bl.took
 	prof.stop(ctx, e)
-	got, err := flowCount(ctx, e.target())
+	got, err := e.flowCount(ctx)
 	if err != nil {
 		return res, err
 	}
 	if got != res.Flows {
-		return res, fmt.Errorf("after the bulk load the switch has %d flows, want %d", got, res.Flows)
+		return res, fmt.Errorf("after the bulk load the switches have %d flows, want %d", got, res.Flows)
 	}
 	res.BulkVerified = true
-	res.RSSBulk, res.HWMBulk, _ = rss(e.ctrl.Pid)
+	time.Sleep(settle)
+	res.MemBulk, _ = memOf(e.ctrl.Pid)
 	prof.heap(ctx, e, "bulk")
-	step("bulk: %v (%.0f flows/s), RSS %s", res.BulkTook.Round(time.Millisecond),
-		float64(res.Flows)/res.BulkTook.Seconds(), mib(res.RSSBulk))
+	step("bulk (%d/request, %d in flight): %v (%.0f flows/s), RSS %s", cfg.batch, cfg.inflight, res.BulkTook.Round(time.Millisecond),
+		float64(res.Flows)/res.BulkTook.Seconds(), mib(res.MemBulk.RSS))
 
-	// The same flows with ovs-ofctl --bundle add-flows into a fresh bridge.
-	flowFile := filepath.Join(e.lab.Dir(), "flows.txt")
-	nf, err := writeFlowFile(flowFile, vpc, vsw, hosts, subnets)
+	// The same flows with ovs-ofctl --bundle add-flows into fresh bridges
+	// (one ovs-ofctl per bridge, all at once).
+	files := make([]string, res.Bridges)
+	for b := range files {
+		files[b] = filepath.Join(e.lab.Dir(), fmt.Sprintf("flows%d.txt", b))
+	}
+	nf, err := writeFlowFiles(files, e.dpids, bl.vpc, bl.vsws, bl.hosts, bl.subnets)
 	if err != nil {
 		return res, err
 	}
 	if nf != res.Flows {
-		return res, fmt.Errorf("flow file has %d flows, want %d", nf, res.Flows)
+		return res, fmt.Errorf("flow files have %d flows, want %d", nf, res.Flows)
 	}
 	// A second, fresh OVS in its own namespace, so that ovs-ofctl loads into
 	// an ovs-vswitchd holding nothing else (as vpcflow's bulk load did), and
@@ -247,26 +247,42 @@ func runOne(ctx context.Context, bin string, n, batch, ops int, diff, verbose bo
 	if err != nil {
 		return res, err
 	}
-	if err := refOVS.AddBridge(ctx, refBridge); err != nil {
+	refTargets := make([]string, res.Bridges)
+	for b := range refTargets {
+		if err := refOVS.AddBridge(ctx, refBridgeName(b)); err != nil {
+			return res, err
+		}
+		refTargets[b] = refOVS.MgmtTarget(refBridgeName(b))
+	}
+	if res.OfctlBundle, err = ofctlAll(ctx, refTargets, func(b int) ([]string, string, []string) {
+		return []string{"--bundle"}, "add-flows", []string{files[b]}
+	}); err != nil {
 		return res, err
 	}
-	refTarget := refOVS.MgmtTarget(refBridge)
-	if res.OfctlBundle, err = ofctl(ctx, nil, refTarget, []string{"--bundle"}, "add-flows", flowFile); err != nil {
-		return res, err
+	total := 0
+	for _, t := range refTargets {
+		got, err := flowCount(ctx, t)
+		if err != nil {
+			return res, err
+		}
+		total += got
 	}
-	if got, err := flowCount(ctx, refTarget); err != nil || got != res.Flows {
-		return res, fmt.Errorf("ovs-ofctl loaded %d flows, want %d (%v)", got, res.Flows, err)
+	if total != res.Flows {
+		return res, fmt.Errorf("ovs-ofctl loaded %d flows, want %d", total, res.Flows)
 	}
 	step("ovs-ofctl --bundle add-flows: %v", res.OfctlBundle.Round(time.Millisecond))
-	if diff {
+	if cfg.diff {
 		// diff-flows exits 1 when the tables differ; count its lines.
-		var lc lineCounter
-		_, derr := ofctl(ctx, &lc, e.target(), nil, "diff-flows", refTarget)
-		res.SameFlowsDiff = lc.n
-		if derr != nil && lc.n == 0 {
-			return res, derr
+		res.SameFlowsDiff = 0
+		for b := range refTargets {
+			var lc lineCounter
+			_, derr := ofctl(ctx, &lc, e.target(b), nil, "diff-flows", refTargets[b])
+			res.SameFlowsDiff += lc.n
+			if derr != nil && lc.n == 0 {
+				return res, derr
+			}
 		}
-		step("diff-flows vpcflow's %s, ovs-ofctl's %s: %d lines", bridge, refBridge, lc.n)
+		step("diff-flows vpcflow's bridges, ovs-ofctl's: %d lines", res.SameFlowsDiff)
 	}
 	if err := refOVS.StopVswitchd(); err != nil {
 		return res, err
@@ -287,11 +303,14 @@ func runOne(ctx context.Context, bin string, n, batch, ops int, diff, verbose bo
 	time.Sleep(time.Second)
 
 	// ---- 2. convergence: single subnet add / delete ----
+	if res.Fsync, err = fsyncLatency(e.dataDir, cfg.ops); err != nil {
+		return res, err
+	}
 	prof.start(ctx, e, "converge")
 	perSubnet := subnetFlowCount()
-	names := make([]string, ops)
-	for j := range ops {
-		req := api.SubnetRequest{CIDR: subnetCIDR(12, j), Host: hostName((j * 7919) % n)}
+	names := make([]string, cfg.ops)
+	for j := range cfg.ops {
+		req := api.SubnetRequest{CIDR: subnetCIDR(convergeOctet, j), Host: hostName((j * 7919) % n)}
 		t := time.Now()
 		s, err := e.api.CreateSubnet(ctx, benchVPC, req)
 		if err != nil {
@@ -300,8 +319,8 @@ func runOne(ctx context.Context, bin string, n, batch, ops int, diff, verbose bo
 		res.AddLat = append(res.AddLat, time.Since(t))
 		names[j] = s.Name
 	}
-	if got, err := flowCount(ctx, e.target()); err != nil || got != res.Flows+ops*perSubnet {
-		return res, fmt.Errorf("after %d subnet adds the switch has %d flows, want %d (%v)", ops, got, res.Flows+ops*perSubnet, err)
+	if got, err := e.flowCount(ctx); err != nil || got != res.Flows+cfg.ops*perSubnet {
+		return res, fmt.Errorf("after %d subnet adds the switches have %d flows, want %d (%v)", cfg.ops, got, res.Flows+cfg.ops*perSubnet, err)
 	}
 	for j, name := range names {
 		t := time.Now()
@@ -310,54 +329,51 @@ func runOne(ctx context.Context, bin string, n, batch, ops int, diff, verbose bo
 		}
 		res.DelLat = append(res.DelLat, time.Since(t))
 	}
-	if got, err := flowCount(ctx, e.target()); err != nil || got != res.Flows {
-		return res, fmt.Errorf("after %d subnet deletes the switch has %d flows, want %d (%v)", ops, got, res.Flows, err)
+	if got, err := e.flowCount(ctx); err != nil || got != res.Flows {
+		return res, fmt.Errorf("after %d subnet deletes the switches have %d flows, want %d (%v)", cfg.ops, got, res.Flows, err)
 	}
 	prof.stop(ctx, e)
-	step("single add p50 %v p99 %v; delete p50 %v p99 %v",
-		pct(res.AddLat, 50), pct(res.AddLat, 99), pct(res.DelLat, 50), pct(res.DelLat, 99))
+	step("single add p50 %v p99 %v; delete p50 %v p99 %v; fdatasync p50 %v p99 %v",
+		pct(res.AddLat, 50), pct(res.AddLat, 99), pct(res.DelLat, 50), pct(res.DelLat, 99), pct(res.Fsync, 50), pct(res.Fsync, 99))
 
 	// ---- 3a. resync after a controller restart ----
-	var lc lineCounter
-	if res.OfctlDump, err = ofctl(ctx, &lc, e.target(), nil, "dump-flows"); err != nil {
+	if res.OfctlDump, err = ofctlAll(ctx, e.targets(), func(int) ([]string, string, []string) { return nil, "dump-flows", nil }); err != nil {
 		return res, err
 	}
-	res.DumpLines = lc.n
 	if err := e.stopController(); err != nil {
 		return res, err
 	}
 	prof.fromStart("restart")
-	t0 = time.Now()
+	t0 := time.Now()
 	if err := e.startController(ctx); err != nil {
 		return res, err
 	}
 	res.RestartREST = time.Since(t0)
-	if _, err := e.waitSwitch(ctx, t0, 2*time.Minute); err != nil {
+	if err := e.waitSwitch(ctx, t0, 3*time.Minute); err != nil {
 		return res, err
 	}
 	res.RestartTotal = time.Since(t0)
 	prof.stop(ctx, e)
-	rl, err := reconciledLines(e.logPath)
-	if err != nil || len(rl) == 0 {
-		return res, fmt.Errorf("no \"switch reconciled\" line in %s (%v)", e.logPath, err)
+	evs, err := switchEvents(e.logPath)
+	if err != nil {
+		return res, err
 	}
-	last := rl[len(rl)-1]
-	res.RestartTook = secs(last.Took)
-	res.RestartConnect = last.FromConnect
-	res.RestartFlowMods = last.Added + last.Deleted
-	res.RestartInstalled = last.Installed
-	if got, err := flowCount(ctx, e.target()); err != nil || got != res.Flows {
-		return res, fmt.Errorf("after the controller restart the switch has %d flows, want %d (%v)", got, res.Flows, err)
+	var ok bool
+	if res.Restart, ok = resyncOf(evs, 0, e.dpids); !ok {
+		return res, fmt.Errorf("no \"switch reconciled\" line of every switch in %s", e.logPath)
 	}
-	time.Sleep(500 * time.Millisecond)
-	res.RSSRestart, _, _ = rss(e.ctrl.Pid)
+	if got, err := e.flowCount(ctx); err != nil || got != res.Flows {
+		return res, fmt.Errorf("after the controller restart the switches have %d flows, want %d (%v)", got, res.Flows, err)
+	}
+	time.Sleep(settle)
+	res.MemRestart, _ = memOf(e.ctrl.Pid)
 	prof.heap(ctx, e, "restart")
-	step("controller restart: REST up %v, reconciled after %v (connect→reconciled %v, took %v, %d flow-mods); dump-flows %v",
-		res.RestartREST.Round(time.Millisecond), res.RestartTotal.Round(time.Millisecond), res.RestartConnect,
-		res.RestartTook.Round(time.Millisecond), res.RestartFlowMods, res.OfctlDump.Round(time.Millisecond))
+	step("controller restart: REST up %v, reconciled after %v (connect→reconciled %v, took %v, %d flow-mods); dump-flows %v; RSS %s",
+		res.RestartREST.Round(time.Millisecond), res.RestartTotal.Round(time.Millisecond), res.Restart.FromConnect,
+		res.Restart.Took.Round(time.Millisecond), res.Restart.FlowMods, res.OfctlDump.Round(time.Millisecond), mib(res.MemRestart.RSS))
 
 	// ---- 3b. ovs-vswitchd restart: every flow is gone and comes back ----
-	before := len(rl)
+	before := len(evs)
 	if err := e.ovs.StopVswitchd(); err != nil {
 		return res, err
 	}
@@ -366,17 +382,13 @@ func runOne(ctx context.Context, bin string, n, batch, ops int, diff, verbose bo
 	if err := e.ovs.StartVswitchd(ctx); err != nil {
 		return res, err
 	}
-	var back reconciled
 	err = e.poll(ctx, "flows back after ovs-vswitchd restart", 3*time.Minute, 5*time.Millisecond, func() (bool, error) {
-		rl, err := reconciledLines(e.logPath)
+		evs, err := switchEvents(e.logPath)
 		if err != nil {
 			return false, err
 		}
-		if len(rl) > before {
-			back = rl[len(rl)-1]
-			return true, nil
-		}
-		return false, nil
+		res.Vswitchd, ok = resyncOf(evs, before, e.dpids)
+		return ok, nil
 	})
 	if err != nil {
 		return res, err
@@ -384,15 +396,165 @@ func runOne(ctx context.Context, bin string, n, batch, ops int, diff, verbose bo
 	res.VswitchdTotal = time.Since(t0)
 	prof.stop(ctx, e)
 	prof.heap(ctx, e, "vswitchd")
-	res.VswitchdTook = secs(back.Took)
-	res.VswitchdConnect = back.FromConnect
-	res.VswitchdMods = back.Added + back.Deleted
-	if got, err := flowCount(ctx, e.target()); err != nil || got != res.Flows {
-		return res, fmt.Errorf("after the ovs-vswitchd restart the switch has %d flows, want %d (%v)", got, res.Flows, err)
+	if got, err := e.flowCount(ctx); err != nil || got != res.Flows {
+		return res, fmt.Errorf("after the ovs-vswitchd restart the switches have %d flows, want %d (%v)", got, res.Flows, err)
 	}
 	step("ovs-vswitchd restart: flows back after %v (connect→reconciled %v, took %v, %d flow-mods)",
-		res.VswitchdTotal.Round(time.Millisecond), res.VswitchdConnect, res.VswitchdTook.Round(time.Millisecond), res.VswitchdMods)
+		res.VswitchdTotal.Round(time.Millisecond), res.Vswitchd.FromConnect, res.Vswitchd.Took.Round(time.Millisecond), res.Vswitchd.FlowMods)
+
+	// ---- 4. the bulk load again in smaller requests, into a fresh
+	// controller and OVS ----
+	if cfg.batchSmall > 0 {
+		if err := e.close(); err != nil {
+			return res, err
+		}
+		e2, err := newEnv(ctx, fmt.Sprintf("vpcbench-%d-b", n), cfg.bin, cfg.logLevel, cfg.verbose, res.Bridges)
+		if err != nil {
+			return res, err
+		}
+		e = e2 // closed by the deferred function
+		time.Sleep(500 * time.Millisecond)
+		bl, err := bulkLoad(ctx, e, n, cfg.batchSmall, cfg.inflight)
+		if err != nil {
+			return res, err
+		}
+		res.BulkSmallTook = bl.took
+		if got, err := e.flowCount(ctx); err != nil || got != res.Flows {
+			return res, fmt.Errorf("after the bulk load in batches of %d the switches have %d flows, want %d (%v)", cfg.batchSmall, got, res.Flows, err)
+		}
+		time.Sleep(settle)
+		res.MemBulkSmall, _ = memOf(e.ctrl.Pid)
+		step("bulk (%d/request, %d in flight): %v (%.0f flows/s), RSS %s", cfg.batchSmall, cfg.inflight, res.BulkSmallTook.Round(time.Millisecond),
+			float64(res.Flows)/res.BulkSmallTook.Seconds(), mib(res.MemBulkSmall.RSS))
+	}
 	return res, nil
+}
+
+// bulk is what a bulk load created.
+type bulk struct {
+	took    time.Duration
+	vpc     topology.VPC
+	vsws    []topology.VSwitch
+	hosts   []topology.Host
+	subnets []topology.Subnet
+}
+
+// bulkLoad creates the VPC and vSwitch, then the n hosts and n route
+// entries in REST requests of batch objects, inflight requests at once (a
+// bulk importer keeps the controller busy while it waits for the
+// switches); a route entry's request waits for its hosts' request to
+// return. took is from the first host request to the last return.
+func bulkLoad(ctx context.Context, e *env, n, batch, inflight int) (bulk, error) {
+	var bl bulk
+	var err error
+	if bl.vpc, err = e.api.CreateVPC(ctx, api.VPCRequest{Name: benchVPC}); err != nil {
+		return bl, err
+	}
+	for b := range e.dpids {
+		vsw, err := e.api.CreateVSwitch(ctx, benchVPC, api.VSwitchRequest{Name: vswitchName(b), CIDR: vswitchCIDR(b).String()})
+		if err != nil {
+			return bl, err
+		}
+		bl.vsws = append(bl.vsws, vsw)
+	}
+	type req struct {
+		lo, hi int
+		subnet bool
+		after  chan struct{} // closed when the hosts this request needs exist
+		done   chan struct{}
+	}
+	var reqs []*req
+	var hostDone []chan struct{}
+	for i := 0; i < n; i += batch {
+		r := &req{lo: i, hi: min(i+batch, n), done: make(chan struct{})}
+		reqs = append(reqs, r)
+		hostDone = append(hostDone, r.done)
+	}
+	for k, i := 0, 0; i < n; k, i = k+1, i+batch {
+		reqs = append(reqs, &req{lo: i, hi: min(i+batch, n), subnet: true, after: hostDone[k], done: make(chan struct{})})
+	}
+	hosts := make([][]topology.Host, len(hostDone))
+	subnets := make([][]topology.Subnet, len(hostDone))
+	sem := make(chan struct{}, inflight)
+	errs := make(chan error, len(reqs))
+	t0 := time.Now()
+	for k, r := range reqs {
+		if r.after != nil {
+			<-r.after
+		}
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; close(r.done) }()
+			if !r.subnet {
+				hr := make([]api.HostRequest, 0, r.hi-r.lo)
+				for i := r.lo; i < r.hi; i++ {
+					hr = append(hr, hostRequest(i, e.dpids))
+				}
+				hs, err := e.api.CreateHosts(ctx, benchVPC, hr)
+				if err != nil {
+					errs <- fmt.Errorf("bulk hosts [%d:%d]: %w", r.lo, r.hi, err)
+					return
+				}
+				hosts[k] = hs
+				return
+			}
+			sr := make([]api.SubnetRequest, 0, r.hi-r.lo)
+			for i := r.lo; i < r.hi; i++ {
+				sr = append(sr, subnetRequest(i))
+			}
+			ss, err := e.api.CreateSubnets(ctx, benchVPC, sr)
+			if err != nil {
+				errs <- fmt.Errorf("bulk subnets [%d:%d]: %w", r.lo, r.hi, err)
+				return
+			}
+			subnets[k-len(hostDone)] = ss
+		}()
+		select {
+		case err := <-errs:
+			return bl, err
+		default:
+		}
+	}
+	for range inflight {
+		sem <- struct{}{}
+	}
+	bl.took = time.Since(t0)
+	select {
+	case err := <-errs:
+		return bl, err
+	default:
+	}
+	for k := range hosts {
+		bl.hosts = append(bl.hosts, hosts[k]...)
+		bl.subnets = append(bl.subnets, subnets[k]...)
+	}
+	return bl, nil
+}
+
+// fsyncLatency is what the disk under dir takes to make 4 KB durable
+// (write + fdatasync, as bbolt commits), ops times: the floor under a
+// single change's latency.
+func fsyncLatency(dir string, ops int) ([]time.Duration, error) {
+	f, err := os.CreateTemp(dir, "fsync-probe-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 4096)
+	var out []time.Duration
+	for i := range ops {
+		buf[0] = byte(i)
+		t := time.Now()
+		if _, err := f.WriteAt(buf, int64(i%16)*4096); err != nil {
+			return nil, err
+		}
+		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+			return nil, err
+		}
+		out = append(out, time.Since(t))
+	}
+	return out, nil
 }
 
 // loadAvg is the 1- and 5-minute load average.
@@ -421,8 +583,8 @@ func parseSizes(s string) ([]int, error) {
 			continue
 		}
 		v, err := strconv.Atoi(f)
-		if err != nil || v < 1 || v > 65535 {
-			return nil, fmt.Errorf("BENCH_N: %q is not a host count in 1..65535", f)
+		if err != nil || v < 1 || v > 1_000_000 {
+			return nil, fmt.Errorf("BENCH_N: %q is not a host count in 1..1000000", f)
 		}
 		out = append(out, v)
 	}

@@ -43,7 +43,7 @@ type natResult struct {
 // runNAT builds the lab and measures passes × (plain, SNAT).
 func runNAT(ctx context.Context, bin string, seconds time.Duration, workers, passes int, verbose bool, logLevel string) (res natResult, err error) {
 	res = natResult{Seconds: seconds, Workers: workers, Load: loadAvg()}
-	e, err := newEnv(ctx, "vpcbench-nat", bin, logLevel, verbose)
+	e, err := newEnv(ctx, "vpcbench-nat", bin, logLevel, verbose, 1)
 	if err != nil {
 		return res, err
 	}
@@ -59,7 +59,7 @@ func runNAT(ctx context.Context, bin string, seconds time.Duration, workers, pas
 		if err != nil {
 			return nil, err
 		}
-		if _, err := lab.LinkToOVS(ctx, n, "ens8", mac, e.phys, e.ovs, bridge, port, true); err != nil {
+		if _, err := lab.LinkToOVS(ctx, n, "ens8", mac, e.phys, e.ovs, bridgeName(0), port, true); err != nil {
 			return nil, err
 		}
 		if err := n.AddAddr(ctx, "ens8", ip+"/24"); err != nil {
@@ -91,7 +91,7 @@ func runNAT(ctx context.Context, bin string, seconds time.Duration, workers, pas
 	if err != nil {
 		return res, err
 	}
-	if _, err := lab.LinkToOVS(ctx, rtr, "eth0", "52:54:00:aa:00:01", e.phys, e.ovs, bridge, "eth-up", false); err != nil {
+	if _, err := lab.LinkToOVS(ctx, rtr, "eth0", "52:54:00:aa:00:01", e.phys, e.ovs, bridgeName(0), "eth-up", false); err != nil {
 		return res, err
 	}
 	if err := lab.LinkNodes(ctx, rtr, "eth1", inet, "eth0"); err != nil {
@@ -120,15 +120,15 @@ func runNAT(ctx context.Context, bin string, seconds time.Duration, workers, pas
 			return err
 		},
 		func() error {
-			_, err := c.CreateHost(ctx, "vpc-a", api.HostRequest{Name: "client", VSwitch: "vsw-a", IP: "10.10.10.11", Bridge: bridge, Interface: "vnet1"})
+			_, err := c.CreateHost(ctx, "vpc-a", api.HostRequest{Name: "client", VSwitch: "vsw-a", IP: "10.10.10.11", Bridge: bridgeName(0), Interface: "vnet1"})
 			return err
 		},
 		func() error {
-			_, err := c.CreateHost(ctx, "vpc-a", api.HostRequest{Name: "inside", VSwitch: "vsw-a", IP: natBenchInside, Bridge: bridge, Interface: "vnet2"})
+			_, err := c.CreateHost(ctx, "vpc-a", api.HostRequest{Name: "inside", VSwitch: "vsw-a", IP: natBenchInside, Bridge: bridgeName(0), Interface: "vnet2"})
 			return err
 		},
 		func() error {
-			_, err := c.CreateUplink(ctx, api.UplinkRequest{Name: "up1", Bridge: bridge, Interface: "eth-up", CIDR: natBenchPublic, Gateway: natBenchRouter})
+			_, err := c.CreateUplink(ctx, api.UplinkRequest{Name: "up1", Bridge: bridgeName(0), Interface: "eth-up", CIDR: natBenchPublic, Gateway: natBenchRouter})
 			return err
 		},
 		func() error {

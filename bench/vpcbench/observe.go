@@ -69,9 +69,13 @@ func measureObserve(ctx context.Context, e *env, n int) (observeResult, error) {
 	res.FlowRefresh = secs(metricValue(last, "vpcflow_flow_stats_refresh_duration_seconds"))
 	res.StatsAge = secs(metricValue(last, "vpcflow_flow_stats_age_seconds"))
 
-	// Traces: host i to host j's route entry, through the whole pipeline.
+	// Traces: host i to host j's route entry, through the whole pipeline;
+	// j on i's bridge (the bench's bridges have no tunnels between them).
 	for i := range 101 {
-		req := trace.Request{VPC: benchVPC, From: hostName((i * 7) % n), Dst: strings.TrimSuffix(subnetCIDR(11, (i*7919+1)%n), ".0/24") + ".9",
+		from := (i * 7) % n
+		first := from / hostsPerBridge * hostsPerBridge
+		to := first + (i*7919+1)%min(hostsPerBridge, n-first)
+		req := trace.Request{VPC: benchVPC, From: hostName(from), Dst: strings.TrimSuffix(subnetCIDR(11, to), ".0/24") + ".9",
 			Proto: "tcp", DstPort: 80}
 		t := time.Now()
 		r, err := e.api.Trace(ctx, req)

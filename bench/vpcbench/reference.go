@@ -18,10 +18,10 @@ func (byPort) Attachment(h topology.Host) (pipeline.Attachment, bool) {
 	return pipeline.Attachment{DPID: uint64(h.DPID), OFPort: h.OFPort}, h.DPID != 0 && h.OFPort != 0
 }
 
-// referenceTable computes, with vpcflow's own pipeline and engine, the
-// table vpcflow wants on dpid for the given topology objects (as the REST
-// API returned them).
-func referenceTable(dpid uint64, vpc topology.VPC, vsw topology.VSwitch, hosts []topology.Host, subnets []topology.Subnet) ([]openflow.Flow, error) {
+// referenceTables computes, with vpcflow's own pipeline and engine, the
+// table vpcflow wants on each dpid for the given topology objects (as the
+// REST API returned them).
+func referenceTables(vpc topology.VPC, vsws []topology.VSwitch, hosts []topology.Host, subnets []topology.Subnet) (map[uint64][]openflow.Flow, error) {
 	ctx := context.Background()
 	st, err := topology.NewStore(ctx, topology.NewMemory(), nil)
 	if err != nil {
@@ -29,7 +29,10 @@ func referenceTable(dpid uint64, vpc topology.VPC, vsw topology.VSwitch, hosts [
 	}
 	// The objects as the REST API returned them, IDs and all (so the
 	// cookies are the same).
-	objs := []topology.Object{&vpc, &vsw}
+	objs := []topology.Object{&vpc}
+	for i := range vsws {
+		objs = append(objs, &vsws[i])
+	}
 	for i := range hosts {
 		objs = append(objs, &hosts[i])
 	}
@@ -44,5 +47,11 @@ func referenceTable(dpid uint64, vpc topology.VPC, vsw topology.VSwitch, hosts [
 		e.Update(&pipeline.Snapshot{Topo: s, Ports: byPort{}, Chassis: map[string]pipeline.ChassisPlace{}, UnderlayMTU: 1500},
 			pipeline.AllOwners(s))
 	})
-	return engine.Sorted(e.Desired(dpid)), nil
+	out := map[uint64][]openflow.Flow{}
+	for _, h := range hosts {
+		if _, ok := out[uint64(h.DPID)]; !ok {
+			out[uint64(h.DPID)] = engine.Sorted(e.Desired(uint64(h.DPID)))
+		}
+	}
+	return out, nil
 }

@@ -73,7 +73,7 @@ func sgRuleRequest(g, r, groups int) api.SecurityGroupRuleRequest {
 func runSecurityGroups(ctx context.Context, bin string, hosts, groups, rules, ops int, diff, verbose bool, logLevel, keepLogs string) (res sgResult, err error) {
 	res = sgResult{Hosts: hosts, Groups: groups, Rules: rules, SameFlowsDiff: -1, Load: loadAvg()}
 	step := func(f string, a ...any) { fmt.Fprintf(os.Stderr, "   "+f+"\n", a...) }
-	e, err := newEnv(ctx, "vpcbench-sg", bin, logLevel, verbose)
+	e, err := newEnv(ctx, "vpcbench-sg", bin, logLevel, verbose, bridgesFor(hosts))
 	if err != nil {
 		return res, err
 	}
@@ -95,12 +95,12 @@ func runSecurityGroups(ctx context.Context, bin string, hosts, groups, rules, op
 	if _, err := e.api.CreateVPC(ctx, api.VPCRequest{Name: benchVPC}); err != nil {
 		return res, err
 	}
-	if _, err := e.api.CreateVSwitch(ctx, benchVPC, api.VSwitchRequest{Name: benchVSwitch, CIDR: vswitchCIDR}); err != nil {
+	if _, err := e.api.CreateVSwitch(ctx, benchVPC, api.VSwitchRequest{Name: vswitchName(0), CIDR: vswitchCIDR(0).String()}); err != nil {
 		return res, err
 	}
 	hostReqs := make([]api.HostRequest, hosts)
 	for i := range hostReqs {
-		hostReqs[i] = hostRequest(i, e.dpid)
+		hostReqs[i] = hostRequest(i, e.dpids)
 		hostReqs[i].SecurityGroups = []string{sgGroupName(i % groups)}
 	}
 
@@ -133,11 +133,11 @@ func runSecurityGroups(ctx context.Context, bin string, hosts, groups, rules, op
 	if err != nil {
 		return res, err
 	}
-	want, err := referenceObjects(uint64(e.dpid), objs)
+	want, err := referenceObjects(uint64(e.dpids[0]), objs)
 	if err != nil {
 		return res, err
 	}
-	if res.Flows, err = flowCount(ctx, e.target()); err != nil {
+	if res.Flows, err = flowCount(ctx, e.target(0)); err != nil {
 		return res, err
 	}
 	if res.Flows != len(want) {
@@ -171,7 +171,7 @@ func runSecurityGroups(ctx context.Context, bin string, hosts, groups, rules, op
 	}
 	if diff {
 		var lc lineCounter
-		_, derr := ofctl(ctx, &lc, e.target(), nil, "diff-flows", refTarget)
+		_, derr := ofctl(ctx, &lc, e.target(0), nil, "diff-flows", refTarget)
 		res.SameFlowsDiff = lc.n
 		if derr != nil && lc.n == 0 {
 			return res, derr
@@ -217,15 +217,15 @@ func runSecurityGroups(ctx context.Context, bin string, hosts, groups, rules, op
 	if err != nil {
 		return res, err
 	}
-	if want, err = referenceObjects(uint64(e.dpid), objs); err != nil {
+	if want, err = referenceObjects(uint64(e.dpids[0]), objs); err != nil {
 		return res, err
 	}
-	if got, err := flowCount(ctx, e.target()); err != nil || got != len(want) {
+	if got, err := flowCount(ctx, e.target(0)); err != nil || got != len(want) {
 		return res, fmt.Errorf("after %d rule changes the switch has %d flows, want %d (%v)", ops, got, len(want), err)
 	}
 	for j := range ops {
 		t := time.Now()
-		if _, err := e.api.CreateSubnet(ctx, benchVPC, api.SubnetRequest{CIDR: subnetCIDR(12, j), Host: hostName((j * 7919) % hosts)}); err != nil {
+		if _, err := e.api.CreateSubnet(ctx, benchVPC, api.SubnetRequest{CIDR: subnetCIDR(convergeOctet, j), Host: hostName((j * 7919) % hosts)}); err != nil {
 			return res, fmt.Errorf("subnet add %d: %w", j, err)
 		}
 		res.SubnetAddLat = append(res.SubnetAddLat, time.Since(t))
@@ -315,8 +315,8 @@ func writeFlows(path string, flows []openflow.Flow) error {
 // pipeline itself: members and rules add up, they do not multiply.
 func sgShape(groups int) (perMember int, perRule float64) {
 	size := func(hosts, rules int) int {
-		objs := []topology.Object{&topology.VPC{ID: 1, Name: benchVPC},
-			&topology.VSwitch{ID: 1, VPC: benchVPC, Name: benchVSwitch, CIDR: netip.MustParsePrefix(vswitchCIDR), Gateway: netip.MustParseAddr("10.0.255.253")}}
+		vpc, vsw := benchVPCObj(), benchVSwitchObj(0)
+		objs := []topology.Object{&vpc, &vsw}
 		id := uint32(0)
 		for g := range groups {
 			objs = append(objs, &topology.SecurityGroup{ID: uint32(g + 1), VPC: benchVPC, Name: sgGroupName(g), Index: uint8(g)})
@@ -337,11 +337,9 @@ func sgShape(groups int) (perMember int, perRule float64) {
 			}
 		}
 		for i := range hosts {
-			r := hostRequest(i, 1)
-			m, _ := topology.ParseMAC(r.MAC)
-			objs = append(objs, &topology.Host{ID: uint32(i + 1), VPC: benchVPC, Name: r.Name, VSwitch: benchVSwitch,
-				IP: netip.MustParseAddr(r.IP), MAC: m, DPID: 1, OFPort: r.OFPort,
-				SecurityGroups: []string{sgGroupName(i % groups)}, CTZone: uint16(i + 1)})
+			h := hostObj(i, []topology.DPID{1})
+			h.ID, h.SecurityGroups, h.CTZone = uint32(i+1), []string{sgGroupName(i % groups)}, uint16(i+1)
+			objs = append(objs, &h)
 		}
 		t, err := referenceObjects(1, objs)
 		if err != nil {

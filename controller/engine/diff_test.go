@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/vpcflow/vpcflow/controller/pipeline"
@@ -69,4 +70,73 @@ func TestDiffTableRepairsDrift(t *testing.T) {
 	if !cs[0].Delete {
 		t.Errorf("deletes must come first:\n%s", changesText(cs))
 	}
+}
+
+// streamDiff is what a reconciliation computes: the engine's Table of
+// dpid 1 (or one table of it) diffed, flow by flow, against installed.
+func streamDiff(e *Engine, only int, installed []openflow.Flow) []FlowChange {
+	t := e.Table(1)
+	if only >= 0 {
+		t = e.TableIn(1, uint8(only))
+	}
+	d := t.Diff()
+	for i := range installed {
+		f := openflow.CloneFlow(&installed[i])
+		d.Installed(&f)
+		if len(f.Actions) > 0 {
+			f.Actions[0] = openflow.Output(77) // Installed must not keep f
+		}
+	}
+	return d.Changes()
+}
+
+// TestTableDiffIsDiffTable: diffing a Table flow by flow gives exactly
+// what DiffTable gives against Desired (and DesiredIn for one table):
+// nothing for an equal switch, every flow for an empty one, and each kind
+// of drift repaired.
+func TestTableDiffIsDiffTable(t *testing.T) {
+	p := pipeline.Default()
+	w := newWorld(t)
+	w.addHost("a", "10.0.0.5", "02:00:00:00:00:05", 1)
+	w.addHost("b", "10.0.0.6", "02:00:00:00:00:06", 2)
+	w.apply(topology.Create(&topology.Subnet{VPC: "v", CIDR: netip.MustParsePrefix("172.18.1.0/24"), Host: "a"}))
+	desired := w.e.Desired(1)
+	equal := Sorted(desired)
+	drifted := Sorted(desired)
+	drifted = append(drifted[:3], drifted[4:]...) // one missing
+	for i := range drifted {
+		if drifted[i].Table == 30 && len(drifted[i].Actions) > 0 && drifted[i].Priority > 0 {
+			drifted[i].Actions = []openflow.Action{openflow.Output(9)} // one changed
+			break
+		}
+	}
+	drifted = append(drifted,
+		openflow.Flow{Table: 30, Priority: 500, Cookie: 0x1, Match: openflow.NewMatch().EthType(openflow.EthTypeIPv4)}, // foreign
+		openflow.Flow{Table: 99, Priority: 5, Cookie: pipeline.HostCookie(42, pipeline.DropNone)},                      // stale
+		openflow.Flow{Table: 200, Priority: 1, Cookie: 0xbeef})                                                         // an operator's
+	for name, installed := range map[string][]openflow.Flow{"equal": equal, "empty": nil, "drifted": drifted} {
+		want := changesText(DiffTable(p, desired, installed))
+		if got := changesText(streamDiff(w.e, -1, installed)); got != want {
+			t.Errorf("%s: Table diff:\n%s\nDiffTable:\n%s", name, got, want)
+		}
+		for _, tb := range []uint8{0, 10, 20, 30, 99} {
+			want := changesText(DiffTable(p, w.e.DesiredIn(1, tb), installedIn(installed, tb)))
+			if got := changesText(streamDiff(w.e, int(tb), installed)); got != want {
+				t.Errorf("%s, table %d: TableIn diff:\n%s\nDiffTable of DesiredIn:\n%s", name, tb, got, want)
+			}
+		}
+	}
+	if changesText(DiffTable(p, desired, drifted)) == "" {
+		t.Fatal("the drifted table needs no change: the test proves nothing")
+	}
+}
+
+func installedIn(fs []openflow.Flow, table uint8) []openflow.Flow {
+	var out []openflow.Flow
+	for _, f := range fs {
+		if f.Table == table {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -4,9 +4,25 @@
 // every change comes out as the difference to what was desired before.
 // It is pure: state changes in (a snapshot and the owners to recompute),
 // flow changes out; no I/O, no locks (its user serializes calls).
+//
+// What it keeps is small (issue 17: 100,000 hosts in well under 1 KB of
+// memory each): each owner's flows packed into one string
+// (openflow.Packer: a host's ten flows in about 60 bytes), and, for the
+// few flows several owners want, one copy of the flow with a count.
+//
+// A flow whose cookie names the owner that produces it (a host's flows
+// carry HostCookie(its id), a route entry's SubnetCookie(its id)) is that
+// owner's alone: no other owner produces the same table, priority and
+// match. Every other flow (a vSwitch's ARP answer produced by each of its
+// hosts, per-datapath flows produced by the hosts there) is shared and
+// counted per owner that wants it.
 package engine
 
 import (
+	"encoding/binary"
+	"slices"
+	"unsafe"
+
 	"github.com/vpcflow/vpcflow/controller/pipeline"
 	"github.com/vpcflow/vpcflow/openflow"
 )
@@ -23,12 +39,44 @@ type DesiredTable map[openflow.Key]openflow.Flow
 
 // Engine holds the desired flows of every datapath and who wants them.
 type Engine struct {
-	p       *pipeline.Pipeline
-	desired map[uint64]map[openflow.Key]*entry
-	owned   map[pipeline.Owner][]slot
+	p  *pipeline.Pipeline
+	pk *openflow.Packer
+	// recs holds each owner's flows as one packed record (see pack).
+	recs map[pipeline.Owner]string
+	// shared are the flows whose cookie does not name the owner that
+	// wants them, per datapath and key, with how many owners want each
+	// content.
+	shared map[uint64]map[openflow.Key]*sharedFlow
 	// counts is the number of desired flows (defaults left out) per
 	// datapath and table, kept as flows come and go.
 	counts map[uint64]map[uint8]int
+	// dpids interns the datapaths records refer to.
+	dpids  []uint64
+	dpidIx map[uint64]uint32
+
+	// scratch for Update
+	st      openflow.PackState
+	buf     []byte
+	olds    []placed
+	oldUsed []bool
+}
+
+// sharedFlow is a flow several owners want. variants[0] is the one
+// desired; owners that want the same key with other content (a conflict
+// the pipeline should not produce) wait behind it, first come first.
+type sharedFlow struct {
+	variants []variant
+}
+
+type variant struct {
+	flow openflow.Flow
+	n    int // owners that want this content
+}
+
+// placed is a flow and its datapath.
+type placed struct {
+	dpid uint64
+	flow openflow.Flow
 }
 
 // slot is where a flow lives: datapath and flow key.
@@ -37,23 +85,11 @@ type slot struct {
 	key  openflow.Key
 }
 
-// entry is one desired flow and every owner that wants it. The first
-// want is the one installed; when owners disagree on a flow's content (a
-// conflict the pipeline should not produce), the earliest wins until it
-// lets go.
-type entry struct {
-	wants []want
-}
-
-type want struct {
-	owner pipeline.Owner
-	flow  openflow.Flow
-}
-
 // New returns an empty engine for pipeline p.
 func New(p *pipeline.Pipeline) *Engine {
-	return &Engine{p: p, desired: map[uint64]map[openflow.Key]*entry{}, owned: map[pipeline.Owner][]slot{},
-		counts: map[uint64]map[uint8]int{}}
+	return &Engine{p: p, pk: openflow.NewPacker(), recs: map[pipeline.Owner]string{},
+		shared: map[uint64]map[openflow.Key]*sharedFlow{}, counts: map[uint64]map[uint8]int{},
+		dpidIx: map[uint64]uint32{}}
 }
 
 // Pipeline is the engine's pipeline.
@@ -61,148 +97,450 @@ func (e *Engine) Pipeline() *pipeline.Pipeline { return e.p }
 
 // Owners lists every owner that has flows now.
 func (e *Engine) Owners() []pipeline.Owner {
-	out := make([]pipeline.Owner, 0, len(e.owned))
-	for o := range e.owned {
+	out := make([]pipeline.Owner, 0, len(e.recs))
+	for o := range e.recs {
 		out = append(out, o)
 	}
 	return out
+}
+
+// ownsAlone reports whether flow f, wanted by o, is o's alone: its cookie
+// names o.
+func ownsAlone(o pipeline.Owner, cookie uint64) bool {
+	ck := pipeline.ParseCookie(cookie)
+	return ck.Ours && ck.Owner == o.Kind && ck.ID == o.ID
+}
+
+// sameKey reports whether two flows are the same entry of a switch.
+func sameKey(a, b *openflow.Flow) bool {
+	return a.Table == b.Table && a.Priority == b.Priority && slices.Equal(a.Match, b.Match)
 }
 
 // Update recomputes the flows of owners from snapshot s and returns what
 // changed, per datapath, deletes first, each sorted (see OrderChanges).
 // An owner that no longer exists in s simply wants nothing any more.
 func (e *Engine) Update(s *pipeline.Snapshot, owners []pipeline.Owner) map[uint64][]FlowChange {
-	// before records, for every slot touched, the flow installed there
-	// before this update (nil: none), so that the result is the net
-	// difference however many owners touched a slot.
+	out := map[uint64][]FlowChange{}
+	// before records, for every shared slot touched, the flow desired
+	// there before this update (nil: none), so that the result is the net
+	// difference however many owners touched it.
 	before := map[slot]*openflow.Flow{}
-	touch := func(sl slot) {
-		if _, ok := before[sl]; ok {
-			return
-		}
-		if en, ok := e.desired[sl.dpid][sl.key]; ok {
-			f := en.wants[0].flow
-			before[sl] = &f
-		} else {
-			before[sl] = nil
-		}
-	}
-	seen := map[pipeline.Owner]bool{}
+	seen := make(map[pipeline.Owner]bool, len(owners))
 	for _, o := range owners {
 		if seen[o] {
 			continue
 		}
 		seen[o] = true
-		flows := e.p.Flows(s, o)
-		now := make(map[slot]int, len(flows))
-		slots := make([]slot, 0, len(flows))
-		for i := range flows {
-			sl := slot{flows[i].DPID, flows[i].Flow.Key()}
-			if _, dup := now[sl]; dup {
-				// One owner producing one key twice: the last one counts.
-				flows[now[sl]].Flow = flows[i].Flow
-				continue
-			}
-			now[sl] = i
-			slots = append(slots, sl)
-		}
-		for _, sl := range e.owned[o] {
-			if _, keep := now[sl]; !keep {
-				touch(sl)
-				e.release(o, sl)
-			}
-		}
-		for _, sl := range slots {
-			touch(sl)
-			e.hold(o, sl, flows[now[sl]].Flow)
-		}
-		if len(slots) == 0 {
-			delete(e.owned, o)
-		} else {
-			e.owned[o] = slots
-		}
+		e.update(s, o, out, before)
 	}
-	out := map[uint64][]FlowChange{}
 	for sl, was := range before {
-		en, ok := e.desired[sl.dpid][sl.key]
+		now, ok := e.desiredShared(sl)
 		switch {
 		case !ok && was != nil:
 			out[sl.dpid] = append(out[sl.dpid], FlowChange{Delete: true, Flow: *was})
-		case ok && (was == nil || !was.SameContent(&en.wants[0].flow)):
-			out[sl.dpid] = append(out[sl.dpid], FlowChange{Flow: en.wants[0].flow})
+		case ok && (was == nil || !was.SameContent(now)):
+			out[sl.dpid] = append(out[sl.dpid], FlowChange{Flow: *now})
 		}
 	}
-	for dpid := range out {
-		OrderChanges(out[dpid])
+	for dpid, cs := range out {
+		if len(cs) == 0 {
+			delete(out, dpid)
+			continue
+		}
+		OrderChanges(cs)
 	}
 	return out
 }
 
-// hold records that owner o wants flow f at sl.
-func (e *Engine) hold(o pipeline.Owner, sl slot, f openflow.Flow) {
-	table := e.desired[sl.dpid]
-	if table == nil {
-		table = map[openflow.Key]*entry{}
-		e.desired[sl.dpid] = table
+// update recomputes one owner: its private flows' changes go to out
+// directly, its shared flows are counted and their slots noted in before.
+func (e *Engine) update(s *pipeline.Snapshot, o pipeline.Owner, out map[uint64][]FlowChange, before map[slot]*openflow.Flow) {
+	olds := e.unpack(e.recs[o], e.olds[:0])
+	e.olds = olds
+	news := dedupe(e.p.Flows(s, o))
+	used := e.oldUsed[:0]
+	for range olds {
+		used = append(used, false)
 	}
-	en := table[sl.key]
-	if en == nil {
-		table[sl.key] = &entry{wants: []want{{o, f}}}
-		c := e.counts[sl.dpid]
-		if c == nil {
-			c = map[uint8]int{}
-			e.counts[sl.dpid] = c
+	e.oldUsed = used
+	var index map[slot]int // old flows by slot, for owners with many flows
+	if len(olds) > 32 {
+		index = make(map[slot]int, len(olds))
+		for i := range olds {
+			index[slot{olds[i].dpid, olds[i].flow.Key()}] = i
 		}
-		c[sl.key.Table]++
+	}
+	find := func(pf *pipeline.PlacedFlow) int {
+		if index != nil {
+			if i, ok := index[slot{pf.DPID, pf.Flow.Key()}]; ok {
+				return i
+			}
+			return -1
+		}
+		for i := range olds {
+			if olds[i].dpid == pf.DPID && sameKey(&olds[i].flow, &pf.Flow) {
+				return i
+			}
+		}
+		return -1
+	}
+	for k := range news {
+		nf := &news[k]
+		alone := ownsAlone(o, nf.Flow.Cookie)
+		i := find(nf)
+		if i >= 0 {
+			used[i] = true
+			of := &olds[i].flow
+			oldAlone := ownsAlone(o, of.Cookie)
+			if alone && oldAlone {
+				if !of.SameContent(&nf.Flow) {
+					out[nf.DPID] = append(out[nf.DPID], FlowChange{Flow: nf.Flow})
+				}
+				continue
+			}
+			if !alone && !oldAlone && of.SameContent(&nf.Flow) {
+				continue
+			}
+			// The flow changed hands between private and shared, or its
+			// shared content changed: let go of the old, take the new.
+			e.drop(o, olds[i].dpid, of, out, before)
+		}
+		e.take(o, nf.DPID, &nf.Flow, out, before)
+	}
+	for i := range olds {
+		if !used[i] {
+			e.drop(o, olds[i].dpid, &olds[i].flow, out, before)
+		}
+	}
+	if len(news) == 0 {
+		delete(e.recs, o)
 		return
 	}
-	for i := range en.wants {
-		if en.wants[i].owner == o {
-			en.wants[i].flow = f
+	e.recs[o] = e.pack(news)
+}
+
+// take records that o wants flow f on dpid (f is not o's yet).
+func (e *Engine) take(o pipeline.Owner, dpid uint64, f *openflow.Flow, out map[uint64][]FlowChange, before map[slot]*openflow.Flow) {
+	if ownsAlone(o, f.Cookie) {
+		out[dpid] = append(out[dpid], FlowChange{Flow: *f})
+		e.count(dpid, f.Table, 1)
+		return
+	}
+	sl := slot{dpid, f.Key()}
+	e.touch(sl, before)
+	t := e.shared[dpid]
+	if t == nil {
+		t = map[openflow.Key]*sharedFlow{}
+		e.shared[dpid] = t
+	}
+	sf := t[sl.key]
+	if sf == nil {
+		t[sl.key] = &sharedFlow{variants: []variant{{flow: openflow.CloneFlow(f), n: 1}}}
+		e.count(dpid, f.Table, 1)
+		return
+	}
+	for i := range sf.variants {
+		if sf.variants[i].flow.SameContent(f) {
+			sf.variants[i].n++
 			return
 		}
 	}
-	en.wants = append(en.wants, want{o, f})
+	sf.variants = append(sf.variants, variant{flow: openflow.CloneFlow(f), n: 1})
 }
 
-// release drops owner o's want at sl; the flow goes when nobody wants it.
-func (e *Engine) release(o pipeline.Owner, sl slot) {
-	table := e.desired[sl.dpid]
-	en := table[sl.key]
-	if en == nil {
+// drop records that o no longer wants flow f on dpid (f was o's; it is
+// scratch: copied if kept).
+func (e *Engine) drop(o pipeline.Owner, dpid uint64, f *openflow.Flow, out map[uint64][]FlowChange, before map[slot]*openflow.Flow) {
+	if ownsAlone(o, f.Cookie) {
+		out[dpid] = append(out[dpid], FlowChange{Delete: true, Flow: openflow.CloneFlow(f)})
+		e.count(dpid, f.Table, -1)
 		return
 	}
-	for i := range en.wants {
-		if en.wants[i].owner == o {
-			en.wants = append(en.wants[:i], en.wants[i+1:]...)
+	sl := slot{dpid, f.Key()}
+	e.touch(sl, before)
+	t := e.shared[dpid]
+	sf := t[sl.key]
+	if sf == nil {
+		return
+	}
+	for i := range sf.variants {
+		if sf.variants[i].flow.SameContent(f) {
+			if sf.variants[i].n--; sf.variants[i].n == 0 {
+				sf.variants = append(sf.variants[:i], sf.variants[i+1:]...)
+			}
 			break
 		}
 	}
-	if len(en.wants) == 0 {
-		delete(table, sl.key)
-		if len(table) == 0 {
-			delete(e.desired, sl.dpid)
+	if len(sf.variants) == 0 {
+		delete(t, sl.key)
+		if len(t) == 0 {
+			delete(e.shared, dpid)
 		}
-		if c := e.counts[sl.dpid]; c != nil {
-			if c[sl.key.Table]--; c[sl.key.Table] <= 0 {
-				delete(c, sl.key.Table)
-			}
-			if len(c) == 0 {
-				delete(e.counts, sl.dpid)
-			}
+		e.count(dpid, f.Table, -1)
+	}
+}
+
+// touch notes what a shared slot held before this update's first change
+// to it.
+func (e *Engine) touch(sl slot, before map[slot]*openflow.Flow) {
+	if _, ok := before[sl]; ok {
+		return
+	}
+	if f, ok := e.desiredShared(sl); ok {
+		c := *f
+		before[sl] = &c
+	} else {
+		before[sl] = nil
+	}
+}
+
+func (e *Engine) desiredShared(sl slot) (*openflow.Flow, bool) {
+	sf := e.shared[sl.dpid][sl.key]
+	if sf == nil {
+		return nil, false
+	}
+	return &sf.variants[0].flow, true
+}
+
+func (e *Engine) count(dpid uint64, table uint8, d int) {
+	c := e.counts[dpid]
+	if c == nil {
+		c = map[uint8]int{}
+		e.counts[dpid] = c
+	}
+	if c[table] += d; c[table] <= 0 {
+		delete(c, table)
+		if len(c) == 0 {
+			delete(e.counts, dpid)
 		}
 	}
+}
+
+// dedupe drops all but the last of an owner's flows with the same
+// datapath and key (one owner producing one key twice: the last counts).
+func dedupe(fs []pipeline.PlacedFlow) []pipeline.PlacedFlow {
+	if len(fs) < 2 {
+		return fs
+	}
+	if len(fs) <= 32 {
+		out := fs[:0]
+		for i := range fs {
+			dup := false
+			for j := i + 1; j < len(fs); j++ {
+				if fs[j].DPID == fs[i].DPID && sameKey(&fs[j].Flow, &fs[i].Flow) {
+					dup = true
+					break
+				}
+			}
+			if !dup {
+				out = append(out, fs[i])
+			}
+		}
+		return out
+	}
+	last := make(map[slot]int, len(fs))
+	for i := range fs {
+		last[slot{fs[i].DPID, fs[i].Flow.Key()}] = i
+	}
+	out := fs[:0]
+	for i := range fs {
+		if last[slot{fs[i].DPID, fs[i].Flow.Key()}] == i {
+			out = append(out, fs[i])
+		}
+	}
+	return out
+}
+
+// A record is an owner's flows packed: the number of datapaths and the
+// index of each (in e.dpids), then the flows (openflow.Packer), each
+// preceded by its datapath's place in that list when there are several.
+
+func (e *Engine) dpidIndex(dpid uint64) uint32 {
+	if i, ok := e.dpidIx[dpid]; ok {
+		return i
+	}
+	i := uint32(len(e.dpids))
+	e.dpids = append(e.dpids, dpid)
+	e.dpidIx[dpid] = i
+	return i
+}
+
+// pack packs an owner's flows into a record.
+func (e *Engine) pack(fs []pipeline.PlacedFlow) string {
+	var ds [8]uint64
+	dps := ds[:0]
+	for i := range fs {
+		if !slices.Contains(dps, fs[i].DPID) {
+			dps = append(dps, fs[i].DPID)
+		}
+	}
+	b := binary.AppendUvarint(e.buf[:0], uint64(len(dps)))
+	for _, d := range dps {
+		b = binary.AppendUvarint(b, uint64(e.dpidIndex(d)))
+	}
+	e.st.Reset()
+	for i := range fs {
+		if len(dps) > 1 {
+			b = binary.AppendUvarint(b, uint64(slices.Index(dps, fs[i].DPID)))
+		}
+		b = e.pk.AppendFlow(b, &e.st, &fs[i].Flow)
+	}
+	e.buf = b
+	return string(b)
+}
+
+// recordReader reads the flows of records; it holds what it needs of the
+// engine (the packer and the datapaths as of when it was made), so a copy
+// made under the engine's lock reads on without it.
+type recordReader struct {
+	pk    *openflow.Packer
+	dpids []uint64
+	st    openflow.PackState
+}
+
+func (e *Engine) reader() *recordReader {
+	return &recordReader{pk: e.pk, dpids: e.dpids}
+}
+
+// frozenReader is a reader that stays valid while the engine changes.
+func (e *Engine) frozenReader() *recordReader {
+	return &recordReader{pk: e.pk.Freeze(), dpids: e.dpids[:len(e.dpids):len(e.dpids)]}
+}
+
+// bytesOf views a record as bytes, without copying; nothing writes them.
+func bytesOf(rec string) []byte { return unsafe.Slice(unsafe.StringData(rec), len(rec)) }
+
+// on reports whether record rec has flows on dpid.
+func (r *recordReader) on(rec string, dpid uint64) bool {
+	b := bytesOf(rec)
+	nd, n := binary.Uvarint(b)
+	if n <= 0 {
+		return false
+	}
+	b = b[n:]
+	for range nd {
+		ix, n := binary.Uvarint(b)
+		if n <= 0 || ix >= uint64(len(r.dpids)) {
+			return false
+		}
+		if r.dpids[ix] == dpid {
+			return true
+		}
+		b = b[n:]
+	}
+	return false
+}
+
+// each calls fn with every flow of record rec (f is scratch, reused for
+// the next flow) until fn returns false.
+func (r *recordReader) each(rec string, f *openflow.Flow, fn func(dpid uint64, f *openflow.Flow) bool) {
+	b := bytesOf(rec)
+	nd, n := binary.Uvarint(b)
+	if n <= 0 {
+		return
+	}
+	b = b[n:]
+	var ds [8]uint64
+	dps := ds[:0]
+	for range nd {
+		ix, n := binary.Uvarint(b)
+		if n <= 0 || ix >= uint64(len(r.dpids)) {
+			return
+		}
+		dps = append(dps, r.dpids[ix])
+		b = b[n:]
+	}
+	r.st.Reset()
+	for len(b) > 0 {
+		d := uint64(0)
+		if len(dps) > 0 {
+			d = dps[0]
+		}
+		if len(dps) > 1 {
+			k, n := binary.Uvarint(b)
+			if n <= 0 || k >= uint64(len(dps)) {
+				return
+			}
+			d = dps[k]
+			b = b[n:]
+		}
+		var err error
+		if b, err = r.pk.ReadFlow(b, &r.st, f); err != nil {
+			return
+		}
+		if !fn(d, f) {
+			return
+		}
+	}
+}
+
+// unpack appends the flows of record rec to out, each with its own Match
+// and Actions (reusing out's spare elements' backing arrays).
+func (e *Engine) unpack(rec string, out []placed) []placed {
+	if rec == "" {
+		return out
+	}
+	r := e.reader()
+	var f openflow.Flow
+	r.each(rec, &f, func(dpid uint64, f *openflow.Flow) bool {
+		if len(out) < cap(out) {
+			out = out[:len(out)+1]
+			p := &out[len(out)-1]
+			p.dpid = dpid
+			m, a := p.flow.Match[:0], p.flow.Actions[:0]
+			p.flow = *f
+			p.flow.Match = append(m, f.Match...)
+			p.flow.Actions = append(a, f.Actions...)
+			return true
+		}
+		out = append(out, placed{dpid: dpid, flow: openflow.CloneFlow(f)})
+		return true
+	})
+	return out
 }
 
 // Desired is the full table vpcflow wants on dpid: the pipeline's defaults
 // and every owner's flows there.
 func (e *Engine) Desired(dpid uint64) DesiredTable {
-	t := make(DesiredTable, len(e.desired[dpid])+len(e.p.Tables()))
-	for _, f := range e.p.Defaults() {
-		t[f.Key()] = f
+	return e.desiredWhere(dpid, func(uint8) bool { return true })
+}
+
+// DesiredIn is Desired(dpid) restricted to one table.
+func (e *Engine) DesiredIn(dpid uint64, tableID uint8) DesiredTable {
+	return e.desiredWhere(dpid, func(t uint8) bool { return t == tableID })
+}
+
+func (e *Engine) desiredWhere(dpid uint64, in func(uint8) bool) DesiredTable {
+	n := 0
+	for t, c := range e.counts[dpid] {
+		if in(t) {
+			n += c
+		}
 	}
-	for k, en := range e.desired[dpid] {
-		t[k] = en.wants[0].flow
+	t := make(DesiredTable, n+len(e.p.Tables()))
+	for _, f := range e.p.Defaults() {
+		if in(f.Table) {
+			t[f.Key()] = f
+		}
+	}
+	r := e.reader()
+	var scratch openflow.Flow
+	for _, rec := range e.recs {
+		if !r.on(rec, dpid) {
+			continue
+		}
+		r.each(rec, &scratch, func(d uint64, f *openflow.Flow) bool {
+			if d == dpid && in(f.Table) {
+				c := openflow.CloneFlow(f)
+				t[c.Key()] = c
+			}
+			return true
+		})
+	}
+	for k, sf := range e.shared[dpid] {
+		if in(k.Table) {
+			t[k] = sf.variants[0].flow
+		}
 	}
 	return t
 }
@@ -214,41 +552,58 @@ func (e *Engine) TableSizes(dpid uint64) map[uint8]int {
 	for t, n := range e.counts[dpid] {
 		out[t] = n
 	}
-	table := e.desired[dpid]
 	for _, f := range e.p.Defaults() {
-		if _, ok := table[f.Key()]; !ok {
+		if !e.wants(dpid, &f) {
 			out[f.Table]++
 		}
 	}
 	return out
 }
 
-// DesiredIn is Desired(dpid) restricted to one table.
-func (e *Engine) DesiredIn(dpid uint64, tableID uint8) DesiredTable {
-	t := DesiredTable{}
-	for _, f := range e.p.Defaults() {
-		if f.Table == tableID {
-			t[f.Key()] = f
-		}
+// wants reports whether an owner wants a flow with f's key on dpid.
+func (e *Engine) wants(dpid uint64, f *openflow.Flow) bool {
+	if _, ok := e.shared[dpid][f.Key()]; ok {
+		return true
 	}
-	for k, en := range e.desired[dpid] {
-		if k.Table == tableID {
-			t[k] = en.wants[0].flow
+	if ck := pipeline.ParseCookie(f.Cookie); ck.Ours && ck.Owner != pipeline.OwnerPipeline {
+		found := false
+		if rec, ok := e.recs[pipeline.Owner{Kind: ck.Owner, ID: ck.ID}]; ok {
+			r := e.reader()
+			var scratch openflow.Flow
+			r.each(rec, &scratch, func(d uint64, g *openflow.Flow) bool {
+				found = d == dpid && sameKey(f, g)
+				return !found
+			})
 		}
+		return found
 	}
-	return t
+	return false
 }
 
-// OwnersOf lists the owners that want the flow with key k on dpid.
+// OwnersOf lists the owners that want the flow with key k on dpid. It
+// reads every record: for tests and tools.
 func (e *Engine) OwnersOf(dpid uint64, k openflow.Key) []pipeline.Owner {
-	en := e.desired[dpid][k]
-	if en == nil {
-		return nil
+	var out []pipeline.Owner
+	r := e.reader()
+	var scratch openflow.Flow
+	for o, rec := range e.recs {
+		if !r.on(rec, dpid) {
+			continue
+		}
+		r.each(rec, &scratch, func(d uint64, f *openflow.Flow) bool {
+			if d == dpid && f.Key() == k {
+				out = append(out, o)
+				return false
+			}
+			return true
+		})
 	}
-	out := make([]pipeline.Owner, len(en.wants))
-	for i, w := range en.wants {
-		out[i] = w.owner
-	}
+	slices.SortFunc(out, func(a, b pipeline.Owner) int {
+		if a.Kind != b.Kind {
+			return int(a.Kind) - int(b.Kind)
+		}
+		return int(a.ID) - int(b.ID)
+	})
 	return out
 }
 
@@ -256,8 +611,10 @@ func (e *Engine) OwnersOf(dpid uint64, k openflow.Key) []pipeline.Owner {
 // the defaults).
 func (e *Engine) Size() int {
 	n := 0
-	for _, t := range e.desired {
-		n += len(t)
+	for _, c := range e.counts {
+		for _, k := range c {
+			n += k
+		}
 	}
 	return n
 }

@@ -156,22 +156,23 @@ func TestUpdateIsTheNetDifference(t *testing.T) {
 	})
 }
 
-// TestConflictingOwnersFirstWins: when two owners want one key with
-// different content, the first stays installed until it lets go, then the
-// other's content is installed.
+// TestConflictingOwnersFirstWins: when two owners want one shared key
+// with different content, the first stays installed until it lets go,
+// then the other's content is installed.
 func TestConflictingOwnersFirstWins(t *testing.T) {
 	e := New(pipeline.Default())
 	f1 := openflow.Flow{Table: 30, Priority: 200, Cookie: 1, Actions: []openflow.Action{openflow.Output(1)}}
 	f2 := f1
 	f2.Actions = []openflow.Action{openflow.Output(2)}
 	a, b := pipeline.Owner{Kind: pipeline.OwnerHost, ID: 1}, pipeline.Owner{Kind: pipeline.OwnerHost, ID: 2}
-	sl := slot{1, f1.Key()}
-	e.hold(a, sl, f1)
-	e.hold(b, sl, f2)
+	out := map[uint64][]FlowChange{}
+	before := map[slot]*openflow.Flow{}
+	e.take(a, 1, &f1, out, before)
+	e.take(b, 1, &f2, out, before)
 	if got := e.Desired(1)[f1.Key()]; got.ActionsString() != "output:1" {
 		t.Fatalf("installed %s, want the first owner's", got.ActionsString())
 	}
-	e.release(a, sl)
+	e.drop(a, 1, &f1, out, before)
 	if got := e.Desired(1)[f1.Key()]; got.ActionsString() != "output:2" {
 		t.Fatalf("after the first let go: %s", got.ActionsString())
 	}

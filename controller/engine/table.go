@@ -1,0 +1,216 @@
+package engine
+
+import (
+	"hash/maphash"
+	"slices"
+
+	"github.com/vpcflow/vpcflow/controller/pipeline"
+	"github.com/vpcflow/vpcflow/openflow"
+)
+
+// Table is what the engine wants on one datapath (or in one of its
+// tables) at the moment it was taken, readable without the engine: the
+// owners' packed records are immutable strings, so taking it costs a
+// look at each record's header and no flow is unpacked. A switch's
+// reconciliation takes it under the caller's lock and diffs against it
+// after letting go (Diff).
+type Table struct {
+	p     *pipeline.Pipeline
+	dpid  uint64
+	only  int // table ID, or -1 for every table
+	r     *recordReader
+	recs  []string        // owners' records with flows on dpid
+	extra []openflow.Flow // the defaults and the shared flows on dpid
+}
+
+// Table is what the engine wants on dpid now (the pipeline's defaults and
+// every owner's flows there): Desired, without building it.
+func (e *Engine) Table(dpid uint64) *Table { return e.table(dpid, -1) }
+
+// TableIn is Table(dpid) restricted to one table.
+func (e *Engine) TableIn(dpid uint64, tableID uint8) *Table { return e.table(dpid, int(tableID)) }
+
+func (e *Engine) table(dpid uint64, only int) *Table {
+	t := &Table{p: e.p, dpid: dpid, only: only, r: e.frozenReader()}
+	for _, rec := range e.recs {
+		if t.r.on(rec, dpid) {
+			t.recs = append(t.recs, rec)
+		}
+	}
+	for _, f := range e.p.Defaults() {
+		if t.in(f.Table) {
+			t.extra = append(t.extra, f)
+		}
+	}
+	for k, sf := range e.shared[dpid] {
+		if t.in(k.Table) {
+			t.extra = append(t.extra, sf.variants[0].flow)
+		}
+	}
+	return t
+}
+
+func (t *Table) in(table uint8) bool { return t.only < 0 || int(table) == t.only }
+
+// eachRecordFlow calls fn with every flow record i has on the table's
+// datapath (f is scratch) and its position in the record.
+func (t *Table) eachRecordFlow(i int, f *openflow.Flow, fn func(ord int, f *openflow.Flow)) {
+	ord := -1
+	t.r.each(t.recs[i], f, func(d uint64, f *openflow.Flow) bool {
+		ord++
+		if d == t.dpid && t.in(f.Table) {
+			fn(ord, f)
+		}
+		return true
+	})
+}
+
+// TableDiff compares the flows a switch reports, one at a time as its
+// dump arrives, with a Table, and says what to change: DiffTable without
+// holding either side whole. It indexes the desired flows by a 128-bit
+// hash of their key (two 64-bit hashes with seeds of its own, so a
+// collision between two different keys has a chance of 2^-128) and a
+// 64-bit hash of their content.
+type TableDiff struct {
+	t            *Table
+	seed1, seed2 maphash.Seed
+	seedC        maphash.Seed
+	index        map[uint64]int32 // first hash of a key → first want with it
+	wants        []tableWant
+	found        int
+	dels         []FlowChange
+	stale        []int32 // wants whose installed content differs
+	buf          []byte
+}
+
+type tableWant struct {
+	h2, content uint64
+	rec         int32 // index in t.recs, or -1-i for t.extra[i]
+	ord         int32 // the flow's position in its record
+	next        int32 // next want whose key has the same first hash, or -1
+	seen        bool
+}
+
+// Diff starts comparing t with a switch's flows: it indexes every desired
+// flow (a few hundred nanoseconds each).
+func (t *Table) Diff() *TableDiff {
+	d := &TableDiff{t: t, seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed(), seedC: maphash.MakeSeed()}
+	n := len(t.extra)
+	for range t.recs {
+		n += 8
+	}
+	d.index = make(map[uint64]int32, n)
+	d.wants = make([]tableWant, 0, n)
+	for i := range t.extra {
+		d.want(&t.extra[i], int32(-1-i), 0)
+	}
+	var scratch openflow.Flow
+	for i := range t.recs {
+		t.eachRecordFlow(i, &scratch, func(ord int, f *openflow.Flow) {
+			d.want(f, int32(i), int32(ord))
+		})
+	}
+	return d
+}
+
+func (d *TableDiff) hashes(f *openflow.Flow) (h1, h2 uint64) {
+	d.buf = openflow.AppendKey(d.buf[:0], f)
+	return maphash.Bytes(d.seed1, d.buf), maphash.Bytes(d.seed2, d.buf)
+}
+
+func (d *TableDiff) contentHash(f *openflow.Flow) uint64 {
+	d.buf = openflow.AppendContent(d.buf[:0], f)
+	return maphash.Bytes(d.seedC, d.buf)
+}
+
+// lookup finds the want with f's key, or -1.
+func (d *TableDiff) lookup(h1, h2 uint64) int32 {
+	i, ok := d.index[h1]
+	if !ok {
+		return -1
+	}
+	for ; i >= 0; i = d.wants[i].next {
+		if d.wants[i].h2 == h2 {
+			return i
+		}
+	}
+	return -1
+}
+
+// want indexes one desired flow; a later flow with the same key replaces
+// an earlier one (an owner's flow replaces a default, as in Desired).
+func (d *TableDiff) want(f *openflow.Flow, rec, ord int32) {
+	h1, h2 := d.hashes(f)
+	w := tableWant{h2: h2, content: d.contentHash(f), rec: rec, ord: ord, next: -1}
+	if i := d.lookup(h1, h2); i >= 0 {
+		w.next = d.wants[i].next
+		d.wants[i] = w
+		return
+	}
+	if first, ok := d.index[h1]; ok {
+		w.next = first
+	}
+	d.index[h1] = int32(len(d.wants))
+	d.wants = append(d.wants, w)
+}
+
+// Installed takes one flow the switch has (f may be reused once it
+// returns).
+func (d *TableDiff) Installed(f *openflow.Flow) {
+	if !d.t.in(f.Table) {
+		return
+	}
+	h1, h2 := d.hashes(f)
+	i := d.lookup(h1, h2)
+	if i < 0 || d.wants[i].seen {
+		if IsManaged(d.t.p, f) {
+			d.dels = append(d.dels, FlowChange{Delete: true, Flow: openflow.CloneFlow(f)})
+		}
+		return
+	}
+	w := &d.wants[i]
+	w.seen = true
+	d.found++
+	if w.content != d.contentHash(f) {
+		d.stale = append(d.stale, i)
+	}
+}
+
+// Changes is what to send once every installed flow was given: the
+// managed flows nobody wants deleted, the missing and different ones
+// installed; deletes first, then installs, each ordered as DiffTable
+// orders them.
+func (d *TableDiff) Changes() []FlowChange {
+	need := d.stale
+	if d.found < len(d.wants) {
+		for i := range d.wants {
+			if !d.wants[i].seen {
+				need = append(need, int32(i))
+			}
+		}
+	}
+	adds := make([]FlowChange, 0, len(need))
+	byRec := map[int32][]int32{} // record → positions of the flows needed
+	for _, i := range need {
+		w := &d.wants[i]
+		if w.rec < 0 {
+			adds = append(adds, FlowChange{Flow: d.t.extra[-1-w.rec]})
+			continue
+		}
+		byRec[w.rec] = append(byRec[w.rec], w.ord)
+	}
+	var scratch openflow.Flow
+	for rec, ords := range byRec {
+		d.t.eachRecordFlow(int(rec), &scratch, func(ord int, f *openflow.Flow) {
+			if slices.Contains(ords, int32(ord)) {
+				adds = append(adds, FlowChange{Flow: openflow.CloneFlow(f)})
+			}
+		})
+	}
+	sortChanges(d.dels)
+	sortChanges(adds)
+	return append(d.dels, adds...)
+}
+
+// Wanted is how many flows the table holds.
+func (d *TableDiff) Wanted() int { return len(d.wants) }
