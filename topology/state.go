@@ -106,14 +106,15 @@ func (st *State) getByID(k kind, id uint32) (Object, bool) {
 	return o, ok
 }
 
-// uniqueValue is o's value in a unique index ("" if it has none there).
-func uniqueValue(k kind, o Object, index string) (string, bool) {
+// holdsUnique reports whether o has value in unique index (an object may
+// hold several values of one index: a NAT gateway's addresses).
+func holdsUnique(k kind, o Object, index, value string) bool {
 	for _, u := range k.uniques(o) {
-		if u.index == index {
-			return u.value, true
+		if u.index == index && u.value == value {
+			return true
 		}
 	}
-	return "", false
+	return false
 }
 
 // holder returns the object of kind k that holds a unique value.
@@ -125,7 +126,7 @@ func (st *State) holder(k kind, index, value string) (Object, bool) {
 	}
 	if id, ok := ix.byHash[st.hash(value)]; ok {
 		o := t.byID[id]
-		if v, ok := uniqueValue(k, o, index); ok && v == value {
+		if holdsUnique(k, o, index, value) {
 			return o, true
 		}
 	}
@@ -158,7 +159,7 @@ func (st *State) insert(o Object) {
 			ix.byHash[h] = id
 			continue
 		}
-		if v, _ := uniqueValue(k, t.byID[other], u.index); v == u.value {
+		if holdsUnique(k, t.byID[other], u.index, u.value) {
 			continue // a duplicate let in on load: the first keeps the index
 		}
 		if ix.spill == nil {
