@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/vpcflow/vpcflow/topology"
 	"os/exec"
 	"regexp"
 	"sort"
@@ -82,11 +83,11 @@ func TestPackageUpgradeBackupRestore(t *testing.T) {
 	// 2 store, copies it and upgrades it.
 	out := sb.sh(t, "dpkg", "-i", "/tmp/vpcflow.deb")
 	t.Logf("dpkg -i:\n%s", out)
-	if !strings.Contains(out, "store /var/lib/vpcflow/vpcflow.db exists already (1 VPCs, 1 vSwitches, 2 hosts, 2 subnets); upgraded to schema 3 (the store as it was: /var/lib/vpcflow/vpcflow.db.schema2.bak)") {
+	if !strings.Contains(out, "store /var/lib/vpcflow/vpcflow.db exists already (1 VPCs, 1 vSwitches, 2 hosts, 2 subnets); upgraded to schema "+topology.SchemaVersion+" (the store as it was: /var/lib/vpcflow/vpcflow.db.schema2.bak)") {
 		t.Errorf("postinst did not report the upgrade:\n%s", out)
 	}
-	if got := storeSchema(t, sb.path("/var/lib/vpcflow/vpcflow.db")); got != "3" {
-		t.Errorf("the store has schema %q after the upgrade, want 3", got)
+	if got := storeSchema(t, sb.path("/var/lib/vpcflow/vpcflow.db")); got != topology.SchemaVersion {
+		t.Errorf("the store has schema %q after the upgrade, want %s", got, topology.SchemaVersion)
 	}
 	bak := sb.path("/var/lib/vpcflow/vpcflow.db.schema2.bak")
 	if got := storeSchema(t, bak); got != "2" {
