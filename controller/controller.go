@@ -254,6 +254,10 @@ func (c *Controller) Apply(ctx context.Context, ops []topology.Op) ([]topology.O
 		changes = c.recompute(st, c.pipe.Affected(st, applied))
 	})
 	waits := c.queueChanges(changes)
+	if !c.leading() {
+		// The leader installs them; wait until it has (followerconfirm.go).
+		waits = c.followerWaits(changes)
+	}
 	c.mu.Unlock()
 	// A stored change that a switch did not confirm is an
 	// *UnconfirmedError (status.go), returned with the applied ops.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vpcflow/vpcflow/controller/engine"
 	"strings"
 	"sync"
 	"testing"
@@ -155,8 +156,15 @@ func TestReplicaFollowerThenLeader(t *testing.T) {
 	gen1 := uint64(1)<<48 | 10
 	r.c.SetRole(Role{Generation: gen1, LeaderName: "other"})
 	waitUntil(t, "SLAVE", func() bool { return dp.Events() == "slave(281474976710666)" })
-	r.apply(route("172.18.7.0/24"))
-	time.Sleep(50 * time.Millisecond)
+	// Stored, not written: no leader installs it here, so the write is
+	// answered as unconfirmed once the push timeout ends.
+	ctx, cancel := context.WithTimeout(r.ctx, 300*time.Millisecond)
+	_, err := r.c.Apply(ctx, []topology.Op{route("172.18.7.0/24")})
+	cancel()
+	var ue *UnconfirmedError
+	if !errors.As(err, &ue) {
+		t.Fatalf("a follower's write nobody installs: %v, want *UnconfirmedError", err)
+	}
 	if ev := dp.Events(); ev != "slave(281474976710666)" || dp.Mods() != 0 {
 		t.Fatalf("a follower wrote: %s (%d mods)", ev, dp.Mods())
 	}
@@ -167,6 +175,70 @@ func TestReplicaFollowerThenLeader(t *testing.T) {
 	ev := dp.Events()
 	if !strings.HasPrefix(ev, "slave(281474976710666) master(281474976710676) dump apply(") {
 		t.Fatalf("leader's order: %s", ev)
+	}
+	r.exact()
+}
+
+// A write through a follower answers once the leader's flows are on the
+// switch (followerconfirm.go): the follower watches over its SLAVE
+// connection, asking for the changed flows by cookie.
+func TestReplicaFollowerWriteWaitsForTheLeader(t *testing.T) {
+	r := replicaRig(t, &fakeLeadership{confirmed: true})
+	dp := newRoleDatapath(1)
+	serveRole(r, dp)
+	r.c.SetRole(Role{Generation: uint64(1)<<48 | 10, LeaderName: "other"})
+	waitUntil(t, "SLAVE", func() bool { return strings.Contains(dp.Events(), "slave(") })
+
+	// The leader, played by the test: once this replica's engine has the
+	// change (it is stored), it waits 100 ms and installs what the engine
+	// wants.
+	desired := func() engine.DesiredTable {
+		r.c.mu.Lock()
+		defer r.c.mu.Unlock()
+		return r.c.engine.Desired(1)
+	}
+	seedFlows := len(desired())
+	installed := make(chan time.Time, 1)
+	go func() {
+		for len(desired()) == seedFlows {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond)
+		for _, f := range desired() {
+			dp.Put(f)
+		}
+		installed <- time.Now()
+	}()
+	start := time.Now()
+	if _, err := r.c.Apply(r.ctx, []topology.Op{route("172.18.7.0/24")}); err != nil {
+		t.Fatalf("follower write with the leader installing it: %v", err)
+	}
+	answered := time.Now()
+	at := <-installed
+	if answered.Before(at) {
+		t.Fatalf("the follower answered %v after the write, before the leader installed the flows (%v)", answered.Sub(start), at.Sub(start))
+	}
+	if dp.Mods() != 0 {
+		t.Fatalf("the follower wrote %d flow-mods", dp.Mods())
+	}
+	t.Logf("answered %v after the write, %v after the leader's install", answered.Sub(start), answered.Sub(at))
+
+	// A delete: answered once the leader removed the flows.
+	before := desired()
+	go func() {
+		for len(desired()) == len(before) {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond)
+		after := desired()
+		for k, f := range before {
+			if _, ok := after[k]; !ok {
+				dp.Remove(f)
+			}
+		}
+	}()
+	if _, err := r.c.Apply(r.ctx, []topology.Op{topology.Delete(&topology.Subnet{VPC: "vpc-seed", Name: "172.18.7.0-24"}, false)}); err != nil {
+		t.Fatalf("follower delete with the leader removing it: %v", err)
 	}
 	r.exact()
 }

@@ -472,8 +472,18 @@ func TestReplicas(t *testing.T) {
 		must(t, leader.proc.Kill())
 		// During the failover: through a follower, before anyone leads.
 		fol := r.followers(leader)[0]
-		r.rest(fol, "POST", "/v1/vpcs/vpc-seed/subnets", map[string]any{"cidr": "172.18.9.0/24", "host": "test2"}, 201, 202)
+		// A follower answers once the leader's flows are on the switch
+		// (it watches them over its own connection): here the next
+		// leader's, after it reconciled; 202 if that took longer than
+		// the push timeout.
+		code, body, err := r.do(fol, "POST", "/v1/vpcs/vpc-seed/subnets", map[string]any{"cidr": "172.18.9.0/24", "host": "test2"})
 		duringStored := time.Since(kill)
+		switch {
+		case err != nil || (code != 201 && code != 202):
+			t.Fatalf("write through follower %s during the failover: %d %s %v", fol.name, code, body, err)
+		case code == 201 && r.routeFlows("172.18.9.0/24") == 0:
+			t.Fatalf("follower %s answered 201 during the failover but br-test has no flow for the route", fol.name)
+		}
 		next := r.waitLeader(leader, 10*replicaTTL)
 		at, _, _ := r.reconciledAfter(next, kill, 20*time.Second)
 		// After: through the follower of the new leader.
@@ -483,7 +493,10 @@ func TestReplicas(t *testing.T) {
 				after = rp
 			}
 		}
-		r.rest(after, "POST", "/v1/vpcs/vpc-seed/subnets", map[string]any{"cidr": "172.18.10.0/24", "host": "test1"}, 201, 202)
+		r.rest(after, "POST", "/v1/vpcs/vpc-seed/subnets", map[string]any{"cidr": "172.18.10.0/24", "host": "test1"}, 201)
+		if n := r.routeFlows("172.18.10.0/24"); n == 0 {
+			t.Fatalf("follower %s answered 201 before the leader's flows for the route were on br-test", after.name)
+		}
 		f.eventually("both changes on br-test", 20*time.Second, func() error {
 			if a, b := r.routeFlows("172.18.9.0/24"), r.routeFlows("172.18.10.0/24"); a == 0 || b == 0 {
 				return fmt.Errorf("route flows %d and %d", a, b)
@@ -492,8 +505,8 @@ func TestReplicas(t *testing.T) {
 		})
 		res := p.Stop()
 		mods := r.flowModsSince(next, kill)
-		t.Logf("FAILOVER rest-during-failover: failover=%s flow_mods=%d (stored through follower %s %s after the kill, and after through %s) ping_lost=%d",
-			ms(at.Sub(kill)), mods, fol.name, ms(duringStored), after.name, res.PingLost)
+		t.Logf("FAILOVER rest-during-failover: failover=%s flow_mods=%d (through follower %s: %d %s after the kill, and after through %s) ping_lost=%d",
+			ms(at.Sub(kill)), mods, fol.name, code, ms(duringStored), after.name, res.PingLost)
 		res.expectNoLoss(t, "across the failover with changes")
 		r.start(leader)
 	})

@@ -67,6 +67,19 @@ func TestOVSRoles(t *testing.T) {
 	if b.noBundles.Load() {
 		t.Error("a slave's refused bundle made the switch look bundle-less")
 	}
+	// A slave reads by cookie (a follower replica watching the leader's
+	// flows): the switch answers with those flows only.
+	other := []FlowMod{{Command: FlowAdd, Flow: Flow{Table: 3, Priority: 20, Cookie: testCookie + 1}}}
+	if err := a.Apply(ctx, other); err != nil {
+		t.Fatalf("master's second bundle: %v", err)
+	}
+	got, err := b.DumpCookie(ctx, TableAll, testCookie, ^uint64(0))
+	if err != nil || len(got) != 1 || got[0].Flow.Priority != 10 || got[0].Flow.Cookie != testCookie {
+		t.Fatalf("slave's dump by cookie 0x%x: %+v %v; want the priority 10 flow only", testCookie, got, err)
+	}
+	if got, err := b.DumpCookie(ctx, 3, testCookie, ^uint64(3)); err != nil || len(got) != 2 {
+		t.Fatalf("dump of table 3 by cookie under a mask: %d flows, %v; want 2", len(got), err)
+	}
 	if _, err := b.RequestRole(ctx, RoleMaster, genA-1); !errors.Is(err, ErrStaleGeneration) {
 		t.Fatalf("B MASTER with an older generation: want stale, got %v", err)
 	}

@@ -69,6 +69,13 @@ func (s *Switch) TableStats(ctx context.Context) ([]TableStats, error) {
 // appendTableFlowStatsRequest appends an OFPMP_FLOW request for every flow
 // of one table.
 func appendTableFlowStatsRequest(table uint8) func(b []byte, xid uint32) []byte {
+	return appendFilteredFlowStatsRequest(table, 0, 0)
+}
+
+// appendFilteredFlowStatsRequest appends an OFPMP_FLOW request for the
+// flows of table (TableAll: every table) whose cookie equals cookie under
+// mask (mask 0: any cookie).
+func appendFilteredFlowStatsRequest(table uint8, cookie, mask uint64) func(b []byte, xid uint32) []byte {
 	return func(b []byte, xid uint32) []byte {
 		start := len(b)
 		b = appendHeader(b, typeMultipartReq, xid)
@@ -79,12 +86,32 @@ func appendTableFlowStatsRequest(table uint8) func(b []byte, xid uint32) []byte 
 		b = appendU32(b, PortAny)
 		b = appendU32(b, groupAny)
 		b = appendU32(b, 0) // pad
-		b = appendU64(b, 0) // cookie
-		b = appendU64(b, 0) // cookie_mask
+		b = appendU64(b, cookie)
+		b = appendU64(b, mask)
 		b = appendMatch(b, nil)
 		setLength(b, start)
 		return b
 	}
+}
+
+// DumpCookie returns the flows of table (TableAll: every table) whose
+// cookie equals cookie under mask: the switch filters, so a few flows of
+// a million-flow table cost a few flows' answer.
+func (s *Switch) DumpCookie(ctx context.Context, table uint8, cookie, mask uint64) ([]FlowStats, error) {
+	what := fmt.Sprintf("dump cookie 0x%x/0x%x", cookie, mask)
+	parts, err := s.multipart(ctx, what, appendFilteredFlowStatsRequest(table, cookie, mask))
+	if err != nil {
+		return nil, err
+	}
+	var out []FlowStats
+	for i, part := range parts {
+		fs, err := DecodeFlowStats(part)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: reply part %d: %w", s, what, i, err)
+		}
+		out = append(out, fs...)
+	}
+	return out, nil
 }
 
 // DumpTable returns the flows of one table.

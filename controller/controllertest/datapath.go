@@ -122,6 +122,22 @@ func (d *Datapath) DumpTable(ctx context.Context, table uint8) ([]openflow.FlowS
 	return out, nil
 }
 
+// DumpCookie returns the flows of table (TableAll: every table) whose
+// cookie equals cookie under mask, as OVS filters a flow stats request.
+func (d *Datapath) DumpCookie(ctx context.Context, table uint8, cookie, mask uint64) ([]openflow.FlowStats, error) {
+	all, err := d.DumpTable(ctx, table)
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, fs := range all {
+		if fs.Flow.Cookie&mask == cookie&mask {
+			out = append(out, fs)
+		}
+	}
+	return out, nil
+}
+
 // TableStats counts the flows of every table, as OVS answers OFPMP_TABLE
 // (every table, empty ones included).
 func (d *Datapath) TableStats(ctx context.Context) ([]openflow.TableStats, error) {
