@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -34,17 +35,23 @@ const followerPoll = 20 * time.Millisecond
 func (c *Controller) followerWaits(changes map[uint64][]engine.FlowChange) map[uint64]<-chan error {
 	waits := map[uint64]<-chan error{}
 	for dpid, cs := range changes {
-		sc, ok := c.switches[dpid]
-		if !ok || len(cs) == 0 {
+		if len(cs) == 0 {
 			continue
 		}
 		done := make(chan error, 1)
+		waits[dpid] = done
+		sc, ok := c.switches[dpid]
+		if !ok {
+			// The leader may well have installed it; this replica cannot
+			// see (it is starting, or the switch does not list it).
+			done <- errors.New("this replica follows and has no connection to the switch, so it cannot see the leader install the change (stored; installed by the leader)")
+			continue
+		}
 		go func(dp Datapath, cs []engine.FlowChange) {
 			ctx, cancel := context.WithTimeout(context.Background(), c.opts.PushTimeout)
 			defer cancel()
 			done <- waitInstalled(ctx, dp, cs, followerPoll)
 		}(sc.dp, cs)
-		waits[dpid] = done
 	}
 	return waits
 }

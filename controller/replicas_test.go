@@ -27,7 +27,12 @@ func route(cidr string) topology.Op {
 func replicaRig(t *testing.T, lead Leadership) *rig {
 	r := newRig(t, Options{Leadership: lead, OVSDBEndpoints: []string{"unix:/test/db.sock"}})
 	r.c.BridgesChanged("unix:/test/db.sock", seedBridges())
-	r.apply(seedOps()...)
+	// Stored before any switch connects: a replica that does not lead
+	// and sees no switch cannot say the flows are installed.
+	var ue *UnconfirmedError
+	if _, err := r.c.Apply(r.ctx, seedOps()); !errors.As(err, &ue) {
+		t.Fatalf("seed through a replica connected to no switch: %v, want *UnconfirmedError", err)
+	}
 	return r
 }
 
