@@ -191,7 +191,21 @@ func TestOVSControllerUserdataAndResume(t *testing.T) {
 	if err := h.sw.Apply(ctx, addMods(flows)); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	takePins := func() []PacketIn {
+	// takePins takes the packet-ins so far, once want of them arrived (or
+	// 5 s passed) and 100 ms more for any extra: the switch sends them
+	// after the packets it forwards, so the pings can be answered first.
+	takePins := func(want int) []PacketIn {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			mu.Lock()
+			n := len(pins)
+			mu.Unlock()
+			if n >= want || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond)
 		mu.Lock()
 		defer mu.Unlock()
 		p := pins
@@ -218,7 +232,7 @@ func TestOVSControllerUserdataAndResume(t *testing.T) {
 		if n := ping(t, ctx, h.a, ipHostB, 2); n != 2 {
 			t.Errorf("%d of 2 pings answered, want 2 (the controller action does not stop the packet)", n)
 		}
-		p := takePins()
+		p := takePins(2)
 		for _, pi := range p {
 			check(t, pi, 7, cookie+1, false)
 		}
@@ -236,7 +250,7 @@ func TestOVSControllerUserdataAndResume(t *testing.T) {
 		if n := ping(t, ctx, h.a, ipHostB, 3); n != 3 {
 			t.Errorf("with Resume: %d of 3 pings answered, want 3", n)
 		}
-		p := takePins()
+		p := takePins(3)
 		for _, pi := range p {
 			// OVS reports a paused packet's first rule (table 0), not
 			// the one whose action paused it.
@@ -250,7 +264,7 @@ func TestOVSControllerUserdataAndResume(t *testing.T) {
 		if n := ping(t, ctx, h.a, ipHostB, 2); n != 0 {
 			t.Errorf("without Resume: %d of 2 pings answered, want 0", n)
 		}
-		if p := takePins(); len(p) != 2 {
+		if p := takePins(2); len(p) != 2 {
 			t.Errorf("%d packet-ins without Resume, want 2", len(p))
 		}
 	})
@@ -264,7 +278,7 @@ func TestOVSControllerUserdataAndResume(t *testing.T) {
 			defer mu.Unlock()
 			return len(pins) > 0
 		})
-		for _, pi := range takePins() {
+		for _, pi := range takePins(1) {
 			if pi.TableID != 0 || pi.Cookie != cookie+3 || pi.Userdata != nil || pi.Continuation != nil || pi.Reason != PacketInAction {
 				t.Errorf("packet-in %+v", pi)
 			}
