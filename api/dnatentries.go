@@ -45,7 +45,9 @@ func (req *DNATEntryRequest) toEntry(vpc, name string) (*topology.DNATEntry, *re
 
 // dnatEntryResource: /v1/vpcs/{vpc}/dnat-entries[/{name}].
 func dnatEntryResource() resource {
+	create, update := natEntryWrites[DNATEntryRequest, *DNATEntryRequest, *topology.DNATEntry]("a DNAT entry")
 	return resource{
+		create: create, update: update,
 		path: "/v1/vpcs/{vpc}/dnat-entries", item: "name", inVPC: true, batch: true,
 		list: func(st *topology.State, v map[string]string) any { return nonNil(st.DNATEntries(v["vpc"])) },
 		get: func(st *topology.State, v map[string]string) (any, bool) {
@@ -53,27 +55,7 @@ func dnatEntryResource() resource {
 			return x, ok
 		},
 		what: inVPCWhat("DNAT entry"),
-		create: func(s *server, data []byte, v map[string]string) (topology.Object, *requestError) {
-			var req DNATEntryRequest
-			if err := decodeObject(data, &req); err != nil {
-				return nil, err
-			}
-			if req.NATGateway == "" {
-				req.NATGateway = s.vpcNATGateway(v["vpc"])
-			}
-			return req.toEntry(v["vpc"], req.Name)
-		},
-		update: func(_ *server, data []byte, v map[string]string) (topology.Object, *requestError) {
-			var req DNATEntryRequest
-			if err := decodeObject(data, &req); err != nil {
-				return nil, err
-			}
-			if req.Name != "" && req.Name != v["name"] {
-				return nil, badRequest("name", "a DNAT entry cannot be renamed (the body says %q but the URL says %q)", req.Name, v["name"])
-			}
-			return req.toEntry(v["vpc"], v["name"])
-		},
-		ref: func(v map[string]string) topology.Object { return &topology.DNATEntry{VPC: v["vpc"], Name: v["name"]} },
+		ref:  func(v map[string]string) topology.Object { return &topology.DNATEntry{VPC: v["vpc"], Name: v["name"]} },
 		location: func(o topology.Object) string {
 			e := o.(*topology.DNATEntry)
 			return location("vpcs", e.VPC, "dnat-entries", e.Name)

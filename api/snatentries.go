@@ -42,7 +42,9 @@ func (req *SNATEntryRequest) toEntry(vpc, name string) (*topology.SNATEntry, *re
 
 // snatEntryResource: /v1/vpcs/{vpc}/snat-entries[/{name}].
 func snatEntryResource() resource {
+	create, update := natEntryWrites[SNATEntryRequest, *SNATEntryRequest, *topology.SNATEntry]("an SNAT entry")
 	return resource{
+		create: create, update: update,
 		path: "/v1/vpcs/{vpc}/snat-entries", item: "name", inVPC: true, batch: true,
 		list: func(st *topology.State, v map[string]string) any { return nonNil(st.SNATEntries(v["vpc"])) },
 		get: func(st *topology.State, v map[string]string) (any, bool) {
@@ -50,27 +52,7 @@ func snatEntryResource() resource {
 			return x, ok
 		},
 		what: inVPCWhat("SNAT entry"),
-		create: func(s *server, data []byte, v map[string]string) (topology.Object, *requestError) {
-			var req SNATEntryRequest
-			if err := decodeObject(data, &req); err != nil {
-				return nil, err
-			}
-			if req.NATGateway == "" {
-				req.NATGateway = s.vpcNATGateway(v["vpc"])
-			}
-			return req.toEntry(v["vpc"], req.Name)
-		},
-		update: func(_ *server, data []byte, v map[string]string) (topology.Object, *requestError) {
-			var req SNATEntryRequest
-			if err := decodeObject(data, &req); err != nil {
-				return nil, err
-			}
-			if req.Name != "" && req.Name != v["name"] {
-				return nil, badRequest("name", "an SNAT entry cannot be renamed (the body says %q but the URL says %q)", req.Name, v["name"])
-			}
-			return req.toEntry(v["vpc"], v["name"])
-		},
-		ref: func(v map[string]string) topology.Object { return &topology.SNATEntry{VPC: v["vpc"], Name: v["name"]} },
+		ref:  func(v map[string]string) topology.Object { return &topology.SNATEntry{VPC: v["vpc"], Name: v["name"]} },
 		location: func(o topology.Object) string {
 			e := o.(*topology.SNATEntry)
 			return location("vpcs", e.VPC, "snat-entries", e.Name)
