@@ -213,7 +213,7 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 	c.mu.Lock()
 	// Nothing is installed from here: the changes are not sent anywhere;
 	// switches get the desired table when they reconcile.
-	c.store.Read(func(st *topology.State) { c.recompute(st, pipeline.AllOwners(st)) })
+	c.store.Read(func(st *topology.State) { c.load(st) })
 	c.release.after(c.engine.Size())
 	c.mu.Unlock()
 	return c
@@ -302,6 +302,21 @@ func (c *Controller) recompute(st *topology.State, owners []pipeline.Owner) map[
 		}
 	}
 	return changes
+}
+
+// load fills the engine with every owner's flows at start-up, without
+// producing changes (nothing is installed from here), and records where
+// the hosts are attached. Caller holds c.mu and is inside store.Read.
+func (c *Controller) load(st *topology.State) {
+	snap := c.snapshot(st)
+	c.lastChassis, c.lastMetadata = snap.Chassis, snap.MetadataPorts
+	owners := pipeline.AllOwners(st)
+	c.engine.Load(snap, owners)
+	for _, o := range owners {
+		if o.Kind == pipeline.OwnerHost {
+			c.trackHost(snap, o)
+		}
+	}
 }
 
 // trackHost records where host owner o is attached, or that it is not (or

@@ -48,11 +48,29 @@ type SwitchFlows struct {
 }
 
 // DumpAllFlows dumps the flow tables of every reconciled switch, one after
-// the other, for scrape-time metrics and traces. A switch that fails is
-// left out and its error returned with the others'.
+// the other, for traces that index them (EachFlow, kept).
 func (c *Controller) DumpAllFlows(ctx context.Context) ([]SwitchFlows, error) {
 	var out []SwitchFlows
+	err := c.EachFlow(ctx, func(dpid uint64, fs *openflow.FlowStats) error {
+		if len(out) == 0 || out[len(out)-1].DPID != dpid {
+			out = append(out, SwitchFlows{DPID: dpid})
+		}
+		last := &out[len(out)-1]
+		last.Flows = append(last.Flows, openflow.FlowStats{Flow: openflow.CloneFlow(&fs.Flow), Packets: fs.Packets, Bytes: fs.Bytes, Duration: fs.Duration})
+		return nil
+	})
+	return out, err
+}
+
+// EachFlow calls fn with every flow of every reconciled switch, one
+// switch after the other, as each dump arrives: nothing is held (fs is
+// reused, fn copies what it keeps), so summing a million flows' counters
+// (the metrics' flow statistics) leaves no garbage to mark. A switch whose
+// dump fails has handed over the flows before the failure; the others go
+// on and its error is returned with theirs. fn's error stops it.
+func (c *Controller) EachFlow(ctx context.Context, fn func(dpid uint64, fs *openflow.FlowStats) error) error {
 	var errs []error
+	done := 0
 	for _, info := range c.Switches() {
 		c.mu.Lock()
 		sc, ok := c.switches[uint64(info.DPID)]
@@ -60,17 +78,28 @@ func (c *Controller) DumpAllFlows(ctx context.Context) ([]SwitchFlows, error) {
 		if !ok {
 			continue
 		}
-		stats, err := sc.dp.DumpFlows(ctx)
+		dpid := uint64(info.DPID)
+		var ferr error
+		err := dumpFlows(ctx, sc.dp, func(fs *openflow.FlowStats) error {
+			if err := fn(dpid, fs); err != nil {
+				ferr = err
+				return err
+			}
+			return nil
+		})
+		if ferr != nil {
+			return ferr
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("dumping flows of %s: %w", info.DPID, err))
 			continue
 		}
-		out = append(out, SwitchFlows{DPID: uint64(info.DPID), Flows: stats})
+		done++
 	}
 	if len(errs) > 0 {
-		return out, fmt.Errorf("%d of %d switches: %w", len(errs), len(errs)+len(out), errs[0])
+		return fmt.Errorf("%d of %d switches: %w", len(errs), len(errs)+done, errs[0])
 	}
-	return out, nil
+	return nil
 }
 
 // DumpFlows dumps one connected switch's flows with their counters.

@@ -10,15 +10,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/vpcflow/vpcflow/controller"
 	"github.com/vpcflow/vpcflow/controller/pipeline"
+	"github.com/vpcflow/vpcflow/openflow"
 	"github.com/vpcflow/vpcflow/topology"
 )
 
 // Source is what the FlowCollector reads at scrape time: the controller.
 type Source interface {
-	// DumpAllFlows dumps every reconciled switch's flows with counters.
-	DumpAllFlows(ctx context.Context) ([]controller.SwitchFlows, error)
+	// EachFlow calls fn with every reconciled switch's flows and their
+	// counters as the dumps arrive (fs is reused).
+	EachFlow(ctx context.Context, fn func(dpid uint64, fs *openflow.FlowStats) error) error
 	// Read runs fn with the current topology.
 	Read(fn func(st *topology.State))
 	// Pipeline declares the tables, cookies and drop reasons.
@@ -196,7 +197,6 @@ func (c *FlowCollector) read() (*flowSnapshot, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.Timeout)
 	defer cancel()
 	start := time.Now()
-	dumps, err := c.src.DumpAllFlows(ctx)
 	p := c.src.Pipeline()
 	snap := &flowSnapshot{started: start, tableNames: map[uint8]string{}, flows: map[tableKey]int{},
 		dropped: map[dropKey]count{}, forwarded: map[place]count{}}
@@ -213,33 +213,35 @@ func (c *FlowCollector) read() (*flowSnapshot, error) {
 	}
 	// Sum by owner first, without the store: holding its read lock over a
 	// dump of a million flows made every change wait (issue 17: the
-	// single-change p99 at 100,000 hosts was the scrape's refresh).
+	// single-change p99 at 100,000 hosts was the scrape's refresh). The
+	// dump is summed as it arrives, never held: a decoded million-flow
+	// dump was the next tail (the GC marking it).
 	type ownerDrop struct {
 		owner  pipeline.ParsedCookie
 		reason string
 	}
 	drops := map[ownerDrop]count{}
 	fwd := map[pipeline.ParsedCookie]count{}
-	for _, d := range dumps {
-		for i := range d.Flows {
-			fs := &d.Flows[i]
-			snap.flows[tableKey{d.DPID, fs.Flow.Table}]++
-			ck := pipeline.ParseCookie(fs.Flow.Cookie)
-			if !ck.Ours {
-				continue
-			}
-			switch {
-			case ck.Reason != pipeline.DropNone && len(fs.Flow.Actions) == 0:
-				k := ownerDrop{pipeline.ParsedCookie{Ours: true, Owner: ck.Owner, ID: ck.ID}, reasons[ck.Reason]}
-				v := drops[k]
-				drops[k] = count{v.packets + fs.Packets, v.bytes + fs.Bytes}
-			case ck.Reason == pipeline.DropNone && fs.Flow.Table == routing && routing != 0 && len(fs.Flow.Actions) > 0:
-				k := pipeline.ParsedCookie{Ours: true, Owner: ck.Owner, ID: ck.ID}
-				v := fwd[k]
-				fwd[k] = count{v.packets + fs.Packets, v.bytes + fs.Bytes}
-			}
+	seen := 0
+	err := c.src.EachFlow(ctx, func(dpid uint64, fs *openflow.FlowStats) error {
+		seen++
+		snap.flows[tableKey{dpid, fs.Flow.Table}]++
+		ck := pipeline.ParseCookie(fs.Flow.Cookie)
+		if !ck.Ours {
+			return nil
 		}
-	}
+		switch {
+		case ck.Reason != pipeline.DropNone && len(fs.Flow.Actions) == 0:
+			k := ownerDrop{pipeline.ParsedCookie{Ours: true, Owner: ck.Owner, ID: ck.ID}, reasons[ck.Reason]}
+			v := drops[k]
+			drops[k] = count{v.packets + fs.Packets, v.bytes + fs.Bytes}
+		case ck.Reason == pipeline.DropNone && fs.Flow.Table == routing && routing != 0 && len(fs.Flow.Actions) > 0:
+			k := pipeline.ParsedCookie{Ours: true, Owner: ck.Owner, ID: ck.ID}
+			v := fwd[k]
+			fwd[k] = count{v.packets + fs.Packets, v.bytes + fs.Bytes}
+		}
+		return nil
+	})
 	for id, n := range c.src.TooBigByHost() {
 		k := ownerDrop{pipeline.ParsedCookie{Ours: true, Owner: pipeline.OwnerHost, ID: id}, reasons[pipeline.DropTooBig]}
 		v := drops[k]
@@ -278,7 +280,7 @@ func (c *FlowCollector) read() (*flowSnapshot, error) {
 	}
 	snap.at = time.Now()
 	snap.took = snap.at.Sub(start)
-	if err != nil && len(dumps) == 0 {
+	if err != nil && seen == 0 {
 		return nil, err
 	}
 	return snap, err

@@ -132,7 +132,7 @@ func (st *State) find(k kind, req Object) (Object, *Error) {
 func (st *State) checkRefs(k kind, o Object) *Error {
 	for _, r := range k.refs(o) {
 		if _, ok := st.get(r.to, r.key); !ok {
-			return NotFound(r.field, "%s does not exist", r.what)
+			return NotFound(r.field, "%s does not exist", r.what())
 		}
 	}
 	return nil

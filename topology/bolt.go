@@ -226,6 +226,7 @@ func (b *Bolt) Load(ctx context.Context) (Snapshot, error) {
 					return err
 				}
 			}
+			dropMappedPages(b.db, tx)
 			return nil
 		})
 	})

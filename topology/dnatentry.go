@@ -141,7 +141,7 @@ func (dnatEntryKind) keyOf(o Object) (string, *Error) {
 func (dnatEntryKind) refs(o Object) []ref {
 	d := o.(*DNATEntry)
 	return []ref{vpcRef(d.VPC), {field: "nat_gateway", to: natGatewayKind{}, key: vpcKey(d.VPC, d.NATGateway),
-		what: fmt.Sprintf("NAT gateway %q in VPC %q", d.NATGateway, d.VPC)}}
+		what: func() string { return fmt.Sprintf("NAT gateway %q in VPC %q", d.NATGateway, d.VPC) }}}
 }
 
 func (dnatEntryKind) check(o, old Object) *Error {

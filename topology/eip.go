@@ -72,9 +72,9 @@ func (eipKind) keyOf(o Object) (string, *Error) {
 
 func (eipKind) refs(o Object) []ref {
 	e := o.(*EIP)
-	out := []ref{vpcRef(e.VPC), {field: "uplink", to: uplinkKind{}, key: e.Uplink, what: fmt.Sprintf("uplink %q", e.Uplink)}}
+	out := []ref{vpcRef(e.VPC), {field: "uplink", to: uplinkKind{}, key: e.Uplink, what: func() string { return fmt.Sprintf("uplink %q", e.Uplink) }}}
 	if e.Host != "" {
-		out = append(out, ref{field: "host", to: hostKind{}, key: vpcKey(e.VPC, e.Host), what: fmt.Sprintf("host %q in VPC %q", e.Host, e.VPC)})
+		out = append(out, ref{field: "host", to: hostKind{}, key: vpcKey(e.VPC, e.Host), what: func() string { return fmt.Sprintf("host %q in VPC %q", e.Host, e.VPC) }})
 	}
 	return out
 }

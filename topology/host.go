@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 )
 
 // Host is a VM (ECS instance) NIC in a vSwitch. It is attached by
@@ -76,9 +77,9 @@ func (hostKind) keyOf(o Object) (string, *Error) {
 func (hostKind) refs(o Object) []ref {
 	h := o.(*Host)
 	out := []ref{vpcRef(h.VPC), {field: "vswitch", to: vswitchKind{}, key: vpcKey(h.VPC, h.VSwitch),
-		what: fmt.Sprintf("vSwitch %q in VPC %q", h.VSwitch, h.VPC)}}
+		what: func() string { return fmt.Sprintf("vSwitch %q in VPC %q", h.VSwitch, h.VPC) }}}
 	if h.Chassis != "" {
-		out = append(out, ref{field: "chassis", to: chassisKind{}, key: h.Chassis, what: fmt.Sprintf("chassis %q", h.Chassis)})
+		out = append(out, ref{field: "chassis", to: chassisKind{}, key: h.Chassis, what: func() string { return fmt.Sprintf("chassis %q", h.Chassis) }})
 	}
 	for _, g := range h.SecurityGroups {
 		out = append(out, secGroupRef(h.VPC, g))
@@ -88,38 +89,44 @@ func (hostKind) refs(o Object) []ref {
 
 func (hostKind) uniques(o Object) []unique {
 	h := o.(*Host)
-	used := func(what string) func(Object) string {
+	// The messages are formatted only when a value is taken (uniques are
+	// listed on every change).
+	used := func(what func() string) func(Object) string {
 		return func(holder Object) string {
-			return fmt.Sprintf("%s is already used by host %q", what, holder.(*Host).Name)
+			return fmt.Sprintf("%s is already used by host %q", what(), holder.(*Host).Name)
 		}
 	}
-	taken := func(what string) func(Object) string {
+	taken := func(what func() string) func(Object) string {
 		return func(holder Object) string {
 			other := holder.(*Host)
-			return fmt.Sprintf("%s is already attached as host %q in VPC %q", what, other.Name, other.VPC)
+			return fmt.Sprintf("%s is already attached as host %q in VPC %q", what(), other.Name, other.VPC)
 		}
 	}
 	var out []unique
 	switch {
 	case h.Bridge != "":
-		what := h.Bridge + "/" + h.Interface
-		if h.OVSDB != "" {
-			what += " on " + h.OVSDB
-		}
 		out = append(out, unique{index: "attachment", field: "interface", value: "b\x00" + h.OVSDB + "\x00" + h.Bridge + "\x00" + h.Interface,
-			taken: taken(what)})
+			taken: taken(func() string {
+				what := h.Bridge + "/" + h.Interface
+				if h.OVSDB != "" {
+					what += " on " + h.OVSDB
+				}
+				return what
+			})})
 	case h.Chassis != "":
 		out = append(out, unique{index: "attachment", field: "interface", value: "c\x00" + h.Chassis + "\x00" + h.Interface,
-			taken: taken(fmt.Sprintf("interface %s of chassis %q", quote(h.Interface), h.Chassis))})
+			taken: taken(func() string { return fmt.Sprintf("interface %s of chassis %q", quote(h.Interface), h.Chassis) })})
 	default:
-		out = append(out, unique{index: "attachment", field: "ofport", value: fmt.Sprintf("p\x00%d\x00%d", h.DPID, h.OFPort),
-			taken: taken(fmt.Sprintf("dpid %s port %d", h.DPID, h.OFPort))})
+		out = append(out, unique{index: "attachment", field: "ofport",
+			value: "p\x00" + strconv.FormatUint(uint64(h.DPID), 10) + "\x00" + strconv.FormatUint(uint64(h.OFPort), 10),
+			taken: taken(func() string { return fmt.Sprintf("dpid %s port %d", h.DPID, h.OFPort) })})
 	}
+	ip, mac := h.IP.String(), h.MAC.String()
 	return append(append(out,
-		unique{index: "ip", field: "ip", value: h.VPC + "\x00" + h.IP.String(), taken: used(h.IP.String())},
+		unique{index: "ip", field: "ip", value: h.VPC + "\x00" + ip, taken: used(func() string { return ip })},
 		// The tunnel delivers by VNI and MAC: two hosts of a VPC may not
 		// share one. Stores from before this rule load with a warning.
-		unique{index: "mac", field: "mac", value: h.VPC + "\x00" + h.MAC.String(), taken: used(h.MAC.String()), lenientOnLoad: true},
+		unique{index: "mac", field: "mac", value: h.VPC + "\x00" + mac, taken: used(func() string { return mac }), lenientOnLoad: true},
 	), hostSecurityGroupUniques(h)...)
 }
 

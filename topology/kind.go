@@ -91,8 +91,9 @@ type ref struct {
 	field string // JSON field of the referring object ("vswitch")
 	to    kind
 	key   string
-	// what describes the referred object in messages ("vSwitch \"a\" in VPC \"x\"").
-	what string
+	// what describes the referred object in messages ("vSwitch \"a\" in VPC \"x\""),
+	// formatted only when one is written (refs are listed on every change).
+	what func() string
 }
 
 // unique is one value an object holds that is unique within its kind.

@@ -83,7 +83,7 @@ func (natGatewayKind) keyOf(o Object) (string, *Error) {
 
 func (natGatewayKind) refs(o Object) []ref {
 	g := o.(*NATGateway)
-	return []ref{vpcRef(g.VPC), {field: "uplink", to: uplinkKind{}, key: g.Uplink, what: fmt.Sprintf("uplink %q", g.Uplink)}}
+	return []ref{vpcRef(g.VPC), {field: "uplink", to: uplinkKind{}, key: g.Uplink, what: func() string { return fmt.Sprintf("uplink %q", g.Uplink) }}}
 }
 
 func (natGatewayKind) uniques(o Object) []unique {

@@ -174,7 +174,7 @@ func validateDescription(d string) *Error {
 // secGroupRef is a host's reference to one of its groups.
 func secGroupRef(vpc, name string) ref {
 	return ref{field: "security_groups", to: secGroupKind{}, key: vpcKey(vpc, name),
-		what: fmt.Sprintf("security group %q in VPC %q", name, vpc)}
+		what: func() string { return fmt.Sprintf("security group %q in VPC %q", name, vpc) }}
 }
 
 // checkHostSecurityGroups checks a host's groups on their own: at most

@@ -113,10 +113,10 @@ func (secGroupRuleKind) keyOf(o Object) (string, *Error) {
 func (secGroupRuleKind) refs(o Object) []ref {
 	r := o.(*SecurityGroupRule)
 	out := []ref{vpcRef(r.VPC), {field: "group", to: secGroupKind{}, key: vpcKey(r.VPC, r.Group),
-		what: fmt.Sprintf("security group %q in VPC %q", r.Group, r.VPC)}}
+		what: func() string { return fmt.Sprintf("security group %q in VPC %q", r.Group, r.VPC) }}}
 	if r.SecurityGroup != "" {
 		out = append(out, ref{field: "security_group", to: secGroupKind{}, key: vpcKey(r.VPC, r.SecurityGroup),
-			what: fmt.Sprintf("peer security group %q in VPC %q", r.SecurityGroup, r.VPC)})
+			what: func() string { return fmt.Sprintf("peer security group %q in VPC %q", r.SecurityGroup, r.VPC) }})
 	}
 	return out
 }

@@ -105,12 +105,12 @@ func (snatEntryKind) keyOf(o Object) (string, *Error) {
 func (snatEntryKind) refs(o Object) []ref {
 	s := o.(*SNATEntry)
 	out := []ref{vpcRef(s.VPC), {field: "nat_gateway", to: natGatewayKind{}, key: vpcKey(s.VPC, s.NATGateway),
-		what: fmt.Sprintf("NAT gateway %q in VPC %q", s.NATGateway, s.VPC)}}
+		what: func() string { return fmt.Sprintf("NAT gateway %q in VPC %q", s.NATGateway, s.VPC) }}}
 	switch {
 	case s.VSwitch != "":
-		out = append(out, ref{field: "vswitch", to: vswitchKind{}, key: vpcKey(s.VPC, s.VSwitch), what: fmt.Sprintf("vSwitch %q in VPC %q", s.VSwitch, s.VPC)})
+		out = append(out, ref{field: "vswitch", to: vswitchKind{}, key: vpcKey(s.VPC, s.VSwitch), what: func() string { return fmt.Sprintf("vSwitch %q in VPC %q", s.VSwitch, s.VPC) }})
 	case s.Host != "":
-		out = append(out, ref{field: "host", to: hostKind{}, key: vpcKey(s.VPC, s.Host), what: fmt.Sprintf("host %q in VPC %q", s.Host, s.VPC)})
+		out = append(out, ref{field: "host", to: hostKind{}, key: vpcKey(s.VPC, s.Host), what: func() string { return fmt.Sprintf("host %q in VPC %q", s.Host, s.VPC) }})
 	}
 	return out
 }

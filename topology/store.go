@@ -385,7 +385,7 @@ func (st *State) loadOne(k kind, r Record, warnings *[]string) error {
 	}
 	for _, rf := range k.refs(o) {
 		if _, ok := st.get(rf.to, rf.key); !ok {
-			return fmt.Errorf("refers to missing %s (%s)", rf.what, rf.field)
+			return fmt.Errorf("refers to missing %s (%s)", rf.what(), rf.field)
 		}
 	}
 	if err := k.check(o, nil); err != nil {

@@ -51,7 +51,7 @@ func (subnetKind) keyOf(o Object) (string, *Error) {
 func (subnetKind) refs(o Object) []ref {
 	s := o.(*Subnet)
 	return []ref{vpcRef(s.VPC), {field: "host", to: hostKind{}, key: vpcKey(s.VPC, s.Host),
-		what: fmt.Sprintf("host %q in VPC %q", s.Host, s.VPC)}}
+		what: func() string { return fmt.Sprintf("host %q in VPC %q", s.Host, s.VPC) }}}
 }
 
 func (subnetKind) uniques(o Object) []unique {

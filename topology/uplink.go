@@ -98,7 +98,7 @@ func (uplinkKind) refs(o Object) []ref {
 	if u.Chassis == "" {
 		return nil
 	}
-	return []ref{{field: "chassis", to: chassisKind{}, key: u.Chassis, what: fmt.Sprintf("chassis %q", u.Chassis)}}
+	return []ref{{field: "chassis", to: chassisKind{}, key: u.Chassis, what: func() string { return fmt.Sprintf("chassis %q", u.Chassis) }}}
 }
 
 // attachmentValue is the uplink's attachment as the hosts' "attachment"

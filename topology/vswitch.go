@@ -45,7 +45,7 @@ func (vswitchKind) refs(o Object) []ref {
 
 // vpcRef is the reference of an object that lives in VPC vpc.
 func vpcRef(vpc string) ref {
-	return ref{field: "vpc", to: vpcKind{}, key: vpc, what: "VPC " + quote(vpc)}
+	return ref{field: "vpc", to: vpcKind{}, key: vpc, what: func() string { return "VPC " + quote(vpc) }}
 }
 
 func (vswitchKind) check(o, old Object) *Error {

@@ -60,15 +60,18 @@ func DiffTable(p *pipeline.Pipeline, desired DesiredTable, installed []openflow.
 // OrderChanges puts deletes before installs, each sorted, so a batch
 // never briefly holds two flows that a route move replaces.
 func OrderChanges(cs []FlowChange) {
-	slices.SortStableFunc(cs, func(a, b FlowChange) int {
-		if a.Delete != b.Delete {
-			if a.Delete {
-				return -1
-			}
-			return 1
+	// Deletes to the front, then each part sorted: a flow is in a part
+	// at most once, so neither the partition nor the sort need be stable
+	// (a stable sort of 65,000 changes was 6 % of a bulk load's CPU).
+	dels := 0
+	for i := range cs {
+		if cs[i].Delete {
+			cs[i], cs[dels] = cs[dels], cs[i]
+			dels++
 		}
-		return CompareFlow(&a.Flow, &b.Flow)
-	})
+	}
+	sortChanges(cs[:dels])
+	sortChanges(cs[dels:])
 }
 
 func sortChanges(cs []FlowChange) {

@@ -120,7 +120,38 @@ func sameKey(a, b *openflow.Flow) bool {
 // changed, per datapath, deletes first, each sorted (see OrderChanges).
 // An owner that no longer exists in s simply wants nothing any more.
 func (e *Engine) Update(s *pipeline.Snapshot, owners []pipeline.Owner) map[uint64][]FlowChange {
-	out := map[uint64][]FlowChange{}
+	out := changeSet{}
+	e.updateAll(s, owners, out)
+	for dpid, cs := range out {
+		if len(cs) == 0 {
+			delete(out, dpid)
+			continue
+		}
+		OrderChanges(cs)
+	}
+	return out
+}
+
+// Load is Update without the changes: for a start-up that fills the
+// engine from the store, when nothing is installed from it (switches get
+// the desired table when they reconcile). Producing and sorting a million
+// changes only to drop them was a third of a 100,000-host start-up, and
+// their garbage the memory a restart left behind (issue 17).
+func (e *Engine) Load(s *pipeline.Snapshot, owners []pipeline.Owner) {
+	e.updateAll(s, owners, nil)
+}
+
+// changeSet collects flow changes per datapath; a nil one drops them.
+type changeSet map[uint64][]FlowChange
+
+func (c changeSet) add(dpid uint64, fc FlowChange) {
+	if c != nil {
+		c[dpid] = append(c[dpid], fc)
+	}
+}
+
+// updateAll recomputes owners into out (nil: the changes are not wanted).
+func (e *Engine) updateAll(s *pipeline.Snapshot, owners []pipeline.Owner, out changeSet) {
 	// before records, for every shared slot touched, the flow desired
 	// there before this update (nil: none), so that the result is the net
 	// difference however many owners touched it.
@@ -137,24 +168,16 @@ func (e *Engine) Update(s *pipeline.Snapshot, owners []pipeline.Owner) map[uint6
 		now, ok := e.desiredShared(sl)
 		switch {
 		case !ok && was != nil:
-			out[sl.dpid] = append(out[sl.dpid], FlowChange{Delete: true, Flow: *was})
+			out.add(sl.dpid, FlowChange{Delete: true, Flow: *was})
 		case ok && (was == nil || !was.SameContent(now)):
-			out[sl.dpid] = append(out[sl.dpid], FlowChange{Flow: *now})
+			out.add(sl.dpid, FlowChange{Flow: *now})
 		}
 	}
-	for dpid, cs := range out {
-		if len(cs) == 0 {
-			delete(out, dpid)
-			continue
-		}
-		OrderChanges(cs)
-	}
-	return out
 }
 
 // update recomputes one owner: its private flows' changes go to out
 // directly, its shared flows are counted and their slots noted in before.
-func (e *Engine) update(s *pipeline.Snapshot, o pipeline.Owner, out map[uint64][]FlowChange, before map[slot]*openflow.Flow) {
+func (e *Engine) update(s *pipeline.Snapshot, o pipeline.Owner, out changeSet, before map[slot]*openflow.Flow) {
 	olds := e.unpack(e.recs[o], e.olds[:0])
 	e.olds = olds
 	news := dedupe(e.p.Flows(s, o))
@@ -194,7 +217,7 @@ func (e *Engine) update(s *pipeline.Snapshot, o pipeline.Owner, out map[uint64][
 			oldAlone := ownsAlone(o, of.Cookie)
 			if alone && oldAlone {
 				if !of.SameContent(&nf.Flow) {
-					out[nf.DPID] = append(out[nf.DPID], FlowChange{Flow: nf.Flow})
+					out.add(nf.DPID, FlowChange{Flow: nf.Flow})
 				}
 				continue
 			}
@@ -220,9 +243,9 @@ func (e *Engine) update(s *pipeline.Snapshot, o pipeline.Owner, out map[uint64][
 }
 
 // take records that o wants flow f on dpid (f is not o's yet).
-func (e *Engine) take(o pipeline.Owner, dpid uint64, f *openflow.Flow, out map[uint64][]FlowChange, before map[slot]*openflow.Flow) {
+func (e *Engine) take(o pipeline.Owner, dpid uint64, f *openflow.Flow, out changeSet, before map[slot]*openflow.Flow) {
 	if ownsAlone(o, f.Cookie) {
-		out[dpid] = append(out[dpid], FlowChange{Flow: *f})
+		out.add(dpid, FlowChange{Flow: *f})
 		e.count(dpid, f.Table, 1)
 		return
 	}
@@ -250,9 +273,11 @@ func (e *Engine) take(o pipeline.Owner, dpid uint64, f *openflow.Flow, out map[u
 
 // drop records that o no longer wants flow f on dpid (f was o's; it is
 // scratch: copied if kept).
-func (e *Engine) drop(o pipeline.Owner, dpid uint64, f *openflow.Flow, out map[uint64][]FlowChange, before map[slot]*openflow.Flow) {
+func (e *Engine) drop(o pipeline.Owner, dpid uint64, f *openflow.Flow, out changeSet, before map[slot]*openflow.Flow) {
 	if ownsAlone(o, f.Cookie) {
-		out[dpid] = append(out[dpid], FlowChange{Delete: true, Flow: openflow.CloneFlow(f)})
+		if out != nil {
+			out.add(dpid, FlowChange{Delete: true, Flow: openflow.CloneFlow(f)})
+		}
 		e.count(dpid, f.Table, -1)
 		return
 	}

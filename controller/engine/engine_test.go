@@ -226,3 +226,30 @@ func TestTableSizesFollowDesired(t *testing.T) {
 		t.Errorf("counts left for %d datapaths with nothing desired", len(w.e.counts))
 	}
 }
+
+// TestLoadDesiresWhatUpdateDoes: Load (the start-up path, no changes
+// produced) leaves the engine desiring exactly what Update from nothing
+// does, and a later Update of the same owners finds nothing to change.
+func TestLoadDesiresWhatUpdateDoes(t *testing.T) {
+	w := newWorld(t)
+	w.addHost("a", "10.0.0.5", "02:00:00:00:00:05", 1)
+	w.addHost("b", "10.0.0.6", "02:00:00:00:00:06", 2)
+	loaded := New(pipeline.Default())
+	w.store.Read(func(st *topology.State) {
+		all := pipeline.AllOwners(st)
+		snap := &pipeline.Snapshot{Topo: st, Ports: w.ports, Chassis: map[string]pipeline.ChassisPlace{}, UnderlayMTU: 1500}
+		loaded.Load(snap, all)
+		want, got := Sorted(w.e.Desired(1)), Sorted(loaded.Desired(1))
+		if len(want) == 0 || len(got) != len(want) {
+			t.Fatalf("Load desires %d flows, Update %d", len(got), len(want))
+		}
+		for i := range want {
+			if want[i].String() != got[i].String() {
+				t.Errorf("flow %d: Load %s, Update %s", i, got[i].String(), want[i].String())
+			}
+		}
+		if cs := loaded.Update(snap, all); len(cs) != 0 {
+			t.Errorf("Update after Load changed %d switches' flows", len(cs))
+		}
+	})
+}
