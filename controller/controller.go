@@ -106,9 +106,9 @@ type Controller struct {
 	// never held while the store commits or while a switch is waited for.
 	mu       sync.Mutex
 	engine   *engine.Engine
-	attached map[uint32]pipeline.Attachment  // host id → resolved attachment
-	hostAt   map[pipeline.Attachment]hostRef // resolved attachment → host (for packet-ins)
-	ports    *portIndex                      // interface → hosts attached (or waiting) there
+	attached map[uint32]pipeline.Attachment // host id → resolved attachment
+	hostAt   map[pipeline.Attachment]uint32 // resolved attachment → host id (for packet-ins)
+	ports    *portIndex                     // interface → hosts attached (or waiting) there
 	tooBig   *tooBigState
 	punts    *puntState             // per-source budgets and vpcflow-counted drops (punts.go)
 	switches map[uint64]*switchConn // connected switches, by dpid
@@ -174,7 +174,7 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 		pipe:          pipeline.Default(),
 		chassis:       opts.Chassis,
 		attached:      map[uint32]pipeline.Attachment{},
-		hostAt:        map[pipeline.Attachment]hostRef{},
+		hostAt:        map[pipeline.Attachment]uint32{},
 		ports:         newPortIndex(),
 		tooBig:        newTooBigState(),
 		punts:         newPuntState(),
@@ -323,7 +323,7 @@ func (c *Controller) load(st *topology.State) {
 // is gone). Caller holds c.mu.
 func (c *Controller) trackHost(snap *pipeline.Snapshot, o pipeline.Owner) {
 	if old, had := c.attached[o.ID]; had {
-		if c.hostAt[old].id == o.ID {
+		if c.hostAt[old] == o.ID {
 			delete(c.hostAt, old)
 		}
 		delete(c.attached, o.ID)
@@ -340,7 +340,7 @@ func (c *Controller) trackHost(snap *pipeline.Snapshot, o pipeline.Owner) {
 	c.ports.set(o, k, named)
 	if at, ok := snap.Ports.Attachment(h); ok {
 		c.attached[o.ID] = at
-		c.hostAt[at] = hostRef{id: h.ID, vpc: h.VPC, name: h.Name}
+		c.hostAt[at] = h.ID
 	}
 }
 

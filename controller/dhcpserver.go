@@ -20,23 +20,24 @@ import (
 func (c *Controller) dhcpIn(sw packetSender, pi openflow.PacketIn, src source) {
 	ck := pipeline.ParseCookie(pi.Cookie)
 	c.mu.Lock()
-	ref, ok := c.hostAt[pipeline.Attachment{DPID: src.dpid, OFPort: src.port}]
+	id, ok := c.hostAt[pipeline.Attachment{DPID: src.dpid, OFPort: src.port}]
 	c.mu.Unlock()
-	if !ok || !ck.Ours || ck.Owner != pipeline.OwnerHost || ck.ID != ref.id {
+	if !ok || !ck.Ours || ck.Owner != pipeline.OwnerHost || ck.ID != id {
 		// The host moved or went since the flow was installed.
 		c.punts.count(pipeline.DropDHCPUnregistered, src)
 		return
 	}
 	var (
 		cfg   dhcp.Config
+		h     topology.Host
 		found bool
 	)
-	c.store.Read(func(st *topology.State) { cfg, found = c.dhcpConfig(st, ref) })
+	c.store.Read(func(st *topology.State) { h, cfg, found = c.dhcpConfig(st, id) })
 	if !found {
 		c.punts.count(pipeline.DropDHCPUnregistered, src)
 		return
 	}
-	log := c.log.With(zap.String("vpc", ref.vpc), zap.String("host", ref.name))
+	log := c.log.With(zap.String("vpc", h.VPC), zap.String("host", h.Name))
 	req, err := dhcp.Decode(pi.Data)
 	if err != nil {
 		c.punts.count(pipeline.DropDHCPBad, src)
@@ -63,17 +64,17 @@ func (c *Controller) dhcpIn(sw packetSender, pi openflow.PacketIn, src source) {
 	log.Info("DHCP answered", fields...)
 }
 
-// dhcpConfig is what host ref gets by DHCP: its registered address in its
+// dhcpConfig is what host id gets by DHCP: its registered address in its
 // vSwitch, the gateway as router and server, the MTU, and the VPC's DHCP
 // options set.
-func (c *Controller) dhcpConfig(st *topology.State, ref hostRef) (dhcp.Config, bool) {
-	h, ok := st.Host(ref.vpc, ref.name)
-	if !ok || h.ID != ref.id {
-		return dhcp.Config{}, false
+func (c *Controller) dhcpConfig(st *topology.State, id uint32) (topology.Host, dhcp.Config, bool) {
+	h, ok := st.HostByID(id)
+	if !ok {
+		return h, dhcp.Config{}, false
 	}
 	vsw, ok := st.VSwitch(h.VPC, h.VSwitch)
 	if !ok {
-		return dhcp.Config{}, false
+		return h, dhcp.Config{}, false
 	}
 	cfg := dhcp.Config{
 		ServerMAC: topology.GatewayMAC, ServerIP: vsw.Gateway, ClientMAC: h.MAC.HW(),
@@ -89,7 +90,7 @@ func (c *Controller) dhcpConfig(st *topology.State, ref hostRef) (dhcp.Config, b
 			}
 		}
 	}
-	return cfg, true
+	return h, cfg, true
 }
 
 // DHCPMTU is the MTU a VM gets by DHCP: what fits a VXLAN frame over the

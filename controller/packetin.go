@@ -13,12 +13,6 @@ import (
 	"github.com/vpcflow/vpcflow/topology"
 )
 
-// hostRef names the host attached at a port.
-type hostRef struct {
-	id        uint32
-	vpc, name string
-}
-
 // icmpLimit is how many ICMP errors one switch may be sent per second,
 // as routers rate-limit them (RFC 1812 4.3.2.8).
 const icmpLimit = 100
@@ -124,9 +118,9 @@ func (c *Controller) punt(sw packetSender, pi openflow.PacketIn) {
 func (c *Controller) tooBigIn(sw packetSender, pi openflow.PacketIn) {
 	dpid := sw.DPID()
 	c.mu.Lock()
-	ref, ok := c.hostAt[pipeline.Attachment{DPID: dpid, OFPort: pi.InPort}]
+	id, ok := c.hostAt[pipeline.Attachment{DPID: dpid, OFPort: pi.InPort}]
 	c.mu.Unlock()
-	if !c.tooBig.count(dpid, ref.id, time.Now()) || !ok {
+	if !c.tooBig.count(dpid, id, time.Now()) || !ok {
 		return
 	}
 	var (
@@ -135,7 +129,7 @@ func (c *Controller) tooBigIn(sw packetSender, pi openflow.PacketIn) {
 		hok bool
 	)
 	c.store.Read(func(st *topology.State) {
-		h, hok = st.Host(ref.vpc, ref.name)
+		h, hok = st.HostByID(id)
 		if hok {
 			vsw, hok = st.VSwitch(h.VPC, h.VSwitch)
 		}

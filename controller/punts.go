@@ -107,8 +107,8 @@ func (c *Controller) addPuntDrops(ctx context.Context, report *DropReport, byHos
 	counts := c.punts.snapshot()
 	c.mu.Lock()
 	hostOf := make(map[source]uint32, len(c.hostAt))
-	for at, ref := range c.hostAt {
-		hostOf[source{at.DPID, at.OFPort}] = ref.id
+	for at, id := range c.hostAt {
+		hostOf[source{at.DPID, at.OFPort}] = id
 	}
 	dps := map[uint64]Datapath{}
 	for dpid, sc := range c.switches {

@@ -112,11 +112,11 @@ func (c *Controller) traceEnv(st *topology.State) *trace.Env {
 	snap := c.snapshot(st)
 	return &trace.Env{Pipe: c.pipe, Topo: st, Ports: snap.Ports, Chassis: snap.Chassis,
 		HostAt: func(dpid uint64, port uint32) (topology.Host, bool) {
-			ref, ok := c.hostAt[pipeline.Attachment{DPID: dpid, OFPort: port}]
+			id, ok := c.hostAt[pipeline.Attachment{DPID: dpid, OFPort: port}]
 			if !ok {
 				return topology.Host{}, false
 			}
-			return st.HostByID(ref.id)
+			return st.HostByID(id)
 		},
 		Tables: c.traceTables}
 }

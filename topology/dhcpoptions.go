@@ -194,3 +194,5 @@ func (st *State) DHCPOptionsOf(vpc string) (DHCPOptions, bool) {
 	}
 	return sets[0], true
 }
+
+func (d *DHCPOptions) keyParts() (vpc, name string) { return d.VPC, d.Name }

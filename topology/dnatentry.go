@@ -320,3 +320,5 @@ func (st *State) DNATEntry(vpc, name string) (DNATEntry, bool) {
 func (st *State) DNATEntryByID(id uint32) (DNATEntry, bool) {
 	return getAsByID[DNATEntry](st, dnatEntryKind{}, id)
 }
+
+func (d *DNATEntry) keyParts() (vpc, name string) { return d.VPC, d.Name }

@@ -195,3 +195,5 @@ func (st *State) AllEIPs() []EIP {
 func (st *State) EIPsOnUplink(uplink string) []EIP {
 	return childrenAs[EIP](st, uplinkKind{}, uplink, eipKind{})
 }
+
+func (e *EIP) keyParts() (vpc, name string) { return e.VPC, e.Name }

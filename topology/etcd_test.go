@@ -93,7 +93,8 @@ func sameState(a, b *Store) error {
 			m := map[string]any{"ids": st.lastID}
 			for _, k := range kinds() {
 				objs := map[string]json.RawMessage{}
-				for key, o := range st.tables[k.name()].objs {
+				for _, o := range st.tables[k.name()].byID {
+					key := o.Key()
 					b, e := marshalObject(o)
 					if e != nil {
 						err = e

@@ -177,8 +177,8 @@ func (st *State) diff(ch Change) ([]Op, error) {
 	}
 	if ch.Full {
 		for _, k := range kinds() {
-			for key, o := range st.tables[k.name()].objs {
-				if !seen[slot{k.name(), key}] {
+			for _, o := range st.tables[k.name()].byID {
+				if !seen[slot{k.name(), o.Key()}] {
 					dels = append(dels, Op{Kind: OpDelete, Obj: o.clone(), Old: o.clone()})
 				}
 			}

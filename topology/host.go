@@ -324,3 +324,5 @@ func (hostKind) intern(st *State, o Object) {
 		h.SecurityGroups[i] = st.interned(secGroupKind{}, vpcKey(h.VPC, g), g, func(o Object) string { return o.(*SecurityGroup).Name })
 	}
 }
+
+func (h *Host) keyParts() (vpc, name string) { return h.VPC, h.Name }

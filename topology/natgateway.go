@@ -224,3 +224,5 @@ func (st *State) AllNATGateways() []NATGateway {
 func (st *State) NATGatewaysOnUplink(uplink string) []NATGateway {
 	return childrenAs[NATGateway](st, uplinkKind{}, uplink, natGatewayKind{})
 }
+
+func (g *NATGateway) keyParts() (vpc, name string) { return g.VPC, g.Name }

@@ -133,10 +133,11 @@ func sameIDs(a, b map[string]uint32) bool {
 func diffStates(from, to *State) (ops []Op, unchanged int, err error) {
 	var deletes, upserts [][]Op // per kind, in kinds() order
 	for _, k := range kinds() {
-		cur, want := from.tables[k.name()].objs, to.tables[k.name()].objs
+		cur, want := from.tables[k.name()], to.tables[k.name()]
 		var del, up []Op
-		for key, o := range cur {
-			n, ok := want[key]
+		for _, o := range cur.byID {
+			key := o.Key()
+			n, ok := want.lookup(to.hash, key)
 			switch {
 			case !ok:
 				del = append(del, Op{Kind: OpDelete, Obj: o.clone(), Old: o.clone()})
@@ -159,8 +160,8 @@ func diffStates(from, to *State) (ops []Op, unchanged int, err error) {
 				up = append(up, Op{Kind: OpUpdate, Obj: n.clone(), Old: o.clone()})
 			}
 		}
-		for key, n := range want {
-			if _, ok := cur[key]; !ok {
+		for _, n := range want.byID {
+			if _, ok := cur.lookup(from.hash, n.Key()); !ok {
 				up = append(up, Op{Kind: OpCreate, Obj: n.clone()})
 			}
 		}

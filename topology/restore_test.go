@@ -29,7 +29,8 @@ func memRecords(s *Store) []string {
 	var out []string
 	s.Read(func(st *State) {
 		for _, k := range kinds() {
-			for key, o := range st.tables[k.name()].objs {
+			for _, o := range st.tables[k.name()].byID {
+				key := o.Key()
 				b, _ := marshalObject(o)
 				out = append(out, k.name()+" "+key+" "+string(b))
 			}

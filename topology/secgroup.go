@@ -298,3 +298,5 @@ func (st *State) GroupMask(h *Host) uint32 {
 	}
 	return m
 }
+
+func (g *SecurityGroup) keyParts() (vpc, name string) { return g.VPC, g.Name }

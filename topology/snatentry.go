@@ -280,3 +280,5 @@ func (st *State) SNATEntryByID(id uint32) (SNATEntry, bool) {
 func (st *State) SNATEntriesOfHost(vpc, host string) []SNATEntry {
 	return childrenAs[SNATEntry](st, hostKind{}, vpcKey(vpc, host), snatEntryKind{})
 }
+
+func (s *SNATEntry) keyParts() (vpc, name string) { return s.VPC, s.Name }

@@ -3,6 +3,7 @@ package topology
 import (
 	"hash/maphash"
 	"math"
+	"math/bits"
 	"slices"
 	"sort"
 )
@@ -45,19 +46,83 @@ type refTarget struct {
 type refEntry = uint32
 
 // refList is the set of objects referring to one target: a short slice
-// while it is short, a set when it grows (a VPC's hosts).
+// while it is short, a sparse bitset when it grows (a VPC's hosts: IDs
+// are handed out in order, so 64 of them share a word; a set of 100,000
+// hosts is ~30 KB, it was 2.5 MB as a map of IDs). It is kept by value:
+// callers store it back after add and remove.
 type refList struct {
 	small []refEntry
-	big   map[refEntry]struct{}
+	big   map[uint32]uint64 // ID/64 → bit ID%64
+	n     int               // entries in big
 }
 
 // refListSmall is how long a refList stays a slice.
 const refListSmall = 16
 
+// table is one kind's objects. They are found by key through a hash of
+// the key (the object found is checked with keyIs; a key whose hash
+// another key holds is kept whole in keySpill), so the state keeps no key
+// strings: a host's "vpc/name" and its map slot were ~100 bytes of each
+// host at 100,000 (issue 17).
 type table struct {
-	objs   map[string]Object
-	byID   map[uint32]Object
-	unique map[string]*uniqueIndex // by index name
+	byKey    map[uint64]uint32 // hash of the key → ID
+	keySpill map[string]uint32 // key → ID, for keys whose hash is taken
+	byID     map[uint32]Object
+	unique   map[string]*uniqueIndex // by index name
+}
+
+// keyInVPCer is an object keyed "VPC/NAME": its key is compared without
+// building it.
+type keyInVPCer interface {
+	keyParts() (vpc, name string)
+}
+
+// keyIs reports whether o's key is key.
+func keyIs(o Object, key string) bool {
+	if k, ok := o.(keyInVPCer); ok {
+		vpc, name := k.keyParts()
+		return len(key) == len(vpc)+1+len(name) && key[len(vpc)] == '/' && key[:len(vpc)] == vpc && key[len(vpc)+1:] == name
+	}
+	return o.Key() == key
+}
+
+// lookup finds the object of table t with key.
+func (t *table) lookup(hash func(string) uint64, key string) (Object, bool) {
+	if id, ok := t.byKey[hash(key)]; ok {
+		if o := t.byID[id]; keyIs(o, key) {
+			return o, true
+		}
+	}
+	if id, ok := t.keySpill[key]; ok {
+		return t.byID[id], true
+	}
+	return nil, false
+}
+
+// put indexes o (already in byID) by key.
+func (t *table) put(hash func(string) uint64, key string, o Object) {
+	h, id := hash(key), o.ObjectID()
+	other, taken := t.byKey[h]
+	if !taken || other == id || keyIs(t.byID[other], key) {
+		t.byKey[h] = id
+		return
+	}
+	if t.keySpill == nil {
+		t.keySpill = map[string]uint32{}
+	}
+	t.keySpill[key] = id
+}
+
+// drop removes o's key from the index.
+func (t *table) drop(hash func(string) uint64, key string, id uint32) {
+	h := hash(key)
+	if t.byKey[h] == id {
+		delete(t.byKey, h)
+		return
+	}
+	if t.keySpill[key] == id {
+		delete(t.keySpill, key)
+	}
 }
 
 // uniqueIndex finds the holder of a unique value by the value's hash; a
@@ -85,7 +150,7 @@ func newState() *State {
 	seed := maphash.MakeSeed()
 	st.hash = func(v string) uint64 { return maphash.String(seed, v) }
 	for i, k := range st.order {
-		st.tables[k.name()] = &table{objs: map[string]Object{}, byID: map[uint32]Object{}, unique: map[string]*uniqueIndex{}}
+		st.tables[k.name()] = &table{byKey: map[uint64]uint32{}, byID: map[uint32]Object{}, unique: map[string]*uniqueIndex{}}
 		st.kinds[k.name()] = uint8(i)
 	}
 	return st
@@ -96,8 +161,7 @@ func (st *State) kindIndex(k kind) uint8 { return st.kinds[k.name()] }
 
 // get returns the stored object (not a copy: callers must not change it).
 func (st *State) get(k kind, key string) (Object, bool) {
-	o, ok := st.tables[k.name()].objs[key]
-	return o, ok
+	return st.tables[k.name()].lookup(st.hash, key)
 }
 
 // getByID returns the stored object of a kind with an ID.
@@ -145,8 +209,8 @@ func (st *State) insert(o Object) {
 	t := st.tables[k.name()]
 	key := o.Key()
 	id := o.ObjectID()
-	t.objs[key] = o
 	t.byID[id] = o
+	t.put(st.hash, key, o)
 	for _, u := range k.uniques(o) {
 		ix := t.unique[u.index]
 		if ix == nil {
@@ -217,13 +281,13 @@ func (st *State) remove(o Object) {
 			st.referrers[tg] = l
 		}
 	}
-	delete(t.objs, o.Key())
+	t.drop(st.hash, o.Key(), id)
 	delete(t.byID, id)
 }
 
 func (l *refList) add(e refEntry) {
 	if l.big != nil {
-		l.big[e] = struct{}{}
+		l.set(e)
 		return
 	}
 	if slices.Contains(l.small, e) {
@@ -233,19 +297,36 @@ func (l *refList) add(e refEntry) {
 		l.small = append(l.small, e)
 		return
 	}
-	l.big = make(map[refEntry]struct{}, 2*refListSmall)
+	l.big = map[uint32]uint64{}
 	for _, x := range l.small {
-		l.big[x] = struct{}{}
+		l.set(x)
 	}
-	l.big[e] = struct{}{}
+	l.set(e)
 	l.small = nil
+}
+
+// set adds e to big.
+func (l *refList) set(e refEntry) {
+	w, bit := e/64, uint64(1)<<(e%64)
+	if l.big[w]&bit == 0 {
+		l.big[w] |= bit
+		l.n++
+	}
 }
 
 // remove takes e out and reports whether the list is now empty.
 func (l *refList) remove(e refEntry) bool {
 	if l.big != nil {
-		delete(l.big, e)
-		return len(l.big) == 0
+		w, bit := e/64, uint64(1)<<(e%64)
+		if v := l.big[w]; v&bit != 0 {
+			if v &^= bit; v == 0 {
+				delete(l.big, w)
+			} else {
+				l.big[w] = v
+			}
+			l.n--
+		}
+		return l.n == 0
 	}
 	if i := slices.Index(l.small, e); i >= 0 {
 		l.small = slices.Delete(l.small, i, i+1)
@@ -255,7 +336,7 @@ func (l *refList) remove(e refEntry) bool {
 
 func (l *refList) len() int {
 	if l.big != nil {
-		return len(l.big)
+		return l.n
 	}
 	return len(l.small)
 }
@@ -263,9 +344,11 @@ func (l *refList) len() int {
 // each calls fn with every entry until it returns false.
 func (l *refList) each(fn func(refEntry) bool) {
 	if l.big != nil {
-		for e := range l.big {
-			if !fn(e) {
-				return
+		for w, v := range l.big {
+			for ; v != 0; v &= v - 1 {
+				if !fn(w*64 + uint32(bits.TrailingZeros64(v))) {
+					return
+				}
 			}
 		}
 		return
@@ -369,7 +452,7 @@ func (st *State) nextID(k kind) (uint32, *Error) {
 }
 
 // count is the number of objects of a kind.
-func (st *State) count(k kind) int { return len(st.tables[k.name()].objs) }
+func (st *State) count(k kind) int { return len(st.tables[k.name()].byID) }
 
 func sortedKeys(s map[string]struct{}) []string {
 	out := make([]string, 0, len(s))
@@ -416,8 +499,8 @@ func listAs[T any](st *State, k kind, keys []string) []T {
 // allAs returns copies of every object of kind k, sorted by less.
 func allAs[T any](st *State, k kind, less func(a, b *T) bool) []T {
 	t := st.tables[k.name()]
-	out := make([]T, 0, len(t.objs))
-	for _, o := range t.objs {
+	out := make([]T, 0, len(t.byID))
+	for _, o := range t.byID {
 		out = append(out, *(any(o.clone()).(*T)))
 	}
 	sort.Slice(out, func(i, j int) bool { return less(&out[i], &out[j]) })

@@ -129,3 +129,5 @@ func (subnetKind) intern(st *State, o Object) {
 	s.VPC = st.interned(vpcKind{}, s.VPC, s.VPC, func(o Object) string { return o.(*VPC).Name })
 	s.Host = st.interned(hostKind{}, vpcKey(s.VPC, s.Host), s.Host, func(o Object) string { return o.(*Host).Name })
 }
+
+func (s *Subnet) keyParts() (vpc, name string) { return s.VPC, s.Name }

@@ -137,3 +137,5 @@ func (st *State) VSwitchOf(vpc string, a netip.Addr) (VSwitch, bool) {
 	}
 	return VSwitch{}, false
 }
+
+func (w *VSwitch) keyParts() (vpc, name string) { return w.VPC, w.Name }

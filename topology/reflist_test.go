@@ -1,0 +1,51 @@
+package topology
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestRefListIsASet: a refList (slice while short, sparse bitset when it
+// grows) holds exactly the IDs added and not removed, whatever the order,
+// and reports empty when the last goes.
+func TestRefListIsASet(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	var l refList
+	want := map[uint32]bool{}
+	for i := range 20000 {
+		id := uint32(r.IntN(3000))
+		if i%3 == 2 {
+			id = uint32(r.Uint32())
+		}
+		if r.IntN(3) == 0 {
+			empty := l.remove(id)
+			delete(want, id)
+			if empty != (len(want) == 0) {
+				t.Fatalf("step %d: remove says empty=%v with %d left", i, empty, len(want))
+			}
+		} else {
+			l.add(id)
+			want[id] = true
+		}
+		if l.len() != len(want) {
+			t.Fatalf("step %d: len %d, want %d", i, l.len(), len(want))
+		}
+	}
+	var got []uint32
+	l.each(func(e refEntry) bool { got = append(got, e); return true })
+	slices.Sort(got)
+	var exp []uint32
+	for id := range want {
+		exp = append(exp, id)
+	}
+	slices.Sort(exp)
+	if !slices.Equal(got, exp) {
+		t.Fatalf("each gave %d IDs, want %d", len(got), len(exp))
+	}
+	n := 0
+	l.each(func(refEntry) bool { n++; return n < 5 })
+	if n != 5 {
+		t.Fatalf("each went on after false: %d calls", n)
+	}
+}
