@@ -229,10 +229,23 @@ func lessKey(a, b string) bool {
 }
 
 // mutate performs a resolved op (as returned by prepare) on the state.
-func (st *State) mutate(op Op) {
+func (st *State) mutate(op Op) (stored Object) {
+	return st.mutateWith(op, nil)
+}
+
+// mutateWith is mutate storing kept (a copy of op.Obj that mutate stored
+// before and an undo took out) instead of a new copy; nil: a new copy. It
+// returns the object stored, if any.
+func (st *State) mutateWith(op Op, kept Object) (stored Object) {
+	if op.Kind != OpDelete {
+		stored = kept
+		if stored == nil {
+			stored = op.Obj.clone()
+		}
+	}
 	switch op.Kind {
 	case OpCreate:
-		st.insert(op.Obj.clone())
+		st.insert(stored)
 	case OpDelete:
 		if o, ok := st.get(op.Obj.kind(), op.Obj.Key()); ok {
 			st.remove(o)
@@ -241,8 +254,9 @@ func (st *State) mutate(op Op) {
 		if o, ok := st.get(op.Obj.kind(), op.Obj.Key()); ok {
 			st.remove(o)
 		}
-		st.insert(op.Obj.clone())
+		st.insert(stored)
 	}
+	return stored
 }
 
 // inverse returns the op that undoes a resolved op.

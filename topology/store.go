@@ -199,7 +199,7 @@ func (s *Store) apply(ctx context.Context, ops []Op) (_ []Op, moved <-chan struc
 		return nil, moved, ErrClosed
 	}
 	saved := copyIDs(s.st.lastID)
-	out, done, err := s.st.do(ops)
+	out, done, kept, err := s.st.do(ops)
 	s.st.undo(done)
 	last := copyIDs(s.st.lastID)
 	s.st.lastID = saved
@@ -218,8 +218,11 @@ func (s *Store) apply(ctx context.Context, ops []Op) (_ []Op, moved <-chan struc
 		return nil, moved, fmt.Errorf("apply %d changes: %w", len(ops), err)
 	}
 	s.mu.Lock()
-	for _, d := range done {
-		s.st.mutate(d)
+	// The copies validation stored go back in (not new ones: a second
+	// copy of each object, with the first left as garbage among the kept
+	// ones, was CPU and fragmented the heap of a bulk load).
+	for i, d := range done {
+		s.st.mutateWith(d, kept[i])
 	}
 	s.st.lastID = last
 	s.mu.Unlock()
@@ -242,7 +245,7 @@ func (s *Store) Check(ctx context.Context, ops []Op) ([]Op, error) {
 		return nil, ErrClosed
 	}
 	saved := copyIDs(s.st.lastID)
-	out, done, err := s.st.do(ops)
+	out, done, _, err := s.st.do(ops)
 	s.st.undo(done)
 	s.st.lastID = saved
 	if err != nil {
@@ -265,29 +268,31 @@ func copyIDs(m map[string]uint32) map[string]uint32 {
 // deletes of its dependents. done is what was performed, in the order it
 // was performed (a cascade's dependents before the op itself); do returns
 // it also when an op fails, and the caller undoes it (and restores lastID)
-// unless it keeps the change.
-func (st *State) do(ops []Op) (out, done []Op, err error) {
+// unless it keeps the change. kept is, for each op of done, the copy of
+// its object the state stored (nil for a delete), for mutateWith.
+func (st *State) do(ops []Op) (out, done []Op, kept []Object, err error) {
 	out = make([]Op, 0, len(ops))
 	done = make([]Op, 0, len(ops))
+	kept = make([]Object, 0, len(ops))
 	for i, op := range ops {
 		r, e := st.prepare(op)
 		if e != nil {
-			return out, done, inBatch(e, i, len(ops))
+			return out, done, kept, inBatch(e, i, len(ops))
 		}
 		var deps []Op
 		if r.Kind == OpDelete && r.Cascade {
 			deps = st.dependents(r)
 		}
 		for _, d := range deps {
-			st.mutate(d)
+			kept = append(kept, st.mutate(d))
 			done = append(done, d)
 		}
-		st.mutate(r)
+		kept = append(kept, st.mutate(r))
 		done = append(done, r)
 		out = append(out, r)
 		out = append(out, deps...)
 	}
-	return out, done, nil
+	return out, done, kept, nil
 }
 
 // undo reverts performed ops, newest first.
