@@ -240,6 +240,10 @@ func (p *Pipeline) Misses() []openflow.Flow {
 // feature, placed on their datapaths.
 func (p *Pipeline) Flows(s *Snapshot, o Owner) []PlacedFlow {
 	out := &FlowSet{p: p}
+	// Hosts are remembered while one owner's flows are computed, not
+	// longer: a snapshot may be used again after its ports changed.
+	s.seen.at = false
+	defer func() { s.seen.at = false }()
 	for _, f := range p.features {
 		out.feature = f
 		f.Flows(s, o, out)

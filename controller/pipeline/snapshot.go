@@ -24,6 +24,16 @@ type Snapshot struct {
 	// AliyunServiceIP is where VMs reach the Aliyun API (aliyunsvc.go),
 	// behind the metadata ports; the zero Addr when it is not served.
 	AliyunServiceIP netip.Addr
+
+	// seen is the last host resolved while one owner's flows are computed
+	// (Pipeline.Flows): every feature asks for the owner's
+	// host in turn, and copying it, its VPC and vSwitch out of the store
+	// nine times was a third of computing a host's flows.
+	seen struct {
+		id     uint32
+		v      hostView
+		ok, at bool // at: seen holds a lookup
+	}
 }
 
 // Ports resolves hosts to ports.
@@ -57,6 +67,9 @@ type hostView struct {
 
 // host resolves host id in s.
 func (s *Snapshot) host(id uint32) (hostView, bool) {
+	if s.seen.at && s.seen.id == id {
+		return s.seen.v, s.seen.ok
+	}
 	h, ok := s.Topo.HostByID(id)
 	if !ok {
 		return hostView{}, false
@@ -64,7 +77,17 @@ func (s *Snapshot) host(id uint32) (hostView, bool) {
 	return s.viewOf(h)
 }
 
+// viewOf resolves host h (remembering the last one, see seen).
 func (s *Snapshot) viewOf(h topology.Host) (hostView, bool) {
+	if s.seen.at && s.seen.id == h.ID {
+		return s.seen.v, s.seen.ok
+	}
+	v, ok := s.resolve(h)
+	s.seen.id, s.seen.v, s.seen.ok, s.seen.at = h.ID, v, ok, true
+	return v, ok
+}
+
+func (s *Snapshot) resolve(h topology.Host) (hostView, bool) {
 	vpc, ok1 := s.Topo.VPC(h.VPC)
 	vsw, ok2 := s.Topo.VSwitch(h.VPC, h.VSwitch)
 	if !ok1 || !ok2 {
