@@ -48,9 +48,9 @@ func chassisResource() resource {
 			return d
 		},
 		what: func(v map[string]string) string { return "chassis " + quote(v["name"]) + " does not exist" },
-		create: func(_ *server, data []byte, _ map[string]string) (topology.Object, *requestError) {
+		create: func(s *server, data []byte, _ map[string]string) (topology.Object, *requestError) {
 			var req ChassisRequest
-			if err := decodeObject(data, &req); err != nil {
+			if err := s.decodeObject(data, &req); err != nil {
 				return nil, err
 			}
 			a, err := parseAddrAs("tunnel_ip", req.TunnelIP, "192.168.100.11")

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -65,7 +66,7 @@ func isArray(body []byte) bool {
 
 // decodeObject decodes one JSON object into dst (a pointer to a request
 // struct), rejecting unknown fields, wrong types and trailing data.
-func decodeObject(data []byte, dst any) *requestError {
+func (s *server) decodeObject(data []byte, dst any) *requestError {
 	t := bytes.TrimSpace(data)
 	if len(t) == 0 {
 		return badRequest("", "empty body: want a JSON object")
@@ -73,7 +74,7 @@ func decodeObject(data []byte, dst any) *requestError {
 	if t[0] != '{' {
 		return badRequest("", "want a JSON object")
 	}
-	if err := checkKeys(t, reflect.TypeOf(dst)); err != nil {
+	if err := s.checkKeys(t, reflect.TypeOf(dst)); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(t))
@@ -90,11 +91,14 @@ func decodeObject(data []byte, dst any) *requestError {
 // key of a struct that matches a field only when case is ignored ("Host"
 // for "host"). Both are a 400 naming the key. A body that is not valid
 // JSON passes: the decoder then says what is wrong with it.
-func checkKeys(data []byte, t reflect.Type) *requestError {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	rerr, err := walkKeys(dec, t, "")
-	if err != nil {
+//
+// It reads the bytes itself (keyScanner) rather than through
+// json.Decoder.Token, which allocated for every token: 8 % of the
+// controller's CPU in a bulk load of 100,000 hosts (issue 17).
+func (s *server) checkKeys(data []byte, t reflect.Type) *requestError {
+	ks := keyScanner{data: data, fields: s.structFields}
+	rerr, ok := ks.value(t)
+	if !ok {
 		return nil
 	}
 	return rerr
@@ -103,90 +107,250 @@ func checkKeys(data []byte, t reflect.Type) *requestError {
 // unmarshalerType is json.Unmarshaler: such a value decodes itself.
 var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 
-// walkKeys reads one JSON value from dec, checking the keys of every
-// object in it against t (nil: any keys, still once each). path names the
-// value for errors ("", "name", "ports[2].name"). A syntax error is
-// returned as err.
-func walkKeys(dec *json.Decoder, t reflect.Type, path string) (*requestError, error) {
+// keyScanner walks one JSON value, checking the keys of every object in
+// it against the Go type it decodes into. The path of the value being
+// read is kept as segments and joined only for an error.
+type keyScanner struct {
+	data   []byte
+	pos    int
+	path   []pathSeg
+	fields func(reflect.Type) map[string]reflect.Type
+}
+
+// pathSeg is one step of a path: an object's key or an array's index.
+type pathSeg struct {
+	key   string
+	index int // -1: key
+}
+
+// field names key of the object at the current path, as errors name
+// fields: "name", "ports[2].name".
+func (k *keyScanner) field(key string) string {
+	var b strings.Builder
+	for _, sg := range k.path {
+		if sg.index >= 0 {
+			fmt.Fprintf(&b, "[%d]", sg.index)
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(sg.key)
+	}
+	if b.Len() > 0 {
+		b.WriteByte('.')
+	}
+	b.WriteString(key)
+	return b.String()
+}
+
+func (k *keyScanner) ws() {
+	for k.pos < len(k.data) {
+		switch k.data[k.pos] {
+		case ' ', '\t', '\r', '\n':
+			k.pos++
+		default:
+			return
+		}
+	}
+}
+
+// value reads one value that decodes into t (nil: any keys, still once
+// each). ok is false when the input is not valid JSON as far as it got.
+func (k *keyScanner) value(t reflect.Type) (rerr *requestError, ok bool) {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if t != nil && (reflect.PointerTo(t).Implements(unmarshalerType) || t.Implements(unmarshalerType)) {
 		t = nil // its own decoder reads it; its keys are still checked for duplicates
 	}
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
+	k.ws()
+	if k.pos >= len(k.data) {
+		return nil, false
 	}
-	switch tok {
-	case json.Delim('{'):
-		var fields map[string]reflect.Type
-		exact := false
-		if t != nil && t.Kind() == reflect.Struct {
-			fields, exact = structFields(t), true
-		}
-		var elem reflect.Type
-		if t != nil && t.Kind() == reflect.Map {
-			elem = t.Elem()
-		}
-		seen := map[string]bool{}
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return nil, err
-			}
-			key, _ := kt.(string)
-			field := joinPath(path, key)
-			if seen[key] {
-				return badRequest(field, "given twice: give each key once"), nil
-			}
-			seen[key] = true
-			sub := elem
-			if exact {
-				ft, ok := fields[key]
-				if !ok {
-					for name := range fields {
-						if strings.EqualFold(name, key) {
-							return badRequest(field, "unknown field; did you mean %q? (keys are case-sensitive)", name), nil
-						}
-					}
-					// Unknown keys are the decoder's to name (with the
-					// allowed ones); keep reading for duplicates.
-				}
-				sub = ft
-			}
-			if rerr, err := walkKeys(dec, sub, field); rerr != nil || err != nil {
-				return rerr, err
-			}
-		}
-		_, err := dec.Token() // '}'
-		return nil, err
-	case json.Delim('['):
-		var elem reflect.Type
-		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
-			elem = t.Elem()
-		}
-		for i := 0; dec.More(); i++ {
-			if rerr, err := walkKeys(dec, elem, fmt.Sprintf("%s[%d]", path, i)); rerr != nil || err != nil {
-				return rerr, err
-			}
-		}
-		_, err := dec.Token() // ']'
-		return nil, err
+	switch k.data[k.pos] {
+	case '{':
+		return k.object(t)
+	case '[':
+		return k.array(t)
+	case '"':
+		_, ok := k.str()
+		return nil, ok
+	default:
+		return nil, k.literal()
 	}
-	return nil, nil
 }
 
-func joinPath(path, key string) string {
-	if path == "" {
-		return key
+func (k *keyScanner) object(t reflect.Type) (*requestError, bool) {
+	k.pos++ // '{'
+	var fields map[string]reflect.Type
+	exact := false
+	if t != nil && t.Kind() == reflect.Struct {
+		fields, exact = k.fields(t), true
 	}
-	return path + "." + key
+	var elem reflect.Type
+	if t != nil && t.Kind() == reflect.Map {
+		elem = t.Elem()
+	}
+	var seen []string // objects here have a few keys: a slice beats a map
+	k.ws()
+	if k.pos < len(k.data) && k.data[k.pos] == '}' {
+		k.pos++
+		return nil, true
+	}
+	for {
+		k.ws()
+		if k.pos >= len(k.data) || k.data[k.pos] != '"' {
+			return nil, false
+		}
+		key, ok := k.str()
+		if !ok {
+			return nil, false
+		}
+		if slices.Contains(seen, key) {
+			return badRequest(k.field(key), "given twice: give each key once"), true
+		}
+		seen = append(seen, key)
+		sub := elem
+		if exact {
+			ft, ok := fields[key]
+			if !ok {
+				for name := range fields {
+					if strings.EqualFold(name, key) {
+						return badRequest(k.field(key), "unknown field; did you mean %q? (keys are case-sensitive)", name), true
+					}
+				}
+				// Unknown keys are the decoder's to name (with the
+				// allowed ones); keep reading for duplicates.
+			}
+			sub = ft
+		}
+		k.ws()
+		if k.pos >= len(k.data) || k.data[k.pos] != ':' {
+			return nil, false
+		}
+		k.pos++
+		k.path = append(k.path, pathSeg{key: key, index: -1})
+		rerr, ok := k.value(sub)
+		k.path = k.path[:len(k.path)-1]
+		if rerr != nil || !ok {
+			return rerr, ok
+		}
+		k.ws()
+		if k.pos >= len(k.data) {
+			return nil, false
+		}
+		switch k.data[k.pos] {
+		case ',':
+			k.pos++
+		case '}':
+			k.pos++
+			return nil, true
+		default:
+			return nil, false
+		}
+	}
+}
+
+func (k *keyScanner) array(t reflect.Type) (*requestError, bool) {
+	k.pos++ // '['
+	var elem reflect.Type
+	if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+		elem = t.Elem()
+	}
+	k.ws()
+	if k.pos < len(k.data) && k.data[k.pos] == ']' {
+		k.pos++
+		return nil, true
+	}
+	for i := 0; ; i++ {
+		k.path = append(k.path, pathSeg{index: i})
+		rerr, ok := k.value(elem)
+		k.path = k.path[:len(k.path)-1]
+		if rerr != nil || !ok {
+			return rerr, ok
+		}
+		k.ws()
+		if k.pos >= len(k.data) {
+			return nil, false
+		}
+		switch k.data[k.pos] {
+		case ',':
+			k.pos++
+		case ']':
+			k.pos++
+			return nil, true
+		default:
+			return nil, false
+		}
+	}
+}
+
+// str reads a string (k.pos at its opening quote) and returns it
+// unescaped.
+func (k *keyScanner) str() (string, bool) {
+	start := k.pos
+	k.pos++
+	escaped := false
+	for k.pos < len(k.data) {
+		switch c := k.data[k.pos]; {
+		case c == '\\':
+			escaped = true
+			k.pos += 2
+		case c == '"':
+			k.pos++
+			raw := k.data[start:k.pos]
+			if !escaped {
+				return string(raw[1 : len(raw)-1]), true
+			}
+			var out string
+			if err := json.Unmarshal(raw, &out); err != nil {
+				return "", false
+			}
+			return out, true
+		case c < 0x20:
+			return "", false
+		default:
+			k.pos++
+		}
+	}
+	return "", false
+}
+
+// literal skips a number, true, false or null (a number only roughly:
+// the decoder checks it).
+func (k *keyScanner) literal() bool {
+	rest := k.data[k.pos:]
+	for _, w := range [...]string{"true", "false", "null"} {
+		if bytes.HasPrefix(rest, []byte(w)) {
+			k.pos += len(w)
+			return true
+		}
+	}
+	start := k.pos
+	for k.pos < len(k.data) {
+		c := k.data[k.pos]
+		if !(c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E') {
+			break
+		}
+		k.pos++
+	}
+	return k.pos > start
 }
 
 // structFields maps the JSON names of a struct's fields, as
-// encoding/json names them, to their types.
-func structFields(t reflect.Type) map[string]reflect.Type {
+// encoding/json names them, to their types; computed once per type.
+func (s *server) structFields(t reflect.Type) map[string]reflect.Type {
+	if m, ok := s.fields.Load(t); ok {
+		return m.(map[string]reflect.Type)
+	}
+	m := structFieldsOf(t)
+	s.fields.Store(t, m)
+	return m
+}
+
+// structFieldsOf is structFields, computed.
+func structFieldsOf(t reflect.Type) map[string]reflect.Type {
 	out := map[string]reflect.Type{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -200,7 +364,7 @@ func structFields(t reflect.Type) map[string]reflect.Type {
 				ft = ft.Elem()
 			}
 			if ft.Kind() == reflect.Struct {
-				for k, v := range structFields(ft) {
+				for k, v := range structFieldsOf(ft) {
 					if _, ok := out[k]; !ok {
 						out[k] = v
 					}

@@ -38,11 +38,11 @@ func dhcpOptionsResource() resource {
 			return x, ok
 		},
 		what: inVPCWhat("DHCP options set"),
-		create: func(_ *server, data []byte, v map[string]string) (topology.Object, *requestError) {
-			return decodeDHCPOptions(data, v, "")
+		create: func(s *server, data []byte, v map[string]string) (topology.Object, *requestError) {
+			return decodeDHCPOptions(s, data, v, "")
 		},
-		update: func(_ *server, data []byte, v map[string]string) (topology.Object, *requestError) {
-			return decodeDHCPOptions(data, v, v["name"])
+		update: func(s *server, data []byte, v map[string]string) (topology.Object, *requestError) {
+			return decodeDHCPOptions(s, data, v, v["name"])
 		},
 		ref: func(v map[string]string) topology.Object {
 			return &topology.DHCPOptions{VPC: v["vpc"], Name: v["name"]}
@@ -56,9 +56,9 @@ func dhcpOptionsResource() resource {
 
 // decodeDHCPOptions reads a request; urlName is the name an update's URL
 // gives ("" for a create).
-func decodeDHCPOptions(data []byte, v map[string]string, urlName string) (topology.Object, *requestError) {
+func decodeDHCPOptions(s *server, data []byte, v map[string]string, urlName string) (topology.Object, *requestError) {
 	var req DHCPOptionsRequest
-	if err := decodeObject(data, &req); err != nil {
+	if err := s.decodeObject(data, &req); err != nil {
 		return nil, err
 	}
 	if err := checkVPC(v["vpc"], req.VPC); err != nil {

@@ -61,16 +61,16 @@ func eipResource() resource {
 			return x, ok
 		},
 		what: inVPCWhat("EIP"),
-		create: func(_ *server, data []byte, v map[string]string) (topology.Object, *requestError) {
+		create: func(s *server, data []byte, v map[string]string) (topology.Object, *requestError) {
 			var req eipBody
-			if err := decodeObject(data, &req); err != nil {
+			if err := s.decodeObject(data, &req); err != nil {
 				return nil, err
 			}
 			return req.toEIP(v["vpc"], req.Name, nil)
 		},
 		update: func(s *server, data []byte, v map[string]string) (topology.Object, *requestError) {
 			var req eipBody
-			if err := decodeObject(data, &req); err != nil {
+			if err := s.decodeObject(data, &req); err != nil {
 				return nil, err
 			}
 			if req.Name != "" && req.Name != v["name"] {

@@ -93,7 +93,7 @@ func hostResource() resource {
 		},
 		create: func(s *server, data []byte, v map[string]string) (topology.Object, *requestError) {
 			var req hostBody
-			if err := decodeObject(data, &req); err != nil {
+			if err := s.decodeObject(data, &req); err != nil {
 				return nil, err
 			}
 			h, err := req.toHost(v["vpc"], s.lookupMAC)
@@ -104,7 +104,7 @@ func hostResource() resource {
 		},
 		update: func(s *server, data []byte, v map[string]string) (topology.Object, *requestError) {
 			var req hostBody
-			if err := decodeObject(data, &req); err != nil {
+			if err := s.decodeObject(data, &req); err != nil {
 				return nil, err
 			}
 			if req.Name != "" && req.Name != v["name"] {

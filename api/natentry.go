@@ -31,7 +31,7 @@ func natEntryWrites[R any, P interface {
 	}
 	create = func(s *server, data []byte, v map[string]string) (topology.Object, *requestError) {
 		req := P(new(R))
-		if err := decodeObject(data, req); err != nil {
+		if err := s.decodeObject(data, req); err != nil {
 			return nil, err
 		}
 		if gw := req.gateway(); *gw == "" {
@@ -39,9 +39,9 @@ func natEntryWrites[R any, P interface {
 		}
 		return build(req, v["vpc"], req.entryName())
 	}
-	update = func(_ *server, data []byte, v map[string]string) (topology.Object, *requestError) {
+	update = func(s *server, data []byte, v map[string]string) (topology.Object, *requestError) {
 		req := P(new(R))
-		if err := decodeObject(data, req); err != nil {
+		if err := s.decodeObject(data, req); err != nil {
 			return nil, err
 		}
 		if n := req.entryName(); n != "" && n != v["name"] {

@@ -60,16 +60,16 @@ func natGatewayResource() resource {
 			return x, ok
 		},
 		what: inVPCWhat("NAT gateway"),
-		create: func(_ *server, data []byte, v map[string]string) (topology.Object, *requestError) {
+		create: func(s *server, data []byte, v map[string]string) (topology.Object, *requestError) {
 			var req NATGatewayRequest
-			if err := decodeObject(data, &req); err != nil {
+			if err := s.decodeObject(data, &req); err != nil {
 				return nil, err
 			}
 			return req.toGateway(v["vpc"], req.Name)
 		},
-		update: func(_ *server, data []byte, v map[string]string) (topology.Object, *requestError) {
+		update: func(s *server, data []byte, v map[string]string) (topology.Object, *requestError) {
 			var req NATGatewayRequest
-			if err := decodeObject(data, &req); err != nil {
+			if err := s.decodeObject(data, &req); err != nil {
 				return nil, err
 			}
 			if req.Name != "" && req.Name != v["name"] {

@@ -136,7 +136,7 @@ func (s *server) restore(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req RestoreRequest
-	if rerr := decodeObject(body, &req); rerr != nil {
+	if rerr := s.decodeObject(body, &req); rerr != nil {
 		s.writeError(w, r, rerr)
 		return
 	}

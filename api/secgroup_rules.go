@@ -226,7 +226,7 @@ func (s *server) createRules(w http.ResponseWriter, r *http.Request) {
 	}
 	decode := func(data []byte) (*topology.SecurityGroupRule, *requestError) {
 		var req ruleBody
-		if err := decodeObject(data, &req); err != nil {
+		if err := s.decodeObject(data, &req); err != nil {
 			return nil, err
 		}
 		return req.toRule(v, false)
@@ -295,7 +295,7 @@ func (s *server) updateRule(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req ruleBody
-	if rerr := decodeObject(body, &req); rerr != nil {
+	if rerr := s.decodeObject(body, &req); rerr != nil {
 		s.writeError(w, r, rerr)
 		return
 	}

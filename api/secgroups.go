@@ -28,9 +28,9 @@ func securityGroupResource() resource {
 			return x, ok
 		},
 		what: inVPCWhat("security group"),
-		create: func(_ *server, data []byte, v map[string]string) (topology.Object, *requestError) {
+		create: func(s *server, data []byte, v map[string]string) (topology.Object, *requestError) {
 			var req SecurityGroupRequest
-			if err := decodeObject(data, &req); err != nil {
+			if err := s.decodeObject(data, &req); err != nil {
 				return nil, err
 			}
 			if err := checkVPC(v["vpc"], req.VPC); err != nil {
@@ -38,9 +38,9 @@ func securityGroupResource() resource {
 			}
 			return &topology.SecurityGroup{VPC: v["vpc"], Name: req.Name, Description: req.Description}, nil
 		},
-		update: func(_ *server, data []byte, v map[string]string) (topology.Object, *requestError) {
+		update: func(s *server, data []byte, v map[string]string) (topology.Object, *requestError) {
 			var req SecurityGroupRequest
-			if err := decodeObject(data, &req); err != nil {
+			if err := s.decodeObject(data, &req); err != nil {
 				return nil, err
 			}
 			if err := checkVPC(v["vpc"], req.VPC); err != nil {

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -23,6 +24,8 @@ import (
 )
 
 type server struct {
+	// fields caches structFields by request type (reflect.Type → map).
+	fields sync.Map
 	log    *zap.Logger
 	b      Backend
 	opts   Options

@@ -37,9 +37,9 @@ func subnetResource() resource {
 			return x, ok
 		},
 		what: inVPCWhat("subnet"),
-		create: func(_ *server, data []byte, v map[string]string) (topology.Object, *requestError) {
+		create: func(s *server, data []byte, v map[string]string) (topology.Object, *requestError) {
 			var req SubnetRequest
-			if err := decodeObject(data, &req); err != nil {
+			if err := s.decodeObject(data, &req); err != nil {
 				return nil, err
 			}
 			if err := checkVPC(v["vpc"], req.VPC); err != nil {
@@ -51,9 +51,9 @@ func subnetResource() resource {
 			}
 			return &topology.Subnet{VPC: v["vpc"], Name: req.Name, CIDR: p, Host: req.Host}, nil
 		},
-		update: func(_ *server, data []byte, v map[string]string) (topology.Object, *requestError) {
+		update: func(s *server, data []byte, v map[string]string) (topology.Object, *requestError) {
 			var req SubnetUpdateRequest
-			if err := decodeObject(data, &req); err != nil {
+			if err := s.decodeObject(data, &req); err != nil {
 				return nil, err
 			}
 			if err := checkVPC(v["vpc"], req.VPC); err != nil {

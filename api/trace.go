@@ -23,7 +23,7 @@ func (s *server) trace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req trace.Request
-	if rerr := decodeObject(body, &req); rerr != nil {
+	if rerr := s.decodeObject(body, &req); rerr != nil {
 		s.writeError(w, r, rerr)
 		return
 	}

@@ -119,16 +119,16 @@ func uplinkResource() resource {
 			return d, true
 		},
 		what: func(v map[string]string) string { return "uplink " + quote(v["name"]) + " does not exist" },
-		create: func(_ *server, data []byte, _ map[string]string) (topology.Object, *requestError) {
+		create: func(s *server, data []byte, _ map[string]string) (topology.Object, *requestError) {
 			var req uplinkBody
-			if err := decodeObject(data, &req); err != nil {
+			if err := s.decodeObject(data, &req); err != nil {
 				return nil, err
 			}
 			return req.toUplink(req.Name)
 		},
-		update: func(_ *server, data []byte, v map[string]string) (topology.Object, *requestError) {
+		update: func(s *server, data []byte, v map[string]string) (topology.Object, *requestError) {
 			var req uplinkBody
-			if err := decodeObject(data, &req); err != nil {
+			if err := s.decodeObject(data, &req); err != nil {
 				return nil, err
 			}
 			if req.Name != "" && req.Name != v["name"] {

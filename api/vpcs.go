@@ -24,9 +24,9 @@ func vpcResource() resource {
 			return x, ok
 		},
 		what: func(v map[string]string) string { return "VPC " + quote(v["vpc"]) + " does not exist" },
-		create: func(_ *server, data []byte, _ map[string]string) (topology.Object, *requestError) {
+		create: func(s *server, data []byte, _ map[string]string) (topology.Object, *requestError) {
 			var req VPCRequest
-			if err := decodeObject(data, &req); err != nil {
+			if err := s.decodeObject(data, &req); err != nil {
 				return nil, err
 			}
 			p, err := parsePrefix("cidr", req.CIDR)

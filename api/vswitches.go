@@ -26,9 +26,9 @@ func vswitchResource() resource {
 			return x, ok
 		},
 		what: inVPCWhat("vSwitch"),
-		create: func(_ *server, data []byte, v map[string]string) (topology.Object, *requestError) {
+		create: func(s *server, data []byte, v map[string]string) (topology.Object, *requestError) {
 			var req VSwitchRequest
-			if err := decodeObject(data, &req); err != nil {
+			if err := s.decodeObject(data, &req); err != nil {
 				return nil, err
 			}
 			if err := checkVPC(v["vpc"], req.VPC); err != nil {
