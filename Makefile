@@ -104,13 +104,13 @@ demo-chassis: deps build
 	$(GO) run ./e2e/cmd/chassisdemo --bin $(BIN)
 
 # Performance (docs/performance.md): vpcflow on a private OVS side by side
-# with ovs-ofctl for N hosts (BENCH_N=1000,10000,50000 by default; root),
+# with ovs-ofctl for N hosts (BENCH_N=1000,10000,50000,100000 by default; root),
 # then the controller's Go benchmarks. Targets are printed, never asserted.
 # BENCH_FLAGS passes flags to bench/vpcbench (e.g. -markdown, -ops 500).
 bench: deps build
 	$(GO) build -o bin/vpcbench ./bench/vpcbench
 	./bin/vpcbench -bin $(BIN) $(BENCH_FLAGS)
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 15m ./controller/ ./openflow/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 500ms -count=1 -timeout 15m ./controller/ ./openflow/
 	@echo "replicas over etcd (docs/replicas.md): failover times and flow-mods"
 	set -o pipefail; VPCFLOW_E2E=1 $(GO) test -count=1 -timeout 15m -run '^TestReplicas$$' -v ./e2e/ 2>&1 | grep -E 'FAILOVER|^(--- |ok|FAIL)'
 
