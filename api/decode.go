@@ -230,26 +230,33 @@ func (k *keyScanner) object(t reflect.Type) (*requestError, bool) {
 			return nil, false
 		}
 		k.pos++
-		k.path = append(k.path, pathSeg{key: key, index: -1})
-		rerr, ok := k.value(sub)
-		k.path = k.path[:len(k.path)-1]
-		if rerr != nil || !ok {
+		if rerr, ok, last := k.member(pathSeg{key: key, index: -1}, sub, '}'); rerr != nil || !ok || last {
 			return rerr, ok
 		}
-		k.ws()
-		if k.pos >= len(k.data) {
-			return nil, false
-		}
+	}
+}
+
+// member reads one member's value (at path step seg, decoding into t)
+// and what follows it: a comma, or end after the last member.
+func (k *keyScanner) member(seg pathSeg, t reflect.Type, end byte) (rerr *requestError, ok, last bool) {
+	k.path = append(k.path, seg)
+	rerr, ok = k.value(t)
+	k.path = k.path[:len(k.path)-1]
+	if rerr != nil || !ok {
+		return rerr, ok, true
+	}
+	k.ws()
+	if k.pos < len(k.data) {
 		switch k.data[k.pos] {
 		case ',':
 			k.pos++
-		case '}':
+			return nil, true, false
+		case end:
 			k.pos++
-			return nil, true
-		default:
-			return nil, false
+			return nil, true, true
 		}
 	}
+	return nil, false, true
 }
 
 func (k *keyScanner) array(t reflect.Type) (*requestError, bool) {
@@ -264,24 +271,8 @@ func (k *keyScanner) array(t reflect.Type) (*requestError, bool) {
 		return nil, true
 	}
 	for i := 0; ; i++ {
-		k.path = append(k.path, pathSeg{index: i})
-		rerr, ok := k.value(elem)
-		k.path = k.path[:len(k.path)-1]
-		if rerr != nil || !ok {
+		if rerr, ok, last := k.member(pathSeg{index: i}, elem, ']'); rerr != nil || !ok || last {
 			return rerr, ok
-		}
-		k.ws()
-		if k.pos >= len(k.data) {
-			return nil, false
-		}
-		switch k.data[k.pos] {
-		case ',':
-			k.pos++
-		case ']':
-			k.pos++
-			return nil, true
-		default:
-			return nil, false
 		}
 	}
 }
@@ -291,7 +282,7 @@ func (k *keyScanner) array(t reflect.Type) (*requestError, bool) {
 func (k *keyScanner) str() (string, bool) {
 	start := k.pos
 	k.pos++
-	escaped := false
+	escaped := false // the slow path: escapes or non-ASCII bytes
 	for k.pos < len(k.data) {
 		switch c := k.data[k.pos]; {
 		case c == '\\':
@@ -310,6 +301,9 @@ func (k *keyScanner) str() (string, bool) {
 			return out, true
 		case c < 0x20:
 			return "", false
+		case c >= 0x80:
+			escaped = true // not ASCII: json.Unmarshal replaces invalid UTF-8, as the decoder does
+			k.pos++
 		default:
 			k.pos++
 		}

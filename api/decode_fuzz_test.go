@@ -114,6 +114,7 @@ func FuzzCheckKeysAgreesWithTokenWalk(f *testing.F) {
 		`{"rules":[{"protocol":"tcp","port_range":"1/2"},{"protocol":"tcp","protocol":"udp"}]}`,
 		`{"static_routes":[{"cidr":"1.0.0.0/8","next_hop":"10.0.0.1","CIDR":"x"}]}`,
 		`{"a\u0062":1,"ab":2}`, `{"x":{"y":1,"y":2}}`, `[{"k":1},{"k":1,"k":2}]`, `{"n":-1.5e3,"t":true,"f":false,"z":null}`,
+		"{\"\x89\":{\"y\":0,\"y\":0}}", // invalid UTF-8 in a key: named as the decoder names it
 	} {
 		f.Add(seed)
 	}
