@@ -136,17 +136,6 @@ func (c *cli) dhcpOptionsShow(args []string) int {
 }
 
 func (c *cli) dhcpOptionsDelete(args []string) int {
-	k := c.command("dhcp-options delete", "--vpc VPC NAME", "Delete a DHCP options set: VMs then get no DNS servers or domain\nwhen they renew.",
-		"vpcflow dhcp-options delete --vpc vpc-a dopt-a").withAPI()
-	vpc := k.vpcFlag()
-	pos, code, ok := k.parse(args, "NAME")
-	if !ok {
-		return code
-	}
-	if code, ok := k.required("vpc"); !ok {
-		return code
-	}
-	return k.message(func(ctx context.Context, cl *api.Client) error {
-		return cl.DeleteDHCPOptions(ctx, *vpc, pos[0])
-	}, "deleted DHCP options set %s from VPC %s", pos[0], *vpc)
+	return c.deleteInVPC(args, "dhcp-options delete", "Delete a DHCP options set: VMs then get no DNS servers or domain\nwhen they renew.",
+		"vpcflow dhcp-options delete --vpc vpc-a dopt-a", "deleted DHCP options set %s from VPC %s", (*api.Client).DeleteDHCPOptions)
 }

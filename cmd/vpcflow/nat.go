@@ -363,17 +363,8 @@ func (c *cli) snatList(args []string) int {
 }
 
 func (c *cli) snatDelete(args []string) int {
-	k := c.command("nat snat delete", "--vpc VPC NAME", "Delete an SNAT entry.", "vpcflow nat snat delete --vpc vpc-a snat-vswitch-vsw-a").withAPI()
-	vpc := k.vpcFlag()
-	pos, code, ok := k.parse(args, "NAME")
-	if !ok {
-		return code
-	}
-	if code, ok := k.required("vpc"); !ok {
-		return code
-	}
-	return k.message(func(ctx context.Context, cl *api.Client) error { return cl.DeleteSNATEntry(ctx, *vpc, pos[0]) },
-		"deleted SNAT entry %s from VPC %s", pos[0], *vpc)
+	return c.deleteInVPC(args, "nat snat delete", "Delete an SNAT entry.", "vpcflow nat snat delete --vpc vpc-a snat-vswitch-vsw-a",
+		"deleted SNAT entry %s from VPC %s", (*api.Client).DeleteSNATEntry)
 }
 
 func dnatTable(w io.Writer, v any) {
@@ -421,17 +412,8 @@ func (c *cli) dnatList(args []string) int {
 }
 
 func (c *cli) dnatDelete(args []string) int {
-	k := c.command("nat dnat delete", "--vpc VPC NAME", "Delete a DNAT entry.", "vpcflow nat dnat delete --vpc vpc-a dnat-tcp-203.0.113.12-8080").withAPI()
-	vpc := k.vpcFlag()
-	pos, code, ok := k.parse(args, "NAME")
-	if !ok {
-		return code
-	}
-	if code, ok := k.required("vpc"); !ok {
-		return code
-	}
-	return k.message(func(ctx context.Context, cl *api.Client) error { return cl.DeleteDNATEntry(ctx, *vpc, pos[0]) },
-		"deleted DNAT entry %s from VPC %s", pos[0], *vpc)
+	return c.deleteInVPC(args, "nat dnat delete", "Delete a DNAT entry.", "vpcflow nat dnat delete --vpc vpc-a dnat-tcp-203.0.113.12-8080",
+		"deleted DNAT entry %s from VPC %s", (*api.Client).DeleteDNATEntry)
 }
 
 func eipTable(w io.Writer, v any) {
@@ -510,15 +492,6 @@ func (c *cli) eipShow(args []string) int {
 }
 
 func (c *cli) eipDelete(args []string) int {
-	k := c.command("eip delete", "--vpc VPC NAME", "Release an EIP.", "vpcflow eip delete --vpc vpc-a eip1").withAPI()
-	vpc := k.vpcFlag()
-	pos, code, ok := k.parse(args, "NAME")
-	if !ok {
-		return code
-	}
-	if code, ok := k.required("vpc"); !ok {
-		return code
-	}
-	return k.message(func(ctx context.Context, cl *api.Client) error { return cl.DeleteEIP(ctx, *vpc, pos[0]) },
-		"released EIP %s of VPC %s", pos[0], *vpc)
+	return c.deleteInVPC(args, "eip delete", "Release an EIP.", "vpcflow eip delete --vpc vpc-a eip1",
+		"released EIP %s of VPC %s", (*api.Client).DeleteEIP)
 }

@@ -402,18 +402,8 @@ func (c *cli) subnetShow(args []string) int {
 }
 
 func (c *cli) subnetDelete(args []string) int {
-	k := c.command("subnet delete", "--vpc VPC NAME", "Delete a subnet (route entry).", "vpcflow subnet delete --vpc vpc-a 172.18.1.0-24").withAPI()
-	vpc := k.vpcFlag()
-	pos, code, ok := k.parse(args, "NAME")
-	if !ok {
-		return code
-	}
-	if code, ok := k.required("vpc"); !ok {
-		return code
-	}
-	return k.message(func(ctx context.Context, cl *api.Client) error {
-		return cl.DeleteSubnet(ctx, *vpc, pos[0])
-	}, "deleted subnet %s from VPC %s", pos[0], *vpc)
+	return c.deleteInVPC(args, "subnet delete", "Delete a subnet (route entry).", "vpcflow subnet delete --vpc vpc-a 172.18.1.0-24",
+		"deleted subnet %s from VPC %s", (*api.Client).DeleteSubnet)
 }
 
 // ---- shared shapes ----
@@ -449,6 +439,23 @@ func (c *cli) showInVPC(args []string, name, desc, example string,
 		return code
 	}
 	return k.call(func(ctx context.Context, cl *api.Client) (any, error) { return get(ctx, cl, *vpc, pos[0]) }, table)
+}
+
+// deleteInVPC is a "<kind> delete --vpc VPC NAME" command for an object
+// nothing depends on; done is the success message, given NAME and VPC;
+// del is the client's method ((*api.Client).DeleteEIP).
+func (c *cli) deleteInVPC(args []string, name, desc, example, done string,
+	del func(cl *api.Client, ctx context.Context, vpc, name string) error) int {
+	k := c.command(name, "--vpc VPC NAME", desc, example).withAPI()
+	vpc := k.vpcFlag()
+	pos, code, ok := k.parse(args, "NAME")
+	if !ok {
+		return code
+	}
+	if code, ok := k.required("vpc"); !ok {
+		return code
+	}
+	return k.message(func(ctx context.Context, cl *api.Client) error { return del(cl, ctx, *vpc, pos[0]) }, done, pos[0], *vpc)
 }
 
 // cascadingDelete describes a "<kind> delete [--vpc VPC] NAME [--cascade]"
