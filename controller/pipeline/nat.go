@@ -282,6 +282,15 @@ func (s *Snapshot) natGatewayOwner(g topology.NATGateway) (natOwner, bool) {
 	return natOwner{vpc: vpc, gw: gw, zone: g.CTZone, addrs: g.IPs, own: Owner{OwnerNATGateway, g.ID}}, true
 }
 
+// natGatewayNamed resolves NAT gateway name of vpc (an entry's).
+func (s *Snapshot) natGatewayNamed(vpc, name string) (natOwner, bool) {
+	g, ok := s.Topo.NATGateway(vpc, name)
+	if !ok {
+		return natOwner{}, false
+	}
+	return s.natGatewayOwner(g)
+}
+
 // eipOwner resolves a bound EIP and its host.
 func (s *Snapshot) eipOwner(e topology.EIP) (natOwner, topology.Host, bool) {
 	if e.Host == "" || e.CTZone == 0 {
@@ -382,11 +391,7 @@ func (n *natIn) Flows(s *Snapshot, o Owner, out *FlowSet) {
 		if !ok {
 			return
 		}
-		g, ok := s.Topo.NATGateway(d.VPC, d.NATGateway)
-		if !ok {
-			return
-		}
-		no, ok := s.natGatewayOwner(g)
+		no, ok := s.natGatewayNamed(d.VPC, d.NATGateway)
 		if !ok {
 			return
 		}
@@ -609,11 +614,7 @@ func (n *natOut) Flows(s *Snapshot, o Owner, out *FlowSet) {
 		if !ok {
 			return
 		}
-		g, ok := s.Topo.NATGateway(e.VPC, e.NATGateway)
-		if !ok {
-			return
-		}
-		no, ok := s.natGatewayOwner(g)
+		no, ok := s.natGatewayNamed(e.VPC, e.NATGateway)
 		if !ok {
 			return
 		}
@@ -629,14 +630,11 @@ func (n *natOut) Flows(s *Snapshot, o Owner, out *FlowSet) {
 		if !ok {
 			return
 		}
-		g, ok := s.Topo.NATGateway(d.VPC, d.NATGateway)
+		no, ok := s.natGatewayNamed(d.VPC, d.NATGateway)
 		if !ok {
 			return
 		}
-		no, ok := s.natGatewayOwner(g)
-		if !ok {
-			return
-		}
+		gateway := no.own // the flows all its entries share are its
 		no.own = o
 		if h, ok := s.Topo.HostByIP(d.VPC, d.InternalIP); ok {
 			n.selfHairpin(s, out, no, h)
@@ -660,7 +658,7 @@ func (n *natOut) Flows(s *Snapshot, o Owner, out *FlowSet) {
 		// DNAT zone: un-DNATed there, inner header too. The same flow for
 		// every entry of the gateway to that target; an unrelated ICMP
 		// packet (a ping) goes on to its SNAT scope.
-		out.On(no.gw.at.DPID, n.unDNAT).Priority(100).Cookie(MakeCookie(OwnerNATGateway, DropNone, g.ID)).
+		out.On(no.gw.at.DPID, n.unDNAT).Priority(100).Cookie(MakeCookie(gateway.Kind, DropNone, gateway.ID)).
 			Match(vpcIPv4(no.vpc.ID).ICMP().Addr(openflow.FieldIPv4Src, d.InternalIP)).
 			Actions(lookup(no.zd(), n.snat)...).Do()
 	}
