@@ -6,11 +6,9 @@ package aliyun
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
@@ -169,23 +167,7 @@ func TestFlannelAliVPCSeed(t *testing.T) {
 		}
 	})
 	restc := phys.HTTPClient()
-	rest := func(method, path, body string, want int) map[string]any {
-		t.Helper()
-		req, _ := http.NewRequest(method, "http://"+physREST+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := restc.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != want {
-			t.Fatalf("%s %s: %d, want %d: %s", method, path, resp.StatusCode, want, b)
-		}
-		var m map[string]any
-		_ = json.Unmarshal(b, &m)
-		return m
-	}
+	rest := restIn(t, phys)
 	eventually(t, "vpcflow REST up", 20*time.Second, func() error {
 		resp, err := restc.Get("http://" + physREST + "/healthz")
 		if err == nil {
