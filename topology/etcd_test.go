@@ -93,7 +93,7 @@ func sameState(a, b *Store) error {
 			m := map[string]any{"ids": st.lastID}
 			for _, k := range kinds() {
 				objs := map[string]json.RawMessage{}
-				for _, o := range st.tables[k.name()].byID {
+				for o := range st.tables[k.name()].byID.all() {
 					key := o.Key()
 					b, e := marshalObject(o)
 					if e != nil {

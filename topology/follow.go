@@ -177,7 +177,7 @@ func (st *State) diff(ch Change) ([]Op, error) {
 	}
 	if ch.Full {
 		for _, k := range kinds() {
-			for _, o := range st.tables[k.name()].byID {
+			for o := range st.tables[k.name()].byID.all() {
 				if !seen[slot{k.name(), o.Key()}] {
 					dels = append(dels, Op{Kind: OpDelete, Obj: o.clone(), Old: o.clone()})
 				}

@@ -111,7 +111,7 @@ func dump(s *Store) string {
 			all.OnCh[c.Name] = st.HostsOnChassis(c.Name)
 		}
 		for _, t := range st.tables {
-			all.Attach += len(t.byKey) + len(t.keySpill) + len(t.byID)
+			all.Attach += len(t.byKey) + len(t.keySpill) + t.byID.len()
 			for _, m := range t.unique {
 				all.Indexes += len(m.byHash) + len(m.spill)
 			}

@@ -135,7 +135,7 @@ func diffStates(from, to *State) (ops []Op, unchanged int, err error) {
 	for _, k := range kinds() {
 		cur, want := from.tables[k.name()], to.tables[k.name()]
 		var del, up []Op
-		for _, o := range cur.byID {
+		for o := range cur.byID.all() {
 			key := o.Key()
 			n, ok := want.lookup(to.hash, key)
 			switch {
@@ -160,7 +160,7 @@ func diffStates(from, to *State) (ops []Op, unchanged int, err error) {
 				up = append(up, Op{Kind: OpUpdate, Obj: n.clone(), Old: o.clone()})
 			}
 		}
-		for _, n := range want.byID {
+		for n := range want.byID.all() {
 			if _, ok := cur.lookup(from.hash, n.Key()); !ok {
 				up = append(up, Op{Kind: OpCreate, Obj: n.clone()})
 			}

@@ -29,7 +29,7 @@ func memRecords(s *Store) []string {
 	var out []string
 	s.Read(func(st *State) {
 		for _, k := range kinds() {
-			for _, o := range st.tables[k.name()].byID {
+			for o := range st.tables[k.name()].byID.all() {
 				key := o.Key()
 				b, _ := marshalObject(o)
 				out = append(out, k.name()+" "+key+" "+string(b))

@@ -67,7 +67,7 @@ const refListSmall = 16
 type table struct {
 	byKey    map[uint64]uint32 // hash of the key → ID
 	keySpill map[string]uint32 // key → ID, for keys whose hash is taken
-	byID     map[uint32]Object
+	byID     idTable
 	unique   map[string]*uniqueIndex // by index name
 }
 
@@ -89,12 +89,12 @@ func keyIs(o Object, key string) bool {
 // lookup finds the object of table t with key.
 func (t *table) lookup(hash func(string) uint64, key string) (Object, bool) {
 	if id, ok := t.byKey[hash(key)]; ok {
-		if o := t.byID[id]; keyIs(o, key) {
+		if o := t.byID.at(id); o != nil && keyIs(o, key) {
 			return o, true
 		}
 	}
 	if id, ok := t.keySpill[key]; ok {
-		return t.byID[id], true
+		return t.byID.get(id)
 	}
 	return nil, false
 }
@@ -103,7 +103,7 @@ func (t *table) lookup(hash func(string) uint64, key string) (Object, bool) {
 func (t *table) put(hash func(string) uint64, key string, o Object) {
 	h, id := hash(key), o.ObjectID()
 	other, taken := t.byKey[h]
-	if !taken || other == id || keyIs(t.byID[other], key) {
+	if !taken || other == id || keyIs(t.byID.at(other), key) {
 		t.byKey[h] = id
 		return
 	}
@@ -150,7 +150,7 @@ func newState() *State {
 	seed := maphash.MakeSeed()
 	st.hash = func(v string) uint64 { return maphash.String(seed, v) }
 	for i, k := range st.order {
-		st.tables[k.name()] = &table{byKey: map[uint64]uint32{}, byID: map[uint32]Object{}, unique: map[string]*uniqueIndex{}}
+		st.tables[k.name()] = &table{byKey: map[uint64]uint32{}, byID: newIDTable(), unique: map[string]*uniqueIndex{}}
 		st.kinds[k.name()] = uint8(i)
 	}
 	return st
@@ -166,7 +166,7 @@ func (st *State) get(k kind, key string) (Object, bool) {
 
 // getByID returns the stored object of a kind with an ID.
 func (st *State) getByID(k kind, id uint32) (Object, bool) {
-	o, ok := st.tables[k.name()].byID[id]
+	o, ok := st.tables[k.name()].byID.get(id)
 	return o, ok
 }
 
@@ -189,13 +189,13 @@ func (st *State) holder(k kind, index, value string) (Object, bool) {
 		return nil, false
 	}
 	if id, ok := ix.byHash[st.hash(value)]; ok {
-		o := t.byID[id]
+		o := t.byID.at(id)
 		if holdsUnique(k, o, index, value) {
 			return o, true
 		}
 	}
 	if id, ok := ix.spill[value]; ok {
-		return t.byID[id], true
+		return t.byID.get(id)
 	}
 	return nil, false
 }
@@ -209,7 +209,7 @@ func (st *State) insert(o Object) {
 	t := st.tables[k.name()]
 	key := o.Key()
 	id := o.ObjectID()
-	t.byID[id] = o
+	t.byID.set(id, o)
 	t.put(st.hash, key, o)
 	for _, u := range k.uniques(o) {
 		ix := t.unique[u.index]
@@ -223,7 +223,7 @@ func (st *State) insert(o Object) {
 			ix.byHash[h] = id
 			continue
 		}
-		if holdsUnique(k, t.byID[other], u.index, u.value) {
+		if holdsUnique(k, t.byID.at(other), u.index, u.value) {
 			continue // a duplicate let in on load: the first keeps the index
 		}
 		if ix.spill == nil {
@@ -282,7 +282,7 @@ func (st *State) remove(o Object) {
 		}
 	}
 	t.drop(st.hash, o.Key(), id)
-	delete(t.byID, id)
+	t.byID.del(id)
 }
 
 func (l *refList) add(e refEntry) {
@@ -378,10 +378,10 @@ func (st *State) referrerObjects(k kind, key string, from kind) []Object {
 	if !ok {
 		return nil
 	}
-	byID := st.tables[from.name()].byID
+	byID := &st.tables[from.name()].byID
 	out := make([]Object, 0, l.len())
 	l.each(func(id refEntry) bool {
-		if o, ok := byID[id]; ok {
+		if o, ok := byID.get(id); ok {
 			out = append(out, o)
 		}
 		return true
@@ -424,9 +424,9 @@ func (st *State) eachReferrer(k kind, key string, from kind, fn func(Object) boo
 	if !ok {
 		return
 	}
-	byID := st.tables[from.name()].byID
+	byID := &st.tables[from.name()].byID
 	l.each(func(id refEntry) bool {
-		o, ok := byID[id]
+		o, ok := byID.get(id)
 		return !ok || fn(o)
 	})
 }
@@ -452,7 +452,7 @@ func (st *State) nextID(k kind) (uint32, *Error) {
 }
 
 // count is the number of objects of a kind.
-func (st *State) count(k kind) int { return len(st.tables[k.name()].byID) }
+func (st *State) count(k kind) int { return st.tables[k.name()].byID.len() }
 
 func sortedKeys(s map[string]struct{}) []string {
 	out := make([]string, 0, len(s))
@@ -499,8 +499,8 @@ func listAs[T any](st *State, k kind, keys []string) []T {
 // allAs returns copies of every object of kind k, sorted by less.
 func allAs[T any](st *State, k kind, less func(a, b *T) bool) []T {
 	t := st.tables[k.name()]
-	out := make([]T, 0, len(t.byID))
-	for _, o := range t.byID {
+	out := make([]T, 0, t.byID.len())
+	for o := range t.byID.all() {
 		out = append(out, *(any(o.clone()).(*T)))
 	}
 	sort.Slice(out, func(i, j int) bool { return less(&out[i], &out[j]) })
