@@ -27,7 +27,7 @@ func (r *rig) attachedAt(vpc, name string) (uint64, bool) {
 	})
 	r.c.mu.Lock()
 	defer r.c.mu.Unlock()
-	at, ok := r.c.attached[id]
+	at, ok := r.c.attached.Get(id)
 	return at.DPID, ok
 }
 

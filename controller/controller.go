@@ -17,6 +17,7 @@ import (
 
 	"github.com/vpcflow/vpcflow/controller/engine"
 	"github.com/vpcflow/vpcflow/controller/pipeline"
+	"github.com/vpcflow/vpcflow/internal/paged"
 	"github.com/vpcflow/vpcflow/openflow"
 	"github.com/vpcflow/vpcflow/ovsdb"
 	"github.com/vpcflow/vpcflow/topology"
@@ -106,9 +107,9 @@ type Controller struct {
 	// never held while the store commits or while a switch is waited for.
 	mu       sync.Mutex
 	engine   *engine.Engine
-	attached map[uint32]pipeline.Attachment // host id → resolved attachment
-	hostAt   map[pipeline.Attachment]uint32 // resolved attachment → host id (for packet-ins)
-	ports    *portIndex                     // interface → hosts attached (or waiting) there
+	attached paged.Table[pipeline.Attachment] // host id → resolved attachment (paged by id)
+	hostAt   map[pipeline.Attachment]uint32   // resolved attachment → host id (for packet-ins)
+	ports    *portIndex                       // interface → hosts attached (or waiting) there
 	tooBig   *tooBigState
 	punts    *puntState             // per-source budgets and vpcflow-counted drops (punts.go)
 	switches map[uint64]*switchConn // connected switches, by dpid
@@ -173,7 +174,6 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 		opts:          opts,
 		pipe:          pipeline.Default(),
 		chassis:       opts.Chassis,
-		attached:      map[uint32]pipeline.Attachment{},
 		hostAt:        map[pipeline.Attachment]uint32{},
 		ports:         newPortIndex(),
 		tooBig:        newTooBigState(),
@@ -322,11 +322,11 @@ func (c *Controller) load(st *topology.State) {
 // trackHost records where host owner o is attached, or that it is not (or
 // is gone). Caller holds c.mu.
 func (c *Controller) trackHost(snap *pipeline.Snapshot, o pipeline.Owner) {
-	if old, had := c.attached[o.ID]; had {
+	if old, had := c.attached.Get(o.ID); had {
 		if c.hostAt[old] == o.ID {
 			delete(c.hostAt, old)
 		}
-		delete(c.attached, o.ID)
+		c.attached.Delete(o.ID)
 	}
 	h, ok := snap.Topo.HostByID(o.ID)
 	if !ok {
@@ -339,7 +339,7 @@ func (c *Controller) trackHost(snap *pipeline.Snapshot, o pipeline.Owner) {
 	k, named := portKeyOf(snap.Topo, h)
 	c.ports.set(o, k, named)
 	if at, ok := snap.Ports.Attachment(h); ok {
-		c.attached[o.ID] = at
+		c.attached.Set(o.ID, at)
 		c.hostAt[at] = h.ID
 	}
 }

@@ -51,7 +51,7 @@ type MetadataInstance struct {
 // by.
 func (c *Controller) MetadataInstance(id uint32) (MetadataInstance, bool) {
 	c.mu.Lock()
-	at, attached := c.attached[id]
+	at, attached := c.attached.Get(id)
 	_, served := metadataPorts(c.bridges)[at.DPID]
 	c.mu.Unlock()
 	if !attached || !served {

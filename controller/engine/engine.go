@@ -42,7 +42,7 @@ type Engine struct {
 	p  *pipeline.Pipeline
 	pk *openflow.Packer
 	// recs holds each owner's flows as one packed record (see pack).
-	recs map[pipeline.Owner]string
+	recs ownerRecords
 	// shared are the flows whose cookie does not name the owner that
 	// wants them, per datapath and key, with how many owners want each
 	// content.
@@ -87,7 +87,7 @@ type slot struct {
 
 // New returns an empty engine for pipeline p.
 func New(p *pipeline.Pipeline) *Engine {
-	return &Engine{p: p, pk: openflow.NewPacker(), recs: map[pipeline.Owner]string{},
+	return &Engine{p: p, pk: openflow.NewPacker(), recs: newOwnerRecords(),
 		shared: map[uint64]map[openflow.Key]*sharedFlow{}, counts: map[uint64]map[uint8]int{},
 		dpidIx: map[uint64]uint32{}}
 }
@@ -97,8 +97,8 @@ func (e *Engine) Pipeline() *pipeline.Pipeline { return e.p }
 
 // Owners lists every owner that has flows now.
 func (e *Engine) Owners() []pipeline.Owner {
-	out := make([]pipeline.Owner, 0, len(e.recs))
-	for o := range e.recs {
+	out := make([]pipeline.Owner, 0, e.recs.len())
+	for o := range e.recs.all() {
 		out = append(out, o)
 	}
 	return out
@@ -178,7 +178,8 @@ func (e *Engine) updateAll(s *pipeline.Snapshot, owners []pipeline.Owner, out ch
 // update recomputes one owner: its private flows' changes go to out
 // directly, its shared flows are counted and their slots noted in before.
 func (e *Engine) update(s *pipeline.Snapshot, o pipeline.Owner, out changeSet, before map[slot]*openflow.Flow) {
-	olds := e.unpack(e.recs[o], e.olds[:0])
+	old, _ := e.recs.get(o)
+	olds := e.unpack(old, e.olds[:0])
 	e.olds = olds
 	news := dedupe(e.p.Flows(s, o))
 	used := e.oldUsed[:0]
@@ -236,10 +237,10 @@ func (e *Engine) update(s *pipeline.Snapshot, o pipeline.Owner, out changeSet, b
 		}
 	}
 	if len(news) == 0 {
-		delete(e.recs, o)
+		e.recs.del(o)
 		return
 	}
-	e.recs[o] = e.pack(news)
+	e.recs.set(o, e.pack(news))
 }
 
 // take records that o wants flow f on dpid (f is not o's yet).
@@ -550,7 +551,7 @@ func (e *Engine) desiredWhere(dpid uint64, in func(uint8) bool) DesiredTable {
 	}
 	r := e.reader()
 	var scratch openflow.Flow
-	for _, rec := range e.recs {
+	for _, rec := range e.recs.all() {
 		if !r.on(rec, dpid) {
 			continue
 		}
@@ -592,7 +593,7 @@ func (e *Engine) wants(dpid uint64, f *openflow.Flow) bool {
 	}
 	if ck := pipeline.ParseCookie(f.Cookie); ck.Ours && ck.Owner != pipeline.OwnerPipeline {
 		found := false
-		if rec, ok := e.recs[pipeline.Owner{Kind: ck.Owner, ID: ck.ID}]; ok {
+		if rec, ok := e.recs.get(pipeline.Owner{Kind: ck.Owner, ID: ck.ID}); ok {
 			r := e.reader()
 			var scratch openflow.Flow
 			r.each(rec, &scratch, func(d uint64, g *openflow.Flow) bool {
@@ -611,7 +612,7 @@ func (e *Engine) OwnersOf(dpid uint64, k openflow.Key) []pipeline.Owner {
 	var out []pipeline.Owner
 	r := e.reader()
 	var scratch openflow.Flow
-	for o, rec := range e.recs {
+	for o, rec := range e.recs.all() {
 		if !r.on(rec, dpid) {
 			continue
 		}

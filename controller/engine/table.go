@@ -32,7 +32,7 @@ func (e *Engine) TableIn(dpid uint64, tableID uint8) *Table { return e.table(dpi
 
 func (e *Engine) table(dpid uint64, only int) *Table {
 	t := &Table{p: e.p, dpid: dpid, only: only, r: e.frozenReader()}
-	for _, rec := range e.recs {
+	for _, rec := range e.recs.all() {
 		if t.r.on(rec, dpid) {
 			t.recs = append(t.recs, rec)
 		}

@@ -1,0 +1,59 @@
+package paged
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestTableIsAMap: a Table holds exactly what a map would, whatever the
+// order of sets and deletes, and drops a page with its last value.
+func TestTableIsAMap(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var tb Table[string]
+	want := map[uint32]string{}
+	for i := range 20000 {
+		id := uint32(r.IntN(5000))
+		if i%7 == 0 {
+			id = r.Uint32()
+		}
+		switch r.IntN(4) {
+		case 0:
+			tb.Delete(id)
+			delete(want, id)
+		case 1:
+			tb.Set(id, "") // the zero value deletes
+			delete(want, id)
+		default:
+			v := string(rune('a' + i%26))
+			tb.Set(id, v)
+			want[id] = v
+		}
+		if tb.Len() != len(want) {
+			t.Fatalf("step %d: Len %d, want %d", i, tb.Len(), len(want))
+		}
+	}
+	for id, v := range want {
+		if got, ok := tb.Get(id); !ok || got != v {
+			t.Fatalf("Get(%d) = %q, %v, want %q", id, got, ok, v)
+		}
+	}
+	n := 0
+	for id, v := range tb.All() {
+		if want[id] != v {
+			t.Fatalf("All yielded %d=%q, want %q", id, v, want[id])
+		}
+		n++
+	}
+	if n != len(want) {
+		t.Fatalf("All yielded %d values, want %d", n, len(want))
+	}
+	if _, ok := tb.Get(4_000_000_000); ok {
+		t.Fatal("Get of an ID never set found something")
+	}
+	for id := range want {
+		tb.Delete(id)
+	}
+	if tb.Len() != 0 || tb.Pages() != 0 {
+		t.Fatalf("after deleting everything: Len %d, %d pages", tb.Len(), tb.Pages())
+	}
+}
