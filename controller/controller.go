@@ -108,7 +108,7 @@ type Controller struct {
 	mu       sync.Mutex
 	engine   *engine.Engine
 	attached paged.Table[pipeline.Attachment] // host id → resolved attachment (paged by id)
-	hostAt   map[pipeline.Attachment]uint32   // resolved attachment → host id (for packet-ins)
+	hostAt   hostsAt                          // resolved attachment → host id (for packet-ins)
 	ports    *portIndex                       // interface → hosts attached (or waiting) there
 	tooBig   *tooBigState
 	punts    *puntState             // per-source budgets and vpcflow-counted drops (punts.go)
@@ -174,7 +174,7 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 		opts:          opts,
 		pipe:          pipeline.Default(),
 		chassis:       opts.Chassis,
-		hostAt:        map[pipeline.Attachment]uint32{},
+		hostAt:        newHostsAt(),
 		ports:         newPortIndex(),
 		tooBig:        newTooBigState(),
 		punts:         newPuntState(),
@@ -323,8 +323,8 @@ func (c *Controller) load(st *topology.State) {
 // is gone). Caller holds c.mu.
 func (c *Controller) trackHost(snap *pipeline.Snapshot, o pipeline.Owner) {
 	if old, had := c.attached.Get(o.ID); had {
-		if c.hostAt[old] == o.ID {
-			delete(c.hostAt, old)
+		if id, _ := c.hostAt.get(old); id == o.ID {
+			c.hostAt.del(old)
 		}
 		c.attached.Delete(o.ID)
 	}
@@ -340,7 +340,7 @@ func (c *Controller) trackHost(snap *pipeline.Snapshot, o pipeline.Owner) {
 	c.ports.set(o, k, named)
 	if at, ok := snap.Ports.Attachment(h); ok {
 		c.attached.Set(o.ID, at)
-		c.hostAt[at] = h.ID
+		c.hostAt.set(at, h.ID)
 	}
 }
 

@@ -20,7 +20,7 @@ import (
 func (c *Controller) dhcpIn(sw packetSender, pi openflow.PacketIn, src source) {
 	ck := pipeline.ParseCookie(pi.Cookie)
 	c.mu.Lock()
-	id, ok := c.hostAt[pipeline.Attachment{DPID: src.dpid, OFPort: src.port}]
+	id, ok := c.hostAt.get(pipeline.Attachment{DPID: src.dpid, OFPort: src.port})
 	c.mu.Unlock()
 	if !ok || !ck.Ours || ck.Owner != pipeline.OwnerHost || ck.ID != id {
 		// The host moved or went since the flow was installed.

@@ -118,7 +118,7 @@ func (c *Controller) punt(sw packetSender, pi openflow.PacketIn) {
 func (c *Controller) tooBigIn(sw packetSender, pi openflow.PacketIn) {
 	dpid := sw.DPID()
 	c.mu.Lock()
-	id, ok := c.hostAt[pipeline.Attachment{DPID: dpid, OFPort: pi.InPort}]
+	id, ok := c.hostAt.get(pipeline.Attachment{DPID: dpid, OFPort: pi.InPort})
 	c.mu.Unlock()
 	if !c.tooBig.count(dpid, id, time.Now()) || !ok {
 		return

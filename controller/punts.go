@@ -106,8 +106,8 @@ func (p *puntState) snapshot() map[pipeline.DropReason]map[source]uint64 {
 func (c *Controller) addPuntDrops(ctx context.Context, report *DropReport, byHostID map[uint32]*HostDrops) error {
 	counts := c.punts.snapshot()
 	c.mu.Lock()
-	hostOf := make(map[source]uint32, len(c.hostAt))
-	for at, id := range c.hostAt {
+	hostOf := make(map[source]uint32, c.hostAt.len())
+	for at, id := range c.hostAt.all() {
 		hostOf[source{at.DPID, at.OFPort}] = id
 	}
 	dps := map[uint64]Datapath{}

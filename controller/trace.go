@@ -112,7 +112,7 @@ func (c *Controller) traceEnv(st *topology.State) *trace.Env {
 	snap := c.snapshot(st)
 	return &trace.Env{Pipe: c.pipe, Topo: st, Ports: snap.Ports, Chassis: snap.Chassis,
 		HostAt: func(dpid uint64, port uint32) (topology.Host, bool) {
-			id, ok := c.hostAt[pipeline.Attachment{DPID: dpid, OFPort: port}]
+			id, ok := c.hostAt.get(pipeline.Attachment{DPID: dpid, OFPort: port})
 			if !ok {
 				return topology.Host{}, false
 			}
