@@ -174,7 +174,6 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 		opts:          opts,
 		pipe:          pipeline.Default(),
 		chassis:       opts.Chassis,
-		hostAt:        newHostsAt(),
 		ports:         newPortIndex(),
 		tooBig:        newTooBigState(),
 		punts:         newPuntState(),

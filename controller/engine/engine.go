@@ -87,7 +87,7 @@ type slot struct {
 
 // New returns an empty engine for pipeline p.
 func New(p *pipeline.Pipeline) *Engine {
-	return &Engine{p: p, pk: openflow.NewPacker(), recs: newOwnerRecords(),
+	return &Engine{p: p, pk: openflow.NewPacker(),
 		shared: map[uint64]map[openflow.Key]*sharedFlow{}, counts: map[uint64]map[uint8]int{},
 		dpidIx: map[uint64]uint32{}}
 }

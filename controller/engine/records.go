@@ -12,48 +12,18 @@ import (
 // ~46 bytes an owner at 100,000 hosts and their route entries (issue 17).
 // A record is never empty (an owner without flows has none).
 type ownerRecords struct {
-	byKind map[pipeline.OwnerKind]*paged.Table[string]
+	paged.Keyed[pipeline.OwnerKind, string]
 }
 
-func newOwnerRecords() ownerRecords {
-	return ownerRecords{byKind: map[pipeline.OwnerKind]*paged.Table[string]{}}
-}
-
-func (r *ownerRecords) get(o pipeline.Owner) (string, bool) {
-	t := r.byKind[o.Kind]
-	if t == nil {
-		return "", false
-	}
-	return t.Get(o.ID)
-}
-
-func (r *ownerRecords) set(o pipeline.Owner, rec string) {
-	t := r.byKind[o.Kind]
-	if t == nil {
-		t = &paged.Table[string]{}
-		r.byKind[o.Kind] = t
-	}
-	t.Set(o.ID, rec)
-}
-
-func (r *ownerRecords) del(o pipeline.Owner) {
-	if t := r.byKind[o.Kind]; t != nil {
-		t.Delete(o.ID)
-	}
-}
-
-func (r *ownerRecords) len() int {
-	n := 0
-	for _, t := range r.byKind {
-		n += t.Len()
-	}
-	return n
-}
+func (r *ownerRecords) get(o pipeline.Owner) (string, bool) { return r.Get(o.Kind, o.ID) }
+func (r *ownerRecords) set(o pipeline.Owner, rec string)    { r.Set(o.Kind, o.ID, rec) }
+func (r *ownerRecords) del(o pipeline.Owner)                { r.Delete(o.Kind, o.ID) }
+func (r *ownerRecords) len() int                            { return r.Len() }
 
 // all yields every owner and its record, in no particular order.
 func (r *ownerRecords) all() iter.Seq2[pipeline.Owner, string] {
 	return func(yield func(pipeline.Owner, string) bool) {
-		for k, t := range r.byKind {
+		for k, t := range r.Tables() {
 			for id, rec := range t.All() {
 				if !yield(pipeline.Owner{Kind: k, ID: id}, rec) {
 					return

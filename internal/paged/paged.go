@@ -91,3 +91,65 @@ func (t *Table[V]) All() iter.Seq2[uint32, V] {
 		}
 	}
 }
+
+// Keyed is a Table per key (an owner kind, a datapath): IDs are dense
+// within each key, not across them.
+type Keyed[K comparable, V comparable] struct {
+	tables map[K]*Table[V]
+}
+
+// Get returns the value of id under k.
+func (t *Keyed[K, V]) Get(k K, id uint32) (V, bool) {
+	tb := t.tables[k]
+	if tb == nil {
+		var zero V
+		return zero, false
+	}
+	return tb.Get(id)
+}
+
+// Set stores v (the zero V deletes) under k and id.
+func (t *Keyed[K, V]) Set(k K, id uint32, v V) {
+	tb := t.tables[k]
+	if tb == nil {
+		if t.tables == nil {
+			t.tables = map[K]*Table[V]{}
+		}
+		tb = &Table[V]{}
+		t.tables[k] = tb
+	}
+	tb.Set(id, v)
+	if tb.Len() == 0 {
+		delete(t.tables, k)
+	}
+}
+
+// Delete removes the value of id under k, if any.
+func (t *Keyed[K, V]) Delete(k K, id uint32) {
+	if tb := t.tables[k]; tb != nil {
+		tb.Delete(id)
+		if tb.Len() == 0 {
+			delete(t.tables, k)
+		}
+	}
+}
+
+// Len is how many values the tables hold.
+func (t *Keyed[K, V]) Len() int {
+	n := 0
+	for _, tb := range t.tables {
+		n += tb.Len()
+	}
+	return n
+}
+
+// Tables yields each key and its table, in no particular order.
+func (t *Keyed[K, V]) Tables() iter.Seq2[K, *Table[V]] {
+	return func(yield func(K, *Table[V]) bool) {
+		for k, tb := range t.tables {
+			if !yield(k, tb) {
+				return
+			}
+		}
+	}
+}

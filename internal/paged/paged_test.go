@@ -57,3 +57,32 @@ func TestTableIsAMap(t *testing.T) {
 		t.Fatalf("after deleting everything: Len %d, %d pages", tb.Len(), tb.Pages())
 	}
 }
+
+// TestKeyedKeepsKeysApart: the same ID under two keys is two values, and
+// a key's table goes with its last value.
+func TestKeyedKeepsKeysApart(t *testing.T) {
+	var k Keyed[uint64, uint32]
+	k.Set(1, 7, 70)
+	k.Set(2, 7, 71)
+	if v, ok := k.Get(1, 7); !ok || v != 70 {
+		t.Fatalf("Get(1, 7) = %d, %v", v, ok)
+	}
+	if v, ok := k.Get(2, 7); !ok || v != 71 {
+		t.Fatalf("Get(2, 7) = %d, %v", v, ok)
+	}
+	if k.Len() != 2 {
+		t.Fatalf("Len %d, want 2", k.Len())
+	}
+	k.Delete(1, 7)
+	k.Set(2, 7, 0) // the zero value deletes
+	if _, ok := k.Get(2, 7); ok || k.Len() != 0 {
+		t.Fatalf("after deleting both: Len %d", k.Len())
+	}
+	n := 0
+	for range k.Tables() {
+		n++
+	}
+	if n != 0 {
+		t.Fatalf("%d tables left", n)
+	}
+}
