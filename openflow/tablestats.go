@@ -99,7 +99,12 @@ func appendFilteredFlowStatsRequest(table uint8, cookie, mask uint64) func(b []b
 // a million-flow table cost a few flows' answer.
 func (s *Switch) DumpCookie(ctx context.Context, table uint8, cookie, mask uint64) ([]FlowStats, error) {
 	what := fmt.Sprintf("dump cookie 0x%x/0x%x", cookie, mask)
-	parts, err := s.multipart(ctx, what, appendFilteredFlowStatsRequest(table, cookie, mask))
+	return s.dumpFiltered(ctx, what, appendFilteredFlowStatsRequest(table, cookie, mask))
+}
+
+// dumpFiltered sends a flow-stats request and decodes every reply part.
+func (s *Switch) dumpFiltered(ctx context.Context, what string, enc func(b []byte, xid uint32) []byte) ([]FlowStats, error) {
+	parts, err := s.multipart(ctx, what, enc)
 	if err != nil {
 		return nil, err
 	}
@@ -119,19 +124,7 @@ func (s *Switch) DumpTable(ctx context.Context, table uint8) ([]FlowStats, error
 	if table == TableAll {
 		return s.DumpFlows(ctx)
 	}
-	parts, err := s.multipart(ctx, fmt.Sprintf("dump table %d", table), appendTableFlowStatsRequest(table))
-	if err != nil {
-		return nil, err
-	}
-	var out []FlowStats
-	for i, part := range parts {
-		fs, err := DecodeFlowStats(part)
-		if err != nil {
-			return nil, fmt.Errorf("%s: dump table %d: reply part %d: %w", s, table, i, err)
-		}
-		out = append(out, fs...)
-	}
-	return out, nil
+	return s.dumpFiltered(ctx, fmt.Sprintf("dump table %d", table), appendTableFlowStatsRequest(table))
 }
 
 // Echo sends an echo request and waits for its reply: the peer is alive

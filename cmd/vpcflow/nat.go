@@ -464,17 +464,11 @@ func (c *cli) eipBind(args []string) int {
 }
 
 func (c *cli) eipUnbind(args []string) int {
-	k := c.command("eip unbind", "--vpc VPC NAME", "Unbind an EIP: the VPC keeps it; its host leaves by SNAT entries again.",
-		"vpcflow eip unbind --vpc vpc-a eip1").withAPI()
-	vpc := k.vpcFlag()
-	pos, code, ok := k.parse(args, "NAME")
-	if !ok {
-		return code
-	}
-	if code, ok := k.required("vpc"); !ok {
-		return code
-	}
-	return k.call(func(ctx context.Context, cl *api.Client) (any, error) { return cl.BindEIP(ctx, *vpc, pos[0], "") }, eipTable)
+	return c.showInVPC(args, "eip unbind", "Unbind an EIP: the VPC keeps it; its host leaves by SNAT entries again.",
+		"vpcflow eip unbind --vpc vpc-a eip1",
+		func(ctx context.Context, cl *api.Client, vpc, name string) (any, error) {
+			return cl.BindEIP(ctx, vpc, name, "")
+		}, eipTable)
 }
 
 func (c *cli) eipList(args []string) int {

@@ -426,19 +426,30 @@ func (c *cli) listInVPC(args []string, name, desc, example string,
 	}, table)
 }
 
-// showInVPC is a "<kind> show --vpc VPC NAME" command.
+// nameInVPC parses the arguments of a "<kind> VERB --vpc VPC NAME"
+// command; when !ok, code is the exit code (usage or help printed).
+func (c *cli) nameInVPC(args []string, name, desc, example string) (k *command, vpc, obj string, code int, ok bool) {
+	k = c.command(name, "--vpc VPC NAME", desc, example).withAPI()
+	vpcFlag := k.vpcFlag()
+	pos, code, ok := k.parse(args, "NAME")
+	if !ok {
+		return k, "", "", code, false
+	}
+	if code, ok := k.required("vpc"); !ok {
+		return k, "", "", code, false
+	}
+	return k, *vpcFlag, pos[0], 0, true
+}
+
+// showInVPC is a "<kind> show --vpc VPC NAME" command (or any that
+// prints the object it gets back).
 func (c *cli) showInVPC(args []string, name, desc, example string,
 	get func(ctx context.Context, cl *api.Client, vpc, name string) (any, error), table func(io.Writer, any)) int {
-	k := c.command(name, "--vpc VPC NAME", desc, example).withAPI()
-	vpc := k.vpcFlag()
-	pos, code, ok := k.parse(args, "NAME")
+	k, vpc, obj, code, ok := c.nameInVPC(args, name, desc, example)
 	if !ok {
 		return code
 	}
-	if code, ok := k.required("vpc"); !ok {
-		return code
-	}
-	return k.call(func(ctx context.Context, cl *api.Client) (any, error) { return get(ctx, cl, *vpc, pos[0]) }, table)
+	return k.call(func(ctx context.Context, cl *api.Client) (any, error) { return get(ctx, cl, vpc, obj) }, table)
 }
 
 // deleteInVPC is a "<kind> delete --vpc VPC NAME" command for an object
@@ -446,16 +457,11 @@ func (c *cli) showInVPC(args []string, name, desc, example string,
 // del is the client's method ((*api.Client).DeleteEIP).
 func (c *cli) deleteInVPC(args []string, name, desc, example, done string,
 	del func(cl *api.Client, ctx context.Context, vpc, name string) error) int {
-	k := c.command(name, "--vpc VPC NAME", desc, example).withAPI()
-	vpc := k.vpcFlag()
-	pos, code, ok := k.parse(args, "NAME")
+	k, vpc, obj, code, ok := c.nameInVPC(args, name, desc, example)
 	if !ok {
 		return code
 	}
-	if code, ok := k.required("vpc"); !ok {
-		return code
-	}
-	return k.message(func(ctx context.Context, cl *api.Client) error { return del(cl, ctx, *vpc, pos[0]) }, done, pos[0], *vpc)
+	return k.message(func(ctx context.Context, cl *api.Client) error { return del(cl, ctx, vpc, obj) }, done, obj, vpc)
 }
 
 // cascadingDelete describes a "<kind> delete [--vpc VPC] NAME [--cascade]"
