@@ -226,6 +226,7 @@ func (s *Store) apply(ctx context.Context, ops []Op) (_ []Op, moved <-chan struc
 	}
 	s.st.lastID = last
 	s.mu.Unlock()
+	unshare(out)
 	s.log.Debug("topology changed", zap.Int("ops", len(out)), zap.Duration("took", time.Since(start)))
 	return out, moved, nil
 }
@@ -263,7 +264,9 @@ func copyIDs(m map[string]uint32) map[string]uint32 {
 }
 
 // do prepares and performs each op in turn, so later ops see earlier ones.
-// The resolved ops share nothing with the state (mutate stores copies).
+// The created and updated objects of out and done are the ones the state
+// stores (Apply unshares them before the caller sees them; Check undoes
+// the change).
 // out is the result: each op resolved, a cascading delete followed by the
 // deletes of its dependents. done is what was performed, in the order it
 // was performed (a cascade's dependents before the op itself); do returns
@@ -287,12 +290,27 @@ func (st *State) do(ops []Op) (out, done []Op, kept []Object, err error) {
 			kept = append(kept, st.mutate(d))
 			done = append(done, d)
 		}
-		kept = append(kept, st.mutate(r))
+		// The state keeps r.Obj itself (prepare's copy): a second copy
+		// here would sit between garbage copies in the heap of a bulk
+		// load (issue 17); Apply hands the caller copies made after.
+		kept = append(kept, st.mutateWith(r, r.Obj))
 		done = append(done, r)
 		out = append(out, r)
 		out = append(out, deps...)
 	}
 	return out, done, kept, nil
+}
+
+// unshare gives the created and updated objects of ops, which the state
+// holds, fresh copies: callers own what Apply returns. They are made
+// after the whole batch is stored, so that the state's objects sit next
+// to each other in the heap, not between the caller's (issue 17).
+func unshare(ops []Op) {
+	for i := range ops {
+		if ops[i].Kind != OpDelete {
+			ops[i].Obj = ops[i].Obj.clone()
+		}
+	}
 }
 
 // undo reverts performed ops, newest first.

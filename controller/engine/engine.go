@@ -59,7 +59,20 @@ type Engine struct {
 	buf     []byte
 	olds    []placed
 	oldUsed []bool
+	// staged are the records an update packed into buf, stored once the
+	// whole batch is computed (see storeStaged).
+	staged []stagedRecord
 }
+
+// stagedRecord is an owner's new record: buf[start:end].
+type stagedRecord struct {
+	owner      pipeline.Owner
+	start, end int
+}
+
+// maxKeptBuf is the largest scratch buffer an engine keeps between
+// updates: a start-up packs every record into it.
+const maxKeptBuf = 64 << 10
 
 // sharedFlow is a flow several owners want. variants[0] is the one
 // desired; owners that want the same key with other content (a conflict
@@ -164,6 +177,7 @@ func (e *Engine) updateAll(s *pipeline.Snapshot, owners []pipeline.Owner, out ch
 		seen[o] = true
 		e.update(s, o, out, before)
 	}
+	e.storeStaged()
 	for sl, was := range before {
 		now, ok := e.desiredShared(sl)
 		switch {
@@ -240,7 +254,25 @@ func (e *Engine) update(s *pipeline.Snapshot, o pipeline.Owner, out changeSet, b
 		e.recs.del(o)
 		return
 	}
-	e.recs.set(o, e.pack(news))
+	start := len(e.buf)
+	e.buf = e.pack(e.buf, news)
+	e.staged = append(e.staged, stagedRecord{o, start, len(e.buf)})
+}
+
+// storeStaged stores the records the batch packed, one string each, one
+// after the other: made as each owner was computed, they sat between
+// that computation's garbage, and the half-empty spans they kept were
+// ~20 % of the heap after a bulk load (issue 17).
+func (e *Engine) storeStaged() {
+	for _, r := range e.staged {
+		e.recs.set(r.owner, string(e.buf[r.start:r.end]))
+	}
+	e.staged = e.staged[:0]
+	e.buf = e.buf[:0]
+	if cap(e.buf) > maxKeptBuf {
+		e.buf = nil
+		e.staged = nil
+	}
 }
 
 // take records that o wants flow f on dpid (f is not o's yet).
@@ -391,8 +423,8 @@ func (e *Engine) dpidIndex(dpid uint64) uint32 {
 	return i
 }
 
-// pack packs an owner's flows into a record.
-func (e *Engine) pack(fs []pipeline.PlacedFlow) string {
+// pack appends an owner's flows, packed as one record, to b.
+func (e *Engine) pack(b []byte, fs []pipeline.PlacedFlow) []byte {
 	var ds [8]uint64
 	dps := ds[:0]
 	for i := range fs {
@@ -400,7 +432,7 @@ func (e *Engine) pack(fs []pipeline.PlacedFlow) string {
 			dps = append(dps, fs[i].DPID)
 		}
 	}
-	b := binary.AppendUvarint(e.buf[:0], uint64(len(dps)))
+	b = binary.AppendUvarint(b, uint64(len(dps)))
 	for _, d := range dps {
 		b = binary.AppendUvarint(b, uint64(e.dpidIndex(d)))
 	}
@@ -411,8 +443,7 @@ func (e *Engine) pack(fs []pipeline.PlacedFlow) string {
 		}
 		b = e.pk.AppendFlow(b, &e.st, &fs[i].Flow)
 	}
-	e.buf = b
-	return string(b)
+	return b
 }
 
 // recordReader reads the flows of records; it holds what it needs of the
