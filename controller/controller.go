@@ -300,6 +300,7 @@ func (c *Controller) recompute(st *topology.State, owners []pipeline.Owner) map[
 			c.trackHost(snap, o)
 		}
 	}
+	c.release.tableIs(c.engine.Size())
 	return changes
 }
 
@@ -316,6 +317,7 @@ func (c *Controller) load(st *topology.State) {
 			c.trackHost(snap, o)
 		}
 	}
+	c.release.tableIs(c.engine.Size())
 }
 
 // trackHost records where host owner o is attached, or that it is not (or
