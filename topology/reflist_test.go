@@ -49,3 +49,36 @@ func TestRefListIsASet(t *testing.T) {
 		t.Fatalf("each went on after false: %d calls", n)
 	}
 }
+
+// TestRefListSmallSets: lists that go between none, one (held inline) and
+// a few entries, ID 0 included, stay exact sets.
+func TestRefListSmallSets(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for round := range 200 {
+		var l refList
+		want := map[uint32]bool{}
+		for i := range 50 {
+			id := uint32(r.IntN(4))
+			if r.IntN(2) == 0 {
+				if empty := l.remove(id); empty != (len(want) == 0 || len(want) == 1 && want[id]) {
+					t.Fatalf("round %d step %d: remove(%d) says empty=%v with %v", round, i, id, empty, want)
+				}
+				delete(want, id)
+			} else {
+				l.add(id)
+				want[id] = true
+			}
+			var got []uint32
+			l.each(func(e refEntry) bool { got = append(got, e); return true })
+			slices.Sort(got)
+			var exp []uint32
+			for id := range want {
+				exp = append(exp, id)
+			}
+			slices.Sort(exp)
+			if l.len() != len(want) || !slices.Equal(got, exp) {
+				t.Fatalf("round %d step %d: list %v (len %d), want %v", round, i, got, l.len(), exp)
+			}
+		}
+	}
+}

@@ -45,18 +45,27 @@ type refTarget struct {
 // refEntry is the ID of an object that refers to a target.
 type refEntry = uint32
 
-// refList is the set of objects referring to one target: a short slice
-// while it is short, a sparse bitset when it grows (a VPC's hosts: IDs
-// are handed out in order, so 64 of them share a word; a set of 100,000
-// hosts is ~30 KB, it was 2.5 MB as a map of IDs). It is kept by value:
-// callers store it back after add and remove.
+// refList is the set of objects referring to one target. Most targets
+// have one referrer (a host, its route entry), held inline: the list is
+// 16 bytes by value (it was 40, ~100 bytes a host with its map slot and
+// the one-entry slice at 100,000 hosts, issue 17). More go to a refMore.
+// It is kept by value: callers store it back after add and remove.
 type refList struct {
-	small []refEntry
-	big   map[uint32]uint64 // ID/64 → bit ID%64
-	n     int               // entries in big
+	one  refEntry // the entry, when n == 1 and more is nil
+	n    uint32
+	more *refMore // every entry, once there were two
 }
 
-// refListSmall is how long a refList stays a slice.
+// refMore holds the entries of a list of several: a short slice while it
+// is short, a sparse bitset when it grows (a VPC's hosts: IDs are handed
+// out in order, so 64 of them share a word; a set of 100,000 hosts is
+// ~30 KB, it was 2.5 MB as a map of IDs).
+type refMore struct {
+	small []refEntry
+	big   map[uint32]uint64 // ID/64 → bit ID%64
+}
+
+// refListSmall is how long a refMore stays a slice.
 const refListSmall = 16
 
 // table is one kind's objects. They are found by key through a hash of
@@ -286,65 +295,103 @@ func (st *State) remove(o Object) {
 }
 
 func (l *refList) add(e refEntry) {
-	if l.big != nil {
-		l.set(e)
-		return
-	}
-	if slices.Contains(l.small, e) {
-		return
-	}
-	if len(l.small) < refListSmall {
-		l.small = append(l.small, e)
-		return
-	}
-	l.big = map[uint32]uint64{}
-	for _, x := range l.small {
-		l.set(x)
-	}
-	l.set(e)
-	l.small = nil
-}
-
-// set adds e to big.
-func (l *refList) set(e refEntry) {
-	w, bit := e/64, uint64(1)<<(e%64)
-	if l.big[w]&bit == 0 {
-		l.big[w] |= bit
-		l.n++
+	switch {
+	case l.more != nil:
+		if l.more.add(e) {
+			l.n++
+		}
+	case l.n == 0:
+		l.one, l.n = e, 1
+	case l.one != e:
+		l.more = &refMore{small: []refEntry{l.one, e}}
+		l.one, l.n = 0, 2
 	}
 }
 
 // remove takes e out and reports whether the list is now empty.
 func (l *refList) remove(e refEntry) bool {
-	if l.big != nil {
-		w, bit := e/64, uint64(1)<<(e%64)
-		if v := l.big[w]; v&bit != 0 {
-			if v &^= bit; v == 0 {
-				delete(l.big, w)
-			} else {
-				l.big[w] = v
-			}
+	switch {
+	case l.more != nil:
+		if l.more.remove(e) {
 			l.n--
 		}
-		return l.n == 0
+		if l.n == 0 {
+			l.more = nil
+		}
+	case l.n == 1 && l.one == e:
+		l.one, l.n = 0, 0
 	}
-	if i := slices.Index(l.small, e); i >= 0 {
-		l.small = slices.Delete(l.small, i, i+1)
-	}
-	return len(l.small) == 0
+	return l.n == 0
 }
 
-func (l *refList) len() int {
-	if l.big != nil {
-		return l.n
-	}
-	return len(l.small)
-}
+func (l *refList) len() int { return int(l.n) }
 
 // each calls fn with every entry until it returns false.
 func (l *refList) each(fn func(refEntry) bool) {
-	if l.big != nil {
-		for w, v := range l.big {
+	switch {
+	case l.more != nil:
+		l.more.each(fn)
+	case l.n == 1:
+		fn(l.one)
+	}
+}
+
+// add adds e and reports whether it was not there.
+func (m *refMore) add(e refEntry) bool {
+	if m.big != nil {
+		return m.set(e)
+	}
+	if slices.Contains(m.small, e) {
+		return false
+	}
+	if len(m.small) < refListSmall {
+		m.small = append(m.small, e)
+		return true
+	}
+	m.big = map[uint32]uint64{}
+	for _, x := range m.small {
+		m.set(x)
+	}
+	m.small = nil
+	return m.set(e)
+}
+
+// set adds e to big and reports whether it was not there.
+func (m *refMore) set(e refEntry) bool {
+	w, bit := e/64, uint64(1)<<(e%64)
+	if m.big[w]&bit != 0 {
+		return false
+	}
+	m.big[w] |= bit
+	return true
+}
+
+// remove takes e out and reports whether it was there.
+func (m *refMore) remove(e refEntry) bool {
+	if m.big != nil {
+		w, bit := e/64, uint64(1)<<(e%64)
+		v := m.big[w]
+		if v&bit == 0 {
+			return false
+		}
+		if v &^= bit; v == 0 {
+			delete(m.big, w)
+		} else {
+			m.big[w] = v
+		}
+		return true
+	}
+	i := slices.Index(m.small, e)
+	if i < 0 {
+		return false
+	}
+	m.small = slices.Delete(m.small, i, i+1)
+	return true
+}
+
+func (m *refMore) each(fn func(refEntry) bool) {
+	if m.big != nil {
+		for w, v := range m.big {
 			for ; v != 0; v &= v - 1 {
 				if !fn(w*64 + uint32(bits.TrailingZeros64(v))) {
 					return
@@ -353,7 +400,7 @@ func (l *refList) each(fn func(refEntry) bool) {
 		}
 		return
 	}
-	for _, e := range l.small {
+	for _, e := range m.small {
 		if !fn(e) {
 			return
 		}
