@@ -111,9 +111,9 @@ func dump(s *Store) string {
 			all.OnCh[c.Name] = st.HostsOnChassis(c.Name)
 		}
 		for _, t := range st.tables {
-			all.Attach += len(t.byKey) + len(t.keySpill) + t.byID.len()
+			all.Attach += t.byKey.Len() + t.byID.len()
 			for _, m := range t.unique {
-				all.Indexes += len(m.byHash) + len(m.spill)
+				all.Indexes += m.Len()
 			}
 		}
 		for _, l := range st.referrers {

@@ -6,6 +6,8 @@ import (
 	"math/bits"
 	"slices"
 	"sort"
+
+	"github.com/vpcflow/vpcflow/internal/idhash"
 )
 
 // State is the whole topology in memory, with the indexes that keep every
@@ -69,15 +71,13 @@ type refMore struct {
 const refListSmall = 16
 
 // table is one kind's objects. They are found by key through a hash of
-// the key (the object found is checked with keyIs; a key whose hash
-// another key holds is kept whole in keySpill), so the state keeps no key
-// strings: a host's "vpc/name" and its map slot were ~100 bytes of each
-// host at 100,000 (issue 17).
+// the key (internal/idhash: the object found is checked with keyIs), so
+// the state keeps no key strings: a host's "vpc/name" and its map slot
+// were ~100 bytes of each host at 100,000 (issue 17).
 type table struct {
-	byKey    map[uint64]uint32 // hash of the key → ID
-	keySpill map[string]uint32 // key → ID, for keys whose hash is taken
-	byID     idTable
-	unique   map[string]*uniqueIndex // by index name
+	byKey  idhash.Table // hash of the key → ID
+	byID   idTable
+	unique map[string]*idhash.Table // by index name: hash of the value → holder ID
 }
 
 // keyInVPCer is an object keyed "VPC/NAME": its key is compared without
@@ -97,48 +97,24 @@ func keyIs(o Object, key string) bool {
 
 // lookup finds the object of table t with key.
 func (t *table) lookup(hash func(string) uint64, key string) (Object, bool) {
-	if id, ok := t.byKey[hash(key)]; ok {
-		if o := t.byID.at(id); o != nil && keyIs(o, key) {
-			return o, true
-		}
+	id, ok := t.byKey.Find(idhash.Hash32(hash(key)), func(id uint32) bool {
+		o := t.byID.at(id)
+		return o != nil && keyIs(o, key)
+	})
+	if !ok {
+		return nil, false
 	}
-	if id, ok := t.keySpill[key]; ok {
-		return t.byID.get(id)
-	}
-	return nil, false
+	return t.byID.get(id)
 }
 
 // put indexes o (already in byID) by key.
 func (t *table) put(hash func(string) uint64, key string, o Object) {
-	h, id := hash(key), o.ObjectID()
-	other, taken := t.byKey[h]
-	if !taken || other == id || keyIs(t.byID.at(other), key) {
-		t.byKey[h] = id
-		return
-	}
-	if t.keySpill == nil {
-		t.keySpill = map[string]uint32{}
-	}
-	t.keySpill[key] = id
+	t.byKey.Add(idhash.Hash32(hash(key)), o.ObjectID())
 }
 
 // drop removes o's key from the index.
 func (t *table) drop(hash func(string) uint64, key string, id uint32) {
-	h := hash(key)
-	if t.byKey[h] == id {
-		delete(t.byKey, h)
-		return
-	}
-	if t.keySpill[key] == id {
-		delete(t.keySpill, key)
-	}
-}
-
-// uniqueIndex finds the holder of a unique value by the value's hash; a
-// value whose hash is already another value's is kept whole in spill.
-type uniqueIndex struct {
-	byHash map[uint64]uint32 // hash → holder ID
-	spill  map[string]uint32 // value → holder ID
+	t.byKey.Remove(idhash.Hash32(hash(key)), id)
 }
 
 // interner is a kind whose objects share strings with the objects they
@@ -159,7 +135,7 @@ func newState() *State {
 	seed := maphash.MakeSeed()
 	st.hash = func(v string) uint64 { return maphash.String(seed, v) }
 	for i, k := range st.order {
-		st.tables[k.name()] = &table{byKey: map[uint64]uint32{}, byID: newIDTable(), unique: map[string]*uniqueIndex{}}
+		st.tables[k.name()] = &table{byID: newIDTable(), unique: map[string]*idhash.Table{}}
 		st.kinds[k.name()] = uint8(i)
 	}
 	return st
@@ -197,16 +173,14 @@ func (st *State) holder(k kind, index, value string) (Object, bool) {
 	if ix == nil {
 		return nil, false
 	}
-	if id, ok := ix.byHash[st.hash(value)]; ok {
+	id, ok := ix.Find(idhash.Hash32(st.hash(value)), func(id uint32) bool {
 		o := t.byID.at(id)
-		if holdsUnique(k, o, index, value) {
-			return o, true
-		}
+		return o != nil && holdsUnique(k, o, index, value)
+	})
+	if !ok {
+		return nil, false
 	}
-	if id, ok := ix.spill[value]; ok {
-		return t.byID.get(id)
-	}
-	return nil, false
+	return t.byID.get(id)
 }
 
 // insert adds a resolved object (the state keeps o itself).
@@ -223,24 +197,17 @@ func (st *State) insert(o Object) {
 	for _, u := range k.uniques(o) {
 		ix := t.unique[u.index]
 		if ix == nil {
-			ix = &uniqueIndex{byHash: map[uint64]uint32{}}
+			ix = &idhash.Table{}
 			t.unique[u.index] = ix
 		}
-		h := st.hash(u.value)
-		other, taken := ix.byHash[h]
-		if !taken {
-			ix.byHash[h] = id
-			continue
-		}
-		if holdsUnique(k, t.byID.at(other), u.index, u.value) {
+		h := idhash.Hash32(st.hash(u.value))
+		if _, dup := ix.Find(h, func(other uint32) bool {
+			o := t.byID.at(other)
+			return other != id && o != nil && holdsUnique(k, o, u.index, u.value)
+		}); dup {
 			continue // a duplicate let in on load: the first keeps the index
 		}
-		if ix.spill == nil {
-			ix.spill = map[string]uint32{}
-		}
-		if _, dup := ix.spill[u.value]; !dup {
-			ix.spill[u.value] = id
-		}
+		ix.Add(h, id)
 	}
 	from := st.kindIndex(k)
 	for _, r := range k.refs(o) {
@@ -265,12 +232,7 @@ func (st *State) remove(o Object) {
 		if ix == nil {
 			continue
 		}
-		h := st.hash(u.value)
-		if ix.byHash[h] == id {
-			delete(ix.byHash, h)
-		} else if ix.spill[u.value] == id {
-			delete(ix.spill, u.value)
-		}
+		ix.Remove(idhash.Hash32(st.hash(u.value)), id)
 	}
 	from := st.kindIndex(k)
 	for _, r := range k.refs(o) {
