@@ -213,7 +213,7 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 	// Nothing is installed from here: the changes are not sent anywhere;
 	// switches get the desired table when they reconcile.
 	c.store.Read(func(st *topology.State) { c.load(st) })
-	c.release.after(c.engine.Size())
+	c.release.after()
 	c.mu.Unlock()
 	return c
 }
@@ -300,7 +300,6 @@ func (c *Controller) recompute(st *topology.State, owners []pipeline.Owner) map[
 			c.trackHost(snap, o)
 		}
 	}
-	c.release.tableIs(c.engine.Size())
 	return changes
 }
 
@@ -317,7 +316,6 @@ func (c *Controller) load(st *topology.State) {
 			c.trackHost(snap, o)
 		}
 	}
-	c.release.tableIs(c.engine.Size())
 }
 
 // trackHost records where host owner o is attached, or that it is not (or

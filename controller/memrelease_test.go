@@ -1,75 +1,82 @@
 package controller
 
 import (
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// TestMemReleaseOncePerQuietSpell: with a big table, batches adding up to
-// less than bigBatch never hand memory back; a run of batches adding up to more does, once,
-// after the run (not once per batch); a nil release (switches outside a
-// controller) is a no-op.
+// TestMemReleaseOncePerQuietSpell: a run of batches looks at the heap
+// once, after the run (not once per batch), and hands memory back only
+// when the mapped heap outgrew the live heap of the last release by more
+// than a quarter, and by at least minHeld (a smaller live heap of a later
+// collection counts); a nil release (switches
+// outside a controller) is a no-op.
 func TestMemReleaseOncePerQuietSpell(t *testing.T) {
-	var calls atomic.Int32
-	m := &memRelease{free: func() { calls.Add(1) }}
-	m.tableIs(8 * bigBatch)
-	m.after(bigBatch / 2)
-	m.after(bigBatch/2 - 1)
-	time.Sleep(2 * releaseDelay)
-	if n := calls.Load(); n != 0 {
-		t.Fatalf("%d flows released memory %d times", bigBatch-1, n)
+	var checks, frees atomic.Int32
+	var mapped, live atomic.Uint64
+	m := &memRelease{
+		heap: func() (uint64, uint64) { checks.Add(1); return mapped.Load(), live.Load() },
+		free: func() { frees.Add(1); mapped.Store(live.Load()) },
 	}
-	for range 5 {
-		m.after(bigBatch / 4) // the first one crosses bigBatch
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for calls.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(2 * releaseDelay)
-	if n := calls.Load(); n != 1 {
-		t.Fatalf("a run of batches released memory %d times, want 1", n)
-	}
-	m.after(bigBatch - 1) // counted from the release: not enough
-	time.Sleep(2 * releaseDelay)
-	if n := calls.Load(); n != 1 {
-		t.Fatalf("%d flows after a release released memory again (%d calls)", bigBatch-1, n)
-	}
-	var none *memRelease
-	none.after(bigBatch) // must not panic
-}
-
-// TestMemReleaseScalesWithTheTable: a small table hands memory back once
-// a quarter of it went by (not only after bigBatch flows), never for
-// fewer than minRelease flows; a big one waits for bigBatch.
-func TestMemReleaseScalesWithTheTable(t *testing.T) {
-	var calls atomic.Int32
-	m := &memRelease{free: func() { calls.Add(1) }}
-	wait := func(want int32) {
+	quiet := func(wantFrees int32) {
 		t.Helper()
+		time.Sleep(2 * releaseDelay)
 		deadline := time.Now().Add(10 * time.Second)
-		for calls.Load() < want && time.Now().Before(deadline) {
+		for frees.Load() < wantFrees && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
-		time.Sleep(2 * releaseDelay)
-		if n := calls.Load(); n != want {
-			t.Fatalf("%d releases, want %d", n, want)
+		if f := frees.Load(); f != wantFrees {
+			t.Fatalf("%d releases, want %d", f, wantFrees)
 		}
 	}
-	m.tableIs(13_000) // 1,000 hosts
-	m.after(3_000)
-	wait(0)
-	m.after(250) // 3,250: a quarter of the table
-	wait(1)
-	m.tableIs(100) // an almost empty table: minRelease
-	m.after(minRelease - 1)
-	wait(1)
-	m.after(1)
-	wait(2)
-	m.tableIs(1_300_000) // 100,000 hosts: a quarter would be 325,000
-	m.after(bigBatch - 1)
-	wait(2)
-	m.after(1)
-	wait(3)
+	live.Store(100 << 20)
+	mapped.Store(300 << 20) // the first time: anything above minHeld
+	for range 5 {
+		m.after()
+		time.Sleep(releaseDelay / 4)
+	}
+	quiet(1)
+	if c := checks.Load(); c != 2 { // the look, and the reading after the release
+		t.Fatalf("a run of 5 batches looked at the heap %d times, want once (and once after releasing)", c)
+	}
+	mapped.Store(120 << 20) // a fifth above the last release's live heap
+	m.after()
+	quiet(1)
+	mapped.Store(130 << 20) // more than a quarter
+	m.after()
+	quiet(2)
+	live.Store(1 << 20) // objects deleted: a small heap, where minHeld counts
+	mapped.Store(1 << 20)
+	m.after()
+	quiet(2)
+	mapped.Store(1<<20 + minHeld)
+	m.after()
+	quiet(2)
+	mapped.Store(1<<20 + minHeld + 1)
+	m.after()
+	quiet(3)
+	var none *memRelease
+	none.after() // must not panic
+}
+
+// TestHeapMappedSeesGarbage: the real reading counts garbage the
+// collector has not taken yet, and a release takes it away.
+func TestHeapMappedSeesGarbage(t *testing.T) {
+	runtime.GC()
+	var keep [][]byte
+	for range 64 {
+		keep = append(keep, make([]byte, 1<<20))
+	}
+	runtime.KeepAlive(keep)
+	keep = nil // 64 MB of garbage
+	before, _ := heapMapped()
+	if before < 64<<20 {
+		t.Fatalf("with 64 MB allocated the heap maps %d bytes", before)
+	}
+	newMemRelease().free()
+	if after, _ := heapMapped(); after > before-48<<20 {
+		t.Fatalf("after a release the heap still maps %d bytes (was %d)", after, before)
+	}
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -191,7 +189,7 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 			return fmt.Errorf("applying %d flow-mods: %w", len(j.mods), err)
 		}
 		s.log.Debug("flows pushed", zap.Int("changes", len(j.mods)), zap.Duration("took", time.Since(start)))
-		s.release.after(len(j.mods))
+		s.release.after()
 		return nil
 	}
 	start := time.Now()
@@ -268,7 +266,7 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 	s.mu.Lock()
 	s.reconciled = true
 	s.mu.Unlock()
-	s.release.after(installed + len(changes))
+	s.release.after()
 	return nil
 }
 
@@ -294,81 +292,6 @@ func dumpFlows(ctx context.Context, dp Datapath, fn func(fs *openflow.FlowStats)
 		}
 	}
 	return nil
-}
-
-// bigBatch is the number of flows (dumped or sent, in one batch or
-// several) after which the memory they needed is always handed back to
-// the OS: a dump or a bulk load of 600k flows leaves hundreds of MB of
-// garbage that Go would otherwise keep mapped (RSS stayed at ~20 KB per
-// host after a restart).
-const bigBatch = 50_000
-
-// minRelease is the fewest flows after which memory is handed back: a
-// smaller table hands it back once a quarter of its flows went by, since
-// the garbage of loading 1,000 hosts (13,000 flows) stays mapped as well
-// (the heap grows to 4 MB before Go collects at all: 5.6 KB a host above
-// the empty controller, issue 17), while single changes of a few flows
-// must not force a collection each.
-const minRelease = 2_000
-
-// releaseDelay is how long the controller must have been without a big
-// batch before the memory is handed back: a bulk load of many batches
-// pays for one collection at its end, not one per batch.
-const releaseDelay = 200 * time.Millisecond
-
-// memRelease hands the heap's free memory back to the OS (a forced GC,
-// debug.FreeOSMemory) once enough flows were sent or dumped since the
-// last time (threshold), and no more came for releaseDelay. Batches are
-// summed: a bulk load of route entries in requests of 1,000 (3,000
-// flow-mods each) leaves as much garbage as one big batch.
-type memRelease struct {
-	mu      sync.Mutex
-	timer   *time.Timer
-	pending int // flows since the last release
-	// table is the size of the desired table (tableIs).
-	table atomic.Int64
-	// free is debug.FreeOSMemory (tests count the calls).
-	free func()
-}
-
-func newMemRelease() *memRelease { return &memRelease{free: debug.FreeOSMemory} }
-
-// tableIs notes the size of the desired table, in flows.
-func (m *memRelease) tableIs(flows int) {
-	if m != nil {
-		m.table.Store(int64(flows))
-	}
-}
-
-// threshold is how many flows make a release: a quarter of the table,
-// at least minRelease, at most bigBatch.
-func (m *memRelease) threshold() int {
-	return min(bigBatch, max(minRelease, int(m.table.Load()/4)))
-}
-
-// after notes a batch of n flows.
-func (m *memRelease) after(n int) {
-	if m == nil {
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.pending += n
-	if m.pending < m.threshold() {
-		return
-	}
-	if m.timer == nil {
-		m.timer = time.AfterFunc(releaseDelay, m.release)
-		return
-	}
-	m.timer.Reset(releaseDelay)
-}
-
-func (m *memRelease) release() {
-	m.mu.Lock()
-	m.pending = 0
-	m.mu.Unlock()
-	m.free()
 }
 
 // stopWriting makes the switch read-only for this controller at once:

@@ -25,9 +25,9 @@ func (st *State) prepare(op Op) (Op, *Error) {
 	k := op.Obj.kind()
 	switch op.Kind {
 	case OpCreate:
-		return st.prepareCreate(k, op.Obj.clone())
+		return st.prepareCreate(k, st.slabs.copyOf(op.Obj))
 	case OpUpdate:
-		return st.prepareUpdate(k, op.Obj.clone())
+		return st.prepareUpdate(k, st.slabs.copyOf(op.Obj))
 	case OpDelete:
 		return st.prepareDelete(k, op.Obj, op.Cascade)
 	default:

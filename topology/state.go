@@ -35,6 +35,8 @@ type State struct {
 	// hash is the unique indexes' hash (a seeded maphash; tests make it
 	// collide).
 	hash func(string) uint64
+	// slabs hold the copies a batch keeps (slab.go), while do runs.
+	slabs *slabs
 }
 
 // refTarget is an object others refer to (its kind, by kindIndex, and

@@ -274,6 +274,8 @@ func copyIDs(m map[string]uint32) map[string]uint32 {
 // unless it keeps the change. kept is, for each op of done, the copy of
 // its object the state stored (nil for a delete), for mutateWith.
 func (st *State) do(ops []Op) (out, done []Op, kept []Object, err error) {
+	st.slabs = slabsFor(ops)
+	defer func() { st.slabs = nil }()
 	out = make([]Op, 0, len(ops))
 	done = make([]Op, 0, len(ops))
 	kept = make([]Object, 0, len(ops))
@@ -385,9 +387,10 @@ func load(snap Snapshot) (*State, []string, error) {
 		}
 		byKind[r.Kind] = append(byKind[r.Kind], r)
 	}
+	sl := newSlabs(len(byKind[hostKind{}.name()]), len(byKind[subnetKind{}.name()]))
 	for _, k := range kinds() {
 		for _, r := range byKind[k.name()] {
-			if err := st.loadOne(k, r, &warnings); err != nil {
+			if err := st.loadOne(k, r, sl, &warnings); err != nil {
 				return nil, nil, fmt.Errorf("load: %s %q: %w", k.name(), r.Key, err)
 			}
 		}
@@ -395,8 +398,8 @@ func load(snap Snapshot) (*State, []string, error) {
 	return st, warnings, nil
 }
 
-func (st *State) loadOne(k kind, r Record, warnings *[]string) error {
-	o, err := k.decode(r.Value)
+func (st *State) loadOne(k kind, r Record, sl *slabs, warnings *[]string) error {
+	o, err := sl.decode(k, r.Value)
 	if err != nil {
 		return err
 	}
