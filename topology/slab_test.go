@@ -1,0 +1,87 @@
+package topology
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+	"unsafe"
+)
+
+// TestSlabSizesToTheBatch: a slab array is as long as the objects still to
+// come, at most size; a batch of one gets an array of one.
+func TestSlabSizesToTheBatch(t *testing.T) {
+	s := slab[Host]{left: 1, size: hostSlabLen}
+	s.next()
+	if len(s.free) != 0 || cap(s.free) != 0 {
+		t.Fatalf("a batch of one left %d spare hosts", cap(s.free))
+	}
+	s = slab[Host]{left: hostSlabLen + 3, size: hostSlabLen}
+	first := s.next()
+	if len(s.free) != hostSlabLen-1 {
+		t.Fatalf("the first array has %d hosts left, want %d", len(s.free), hostSlabLen-1)
+	}
+	for range hostSlabLen - 1 {
+		s.next()
+	}
+	s.next()
+	if len(s.free) != 2 {
+		t.Fatalf("the last array has %d hosts left, want 2", len(s.free))
+	}
+	if got := int(unsafe.Sizeof(Host{})) * hostSlabLen; got > 8192 {
+		t.Fatalf("a host slab is %d bytes, more than a span", got)
+	}
+	_ = first
+}
+
+// TestBatchHostsShareSlabs: the hosts one Apply and one load store sit
+// next to each other in memory, in slabs of hostSlabLen, and the caller's
+// copies are not the stored ones.
+func TestBatchHostsShareSlabs(t *testing.T) {
+	ctx := context.Background()
+	backend := NewMemory()
+	s, err := NewStore(ctx, backend, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, Create(&VPC{Name: "v"}), Create(&VSwitch{VPC: "v", Name: "w", CIDR: netip.MustParsePrefix("10.0.0.0/16")}))
+	n := hostSlabLen + 5
+	var ops []Op
+	for i := range n {
+		ops = append(ops, Create(&Host{VPC: "v", Name: fmt.Sprintf("h%03d", i), VSwitch: "w",
+			IP: netip.AddrFrom4([4]byte{10, 0, 1, byte(i)}), MAC: MAC{2, 0, 0, 0, 1, byte(i)}, DPID: 1, OFPort: uint32(i + 1)}))
+	}
+	mustApply(t, s, ops...)
+	adjacent := func(s *Store) {
+		t.Helper()
+		s.Read(func(st *State) {
+			var addrs []uintptr
+			for i := range n {
+				o, _ := st.get(hostKind{}, vpcKey("v", fmt.Sprintf("h%03d", i)))
+				if o == ops[i].Obj {
+					t.Fatal("the state keeps the caller's host")
+				}
+				addrs = append(addrs, uintptr(unsafe.Pointer(o.(*Host))))
+			}
+			slices.Sort(addrs)
+			together := 0
+			for i := 1; i < len(addrs); i++ {
+				if addrs[i]-addrs[i-1] == unsafe.Sizeof(Host{}) {
+					together++
+				}
+			}
+			// Two slabs: one break between them.
+			if together != n-2 {
+				t.Errorf("%d of %d hosts follow another in memory, want %d", together, n-1, n-2)
+			}
+		})
+	}
+	adjacent(s)
+	// A load decodes into slabs too.
+	s2, err := NewStore(ctx, backend, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adjacent(s2)
+}
