@@ -1,7 +1,7 @@
 // Package paged maps uint32 IDs to values in pages of consecutive IDs.
 //
 // vpcflow hands out object IDs in order and never reuses them, so the
-// objects of a kind sit in a few dense ranges: a page of 256 slots costs
+// objects of a kind sit in a few dense ranges: a page of 255 slots costs
 // the size of its values and nothing per entry, where a Go map costs
 // ~30–46 bytes an entry (issue 17: 100,000 hosts in under 1 KB each). A
 // page goes when its last value does, so deleted ranges cost nothing.
@@ -9,8 +9,11 @@ package paged
 
 import "iter"
 
-// PageSize is how many consecutive IDs one page covers.
-const PageSize = 256
+// PageSize is how many consecutive IDs one page covers: 255 16-byte
+// values (an interface, a string) are 4,080 bytes, and with the 8-byte
+// header Go puts before an object of pointers over 512 bytes, 4,088 fit
+// the 4,096-byte size class; 256 of them took the next one, 4,864.
+const PageSize = 255
 
 // Table maps IDs to values; the zero V means "absent" (a nil interface,
 // an empty string), so it is never stored.
@@ -19,9 +22,8 @@ type Table[V comparable] struct {
 	n     int
 }
 
-// page is one page's values and how many are set. The count is kept
-// here, not next to the values: an array of 256 16-byte values is 4,096
-// bytes, a Go size class, and 8 bytes more took it to the next (4,864).
+// page is one page's values and how many are set (kept here, not next
+// to the values, for the size class: see PageSize).
 type page[V comparable] struct {
 	vals *[PageSize]V
 	n    int
