@@ -18,6 +18,9 @@ package controller
 //	                       restart: everything is added).
 //	BenchmarkNew           controller.New over a store holding N hosts: the
 //	                       start-up cost before the REST API answers.
+//	BenchmarkHeapPerHost   the heap the store and controller keep per host
+//	                       after a restart and after a bulk load: live and
+//	                       in use (partly empty spans included).
 //	BenchmarkPortEvent     an OVSDB port-map update that concerns no host (a
 //	                       port added to another bridge), with N hosts: what
 //	                       every port event costs, under the controller lock.
@@ -27,6 +30,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -313,6 +317,100 @@ func BenchmarkNew(b *testing.B) {
 			after := liveHeap()
 			runtime.KeepAlive(c)
 			b.ReportMetric(float64(after-before)/float64(n), "live-B/host")
+		})
+	}
+}
+
+// BenchmarkHeapPerHost is the heap the store and the controller keep per
+// host with N hosts and their route entries, after a full GC: loaded from
+// bbolt (a restart) and applied in batches of 5,000 through
+// Controller.Apply (a bulk load, as the REST API would). live-B/host is
+// HeapAlloc, inuse-B/host HeapInuse: the spans that hold it, partly empty
+// ones included (what RSS pays for; the difference is the fragmentation
+// issue 17 cut with slabs and staged records).
+func BenchmarkHeapPerHost(b *testing.B) {
+	for _, n := range []int{10000, 50000} {
+		heap := func() runtime.MemStats {
+			runtime.GC()
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			return ms
+		}
+		report := func(b *testing.B, before, after runtime.MemStats) {
+			b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(n), "live-B/host")
+			b.ReportMetric(float64(int64(after.HeapInuse)-int64(before.HeapInuse))/float64(n), "inuse-B/host")
+		}
+		b.Run(fmt.Sprintf("restart/hosts=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			bk, err := topology.OpenBolt(context.Background(), dir, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			loadBench(b, bk, n).Close()
+			for b.Loop() {
+				before := heap()
+				bk, err := topology.OpenBolt(context.Background(), dir, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				st, err := topology.NewStore(context.Background(), bk, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				c := New(zap.NewNop(), st, Options{})
+				report(b, before, heap())
+				runtime.KeepAlive(c)
+				st.Close()
+			}
+		})
+		b.Run(fmt.Sprintf("bulk/hosts=%d", n), func(b *testing.B) {
+			ctx := context.Background()
+			for b.Loop() {
+				before := heap()
+				bk, err := topology.OpenBolt(ctx, b.TempDir(), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				st, err := topology.NewStore(ctx, bk, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				c := New(zap.NewNop(), st, Options{})
+				vpc, vsw, hosts, subnets := benchTopology(n)
+				vpc.ID, vsw.ID = 0, 0
+				if _, err := c.Apply(ctx, []topology.Op{topology.Create(&vpc), topology.Create(&vsw)}); err != nil {
+					b.Fatal(err)
+				}
+				const batch = 5000
+				apply := func(op func(i int) topology.Op) {
+					for i := 0; i < n; i += batch {
+						var ops []topology.Op
+						for j := i; j < min(i+batch, n); j++ {
+							ops = append(ops, op(j))
+						}
+						if _, err := c.Apply(ctx, ops); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				// Each object a fresh copy with its own name, as decoded
+				// from a request.
+				apply(func(j int) topology.Op {
+					h := hosts[j]
+					h.ID, h.Name = 0, strings.Clone(h.Name)
+					return topology.Create(&h)
+				})
+				apply(func(j int) topology.Op {
+					s := subnets[j]
+					s.ID, s.Name = 0, strings.Clone(s.Name)
+					return topology.Create(&s)
+				})
+				hosts, subnets = nil, nil
+				report(b, before, heap())
+				runtime.KeepAlive(c)
+				st.Close()
+			}
 		})
 	}
 }
