@@ -32,14 +32,7 @@ func TestRefListIsASet(t *testing.T) {
 			t.Fatalf("step %d: len %d, want %d", i, l.len(), len(want))
 		}
 	}
-	var got []uint32
-	l.each(func(e refEntry) bool { got = append(got, e); return true })
-	slices.Sort(got)
-	var exp []uint32
-	for id := range want {
-		exp = append(exp, id)
-	}
-	slices.Sort(exp)
+	got, exp := listed(&l), sortedIDs(want)
 	if !slices.Equal(got, exp) {
 		t.Fatalf("each gave %d IDs, want %d", len(got), len(exp))
 	}
@@ -68,17 +61,28 @@ func TestRefListSmallSets(t *testing.T) {
 				l.add(id)
 				want[id] = true
 			}
-			var got []uint32
-			l.each(func(e refEntry) bool { got = append(got, e); return true })
-			slices.Sort(got)
-			var exp []uint32
-			for id := range want {
-				exp = append(exp, id)
-			}
-			slices.Sort(exp)
+			got, exp := listed(&l), sortedIDs(want)
 			if l.len() != len(want) || !slices.Equal(got, exp) {
 				t.Fatalf("round %d step %d: list %v (len %d), want %v", round, i, got, l.len(), exp)
 			}
 		}
 	}
+}
+
+// listed is what l.each yields, sorted.
+func listed(l *refList) []uint32 {
+	var got []uint32
+	l.each(func(e refEntry) bool { got = append(got, e); return true })
+	slices.Sort(got)
+	return got
+}
+
+// sortedIDs is the set's IDs, sorted.
+func sortedIDs(set map[uint32]bool) []uint32 {
+	var out []uint32
+	for id := range set {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
 }
