@@ -65,20 +65,26 @@ func (m *memRelease) after() {
 	m.timer.Reset(releaseDelay)
 }
 
-// check hands memory back if the heap outgrew the last release's.
+// check hands memory back if the heap outgrew the last release's. The
+// collections run without the lock: after (a switch's job finishing)
+// must not wait for them.
 func (m *memRelease) check() {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	mapped, live := m.heap()
 	// The live heap of the last collection, when smaller: objects deleted
 	// since (it is never smaller than the truth for long, only larger:
 	// a collection during a bulk load counts the request as live).
 	m.base = min(m.base, live)
-	if mapped <= m.base+max(minHeld, m.base/4) {
+	due := mapped > m.base+max(minHeld, m.base/4)
+	m.mu.Unlock()
+	if !due {
 		return
 	}
 	m.free()
-	_, m.base = m.heap()
+	_, live = m.heap()
+	m.mu.Lock()
+	m.base = live
+	m.mu.Unlock()
 }
 
 // heapMapped reads, without stopping the world, the heap the process

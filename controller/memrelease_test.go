@@ -80,3 +80,33 @@ func TestHeapMappedSeesGarbage(t *testing.T) {
 		t.Fatalf("after a release the heap still maps %d bytes (was %d)", after, before)
 	}
 }
+
+// TestMemReleaseDoesNotHoldUpSwitches: while the collections run, a
+// switch finishing a job (after) does not wait for them.
+func TestMemReleaseDoesNotHoldUpSwitches(t *testing.T) {
+	freeing, done := make(chan struct{}, 8), make(chan struct{})
+	m := &memRelease{
+		heap: func() (uint64, uint64) { return 100 << 20, 1 << 20 },
+		free: func() {
+			select {
+			case freeing <- struct{}{}:
+			default:
+			}
+			<-done
+		},
+	}
+	defer close(done)
+	m.after()
+	select {
+	case <-freeing:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no release")
+	}
+	returned := make(chan struct{})
+	go func() { m.after(); close(returned) }()
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("after waited for the collections")
+	}
+}
