@@ -146,8 +146,17 @@ func (s *server) createResource(w http.ResponseWriter, r *http.Request, rs resou
 		s.writeError(w, r, rerr)
 		return
 	}
-	if !rs.batch || !isArray(body) {
-		o, rerr := rs.create(s, body, v)
+	s.createFromBody(w, r, body, rs.batch,
+		func(data []byte) (topology.Object, *requestError) { return rs.create(s, data, v) }, rs.location)
+}
+
+// createFromBody creates what body holds: one object, or, when batch, a
+// JSON array of them, each made by decode; all in one Backend.Apply. It
+// answers 201 with the object (and its Location) or the array.
+func (s *server) createFromBody(w http.ResponseWriter, r *http.Request, body []byte, batch bool,
+	decode func([]byte) (topology.Object, *requestError), location func(topology.Object) string) {
+	if !batch || !isArray(body) {
+		o, rerr := decode(body)
 		if rerr != nil {
 			s.writeError(w, r, rerr)
 			return
@@ -157,7 +166,7 @@ func (s *server) createResource(w http.ResponseWriter, r *http.Request, rs resou
 			s.writeError(w, r, err)
 			return
 		}
-		w.Header().Set("Location", rs.location(out[0].Obj))
+		w.Header().Set("Location", location(out[0].Obj))
 		if s.stored(w, r, err, out[0].Obj, nil) {
 			return
 		}
@@ -171,7 +180,7 @@ func (s *server) createResource(w http.ResponseWriter, r *http.Request, rs resou
 	}
 	ops := make([]topology.Op, len(elems))
 	for i, e := range elems {
-		o, rerr := rs.create(s, e, v)
+		o, rerr := decode(e)
 		if rerr != nil {
 			s.writeError(w, r, withIndex(rerr, i))
 			return

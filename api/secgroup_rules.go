@@ -224,62 +224,20 @@ func (s *server) createRules(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	decode := func(data []byte) (*topology.SecurityGroupRule, *requestError) {
+	decode := func(data []byte) (topology.Object, *requestError) {
 		var req ruleBody
 		if err := s.decodeObject(data, &req); err != nil {
 			return nil, err
 		}
-		return req.toRule(v, false)
-	}
-	if !isArray(body) {
-		rule, rerr := decode(body)
+		rule, rerr := req.toRule(v, false)
 		if rerr != nil {
-			s.writeError(w, r, rerr)
-			return
+			return nil, rerr
 		}
-		out, err := s.apply(r, []topology.Op{topology.Create(rule)})
-		if out == nil {
-			s.writeError(w, r, err)
-			return
-		}
-		created := out[0].Obj.(*topology.SecurityGroupRule)
-		w.Header().Set("Location", ruleLocation(created))
-		if s.stored(w, r, err, created, nil) {
-			return
-		}
-		writeJSON(w, http.StatusCreated, created)
-		return
+		return rule, nil
 	}
-	elems, rerr := decodeArray(body)
-	if rerr != nil {
-		s.writeError(w, r, rerr)
-		return
-	}
-	ops := make([]topology.Op, len(elems))
-	for i, e := range elems {
-		rule, rerr := decode(e)
-		if rerr != nil {
-			s.writeError(w, r, withIndex(rerr, i))
-			return
-		}
-		ops[i] = topology.Create(rule)
-	}
-	out, err := s.apply(r, ops)
-	objs := make([]any, len(out))
-	for i, op := range out {
-		objs[i] = op.Obj
-	}
-	if s.stored(w, r, err, nil, objs) {
-		return
-	}
-	if err != nil {
-		if te, ok := topology.AsError(err); ok && len(ops) == 1 {
-			err = withIndex(&requestError{status: statusOf(te.Kind), field: te.Field, msg: te.Msg}, 0)
-		}
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, objs)
+	s.createFromBody(w, r, body, true, decode, func(o topology.Object) string {
+		return ruleLocation(o.(*topology.SecurityGroupRule))
+	})
 }
 
 func (s *server) updateRule(w http.ResponseWriter, r *http.Request) {
