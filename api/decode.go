@@ -215,10 +215,8 @@ func (k *keyScanner) object(t reflect.Type) (*requestError, bool) {
 		if exact {
 			ft, ok := fields[key]
 			if !ok {
-				for name := range fields {
-					if strings.EqualFold(name, key) {
-						return badRequest(k.field(key), "unknown field; did you mean %q? (keys are case-sensitive)", name), true
-					}
+				if e := caseMismatch(fields, k.field(key), key); e != nil {
+					return e, true
 				}
 				// Unknown keys are the decoder's to name (with the
 				// allowed ones); keep reading for duplicates.
@@ -544,4 +542,15 @@ func quote(s string) string {
 		return strconv.Quote(s[:max]) + "…"
 	}
 	return strconv.Quote(s)
+}
+
+// caseMismatch is the 400 for an unknown key that is a field's name in
+// other case (nil if none is).
+func caseMismatch(fields map[string]reflect.Type, field, key string) *requestError {
+	for name := range fields {
+		if strings.EqualFold(name, key) {
+			return badRequest(field, "unknown field; did you mean %q? (keys are case-sensitive)", name)
+		}
+	}
+	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"strings"
 	"testing"
 )
 
@@ -64,10 +63,8 @@ func referenceWalkKeys(dec *json.Decoder, t reflect.Type, path string) (*request
 			if exact {
 				ft, ok := fields[key]
 				if !ok {
-					for name := range fields {
-						if strings.EqualFold(name, key) {
-							return badRequest(field, "unknown field; did you mean %q? (keys are case-sensitive)", name), nil
-						}
+					if e := caseMismatch(fields, field, key); e != nil {
+						return e, nil
 					}
 					// Unknown keys are the decoder's to name (with the
 					// allowed ones); keep reading for duplicates.

@@ -23,12 +23,8 @@ func (h *hostsAt) len() int                                  { return h.Len() }
 // all yields every attachment and its host.
 func (h *hostsAt) all() iter.Seq2[pipeline.Attachment, uint32] {
 	return func(yield func(pipeline.Attachment, uint32) bool) {
-		for dpid, t := range h.Tables() {
-			for port, id := range t.All() {
-				if !yield(pipeline.Attachment{DPID: dpid, OFPort: port}, id) {
-					return
-				}
-			}
-		}
+		h.Keyed.All(func(dpid uint64, port, id uint32) bool {
+			return yield(pipeline.Attachment{DPID: dpid, OFPort: port}, id)
+		})
 	}
 }

@@ -113,11 +113,15 @@ func decodeJSON[T any, P interface {
 	*T
 	Object
 }](b []byte) (Object, error) {
-	var v T
-	if err := json.Unmarshal(b, &v); err != nil {
+	return decodeInto(b, P(new(T)))
+}
+
+// decodeInto decodes a stored object into o.
+func decodeInto(b []byte, o Object) (Object, error) {
+	if err := json.Unmarshal(b, o); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	return P(&v), nil
+	return o, nil
 }
 
 // vpcKey is the key of an object that lives in a VPC.

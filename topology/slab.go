@@ -1,10 +1,6 @@
 package topology
 
-import (
-	"encoding/json"
-	"fmt"
-	"unsafe"
-)
+import "unsafe"
 
 // The state's hosts and route entries (the kinds there are 100,000 of)
 // are allocated from slabs: arrays of one batch's objects, so that they
@@ -91,17 +87,11 @@ func (s *slabs) copyOf(o Object) Object {
 
 // decode decodes a stored object of kind k, into a slab if k has one.
 func (s *slabs) decode(k kind, b []byte) (Object, error) {
-	var o Object
 	switch k.(type) {
 	case hostKind:
-		o = s.hosts.next()
+		return decodeInto(b, s.hosts.next())
 	case subnetKind:
-		o = s.subnets.next()
-	default:
-		return k.decode(b)
+		return decodeInto(b, s.subnets.next())
 	}
-	if err := json.Unmarshal(b, o); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
-	}
-	return o, nil
+	return k.decode(b)
 }

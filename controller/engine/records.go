@@ -23,12 +23,8 @@ func (r *ownerRecords) len() int                            { return r.Len() }
 // all yields every owner and its record, in no particular order.
 func (r *ownerRecords) all() iter.Seq2[pipeline.Owner, string] {
 	return func(yield func(pipeline.Owner, string) bool) {
-		for k, t := range r.Tables() {
-			for id, rec := range t.All() {
-				if !yield(pipeline.Owner{Kind: k, ID: id}, rec) {
-					return
-				}
-			}
-		}
+		r.Keyed.All(func(k pipeline.OwnerKind, id uint32, rec string) bool {
+			return yield(pipeline.Owner{Kind: k, ID: id}, rec)
+		})
 	}
 }

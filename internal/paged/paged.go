@@ -150,6 +150,18 @@ func (t *Keyed[K, V]) Len() int {
 	return n
 }
 
+// All calls fn with every key, ID and value, in no particular order,
+// until it returns false.
+func (t *Keyed[K, V]) All(fn func(k K, id uint32, v V) bool) {
+	for k, tb := range t.tables {
+		for id, v := range tb.All() {
+			if !fn(k, id, v) {
+				return
+			}
+		}
+	}
+}
+
 // Tables yields each key and its table, in no particular order.
 func (t *Keyed[K, V]) Tables() iter.Seq2[K, *Table[V]] {
 	return func(yield func(K, *Table[V]) bool) {

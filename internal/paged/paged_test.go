@@ -86,3 +86,38 @@ func TestKeyedKeepsKeysApart(t *testing.T) {
 		t.Fatalf("%d tables left", n)
 	}
 }
+
+// TestKeyedAllYieldsEveryValue: All calls back with each key, ID and
+// value once, and stops when told.
+func TestKeyedAllYieldsEveryValue(t *testing.T) {
+	var k Keyed[uint64, uint32]
+	want := map[[2]uint64]uint32{}
+	for key := range uint64(3) {
+		for id := uint32(1); id < 600; id += 7 {
+			k.Set(key, id, id*10+uint32(key))
+			want[[2]uint64{key, uint64(id)}] = id*10 + uint32(key)
+		}
+	}
+	got := map[[2]uint64]uint32{}
+	k.All(func(key uint64, id, v uint32) bool {
+		p := [2]uint64{key, uint64(id)}
+		if _, dup := got[p]; dup {
+			t.Fatalf("%v yielded twice", p)
+		}
+		got[p] = v
+		return true
+	})
+	if len(got) != len(want) {
+		t.Fatalf("All yielded %d values, want %d", len(got), len(want))
+	}
+	for p, v := range want {
+		if got[p] != v {
+			t.Fatalf("%v = %d, want %d", p, got[p], v)
+		}
+	}
+	n := 0
+	k.All(func(uint64, uint32, uint32) bool { n++; return n < 5 })
+	if n != 5 {
+		t.Fatalf("All went on after false: %d calls", n)
+	}
+}
