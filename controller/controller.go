@@ -356,22 +356,16 @@ func (c *Controller) queueChanges(changes map[uint64][]engine.FlowChange) map[ui
 		if !ok || len(cs) == 0 {
 			continue
 		}
-		waits[dpid] = sc.enqueue(&pushJob{mods: toFlowMods(cs), timeout: c.opts.PushTimeout})
+		waits[dpid] = sc.enqueue(&pushJob{mods: c.engine.Pack(cs), timeout: c.opts.PushTimeout})
 	}
 	return waits
 }
 
-// toFlowMods turns changes into OpenFlow flow-mods: an install is an ADD
-// (which replaces an entry with the same table, priority and match), a
-// delete is a strict delete of exactly that entry.
+// toFlowMods turns changes into OpenFlow flow-mods (engine.ModOf).
 func toFlowMods(cs []engine.FlowChange) []openflow.FlowMod {
 	mods := make([]openflow.FlowMod, len(cs))
-	for i, ch := range cs {
-		cmd := openflow.FlowAdd
-		if ch.Delete {
-			cmd = openflow.FlowDeleteStrict
-		}
-		mods[i] = openflow.FlowMod{Command: cmd, Flow: ch.Flow}
+	for i := range cs {
+		mods[i] = engine.ModOf(&cs[i])
 	}
 	return mods
 }

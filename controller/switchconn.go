@@ -59,7 +59,7 @@ type switchConn struct {
 // an add replaces the same entry and a strict delete of an absent entry
 // does nothing.
 type pushJob struct {
-	mods     []openflow.FlowMod
+	mods     openflow.FlowMods
 	snapshot func() (*engine.Table, *holdPolicy)
 	// flushed, when set, gets the reconciliation's result (what it sent
 	// and what it kept).
@@ -182,13 +182,13 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 	}
 	if j.snapshot == nil {
 		start := time.Now()
-		err := s.dp.Apply(ctx, j.mods)
+		err := applyMods(ctx, s.dp, j.mods)
 		adds, dels := countMods(j.mods)
 		s.obs.FlowMods(s.dp.DPID(), adds, dels, time.Since(start), err)
 		if err != nil {
-			return fmt.Errorf("applying %d flow-mods: %w", len(j.mods), err)
+			return fmt.Errorf("applying %d flow-mods: %w", j.mods.Len(), err)
 		}
-		s.log.Debug("flows pushed", zap.Int("changes", len(j.mods)), zap.Duration("took", time.Since(start)))
+		s.log.Debug("flows pushed", zap.Int("changes", j.mods.Len()), zap.Duration("took", time.Since(start)))
 		s.release.after()
 		return nil
 	}
@@ -327,9 +327,41 @@ func (s *switchConn) fail(err error) {
 	s.queue = nil
 }
 
-func countMods(ms []openflow.FlowMod) (adds, dels int) {
-	for _, m := range ms {
-		if m.Command == openflow.FlowAdd {
+// seqApplier is a Datapath that reads a batch's flow-mods one at a time
+// as it sends them (*openflow.Switch does).
+type seqApplier interface {
+	ApplySeq(ctx context.Context, mods openflow.FlowMods) error
+}
+
+// applyMods applies mods on dp, read one at a time as they are sent when
+// dp can, else as a list.
+func applyMods(ctx context.Context, dp Datapath, mods openflow.FlowMods) error {
+	if mods == nil || mods.Len() == 0 {
+		return nil
+	}
+	if a, ok := dp.(seqApplier); ok {
+		return a.ApplySeq(ctx, mods)
+	}
+	ms := make([]openflow.FlowMod, mods.Len())
+	for i := range ms {
+		if err := mods.At(i, &ms[i]); err != nil {
+			return fmt.Errorf("flow-mod #%d: %w", i, err)
+		}
+	}
+	return dp.Apply(ctx, ms)
+}
+
+// countMods is how many of mods install and how many delete.
+func countMods(mods openflow.FlowMods) (adds, dels int) {
+	if mods == nil {
+		return 0, 0
+	}
+	if p, ok := mods.(*engine.PackedChanges); ok {
+		return p.Counts()
+	}
+	var m openflow.FlowMod
+	for i := range mods.Len() {
+		if mods.At(i, &m) == nil && m.Command == openflow.FlowAdd {
 			adds++
 		} else {
 			dels++

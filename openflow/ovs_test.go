@@ -253,7 +253,7 @@ func TestOVS(t *testing.T) {
 	t.Run("plain flow mods and barrier (no bundle)", func(t *testing.T) {
 		f := Flow{Table: 60, Priority: 5, Cookie: 0x60, Match: NewMatch().InPort(3), Actions: []Action{Output(4)}}
 		bad := Flow{Table: 60, Priority: 6, Cookie: 0x60, Match: NewMatch().InPort(3), Actions: []Action{GotoTable(1)}}
-		err := sw.applyPlain(ctx, addMods([]Flow{f, bad}))
+		err := sw.applyPlain(ctx, ModList(addMods([]Flow{f, bad})))
 		var fe *FlowModError
 		if !errors.As(err, &fe) || fe.Index != 1 {
 			t.Fatalf("applyPlain error %v does not identify flow-mod #1", err)
@@ -262,7 +262,7 @@ func TestOVS(t *testing.T) {
 		if fs, ok := got[f.Key()]; !ok || !f.SameContent(&fs.Flow) {
 			t.Errorf("plain mode: accepted flow missing: %s", &f)
 		}
-		if err := sw.applyPlain(ctx, []FlowMod{{Command: FlowDeleteStrict, Flow: f}}); err != nil {
+		if err := sw.applyPlain(ctx, ModList{{Command: FlowDeleteStrict, Flow: f}}); err != nil {
 			t.Fatal(err)
 		}
 		if err := sw.Barrier(ctx); err != nil {

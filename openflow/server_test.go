@@ -586,3 +586,71 @@ func TestSlowSwitchDoesNotBlockOthers(t *testing.T) {
 	// Half a message may be on the wire: the connection is dropped.
 	rec.waitDisconnected(t, stuckSw, 5*time.Second)
 }
+
+// reusingMods is a FlowMods that reads each mod into the caller's m,
+// reusing its Match and Actions arrays (as a packed batch does), and fails
+// to read mod bad (-1: none).
+type reusingMods struct {
+	mods []FlowMod
+	bad  int
+}
+
+func (r reusingMods) Len() int { return len(r.mods) }
+
+func (r reusingMods) At(i int, m *FlowMod) error {
+	if i == r.bad {
+		return errors.New("unreadable")
+	}
+	src := r.mods[i]
+	match, acts := append(m.Flow.Match[:0], src.Flow.Match...), append(m.Flow.Actions[:0], src.Flow.Actions...)
+	*m = src
+	m.Flow.Match, m.Flow.Actions = match, acts
+	return nil
+}
+
+// TestApplySeqReadsModsOneAtATime: a batch read one flow-mod at a time
+// into one reused value goes out as the same bundle as the list would;
+// a batch with a mod that does not read sends nothing at all.
+func TestApplySeqReadsModsOneAtATime(t *testing.T) {
+	rec := newRecorder()
+	addr, _ := startServer(t, rec, ServerOptions{})
+	f := dialFake(t, addr, 3)
+	sw := rec.waitConnected(t, 3, 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	flows := pipelineFlows()
+
+	err := sw.ApplySeq(ctx, reusingMods{mods: addMods(flows), bad: 2})
+	if err == nil || !strings.Contains(err.Error(), "flow-mod #2") {
+		t.Fatalf("ApplySeq with an unreadable mod: %v, want an error naming flow-mod #2", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sw.Barrier(ctx) }()
+	m := f.expect(typeBarrierRequest) // nothing of the refused batch before it
+	f.send(simpleMessage(typeBarrierReply, m.xid, nil))
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	go func() { done <- sw.ApplySeq(ctx, reusingMods{mods: addMods(flows), bad: -1}) }()
+	open := f.expect(typeExperimenter)
+	reply := append([]byte(nil), open.body...)
+	be.PutUint16(reply[12:], bundleOpenReply)
+	f.send(simpleMessage(typeExperimenter, open.xid, reply))
+	for i := range flows {
+		add := f.expect(typeExperimenter)
+		want := mustEncode(t, FlowMod{Flow: flows[i]})
+		if inner := add.body[16:]; !bytes.Equal(inner[headerLen:], want[headerLen:]) {
+			t.Fatalf("bundle add %d is not flow %d (%s)", i, i, &flows[i])
+		}
+	}
+	bar := f.expect(typeBarrierRequest)
+	f.send(simpleMessage(typeBarrierReply, bar.xid, nil))
+	commit := f.expect(typeExperimenter)
+	reply = append([]byte(nil), commit.body...)
+	be.PutUint16(reply[12:], bundleCommitReply)
+	f.send(simpleMessage(typeExperimenter, commit.xid, reply))
+	if err := <-done; err != nil {
+		t.Fatalf("ApplySeq: %v", err)
+	}
+}

@@ -110,12 +110,40 @@ func (s *Switch) DumpFlowsFunc(ctx context.Context, fn func(fs *FlowStats) error
 	return nil
 }
 
-// Apply sends mods and returns once the switch has processed them all.
+// FlowMods is a batch of flow-mods that Apply reads one at a time, so a
+// batch of 65,000 need not be held as Go values (~300 bytes each with
+// their matches and actions) while it is sent: a controller can keep it
+// packed (issue 17).
+type FlowMods interface {
+	Len() int
+	// At reads the i-th flow-mod into m, whose Match and Actions it may
+	// reuse (so m's are only good until the next call). Reading in order
+	// is the fast path.
+	At(i int, m *FlowMod) error
+}
+
+// ModList is a FlowMods held as values.
+type ModList []FlowMod
+
+// Len is the number of flow-mods.
+func (l ModList) Len() int { return len(l) }
+
+// At reads the i-th flow-mod.
+func (l ModList) At(i int, m *FlowMod) error { *m = l[i]; return nil }
+
+// Apply sends mods and returns once the switch has processed them all
+// (ApplySeq of the list).
+func (s *Switch) Apply(ctx context.Context, mods []FlowMod) error {
+	return s.ApplySeq(ctx, ModList(mods))
+}
+
+// ApplySeq sends mods and returns once the switch has processed them all.
 // When the switch supports bundles (OVS does) the mods go in one atomic,
 // ordered bundle: either all apply or none. Otherwise they are sent in
 // order followed by a barrier, and the ones the switch accepted stay
-// applied. Mods the switch rejects make Apply return an error that names
+// applied. Mods the switch rejects make it return an error that names
 // them (errors.As finds a *FlowModError for each of the first few).
+// Every mod is read and checked before any is sent.
 //
 // OVS puts no limit on the number of messages in a bundle that matters
 // here: 100k flow mods commit as one bundle (see the OVS tests), so
@@ -123,12 +151,16 @@ func (s *Switch) DumpFlowsFunc(ctx context.Context, fn func(fs *FlowStats) error
 //
 // If ctx ends while mods are being written the connection is closed, as
 // half a message may be on the wire.
-func (s *Switch) Apply(ctx context.Context, mods []FlowMod) error {
-	if len(mods) == 0 {
+func (s *Switch) ApplySeq(ctx context.Context, mods FlowMods) error {
+	if mods.Len() == 0 {
 		return nil
 	}
-	for i := range mods {
-		if err := mods[i].validate(); err != nil {
+	var m FlowMod
+	for i := range mods.Len() {
+		if err := mods.At(i, &m); err != nil {
+			return fmt.Errorf("%s: flow-mod #%d: %w", s, i, err)
+		}
+		if err := m.validate(); err != nil {
 			return fmt.Errorf("%s: flow-mod #%d: %w", s, i, err)
 		}
 	}
@@ -143,20 +175,40 @@ func (s *Switch) Apply(ctx context.Context, mods []FlowMod) error {
 	return s.applyPlain(ctx, mods)
 }
 
+// appendMods appends the mods, each encoded by enc, to the message
+// writer. A mod that reads back differently than when it was checked
+// cannot happen (FlowMods are read the same way each time); if it does,
+// it is skipped and the error returned, so the caller does not commit.
+func appendMods(mw *msgWriter, mods FlowMods, enc func(b []byte, i int, m *FlowMod) []byte) error {
+	var m FlowMod
+	var first error
+	for i := range mods.Len() {
+		if err := mods.At(i, &m); err != nil {
+			if first == nil {
+				first = fmt.Errorf("flow-mod #%d: %w", i, err)
+			}
+			continue
+		}
+		mw.buf = enc(mw.buf[:0], i, &m)
+		mw.put(mw.buf)
+	}
+	return first
+}
+
 // applyPlain writes the mods and a barrier, then waits for the barrier
 // reply; errors for the mods arrive before it.
-func (s *Switch) applyPlain(ctx context.Context, mods []FlowMod) error {
-	n := uint32(len(mods))
+func (s *Switch) applyPlain(ctx context.Context, mods FlowMods) error {
+	n := uint32(mods.Len())
 	base := s.c.nextXIDs(n + 1)
 	barrierXID := base + n
 	sink := s.c.addSink(base, n)
 	defer s.c.removeSink(sink)
 	w := s.c.register(barrierXID, false)
+	var rerr error
 	err := s.c.send(ctx, func(mw *msgWriter) {
-		for i := range mods {
-			mw.buf = appendFlowMod(mw.buf[:0], base+uint32(i), &mods[i])
-			mw.put(mw.buf)
-		}
+		rerr = appendMods(mw, mods, func(b []byte, i int, m *FlowMod) []byte {
+			return appendFlowMod(b, base+uint32(i), m)
+		})
 		mw.buf = appendHeader(mw.buf[:0], typeBarrierRequest, barrierXID)
 		setLength(mw.buf, 0)
 		mw.put(mw.buf)
@@ -175,6 +227,9 @@ func (s *Switch) applyPlain(ctx context.Context, mods []FlowMod) error {
 	if err := s.sinkErrors(sink, mods); err != nil {
 		return fmt.Errorf("%s: %w", s, err)
 	}
+	if rerr != nil {
+		return fmt.Errorf("%s: %w", s, rerr)
+	}
 	return nil
 }
 
@@ -184,9 +239,9 @@ func (s *Switch) applyPlain(ctx context.Context, mods []FlowMod) error {
 // none (OVS leaves a bundle open and committable after a rejected add, so
 // committing blindly would not be all-or-nothing). fallback reports that
 // the switch does not do bundles and the caller should use plain mods.
-func (s *Switch) applyBundle(ctx context.Context, mods []FlowMod) (fallback bool, err error) {
+func (s *Switch) applyBundle(ctx context.Context, mods FlowMods) (fallback bool, err error) {
 	c := s.c
-	n := uint32(len(mods))
+	n := uint32(mods.Len())
 	id := s.bundleID.Add(1)
 	base := c.nextXIDs(n + 2)
 	openXID, barrierXID := base, base+n+1
@@ -195,13 +250,13 @@ func (s *Switch) applyBundle(ctx context.Context, mods []FlowMod) (fallback bool
 
 	wOpen := c.register(openXID, false)
 	wBarrier := c.register(barrierXID, false)
+	var rerr error
 	err = c.send(ctx, func(mw *msgWriter) {
 		mw.buf = appendBundleControl(mw.buf[:0], openXID, id, bundleOpenRequest)
 		mw.put(mw.buf)
-		for i := range mods {
-			mw.buf = appendBundleAdd(mw.buf[:0], base+1+uint32(i), id, &mods[i])
-			mw.put(mw.buf)
-		}
+		rerr = appendMods(mw, mods, func(b []byte, i int, m *FlowMod) []byte {
+			return appendBundleAdd(b, base+1+uint32(i), id, m)
+		})
 		mw.buf = appendHeader(mw.buf[:0], typeBarrierRequest, barrierXID)
 		setLength(mw.buf, 0)
 		mw.put(mw.buf)
@@ -238,6 +293,10 @@ func (s *Switch) applyBundle(ctx context.Context, mods []FlowMod) (fallback bool
 		s.discardBundle(ctx, id)
 		return false, fmt.Errorf("%s: bundle %d discarded: %w", s, id, err)
 	}
+	if rerr != nil {
+		s.discardBundle(ctx, id)
+		return false, fmt.Errorf("%s: bundle %d discarded: %w", s, id, rerr)
+	}
 
 	rCommit, err := c.request(ctx, false, func(b []byte, xid uint32) []byte {
 		return appendBundleControl(b, xid, id, bundleCommitRequest)
@@ -270,7 +329,7 @@ func (s *Switch) discardBundle(ctx context.Context, id uint32) {
 }
 
 // sinkErrors turns the collected errors into one error naming the flows.
-func (s *Switch) sinkErrors(sink *errSink, mods []FlowMod) error {
+func (s *Switch) sinkErrors(sink *errSink, mods FlowMods) error {
 	total, first := sink.result()
 	if total == 0 {
 		return nil
@@ -278,8 +337,8 @@ func (s *Switch) sinkErrors(sink *errSink, mods []FlowMod) error {
 	errs := make([]*FlowModError, 0, len(first))
 	for _, e := range first {
 		fe := &FlowModError{Index: e.index, Err: e.err}
-		if e.index >= 0 && e.index < len(mods) {
-			fe.Mod = mods[e.index]
+		if e.index >= 0 && e.index < mods.Len() {
+			_ = mods.At(e.index, &fe.Mod) // read into its own Mod: kept
 		}
 		errs = append(errs, fe)
 	}

@@ -85,3 +85,58 @@ func TestBatchHostsShareSlabs(t *testing.T) {
 	}
 	adjacent(s2)
 }
+
+// TestBatchTextIsPacked: a batch's host names and MACs are copied one
+// after the other into one array (not each into its own tiny block among
+// the request's garbage), owned by the state: the caller's MAC changing
+// later changes nothing stored. A load packs them the same way.
+func TestBatchTextIsPacked(t *testing.T) {
+	ctx := context.Background()
+	backend := NewMemory()
+	s, err := NewStore(ctx, backend, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, Create(&VPC{Name: "v"}), Create(&VSwitch{VPC: "v", Name: "w", CIDR: netip.MustParsePrefix("10.0.0.0/16")}))
+	const n = 40
+	var ops []Op
+	for i := range n {
+		ops = append(ops, Create(&Host{VPC: "v", Name: fmt.Sprintf("h%03d", i), VSwitch: "w",
+			IP: netip.AddrFrom4([4]byte{10, 0, 1, byte(i)}), MAC: MAC{2, 0, 0, 0, 1, byte(i)}, DPID: 1, OFPort: uint32(i + 1)}))
+	}
+	mustApply(t, s, ops...)
+	ops[3].Host().MAC[5] = 0xff
+	packed := func(what string, s *Store) {
+		t.Helper()
+		s.Read(func(st *State) {
+			lo, hi, total := ^uintptr(0), uintptr(0), uintptr(0)
+			for i := range n {
+				o, ok := st.get(hostKind{}, vpcKey("v", fmt.Sprintf("h%03d", i)))
+				if !ok {
+					t.Fatalf("%s: host h%03d missing", what, i)
+				}
+				h := o.(*Host)
+				if h.MAC[5] != byte(i) {
+					t.Fatalf("%s: stored MAC of h%03d is %s: it shares the caller's bytes", what, i, h.MAC)
+				}
+				if cap(h.MAC) != len(h.MAC) {
+					t.Fatalf("%s: h%03d's MAC has room to grow into its neighbour's bytes", what, i)
+				}
+				name := uintptr(unsafe.Pointer(unsafe.StringData(h.Name)))
+				mac := uintptr(unsafe.Pointer(&h.MAC[0]))
+				lo = min(lo, name, mac)
+				hi = max(hi, name+uintptr(len(h.Name)), mac+uintptr(len(h.MAC)))
+				total += uintptr(len(h.Name) + len(h.MAC))
+			}
+			if hi-lo != total {
+				t.Errorf("%s: the hosts' %d bytes of names and MACs span %d bytes, want one array of exactly them", what, total, hi-lo)
+			}
+		})
+	}
+	packed("after the batch", s)
+	s2, err := NewStore(ctx, backend, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	packed("after a load", s2)
+}

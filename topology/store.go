@@ -387,7 +387,14 @@ func load(snap Snapshot) (*State, []string, error) {
 		}
 		byKind[r.Kind] = append(byKind[r.Kind], r)
 	}
-	sl := newSlabs(len(byKind[hostKind{}.name()]), len(byKind[subnetKind{}.name()]))
+	hosts, subnets := byKind[hostKind{}.name()], byKind[subnetKind{}.name()]
+	text := len(hosts) * macLen // and a name is shorter than its key "VPC/NAME"
+	for _, rs := range [][]Record{hosts, subnets} {
+		for _, r := range rs {
+			text += len(r.Key)
+		}
+	}
+	sl := newSlabs(len(hosts), len(subnets), text)
 	for _, k := range kinds() {
 		for _, r := range byKind[k.name()] {
 			if err := st.loadOne(k, r, sl, &warnings); err != nil {
