@@ -248,7 +248,7 @@ func (c *Controller) Apply(ctx context.Context, ops []topology.Op) ([]topology.O
 	}
 	c.mu.Lock()
 	c.chassisOpsAfter(applied)
-	var changes map[uint64][]engine.FlowChange
+	var changes map[uint64]*engine.PackedChanges
 	c.store.Read(func(st *topology.State) {
 		changes = c.recompute(st, c.pipe.Affected(st, applied))
 	})
@@ -287,13 +287,13 @@ func (c *Controller) snapshot(st *topology.State) *pipeline.Snapshot {
 // packet-ins and port events). When the set of resolved chassis changed,
 // every owner the engine knows is recomputed as well. Caller holds c.mu
 // and is inside store.Read.
-func (c *Controller) recompute(st *topology.State, owners []pipeline.Owner) map[uint64][]engine.FlowChange {
+func (c *Controller) recompute(st *topology.State, owners []pipeline.Owner) map[uint64]*engine.PackedChanges {
 	snap := c.snapshot(st)
 	if !sameChassisPlaces(snap.Chassis, c.lastChassis) || !sameMetadataPorts(snap.MetadataPorts, c.lastMetadata) {
 		owners = append(append(owners, c.engine.Owners()...), pipeline.AllOwners(st)...)
 	}
 	c.lastChassis, c.lastMetadata = snap.Chassis, snap.MetadataPorts
-	changes := c.engine.Update(snap, owners)
+	changes := c.engine.UpdatePacked(snap, owners)
 	c.trace.apply(changes)
 	for _, o := range owners {
 		if o.Kind == pipeline.OwnerHost {
@@ -346,28 +346,19 @@ func (c *Controller) trackHost(snap *pipeline.Snapshot, o pipeline.Owner) {
 // queueChanges queues changes on the connected switches, in the order they
 // were computed. Switches that are not connected get them when they
 // reconcile. Caller holds c.mu.
-func (c *Controller) queueChanges(changes map[uint64][]engine.FlowChange) map[uint64]<-chan error {
+func (c *Controller) queueChanges(changes map[uint64]*engine.PackedChanges) map[uint64]<-chan error {
 	waits := map[uint64]<-chan error{}
 	if !c.leading() {
 		return waits // the leader sends them (replicas.go)
 	}
 	for dpid, cs := range changes {
 		sc, ok := c.switches[dpid]
-		if !ok || len(cs) == 0 {
+		if !ok || cs.Len() == 0 {
 			continue
 		}
-		waits[dpid] = sc.enqueue(&pushJob{mods: c.engine.Pack(cs), timeout: c.opts.PushTimeout})
+		waits[dpid] = sc.enqueue(&pushJob{mods: cs, timeout: c.opts.PushTimeout})
 	}
 	return waits
-}
-
-// toFlowMods turns changes into OpenFlow flow-mods (engine.ModOf).
-func toFlowMods(cs []engine.FlowChange) []openflow.FlowMod {
-	mods := make([]openflow.FlowMod, len(cs))
-	for i := range cs {
-		mods[i] = engine.ModOf(&cs[i])
-	}
-	return mods
 }
 
 // DesiredFlows is the full table vpcflow wants on dpid, sorted, for tools

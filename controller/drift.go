@@ -379,7 +379,7 @@ func (c *Controller) checkTable(ctx context.Context, sc *switchConn, table uint8
 		}
 	}
 	start := time.Now()
-	err = sc.dp.Apply(ctx, toFlowMods(changes))
+	err = applyMods(ctx, sc.dp, engine.ChangeMods(changes))
 	adds, dels := countChanges(changes)
 	sc.obs.FlowMods(dpid, adds, dels, time.Since(start), err)
 	if err != nil {

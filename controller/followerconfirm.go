@@ -32,12 +32,13 @@ const followerPoll = 20 * time.Millisecond
 // followerWaits starts a watch on every connected switch with changes and
 // returns their results, as queueChanges does for the leader. Caller
 // holds c.mu.
-func (c *Controller) followerWaits(changes map[uint64][]engine.FlowChange) map[uint64]<-chan error {
+func (c *Controller) followerWaits(changes map[uint64]*engine.PackedChanges) map[uint64]<-chan error {
 	waits := map[uint64]<-chan error{}
-	for dpid, cs := range changes {
-		if len(cs) == 0 {
+	for dpid, p := range changes {
+		if p.Len() == 0 {
 			continue
 		}
+		cs := p.Changes()
 		done := make(chan error, 1)
 		waits[dpid] = done
 		sc, ok := c.switches[dpid]

@@ -144,7 +144,7 @@ func (c *Controller) endLive(id uint16) {
 	c.live.mu.Unlock()
 	c.mu.Lock()
 	delete(c.live.probes, uint32(id))
-	var changes map[uint64][]engine.FlowChange
+	var changes map[uint64]*engine.PackedChanges
 	c.store.Read(func(st *topology.State) {
 		changes = c.recompute(st, []pipeline.Owner{pipeline.ProbeOwner(id)})
 	})

@@ -126,7 +126,7 @@ func (c *Controller) BridgesChanged(endpoint string, bridges []ovsdb.Bridge) {
 	now := keepKnownDPIDs(old, bridges)
 	c.bridges[endpoint] = now
 	var owners []pipeline.Owner
-	var changes map[uint64][]engine.FlowChange
+	var changes map[uint64]*engine.PackedChanges
 	c.store.Read(func(st *topology.State) {
 		// Only hosts on interfaces whose ofport changed (or whose bridge
 		// came, went or changed dpid) are recomputed, with their subnets;

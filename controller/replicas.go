@@ -273,7 +273,7 @@ func genString(gen uint64) string { return fmt.Sprintf("%d:%d", gen>>48, gen&gen
 func (c *Controller) remoteChanged(ops []topology.Op) {
 	c.mu.Lock()
 	c.chassisOpsAfter(ops)
-	var changes map[uint64][]engine.FlowChange
+	var changes map[uint64]*engine.PackedChanges
 	c.store.Read(func(st *topology.State) {
 		changes = c.recompute(st, c.pipe.Affected(st, ops))
 	})

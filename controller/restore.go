@@ -73,13 +73,13 @@ func (c *Controller) Restore(ctx context.Context, snap topology.Snapshot, dryRun
 	}
 	c.mu.Lock()
 	c.chassisOpsAfter(applied)
-	var changes map[uint64][]engine.FlowChange
+	var changes map[uint64]*engine.PackedChanges
 	c.store.Read(func(st *topology.State) {
 		changes = c.recompute(st, c.pipe.Affected(st, applied))
 	})
 	for dpid, cs := range changes {
-		if _, ok := c.switches[dpid]; ok && len(cs) > 0 && c.leading() { // a follower sends none (replicas.go)
-			res.FlowMods += len(cs)
+		if _, ok := c.switches[dpid]; ok && cs.Len() > 0 && c.leading() { // a follower sends none (replicas.go)
+			res.FlowMods += cs.Len()
 			res.Switches++
 		}
 	}

@@ -239,7 +239,7 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 	adds, dels := countChanges(changes)
 	if len(changes) > 0 {
 		t := time.Now()
-		rerr = s.dp.Apply(ctx, toFlowMods(changes))
+		rerr = applyMods(ctx, s.dp, engine.ChangeMods(changes))
 		s.obs.FlowMods(s.dp.DPID(), adds, dels, time.Since(t), rerr)
 		if rerr != nil {
 			return fmt.Errorf("reconciling %d flow-mods: %w", len(changes), rerr)

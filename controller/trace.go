@@ -32,12 +32,18 @@ func newTraceCache() *traceCache {
 }
 
 // apply keeps the indexes equal to the desired tables. Caller holds c.mu.
-func (t *traceCache) apply(changes map[uint64][]engine.FlowChange) {
-	for dpid, cs := range changes {
-		if x, ok := t.idx[dpid]; ok {
+func (t *traceCache) apply(changes map[uint64]*engine.PackedChanges) {
+	for dpid, p := range changes {
+		x, indexed := t.idx[dpid]
+		b, building := t.building[dpid]
+		if !indexed && !building {
+			continue
+		}
+		cs := p.Changes()
+		if indexed {
 			x.Apply(cs)
 		}
-		if b, ok := t.building[dpid]; ok {
+		if building {
 			*b = append(*b, cs)
 		}
 	}

@@ -39,6 +39,7 @@ func (st *State) prepareCreate(k kind, o Object) (Op, *Error) {
 	if err := k.check(o, nil); err != nil {
 		return Op{}, err
 	}
+	st.slabs.ownText(o)
 	if err := st.checkRefs(k, o); err != nil {
 		return Op{}, err
 	}
@@ -67,6 +68,7 @@ func (st *State) prepareUpdate(k kind, o Object) (Op, *Error) {
 	if err := k.check(o, old); err != nil {
 		return Op{}, err
 	}
+	st.slabs.ownText(o)
 	if err := st.checkRefs(k, o); err != nil {
 		return Op{}, err
 	}

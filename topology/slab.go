@@ -88,12 +88,18 @@ func (t *text) mac(m MAC) MAC {
 	return MAC(b)
 }
 
-// textLen is how many bytes of text o's copy keeps.
+// textLen is how many bytes of text o's stored copy keeps: its name (a
+// route entry without one gets its CIDR's, DefaultSubnetName) and a
+// host's MAC (an update without one keeps the stored one).
 func textLen(o Object) int {
 	switch v := o.(type) {
 	case *Host:
-		return len(v.Name) + len(v.MAC)
+		return len(v.Name) + macLen
 	case *Subnet:
+		if v.Name == "" {
+			var b [64]byte
+			return len(v.CIDR.AppendTo(b[:0]))
+		}
 		return len(v.Name)
 	}
 	return 0
@@ -134,9 +140,12 @@ func slabsFor(ops []Op) *slabs {
 	return newSlabs(hosts, subnets, text)
 }
 
-// ownText moves the values of o (a slab object) that are its own into
-// the text arrays.
+// ownText moves the values of o (a slab object, checked: names and
+// MACs filled in) that are its own into the text arrays.
 func (s *slabs) ownText(o Object) {
+	if s == nil {
+		return
+	}
 	switch v := o.(type) {
 	case *Host:
 		v.Name = s.text.str(v.Name)
@@ -146,7 +155,8 @@ func (s *slabs) ownText(o Object) {
 	}
 }
 
-// copyOf copies o into a slab, if its kind has one; else o.clone().
+// copyOf copies o into a slab, if its kind has one; else o.clone(). The
+// copy's MAC is still the caller's until ownText.
 func (s *slabs) copyOf(o Object) Object {
 	if s != nil {
 		switch v := o.(type) {
@@ -154,12 +164,10 @@ func (s *slabs) copyOf(o Object) Object {
 			p := s.hosts.next()
 			*p = *v
 			p.SecurityGroups = slices.Clone(v.SecurityGroups)
-			s.ownText(p)
-			return p
+			return p // its text is moved once checked (ownText)
 		case *Subnet:
 			p := s.subnets.next()
 			*p = *v
-			s.ownText(p)
 			return p
 		}
 	}

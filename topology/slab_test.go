@@ -106,6 +106,11 @@ func TestBatchTextIsPacked(t *testing.T) {
 	}
 	mustApply(t, s, ops...)
 	ops[3].Host().MAC[5] = 0xff
+	var entries []Op // named by their CIDR (DefaultSubnetName) once checked
+	for i := range n {
+		entries = append(entries, Create(&Subnet{VPC: "v", Host: fmt.Sprintf("h%03d", i), CIDR: netip.MustParsePrefix(fmt.Sprintf("11.0.%d.0/24", i))}))
+	}
+	mustApply(t, s, entries...)
 	packed := func(what string, s *Store) {
 		t.Helper()
 		s.Read(func(st *State) {
@@ -130,6 +135,19 @@ func TestBatchTextIsPacked(t *testing.T) {
 			}
 			if hi-lo != total {
 				t.Errorf("%s: the hosts' %d bytes of names and MACs span %d bytes, want one array of exactly them", what, total, hi-lo)
+			}
+			lo, hi, total = ^uintptr(0), 0, 0
+			for i := range n {
+				o, ok := st.get(subnetKind{}, vpcKey("v", fmt.Sprintf("11.0.%d.0-24", i)))
+				if !ok {
+					t.Fatalf("%s: route entry 11.0.%d.0-24 missing", what, i)
+				}
+				name := o.(*Subnet).Name
+				at := uintptr(unsafe.Pointer(unsafe.StringData(name)))
+				lo, hi, total = min(lo, at), max(hi, at+uintptr(len(name))), total+uintptr(len(name))
+			}
+			if hi-lo != total {
+				t.Errorf("%s: the route entries' %d bytes of names span %d bytes, want one array of exactly them", what, total, hi-lo)
 			}
 		})
 	}

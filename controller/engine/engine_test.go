@@ -165,7 +165,7 @@ func TestConflictingOwnersFirstWins(t *testing.T) {
 	f2 := f1
 	f2.Actions = []openflow.Action{openflow.Output(2)}
 	a, b := pipeline.Owner{Kind: pipeline.OwnerHost, ID: 1}, pipeline.Owner{Kind: pipeline.OwnerHost, ID: 2}
-	out := map[uint64][]FlowChange{}
+	out := &changeSet{lists: map[uint64][]FlowChange{}}
 	before := map[slot]*openflow.Flow{}
 	e.take(a, 1, &f1, out, before)
 	e.take(b, 1, &f2, out, before)

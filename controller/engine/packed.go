@@ -17,14 +17,25 @@ func ModOf(ch *FlowChange) openflow.FlowMod {
 	return openflow.FlowMod{Command: cmd, Flow: ch.Flow}
 }
 
-// PackedChanges are one datapath's flow changes as their flow-mods, packed
-// with the engine's packer: about 15 bytes a change where the changes
-// themselves, with their matches and actions, are ~300. A batch waits in
-// a switch's queue in this form and is read back one flow-mod at a time
-// while it is sent (openflow.FlowMods): a bulk load of 5,000 hosts, 65,000
-// changes, no longer holds 20 MB of Go values per request in flight
-// (issue 17). It reads with a frozen packer, so it can be read while
-// the engine goes on; one reader at a time.
+// ChangeMods are changes read as their flow-mods (openflow.FlowMods),
+// without a copy of each.
+type ChangeMods []FlowChange
+
+// Len is the number of changes.
+func (c ChangeMods) Len() int { return len(c) }
+
+// At reads the i-th change's flow-mod.
+func (c ChangeMods) At(i int, m *openflow.FlowMod) error { *m = ModOf(&c[i]); return nil }
+
+// PackedChanges are one datapath's flow changes (UpdatePacked) as their
+// flow-mods, packed with the engine's packer as they are computed: about
+// 6 bytes a change where the changes themselves, with their matches and
+// actions, are ~300. A batch waits in a switch's queue in this form and is
+// read back one flow-mod at a time while it is sent (openflow.FlowMods): a
+// bulk load of 5,000 hosts, 65,000 changes, no longer holds ~20 MB of Go
+// values per request in flight (issue 17). It reads with a frozen packer,
+// so it can be read while the engine goes on; At has one reader at a
+// time (Changes reads on its own).
 type PackedChanges struct {
 	pk         *openflow.Packer
 	buf        []byte
@@ -37,39 +48,14 @@ type PackedChanges struct {
 	st   openflow.PackState
 }
 
+// The first byte of a packed change.
+const (
+	packedInstall byte = 0
+	packedDelete  byte = 1
+)
+
 // errPackedChange is a packed change that does not read back (a bug).
 var errPackedChange = errors.New("engine: packed flow change does not read back")
-
-// Pack packs cs, in order. Caller serializes it with the engine's other
-// methods (it may intern flow shapes).
-func (e *Engine) Pack(cs []FlowChange) *PackedChanges {
-	p := &PackedChanges{n: len(cs)}
-	size := 0
-	for i := range cs {
-		size += 16 + 4*len(cs[i].Flow.Match) + 4*len(cs[i].Flow.Actions)
-	}
-	b := make([]byte, 0, size)
-	var st openflow.PackState
-	for i := range cs {
-		flag := byte(0)
-		if cs[i].Delete {
-			flag = 1
-			p.dels++
-		} else {
-			p.adds++
-		}
-		b = append(b, flag)
-		st.Reset()
-		b = e.pk.AppendFlow(b, &st, &cs[i].Flow)
-	}
-	// Give back what the estimate over-reserved, when it is much.
-	if cap(b)-len(b) > len(b)/4 {
-		b = append([]byte(nil), b...)
-	}
-	p.buf = b
-	p.pk = e.pk.Freeze()
-	return p
-}
 
 // Len is the number of changes.
 func (p *PackedChanges) Len() int { return p.n }
@@ -91,7 +77,7 @@ func (p *PackedChanges) At(i int, m *openflow.FlowMod) error {
 		if len(p.rest) == 0 {
 			return errPackedChange
 		}
-		del := p.rest[0] == 1
+		del := p.rest[0] == packedDelete
 		p.st.Reset()
 		rest, err := p.pk.ReadFlow(p.rest[1:], &p.st, &m.Flow)
 		if err != nil {
@@ -106,4 +92,20 @@ func (p *PackedChanges) At(i int, m *openflow.FlowMod) error {
 		m.CookieMask = 0
 	}
 	return nil
+}
+
+// Changes reads every change back as a value (its own copy: p's read
+// cursor is not used, so another reader may go on with p).
+func (p *PackedChanges) Changes() []FlowChange {
+	r := *p
+	r.next, r.rest = 0, nil
+	out := make([]FlowChange, 0, p.n)
+	for i := range p.n {
+		var m openflow.FlowMod
+		if r.At(i, &m) != nil {
+			break // cannot happen: packed by the engine
+		}
+		out = append(out, FlowChange{Delete: m.Command == openflow.FlowDeleteStrict, Flow: m.Flow})
+	}
+	return out
 }

@@ -1,9 +1,12 @@
 package engine
 
 import (
+	"context"
 	"fmt"
+	"net/netip"
 	"testing"
 
+	"github.com/vpcflow/vpcflow/controller/pipeline"
 	"github.com/vpcflow/vpcflow/openflow"
 	"github.com/vpcflow/vpcflow/topology"
 )
@@ -11,33 +14,40 @@ import (
 // modText is a flow-mod as a line: command and flow in ovs-ofctl syntax.
 func modText(m *openflow.FlowMod) string { return m.String() }
 
-// TestPackedChangesReadBackAsTheirMods: a batch packed for a switch's
-// queue reads back, in order and out of order, as exactly the flow-mods
-// of its changes (installs as adds, deletes as strict deletes), and
-// counts both.
-func TestPackedChangesReadBackAsTheirMods(t *testing.T) {
+// applyPacked stores ops and returns the packed changes for dpid 1, as
+// the controller computes them.
+func (w *world) applyPacked(ops ...topology.Op) *PackedChanges {
+	w.t.Helper()
+	out, err := w.store.Apply(context.Background(), ops)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var got map[uint64]*PackedChanges
+	w.store.Read(func(st *topology.State) {
+		snap := &pipeline.Snapshot{Topo: st, Ports: w.ports, Chassis: map[string]pipeline.ChassisPlace{}, UnderlayMTU: 1500}
+		got = w.e.UpdatePacked(snap, w.e.Pipeline().Affected(st, out))
+	})
+	return got[1]
+}
+
+func hostOp(name, ip, m string) topology.Op {
+	return topology.Create(&topology.Host{VPC: "v", Name: name, VSwitch: "w", IP: netip.MustParseAddr(ip), MAC: mac(m), Bridge: "br", Interface: name})
+}
+
+// TestPackedChangesReadBack: a packed batch reads back, in order and out
+// of order (an error names a flow-mod the switch refused), as the same
+// flow-mods each time, also after the engine went on (new shapes
+// interned), and Changes does not move the reader.
+func TestPackedChangesReadBack(t *testing.T) {
 	w := newWorld(t)
-	w.addHost("a", "10.0.0.5", "02:00:00:00:00:05", 1)
-	var cs []FlowChange
-	cs = append(cs, w.addHost("b", "10.0.0.6", "02:00:00:00:00:06", 2)...)
-	cs = append(cs, w.apply(topology.Delete(&topology.Host{VPC: "v", Name: "a"}, false))...)
-	adds, dels := 0, 0
-	for i := range cs {
-		if cs[i].Delete {
-			dels++
-		} else {
-			adds++
-		}
-	}
-	if adds == 0 || dels == 0 {
-		t.Fatalf("want installs and deletes to pack, got %d and %d", adds, dels)
-	}
-	p := w.e.Pack(cs)
-	if p.Len() != len(cs) {
-		t.Fatalf("Len %d, want %d", p.Len(), len(cs))
-	}
-	if a, d := p.Counts(); a != adds || d != dels {
-		t.Fatalf("Counts %d, %d; want %d, %d", a, d, adds, dels)
+	w.ports["a"] = pipeline.Attachment{DPID: 1, OFPort: 1}
+	w.ports["b"] = pipeline.Attachment{DPID: 1, OFPort: 2}
+	w.applyPacked(hostOp("a", "10.0.0.5", "02:00:00:00:00:05"))
+	p := w.applyPacked(hostOp("b", "10.0.0.6", "02:00:00:00:00:06"),
+		topology.Delete(&topology.Host{VPC: "v", Name: "a"}, false))
+	adds, dels := p.Counts()
+	if adds == 0 || dels == 0 || adds+dels != p.Len() {
+		t.Fatalf("want installs and deletes, got %d and %d of %d", adds, dels, p.Len())
 	}
 	var m openflow.FlowMod
 	read := func(i int) string {
@@ -47,28 +57,30 @@ func TestPackedChangesReadBackAsTheirMods(t *testing.T) {
 		}
 		return modText(&m)
 	}
-	for i := range cs {
-		want := ModOf(&cs[i])
-		if got := read(i); got != modText(&want) {
-			t.Fatalf("change %d reads back as\n  %s\nwant\n  %s", i, got, modText(&want))
+	var first []string
+	for i := range p.Len() {
+		first = append(first, read(i))
+		if (i < dels) != (m.Command == openflow.FlowDeleteStrict) {
+			t.Fatalf("change %d (%s): deletes must come first (%d of them)", i, first[i], dels)
 		}
 	}
-	// Out of order (an error names a flow-mod the switch refused).
-	for _, i := range []int{len(cs) - 1, 0, len(cs) / 2, len(cs) / 2} {
-		want := ModOf(&cs[i])
-		if got := read(i); got != modText(&want) {
-			t.Fatalf("change %d read out of order as\n  %s\nwant\n  %s", i, got, modText(&want))
+	cs := p.Changes()
+	for _, i := range []int{p.Len() - 1, 0, p.Len() / 2, p.Len() / 2} {
+		if got := read(i); got != first[i] {
+			t.Fatalf("change %d read out of order as\n  %s\nin order\n  %s", i, got, first[i])
+		}
+		if want := ModOf(&cs[i]); modText(&want) != first[i] {
+			t.Fatalf("Changes()[%d] is %s, want %s", i, modText(&want), first[i])
 		}
 	}
-	if err := p.At(len(cs), &m); err == nil {
+	if err := p.At(p.Len(), &m); err == nil {
 		t.Fatal("At past the end: no error")
 	}
-	// The engine goes on (new shapes are interned) while a packed batch
-	// waits: it still reads the same.
-	w.addHost("c", "10.0.0.7", "02:00:00:00:00:07", 3)
-	want := ModOf(&cs[0])
-	if got := read(0); got != modText(&want) {
-		t.Fatalf("after the engine changed, change 0 reads %s, want %s", got, modText(&want))
+	w.ports["c"] = pipeline.Attachment{DPID: 1, OFPort: 3}
+	w.applyPacked(hostOp("c", "10.0.0.7", "02:00:00:00:00:07"),
+		topology.Create(&topology.Subnet{VPC: "v", Name: "r", CIDR: netip.MustParsePrefix("11.0.0.0/24"), Host: "c"}))
+	if got := read(0); got != first[0] {
+		t.Fatalf("after the engine went on, change 0 reads %s, want %s", got, first[0])
 	}
 }
 
@@ -76,13 +88,61 @@ func TestPackedChangesReadBackAsTheirMods(t *testing.T) {
 // fraction of the changes as Go values (issue 17's bulk-load peak).
 func TestPackedChangesAreSmall(t *testing.T) {
 	w := newWorld(t)
-	var cs []FlowChange
+	var ops []topology.Op
 	for i := range 50 {
-		cs = append(cs, w.addHost(fmt.Sprintf("h%d", i), fmt.Sprintf("10.0.0.%d", 10+i), fmt.Sprintf("02:00:00:00:01:%02x", i), uint32(i+1))...)
+		name := fmt.Sprintf("h%d", i)
+		w.ports[name] = pipeline.Attachment{DPID: 1, OFPort: uint32(i + 1)}
+		ops = append(ops, hostOp(name, fmt.Sprintf("10.0.0.%d", 10+i), fmt.Sprintf("02:00:00:00:01:%02x", i)))
 	}
-	p := w.e.Pack(cs)
-	t.Logf("%d changes packed into %d bytes", len(cs), len(p.buf))
-	if per := len(p.buf) / len(cs); per > 40 {
-		t.Fatalf("%d changes packed into %d bytes, %d a change; want at most 40", len(cs), len(p.buf), per)
+	p := w.applyPacked(ops...)
+	t.Logf("%d changes packed into %d bytes", p.Len(), len(p.buf))
+	if p.Len() < 50 {
+		t.Fatalf("50 hosts: %d changes", p.Len())
 	}
+	if per := len(p.buf) / p.Len(); per > 40 {
+		t.Fatalf("%d changes packed into %d bytes, %d a change; want at most 40", p.Len(), len(p.buf), per)
+	}
+}
+
+// TestUpdatePackedIsUpdate: the changes packed as they are computed are
+// Update's, deletes first (in the order computed, not sorted).
+func TestUpdatePackedIsUpdate(t *testing.T) {
+	lists, packed := newWorld(t), newWorld(t)
+	step := func(what string, ops ...topology.Op) {
+		t.Helper()
+		want := lists.apply(ops...)
+		got := packed.applyPacked(ops...)
+		if len(want) == 0 {
+			if got != nil {
+				t.Fatalf("%s: Update changes nothing, UpdatePacked %d changes", what, got.Len())
+			}
+			return
+		}
+		cs := got.Changes()
+		dels := 0
+		for dels < len(cs) && cs[dels].Delete {
+			dels++
+		}
+		for _, c := range cs[dels:] {
+			if c.Delete {
+				t.Fatalf("%s: a delete after an install:\n%s", what, changesText(cs))
+			}
+		}
+		OrderChanges(cs)
+		if changesText(cs) != changesText(want) {
+			t.Fatalf("%s: UpdatePacked\n%s\nUpdate\n%s", what, changesText(cs), changesText(want))
+		}
+		if a, d := got.Counts(); a+d != len(want) || d != dels {
+			t.Fatalf("%s: counts %d installs, %d deletes for %d changes, %d deletes", what, a, d, len(want), dels)
+		}
+	}
+	for _, w := range []*world{lists, packed} {
+		w.ports["a"] = pipeline.Attachment{DPID: 1, OFPort: 1}
+		w.ports["b"] = pipeline.Attachment{DPID: 1, OFPort: 2}
+	}
+	step("two hosts", hostOp("a", "10.0.0.5", "02:00:00:00:00:05"), hostOp("b", "10.0.0.6", "02:00:00:00:00:06"))
+	step("a route entry", topology.Create(&topology.Subnet{VPC: "v", Name: "r", CIDR: netip.MustParsePrefix("11.0.0.0/24"), Host: "a"}))
+	step("the entry moves", topology.Update(&topology.Subnet{VPC: "v", Name: "r", Host: "b"}))
+	step("nothing changes", topology.Update(&topology.Subnet{VPC: "v", Name: "r", Host: "b"}))
+	step("a host goes", topology.Delete(&topology.Subnet{VPC: "v", Name: "r"}, false), topology.Delete(&topology.Host{VPC: "v", Name: "a"}, false))
 }
