@@ -97,8 +97,7 @@ func (p *PackedChanges) At(i int, m *openflow.FlowMod) error {
 // Changes reads every change back as a value (its own copy: p's read
 // cursor is not used, so another reader may go on with p).
 func (p *PackedChanges) Changes() []FlowChange {
-	r := *p
-	r.next, r.rest = 0, nil
+	r := PackedChanges{pk: p.pk, buf: p.buf, n: p.n}
 	out := make([]FlowChange, 0, p.n)
 	for i := range p.n {
 		var m openflow.FlowMod
