@@ -172,7 +172,17 @@ func TestBundleCommitAgainstFakeSwitch(t *testing.T) {
 	flows := pipelineFlows()
 	done := make(chan error, 1)
 	go func() { done <- sw.Apply(ctx, addMods(flows)) }()
+	acceptBundle(t, f, flows)
+	if err := <-done; err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+}
 
+// acceptBundle plays the switch's side of a bundle of adds of flows:
+// open (checked and answered), each add (carrying exactly that flow's
+// flow-mod), the barrier, the commit (answered).
+func acceptBundle(t *testing.T, f *fakeSwitch, flows []Flow) {
+	t.Helper()
 	open := f.expect(typeExperimenter)
 	id, typ, _ := bundleControlReply(open.body)
 	if typ != bundleOpenRequest || be.Uint16(open.body[14:]) != bundleFlags {
@@ -190,7 +200,7 @@ func TestBundleCommitAgainstFakeSwitch(t *testing.T) {
 		inner := add.body[16:]
 		want := mustEncode(t, FlowMod{Flow: flows[i]})
 		if be.Uint32(inner[4:]) != add.xid || !bytes.Equal(inner[headerLen:], want[headerLen:]) || inner[1] != typeFlowMod {
-			t.Fatalf("add %d carries the wrong message", i)
+			t.Fatalf("add %d carries the wrong message (want flow %s)", i, &flows[i])
 		}
 	}
 	bar := f.expect(typeBarrierRequest)
@@ -202,9 +212,6 @@ func TestBundleCommitAgainstFakeSwitch(t *testing.T) {
 	reply = append([]byte(nil), commit.body...)
 	be.PutUint16(reply[12:], bundleCommitReply)
 	f.send(simpleMessage(typeExperimenter, commit.xid, reply))
-	if err := <-done; err != nil {
-		t.Fatalf("Apply: %v", err)
-	}
 }
 
 // TestMalformedFramesCloseOnlyThatConnection: bad framing from one switch
@@ -633,23 +640,7 @@ func TestApplySeqReadsModsOneAtATime(t *testing.T) {
 	}
 
 	go func() { done <- sw.ApplySeq(ctx, reusingMods{mods: addMods(flows), bad: -1}) }()
-	open := f.expect(typeExperimenter)
-	reply := append([]byte(nil), open.body...)
-	be.PutUint16(reply[12:], bundleOpenReply)
-	f.send(simpleMessage(typeExperimenter, open.xid, reply))
-	for i := range flows {
-		add := f.expect(typeExperimenter)
-		want := mustEncode(t, FlowMod{Flow: flows[i]})
-		if inner := add.body[16:]; !bytes.Equal(inner[headerLen:], want[headerLen:]) {
-			t.Fatalf("bundle add %d is not flow %d (%s)", i, i, &flows[i])
-		}
-	}
-	bar := f.expect(typeBarrierRequest)
-	f.send(simpleMessage(typeBarrierReply, bar.xid, nil))
-	commit := f.expect(typeExperimenter)
-	reply = append([]byte(nil), commit.body...)
-	be.PutUint16(reply[12:], bundleCommitReply)
-	f.send(simpleMessage(typeExperimenter, commit.xid, reply))
+	acceptBundle(t, f, flows)
 	if err := <-done; err != nil {
 		t.Fatalf("ApplySeq: %v", err)
 	}

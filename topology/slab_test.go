@@ -40,12 +40,7 @@ func TestSlabSizesToTheBatch(t *testing.T) {
 // copies are not the stored ones.
 func TestBatchHostsShareSlabs(t *testing.T) {
 	ctx := context.Background()
-	backend := NewMemory()
-	s, err := NewStore(ctx, backend, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustApply(t, s, Create(&VPC{Name: "v"}), Create(&VSwitch{VPC: "v", Name: "w", CIDR: netip.MustParsePrefix("10.0.0.0/16")}))
+	s, backend := slabStore(t)
 	n := hostSlabLen + 5
 	var ops []Op
 	for i := range n {
@@ -92,12 +87,7 @@ func TestBatchHostsShareSlabs(t *testing.T) {
 // later changes nothing stored. A load packs them the same way.
 func TestBatchTextIsPacked(t *testing.T) {
 	ctx := context.Background()
-	backend := NewMemory()
-	s, err := NewStore(ctx, backend, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustApply(t, s, Create(&VPC{Name: "v"}), Create(&VSwitch{VPC: "v", Name: "w", CIDR: netip.MustParsePrefix("10.0.0.0/16")}))
+	s, backend := slabStore(t)
 	const n = 40
 	var ops []Op
 	for i := range n {
@@ -157,4 +147,16 @@ func TestBatchTextIsPacked(t *testing.T) {
 		t.Fatal(err)
 	}
 	packed("after a load", s2)
+}
+
+// slabStore is a store in memory with VPC v and its vSwitch w.
+func slabStore(t *testing.T) (*Store, Backend) {
+	t.Helper()
+	backend := NewMemory()
+	s, err := NewStore(context.Background(), backend, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, Create(&VPC{Name: "v"}), Create(&VSwitch{VPC: "v", Name: "w", CIDR: netip.MustParsePrefix("10.0.0.0/16")}))
+	return s, backend
 }
