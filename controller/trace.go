@@ -15,19 +15,25 @@ import (
 // traceCache keeps, for the switches that were traced, an index of the
 // desired table that the engine's changes keep up to date, so a trace
 // costs a few hash probes per table whatever the number of hosts. An
-// index not used for traceIdle is dropped (it costs ~150 bytes a flow).
+// index not used for traceIdle is dropped, by a timer (sweepTraces), not
+// only when the next trace comes: at 100,000 hosts the indexes are
+// ~500 bytes a flow, ~650 MB.
 type traceCache struct {
 	idx  map[uint64]*trace.Index
 	used map[uint64]time.Time
 	// building holds, for a switch whose index is being built without
 	// the lock, the changes computed meanwhile, applied once it is done.
 	building map[uint64]*[][]engine.FlowChange
+	// idle is traceIdle (tests make it short); sweep, when set, is the
+	// timer of the next sweep.
+	idle  time.Duration
+	sweep *time.Timer
 }
 
 const traceIdle = 10 * time.Minute
 
 func newTraceCache() *traceCache {
-	return &traceCache{idx: map[uint64]*trace.Index{}, used: map[uint64]time.Time{},
+	return &traceCache{idx: map[uint64]*trace.Index{}, used: map[uint64]time.Time{}, idle: traceIdle,
 		building: map[uint64]*[][]engine.FlowChange{}}
 }
 
@@ -84,7 +90,44 @@ func (c *Controller) prepareTrace() {
 		delete(c.trace.building, dpid)
 		c.trace.idx[dpid] = x
 		c.trace.used[dpid] = time.Now()
+		c.scheduleTraceSweep()
 		c.mu.Unlock()
+	}
+}
+
+// dropIdleTraces drops the indexes not used for the idle time and
+// returns when the next of the others falls idle (zero: none left).
+// Caller holds c.mu.
+func (c *Controller) dropIdleTraces(now time.Time) (next time.Time) {
+	for d, at := range c.trace.used {
+		due := at.Add(c.trace.idle)
+		if !now.Before(due) {
+			delete(c.trace.idx, d)
+			delete(c.trace.used, d)
+			continue
+		}
+		if next.IsZero() || due.Before(next) {
+			next = due
+		}
+	}
+	return next
+}
+
+// scheduleTraceSweep makes sure a sweep is due while any index is kept.
+// Caller holds c.mu.
+func (c *Controller) scheduleTraceSweep() {
+	if c.trace.sweep == nil && len(c.trace.idx) > 0 {
+		c.trace.sweep = time.AfterFunc(c.trace.idle, c.sweepTraces)
+	}
+}
+
+// sweepTraces drops idle indexes and comes back when the next falls idle.
+func (c *Controller) sweepTraces() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.trace.sweep = nil
+	if next := c.dropIdleTraces(time.Now()); !next.IsZero() {
+		c.trace.sweep = time.AfterFunc(time.Until(next), c.sweepTraces)
 	}
 }
 
@@ -92,12 +135,7 @@ func (c *Controller) prepareTrace() {
 // first time. Caller holds c.mu.
 func (c *Controller) traceTables(dpid uint64) (trace.Tables, error) {
 	now := time.Now()
-	for d, at := range c.trace.used {
-		if now.Sub(at) > traceIdle {
-			delete(c.trace.idx, d)
-			delete(c.trace.used, d)
-		}
-	}
+	c.dropIdleTraces(now)
 	x, ok := c.trace.idx[dpid]
 	if !ok {
 		desired := c.engine.Desired(dpid)
@@ -109,6 +147,7 @@ func (c *Controller) traceTables(dpid uint64) (trace.Tables, error) {
 		c.trace.idx[dpid] = x
 	}
 	c.trace.used[dpid] = now
+	c.scheduleTraceSweep()
 	return x, nil
 }
 

@@ -88,3 +88,38 @@ func BenchmarkTrace(b *testing.B) {
 		})
 	}
 }
+
+// TestIdleTraceIndexIsDropped: an index nobody traced through for the
+// idle time is dropped by the sweep, without waiting for another trace
+// (at 100,000 hosts it holds hundreds of MB); a trace builds it again.
+func TestIdleTraceIndexIsDropped(t *testing.T) {
+	r := newRig(t, Options{})
+	r.c.mu.Lock()
+	r.c.trace.idle = 100 * time.Millisecond
+	r.c.mu.Unlock()
+	r.connect(controllertest.NewDatapath(1))
+	r.apply(topology.Create(&topology.VPC{Name: "v"}))
+	r.apply(topology.Create(&topology.VSwitch{VPC: "v", Name: "w", CIDR: netip.MustParsePrefix("10.0.0.0/24")}))
+	m, _ := topology.ParseMAC("52:58:00:00:01:01")
+	r.apply(topology.Create(&topology.Host{VPC: "v", Name: "h1", VSwitch: "w", IP: netip.MustParseAddr("10.0.0.11"), MAC: m, DPID: 1, OFPort: 1}))
+	indexed := func() bool {
+		r.c.mu.Lock()
+		defer r.c.mu.Unlock()
+		return r.c.trace.idx[1] != nil
+	}
+	for round := range 2 {
+		if _, err := r.c.Trace(r.ctx, trace.Request{VPC: "v", From: "h1", Dst: "10.0.0.12"}); err != nil {
+			t.Fatal(err)
+		}
+		if !indexed() {
+			t.Fatalf("round %d: no index after a trace", round)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for indexed() {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the index is still kept 5 s after its last use (idle 100 ms)", round)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
