@@ -2,9 +2,12 @@ package trace
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"sort"
+	"unsafe"
 
 	"github.com/vpcflow/vpcflow/controller/engine"
+	"github.com/vpcflow/vpcflow/internal/idhash"
 	"github.com/vpcflow/vpcflow/openflow"
 )
 
@@ -18,13 +21,29 @@ type Tables interface {
 
 // Index holds flow tables for lookups in time independent of the number
 // of flows: flows are grouped by the fields and masks they match on (a
-// tuple space, as OVS's classifier does), and each group is a hash map
-// from the masked values to its flows. A packet is looked up with one
-// hash probe per group; a pipeline has a few dozen groups whatever the
-// number of hosts.
+// tuple space, as OVS's classifier does), and each group finds its flows
+// by a hash of their masked values. A packet is looked up with one hash
+// probe per group; a pipeline has a few dozen groups whatever the number
+// of hosts.
+//
+// Flows are kept packed (openflow.Packer, ~20 bytes a flow) and found by
+// 32-bit hashes (internal/idhash), told apart by reading them back: about
+// 60 bytes a flow, where Go values in maps were ~600 (650 MB at 100,000
+// hosts, whose collection made every change wait). Not safe for
+// concurrent use (reading a flow uses scratch state).
 type Index struct {
 	tables map[uint8]*tableIndex
-	byKey  map[openflow.Key]openflow.Flow
+	pk     *openflow.Packer
+	st     openflow.PackState
+	seed   maphash.Seed
+	// recs are the packed flows by slot (slot 0 unused: idhash IDs are
+	// never 0); free lists the slots of removed ones.
+	recs  []string
+	free  []uint32
+	byKey idhash.Table // hash of the key → slot
+	n     int
+	// scratch for reading a flow back
+	f openflow.Flow
 }
 
 type tableIndex struct {
@@ -41,7 +60,8 @@ type group struct {
 	// (hasConj says there are any).
 	maxConj uint16
 	hasConj bool
-	flows   map[string][]openflow.Flow // masked values → flows, highest priority first
+	flows   idhash.Table // hash of the masked values → slots
+	n       int
 }
 
 // isClause says whether f is a conjunction clause flow: its actions are
@@ -62,35 +82,70 @@ type maskedField struct {
 
 // NewIndex indexes flows (one switch's tables).
 func NewIndex(flows []openflow.Flow) *Index {
-	x := &Index{tables: map[uint8]*tableIndex{}, byKey: make(map[openflow.Key]openflow.Flow, len(flows))}
+	x := &Index{tables: map[uint8]*tableIndex{}, pk: openflow.NewPacker(), seed: maphash.MakeSeed(),
+		recs: make([]string, 1, len(flows)+1)}
 	for i := range flows {
-		x.add(flows[i])
+		x.add(&flows[i])
 	}
 	return x
 }
 
 // Len is the number of flows indexed.
-func (x *Index) Len() int { return len(x.byKey) }
+func (x *Index) Len() int { return x.n }
 
 // Apply applies the engine's changes (install: add or replace by key;
 // delete: remove by key), keeping the index equal to the table they
 // transform.
 func (x *Index) Apply(changes []engine.FlowChange) {
-	for _, ch := range changes {
-		k := ch.Flow.Key()
-		if old, ok := x.byKey[k]; ok {
-			x.remove(old)
+	for i := range changes {
+		ch := &changes[i]
+		if slot, ok := x.find(ch.Flow.Key()); ok {
+			x.remove(slot)
 		}
 		if !ch.Delete {
-			x.add(ch.Flow)
+			x.add(&ch.Flow)
 		}
 	}
 }
 
 // Get returns the flow with key k.
 func (x *Index) Get(k openflow.Key) (openflow.Flow, bool) {
-	f, ok := x.byKey[k]
-	return f, ok
+	slot, ok := x.find(k)
+	if !ok {
+		return openflow.Flow{}, false
+	}
+	return openflow.CloneFlow(x.read(slot)), true
+}
+
+// read reads the flow in slot into the scratch flow.
+func (x *Index) read(slot uint32) *openflow.Flow {
+	x.st.Reset()
+	if _, err := x.pk.ReadFlow(bytesOf(x.recs[slot]), &x.st, &x.f); err != nil {
+		// Cannot happen: packed by this index.
+		x.f = openflow.Flow{}
+	}
+	return &x.f
+}
+
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// keyHash is the hash of a flow key.
+func (x *Index) keyHash(k openflow.Key) uint32 {
+	var h maphash.Hash
+	h.SetSeed(x.seed)
+	h.WriteByte(k.Table)
+	h.WriteByte(byte(k.Priority >> 8))
+	h.WriteByte(byte(k.Priority))
+	h.WriteString(k.Match)
+	return idhash.Hash32(h.Sum64())
+}
+
+// find is the slot of the flow with key k.
+func (x *Index) find(k openflow.Key) (uint32, bool) {
+	return x.byKey.Find(x.keyHash(k), func(slot uint32) bool {
+		f := x.read(slot)
+		return f.Table == k.Table && f.Priority == k.Priority && f.Key().Match == k.Match
+	})
 }
 
 func maskOf(fm openflow.FieldMatch) uint64 {
@@ -125,73 +180,95 @@ func appendValues(b []byte, fields []maskedField, get func(i int) uint64) []byte
 	return b
 }
 
-func (x *Index) add(f openflow.Flow) {
+// valuesHash is the hash of a group's masked values.
+func (x *Index) valuesHash(fields []maskedField, get func(i int) uint64) uint32 {
+	var kb [320]byte
+	return idhash.Hash32(maphash.Bytes(x.seed, appendValues(kb[:0], fields, get)))
+}
+
+// sameValues says whether f (of group g) matches the masked values vals.
+func sameValues(g *group, f *openflow.Flow, get func(i int) uint64) bool {
+	if len(f.Match) != len(g.fields) {
+		return false
+	}
+	for i, mf := range g.fields {
+		if f.Match[i].Value&mf.mask != get(i)&mf.mask {
+			return false
+		}
+	}
+	return true
+}
+
+func (x *Index) add(f *openflow.Flow) {
 	t := x.tables[f.Table]
 	if t == nil {
 		t = &tableIndex{groups: map[string]*group{}}
 		x.tables[f.Table] = t
 	}
-	var sb, kb [320]byte
+	var sb [320]byte
 	sig := appendSignature(sb[:0], f.Match)
 	g := t.groups[string(sig)]
 	if g == nil {
-		g = &group{fields: fieldsOf(f.Match), flows: map[string][]openflow.Flow{}}
+		g = &group{fields: fieldsOf(f.Match)}
 		t.groups[string(sig)] = g
 	}
-	if isClause(&f) {
+	if isClause(f) {
 		g.maxConj, g.hasConj, t.hasConj = max(g.maxConj, f.Priority), true, true
 	} else {
 		g.maxPrio = max(g.maxPrio, f.Priority)
 	}
-	k := appendValues(kb[:0], g.fields, func(i int) uint64 { return f.Match[i].Value })
-	list := g.flows[string(k)]
-	if len(list) == 0 {
-		g.flows[string(k)] = []openflow.Flow{f}
-		x.byKey[f.Key()] = f
-		return
+	x.st.Reset()
+	rec := string(x.pk.AppendFlow(nil, &x.st, f))
+	var slot uint32
+	if n := len(x.free); n > 0 {
+		slot, x.free = x.free[n-1], x.free[:n-1]
+		x.recs[slot] = rec
+	} else {
+		slot = uint32(len(x.recs))
+		x.recs = append(x.recs, rec)
 	}
-	pos := len(list)
-	for i, o := range list {
-		if f.Priority > o.Priority {
-			pos = i
-			break
-		}
-	}
-	list = append(list, openflow.Flow{})
-	copy(list[pos+1:], list[pos:])
-	list[pos] = f
-	g.flows[string(k)] = list
-	x.byKey[f.Key()] = f
+	g.flows.Add(x.valuesHash(g.fields, func(i int) uint64 { return f.Match[i].Value }), slot)
+	g.n++
+	x.byKey.Add(x.keyHash(f.Key()), slot)
+	x.n++
 }
 
-func (x *Index) remove(f openflow.Flow) {
-	delete(x.byKey, f.Key())
+// remove takes out the flow in slot.
+func (x *Index) remove(slot uint32) {
+	f := openflow.CloneFlow(x.read(slot))
+	x.byKey.Remove(x.keyHash(f.Key()), slot)
+	x.recs[slot] = ""
+	x.free = append(x.free, slot)
+	x.n--
 	t := x.tables[f.Table]
 	if t == nil {
 		return
 	}
-	var sb, kb [320]byte
+	var sb [320]byte
 	sig := string(appendSignature(sb[:0], f.Match))
 	g := t.groups[sig]
 	if g == nil {
 		return
 	}
-	k := string(appendValues(kb[:0], g.fields, func(i int) uint64 { return f.Match[i].Value }))
-	list := g.flows[k]
-	for i, o := range list {
-		if o.Priority == f.Priority {
-			list = append(list[:i], list[i+1:]...)
-			break
-		}
+	if g.flows.Remove(x.valuesHash(g.fields, func(i int) uint64 { return f.Match[i].Value }), slot) {
+		g.n--
 	}
-	if len(list) == 0 {
-		delete(g.flows, k)
-	} else {
-		g.flows[k] = list
-	}
-	if len(g.flows) == 0 {
+	if g.n == 0 {
 		delete(t.groups, sig)
 	}
+}
+
+// each calls fn with every flow of group g whose masked values are p's
+// (fn's flow is scratch: cloned if kept).
+func (x *Index) each(g *group, p *Packet, fn func(f *openflow.Flow)) {
+	get := func(i int) uint64 { return p.Get(g.fields[i].f) }
+	g.flows.Find(x.valuesHash(g.fields, get), func(slot uint32) bool {
+		f := x.read(slot)
+		if sameValues(g, f, get) {
+			fn(f)
+		}
+		return false // every flow under the hash
+	})
 }
 
 // Lookup returns the flow of table that decides for p, as OVS's
@@ -207,7 +284,7 @@ func (x *Index) Lookup(table uint8, p *Packet) (openflow.Flow, bool) {
 	if t == nil {
 		return openflow.Flow{}, false
 	}
-	best, found := t.ordinary(p)
+	best, found := x.ordinary(t, p)
 	if !t.hasConj {
 		return best, found
 	}
@@ -221,18 +298,16 @@ func (x *Index) Lookup(table uint8, p *Packet) (openflow.Flow, bool) {
 		if !g.hasConj || found && g.maxConj <= best.Priority {
 			continue
 		}
-		var kb [320]byte
-		k := appendValues(kb[:0], g.fields, func(i int) uint64 { return p.Get(g.fields[i].f) })
-		for _, f := range g.flows[string(k)] {
-			if !isClause(&f) || found && f.Priority <= best.Priority {
-				continue
+		x.each(g, p, func(f *openflow.Flow) {
+			if !isClause(f) || found && f.Priority <= best.Priority {
+				return
 			}
 			for _, a := range f.Actions {
 				c := conj{f.Priority, uint32(a.Value)}
 				seen[c] |= 1 << (a.Ofs - 1)
 				need[c] = a.NBits
 			}
-		}
+		})
 	}
 	var complete []conj
 	for c, bits := range seen {
@@ -249,33 +324,30 @@ func (x *Index) Lookup(table uint8, p *Packet) (openflow.Flow, bool) {
 	for _, c := range complete {
 		q := *p
 		q.Set(openflow.FieldConjID, uint64(c.id))
-		if f, ok := t.ordinary(&q); ok {
+		if f, ok := x.ordinary(t, &q); ok {
 			return f, true
 		}
 	}
 	return best, found
 }
 
-// ordinary is the highest-priority flow that matches p, clause flows
-// aside.
-func (t *tableIndex) ordinary(p *Packet) (openflow.Flow, bool) {
+// ordinary is the highest-priority flow of table t that matches p,
+// clause flows aside.
+func (x *Index) ordinary(t *tableIndex, p *Packet) (openflow.Flow, bool) {
 	var best openflow.Flow
 	found := false
 	for _, g := range t.groups {
 		if found && g.maxPrio <= best.Priority {
 			continue
 		}
-		var kb [320]byte
-		k := appendValues(kb[:0], g.fields, func(i int) uint64 { return p.Get(g.fields[i].f) })
-		for _, f := range g.flows[string(k)] {
-			if isClause(&f) {
-				continue
+		x.each(g, p, func(f *openflow.Flow) {
+			if isClause(f) {
+				return
 			}
 			if !found || f.Priority > best.Priority {
-				best, found = f, true
+				best, found = openflow.CloneFlow(f), true
 			}
-			break
-		}
+		})
 	}
 	return best, found
 }
