@@ -153,9 +153,9 @@ func (e *Engine) Update(s *pipeline.Snapshot, owners []pipeline.Owner) map[uint6
 // computed (PackedChanges), deletes first: what a switch is sent. No
 // change is held as a Go value beyond its owner's computation, so a bulk
 // load of 5,000 hosts no longer builds 65,000 of them (~20 MB, the peak
-// of a bulk load, issue 17) to pack or send. The order within deletes
-// and within installs is the order computed, not sorted: a bundle
-// applies them as one.
+// of a bulk load, issue 17) to pack or send. Deletes and installs are
+// each by table and priority (see packing), within those in the order
+// computed.
 func (e *Engine) UpdatePacked(s *pipeline.Snapshot, owners []pipeline.Owner) map[uint64]*PackedChanges {
 	out := &changeSet{packing: map[uint64]*packing{}, pk: e.pk}
 	e.updateAll(s, owners, out)
@@ -180,11 +180,24 @@ type changeSet struct {
 	st      openflow.PackState
 }
 
-// packing is one datapath's changes being packed, deletes and installs
-// apart (deletes go first).
+// packing is one datapath's changes being packed, in parts by kind
+// (deletes first), table and priority: sent in that order, as a sorted
+// list would be. Changes in the order computed, a host's ten flows in ten
+// tables after one another, made OVS take ~5 % longer over a bulk load
+// (issue 17).
 type packing struct {
-	dels, adds []byte
-	nd, na     int
+	parts map[partKey]*packedPart
+}
+
+type partKey struct {
+	install  bool // deletes (false) first
+	table    uint8
+	priority uint16
+}
+
+type packedPart struct {
+	buf []byte
+	n   int
 }
 
 // add records fc, whose flow is kept as it is (lists) or packed now.
@@ -213,17 +226,22 @@ func (c *changeSet) addScratch(dpid uint64, del bool, f *openflow.Flow) {
 func (c *changeSet) pack(dpid uint64, del bool, f *openflow.Flow) {
 	p := c.packing[dpid]
 	if p == nil {
-		p = &packing{}
+		p = &packing{parts: map[partKey]*packedPart{}}
 		c.packing[dpid] = p
 	}
-	c.st.Reset()
-	if del {
-		p.dels = c.pk.AppendFlow(append(p.dels, packedDelete), &c.st, f)
-		p.nd++
-		return
+	k := partKey{install: !del, table: f.Table, priority: f.Priority}
+	part := p.parts[k]
+	if part == nil {
+		part = &packedPart{}
+		p.parts[k] = part
 	}
-	p.adds = c.pk.AppendFlow(append(p.adds, packedInstall), &c.st, f)
-	p.na++
+	flag := packedInstall
+	if del {
+		flag = packedDelete
+	}
+	c.st.Reset()
+	part.buf = c.pk.AppendFlow(append(part.buf, flag), &c.st, f)
+	part.n++
 }
 
 // packed is every datapath's changes, deletes first, read with one
@@ -235,9 +253,36 @@ func (c *changeSet) packed() map[uint64]*PackedChanges {
 	}
 	pk := c.pk.Freeze()
 	for dpid, p := range c.packing {
-		buf := make([]byte, 0, len(p.dels)+len(p.adds))
-		buf = append(append(buf, p.dels...), p.adds...)
-		out[dpid] = &PackedChanges{pk: pk, buf: buf, n: p.nd + p.na, adds: p.na, dels: p.nd}
+		keys := make([]partKey, 0, len(p.parts))
+		size := 0
+		for k, part := range p.parts {
+			keys = append(keys, k)
+			size += len(part.buf)
+		}
+		slices.SortFunc(keys, func(a, b partKey) int {
+			switch {
+			case a.install != b.install:
+				if b.install {
+					return -1
+				}
+				return 1
+			case a.table != b.table:
+				return int(a.table) - int(b.table)
+			}
+			return int(b.priority) - int(a.priority)
+		})
+		pc := &PackedChanges{pk: pk, buf: make([]byte, 0, size)}
+		for _, k := range keys {
+			part := p.parts[k]
+			pc.buf = append(pc.buf, part.buf...)
+			pc.n += part.n
+			if k.install {
+				pc.adds += part.n
+			} else {
+				pc.dels += part.n
+			}
+		}
+		out[dpid] = pc
 	}
 	return out
 }

@@ -105,7 +105,8 @@ func TestPackedChangesAreSmall(t *testing.T) {
 }
 
 // TestUpdatePackedIsUpdate: the changes packed as they are computed are
-// Update's, deletes first (in the order computed, not sorted).
+// Update's, deletes first, each part by table and priority (within those,
+// in the order computed).
 func TestUpdatePackedIsUpdate(t *testing.T) {
 	lists, packed := newWorld(t), newWorld(t)
 	step := func(what string, ops ...topology.Op) {
@@ -123,9 +124,17 @@ func TestUpdatePackedIsUpdate(t *testing.T) {
 		for dels < len(cs) && cs[dels].Delete {
 			dels++
 		}
-		for _, c := range cs[dels:] {
-			if c.Delete {
+		for i, c := range cs {
+			if i >= dels && c.Delete {
 				t.Fatalf("%s: a delete after an install:\n%s", what, changesText(cs))
+			}
+			// Within deletes and within installs: by table, then
+			// priority, high first (as a sorted list is sent).
+			if i > 0 && i != dels {
+				p := cs[i-1].Flow
+				if p.Table > c.Flow.Table || p.Table == c.Flow.Table && p.Priority < c.Flow.Priority {
+					t.Fatalf("%s: change %d (%s) is out of table and priority order:\n%s", what, i, c.Flow.String(), changesText(cs))
+				}
 			}
 		}
 		OrderChanges(cs)
