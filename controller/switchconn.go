@@ -351,13 +351,17 @@ func applyMods(ctx context.Context, dp Datapath, mods openflow.FlowMods) error {
 	return dp.Apply(ctx, ms)
 }
 
+// modCounter is a batch that knows how many of its mods install and
+// delete (engine.PackedChanges counts as it packs).
+type modCounter interface{ Counts() (adds, dels int) }
+
 // countMods is how many of mods install and how many delete.
 func countMods(mods openflow.FlowMods) (adds, dels int) {
 	if mods == nil {
 		return 0, 0
 	}
-	if p, ok := mods.(*engine.PackedChanges); ok {
-		return p.Counts()
+	if c, ok := mods.(modCounter); ok {
+		return c.Counts()
 	}
 	var m openflow.FlowMod
 	for i := range mods.Len() {

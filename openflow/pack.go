@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"unsafe"
 )
 
 // Packer writes flows in a compact binary form and reads them back: what
@@ -278,6 +279,16 @@ func (p *Packer) ReadFlow(b []byte, st *PackState, f *Flow) ([]byte, error) {
 		return nil, errPacked
 	}
 	return r.b, nil
+}
+
+// ReadFlowString is ReadFlow of packed bytes kept as a string (read in
+// place, not copied).
+func (p *Packer) ReadFlowString(s string, st *PackState, f *Flow) (rest string, err error) {
+	b, err := p.ReadFlow(unsafe.Slice(unsafe.StringData(s), len(s)), st, f)
+	if err != nil {
+		return "", err
+	}
+	return s[len(s)-len(b):], nil
 }
 
 // packReader reads one flow's values.

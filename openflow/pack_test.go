@@ -31,6 +31,18 @@ func packRead(t *testing.T, w, r *Packer, flows []Flow) ([]byte, []Flow) {
 		}
 		out = append(out, CloneFlow(&f))
 	}
+	// The same record read as a string, in place, gives the same flows.
+	st.Reset()
+	rs := string(b)
+	for i := 0; len(rs) > 0; i++ {
+		var err error
+		if rs, err = r.ReadFlowString(rs, &st, &f); err != nil {
+			t.Fatalf("reading flow %d back from a string: %v", i, err)
+		}
+		if i >= len(out) || !f.SameContent(&out[i]) || f.Key() != out[i].Key() {
+			t.Fatalf("flow %d read from a string differs: %s", i, f.String())
+		}
+	}
 	return b, out
 }
 

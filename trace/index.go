@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"sort"
-	"unsafe"
 
 	"github.com/vpcflow/vpcflow/controller/engine"
 	"github.com/vpcflow/vpcflow/internal/idhash"
@@ -120,14 +119,12 @@ func (x *Index) Get(k openflow.Key) (openflow.Flow, bool) {
 // read reads the flow in slot into the scratch flow.
 func (x *Index) read(slot uint32) *openflow.Flow {
 	x.st.Reset()
-	if _, err := x.pk.ReadFlow(bytesOf(x.recs[slot]), &x.st, &x.f); err != nil {
+	if _, err := x.pk.ReadFlowString(x.recs[slot], &x.st, &x.f); err != nil {
 		// Cannot happen: packed by this index.
 		x.f = openflow.Flow{}
 	}
 	return &x.f
 }
-
-func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // keyHash is the hash of a flow key.
 func (x *Index) keyHash(k openflow.Key) uint32 {

@@ -63,16 +63,23 @@ func newWorld(t *testing.T) *world {
 // does; it returns the changes for dpid 1.
 func (w *world) apply(ops ...topology.Op) []FlowChange {
 	w.t.Helper()
+	var changes map[uint64][]FlowChange
+	w.applyWith(ops, func(snap *pipeline.Snapshot, owners []pipeline.Owner) { changes = w.e.Update(snap, owners) })
+	return changes[1]
+}
+
+// applyWith stores ops and calls update with the snapshot after them and
+// the owners they affect, as the runtime does.
+func (w *world) applyWith(ops []topology.Op, update func(snap *pipeline.Snapshot, owners []pipeline.Owner)) {
+	w.t.Helper()
 	out, err := w.store.Apply(context.Background(), ops)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	var changes map[uint64][]FlowChange
 	w.store.Read(func(st *topology.State) {
 		snap := &pipeline.Snapshot{Topo: st, Ports: w.ports, Chassis: map[string]pipeline.ChassisPlace{}, UnderlayMTU: 1500}
-		changes = w.e.Update(snap, w.e.Pipeline().Affected(st, out))
+		update(snap, w.e.Pipeline().Affected(st, out))
 	})
-	return changes[1]
 }
 
 func (w *world) addHost(name, ip, m string, port uint32) []FlowChange {

@@ -10,11 +10,15 @@ import (
 // replaces an entry with the same table, priority and match), a delete a
 // strict delete of exactly that entry.
 func ModOf(ch *FlowChange) openflow.FlowMod {
-	cmd := openflow.FlowAdd
-	if ch.Delete {
-		cmd = openflow.FlowDeleteStrict
+	return openflow.FlowMod{Command: commandOf(ch.Delete), Flow: ch.Flow}
+}
+
+// commandOf is the flow-mod command of an install or a delete.
+func commandOf(del bool) openflow.FlowModCommand {
+	if del {
+		return openflow.FlowDeleteStrict
 	}
-	return openflow.FlowMod{Command: cmd, Flow: ch.Flow}
+	return openflow.FlowAdd
 }
 
 // ChangeMods are changes read as their flow-mods (openflow.FlowMods),
@@ -85,11 +89,7 @@ func (p *PackedChanges) At(i int, m *openflow.FlowMod) error {
 			return errors.Join(errPackedChange, err)
 		}
 		p.rest = rest
-		m.Command = openflow.FlowAdd
-		if del {
-			m.Command = openflow.FlowDeleteStrict
-		}
-		m.CookieMask = 0
+		m.Command, m.CookieMask = commandOf(del), 0
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -18,15 +17,8 @@ func modText(m *openflow.FlowMod) string { return m.String() }
 // the controller computes them.
 func (w *world) applyPacked(ops ...topology.Op) *PackedChanges {
 	w.t.Helper()
-	out, err := w.store.Apply(context.Background(), ops)
-	if err != nil {
-		w.t.Fatal(err)
-	}
 	var got map[uint64]*PackedChanges
-	w.store.Read(func(st *topology.State) {
-		snap := &pipeline.Snapshot{Topo: st, Ports: w.ports, Chassis: map[string]pipeline.ChassisPlace{}, UnderlayMTU: 1500}
-		got = w.e.UpdatePacked(snap, w.e.Pipeline().Affected(st, out))
-	})
+	w.applyWith(ops, func(snap *pipeline.Snapshot, owners []pipeline.Owner) { got = w.e.UpdatePacked(snap, owners) })
 	return got[1]
 }
 
