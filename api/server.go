@@ -251,10 +251,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		b, _ = json.Marshal(ErrorBody{Error: "internal error: encoding the response: " + err.Error()})
 	}
+	writeJSONHeader(w, status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// writeJSONHeader sends status with the headers of a JSON body.
+func writeJSONHeader(w http.ResponseWriter, status int) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
 }
 
 // streamMin is the length from which writeJSON encodes a list element by
@@ -292,9 +297,7 @@ func writeJSONList(w http.ResponseWriter, status int, rv reflect.Value) {
 		writeJSON(w, http.StatusInternalServerError, ErrorBody{Error: "internal error: encoding the response: " + err.Error()})
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
+	writeJSONHeader(w, status)
 	bw := bufio.NewWriterSize(w, 64<<10)
 	_ = bw.WriteByte('[')
 	_, _ = bw.Write(first)

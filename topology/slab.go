@@ -3,6 +3,8 @@ package topology
 import (
 	"slices"
 	"unsafe"
+
+	"github.com/vpcflow/vpcflow/internal/arena"
 )
 
 // The state's hosts and route entries (the kinds there are 100,000 of)
@@ -42,51 +44,11 @@ func (s *slab[T]) next() *T {
 // macLen is the length of an Ethernet MAC.
 const macLen = 6
 
-// textChunkLen is the size of the arrays text hands out bytes from.
+// textChunkLen is the size of the arrays a batch's names and MACs are
+// copied into (internal/arena): each under 16 bytes, decoded or copied
+// one by one they took a block of Go's tiny allocator among the request's
+// garbage.
 const textChunkLen = 4096
-
-// text hands out the bytes of the slab objects' own short values (a
-// host's name and MAC, a route entry's name) from arrays of up to
-// textChunkLen, sized to the bytes still to come (left). Decoded or
-// copied one by one, each of those under 16 bytes took a 16-byte block
-// of Go's tiny allocator among the request's garbage, and the spans of
-// those blocks stayed mostly empty after a bulk load (issue 17).
-type text struct {
-	free []byte
-	left int
-}
-
-// bytes returns n bytes of the current array (capacity n: an append
-// copies), or of a new one.
-func (t *text) bytes(n int) []byte {
-	if len(t.free) < n {
-		t.free = make([]byte, max(n, min(textChunkLen, t.left)))
-	}
-	b := t.free[:n:n]
-	t.free = t.free[n:]
-	t.left -= n
-	return b
-}
-
-// str returns a copy of s in the text arrays.
-func (t *text) str(s string) string {
-	if s == "" {
-		return ""
-	}
-	b := t.bytes(len(s))
-	copy(b, s)
-	return unsafe.String(&b[0], len(b))
-}
-
-// mac returns a copy of m in the text arrays.
-func (t *text) mac(m MAC) MAC {
-	if m == nil {
-		return nil
-	}
-	b := t.bytes(len(m))
-	copy(b, m)
-	return MAC(b)
-}
 
 // textLen is how many bytes of text o's stored copy keeps: its name (a
 // route entry without one gets its CIDR's, DefaultSubnetName) and a
@@ -109,7 +71,7 @@ func textLen(o Object) int {
 type slabs struct {
 	hosts   slab[Host]
 	subnets slab[Subnet]
-	text    text
+	text    arena.Bytes
 }
 
 // newSlabs makes the slabs for a batch that keeps up to hosts hosts and
@@ -118,7 +80,7 @@ func newSlabs(hosts, subnets, textLen int) *slabs {
 	return &slabs{
 		hosts:   slab[Host]{left: hosts, size: hostSlabLen},
 		subnets: slab[Subnet]{left: subnets, size: subnetSlabLen},
-		text:    text{left: textLen},
+		text:    arena.NewBytes(textLen, textChunkLen),
 	}
 }
 
@@ -148,10 +110,14 @@ func (s *slabs) ownText(o Object) {
 	}
 	switch v := o.(type) {
 	case *Host:
-		v.Name = s.text.str(v.Name)
-		v.MAC = s.text.mac(v.MAC)
+		v.Name = arena.String(&s.text, v.Name)
+		if v.MAC != nil {
+			m := s.text.Take(len(v.MAC))
+			copy(m, v.MAC)
+			v.MAC = m
+		}
 	case *Subnet:
-		v.Name = s.text.str(v.Name)
+		v.Name = arena.String(&s.text, v.Name)
 	}
 }
 

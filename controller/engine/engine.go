@@ -24,6 +24,7 @@ import (
 	"unsafe"
 
 	"github.com/vpcflow/vpcflow/controller/pipeline"
+	"github.com/vpcflow/vpcflow/internal/arena"
 	"github.com/vpcflow/vpcflow/openflow"
 )
 
@@ -392,21 +393,9 @@ func (e *Engine) update(s *pipeline.Snapshot, o pipeline.Owner, out *changeSet, 
 // allocated meanwhile (the next request's decoding). An array one live
 // record keeps costs what the span a string of its own kept would.
 func (e *Engine) storeStaged() {
-	left := len(e.buf)
-	var chunk []byte
+	a := arena.NewBytes(len(e.buf), recordChunkLen)
 	for _, r := range e.staged {
-		n := r.end - r.start
-		if n == 0 {
-			e.recs.set(r.owner, "")
-			continue
-		}
-		if cap(chunk)-len(chunk) < n {
-			chunk = make([]byte, 0, max(n, min(recordChunkLen, left)))
-		}
-		at := len(chunk)
-		chunk = append(chunk, e.buf[r.start:r.end]...)
-		e.recs.set(r.owner, unsafe.String(&chunk[at], n))
-		left -= n
+		e.recs.set(r.owner, arena.String(&a, e.buf[r.start:r.end]))
 	}
 	e.staged = e.staged[:0]
 	e.buf = e.buf[:0]
