@@ -89,45 +89,64 @@ func (hostKind) refs(o Object) []ref {
 
 func (hostKind) uniques(o Object) []unique {
 	h := o.(*Host)
-	// The messages are formatted only when a value is taken (uniques are
-	// listed on every change).
-	used := func(what func() string) func(Object) string {
-		return func(holder Object) string {
-			return fmt.Sprintf("%s is already used by host %q", what(), holder.(*Host).Name)
-		}
-	}
-	taken := func(what func() string) func(Object) string {
-		return func(holder Object) string {
-			other := holder.(*Host)
-			return fmt.Sprintf("%s is already attached as host %q in VPC %q", what(), other.Name, other.VPC)
-		}
-	}
-	var out []unique
+	// Uniques are listed on every change, several times per host in a
+	// bulk load (validation, insert, undo, insert again): one array, the
+	// values built in one go, and messages formatted only when a value is
+	// taken by closures over h alone (a closure per message and a growing
+	// array were 7 % of a bulk load's allocation, issue 17).
+	out := make([]unique, 0, 4)
 	switch {
 	case h.Bridge != "":
 		out = append(out, unique{index: "attachment", field: "interface", value: "b\x00" + h.OVSDB + "\x00" + h.Bridge + "\x00" + h.Interface,
-			taken: taken(func() string {
+			taken: func(holder Object) string {
 				what := h.Bridge + "/" + h.Interface
 				if h.OVSDB != "" {
 					what += " on " + h.OVSDB
 				}
-				return what
-			})})
+				return attachedAs(what, holder)
+			}})
 	case h.Chassis != "":
 		out = append(out, unique{index: "attachment", field: "interface", value: "c\x00" + h.Chassis + "\x00" + h.Interface,
-			taken: taken(func() string { return fmt.Sprintf("interface %s of chassis %q", quote(h.Interface), h.Chassis) })})
+			taken: func(holder Object) string {
+				return attachedAs(fmt.Sprintf("interface %s of chassis %q", quote(h.Interface), h.Chassis), holder)
+			}})
 	default:
-		out = append(out, unique{index: "attachment", field: "ofport",
-			value: "p\x00" + strconv.FormatUint(uint64(h.DPID), 10) + "\x00" + strconv.FormatUint(uint64(h.OFPort), 10),
-			taken: taken(func() string { return fmt.Sprintf("dpid %s port %d", h.DPID, h.OFPort) })})
+		var b [48]byte
+		v := strconv.AppendUint(append(b[:0], "p\x00"...), uint64(h.DPID), 10)
+		v = strconv.AppendUint(append(v, 0), uint64(h.OFPort), 10)
+		out = append(out, unique{index: "attachment", field: "ofport", value: string(v),
+			taken: func(holder Object) string {
+				return attachedAs(fmt.Sprintf("dpid %s port %d", h.DPID, h.OFPort), holder)
+			}})
 	}
-	ip, mac := h.IP.String(), h.MAC.String()
-	return append(append(out,
-		unique{index: "ip", field: "ip", value: h.VPC + "\x00" + ip, taken: used(func() string { return ip })},
+	// Two statements: the order of the conversions in one is unspecified.
+	var buf [64]byte
+	ip := string(h.IP.AppendTo(scope(&buf, h.VPC)))
+	mac := string(h.MAC.appendTo(scope(&buf, h.VPC)))
+	out = append(out,
+		unique{index: "ip", field: "ip", value: ip,
+			taken: func(holder Object) string { return usedBy(h.IP.String(), holder) }},
 		// The tunnel delivers by VNI and MAC: two hosts of a VPC may not
 		// share one. Stores from before this rule load with a warning.
-		unique{index: "mac", field: "mac", value: h.VPC + "\x00" + mac, taken: used(func() string { return mac }), lenientOnLoad: true},
-	), hostSecurityGroupUniques(h)...)
+		unique{index: "mac", field: "mac", value: mac,
+			taken: func(holder Object) string { return usedBy(h.MAC.String(), holder) }, lenientOnLoad: true})
+	return append(out, hostSecurityGroupUniques(h)...)
+}
+
+// scope starts a unique value scoped to a VPC in buf: "VPC\x00".
+func scope(buf *[64]byte, vpc string) []byte {
+	return append(append(buf[:0], vpc...), 0)
+}
+
+// usedBy says that what is another host's.
+func usedBy(what string, holder Object) string {
+	return fmt.Sprintf("%s is already used by host %q", what, holder.(*Host).Name)
+}
+
+// attachedAs says that the attachment what is another host's.
+func attachedAs(what string, holder Object) string {
+	other := holder.(*Host)
+	return fmt.Sprintf("%s is already attached as host %q in VPC %q", what, other.Name, other.VPC)
 }
 
 func (hostKind) check(o, old Object) *Error {

@@ -124,3 +124,13 @@ func TestReplaceRemovesReferrersFirst(t *testing.T) {
 		t.Errorf("the reference index keeps %d lists with only the VPC left", len(s.st.referrers))
 	}
 }
+
+// TestMACAppendToIsString: the unique index keys a host's MAC as String
+// writes it; appendTo must write the same bytes.
+func TestMACAppendToIsString(t *testing.T) {
+	for _, m := range []MAC{nil, {0xee}, {0x52, 0x54, 0, 0xab, 0xcd, 0xef}, {0, 0, 0, 0, 0, 0, 0, 0xff}} {
+		if got, want := string(m.appendTo([]byte("x"))), "x"+m.String(); got != want {
+			t.Errorf("appendTo(%v) = %q, want %q", []byte(m), got, want)
+		}
+	}
+}

@@ -56,7 +56,8 @@ func (subnetKind) refs(o Object) []ref {
 
 func (subnetKind) uniques(o Object) []unique {
 	s := o.(*Subnet)
-	return []unique{{index: "cidr", field: "cidr", value: s.VPC + "\x00" + s.CIDR.String(),
+	var buf [64]byte
+	return []unique{{index: "cidr", field: "cidr", value: string(s.CIDR.AppendTo(scope(&buf, s.VPC))),
 		taken: func(h Object) string {
 			return fmt.Sprintf("a route entry for %s already exists: subnet %q", s.CIDR, h.(*Subnet).Name)
 		}}}

@@ -47,6 +47,18 @@ func ParseMAC(s string) (MAC, error) {
 // String prints the MAC in lower case with colons.
 func (m MAC) String() string { return net.HardwareAddr(m).String() }
 
+// appendTo appends m as String writes it.
+func (m MAC) appendTo(b []byte) []byte {
+	const hex = "0123456789abcdef"
+	for i, c := range m {
+		if i > 0 {
+			b = append(b, ':')
+		}
+		b = append(b, hex[c>>4], hex[c&0xf])
+	}
+	return b
+}
+
 // HW returns the MAC as net.HardwareAddr.
 func (m MAC) HW() net.HardwareAddr { return net.HardwareAddr(m) }
 

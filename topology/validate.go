@@ -93,8 +93,8 @@ func ValidatePrefix(field string, p netip.Prefix, minBits, maxBits int) *Error {
 // reservedNetworks are IPv4 ranges no vSwitch, host or route entry may
 // sit in: "this network", loopback, link-local, multicast, reserved
 // (240.0.0.0/4, with the limited broadcast address).
-func reservedNetworks() []reservedNetwork {
-	return []reservedNetwork{
+func reservedNetworks() [5]reservedNetwork {
+	return [...]reservedNetwork{
 		{netip.PrefixFrom(netip.AddrFrom4([4]byte{0, 0, 0, 0}), 8), "\"this network\" (0.0.0.0/8)"},
 		{netip.PrefixFrom(netip.AddrFrom4([4]byte{127, 0, 0, 0}), 8), "loopback (127.0.0.0/8)"},
 		{netip.PrefixFrom(netip.AddrFrom4([4]byte{169, 254, 0, 0}), 16), "link-local (169.254.0.0/16)"},

@@ -60,6 +60,7 @@ type Engine struct {
 	buf     []byte
 	olds    []placed
 	oldUsed []bool
+	news    []pipeline.PlacedFlow // an owner's computed flows (cleared after)
 	// staged are the records an update packed into buf, stored once the
 	// whole batch is computed (see storeStaged).
 	staged []stagedRecord
@@ -320,7 +321,9 @@ func (e *Engine) update(s *pipeline.Snapshot, o pipeline.Owner, out *changeSet, 
 	old, _ := e.recs.get(o)
 	olds := e.unpack(old, e.olds[:0])
 	e.olds = olds
-	news := dedupe(e.p.Flows(s, o))
+	e.news = e.p.AppendFlows(e.news[:0], s, o)
+	news := dedupe(e.news)
+	defer e.releaseNews()
 	used := e.oldUsed[:0]
 	for range olds {
 		used = append(used, false)
@@ -383,6 +386,22 @@ func (e *Engine) update(s *pipeline.Snapshot, o pipeline.Owner, out *changeSet, 
 	e.buf = e.pack(e.buf, news)
 	e.staged = append(e.staged, stagedRecord{o, start, len(e.buf)})
 }
+
+// releaseNews lets go of the matches and actions of the owner just
+// computed (what news still points at is garbage now) and of a set too
+// large to keep.
+func (e *Engine) releaseNews() {
+	if cap(e.news) > maxKeptNews {
+		e.news = nil
+		return
+	}
+	clear(e.news)
+	e.news = e.news[:0]
+}
+
+// maxKeptNews is the most flows of one owner whose slots an engine keeps
+// for the next owner.
+const maxKeptNews = 1024
 
 // storeStaged stores the records the batch packed, one after the other
 // in arrays of up to recordChunkLen shared by the batch's records: made

@@ -239,7 +239,16 @@ func (p *Pipeline) Misses() []openflow.Flow {
 // Flows computes every flow owner o wants in snapshot s, from every
 // feature, placed on their datapaths.
 func (p *Pipeline) Flows(s *Snapshot, o Owner) []PlacedFlow {
-	out := &FlowSet{p: p}
+	return p.AppendFlows(nil, s, o)
+}
+
+// AppendFlows is Flows appended to dst: a caller computing owner after
+// owner passes the same slice back (dst[:0]) and the set grows once, not
+// once per owner (it was 10 % of a bulk load's allocation, issue 17).
+// The flows' matches and actions are never in dst's array, so they stay
+// valid after dst is reused.
+func (p *Pipeline) AppendFlows(dst []PlacedFlow, s *Snapshot, o Owner) []PlacedFlow {
+	out := &FlowSet{p: p, flows: dst}
 	// Hosts are remembered while one owner's flows are computed, not
 	// longer: a snapshot may be used again after its ports changed.
 	s.seen.at = false
@@ -309,11 +318,21 @@ type FlowSet struct {
 // On starts a flow on datapath dpid in table t: a table of the feature
 // adding it, or the pipeline's first table (where every feature may
 // classify what enters).
+//
+// It is small enough to inline, so a builder used where it was started
+// stays on the stack (one heap builder per flow was 5 % of a bulk load's
+// allocation).
 func (s *FlowSet) On(dpid uint64, t *Table) *FlowBuilder {
-	if s.p.owner[t] != s.feature && t != s.p.First() {
-		panic(fmt.Sprintf("pipeline: %s adds a flow to %s, a table of %s", s.feature.Name(), t.Name, s.p.owner[t].Name()))
-	}
+	s.checkTable(t)
 	return &FlowBuilder{set: s, dpid: dpid, t: t}
+}
+
+// checkTable panics unless the feature adding flows may add to t.
+func (s *FlowSet) checkTable(t *Table) {
+	if s.p.owner[t] == s.feature || t == s.p.First() {
+		return
+	}
+	panic(fmt.Sprintf("pipeline: %s adds a flow to %s, a table of %s", s.feature.Name(), t.Name, s.p.owner[t].Name()))
 }
 
 // First is the pipeline's first table.
