@@ -292,7 +292,18 @@ func streamable(rv reflect.Value) bool {
 func writeJSONList(w http.ResponseWriter, status int, rv reflect.Value) {
 	// Elements by address, as json.Marshal of the slice sees them (a
 	// MarshalJSON on the pointer applies).
-	first, err := json.Marshal(rv.Index(0).Addr().Interface())
+	// Elements that write their own JSON (topology.JSONAppender: hosts,
+	// route entries) are appended to one reused buffer.
+	var scratch []byte
+	encode := func(i int) ([]byte, error) {
+		e := rv.Index(i).Addr().Interface()
+		if a, ok := e.(topology.JSONAppender); ok {
+			scratch = a.AppendJSON(scratch[:0])
+			return scratch, nil
+		}
+		return json.Marshal(e)
+	}
+	first, err := encode(0)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, ErrorBody{Error: "internal error: encoding the response: " + err.Error()})
 		return
@@ -302,7 +313,7 @@ func writeJSONList(w http.ResponseWriter, status int, rv reflect.Value) {
 	_ = bw.WriteByte('[')
 	_, _ = bw.Write(first)
 	for i := 1; i < rv.Len(); i++ {
-		b, err := json.Marshal(rv.Index(i).Addr().Interface())
+		b, err := encode(i)
 		if err != nil {
 			return
 		}

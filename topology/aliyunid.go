@@ -144,11 +144,11 @@ func (w VSwitch) MarshalJSON() ([]byte, error) {
 // field (TestHostJSONIsMarshal), written by hand (jsonwrite.go) because
 // every host is marshaled on every store commit and in every listing.
 func (h Host) MarshalJSON() ([]byte, error) {
-	return h.appendJSON(make([]byte, 0, 256)), nil
+	return h.AppendJSON(make([]byte, 0, 256)), nil
 }
 
 // MarshalJSON writes the subnet with aliyun_id (its route entry ID), as
 // Host's (TestSubnetJSONIsMarshal).
 func (s Subnet) MarshalJSON() ([]byte, error) {
-	return s.appendJSON(make([]byte, 0, 160)), nil
+	return s.AppendJSON(make([]byte, 0, 160)), nil
 }

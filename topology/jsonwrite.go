@@ -12,7 +12,16 @@ import (
 // omitempty/omitzero, and json.Marshal's string escaping (HTML
 // characters, invalid UTF-8 and U+2028/U+2029 included).
 
-func (h *Host) appendJSON(b []byte) []byte {
+// JSONAppender is an object that writes its own JSON: AppendJSON appends
+// exactly what json.Marshal writes for it (compact, HTML-escaped), so a
+// writer may use it instead, without the reflection and the compaction
+// pass json.Marshal makes over a MarshalJSON's output.
+type JSONAppender interface {
+	AppendJSON(b []byte) []byte
+}
+
+// AppendJSON appends h as json.Marshal writes it.
+func (h *Host) AppendJSON(b []byte) []byte {
 	b = appendUintField(b, '{', "id", uint64(h.ID))
 	b = appendStringField(b, "vpc", h.VPC)
 	b = appendStringField(b, "name", h.Name)
@@ -54,7 +63,8 @@ func (h *Host) appendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
-func (s *Subnet) appendJSON(b []byte) []byte {
+// AppendJSON appends s as json.Marshal writes it.
+func (s *Subnet) AppendJSON(b []byte) []byte {
 	b = appendUintField(b, '{', "id", uint64(s.ID))
 	b = appendStringField(b, "vpc", s.VPC)
 	b = appendStringField(b, "name", s.Name)

@@ -100,7 +100,7 @@ func FuzzHostJSON(f *testing.F) {
 			t.Fatalf("host %+v:\n got %s\nwant %s", h, got, want)
 		}
 		s := Subnet{ID: id, VPC: vpc, Name: name, Host: iface, CIDR: netip.PrefixFrom(h.IP, int(port%33))}
-		if got, want := s.appendJSON(nil), subnetByReflection(t, s); !bytes.Equal(got, want) {
+		if got, want := s.AppendJSON(nil), subnetByReflection(t, s); !bytes.Equal(got, want) {
 			t.Fatalf("subnet %+v:\n got %s\nwant %s", s, got, want)
 		}
 	})
