@@ -43,8 +43,8 @@ const (
 	// initialMmapSize holds the store of ~300,000 hosts with their route
 	// entries before bbolt remaps (doubling) as the file grows.
 	initialMmapSize = 256 << 20
-	dirPerm     = 0o700
-	dbFilePerm  = 0o600
+	dirPerm         = 0o700
+	dbFilePerm      = 0o600
 )
 
 // Bolt is the default Backend: an embedded bbolt file on this machine.
