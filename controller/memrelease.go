@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
@@ -16,8 +15,8 @@ const releaseDelay = 200 * time.Millisecond
 // minHeld is the least heap beyond the live one worth handing back.
 const minHeld = 1 << 20
 
-// memRelease hands the heap's free memory back to the OS (forced
-// collections and a scavenge, collectAndFree) when the controller has been quiet
+// memRelease hands the heap's free memory back to the OS (a forced
+// collection and a scavenge, collectAndFree) when the controller has been quiet
 // for releaseDelay after sending or dumping flows, and the heap it keeps
 // mapped (objects, collected or not, and free memory not yet returned)
 // outgrew the live heap of the last release by a quarter (at least
@@ -42,11 +41,14 @@ func newMemRelease() *memRelease {
 	return &memRelease{heap: heapMapped, free: collectAndFree}
 }
 
-// collectAndFree collects twice, then hands free memory back: objects in
-// a sync.Pool survive one collection (the JSON encoder's buffer of the
-// last bulk response, ~1.5 MB for 5,000 hosts, was still there).
+// collectAndFree collects once and hands free memory back
+// (debug.FreeOSMemory). It collected twice before, for a sync.Pool's
+// objects, which survive one collection: the JSON encoder's buffer of a
+// bulk response (~1.5 MB for 5,000 hosts). Lists of hosts and route
+// entries no longer pass through that pool (topology.JSONAppender), and
+// the second collection was a second pause in the single changes that
+// came after a bulk load (issue 17).
 func collectAndFree() {
-	runtime.GC()
 	debug.FreeOSMemory()
 }
 

@@ -124,6 +124,24 @@ func printTable(w io.Writer, rs []result, cfg runConfig, markdown bool) {
 			return s
 		})
 
+	// What one more host costs, fixed costs left out: the binary's pages
+	// and the runtime's first spans of each size, which an empty
+	// controller has not touched yet, count in full against N=1,000.
+	if len(rs) > 1 {
+		prev := map[int]result{}
+		for i := 1; i < len(rs); i++ {
+			prev[rs[i].N] = rs[i-1]
+		}
+		add("  bytes/host from the previous N (the slope): after bulk / after restart", "", func(r result) string {
+			p, ok := prev[r.N]
+			if !ok || r.N <= p.N {
+				return "—"
+			}
+			slope := func(a, b int64) string { return num(int((a - b) / int64(r.N-p.N))) }
+			return slope(r.MemBulk.RSS, p.MemBulk.RSS) + " / " + slope(r.MemRestart.RSS, p.MemRestart.RSS)
+		})
+	}
+
 	scrapeOK := pct(last.Obs.Scrapes, 99) < targetScrape
 	add(fmt.Sprintf("GET /metrics p50 / p99 / max (%d scrapes)", len(last.Obs.Scrapes)),
 		fmt.Sprintf("< %v at N=%s (%s)", targetScrape, num(last.N), verdict(scrapeOK)), func(r result) string { return lat(r.Obs.Scrapes) })
