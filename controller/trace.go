@@ -58,12 +58,13 @@ func (t *traceCache) apply(changes map[uint64]*engine.PackedChanges) {
 // prepareTrace makes sure the switches a trace may visit (every switch
 // the engine has flows for) are indexed. An index is built without the
 // controller lock (at 50,000 hosts it takes seconds): the desired table
-// is copied under the lock, indexed outside it, and the changes computed
-// meanwhile are applied before it is used.
+// is taken under the lock (an engine.Table: the owners' immutable
+// records, nothing unpacked), read and indexed outside it, and the
+// changes computed meanwhile are applied before it is used.
 func (c *Controller) prepareTrace() {
 	c.mu.Lock()
 	var todo []uint64
-	tables := map[uint64]engine.DesiredTable{}
+	tables := map[uint64]*engine.Table{}
 	for _, dpid := range c.engine.Datapaths() {
 		if _, ok := c.trace.idx[dpid]; ok {
 			continue
@@ -72,17 +73,13 @@ func (c *Controller) prepareTrace() {
 			continue // another trace builds it; traceTables waits for nothing and builds under the lock if needed
 		}
 		todo = append(todo, dpid)
-		tables[dpid] = c.engine.Desired(dpid)
+		tables[dpid] = c.engine.Table(dpid)
 		c.trace.building[dpid] = &[][]engine.FlowChange{}
 	}
 	c.mu.Unlock()
 	for _, dpid := range todo {
-		flows := make([]openflow.Flow, 0, len(tables[dpid]))
-		for _, f := range tables[dpid] {
-			flows = append(flows, f)
-		}
+		x := indexOf(tables[dpid])
 		delete(tables, dpid)
-		x := trace.NewIndex(flows)
 		c.mu.Lock()
 		for _, cs := range *c.trace.building[dpid] {
 			x.Apply(cs)
@@ -93,6 +90,15 @@ func (c *Controller) prepareTrace() {
 		c.scheduleTraceSweep()
 		c.mu.Unlock()
 	}
+}
+
+// indexOf indexes a table's flows as it reads them: the desired table of
+// 100,000 hosts built as a DesiredTable first (~350 bytes a flow) made
+// the first trace's heap ~500 MB (issue 17).
+func indexOf(t *engine.Table) *trace.Index {
+	x := trace.NewIndex(nil)
+	t.Each(x.Put)
+	return x
 }
 
 // dropIdleTraces drops the indexes not used for the idle time and
@@ -138,12 +144,7 @@ func (c *Controller) traceTables(dpid uint64) (trace.Tables, error) {
 	c.dropIdleTraces(now)
 	x, ok := c.trace.idx[dpid]
 	if !ok {
-		desired := c.engine.Desired(dpid)
-		flows := make([]openflow.Flow, 0, len(desired))
-		for _, f := range desired {
-			flows = append(flows, f)
-		}
-		x = trace.NewIndex(flows)
+		x = indexOf(c.engine.Table(dpid))
 		c.trace.idx[dpid] = x
 	}
 	c.trace.used[dpid] = now
@@ -194,16 +195,18 @@ func (c *Controller) Trace(ctx context.Context, req trace.Request) (*trace.Resul
 func (c *Controller) simulate(ctx context.Context, req trace.Request) (*trace.Result, error) {
 	installed := map[uint64]*trace.Index{}
 	if req.Installed {
-		dumps, err := c.DumpAllFlows(ctx)
+		// Indexed as the dumps arrive, never held whole.
+		err := c.EachFlow(ctx, func(dpid uint64, fs *openflow.FlowStats) error {
+			x := installed[dpid]
+			if x == nil {
+				x = trace.NewIndex(nil)
+				installed[dpid] = x
+			}
+			x.Put(&fs.Flow)
+			return nil
+		})
 		if err != nil {
 			return nil, fmt.Errorf("reading the installed flows: %w", err)
-		}
-		for _, d := range dumps {
-			flows := make([]openflow.Flow, len(d.Flows))
-			for i := range d.Flows {
-				flows[i] = d.Flows[i].Flow
-			}
-			installed[d.DPID] = trace.NewIndex(flows)
 		}
 	}
 	c.prepareTrace()

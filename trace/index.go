@@ -84,7 +84,7 @@ func NewIndex(flows []openflow.Flow) *Index {
 	x := &Index{tables: map[uint8]*tableIndex{}, pk: openflow.NewPacker(), seed: maphash.MakeSeed(),
 		recs: make([]string, 1, len(flows)+1)}
 	for i := range flows {
-		x.add(&flows[i])
+		x.add(&flows[i], flows[i].Key())
 	}
 	return x
 }
@@ -98,13 +98,28 @@ func (x *Index) Len() int { return x.n }
 func (x *Index) Apply(changes []engine.FlowChange) {
 	for i := range changes {
 		ch := &changes[i]
-		if slot, ok := x.find(ch.Flow.Key()); ok {
-			x.remove(slot)
+		if ch.Delete {
+			if slot, ok := x.find(ch.Flow.Key()); ok {
+				x.remove(slot)
+			}
+			continue
 		}
-		if !ch.Delete {
-			x.add(&ch.Flow)
-		}
+		x.Put(&ch.Flow)
 	}
+}
+
+// Put adds f, replacing the flow with its key if there is one: fed the
+// flows of an engine.Table (Table.Each) it indexes Desired without it
+// being built. f is not kept.
+func (x *Index) Put(f *openflow.Flow) {
+	k := f.Key()
+	if slot, ok := x.find(k); ok {
+		if x.read(slot).SameContent(f) {
+			return // a shared flow again, from its next owner
+		}
+		x.remove(slot)
+	}
+	x.add(f, k)
 }
 
 // Get returns the flow with key k.
@@ -196,7 +211,8 @@ func sameValues(g *group, f *openflow.Flow, get func(i int) uint64) bool {
 	return true
 }
 
-func (x *Index) add(f *openflow.Flow) {
+// add indexes f, whose key is k.
+func (x *Index) add(f *openflow.Flow, k openflow.Key) {
 	t := x.tables[f.Table]
 	if t == nil {
 		t = &tableIndex{groups: map[string]*group{}}
@@ -226,7 +242,7 @@ func (x *Index) add(f *openflow.Flow) {
 	}
 	g.flows.Add(x.valuesHash(g.fields, func(i int) uint64 { return f.Match[i].Value }), slot)
 	g.n++
-	x.byKey.Add(x.keyHash(f.Key()), slot)
+	x.byKey.Add(x.keyHash(k), slot)
 	x.n++
 }
 

@@ -47,6 +47,7 @@ type env struct {
 
 	ctrl     *netlab.Process
 	logPath  string
+	name     string // the lab's name: the prefix of its kept logs
 	logLevel string
 	starts   int
 	verbose  bool
@@ -61,7 +62,7 @@ func newEnv(ctx context.Context, name, bin, logLevel string, verbose bool, bridg
 	if err != nil {
 		return nil, err
 	}
-	e := &env{lab: lab, bin: bin, dataDir: filepath.Join(lab.Dir(), "vpcflow-data"), logLevel: logLevel, verbose: verbose}
+	e := &env{name: name, lab: lab, bin: bin, dataDir: filepath.Join(lab.Dir(), "vpcflow-data"), logLevel: logLevel, verbose: verbose}
 	fail := func(err error) (*env, error) {
 		_ = lab.Close()
 		return nil, err
@@ -427,8 +428,8 @@ func (e *env) logProblems(max int) []string {
 }
 
 // copyLogs copies the controller's logs and ovs-vswitchd's log to dir,
-// named n<N>-<file>.
-func (e *env) copyLogs(dir string, n int) error {
+// each named after the env (vpcbench-1000-vpcflow-1.log).
+func (e *env) copyLogs(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -441,7 +442,7 @@ func (e *env) copyLogs(dir string, n int) error {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("n%d-%s", n, filepath.Base(f))), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, e.name+"-"+filepath.Base(f)), b, 0o644); err != nil {
 			return err
 		}
 	}

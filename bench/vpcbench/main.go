@@ -191,7 +191,7 @@ func runOne(ctx context.Context, cfg runConfig, n int, prof *profiler) (res resu
 			fmt.Fprintf(os.Stderr, "   controller said: %s\n", w)
 		}
 		if cfg.keepLogs != "" {
-			if kerr := e.copyLogs(cfg.keepLogs, n); kerr != nil {
+			if kerr := e.copyLogs(cfg.keepLogs); kerr != nil {
 				fmt.Fprintf(os.Stderr, "   keeping logs: %v\n", kerr)
 			}
 		}
@@ -422,6 +422,11 @@ func runOne(ctx context.Context, cfg runConfig, n int, prof *profiler) (res resu
 	// ---- 4. the bulk load again in smaller requests, into a fresh
 	// controller and OVS ----
 	if cfg.batchSmall > 0 {
+		if cfg.keepLogs != "" {
+			if kerr := e.copyLogs(cfg.keepLogs); kerr != nil {
+				fmt.Fprintf(os.Stderr, "   keeping logs: %v\n", kerr)
+			}
+		}
 		if err := e.close(); err != nil {
 			return res, err
 		}

@@ -82,7 +82,7 @@ func runSecurityGroups(ctx context.Context, bin string, hosts, groups, rules, op
 			fmt.Fprintf(os.Stderr, "controller log %s (tail):\n%s\n", e.logPath, tailFile(e.logPath, 15))
 		}
 		if keepLogs != "" {
-			if kerr := e.copyLogs(filepath.Join(keepLogs, "sg"), hosts); kerr != nil {
+			if kerr := e.copyLogs(keepLogs); kerr != nil {
 				fmt.Fprintf(os.Stderr, "   keeping logs: %v\n", kerr)
 			}
 		}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/vpcflow/vpcflow/controller/pipeline"
@@ -139,4 +140,51 @@ func installedIn(fs []openflow.Flow, table uint8) []openflow.Flow {
 		}
 	}
 	return out
+}
+
+// TestTableEachIsDesired: a Table's flows, kept by key as they come
+// (later ones replacing earlier ones), are Desired, also for a key two
+// owners contest with different content (Desired holds the first owner's;
+// each record carries its owner's copy), and a switch diffed against the
+// Table gets that same flow.
+func TestTableEachIsDesired(t *testing.T) {
+	w := newWorld(t)
+	w.addHost("a", "10.0.0.5", "02:00:00:00:00:05", 1)
+	w.addHost("b", "10.0.0.6", "02:00:00:00:00:06", 2)
+	w.apply(topology.Create(&topology.Subnet{VPC: "v", CIDR: netip.MustParsePrefix("172.18.1.0/24"), Host: "a"}))
+	// The contest: owners 901 and 902 want one shared key, 901 first.
+	f1 := openflow.Flow{Table: 30, Priority: 200, Cookie: 1, Actions: []openflow.Action{openflow.Output(1)}}
+	f2 := f1
+	f2.Actions = []openflow.Action{openflow.Output(2)}
+	out := &changeSet{lists: map[uint64][]FlowChange{}}
+	before := map[slot]*openflow.Flow{}
+	for _, c := range []struct {
+		id uint32
+		f  openflow.Flow
+	}{{901, f1}, {902, f2}} {
+		o := pipeline.Owner{Kind: pipeline.OwnerHost, ID: c.id}
+		w.e.take(o, 1, &c.f, out, before)
+		w.e.recs.set(o, string(w.e.pack(nil, []pipeline.PlacedFlow{{DPID: 1, Flow: c.f}})))
+	}
+	desired := w.e.Desired(1)
+	if got := desired[f1.Key()]; got.ActionsString() != "output:1" {
+		t.Fatalf("Desired holds %s for the contested key, want the first owner's", got.ActionsString())
+	}
+	kept := DesiredTable{}
+	w.e.Table(1).Each(func(f *openflow.Flow) { kept[f.Key()] = openflow.CloneFlow(f) })
+	if got, want := flowsText(Sorted(kept)), flowsText(Sorted(desired)); got != want {
+		t.Errorf("Table.Each kept by key:\n%s\nDesired:\n%s", got, want)
+	}
+	if got, want := changesText(streamDiff(w.e, -1, nil)), changesText(DiffTable(w.e.Pipeline(), desired, nil)); got != want {
+		t.Errorf("Table diff against an empty switch:\n%s\nDiffTable:\n%s", got, want)
+	}
+}
+
+func flowsText(fs []openflow.Flow) string {
+	var b strings.Builder
+	for _, f := range fs {
+		b.WriteString(f.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
