@@ -15,11 +15,11 @@ import (
 // reconciliation takes it under the caller's lock and diffs against it
 // after letting go (Diff).
 type Table struct {
-	p     *pipeline.Pipeline
-	dpid  uint64
-	only  int // table ID, or -1 for every table
-	r     *recordReader
-	recs  []string // owners' records with flows on dpid
+	p    *pipeline.Pipeline
+	dpid uint64
+	only int // table ID, or -1 for every table
+	r    *recordReader
+	recs []string // owners' records with flows on dpid
 	// extra is the pipeline's defaults (the first nDefaults) and the
 	// shared flows on dpid. The table's flows come in Desired's order:
 	// defaults, owners' records, shared flows; a later flow with a key
