@@ -84,31 +84,43 @@ func parseMeta(b []byte) (boltMeta, error) {
 // long as its newest valid meta page says. A missing file is ErrNoStore;
 // anything else wrong is ErrCorrupt, with what is wrong.
 func CheckFile(path string) error {
+	_, err := checkFile(path)
+	return err
+}
+
+// InUse checks the store file as CheckFile does and says how many of its
+// bytes its last transaction uses: bbolt grows the file ahead of what it
+// holds (16 MB steps for a store mapped as vpcflow maps it).
+func InUse(path string) (int64, error) {
+	return checkFile(path)
+}
+
+func checkFile(path string) (int64, error) {
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w: %s does not exist", ErrNoStore, path)
+		return 0, fmt.Errorf("%w: %s does not exist", ErrNoStore, path)
 	}
 	if err != nil {
-		return fmt.Errorf("store %s: %w", path, err)
+		return 0, fmt.Errorf("store %s: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%w: %s is not a regular file (%s)", ErrCorrupt, path, fi.Mode().Type())
+		return 0, fmt.Errorf("%w: %s is not a regular file (%s)", ErrCorrupt, path, fi.Mode().Type())
 	}
 	if fi.Size() == 0 {
-		return fmt.Errorf("%w: %s is empty (0 bytes): truncated, or never written", ErrCorrupt, path)
+		return 0, fmt.Errorf("%w: %s is empty (0 bytes): truncated, or never written", ErrCorrupt, path)
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("store %s: %w", path, err)
+		return 0, fmt.Errorf("store %s: %w", path, err)
 	}
 	defer f.Close()
 	head := make([]byte, min(fi.Size(), 64<<10))
 	if _, err := io.ReadFull(f, head); err != nil {
-		return fmt.Errorf("store %s: reading its header: %w", path, err)
+		return 0, fmt.Errorf("store %s: reading its header: %w", path, err)
 	}
 	m0, err0 := parseMeta(head)
 	if err0 != nil && (len(head) < boltPageHeader+4 || binary.LittleEndian.Uint32(head[boltPageHeader:]) != boltMagic) {
-		return fmt.Errorf("%w: %s is not a bbolt file (%v): not a vpcflow store", ErrCorrupt, path, err0)
+		return 0, fmt.Errorf("%w: %s is not a bbolt file (%v): not a vpcflow store", ErrCorrupt, path, err0)
 	}
 	// The second meta page sits one page in: the page size comes from the
 	// first meta page if it is valid, else the usual 4 KiB.
@@ -124,22 +136,23 @@ func CheckFile(path string) error {
 	var m boltMeta
 	switch {
 	case err0 != nil && err1 != nil:
-		return fmt.Errorf("%w: %s: both bbolt meta pages are invalid (%v; %v)", ErrCorrupt, path, err0, err1)
+		return 0, fmt.Errorf("%w: %s: both bbolt meta pages are invalid (%v; %v)", ErrCorrupt, path, err0, err1)
 	case err0 == nil && (err1 != nil || m0.txid >= m1.txid):
 		m = m0
 	default:
 		m = m1
 	}
 	if m.pageSize < 512 || m.pageSize > 1<<20 || m.pageSize&(m.pageSize-1) != 0 {
-		return fmt.Errorf("%w: %s: implausible page size %d", ErrCorrupt, path, m.pageSize)
+		return 0, fmt.Errorf("%w: %s: implausible page size %d", ErrCorrupt, path, m.pageSize)
 	}
 	if m.pgid < boltMinPages {
-		return fmt.Errorf("%w: %s: meta page claims %d pages", ErrCorrupt, path, m.pgid)
+		return 0, fmt.Errorf("%w: %s: meta page claims %d pages", ErrCorrupt, path, m.pgid)
 	}
-	if want := int64(m.pgid) * int64(m.pageSize); fi.Size() < want {
-		return fmt.Errorf("%w: %s is truncated: %d bytes, its last transaction needs %d", ErrCorrupt, path, fi.Size(), want)
+	want := int64(m.pgid) * int64(m.pageSize)
+	if fi.Size() < want {
+		return 0, fmt.Errorf("%w: %s is truncated: %d bytes, its last transaction needs %d", ErrCorrupt, path, fi.Size(), want)
 	}
-	return nil
+	return want, nil
 }
 
 // guard runs fn, turning a panic — and, with SetPanicOnFault, a fault on

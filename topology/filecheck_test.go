@@ -304,3 +304,25 @@ func TestOpenUpgradeFromSchema3(t *testing.T) {
 		return nil
 	}))
 }
+
+// TestInUseIsWhatTheLastTransactionNeeds: bbolt grows the file ahead of
+// its pages; InUse is the part in use (what a copy would hold), and a file
+// cut below it is refused as CheckFile refuses it.
+func TestInUseIsWhatTheLastTransactionNeeds(t *testing.T) {
+	path := storeWithData(t, t.TempDir())
+	fi, err := os.Stat(path)
+	must(t, err)
+	used, err := InUse(path)
+	must(t, err)
+	if used <= 0 || used%4096 != 0 || used >= fi.Size() {
+		t.Fatalf("in use %d of a %d-byte file: want whole pages, fewer than the file's", used, fi.Size())
+	}
+	must(t, os.Truncate(path, used))
+	if again, err := InUse(path); err != nil || again != used {
+		t.Fatalf("cut to what is in use: InUse %d, %v; want %d", again, err, used)
+	}
+	must(t, os.Truncate(path, used-4096))
+	if _, err := InUse(path); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("cut below what is in use: %v, want ErrCorrupt", err)
+	}
+}
