@@ -59,7 +59,7 @@ func (g *gatedDatapath) release() {
 	}
 }
 
-func (g *gatedDatapath) Apply(ctx context.Context, mods []openflow.FlowMod) error {
+func (g *gatedDatapath) ApplySeq(ctx context.Context, mods openflow.FlowMods) error {
 	g.mu.Lock()
 	gate := g.gate
 	g.mu.Unlock()
@@ -72,7 +72,7 @@ func (g *gatedDatapath) Apply(ctx context.Context, mods []openflow.FlowMod) erro
 			return ctx.Err()
 		}
 	}
-	return g.Datapath.Apply(ctx, mods)
+	return g.Datapath.ApplySeq(ctx, mods)
 }
 
 // rig is the API over a real controller and store, with one in-memory

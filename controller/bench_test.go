@@ -164,8 +164,14 @@ func (d *benchDatapath) DumpTable(context.Context, uint8) ([]openflow.FlowStats,
 	return nil, nil
 }
 func (d *benchDatapath) TableStats(context.Context) ([]openflow.TableStats, error) { return nil, nil }
-func (d *benchDatapath) Apply(_ context.Context, mods []openflow.FlowMod) error {
-	d.mods.Add(int64(len(mods)))
+func (d *benchDatapath) ApplySeq(_ context.Context, mods openflow.FlowMods) error {
+	var m openflow.FlowMod
+	for i := range mods.Len() { // read as the switch does
+		if err := mods.At(i, &m); err != nil {
+			return err
+		}
+	}
+	d.mods.Add(int64(mods.Len()))
 	return nil
 }
 

@@ -34,7 +34,10 @@ type Datapath interface {
 	DumpTable(ctx context.Context, table uint8) ([]openflow.FlowStats, error)
 	// TableStats returns the number of flows in every table.
 	TableStats(ctx context.Context) ([]openflow.TableStats, error)
-	Apply(ctx context.Context, mods []openflow.FlowMod) error
+	// ApplySeq applies a batch of flow-mods all or nothing (one bundle),
+	// reading them one at a time as it sends them: a batch is never
+	// held as Go values (engine.PackedChanges).
+	ApplySeq(ctx context.Context, mods openflow.FlowMods) error
 	Close()
 	// Meters (see meters.go): the pipeline's meters are switch state
 	// like flows.

@@ -81,7 +81,7 @@ func (d *roleDatapath) DumpFlows(ctx context.Context) ([]openflow.FlowStats, err
 	return d.Datapath.DumpFlows(ctx)
 }
 
-func (d *roleDatapath) Apply(ctx context.Context, mods []openflow.FlowMod) error {
+func (d *roleDatapath) ApplySeq(ctx context.Context, mods openflow.FlowMods) error {
 	d.mu.Lock()
 	slave := d.role == openflow.RoleSlave
 	d.mu.Unlock()
@@ -89,8 +89,8 @@ func (d *roleDatapath) Apply(ctx context.Context, mods []openflow.FlowMod) error
 		d.log("apply=refused")
 		return &openflow.OFError{Type: 1, Code: 10} // OFPBRC_IS_SLAVE
 	}
-	d.log(fmt.Sprintf("apply(%d)", len(mods)))
-	return d.Datapath.Apply(ctx, mods)
+	d.log(fmt.Sprintf("apply(%d)", mods.Len()))
+	return d.Datapath.ApplySeq(ctx, mods)
 }
 
 // fakeLeadership is the election as the controller sees it.

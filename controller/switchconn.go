@@ -327,28 +327,12 @@ func (s *switchConn) fail(err error) {
 	s.queue = nil
 }
 
-// seqApplier is a Datapath that reads a batch's flow-mods one at a time
-// as it sends them (*openflow.Switch does).
-type seqApplier interface {
-	ApplySeq(ctx context.Context, mods openflow.FlowMods) error
-}
-
-// applyMods applies mods on dp, read one at a time as they are sent when
-// dp can, else as a list.
+// applyMods applies mods on dp (nothing for an empty batch).
 func applyMods(ctx context.Context, dp Datapath, mods openflow.FlowMods) error {
 	if mods == nil || mods.Len() == 0 {
 		return nil
 	}
-	if a, ok := dp.(seqApplier); ok {
-		return a.ApplySeq(ctx, mods)
-	}
-	ms := make([]openflow.FlowMod, mods.Len())
-	for i := range ms {
-		if err := mods.At(i, &ms[i]); err != nil {
-			return fmt.Errorf("flow-mod #%d: %w", i, err)
-		}
-	}
-	return dp.Apply(ctx, ms)
+	return dp.ApplySeq(ctx, mods)
 }
 
 // modCounter is a batch that knows how many of its mods install and

@@ -122,6 +122,20 @@ type FlowMods interface {
 	At(i int, m *FlowMod) error
 }
 
+// ListOf reads every flow-mod of mods into a list of their own (for a
+// switch that is not one: test doubles, which keep what they are sent).
+func ListOf(mods FlowMods) ([]FlowMod, error) {
+	out := make([]FlowMod, mods.Len())
+	for i := range out {
+		var m FlowMod
+		if err := mods.At(i, &m); err != nil {
+			return nil, fmt.Errorf("flow-mod #%d: %w", i, err)
+		}
+		out[i] = FlowMod{Command: m.Command, Flow: CloneFlow(&m.Flow), CookieMask: m.CookieMask}
+	}
+	return out, nil
+}
+
 // ModList is a FlowMods held as values.
 type ModList []FlowMod
 

@@ -81,10 +81,12 @@ func TestServeStoreErrors(t *testing.T) {
 			mustT(t, os.WriteFile(filepath.Join(dir, "vpcflow.db"), nil, 0o600))
 		}, exitBadStore, "is empty (0 bytes)"},
 		{"truncated", func(dir string) {
+			// A third of the pages in use (bbolt grows the file ahead of
+			// them: a third of the file could still hold them all).
 			p := storeWithVPCs(t, dir, 300)
-			fi, err := os.Stat(p)
+			used, err := topology.InUse(p)
 			mustT(t, err)
-			mustT(t, os.Truncate(p, fi.Size()/3))
+			mustT(t, os.Truncate(p, used/3))
 		}, exitBadStore, "is truncated"},
 		{"random bytes", func(dir string) {
 			mustT(t, os.MkdirAll(dir, 0o700))

@@ -177,9 +177,13 @@ func (d *Datapath) Requests() (tableStats, dumps int) {
 	return d.tableStats, d.dumps
 }
 
-// Apply applies mods in order, all or nothing.
-func (d *Datapath) Apply(ctx context.Context, mods []openflow.FlowMod) error {
+// ApplySeq applies mods in order, all or nothing.
+func (d *Datapath) ApplySeq(ctx context.Context, seq openflow.FlowMods) error {
 	if err := d.wait(ctx); err != nil {
+		return err
+	}
+	mods, err := openflow.ListOf(seq)
+	if err != nil {
 		return err
 	}
 	d.mu.Lock()

@@ -58,7 +58,7 @@ func (h *heldSwitch) release() {
 	}
 }
 
-func (h *heldSwitch) Apply(ctx context.Context, mods []openflow.FlowMod) error {
+func (h *heldSwitch) ApplySeq(ctx context.Context, mods openflow.FlowMods) error {
 	h.mu.Lock()
 	gate := h.gate
 	h.mu.Unlock()
@@ -69,7 +69,7 @@ func (h *heldSwitch) Apply(ctx context.Context, mods []openflow.FlowMod) error {
 			return ctx.Err()
 		}
 	}
-	return h.Datapath.Apply(ctx, mods)
+	return h.Datapath.ApplySeq(ctx, mods)
 }
 
 // stack is vpcflow in-process as `vpcflow serve` wires it: one store, one
