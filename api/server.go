@@ -292,16 +292,24 @@ func streamable(rv reflect.Value) bool {
 func writeJSONList(w http.ResponseWriter, status int, rv reflect.Value) {
 	// Elements by address, as json.Marshal of the slice sees them (a
 	// MarshalJSON on the pointer applies).
-	// Elements that write their own JSON (topology.JSONAppender: hosts,
-	// route entries) are appended to one reused buffer.
+	// Hosts and route entries write their own JSON into one reused
+	// buffer, chosen by concrete type (an interface would also match a
+	// type that embeds one and has more fields).
 	var scratch []byte
-	encode := func(i int) ([]byte, error) {
-		e := rv.Index(i).Addr().Interface()
-		if a, ok := e.(topology.JSONAppender); ok {
-			scratch = a.AppendJSON(scratch[:0])
+	encode := func(i int) (b []byte, err error) {
+		switch e := rv.Index(i).Addr().Interface().(type) {
+		case *HostInfo:
+			scratch, err = e.appendJSON(scratch[:0])
+			return scratch, err
+		case *topology.Host:
+			scratch = e.AppendJSON(scratch[:0])
 			return scratch, nil
+		case *topology.Subnet:
+			scratch = e.AppendJSON(scratch[:0])
+			return scratch, nil
+		default:
+			return json.Marshal(e)
 		}
-		return json.Marshal(e)
 	}
 	first, err := encode(0)
 	if err != nil {

@@ -201,15 +201,17 @@ type HostInfo struct {
 // included), with the attachment: the promoted Host.MarshalJSON alone
 // would leave the attachment out.
 func (h HostInfo) MarshalJSON() ([]byte, error) {
-	b, err := json.Marshal(h.Host)
-	if err != nil {
-		return nil, err
-	}
+	return h.appendJSON(nil)
+}
+
+// appendJSON appends what MarshalJSON returns.
+func (h *HostInfo) appendJSON(b []byte) ([]byte, error) {
 	a, err := json.Marshal(h.Attachment)
 	if err != nil {
 		return nil, err
 	}
-	out := append(b[:len(b)-1], `,"attachment":`...)
-	out = append(out, a...)
-	return append(out, '}'), nil
+	b = h.Host.AppendJSON(b)
+	b = append(b[:len(b)-1], `,"attachment":`...)
+	b = append(b, a...)
+	return append(b, '}'), nil
 }

@@ -7,8 +7,10 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 
+	"github.com/vpcflow/vpcflow/controller"
 	"github.com/vpcflow/vpcflow/topology"
 )
 
@@ -29,6 +31,17 @@ func TestLongListsStreamAsMarshal(t *testing.T) {
 			IP: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), MAC: topology.MAC{2, 0, 0, 0, byte(i >> 8), byte(i)},
 			DPID: 1, OFPort: uint32(i + 1)}
 	}
+	// As GET …/hosts lists them: the host and where it is attached. It
+	// embeds topology.Host: the list must not write the host alone.
+	infos := make([]HostInfo, len(hosts))
+	for i := range infos {
+		infos[i] = HostInfo{Host: hosts[i], Attachment: controller.HostAttachment{State: "attached", DPID: 1, OFPort: uint32(i + 1)}}
+	}
+	subnets := make([]topology.Subnet, streamMin)
+	for i := range subnets {
+		subnets[i] = topology.Subnet{ID: uint32(i + 1), VPC: "v", Name: fmt.Sprintf("s%d", i),
+			CIDR: netip.PrefixFrom(netip.AddrFrom4([4]byte{11, 0, byte(i >> 8), byte(i)}), 32), Host: "h&"}
+	}
 	marshaled := make([]ptrMarshaled, streamMin)
 	for i := range marshaled {
 		marshaled[i].N = i
@@ -40,6 +53,8 @@ func TestLongListsStreamAsMarshal(t *testing.T) {
 		stream bool
 	}{
 		{"hosts", hosts, true},
+		{"hosts with their attachment", infos, true},
+		{"route entries", subnets, true},
 		{"pointer marshalers", marshaled, true},
 		{"bytes", bytes, false},
 		{"short", hosts[:streamMin-1], false},
@@ -56,6 +71,9 @@ func TestLongListsStreamAsMarshal(t *testing.T) {
 			}
 			if got := rec.Body.String(); got != string(want)+"\n" {
 				t.Fatalf("body differs from json.Marshal:\n got %.200s…\nwant %.200s…", got, want)
+			}
+			if _, ok := tc.v.([]HostInfo); ok && strings.Count(rec.Body.String(), `"attachment":{"state":"attached"`) != len(infos) {
+				t.Fatalf("hosts listed without their attachment: %.300s…", rec.Body.String())
 			}
 			if got := streamable(reflect.ValueOf(tc.v)); got != tc.stream {
 				t.Fatalf("streamed: %v, want %v", got, tc.stream)

@@ -6,19 +6,13 @@ import (
 )
 
 // The stored and API forms of the kinds there are many of (hosts and
-// route entries), written without reflection. Each writes exactly what
+// route entries), written without reflection. Writers pick them by the
+// concrete type, never by an interface: a type embedding Host (the API's
+// HostInfo) would have AppendJSON promoted and lose its own fields. Each writes exactly what
 // json.Marshal writes for the struct's tags (TestHostJSONIsMarshal,
 // TestSubnetJSONIsMarshal and FuzzHostJSON compare them): field order,
 // omitempty/omitzero, and json.Marshal's string escaping (HTML
 // characters, invalid UTF-8 and U+2028/U+2029 included).
-
-// JSONAppender is an object that writes its own JSON: AppendJSON appends
-// exactly what json.Marshal writes for it (compact, HTML-escaped), so a
-// writer may use it instead, without the reflection and the compaction
-// pass json.Marshal makes over a MarshalJSON's output.
-type JSONAppender interface {
-	AppendJSON(b []byte) []byte
-}
 
 // AppendJSON appends h as json.Marshal writes it.
 func (h *Host) AppendJSON(b []byte) []byte {
