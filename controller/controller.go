@@ -193,7 +193,7 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 		ambiguous:     map[uint32]string{},
 		trace:         newTraceCache(),
 		uplinks:       newUplinkState(),
-		release:       newMemRelease(),
+		release:       newMemRelease(store),
 	}
 	if c.chassis == nil {
 		c.chassis = &OVSDBChassis{Log: log.Named("chassis"), TLS: opts.OVSDBTLS}

@@ -5,6 +5,8 @@ import (
 	"runtime/metrics"
 	"sync"
 	"time"
+
+	"github.com/vpcflow/vpcflow/topology"
 )
 
 // releaseDelay is how long the controller must have been without a flow
@@ -37,8 +39,14 @@ type memRelease struct {
 	free func()
 }
 
-func newMemRelease() *memRelease {
-	return &memRelease{heap: heapMapped, free: collectAndFree}
+// newMemRelease releases the heap and what st keeps mapped of its file.
+func newMemRelease(st *topology.Store) *memRelease {
+	return &memRelease{heap: heapMapped, free: func() {
+		collectAndFree()
+		if st != nil {
+			st.ReleaseMapped()
+		}
+	}}
 }
 
 // collectAndFree collects once and hands free memory back

@@ -174,6 +174,18 @@ func (b *Bolt) String() string { return "bbolt " + b.path }
 // Close closes the file.
 func (b *Bolt) Close() error { return b.db.Close() }
 
+// DropMappedPages takes the pages of the memory map that commits read
+// (the tree's branches they walk) out of resident memory again, as
+// loading does: with the map reserved up front (initialMmapSize) nothing
+// else ever drops them, and a bulk load of 100,000 hosts left ~3.5 MiB
+// (35 bytes a host) resident.
+func (b *Bolt) DropMappedPages() {
+	_ = b.db.View(func(tx *bolt.Tx) error {
+		dropMappedPages(b.db, tx)
+		return nil
+	})
+}
+
 // initBuckets creates the buckets a new store needs, and upgrades an older
 // schema. It returns the schema version it upgraded from, if it did.
 func initBuckets(db *bolt.DB) (upgradedFrom string, err error) {

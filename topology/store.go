@@ -125,6 +125,23 @@ func NewStore(ctx context.Context, backend Backend, log *zap.Logger) (*Store, er
 // Backend is what the store writes to.
 func (s *Store) Backend() Backend { return s.backend }
 
+// pageDropper is a backend that keeps pages of a file mapped (Bolt).
+type pageDropper interface{ DropMappedPages() }
+
+// ReleaseMapped takes what the backend keeps mapped of its file out of
+// resident memory (the store itself serves reads from memory); nothing for
+// a backend without a file.
+func (s *Store) ReleaseMapped() {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return
+	}
+	if d, ok := s.backend.(pageDropper); ok {
+		d.DropMappedPages()
+	}
+}
+
 // Close closes the backend. Read keeps working on the last state; Apply
 // fails with ErrClosed.
 func (s *Store) Close() error {
