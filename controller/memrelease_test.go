@@ -10,7 +10,7 @@ import (
 // TestMemReleaseOncePerQuietSpell: a run of batches looks at the heap
 // once, after the run (not once per batch), and hands memory back only
 // when the mapped heap outgrew the live heap of the last release by more
-// than a quarter, and by at least minHeld (a smaller live heap of a later
+// than a sixteenth, and by at least minHeld (a smaller live heap of a later
 // collection counts); a nil release (switches
 // outside a controller) is a no-op.
 func TestMemReleaseOncePerQuietSpell(t *testing.T) {
@@ -41,10 +41,10 @@ func TestMemReleaseOncePerQuietSpell(t *testing.T) {
 	if c := checks.Load(); c != 2 { // the look, and the reading after the release
 		t.Fatalf("a run of 5 batches looked at the heap %d times, want once (and once after releasing)", c)
 	}
-	mapped.Store(120 << 20) // a fifth above the last release's live heap
+	mapped.Store(105 << 20) // a twentieth above the last release's live heap
 	m.after()
 	quiet(1)
-	mapped.Store(130 << 20) // more than a quarter
+	mapped.Store(107 << 20) // more than a sixteenth
 	m.after()
 	quiet(2)
 	live.Store(1 << 20) // objects deleted: a small heap, where minHeld counts
