@@ -5,6 +5,7 @@ import (
 	"runtime/metrics"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/vpcflow/vpcflow/topology"
 )
@@ -47,10 +48,16 @@ type memRelease struct {
 }
 
 // newMemRelease releases the heap and what st keeps mapped of its file.
+// It holds st weakly: a pending release must not keep a controller's
+// store (all its objects) alive once nothing else does.
 func newMemRelease(st *topology.Store) *memRelease {
+	var ws weak.Pointer[topology.Store]
+	if st != nil {
+		ws = weak.Make(st)
+	}
 	return &memRelease{heap: heapMapped, free: func() {
 		collectAndFree()
-		if st != nil {
+		if st := ws.Value(); st != nil {
 			st.ReleaseMapped()
 		}
 	}}
