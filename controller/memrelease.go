@@ -67,7 +67,7 @@ func newMemRelease(st *topology.Store) *memRelease {
 // (debug.FreeOSMemory). It collected twice before, for a sync.Pool's
 // objects, which survive one collection: the JSON encoder's buffer of a
 // bulk response (~1.5 MB for 5,000 hosts). Lists of hosts and route
-// entries no longer pass through that pool (topology.JSONAppender), and
+// entries no longer pass through that pool (they write their own JSON), and
 // the second collection was a second pause in the single changes that
 // came after a bulk load (issue 17).
 func collectAndFree() {
