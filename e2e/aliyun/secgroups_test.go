@@ -293,9 +293,21 @@ func restList(t *testing.T, n *netlab.Node, path string) []map[string]any {
 }
 
 // forwardToNode listens on this process's loopback and forwards each
-// connection to addr inside node n; it returns the local host:port.
+// connection to addr inside node n; it returns the local host:port once
+// addr accepts connections (vpcflow serve opens its Aliyun listener just
+// after the REST API the tests wait for: a first SDK call in between got
+// EOF from the forwarder).
 func forwardToNode(t *testing.T, n *netlab.Node, addr string) string {
 	t.Helper()
+	eventually(t, addr+" listening", 20*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		c, err := n.Dial(ctx, "tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
 	t.Cleanup(func() { ln.Close() })
