@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/vpcflow/vpcflow/controller/pipeline"
+	"github.com/vpcflow/vpcflow/openflow"
 	"github.com/vpcflow/vpcflow/topology"
 )
 
@@ -32,18 +33,16 @@ func (c *Controller) Drops(ctx context.Context) (DropReport, error) {
 		if !ok {
 			continue
 		}
-		stats, err := sc.dp.DumpFlows(ctx)
-		if err != nil {
-			return DropReport{}, fmt.Errorf("dumping flows of %s: %w", info.DPID, err)
-		}
+		// Summed as the dump arrives, never held whole (a million flows
+		// decoded at once were hundreds of MB).
 		sd := SwitchDrops{DPID: info.DPID, Bridge: info.Bridge, Drops: c.newDropCounters()}
-		for _, s := range stats {
+		err := dumpFlows(ctx, sc.dp, func(s *openflow.FlowStats) error {
 			if len(s.Flow.Actions) != 0 {
-				continue
+				return nil
 			}
 			ck := pipeline.ParseCookie(s.Flow.Cookie)
 			if !ck.Ours || ck.Reason == pipeline.DropNone || ck.Reason == pipeline.DropTooBig {
-				continue // too_big is counted by the controller, below
+				return nil // too_big is counted by the controller, below
 			}
 			sd.Drops.Add(c.dropName(ck.Reason), s.Packets)
 			if ck.Owner == pipeline.OwnerHost {
@@ -57,6 +56,10 @@ func (c *Controller) Drops(ctx context.Context) (DropReport, error) {
 			if ck.Owner == pipeline.OwnerSubnet && ck.Reason == pipeline.DropSpoofed {
 				bySubnet = append(bySubnet, subnetSpoof{info.DPID, ck.ID, s.Packets})
 			}
+			return nil
+		})
+		if err != nil {
+			return DropReport{}, fmt.Errorf("dumping flows of %s: %w", info.DPID, err)
 		}
 		report.Switches = append(report.Switches, sd)
 	}
