@@ -291,25 +291,22 @@ func streamable(rv reflect.Value) bool {
 // body short, so no client takes it for a whole list.
 func writeJSONList(w http.ResponseWriter, status int, rv reflect.Value) {
 	// Elements by address, as json.Marshal of the slice sees them (a
-	// MarshalJSON on the pointer applies).
-	// Hosts and route entries write their own JSON into one reused
-	// buffer, chosen by concrete type (an interface would also match a
-	// type that embeds one and has more fields).
+	// MarshalJSON on the pointer applies). Hosts (with their attachment)
+	// and route entries write their own JSON into one reused buffer,
+	// chosen by concrete type: HostInfo embeds Host, and an interface
+	// would have written the host without its attachment.
 	var scratch []byte
 	encode := func(i int) (b []byte, err error) {
-		switch e := rv.Index(i).Addr().Interface().(type) {
-		case *HostInfo:
-			scratch, err = e.appendJSON(scratch[:0])
+		e := rv.Index(i).Addr().Interface()
+		if h, ok := e.(*HostInfo); ok {
+			scratch, err = h.appendJSON(scratch[:0])
 			return scratch, err
-		case *topology.Host:
-			scratch = e.AppendJSON(scratch[:0])
-			return scratch, nil
-		case *topology.Subnet:
-			scratch = e.AppendJSON(scratch[:0])
-			return scratch, nil
-		default:
-			return json.Marshal(e)
 		}
+		if b, ok := topology.AppendObjectJSON(scratch[:0], e); ok {
+			scratch = b
+			return b, nil
+		}
+		return json.Marshal(e)
 	}
 	first, err := encode(0)
 	if err != nil {

@@ -14,6 +14,20 @@ import (
 // omitempty/omitzero, and json.Marshal's string escaping (HTML
 // characters, invalid UTF-8 and U+2028/U+2029 included).
 
+// AppendObjectJSON appends v's JSON when v is a kind that writes its own
+// (a *Host or *Subnet: exactly what json.Marshal writes) and says whether
+// it did. The store's commit and the API's lists both pick by it, by
+// concrete type.
+func AppendObjectJSON(b []byte, v any) ([]byte, bool) {
+	switch o := v.(type) {
+	case *Host:
+		return o.AppendJSON(b), true
+	case *Subnet:
+		return o.AppendJSON(b), true
+	}
+	return b, false
+}
+
 // AppendJSON appends h as json.Marshal writes it.
 func (h *Host) AppendJSON(b []byte) []byte {
 	b = appendUintField(b, '{', "id", uint64(h.ID))
