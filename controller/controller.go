@@ -139,6 +139,9 @@ type Controller struct {
 	uplinks      *uplinkState // router ARP (uplink.go)
 	// release hands memory back to the OS after big batches.
 	release *memRelease
+	// driftSliceFlows is the most flows a drift check dumps in turn from
+	// one table (driftSliceFlows; tests make it small).
+	driftSliceFlows int
 	// rep is this controller's role among replicas (replicas.go).
 	rep replicaState
 }
@@ -172,28 +175,29 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 		opts.DriftInterval = DefaultDriftInterval
 	}
 	c := &Controller{
-		log:           log,
-		store:         store,
-		opts:          opts,
-		pipe:          pipeline.Default(),
-		chassis:       opts.Chassis,
-		ports:         newPortIndex(),
-		tooBig:        newTooBigState(),
-		punts:         newPuntState(),
-		switches:      map[uint64]*switchConn{},
-		bridges:       map[string][]ovsdb.Bridge{},
-		portsReady:    make(chan struct{}),
-		seenEndpoints: map[string]bool{},
-		wantEndpoints: map[string]bool{},
-		lastChassis:   map[string]pipeline.ChassisPlace{},
-		drift:         newDriftBook(),
-		epStatus:      map[string]ovsdb.EndpointStatus{},
-		chassisWatch:  map[string]*chassisWatch{},
-		pins:          map[uint32]string{},
-		ambiguous:     map[uint32]string{},
-		trace:         newTraceCache(),
-		uplinks:       newUplinkState(),
-		release:       newMemRelease(store),
+		log:             log,
+		store:           store,
+		opts:            opts,
+		pipe:            pipeline.Default(),
+		chassis:         opts.Chassis,
+		ports:           newPortIndex(),
+		tooBig:          newTooBigState(),
+		punts:           newPuntState(),
+		switches:        map[uint64]*switchConn{},
+		bridges:         map[string][]ovsdb.Bridge{},
+		portsReady:      make(chan struct{}),
+		seenEndpoints:   map[string]bool{},
+		wantEndpoints:   map[string]bool{},
+		lastChassis:     map[string]pipeline.ChassisPlace{},
+		drift:           newDriftBook(),
+		epStatus:        map[string]ovsdb.EndpointStatus{},
+		chassisWatch:    map[string]*chassisWatch{},
+		pins:            map[uint32]string{},
+		ambiguous:       map[uint32]string{},
+		trace:           newTraceCache(),
+		uplinks:         newUplinkState(),
+		release:         newMemRelease(store, log.Named("memory")),
+		driftSliceFlows: driftSliceFlows,
 	}
 	if c.chassis == nil {
 		c.chassis = &OVSDBChassis{Log: log.Named("chassis"), TLS: opts.OVSDBTLS}

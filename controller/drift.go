@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -23,13 +24,19 @@ import (
 //  1. one OFPMP_TABLE request gives the number of flows in every table;
 //     each of vpcflow's tables is compared with the number the engine
 //     wants there (plus what was kept on purpose last time);
-//  2. the tables whose count differs, and one more in turn (a flow whose
-//     actions were edited in place leaves the count alone), are dumped
-//     alone and diffed; what differs is repaired at once, and counted
-//     as missing, unexpected or modified.
+//  2. the tables whose count differs are dumped alone and diffed; what
+//     differs is repaired at once, and counted as missing, unexpected or
+//     modified;
+//  3. one more table in turn (a flow whose actions were edited in place
+//     leaves the count alone) is dumped and diffed the same way — a
+//     table of more than driftSliceFlows a slice at a time: the flows
+//     whose cookie's owner ID falls in the slice (the switch filters
+//     them). A slice that differs is repaired from a dump of its whole
+//     table.
 //
-// Nothing changed costs one small request and one table's dump per
-// interval. At most driftConcurrency switches are checked at a time.
+// Nothing changed costs one small request and one table's (or slice's)
+// dump per interval. At most driftConcurrency switches are checked at a
+// time.
 
 // DefaultDriftInterval is how often a connected switch is checked for
 // drift unless Options.DriftInterval says otherwise.
@@ -37,6 +44,23 @@ const DefaultDriftInterval = 30 * time.Second
 
 // driftConcurrency is how many switches are checked at once.
 const driftConcurrency = 2
+
+// driftSliceFlows is the most flows a check dumps in turn from one table:
+// a bigger table is checked in 2, 4, 8, ... slices, one per check. At
+// 100,000 hosts a whole table in turn was 400,000 flows, ~1 s of the
+// switch's queue in which a change to that switch waited (issue 17).
+const driftSliceFlows = 16384
+
+// driftSlices is how many slices a table of n flows is checked in: the
+// least power of two that puts at most perSlice flows in each (owner IDs
+// are handed out in turn, so their low bits spread evenly).
+func driftSlices(n, perSlice int) uint64 {
+	k := uint64(1)
+	for perSlice > 0 && k*uint64(perSlice) < uint64(n) && k < 1<<16 {
+		k <<= 1
+	}
+	return k
+}
 
 // DriftCounters are what the periodic drift checks of one switch found
 // and did, since vpcflow started. Missing, Unexpected and Modified count
@@ -51,7 +75,8 @@ type DriftCounters struct {
 	// Skipped counts checks put off because changes were queued for the
 	// switch (its desired table was ahead of it).
 	Skipped uint64 `json:"skipped"`
-	// TablesDumped counts the tables dumped by the checks.
+	// TablesDumped counts the tables dumped by the checks (a slice of a
+	// big table counts as one).
 	TablesDumped uint64 `json:"tables_dumped"`
 	Missing      uint64 `json:"missing"`
 	Unexpected   uint64 `json:"unexpected"`
@@ -117,7 +142,8 @@ type driftState struct {
 	// count check expects it on top of the desired flows.
 	heldBy    map[uint8]int
 	installed map[uint8]uint32
-	next      int // the table the next check dumps in turn (index in the pipeline's tables)
+	next      int    // the table the next check dumps in turn (index in the pipeline's tables)
+	slice     uint64 // and which of its slices
 }
 
 // driftBook holds every dpid's drift state.
@@ -289,20 +315,38 @@ func (c *Controller) runCheck(ctx context.Context, sc *switchConn, found *DriftC
 	}
 	var heldBy map[uint8]int
 	var next int
+	var slice uint64
 	installed := map[uint8]uint32{}
 	c.drift.with(dpid, func(s *driftState) {
 		heldBy = make(map[uint8]int, len(s.heldBy))
 		for t, n := range s.heldBy {
 			heldBy[t] = n
 		}
-		next = s.next % len(tables)
-		s.next = next + 1
+		next, slice = s.next%len(tables), s.slice
+	})
+	inTurn := tables[next].ID
+	parts := driftSlices(want[inTurn], c.driftSliceFlows)
+	slice %= parts // the table may have shrunk
+	c.drift.with(dpid, func(s *driftState) {
+		s.next, s.slice = next, slice+1
+		if s.slice == parts {
+			s.next, s.slice = next+1, 0
+		}
 	})
 	var dump []uint8
-	for i, t := range tables {
+	for _, t := range tables {
 		installed[t.ID] = active[t.ID]
-		if i == next || int(active[t.ID]) != want[t.ID]+heldBy[t.ID] {
+		if int(active[t.ID]) != want[t.ID]+heldBy[t.ID] || (t.ID == inTurn && parts == 1) {
 			dump = append(dump, t.ID)
+		}
+	}
+	if parts > 1 && !slices.Contains(dump, inTurn) {
+		same, err := c.checkSlice(ctx, sc, inTurn, slice, parts-1, found)
+		if err != nil {
+			return err
+		}
+		if !same {
+			dump = append(dump, inTurn)
 		}
 	}
 	for _, table := range dump {
@@ -322,6 +366,60 @@ func (c *Controller) runCheck(ctx context.Context, sc *switchConn, found *DriftC
 		s.Held = uint64(total)
 	})
 	return nil
+}
+
+// checkSlice dumps the flows of one table of sc whose cookie is slice
+// under mask and diffs them against the same slice of the desired table;
+// it reports whether they are the same (but for what the hold policy
+// keeps). It repairs nothing: a slice can differ where its whole table
+// does not (a shared flow's winner and the copy it replaced may have
+// cookies in different slices), so the caller checks the whole table.
+func (c *Controller) checkSlice(ctx context.Context, sc *switchConn, table uint8, slice, mask uint64, found *DriftCounters) (bool, error) {
+	dpid := sc.dp.DPID()
+	var desired *engine.Table
+	var policy *holdPolicy
+	c.mu.Lock()
+	putOff := sc.changesQueued()
+	if !putOff {
+		desired = c.engine.TableSlice(dpid, table, slice, mask)
+		c.store.Read(func(st *topology.State) { policy = c.holdPolicyFor(st, dpid, false) })
+	}
+	c.mu.Unlock()
+	if putOff {
+		return false, checkPutOff{}
+	}
+	diff := desired.Diff()
+	dumped, err := dumpSlice(ctx, sc.dp, table, slice, mask)
+	if err != nil {
+		return false, fmt.Errorf("dumping table %d slice %d of %d: %w", table, slice, mask+1, err)
+	}
+	found.TablesDumped++
+	owners := installedOwners{}
+	for i := range dumped {
+		if f := &dumped[i].Flow; f.Table == table {
+			diff.Installed(f)
+			owners.add(f.Cookie)
+		}
+	}
+	changes, _ := policy.filterOwners(diff.Changes(), owners)
+	if len(changes) > 0 {
+		sc.log.Debug("drift check: a slice differs; checking its whole table",
+			zap.Uint8("table", table), zap.Uint64("slice", slice), zap.Uint64("slices", mask+1), zap.Int("changes", len(changes)))
+	}
+	return len(changes) == 0, nil
+}
+
+// dumpSlice returns the flows of table whose cookie is cookie under mask:
+// the switch filters them when it can (*openflow.Switch does).
+func dumpSlice(ctx context.Context, dp Datapath, table uint8, cookie, mask uint64) ([]openflow.FlowStats, error) {
+	if d, ok := dp.(cookieDumper); ok {
+		return d.DumpCookie(ctx, table, cookie, mask)
+	}
+	all, err := dp.DumpTable(ctx, table)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(fs openflow.FlowStats) bool { return fs.Flow.Cookie&mask != cookie&mask }), nil
 }
 
 // checkTable dumps one table of sc, diffs it against the desired flows

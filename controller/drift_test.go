@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -235,4 +236,141 @@ func TestDriftCheckThatCannotReadKeepsTheSwitch(t *testing.T) {
 		t.Fatal("a switch that refuses table stats was disconnected")
 	default:
 	}
+}
+
+// dumpLog is a switch that records the tables it is asked to dump whole
+// and the slices (by cookie) it is asked for.
+type dumpLog struct {
+	*controllertest.Datapath
+	mu     sync.Mutex
+	whole  []uint8
+	slices map[[3]uint64]int // table, cookie, mask → times
+}
+
+func (d *dumpLog) DumpTable(ctx context.Context, table uint8) ([]openflow.FlowStats, error) {
+	d.mu.Lock()
+	d.whole = append(d.whole, table)
+	d.mu.Unlock()
+	return d.Datapath.DumpTable(ctx, table)
+}
+
+func (d *dumpLog) DumpCookie(ctx context.Context, table uint8, cookie, mask uint64) ([]openflow.FlowStats, error) {
+	d.mu.Lock()
+	d.slices[[3]uint64{uint64(table), cookie, mask}]++
+	d.mu.Unlock()
+	return d.Datapath.DumpCookie(ctx, table, cookie, mask)
+}
+
+func (d *dumpLog) take() (whole []uint8, slices map[[3]uint64]int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	whole, slices = d.whole, d.slices
+	d.whole, d.slices = nil, map[[3]uint64]int{}
+	return whole, slices
+}
+
+// TestDriftChecksBigTablesASliceAtATime (issue 17): the table a check
+// reads in turn is dumped a slice at a time once it holds more than
+// driftSliceFlows flows (a whole 400,000-flow table held the switch's
+// queue for a second at 100,000 hosts); in one turn of the tables every
+// slice of every big table is read and nothing is sent to an unchanged
+// switch; a flow edited in place in a big table (its count unchanged) is
+// found in its slice and repaired from a dump of the whole table.
+func TestDriftChecksBigTablesASliceAtATime(t *testing.T) {
+	r := newRig(t, Options{OVSDBEndpoints: []string{"unix:/test/db.sock"}, DriftInterval: 2 * time.Millisecond})
+	const perSlice = 2
+	r.c.driftSliceFlows = perSlice
+	r.c.BridgesChanged("unix:/test/db.sock", seedBridges())
+	dp := &dumpLog{Datapath: controllertest.NewDatapath(1), slices: map[[3]uint64]int{}}
+	ctx, cancel := context.WithCancel(r.ctx)
+	t.Cleanup(cancel)
+	go func() {
+		r.c.Serve(ctx, dp)
+		r.c.Forget(dp)
+	}()
+	r.dps[1] = dp.Datapath
+	r.apply(seedOps()...)
+	r.waitChecks(1, 1)
+	r.exact()
+
+	sizes := r.c.engineSizes(1)
+	turn := 0 // checks in one turn of the tables
+	wantSlices := map[[3]uint64]bool{}
+	for _, tb := range r.c.pipe.Tables() {
+		n := driftSlices(sizes[tb.ID], perSlice)
+		turn += int(n)
+		if n > 1 {
+			for k := range n {
+				wantSlices[[3]uint64{uint64(tb.ID), k, n - 1}] = true
+			}
+		}
+	}
+	if len(wantSlices) == 0 {
+		t.Fatalf("no table of the seed scenario has more than %d flows: %v", perSlice, sizes)
+	}
+	mods := dp.Mods()
+	dp.take()
+	s := r.waitChecks(1, uint64(turn+1))
+	whole, got := dp.take()
+	for _, tb := range whole {
+		if sizes[tb] > perSlice {
+			t.Errorf("table %d (%d flows) dumped whole by a check of an unchanged switch", tb, sizes[tb])
+		}
+	}
+	for k := range wantSlices {
+		if got[k] == 0 {
+			t.Errorf("table %d slice %d of %d never read in %d checks (read: %v)", k[0], k[1], k[2]+1, turn+1, got)
+		}
+	}
+	for k := range got {
+		if !wantSlices[k] {
+			t.Errorf("read table %d slice %d/%d, not one of a big table's slices", k[0], k[1], k[2]+1)
+		}
+	}
+	if dp.Mods() != mods || s.Missing+s.Unexpected+s.Modified != 0 {
+		t.Fatalf("%d flow-mods to an unchanged switch; %+v", dp.Mods()-mods, s.DriftCounters)
+	}
+
+	// An in-place edit in the biggest table.
+	var big uint8
+	for _, tb := range r.c.pipe.Tables() {
+		if sizes[tb.ID] > sizes[big] {
+			big = tb.ID
+		}
+	}
+	var edited openflow.Flow
+	for _, f := range dp.Flows() {
+		if f.Table == big && pipeline.ParseCookie(f.Cookie).Owner == pipeline.OwnerHost && len(f.Actions) > 0 {
+			edited = f
+			break
+		}
+	}
+	if edited.Cookie == 0 {
+		t.Fatalf("no host flow with actions in table %d", big)
+	}
+	edited.Actions = nil
+	if !dp.Modify(edited) {
+		t.Fatal("could not edit the flow")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for r.switchDrift(1).Modified == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("in-place edit in table %d not found: %+v", big, r.switchDrift(1).DriftCounters)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r.exact()
+	whole, _ = dp.take()
+	if !slices.Contains(whole, big) {
+		t.Errorf("the edit was repaired without a dump of table %d whole (dumped whole: %v)", big, whole)
+	}
+	if s := r.switchDrift(1); s.Modified != 1 || s.Missing+s.Unexpected != 0 || s.RepairedFlows != 1 {
+		t.Errorf("counters %+v, want modified=1 and one flow repaired", s.DriftCounters)
+	}
+}
+
+func (c *Controller) engineSizes(dpid uint64) map[uint8]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.engine.TableSizes(dpid)
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 	"weak"
 
+	"go.uber.org/zap"
+
 	"github.com/vpcflow/vpcflow/topology"
 )
 
@@ -45,17 +47,18 @@ type memRelease struct {
 	heap func() (mapped, live uint64)
 	// free is collectAndFree (tests count the calls).
 	free func()
+	log  *zap.Logger
 }
 
 // newMemRelease releases the heap and what st keeps mapped of its file.
 // It holds st weakly: a pending release must not keep a controller's
 // store (all its objects) alive once nothing else does.
-func newMemRelease(st *topology.Store) *memRelease {
+func newMemRelease(st *topology.Store, log *zap.Logger) *memRelease {
 	var ws weak.Pointer[topology.Store]
 	if st != nil {
 		ws = weak.Make(st)
 	}
-	return &memRelease{heap: heapMapped, free: func() {
+	return &memRelease{heap: heapMapped, log: log, free: func() {
 		collectAndFree()
 		if st := ws.Value(); st != nil {
 			st.ReleaseMapped()
@@ -104,11 +107,19 @@ func (m *memRelease) check() {
 	if !due {
 		return
 	}
+	start := time.Now()
 	m.free()
-	_, live = m.heap()
+	took := time.Since(start)
+	after, live := m.heap()
 	m.mu.Lock()
 	m.base = live
 	m.mu.Unlock()
+	if m.log != nil {
+		// A release is a collection: what it cost the changes that
+		// arrived meanwhile shows next to this line's time (issue 17).
+		m.log.Debug("heap handed back to the OS", zap.Duration("took", took),
+			zap.Uint64("mapped_before", mapped), zap.Uint64("mapped_after", after), zap.Uint64("live", live))
+	}
 }
 
 // heapMapped reads, without stopping the world, the heap the process

@@ -75,7 +75,7 @@ func TestHeapMappedSeesGarbage(t *testing.T) {
 	if before < 64<<20 {
 		t.Fatalf("with 64 MB allocated the heap maps %d bytes", before)
 	}
-	newMemRelease(nil).free()
+	newMemRelease(nil, nil).free()
 	if after, _ := heapMapped(); after > before-48<<20 {
 		t.Fatalf("after a release the heap still maps %d bytes (was %d)", after, before)
 	}

@@ -18,8 +18,12 @@ type Table struct {
 	p    *pipeline.Pipeline
 	dpid uint64
 	only int // table ID, or -1 for every table
-	r    *recordReader
-	recs []string // owners' records with flows on dpid
+	// cookie and cookieMask keep only the flows whose cookie equals
+	// cookie under cookieMask, as a switch filters a flow stats request
+	// (mask 0: every flow).
+	cookie, cookieMask uint64
+	r                  *recordReader
+	recs               []string // owners' records with flows on dpid
 	// extra is the pipeline's defaults (the first nDefaults) and the
 	// shared flows on dpid. The table's flows come in Desired's order:
 	// defaults, owners' records, shared flows; a later flow with a key
@@ -31,33 +35,69 @@ type Table struct {
 
 // Table is what the engine wants on dpid now (the pipeline's defaults and
 // every owner's flows there): Desired, without building it.
-func (e *Engine) Table(dpid uint64) *Table { return e.table(dpid, -1) }
+func (e *Engine) Table(dpid uint64) *Table { return e.table(dpid, -1, nil) }
 
 // TableIn is Table(dpid) restricted to one table.
-func (e *Engine) TableIn(dpid uint64, tableID uint8) *Table { return e.table(dpid, int(tableID)) }
+func (e *Engine) TableIn(dpid uint64, tableID uint8) *Table { return e.table(dpid, int(tableID), nil) }
 
-func (e *Engine) table(dpid uint64, only int) *Table {
+// TableSlice is TableIn restricted to the flows whose cookie equals
+// cookie under mask: what a flow stats request for that table, cookie and
+// mask (openflow.Switch.DumpCookie) returns from a switch that holds
+// exactly the desired flows. Drift checks read a big table a slice at a
+// time this way.
+//
+// Owners whose ID is outside the slice are skipped without reading their
+// records: an owner's flows carry its ID in their cookie's low 32 bits
+// (TestRecordFlowsCarryTheirOwner), so the mask should lie within them.
+// Two flows with one key but cookies in different slices (a shared flow's
+// variants, an owner's flow over a default) make a slice differ from the
+// switch's answer where the whole table would not: a caller repairs only
+// from a whole table.
+func (e *Engine) TableSlice(dpid uint64, tableID uint8, cookie, mask uint64) *Table {
+	var keep func(o pipeline.Owner) bool
+	if mask != 0 && mask <= 0xffffffff {
+		keep = func(o pipeline.Owner) bool { return uint64(o.ID)&mask == cookie&mask }
+	}
+	t := e.table(dpid, int(tableID), keep)
+	if mask != 0 {
+		t.cookie, t.cookieMask = cookie&mask, mask
+		out := func(f openflow.Flow) bool { return !t.in(&f) }
+		defaults := slices.DeleteFunc(slices.Clone(t.extra[:t.nDefaults]), out)
+		shared := slices.DeleteFunc(t.extra[t.nDefaults:], out)
+		t.extra, t.nDefaults = append(defaults, shared...), len(defaults)
+	}
+	return t
+}
+
+// table takes the records of the owners keep keeps (nil: every owner).
+func (e *Engine) table(dpid uint64, only int, keep func(o pipeline.Owner) bool) *Table {
 	t := &Table{p: e.p, dpid: dpid, only: only, r: e.frozenReader()}
-	for _, rec := range e.recs.all() {
-		if t.r.on(rec, dpid) {
+	for o, rec := range e.recs.all() {
+		if (keep == nil || keep(o)) && t.r.on(rec, dpid) {
 			t.recs = append(t.recs, rec)
 		}
 	}
 	for _, f := range e.p.Defaults() {
-		if t.in(f.Table) {
+		if t.inTable(f.Table) {
 			t.extra = append(t.extra, f)
 		}
 	}
 	t.nDefaults = len(t.extra)
 	for k, sf := range e.shared[dpid] {
-		if t.in(k.Table) {
+		if t.inTable(k.Table) {
 			t.extra = append(t.extra, sf.variants[0].flow)
 		}
 	}
 	return t
 }
 
-func (t *Table) in(table uint8) bool { return t.only < 0 || int(table) == t.only }
+func (t *Table) inTable(table uint8) bool { return t.only < 0 || int(table) == t.only }
+
+// in reports whether f belongs to t: its table, and its cookie in t's
+// slice.
+func (t *Table) in(f *openflow.Flow) bool {
+	return t.inTable(f.Table) && f.Cookie&t.cookieMask == t.cookie
+}
 
 // each calls the functions with the table's flows in Desired's order
 // (see Table.extra): extra(i) for t.extra[i], record(i) for t.recs[i].
@@ -91,7 +131,7 @@ func (t *Table) eachRecordFlow(i int, f *openflow.Flow, fn func(ord int, f *open
 	ord := -1
 	t.r.each(t.recs[i], f, func(d uint64, f *openflow.Flow) bool {
 		ord++
-		if d == t.dpid && t.in(f.Table) {
+		if d == t.dpid && t.in(f) {
 			fn(ord, f)
 		}
 		return true
@@ -187,7 +227,7 @@ func (d *TableDiff) want(f *openflow.Flow, rec, ord int32) {
 // Installed takes one flow the switch has (f may be reused once it
 // returns).
 func (d *TableDiff) Installed(f *openflow.Flow) {
-	if !d.t.in(f.Table) {
+	if !d.t.in(f) {
 		return
 	}
 	h1, h2 := d.hashes(f)
