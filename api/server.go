@@ -500,30 +500,6 @@ func (s *server) listDrops(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, report)
 }
 
-func (s *server) listFlows(w http.ResponseWriter, r *http.Request) {
-	raw := mux.Vars(r)["dpid"]
-	dpid, err := topology.ParseDPID(raw)
-	if err != nil {
-		s.writeError(w, r, badRequest("dpid", "%v", err))
-		return
-	}
-	p, rerr := parsePage(r)
-	if rerr != nil {
-		s.writeError(w, r, rerr)
-		return
-	}
-	flows, err := s.b.Flows(r.Context(), dpid)
-	if err != nil {
-		if errors.Is(err, controller.ErrUnknownSwitch) {
-			s.writeError(w, r, notFound("dpid", "switch %s is not connected", dpid))
-			return
-		}
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, paginate(w, r, p, flows, flowKey))
-}
-
 // nonNil makes nil slices encode as [] rather than null.
 func nonNil[T any](s []T) []T {
 	if s == nil {
@@ -532,8 +508,3 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-// flowKey orders flows as ovs-ofctl prints them: by table, priority
-// (highest first) and match, which together are unique on a switch.
-func flowKey(f *controller.FlowEntry) string {
-	return fmt.Sprintf("%03d/%05d/%s", f.Table, 65535-int(f.Priority), f.Match)
-}

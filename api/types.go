@@ -78,9 +78,10 @@ type Backend interface {
 	Read(fn func(st *topology.State))
 	// Switches lists the connected switches.
 	Switches() []controller.SwitchInfo
-	// Flows dumps a switch's flows; controller.ErrUnknownSwitch if it is
-	// not connected.
-	Flows(ctx context.Context, dpid topology.DPID) ([]controller.FlowEntry, error)
+	// Flows calls fn with each of a switch's flows as its dump arrives (e
+	// is reused: fn copies what it keeps); controller.ErrUnknownSwitch if
+	// the switch is not connected.
+	Flows(ctx context.Context, dpid topology.DPID, fn func(e *controller.FlowEntry) error) error
 	// InterfaceMAC is an interface's external_ids:attached-mac in OVSDB.
 	InterfaceMAC(bridge, iface string) (net.HardwareAddr, bool)
 	// ChassisInterfaceMAC is the external_ids:attached-mac of an interface

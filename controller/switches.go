@@ -162,32 +162,42 @@ func (c *Controller) Switches() []SwitchInfo {
 	return out
 }
 
-// Flows reads the flow table of a connected switch.
-func (c *Controller) Flows(ctx context.Context, dpid topology.DPID) ([]FlowEntry, error) {
+// Flows calls fn with every flow of a connected switch as its dump
+// arrives, in the switch's order (e is reused: fn copies what it keeps).
+// Nothing is held: a listing of a million flows keeps what its page
+// needs, not the whole dump (issue 17).
+func (c *Controller) Flows(ctx context.Context, dpid topology.DPID, fn func(e *FlowEntry) error) error {
 	c.mu.Lock()
 	sc, ok := c.switches[uint64(dpid)]
 	c.mu.Unlock()
 	if !ok {
-		return nil, fmt.Errorf("%s: %w", dpid, ErrUnknownSwitch)
+		return fmt.Errorf("%s: %w", dpid, ErrUnknownSwitch)
 	}
-	stats, err := sc.dp.DumpFlows(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("dumping flows of %s: %w", dpid, err)
-	}
-	out := make([]FlowEntry, len(stats))
-	for i, s := range stats {
-		out[i] = FlowEntry{
-			Table: s.Flow.Table, Priority: s.Flow.Priority,
-			Cookie: fmt.Sprintf("0x%x", s.Flow.Cookie), Match: s.Flow.Match.String(),
-			Actions: s.Flow.ActionsString(), Packets: s.Packets, Bytes: s.Bytes,
-			DurationSec: s.Duration.Seconds(),
+	var e FlowEntry
+	var ferr error
+	err := dumpFlows(ctx, sc.dp, func(fs *openflow.FlowStats) error {
+		e = EntryOf(fs)
+		if err := fn(&e); err != nil {
+			ferr = err
+			return err
 		}
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Table != out[j].Table {
-			return out[i].Table < out[j].Table
-		}
-		return out[i].Priority > out[j].Priority
+		return nil
 	})
-	return out, nil
+	if ferr != nil {
+		return ferr
+	}
+	if err != nil {
+		return fmt.Errorf("dumping flows of %s: %w", dpid, err)
+	}
+	return nil
+}
+
+// EntryOf is a flow as the API lists it.
+func EntryOf(fs *openflow.FlowStats) FlowEntry {
+	return FlowEntry{
+		Table: fs.Flow.Table, Priority: fs.Flow.Priority,
+		Cookie: fmt.Sprintf("0x%x", fs.Flow.Cookie), Match: fs.Flow.Match.String(),
+		Actions: fs.Flow.ActionsString(), Packets: fs.Packets, Bytes: fs.Bytes,
+		DurationSec: fs.Duration.Seconds(),
+	}
 }

@@ -46,15 +46,20 @@ func (b storeBackend) Switches() []controller.SwitchInfo {
 	}
 }
 
-func (b storeBackend) Flows(ctx context.Context, dpid topology.DPID) ([]controller.FlowEntry, error) {
+func (b storeBackend) Flows(ctx context.Context, dpid topology.DPID, fn func(e *controller.FlowEntry) error) error {
 	if dpid != 1 {
-		return nil, controller.ErrUnknownSwitch
+		return controller.ErrUnknownSwitch
 	}
-	return []controller.FlowEntry{
+	for _, e := range []controller.FlowEntry{
 		{Table: 0, Priority: 0, Cookie: "0x0", Actions: "drop"},
 		{Table: 20, Priority: 124, Cookie: "0x2000000000000001", Match: "ip,metadata=0x1,nw_dst=172.18.1.0/24", Actions: "set_field:ee:ff:ff:ff:ff:ff->eth_src,set_field:52:58:00:98:c0:81->eth_dst,output:1", Packets: 3, Bytes: 294},
 		{Table: 0, Priority: 100, Cookie: "0x1000000000000001", Match: "in_port=1,dl_src=52:58:00:98:c0:81", Actions: "write_metadata:0x1/0xffffffff,goto_table:10", Packets: 12, Bytes: 1008},
-	}, nil
+	} {
+		if err := fn(&e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (b storeBackend) Drops(ctx context.Context) (controller.DropReport, error) {
