@@ -507,4 +507,3 @@ func nonNil[T any](s []T) []T {
 	}
 	return s
 }
-
