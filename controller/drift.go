@@ -389,18 +389,18 @@ func (c *Controller) checkSlice(ctx context.Context, sc *switchConn, table uint8
 		return false, checkPutOff{}
 	}
 	diff := desired.Diff()
-	dumped, err := dumpSlice(ctx, sc.dp, table, slice, mask)
+	owners := installedOwners{}
+	err := dumpTable(ctx, sc.dp, table, slice, mask, func(fs *openflow.FlowStats) error {
+		if fs.Flow.Table == table {
+			diff.Installed(&fs.Flow)
+			owners.add(fs.Flow.Cookie)
+		}
+		return nil
+	})
 	if err != nil {
 		return false, fmt.Errorf("dumping table %d slice %d of %d: %w", table, slice, mask+1, err)
 	}
 	found.TablesDumped++
-	owners := installedOwners{}
-	for i := range dumped {
-		if f := &dumped[i].Flow; f.Table == table {
-			diff.Installed(f)
-			owners.add(f.Cookie)
-		}
-	}
 	changes, _ := policy.filterOwners(diff.Changes(), owners)
 	if len(changes) > 0 {
 		sc.log.Debug("drift check: a slice differs; checking its whole table",
@@ -409,51 +409,41 @@ func (c *Controller) checkSlice(ctx context.Context, sc *switchConn, table uint8
 	return len(changes) == 0, nil
 }
 
-// dumpSlice returns the flows of table whose cookie is cookie under mask:
-// the switch filters them when it can (*openflow.Switch does).
-func dumpSlice(ctx context.Context, dp Datapath, table uint8, cookie, mask uint64) ([]openflow.FlowStats, error) {
-	if d, ok := dp.(cookieDumper); ok {
-		return d.DumpCookie(ctx, table, cookie, mask)
-	}
-	all, err := dp.DumpTable(ctx, table)
-	if err != nil {
-		return nil, err
-	}
-	return slices.DeleteFunc(all, func(fs openflow.FlowStats) bool { return fs.Flow.Cookie&mask != cookie&mask }), nil
-}
-
 // checkTable dumps one table of sc, diffs it against the desired flows
 // there and repairs the difference; it returns how many unwanted flows it
-// kept on purpose.
+// kept on purpose. The desired side is the engine's Table (taken under
+// the lock without copying a flow; DesiredIn copied 200,000 flows, 130
+// ms, at 50,000 hosts), and the dump is diffed as it arrives.
 func (c *Controller) checkTable(ctx context.Context, sc *switchConn, table uint8, found *DriftCounters) (int, error) {
 	dpid := sc.dp.DPID()
-	var desired engine.DesiredTable
+	var desired *engine.Table
 	var policy *holdPolicy
 	putOff := false
 	c.mu.Lock()
 	if sc.changesQueued() {
 		putOff = true
 	} else {
-		desired = c.engine.DesiredIn(dpid, table)
+		desired = c.engine.TableIn(dpid, table)
 		c.store.Read(func(st *topology.State) { policy = c.holdPolicyFor(st, dpid, false) })
 	}
 	c.mu.Unlock()
 	if putOff {
 		return 0, checkPutOff{}
 	}
-	dumped, err := sc.dp.DumpTable(ctx, table)
+	diff := desired.Diff()
+	owners := installedOwners{}
+	err := dumpTable(ctx, sc.dp, table, 0, 0, func(fs *openflow.FlowStats) error {
+		if fs.Flow.Table == table {
+			diff.Installed(&fs.Flow)
+			owners.add(fs.Flow.Cookie)
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, fmt.Errorf("dumping table %d: %w", table, err)
 	}
 	found.TablesDumped++
-	installed := make([]openflow.Flow, 0, len(dumped))
-	for i := range dumped {
-		if dumped[i].Flow.Table == table {
-			installed = append(installed, dumped[i].Flow)
-		}
-	}
-	changes := engine.DiffTable(c.pipe, desired, installed)
-	changes, kept := policy.filter(changes, installed)
+	changes, kept := policy.filterOwners(diff.Changes(), owners)
 	if kept.Guarded > 0 {
 		sc.log.Warn("drift check kept flows it would delete: "+kept.describe()+
 			"; restart with --allow-flush or POST /v1/switches/"+dpidString(dpid)+"/flush to delete them",
@@ -462,18 +452,12 @@ func (c *Controller) checkTable(ctx context.Context, sc *switchConn, table uint8
 	if len(changes) == 0 {
 		return kept.total(), nil
 	}
-	have := make(map[openflow.Key]bool, len(installed))
-	for i := range installed {
-		have[installed[i].Key()] = true
-	}
+	missing, modified := diff.Differ()
+	found.Missing += uint64(missing)
+	found.Modified += uint64(modified)
 	for _, ch := range changes {
-		switch {
-		case ch.Delete:
+		if ch.Delete {
 			found.Unexpected++
-		case have[ch.Flow.Key()]:
-			found.Modified++
-		default:
-			found.Missing++
 		}
 	}
 	start := time.Now()
@@ -486,6 +470,40 @@ func (c *Controller) checkTable(ctx context.Context, sc *switchConn, table uint8
 	found.RepairedFlows += uint64(len(changes))
 	found.LastDrift = time.Now()
 	return kept.total(), nil
+}
+
+// tableDumper is a Datapath that hands over one table's flows (by cookie
+// under a mask) as its dump arrives (*openflow.Switch does).
+type tableDumper interface {
+	DumpTableFunc(ctx context.Context, table uint8, cookie, mask uint64, fn func(fs *openflow.FlowStats) error) error
+}
+
+// dumpTable calls fn with every flow of table whose cookie is cookie
+// under mask (0: every flow), as the dump arrives when dp can (fs is
+// reused: fn copies what it keeps).
+func dumpTable(ctx context.Context, dp Datapath, table uint8, cookie, mask uint64, fn func(fs *openflow.FlowStats) error) error {
+	if d, ok := dp.(tableDumper); ok {
+		return d.DumpTableFunc(ctx, table, cookie, mask, fn)
+	}
+	var all []openflow.FlowStats
+	var err error
+	if d, ok := dp.(cookieDumper); ok && mask != 0 {
+		all, err = d.DumpCookie(ctx, table, cookie, mask)
+	} else {
+		all, err = dp.DumpTable(ctx, table)
+	}
+	if err != nil {
+		return err
+	}
+	for i := range all {
+		if all[i].Flow.Cookie&mask != cookie&mask {
+			continue
+		}
+		if err := fn(&all[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (checkPutOff) Error() string { return "changes were queued meanwhile" }

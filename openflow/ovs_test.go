@@ -307,6 +307,27 @@ func TestOVS(t *testing.T) {
 			t.Fatalf("DumpFlowsFunc: %d flows, want %d (%v)", streamed, len(got), err)
 		}
 		t.Logf("DumpFlowsFunc of %d flows took %v", streamed, time.Since(start))
+		// One table's flows by cookie under a mask (a drift check's slice):
+		// the switch answers with those and no other.
+		for _, c := range []struct{ cookie, mask uint64 }{{cookie, 3}, {cookie + 1, 3}, {0, 0}} {
+			want := 0
+			for _, fs := range got {
+				if fs.Flow.Table == table && fs.Flow.Cookie&c.mask == c.cookie&c.mask {
+					want++
+				}
+			}
+			n := 0
+			err := sw.DumpTableFunc(ctx, table, c.cookie, c.mask, func(fs *FlowStats) error {
+				if fs.Flow.Table != table || fs.Flow.Cookie&c.mask != c.cookie&c.mask {
+					return fmt.Errorf("flow %s is not in table %d cookie 0x%x/0x%x", &fs.Flow, table, c.cookie, c.mask)
+				}
+				n++
+				return nil
+			})
+			if err != nil || n != want {
+				t.Fatalf("DumpTableFunc(table %d, 0x%x/0x%x): %d flows, want %d (%v)", table, c.cookie, c.mask, n, want, err)
+			}
+		}
 		stop := errors.New("enough")
 		if err := sw.DumpFlowsFunc(ctx, func(*FlowStats) error { return stop }); !errors.Is(err, stop) {
 			t.Fatalf("DumpFlowsFunc stopped by its callback: %v, want %v", err, stop)

@@ -82,10 +82,27 @@ func (s *Switch) DumpFlows(ctx context.Context) ([]FlowStats, error) {
 // next: fn copies what it keeps (openflow.CloneFlow). It stops at fn's
 // first error and returns it.
 func (s *Switch) DumpFlowsFunc(ctx context.Context, fn func(fs *FlowStats) error) error {
+	return s.dumpStream(ctx, "dump flows", appendFlowStatsRequest, fn)
+}
+
+// DumpTableFunc is DumpFlowsFunc for the flows of one table (TableAll:
+// every table) whose cookie equals cookie under mask (0: any cookie): the
+// switch filters them.
+func (s *Switch) DumpTableFunc(ctx context.Context, table uint8, cookie, mask uint64, fn func(fs *FlowStats) error) error {
+	what := fmt.Sprintf("dump table %d", table)
+	if mask != 0 {
+		what = fmt.Sprintf("dump table %d cookie 0x%x/0x%x", table, cookie, mask)
+	}
+	return s.dumpStream(ctx, what, appendFilteredFlowStatsRequest(table, cookie, mask), fn)
+}
+
+// dumpStream sends a flow stats request and calls fn with each flow of
+// the reply parts as they arrive.
+func (s *Switch) dumpStream(ctx context.Context, what string, enc func(b []byte, xid uint32) []byte, fn func(fs *FlowStats) error) error {
 	var fs FlowStats
 	i := 0
 	var ferr error
-	err := s.c.requestStream(ctx, appendFlowStatsRequest, func(part []byte) error {
+	err := s.c.requestStream(ctx, enc, func(part []byte) error {
 		i++
 		if err := EachFlowStats(part, &fs, func(fs *FlowStats) error {
 			if err := fn(fs); err != nil {
@@ -105,7 +122,7 @@ func (s *Switch) DumpFlowsFunc(ctx context.Context, fn func(fs *FlowStats) error
 		if ferr != nil && errors.Is(err, ferr) {
 			return err
 		}
-		return fmt.Errorf("%s: dump flows: %w", s, err)
+		return fmt.Errorf("%s: %s: %w", s, what, err)
 	}
 	return nil
 }

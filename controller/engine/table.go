@@ -282,5 +282,11 @@ func (d *TableDiff) Changes() []FlowChange {
 	return append(d.dels, adds...)
 }
 
+// Differ is, once every installed flow was given, how many desired flows
+// the switch lacks and how many it holds with other actions or cookie.
+func (d *TableDiff) Differ() (missing, modified int) {
+	return len(d.wants) - d.found, len(d.stale)
+}
+
 // Wanted is how many flows the table holds.
 func (d *TableDiff) Wanted() int { return len(d.wants) }
