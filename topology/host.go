@@ -122,7 +122,7 @@ func (hostKind) uniques(o Object) []unique {
 	// Two statements: the order of the conversions in one is unspecified.
 	var buf [64]byte
 	ip := string(h.IP.AppendTo(scope(&buf, h.VPC)))
-	mac := string(h.MAC.appendTo(scope(&buf, h.VPC)))
+	mac := string(h.MAC.AppendTo(scope(&buf, h.VPC)))
 	out = append(out,
 		unique{index: "ip", field: "ip", value: ip,
 			taken: func(holder Object) string { return usedBy(h.IP.String(), holder) }},
@@ -345,3 +345,20 @@ func (hostKind) intern(st *State, o Object) {
 }
 
 func (h *Host) keyParts() (vpc, name string) { return h.VPC, h.Name }
+
+// EachHost calls fn with each host of a VPC, or of one of its vSwitches
+// when vswitch is not "", in no order, until fn returns false; nothing
+// is copied (a list's page is found among 100,000 hosts without copying
+// them). h is the stored host: fn reads it and must neither change nor
+// keep it (Clone copies it).
+func (st *State) EachHost(vpc, vswitch string, fn func(h *Host) bool) {
+	visit := func(o Object) bool { return fn(o.(*Host)) }
+	if vswitch != "" {
+		st.eachReferrer(vswitchKind{}, vpcKey(vpc, vswitch), hostKind{}, visit)
+		return
+	}
+	st.eachReferrer(vpcKind{}, vpc, hostKind{}, visit)
+}
+
+// Clone copies a host, sharing nothing with it.
+func (h *Host) Clone() Host { return cloneHost(*h) }

@@ -38,7 +38,7 @@ func (h *Host) AppendJSON(b []byte) []byte {
 	if h.IP.IsValid() {
 		b = h.IP.AppendTo(b)
 	}
-	b = h.MAC.appendTo(append(b, `","mac":"`...))
+	b = h.MAC.AppendTo(append(b, `","mac":"`...))
 	b = append(b, '"')
 	b = appendStringFieldOmitEmpty(b, "bridge", h.Bridge)
 	b = appendStringFieldOmitEmpty(b, "ovsdb", h.OVSDB)

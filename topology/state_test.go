@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -126,11 +128,69 @@ func TestReplaceRemovesReferrersFirst(t *testing.T) {
 }
 
 // TestMACAppendToIsString: the unique index keys a host's MAC as String
-// writes it; appendTo must write the same bytes.
+// writes it; AppendTo must write the same bytes.
 func TestMACAppendToIsString(t *testing.T) {
 	for _, m := range []MAC{nil, {0xee}, {0x52, 0x54, 0, 0xab, 0xcd, 0xef}, {0, 0, 0, 0, 0, 0, 0, 0xff}} {
-		if got, want := string(m.appendTo([]byte("x"))), "x"+m.String(); got != want {
-			t.Errorf("appendTo(%v) = %q, want %q", []byte(m), got, want)
+		if got, want := string(m.AppendTo([]byte("x"))), "x"+m.String(); got != want {
+			t.Errorf("AppendTo(%v) = %q, want %q", []byte(m), got, want)
 		}
 	}
+}
+
+// TestEachHostAndSubnet: the visitors see exactly what the copying
+// accessors list (a VPC's hosts, a vSwitch's, a VPC's route entries, a
+// host's), and stop when told to.
+func TestEachHostAndSubnet(t *testing.T) {
+	s := newStore(t)
+	mustApply(t, s, seedOps()...)
+	mustApply(t, s,
+		createVSwitch(VSwitch{VPC: "vpc-a", Name: "vsw-b", CIDR: pfx("10.10.20.0/24")}),
+		createHost(Host{VPC: "vpc-a", Name: "test3", VSwitch: "vsw-b", IP: ip("10.10.20.3"), MAC: mac("52:58:00:98:c0:a3"), DPID: 1, OFPort: 4}),
+		createSubnet(Subnet{VPC: "vpc-a", CIDR: pfx("172.18.3.0/24"), Host: "test3"}))
+	hosts := func(vpc, vswitch string) string {
+		var out []string
+		s.Read(func(st *State) {
+			st.EachHost(vpc, vswitch, func(h *Host) bool { out = append(out, h.Name); return true })
+		})
+		slices.Sort(out)
+		return strings.Join(out, ",")
+	}
+	subnets := func(vpc, host string) string {
+		var out []string
+		s.Read(func(st *State) {
+			st.EachSubnet(vpc, host, func(sn *Subnet) bool { out = append(out, sn.Name); return true })
+		})
+		slices.Sort(out)
+		return strings.Join(out, ",")
+	}
+	for _, c := range []struct{ got, want string }{
+		{hosts("vpc-a", ""), "test1,test2,test3"},
+		{hosts("vpc-a", "vsw-a"), "test1,test2"},
+		{hosts("vpc-a", "vsw-b"), "test3"},
+		{hosts("vpc-a", "nope"), ""},
+		{hosts("vpc-b", ""), ""},
+		{subnets("vpc-a", ""), "172.18.1.0-24,172.18.3.0-24,ten-99"},
+		{subnets("vpc-a", "test3"), "172.18.3.0-24"},
+		{subnets("vpc-a", "nope"), ""},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+	n := 0
+	s.Read(func(st *State) { st.EachHost("vpc-a", "", func(*Host) bool { n++; return false }) })
+	if n != 1 {
+		t.Errorf("EachHost went on after false: %d calls", n)
+	}
+	// Clone shares nothing with the stored host.
+	s.Read(func(st *State) {
+		st.EachHost("vpc-a", "vsw-b", func(h *Host) bool {
+			c := h.Clone()
+			c.MAC[0] = 0xff
+			if h.MAC[0] == 0xff {
+				t.Error("Clone shares the MAC")
+			}
+			return true
+		})
+	})
 }

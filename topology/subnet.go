@@ -132,3 +132,16 @@ func (subnetKind) intern(st *State, o Object) {
 }
 
 func (s *Subnet) keyParts() (vpc, name string) { return s.VPC, s.Name }
+
+// EachSubnet calls fn with each subnet (route entry) of a VPC, or only
+// those whose next hop is host when host is not "", in no order, until fn
+// returns false; nothing is copied. s is the stored subnet: fn reads it
+// and must neither change nor keep it (a Subnet value is a copy).
+func (st *State) EachSubnet(vpc, host string, fn func(s *Subnet) bool) {
+	visit := func(o Object) bool { return fn(o.(*Subnet)) }
+	if host != "" {
+		st.eachReferrer(hostKind{}, vpcKey(vpc, host), subnetKind{}, visit)
+		return
+	}
+	st.eachReferrer(vpcKind{}, vpc, subnetKind{}, visit)
+}

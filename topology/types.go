@@ -47,8 +47,8 @@ func ParseMAC(s string) (MAC, error) {
 // String prints the MAC in lower case with colons.
 func (m MAC) String() string { return net.HardwareAddr(m).String() }
 
-// appendTo appends m as String writes it.
-func (m MAC) appendTo(b []byte) []byte {
+// AppendTo appends m as String writes it (no allocation when b has room).
+func (m MAC) AppendTo(b []byte) []byte {
 	const hex = "0123456789abcdef"
 	for i, c := range m {
 		if i > 0 {
