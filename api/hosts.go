@@ -62,7 +62,22 @@ type hostBody struct {
 func hostResource() resource {
 	return resource{
 		path: "/v1/vpcs/{vpc}/hosts", item: "name", inVPC: true, batch: true,
-		list: func(st *topology.State, v map[string]string) any { return nonNil(st.Hosts(v["vpc"])) },
+		// ?vswitch: its hosts (the vSwitch's own index); ?q: in the name,
+		// IP or MAC.
+		filters: []string{"q", "vswitch"},
+		page: func(st *topology.State, v map[string]string, f listFilter, p pageQuery) (any, int, string, error) {
+			if f.vswitch != "" {
+				if _, ok := st.VSwitch(v["vpc"], f.vswitch); !ok {
+					return nil, 0, "", notFound("vswitch", "vSwitch %s does not exist in VPC %q", quote(f.vswitch), v["vpc"])
+				}
+			}
+			pg := selectPage(p, func(yield func(*topology.Host) bool) { st.EachHost(v["vpc"], f.vswitch, yield) },
+				matcher(f, func(m *textMatch, h *topology.Host) bool {
+					return m.in(h.Name) || m.inBytes(h.IP.AppendTo(m.buf)) || m.inBytes(h.MAC.AppendTo(m.buf))
+				}),
+				func(h *topology.Host) string { return h.Name })
+			return copyPage(pg, (*topology.Host).Clone), pg.total, pg.last, nil
+		},
 		get: func(st *topology.State, v map[string]string) (any, bool) {
 			x, ok := st.Host(v["vpc"], v["name"])
 			return x, ok

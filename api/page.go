@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/vpcflow/vpcflow/topology"
 )
 
 // MaxPageLimit is the largest ?limit of a list.
@@ -18,6 +20,14 @@ const MaxPageLimit = 10000
 // NextPageHeader carries the token of a list's next page; the last page
 // has none.
 const NextPageHeader = "X-Next-Page-Token"
+
+// TotalCountHeader carries how many items of a list match its filters,
+// every page together (the whole list without filters).
+const TotalCountHeader = "X-Total-Count"
+
+// MaxQueryLen is the longest ?q: no field it is looked for in is longer
+// (names stop at 63 characters, addresses and CIDRs before).
+const MaxQueryLen = topology.MaxNameLen
 
 // tokenPrefix versions the page token's format.
 const tokenPrefix = "k1:"
@@ -55,6 +65,125 @@ func parsePage(r *http.Request) (pageQuery, *requestError) {
 	return p, nil
 }
 
+// listFilter is what a list's filter parameters ask for. A list takes
+// those its resource names (resource.filters) and refuses the others; the
+// filters apply before paging, so pages and their tokens are those of
+// the filtered list.
+type listFilter struct {
+	// q (?q) is text to find in an item's name or other fields (hosts:
+	// IP, MAC; route entries: CIDR, next hop), ignoring ASCII case; in
+	// lower case; "": no text filter.
+	q string
+	// vswitch (?vswitch, hosts) keeps a vSwitch's hosts.
+	vswitch string
+	// host (?host, route entries) keeps those whose next hop is the host.
+	host string
+}
+
+// parseList reads a list's ?limit, ?page_token and the filters in takes
+// ("q", "vswitch", "host").
+func parseList(r *http.Request, takes []string) (pageQuery, listFilter, *requestError) {
+	var f listFilter
+	p, rerr := parsePage(r)
+	if rerr != nil {
+		return p, f, rerr
+	}
+	query := r.URL.Query()
+	for _, name := range []string{"q", "vswitch", "host"} {
+		vals, ok := query[name]
+		if !ok {
+			continue
+		}
+		if !slices.Contains(takes, name) {
+			return p, f, badRequest(name, "this list cannot be filtered by %s (hosts take vswitch and q, route entries host and q)", name)
+		}
+		if len(vals) != 1 {
+			return p, f, badRequest(name, "given %d times; give it once", len(vals))
+		}
+		val := vals[0]
+		switch name {
+		case "q":
+			if val == "" {
+				return p, f, badRequest(name, "empty: give the text to look for, or leave q out")
+			}
+			if len(val) > MaxQueryLen {
+				return p, f, badRequest(name, "%s is %d bytes long: at most %d (nothing longer can match)", quote(val), len(val), MaxQueryLen)
+			}
+			f.q = lowerASCII(val)
+		default:
+			if err := topology.ValidateName(name, val); err != nil {
+				return p, f, badRequest(name, "%s", err.Msg)
+			}
+			if name == "vswitch" {
+				f.vswitch = val
+			} else {
+				f.host = val
+			}
+		}
+	}
+	return p, f, nil
+}
+
+func lowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// textMatch looks for a list's ?q in an item's fields without
+// allocating: fields that are not strings are written into buf.
+type textMatch struct {
+	q   string // lower case
+	buf []byte
+}
+
+// in reports whether s contains the text, ignoring ASCII case.
+func (m *textMatch) in(s string) bool { return containsFold(s, m.q) }
+
+// inBytes reports whether b (written into m.buf) contains the text, and
+// keeps b's array for the next field.
+func (m *textMatch) inBytes(b []byte) bool {
+	m.buf = b[:0]
+	return containsFold(b, m.q)
+}
+
+// containsFold reports whether s contains lower (in lower case), ignoring
+// ASCII case.
+func containsFold[S string | []byte](s S, lower string) bool {
+	n := len(lower)
+	for i := 0; i+n <= len(s); i++ {
+		j := 0
+		for j < n {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != lower[j] {
+				break
+			}
+			j++
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
+}
+
+// matcher is the filter of ?q for items whose fields are looked in by
+// fields; nil (everything matches) without ?q.
+func matcher[T any](f listFilter, fields func(m *textMatch, x *T) bool) func(*T) bool {
+	if f.q == "" {
+		return nil
+	}
+	m := &textMatch{q: f.q, buf: make([]byte, 0, 64)}
+	return func(x *T) bool { return fields(m, x) }
+}
+
 func encodePageToken(key string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(tokenPrefix + key))
 }
@@ -71,35 +200,128 @@ func decodePageToken(tok string) (string, error) {
 	return key, nil
 }
 
+// listPage is one page of a list.
+type listPage[T any] struct {
+	// items are the page's, in key order; they point at the listed items.
+	items []*T
+	// total counts the items that match, every page together.
+	total int
+	// last is the key of the page's last item when more items follow
+	// (the next page's token); "" on the last page.
+	last string
+}
+
+// selectPage finds the page p asks for among the items each visits
+// (each item once, in any order), keeping only those match accepts (nil:
+// every one). Items sort by key, unique within the list; key is called
+// often and must not allocate (a host's name). While looking, it holds
+// at most p.limit items, those with the smallest keys after p.after (a
+// max-heap), so 50 hosts out of 100,000 cost neither a copy nor a sort of
+// the others. The page points at the items: copy them before they may
+// change (before the store's read lock is released).
+func selectPage[T any](p pageQuery, each func(yield func(*T) bool), match func(*T) bool, key func(*T) string) listPage[T] {
+	var out listPage[T]
+	var top []*T // with a limit: a max-heap by key
+	past := 0    // matching items after p.after
+	greater := func(i, j int) bool { return key(top[i]) > key(top[j]) }
+	each(func(x *T) bool {
+		if match != nil && !match(x) {
+			return true
+		}
+		out.total++
+		k := key(x)
+		if p.after != "" && k <= p.after {
+			return true
+		}
+		past++
+		switch {
+		case p.limit == 0:
+			top = append(top, x)
+		case len(top) < p.limit:
+			top = append(top, x)
+			for i := len(top) - 1; i > 0 && greater(i, (i-1)/2); i = (i - 1) / 2 {
+				top[i], top[(i-1)/2] = top[(i-1)/2], top[i]
+			}
+		case k < key(top[0]):
+			top[0] = x
+			for i := 0; ; {
+				l, r, m := 2*i+1, 2*i+2, i
+				if l < len(top) && greater(l, m) {
+					m = l
+				}
+				if r < len(top) && greater(r, m) {
+					m = r
+				}
+				if m == i {
+					break
+				}
+				top[i], top[m] = top[m], top[i]
+				i = m
+			}
+		}
+		return true
+	})
+	slices.SortFunc(top, func(a, b *T) int { return strings.Compare(key(a), key(b)) })
+	out.items = top
+	if p.limit > 0 && past > p.limit {
+		out.last = key(top[len(top)-1])
+	}
+	return out
+}
+
+// setPageHeaders sets a list page's headers: the total count and, when
+// more follow, the next page's token and link.
+func setPageHeaders(w http.ResponseWriter, r *http.Request, total int, last string) {
+	w.Header().Set(TotalCountHeader, strconv.Itoa(total))
+	if last == "" {
+		return
+	}
+	tok := encodePageToken(last)
+	w.Header().Set(NextPageHeader, tok)
+	q := r.URL.Query()
+	q.Set("page_token", tok)
+	next := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
+	w.Header().Set("Link", "<"+next.String()+`>; rel="next"`)
+}
+
+// copyPage copies a page's items (with keep; nil: by value) into a
+// list, never nil.
+func copyPage[T any](pg listPage[T], keep func(*T) T) []T {
+	out := make([]T, len(pg.items))
+	for i, x := range pg.items {
+		if keep != nil {
+			out[i] = keep(x)
+		} else {
+			out[i] = *x
+		}
+	}
+	return out
+}
+
 // paginate sorts items by key (keys are unique), keeps those after
-// p.after and at most p.limit of them, and sets the next page's headers
-// when more follow. The order is stable across pages: objects created or
-// deleted between two pages neither repeat nor shift what follows.
+// p.after and at most p.limit of them, and sets the page's headers. The
+// order is stable across pages: objects created or deleted between two
+// pages neither repeat nor shift what follows.
 func paginate[T any](w http.ResponseWriter, r *http.Request, p pageQuery, items []T, key func(*T) string) []T {
-	keys := make([]string, len(items))
-	idx := make([]int, len(items))
+	type keyedItem struct {
+		i   int
+		key string
+	}
+	ks := make([]keyedItem, len(items))
 	for i := range items {
-		keys[i] = key(&items[i])
-		idx[i] = i
+		ks[i] = keyedItem{i, key(&items[i])}
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return keys[idx[a]] < keys[idx[b]] })
-	start := 0
-	if p.after != "" {
-		start = sort.Search(len(idx), func(i int) bool { return keys[idx[i]] > p.after })
-	}
-	end := len(idx)
-	if p.limit > 0 && start+p.limit < end {
-		end = start + p.limit
-		tok := encodePageToken(keys[idx[end-1]])
-		w.Header().Set(NextPageHeader, tok)
-		q := r.URL.Query()
-		q.Set("page_token", tok)
-		next := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
-		w.Header().Set("Link", "<"+next.String()+`>; rel="next"`)
-	}
-	out := make([]T, 0, end-start)
-	for _, i := range idx[start:end] {
-		out = append(out, items[i])
+	pg := selectPage(p, func(yield func(*keyedItem) bool) {
+		for i := range ks {
+			if !yield(&ks[i]) {
+				return
+			}
+		}
+	}, nil, func(k *keyedItem) string { return k.key })
+	setPageHeaders(w, r, pg.total, pg.last)
+	out := make([]T, 0, len(pg.items))
+	for _, k := range pg.items {
+		out = append(out, items[k.i])
 	}
 	return out
 }

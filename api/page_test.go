@@ -9,19 +9,30 @@ import (
 	"testing"
 )
 
-// walk lists path page by page with ?limit=n and returns every page's
-// names (as JSON "name" or "dpid" or "match" fields) joined, and the
-// number of pages.
+// walk lists path (which may have a query of its own) page by page with
+// ?limit=n and returns every page's names (as JSON "name" or "dpid" or
+// "match" fields) joined, and the number of pages. Every page must say
+// the same X-Total-Count, and it must be the number of items walked.
 func (e *testEnv) walk(path string, n int, key string) ([]string, int) {
 	e.t.Helper()
 	var all []string
 	tok := ""
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	total := ""
 	for pages := 1; ; pages++ {
 		q := url.Values{"limit": {fmt.Sprint(n)}}
 		if tok != "" {
 			q.Set("page_token", tok)
 		}
-		r := e.must(200, "GET", path+"?"+q.Encode(), "")
+		r := e.must(200, "GET", path+sep+q.Encode(), "")
+		if got := r.header.Get(TotalCountHeader); pages == 1 {
+			total = got
+		} else if got != total {
+			e.t.Fatalf("%s: %s %q on page %d, %q on the first", path, TotalCountHeader, got, pages, total)
+		}
 		var items []map[string]any
 		if err := json.Unmarshal(r.body, &items); err != nil {
 			e.t.Fatalf("%s: %s", path, r.body)
@@ -36,6 +47,9 @@ func (e *testEnv) walk(path string, n int, key string) ([]string, int) {
 		if next == "" {
 			if r.header.Get("Link") != "" {
 				e.t.Fatalf("%s: Link without a next page", path)
+			}
+			if total != fmt.Sprint(len(all)) {
+				e.t.Fatalf("%s: %s %q, %d items walked", path, TotalCountHeader, total, len(all))
 			}
 			return all, pages
 		}
@@ -77,6 +91,9 @@ func TestPagination(t *testing.T) {
 		var want []string
 		for _, it := range whole {
 			want = append(want, fmt.Sprint(it[c.key]))
+		}
+		if r := e.must(200, "GET", c.path, ""); r.header.Get(TotalCountHeader) != fmt.Sprint(len(want)) {
+			t.Fatalf("%s: %s %q for %d items", c.path, TotalCountHeader, r.header.Get(TotalCountHeader), len(want))
 		}
 		for _, n := range []int{1, 2, 3, len(want), len(want) + 1} {
 			got, pages := e.walk(c.path, n, c.key)

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/gorilla/mux"
 
@@ -23,8 +24,16 @@ type resource struct {
 	// inVPC says the collection lives in the URL's VPC: listing a missing
 	// VPC is a 404 on "vpc".
 	inVPC bool
-	list  func(st *topology.State, v map[string]string) any
-	get   func(st *topology.State, v map[string]string) (any, bool)
+	// list returns the whole list, which paginateObjects pages. Or page,
+	// when set, finds the page p asks for among the items that match f
+	// (selectPage), copying only them (hosts and route entries: 100,000
+	// of them); its items sort by name within the VPC (p.after is a
+	// name), and filters names the filter parameters it takes
+	// (parseList). A list without page takes none.
+	list    func(st *topology.State, v map[string]string) any
+	page    func(st *topology.State, v map[string]string, f listFilter, p pageQuery) (items any, total int, last string, err error)
+	filters []string
+	get     func(st *topology.State, v map[string]string) (any, bool)
 	// what names a missing object: `host "x" does not exist in VPC "v"`.
 	what func(v map[string]string) string
 	// create decodes one object of a POST; batch accepts an array too.
@@ -81,13 +90,20 @@ func (s *server) routes(rs resource) []route {
 
 func (s *server) listResource(w http.ResponseWriter, r *http.Request, rs resource) {
 	v := mux.Vars(r)
-	p, rerr := parsePage(r)
+	p, f, rerr := parseList(r, rs.filters)
 	if rerr != nil {
 		s.writeError(w, r, rerr)
 		return
 	}
+	if rs.page != nil && rs.inVPC {
+		// A token of a list keyed "VPC/NAME" (before lists in a VPC were
+		// keyed by name) goes on where it was: names hold no '/'.
+		p.after = strings.TrimPrefix(p.after, v["vpc"]+"/")
+	}
 	var out any
 	var err error
+	var total int
+	var last string
 	s.b.Read(func(st *topology.State) {
 		if rs.inVPC {
 			if _, ok := st.VPC(v["vpc"]); !ok {
@@ -95,10 +111,16 @@ func (s *server) listResource(w http.ResponseWriter, r *http.Request, rs resourc
 				return
 			}
 		}
+		if rs.page != nil {
+			out, total, last, err = rs.page(st, v, f, p)
+			return
+		}
 		out = rs.list(st, v)
 	})
-	if err == nil {
+	if err == nil && rs.page == nil {
 		out, err = paginateObjects(w, r, p, out)
+	} else if err == nil {
+		setPageHeaders(w, r, total, last)
 	}
 	if err != nil {
 		s.writeError(w, r, err)

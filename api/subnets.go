@@ -31,7 +31,22 @@ type SubnetUpdateRequest struct {
 func subnetResource() resource {
 	return resource{
 		path: "/v1/vpcs/{vpc}/subnets", item: "name", inVPC: true, batch: true,
-		list: func(st *topology.State, v map[string]string) any { return nonNil(st.Subnets(v["vpc"])) },
+		// ?host: the route entries whose next hop it is (the host's own
+		// index); ?q: in the name, destination CIDR or next hop.
+		filters: []string{"q", "host"},
+		page: func(st *topology.State, v map[string]string, f listFilter, p pageQuery) (any, int, string, error) {
+			if f.host != "" {
+				if _, ok := st.Host(v["vpc"], f.host); !ok {
+					return nil, 0, "", notFound("host", "host %s does not exist in VPC %q", quote(f.host), v["vpc"])
+				}
+			}
+			pg := selectPage(p, func(yield func(*topology.Subnet) bool) { st.EachSubnet(v["vpc"], f.host, yield) },
+				matcher(f, func(m *textMatch, s *topology.Subnet) bool {
+					return m.in(s.Name) || m.inBytes(s.CIDR.AppendTo(m.buf)) || m.in(s.Host)
+				}),
+				func(s *topology.Subnet) string { return s.Name })
+			return copyPage(pg, nil), pg.total, pg.last, nil
+		},
 		get: func(st *topology.State, v map[string]string) (any, bool) {
 			x, ok := st.Subnet(v["vpc"], v["name"])
 			return x, ok
