@@ -203,11 +203,19 @@ func TestOpenAPIValidatesRealResponses(t *testing.T) {
 		"mac": "52:58:00:98:c0:92", "bridge": "br-test", "interface": "vnet3"}, {"name": "test3", "vswitch": "vsw-a",
 		"ip": "10.10.10.13", "mac": "52:58:00:98:c0:93", "dpid": "0000000000000001", "ofport": 7}}, 201, false)
 	call("GET", "/v1/vpcs/vpc-a/hosts", nil, 200, false)
+	if got := call("GET", "/v1/vpcs/vpc-a/hosts?vswitch=vsw-a&q=TEST&limit=1", nil, 200, false); !strings.Contains(string(got), `"name":"test1"`) {
+		t.Errorf("hosts?vswitch=vsw-a&q=TEST&limit=1: %s", got)
+	}
+	call("GET", "/v1/vpcs/vpc-a/hosts?vswitch=nope", nil, 404, false)
+	call("GET", "/v1/vpcs/vpc-a/hosts?q=a&q=b", nil, 400, true)
+	call("GET", "/v1/vpcs?limit=0", nil, 400, true)
 	call("GET", "/v1/vpcs/vpc-a/hosts/test1", nil, 200, false)
 	call("PUT", "/v1/vpcs/vpc-a/hosts/test3", map[string]any{"mac": "52:58:00:98:c0:99"}, 200, false)
 	call("POST", "/v1/vpcs/vpc-a/subnets", map[string]any{"cidr": "172.18.1.0/24", "host": "test1"}, 201, false)
 	call("POST", "/v1/vpcs/vpc-a/subnets", []map[string]any{{"cidr": "172.18.3.0/24", "host": "test2"}}, 201, false)
 	call("GET", "/v1/vpcs/vpc-a/subnets", nil, 200, false)
+	call("GET", "/v1/vpcs/vpc-a/subnets?host=test1&q=172.18&limit=5", nil, 200, false)
+	call("GET", "/v1/vpcs/vpc-a/subnets?host=nope", nil, 404, false)
 	call("GET", "/v1/vpcs/vpc-a/subnets/172.18.1.0-24", nil, 200, false)
 	call("PUT", "/v1/vpcs/vpc-a/subnets/172.18.1.0-24", map[string]any{"host": "test3"}, 200, false)
 	call("POST", "/v1/vpcs/vpc-a/dhcp-options", map[string]any{"name": "dopt-a", "domain_name": "vpc.example",
