@@ -125,6 +125,137 @@ func waitText(ctx context.Context, sel, want string, timeout time.Duration) (str
 	}
 }
 
+// evalJS runs a JavaScript expression in the page in one step and
+// returns its value.
+func evalJS[T any](ctx context.Context, expr string) (T, error) {
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return chromedp.Run(qctx, chromedp.Evaluate[T](expr))
+}
+
+// waitJS waits until a JavaScript expression gives want.
+func waitJS(ctx context.Context, what, expr, want string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		got, err := evalJS[string](ctx, expr)
+		if err == nil && got == want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %q, want %q (%v)", what, got, want, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// uiPaging checks the paging of a vSwitch of more than a page of hosts
+// and the filter, both done by the server: vsw-big with big000…big119
+// (not plugged) shows page 1 of 3, next and prev walk the pages by
+// token, the filter box narrows the list through ?q (the count shown is
+// the server's X-Total-Count), and the trace form offers hosts found by
+// what is typed. No request of the page asks for a whole host list.
+func uiPaging(t *testing.T, ctx context.Context, s *seed) {
+	t.Helper()
+	s.rest("POST", "/v1/vpcs/vpc-seed/vswitches", map[string]any{"name": "vsw-big", "cidr": "10.10.20.0/24"}, 201)
+	hosts := make([]map[string]any, 120)
+	for i := range hosts {
+		hosts[i] = map[string]any{"name": fmt.Sprintf("big%03d", i), "vswitch": "vsw-big", "ip": fmt.Sprintf("10.10.20.%d", 10+i),
+			"mac": fmt.Sprintf("52:58:00:20:00:%02x", i), "bridge": "br-test", "interface": fmt.Sprintf("vbig%d", i)}
+	}
+	s.rest("POST", "/v1/vpcs/vpc-seed/hosts", hosts, 201)
+	_, err := evalJS[bool](ctx, `performance.setResourceTimingBufferSize(100000), performance.clearResourceTimings(), true`)
+	must(t, err)
+
+	const big = `.vswitch[data-vswitch="vsw-big"]`
+	bigJS, _ := json.Marshal(big)
+	// The names of the rows shown, "first…last (count)".
+	rows := fmt.Sprintf(`(() => { const r = [...document.querySelectorAll(%s + " tr.host")].map((e) => e.dataset.host);
+		return r.length ? r[0] + "…" + r[r.length - 1] + " (" + r.length + ")" : "none"; })()`, bigJS)
+	pagerText := fmt.Sprintf(`(e => e ? e.innerText.split("\n")[0].replace(/\s*‹.*/, "").trim() : "no pager")(document.querySelector(%s + " .pager"))`, bigJS)
+	click := func(dir string) {
+		t.Helper()
+		_, err := evalJS[bool](ctx, fmt.Sprintf(`document.querySelector(%s + ' button[data-dir="%s"]').click(), true`, bigJS, dir))
+		must(t, err)
+	}
+	for _, step := range []struct {
+		do           string
+		pager, shown string
+	}{
+		{"", "page 1 of 3", "big000…big049 (50)"},
+		{"next", "page 2 of 3", "big050…big099 (50)"},
+		{"next", "page 3 of 3", "big100…big119 (20)"},
+		{"prev", "page 2 of 3", "big050…big099 (50)"},
+		{"prev", "page 1 of 3", "big000…big049 (50)"},
+	} {
+		if step.do != "" {
+			click(step.do)
+		}
+		if err := waitJS(ctx, "pager after "+step.do, pagerText, step.pager, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := waitJS(ctx, "rows on "+step.pager, rows, step.shown, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := waitText(ctx, big, "120 hosts", 10*time.Second); err != nil {
+		t.Error(err)
+	}
+	if _, err := waitText(ctx, `details.vpc[data-vpc="vpc-seed"] > summary`, "123 hosts · 3 route entries", 10*time.Second); err != nil {
+		t.Error(err)
+	}
+	if down, err := textOf(ctx, big+` tr.host[data-host="big000"] td:last-child`); err != nil || down != "down" {
+		t.Errorf("big000 is %q (%v), want down", down, err)
+	}
+
+	// The filter, typed: the server's count, its page, no pager.
+	must(t, chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(`#filter`), "BIG11")))
+	if _, err := waitText(ctx, big, "10 matching hosts", 10*time.Second); err != nil {
+		t.Error(err)
+	}
+	if err := waitJS(ctx, "rows filtered", rows, "big110…big119 (10)", 10*time.Second); err != nil {
+		t.Error(err)
+	}
+	if p, _ := evalJS[string](ctx, pagerText); p != "no pager" {
+		t.Errorf("10 hosts, and a pager: %q", p)
+	}
+	if _, err := waitText(ctx, `.vswitch[data-vswitch="vsw-a"]`, "0 matching hosts", 10*time.Second); err != nil {
+		t.Error(err)
+	}
+	if _, err := waitText(ctx, `details.vpc[data-vpc="vpc-seed"] > summary`, "123 hosts", 10*time.Second); err != nil {
+		t.Error(err) // the VPC's counts stay whole
+	}
+	// Through the server: the page asked for ?q, and never for a whole list.
+	asked, err := evalJS[[]string](ctx, `performance.getEntriesByType("resource").map((e) => e.name).filter((u) => /\/v1\/vpcs\/[^/]+\/(hosts|subnets)/.test(u))`)
+	must(t, err)
+	var filtered bool
+	for _, u := range asked {
+		if strings.Contains(u, "vswitch=vsw-big") && strings.Contains(u, "q=BIG11") {
+			filtered = true
+		}
+		if !strings.Contains(u, "limit=") {
+			t.Errorf("the page asked for a whole list: %s", u)
+		}
+	}
+	if !filtered {
+		t.Errorf("no request asked the server for vsw-big's hosts with q=BIG11: %q", asked)
+	}
+
+	// Cleared: page 1 of 3 again.
+	_, err = evalJS[bool](ctx, `(e => (e.value = "", e.dispatchEvent(new Event("input")), true))(document.querySelector("#filter"))`)
+	must(t, err)
+	if err := waitJS(ctx, "pager after clearing the filter", pagerText, "page 1 of 3", 10*time.Second); err != nil {
+		t.Error(err)
+	}
+
+	// The trace form offers at most a page of hosts, those that match.
+	_, err = evalJS[bool](ctx, `(e => (e.value = "big11", e.dispatchEvent(new Event("input")), true))(document.querySelector("#t-from"))`)
+	must(t, err)
+	if err := waitJS(ctx, "trace form's hosts", `[...document.querySelectorAll("#t-hosts option")].map((o) => o.value).join(",")`,
+		"big110,big111,big112,big113,big114,big115,big116,big117,big118,big119", 10*time.Second); err != nil {
+		t.Error(err)
+	}
+}
+
 // TestUITopologyPage loads /ui in headless Chromium against vpcflow
 // running the seed scenario: the VPC, its vSwitch and hosts (up), the
 // route entries, the switch; live counters that move with real traffic;
@@ -216,6 +347,9 @@ func TestUITopologyPage(t *testing.T) {
 		file = dst
 	}
 	t.Logf("screenshot (%d bytes): %s", len(png), file)
+
+	uiPaging(t, ctx, s)
+
 	if t.Failed() {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()

@@ -1,23 +1,36 @@
 // vpcflow topology page: reads the REST API and /metrics, nothing else.
+// It fetches only what it shows: per open vSwitch one page of hosts, the
+// route entries' page, the counts from X-Total-Count; the filter box is
+// the lists' ?q, applied by the server.
 "use strict";
 
-const PAGE = 50;           // hosts shown per vSwitch page
+const PAGE = 50;               // hosts (route entries) shown per page
 const TOPOLOGY_EVERY = 3000;
 const COUNTERS_EVERY = 2000;
-const BIG_VPC = 2000;          // hosts: above this a VPC's host list is refreshed less often
+const BIG_VPC = 2000;          // hosts: above this a VPC's lists are refreshed less often
 const BIG_VPC_EVERY = 30000;
+const OPEN_VSWITCHES = 8;      // a VPC with more vSwitches shows them closed until opened
+const TRACE_HOSTS = 50;        // hosts offered by the trace form, found by what is typed
+const MAX_Q = 63;              // the API's longest ?q
 
 const state = {
   token: sessionStorage.getItem("vpcflow-token") || "",
   vpcs: [], chassis: [], switches: [], perVPC: {},
-  closed: new Set(), pages: {}, filter: "",
+  closed: new Set(),   // VPCs the user closed
+  vswOpen: {},         // "vpc/vswitch" → the user's open (true) or closed (false)
+  pages: {},           // list key → { tokens: page tokens of the pages visited ("" the first), at: the one shown }
+  filter: "",
+  loading: null, again: false, fresh: new Set(), freshAll: false,
+  traceHosts: { key: "", at: 0 },
   counters: null, lastCounters: null,
 };
 
 const $ = (sel) => document.querySelector(sel);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 
-async function request(method, path, body, text) {
+// send makes one request and returns its data (JSON, or text when text)
+// and headers.
+async function send(method, path, body, text) {
   const headers = { Accept: text ? "text/plain" : "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (state.token) headers.Authorization = "Bearer " + state.token;
@@ -27,34 +40,122 @@ async function request(method, path, body, text) {
     throw new Error("the API wants a bearer token");
   }
   const raw = await r.text();
-  if (text && r.ok) return raw;
+  if (text && r.ok) return { data: raw, headers: r.headers };
   let data = null;
   try { data = JSON.parse(raw); } catch (e) { data = raw; }
   if (!r.ok) throw new Error((data && data.error) ? (data.field ? data.field + ": " : "") + data.error : r.status + " " + r.statusText);
-  return data;
+  return { data, headers: r.headers };
 }
+const request = async (method, path, body, text) => (await send(method, path, body, text)).data;
 const get = (p) => request("GET", p);
 const enc = encodeURIComponent;
 
+// getPage fetches one page of a list: its items, how many match (every
+// page together) and the next page's token ("" on the last).
+async function getPage(path, params) {
+  const q = new URLSearchParams(params);
+  const r = await send("GET", path + "?" + q);
+  const total = Number(r.headers.get("X-Total-Count"));
+  return { items: r.data, total: Number.isFinite(total) ? total : r.data.length, next: r.headers.get("X-Next-Page-Token") || "" };
+}
+
+// query is the filter box as the lists' ?q ("" when it cannot match).
+const query = () => (state.filter.length <= MAX_Q ? state.filter : "");
+
+function pageOf(key) {
+  return state.pages[key] || (state.pages[key] = { tokens: [""], at: 0 });
+}
+
+// listPage fetches the page shown of list key (path with params); back
+// to the first page when the one shown has emptied.
+async function listPage(key, path, params) {
+  const pg = pageOf(key);
+  const ask = () => {
+    const p = { ...params, limit: PAGE };
+    if (query()) p.q = query();
+    if (pg.tokens[pg.at]) p.page_token = pg.tokens[pg.at];
+    return getPage(path, p);
+  };
+  let list = await ask();
+  if (list.items.length === 0 && pg.at > 0) {
+    pg.tokens = [""]; pg.at = 0;
+    list = await ask();
+  }
+  return list;
+}
+
+const vswKey = (vpc, w) => vpc + "/" + w;
+const routesKey = (vpc) => vpc + "/#routes";
+function vswitchOpen(vpc, w, count) {
+  const v = state.vswOpen[vswKey(vpc, w)];
+  return v === undefined ? count <= OPEN_VSWITCHES : v;
+}
+
 // ---- topology ----
 
-async function loadTopology() {
+// refresh loads the topology again, once at a time: asked while a load
+// runs, it runs once more after it. fresh names a VPC (true: every VPC)
+// whose counts and lists must be fetched now, because the user asked for
+// something else (a page, the filter, a vSwitch or VPC opened).
+function refresh(fresh) {
+  if (fresh === true) state.freshAll = true;
+  else if (fresh) state.fresh.add(fresh);
+  if (state.loading) {
+    state.again = true;
+    return state.loading;
+  }
+  state.loading = (async () => {
+    try {
+      do {
+        state.again = false;
+        const fresh = { all: state.freshAll, vpcs: state.fresh };
+        state.freshAll = false; state.fresh = new Set();
+        await loadTopology(fresh);
+      } while (state.again);
+    } finally {
+      state.loading = null;
+    }
+  })();
+  return state.loading;
+}
+
+// loadTopology fetches what the page shows. A VPC's counts and lists are
+// fetched every time, or every 30 s for a VPC of more than BIG_VPC hosts
+// unless fresh names it.
+async function loadTopology(fresh) {
   const [vpcs, chassis, switches] = await Promise.all([get("/v1/vpcs"), get("/v1/chassis"), get("/v1/switches")]);
-  state.vpcs = vpcs; state.chassis = chassis; state.switches = switches;
   const per = {};
   await Promise.all(vpcs.map(async (v) => {
     const base = "/v1/vpcs/" + enc(v.name);
-    const prev = state.perVPC[v.name] || {};
-    // A closed VPC costs nothing; the host and route entry lists of a big
-    // one (thousands) are fetched again every 30 s only.
-    const list = async (what) => {
-      const have = prev[what], at = prev[what + "At"] || 0;
-      if (state.closed.has(v.name) || (have && have.length > BIG_VPC && Date.now() - at < BIG_VPC_EVERY)) return [have || null, at];
-      return [await get(base + "/" + what), Date.now()];
-    };
-    const [vswitches, [hosts, hostsAt], [subnets, subnetsAt]] = await Promise.all([get(base + "/vswitches"), list("hosts"), list("subnets")]);
-    per[v.name] = { vswitches, subnets: subnets || [], hosts, hostsAt, subnetsAt };
+    const prev = state.perVPC[v.name] || { lists: {} };
+    const vswitches = await get(base + "/vswitches");
+    const d = { vswitches, hosts: prev.hosts ?? null, routes: prev.routes ?? null, lists: { ...prev.lists }, at: prev.at || 0 };
+    per[v.name] = d;
+    const due = fresh.all || fresh.vpcs.has(v.name) || !d.at || d.hosts === null || d.hosts <= BIG_VPC || Date.now() - d.at >= BIG_VPC_EVERY;
+    if (!due) return;
+    d.at = Date.now();
+    const open = !state.closed.has(v.name);
+    // The VPC's counts: a page of one, for its X-Total-Count.
+    const counts = [
+      getPage(base + "/hosts", { limit: 1 }).then((l) => { d.hosts = l.total; }),
+    ];
+    if (open) {
+      counts.push(listPage(routesKey(v.name), base + "/subnets", {}).then((l) => {
+        d.lists[routesKey(v.name)] = l;
+        if (!query()) d.routes = l.total;
+      }));
+    }
+    if (!open || query()) counts.push(getPage(base + "/subnets", { limit: 1 }).then((l) => { d.routes = l.total; }));
+    if (open) {
+      for (const w of vswitches) {
+        if (!vswitchOpen(v.name, w.name, vswitches.length)) continue;
+        const key = vswKey(v.name, w.name);
+        counts.push(listPage(key, base + "/hosts", { vswitch: w.name }).then((l) => { d.lists[key] = l; }));
+      }
+    }
+    await Promise.all(counts);
   }));
+  state.vpcs = vpcs; state.chassis = chassis; state.switches = switches;
   state.perVPC = per;
   render();
 }
@@ -75,66 +176,78 @@ function portIndex() {
   };
 }
 
-function matches(h) {
-  const f = state.filter;
-  return !f || h.name.includes(f) || String(h.ip).includes(f) || String(h.mac).includes(f);
+// pager draws a list's page number and its previous/next buttons.
+function pager(key, list) {
+  const pg = pageOf(key);
+  const pages = Math.max(1, Math.ceil(list.total / PAGE), pg.at + 1);
+  if (pages <= 1 && !list.next) return "";
+  return `<div class="pager" data-pager="${esc(key)}">page ${pg.at + 1} of ${pages}
+    <button data-page="${esc(key)}" data-dir="prev" ${pg.at === 0 ? "disabled" : ""}>‹ prev</button>
+    <button data-page="${esc(key)}" data-dir="next" data-token="${esc(list.next)}" ${list.next ? "" : "disabled"}>next ›</button></div>`;
 }
+
+const count = (n, what) => (n === null || n === undefined ? "?" : n) + " " + what;
 
 function render() {
   const up = portIndex();
   const root = $("#vpcs");
   const html = [];
+  const q = query();
   for (const v of state.vpcs) {
-    const d = state.perVPC[v.name] || { vswitches: [], subnets: [], hosts: null };
-    const hosts = d.hosts || [];
+    const d = state.perVPC[v.name] || { vswitches: [], hosts: null, routes: null, lists: {} };
     html.push(`<details class="vpc" data-vpc="${esc(v.name)}" ${state.closed.has(v.name) ? "" : "open"}>
-      <summary>VPC ${esc(v.name)} <span class="meta">id ${v.id}${v.cidr ? " · " + esc(v.cidr) : ""} · ${d.vswitches.length} vSwitches · ${d.hosts ? hosts.length : "?"} hosts · ${d.subnets.length} route entries</span></summary><div class="body">`);
+      <summary>VPC ${esc(v.name)} <span class="meta">id ${v.id}${v.cidr ? " · " + esc(v.cidr) : ""} · ${d.vswitches.length} vSwitches · ${count(d.hosts, "hosts")} · ${count(d.routes, "route entries")}</span></summary><div class="body">`);
     for (const w of d.vswitches) {
-      const all = hosts.filter((h) => h.vswitch === w.name && matches(h));
-      const key = v.name + "/" + w.name;
-      const pages = Math.max(1, Math.ceil(all.length / PAGE));
-      const page = Math.min(state.pages[key] || 0, pages - 1);
-      const shown = all.slice(page * PAGE, (page + 1) * PAGE);
-      html.push(`<div class="vswitch" data-vswitch="${esc(w.name)}"><h3>vSwitch ${esc(w.name)} <span class="meta">${esc(w.cidr)} · gateway ${esc(w.gateway)} · ${all.length} hosts</span>
-        <span class="counter" data-counter="${esc(key)}"></span></h3>
-        <table class="hosts"><thead><tr><th>host</th><th>IP</th><th>MAC</th><th>port</th><th>chassis</th><th>state</th></tr></thead><tbody>`);
-      for (const h of shown) {
-        const s = up(h);
-        const port = h.dpid ? `${esc(h.dpid)}:${h.ofport}` : `${esc(h.bridge || "")}${h.bridge ? "/" : ""}${esc(h.interface)}`;
-        html.push(`<tr class="host" data-host="${esc(h.name)}"><td>${esc(h.name)}</td><td>${esc(h.ip)}</td><td>${esc(h.mac)}</td><td>${port}</td><td>${esc(h.chassis || "-")}</td><td class="${s}">${s}</td></tr>`);
+      const key = vswKey(v.name, w.name);
+      const list = d.lists[key];
+      const open = vswitchOpen(v.name, w.name, d.vswitches.length);
+      const n = list ? `${list.total} ${q ? "matching " : ""}hosts` : "";
+      html.push(`<details class="vswitch" data-vswitch="${esc(w.name)}" data-key="${esc(key)}" ${open ? "open" : ""}><summary><h3>vSwitch ${esc(w.name)} <span class="meta">${esc(w.cidr)} · gateway ${esc(w.gateway)}${n ? " · " + n : ""}</span>
+        <span class="counter" data-counter="${esc(key)}"></span></h3></summary>`);
+      if (open && list) {
+        html.push(`<table class="hosts"><thead><tr><th>host</th><th>IP</th><th>MAC</th><th>port</th><th>chassis</th><th>state</th></tr></thead><tbody>`);
+        for (const h of list.items) {
+          const s = up(h);
+          const port = h.dpid ? `${esc(h.dpid)}:${h.ofport}` : `${esc(h.bridge || "")}${h.bridge ? "/" : ""}${esc(h.interface)}`;
+          html.push(`<tr class="host" data-host="${esc(h.name)}"><td>${esc(h.name)}</td><td>${esc(h.ip)}</td><td>${esc(h.mac)}</td><td>${port}</td><td>${esc(h.chassis || "-")}</td><td class="${s}">${s}</td></tr>`);
+        }
+        html.push(`</tbody></table>`, pager(key, list));
       }
-      html.push(`</tbody></table>`);
-      if (pages > 1) {
-        html.push(`<div class="pager">page ${page + 1} of ${pages}
-          <button data-page="${esc(key)}" data-to="${page - 1}" ${page === 0 ? "disabled" : ""}>‹ prev</button>
-          <button data-page="${esc(key)}" data-to="${page + 1}" ${page + 1 >= pages ? "disabled" : ""}>next ›</button></div>`);
-      }
-      html.push(`</div>`);
+      html.push(`</details>`);
     }
-    const routes = d.subnets.filter((r) => !state.filter || r.name.includes(state.filter) || r.host.includes(state.filter));
-    const rkey = v.name + "/#routes", rpages = Math.max(1, Math.ceil(routes.length / PAGE));
-    const rpage = Math.min(state.pages[rkey] || 0, rpages - 1);
-    html.push(`<h3>Route entries</h3><table class="routes"><thead><tr><th>name</th><th>destination</th><th>next hop</th></tr></thead><tbody>`);
-    for (const r of routes.slice(rpage * PAGE, (rpage + 1) * PAGE)) {
+    const rkey = routesKey(v.name), routes = d.lists[rkey];
+    html.push(`<h3>Route entries${routes && q ? ` <span class="meta">${routes.total} matching</span>` : ""}</h3><table class="routes"><thead><tr><th>name</th><th>destination</th><th>next hop</th></tr></thead><tbody>`);
+    for (const r of routes ? routes.items : []) {
       html.push(`<tr class="route" data-route="${esc(r.name)}"><td>${esc(r.name)}</td><td>${esc(r.cidr)}</td><td>host ${esc(r.host)}</td></tr>`);
     }
-    html.push(`</tbody></table>`);
-    if (rpages > 1) {
-      html.push(`<div class="pager">page ${rpage + 1} of ${rpages}
-        <button data-page="${esc(rkey)}" data-to="${rpage - 1}" ${rpage === 0 ? "disabled" : ""}>‹ prev</button>
-        <button data-page="${esc(rkey)}" data-to="${rpage + 1}" ${rpage + 1 >= rpages ? "disabled" : ""}>next ›</button></div>`);
-    }
-    html.push(`</div></details>`);
+    html.push(`</tbody></table>`, routes ? pager(rkey, routes) : "", `</div></details>`);
   }
   root.innerHTML = html.join("") || "<p>No VPC yet.</p>";
   for (const el of root.querySelectorAll("details.vpc")) {
     el.addEventListener("toggle", () => {
       const name = el.dataset.vpc;
-      if (el.open) { state.closed.delete(name); loadTopology().catch(showError); } else state.closed.add(name);
+      if (el.open === !state.closed.has(name)) return; // drawn so, not toggled
+      if (el.open) { state.closed.delete(name); refresh(name).catch(showError); } else state.closed.add(name);
+    });
+  }
+  for (const el of root.querySelectorAll("details.vswitch")) {
+    el.addEventListener("toggle", () => {
+      const vpc = el.closest("details.vpc").dataset.vpc, key = el.dataset.key;
+      const d = state.perVPC[vpc];
+      if (el.open === vswitchOpen(vpc, el.dataset.vswitch, d ? d.vswitches.length : 0)) return;
+      state.vswOpen[key] = el.open;
+      if (el.open) refresh(vpc).catch(showError);
     });
   }
   for (const b of root.querySelectorAll("button[data-page]")) {
-    b.addEventListener("click", () => { state.pages[b.dataset.page] = Number(b.dataset.to); render(); });
+    b.addEventListener("click", () => {
+      const pg = pageOf(b.dataset.page);
+      if (b.dataset.dir === "next") {
+        pg.tokens[pg.at + 1] = b.dataset.token;
+        pg.at++;
+      } else if (pg.at > 0) pg.at--;
+      refresh(b.closest("details.vpc").dataset.vpc).catch(showError);
+    });
   }
 
   $("#switches tbody").innerHTML = state.switches.map((s) =>
@@ -148,14 +261,25 @@ function render() {
   const sel = $("#t-vpc"), cur = sel.value;
   sel.innerHTML = state.vpcs.map((v) => `<option>${esc(v.name)}</option>`).join("");
   if (cur) sel.value = cur;
-  fillHosts();
+  fillHosts().catch(showError);
   renderCounters();
   $("#status").textContent = `${state.vpcs.length} VPCs · ${state.switches.length} switches · updated ${new Date().toLocaleTimeString()}`;
 }
 
-function fillHosts() {
-  const d = state.perVPC[$("#t-vpc").value];
-  $("#t-hosts").innerHTML = ((d && d.hosts) || []).slice(0, 500).map((h) => `<option value="${esc(h.name)}">${esc(h.ip)}</option>`).join("");
+// fillHosts offers the trace form the first TRACE_HOSTS hosts of its VPC
+// that match what "from host" holds, asked again when either changes
+// (or every 30 s).
+async function fillHosts() {
+  const vpc = $("#t-vpc").value, typed = $("#t-from").value.trim();
+  if (!vpc) return;
+  const key = vpc + "\n" + typed;
+  if (key === state.traceHosts.key && Date.now() - state.traceHosts.at < BIG_VPC_EVERY) return;
+  state.traceHosts = { key, at: Date.now() };
+  const params = { limit: TRACE_HOSTS };
+  if (typed && typed.length <= MAX_Q) params.q = typed;
+  const list = await getPage("/v1/vpcs/" + enc(vpc) + "/hosts", params);
+  if (state.traceHosts.key !== key) return; // typed on meanwhile
+  $("#t-hosts").innerHTML = list.items.map((h) => `<option value="${esc(h.name)}">${esc(h.ip)}</option>`).join("");
 }
 
 // ---- live counters, from /metrics ----
@@ -258,15 +382,28 @@ function every(ms, fn) {
   tick();
 }
 
+// debounce runs fn once input has paused for ms.
+function debounce(ms, fn) {
+  let timer = 0;
+  return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+}
+
 $("#trace-form").addEventListener("submit", runTrace);
-$("#t-vpc").addEventListener("change", fillHosts);
-$("#filter").addEventListener("input", (e) => { state.filter = e.target.value.trim(); state.pages = {}; render(); });
+$("#t-vpc").addEventListener("change", () => fillHosts().catch(showError));
+$("#t-from").addEventListener("input", debounce(250, () => fillHosts().catch(showError)));
+// The filter is the server's: every list back to its first page, fetched again.
+$("#filter").addEventListener("input", debounce(250, (e) => {
+  const f = e.target.value.trim();
+  if (f === state.filter) return;
+  state.filter = f; state.pages = {};
+  refresh(true).catch(showError);
+}));
 $("#token-form").addEventListener("submit", (e) => {
   e.preventDefault();
   state.token = $("#token").value.trim();
   sessionStorage.setItem("vpcflow-token", state.token);
   $("#token-box").classList.add("hidden");
-  loadTopology().catch(showError);
+  refresh(true).catch(showError);
 });
-every(TOPOLOGY_EVERY, loadTopology);
+every(TOPOLOGY_EVERY, () => refresh());
 every(COUNTERS_EVERY, loadCounters);
