@@ -37,14 +37,15 @@ func main() {
 	bin := flag.String("bin", "bin/vpcflow", "the vpcflow binary to measure")
 	hosts := flag.Int("hosts", 10000, "hosts in the one vSwitch (and as many route entries)")
 	span := flag.Duration("span", 35*time.Second, "how long to watch the page after it loaded")
+	shot := flag.String("screenshot", "", "save a screenshot of the page here (PNG)")
 	flag.Parse()
-	if err := run(*bin, *hosts, *span); err != nil {
+	if err := run(*bin, *hosts, *span, *shot); err != nil {
 		fmt.Fprintln(os.Stderr, "uibytes:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, n int, span time.Duration) error {
+func run(bin string, n int, span time.Duration, shot string) error {
 	dir, err := os.MkdirTemp("", "uibytes-")
 	if err != nil {
 		return fmt.Errorf("temp dir: %w", err)
@@ -81,7 +82,7 @@ func run(bin string, n int, span time.Duration) error {
 		return err
 	}
 	fmt.Printf("registered 1 VPC, 1 vSwitch, %d hosts and %d route entries in %s\n", n, n, time.Since(start).Round(time.Millisecond))
-	return watch(base, span)
+	return watch(base, span, shot)
 }
 
 func freePort() (string, error) {
@@ -159,8 +160,8 @@ func register(base string, n int) error {
 
 // watch opens /ui and counts the bytes of the API's responses (and of
 // /metrics, apart) as Chromium received them.
-func watch(base string, span time.Duration) error {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath("chromium"), chromedp.NoSandbox,
+func watch(base string, span time.Duration, shot string) error {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath("chromium"), chromedp.NoSandbox, chromedp.WindowSize(1500, 1100),
 		chromedp.Flag("disable-dev-shm-usage", true))
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancel()
@@ -231,6 +232,15 @@ func watch(base string, span time.Duration) error {
 		span, nAPI2-nAPI, api2-api, metrics2)
 	if heap, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`performance.memory ? performance.memory.usedJSHeapSize : 0`)); err == nil && heap > 0 {
 		fmt.Printf("page's JS heap: %.1f MB\n", heap/1e6)
+	}
+	if shot != "" {
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			return fmt.Errorf("screenshot: %w", err)
+		}
+		if err := os.WriteFile(shot, png, 0o644); err != nil {
+			return fmt.Errorf("screenshot: %w", err)
+		}
 	}
 	return nil
 }
