@@ -105,12 +105,18 @@ func (e *UnconfirmedError) Error() string { return e.Msg }
 
 // Page asks a list for one page: at most Limit items (0: all of them),
 // after the page whose next-page token is Token ("": from the start).
+// The filters apply before paging, on the lists that take them (others
+// refuse them): Query (text in the name, and a host's IP or MAC, a route
+// entry's CIDR or next hop) on hosts and route entries, VSwitch on
+// hosts, Host (the next hop) on route entries.
 type Page struct {
 	Limit int
 	Token string
+
+	Query, VSwitch, Host string
 }
 
-// query appends ?limit and ?page_token to p.
+// query appends ?limit, ?page_token and the filters to p.
 func (pg Page) query(p string) string {
 	q := url.Values{}
 	if pg.Limit > 0 {
@@ -118,6 +124,11 @@ func (pg Page) query(p string) string {
 	}
 	if pg.Token != "" {
 		q.Set("page_token", pg.Token)
+	}
+	for name, v := range map[string]string{"q": pg.Query, "vswitch": pg.VSwitch, "host": pg.Host} {
+		if v != "" {
+			q.Set(name, v)
+		}
 	}
 	if len(q) == 0 {
 		return p

@@ -88,6 +88,22 @@ func TestListFilters(t *testing.T) {
 	if got := names(t, r.body); got != "b00" || r.header.Get(TotalCountHeader) != "12" || r.header.Get(NextPageHeader) == "" {
 		t.Errorf("limit=1: %s, %s %q, next %q", got, TotalCountHeader, r.header.Get(TotalCountHeader), r.header.Get(NextPageHeader))
 	}
+	// The Go client.
+	c, err := NewClient(e.srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hp, next, err := c.ListHostsPage(context.Background(), "vpc-a", Page{Limit: 2, VSwitch: "vsw-b", Query: "10.10.20.10"})
+	if err != nil || len(hp) != 2 || hp[0].Name != "b00" || hp[1].Name != "b01" || next == "" {
+		t.Errorf("ListHostsPage: %+v, %q, %v", hp, next, err)
+	}
+	sp, next, err := c.ListSubnetsPage(context.Background(), "vpc-a", Page{Host: "b02", Query: "172"})
+	if err != nil || len(sp) != 1 || sp[0].Name != "172.19.2.0-24" || next != "" {
+		t.Errorf("ListSubnetsPage: %+v, %q, %v", sp, next, err)
+	}
+	if _, _, err := c.ListSubnetsPage(context.Background(), "vpc-a", Page{VSwitch: "vsw-a"}); err == nil || !strings.Contains(err.Error(), "vswitch") {
+		t.Errorf("ListSubnetsPage by vSwitch: %v", err)
+	}
 	// Hosts still say where they are attached.
 	hs := decode[[]HostInfo](t, e.must(200, "GET", "/v1/vpcs/vpc-a/hosts?q=b00", ""))
 	if len(hs) != 1 || hs[0].IP.String() != "10.10.20.100" || hs[0].Attachment.State == "" {

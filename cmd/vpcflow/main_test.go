@@ -228,6 +228,17 @@ func TestSeedScenarioCLI(t *testing.T) {
 		"NAME           ID  CIDR           HOST\n"+
 			"172.18.1.0-24  1   172.18.1.0/24  test1\n"+
 			"vm2            2   172.18.3.0/24  test1\n")
+	// Filtered by the server.
+	var filtered struct {
+		Items []topology.Host `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(mustCLI(t, url, "host", "list", "--vpc", "vpc-a", "--vswitch", "vsw-a", "--filter", "C0:92", "-o", "json", "--limit", "5")), &filtered); err != nil ||
+		len(filtered.Items) != 1 || filtered.Items[0].Name != "test2" {
+		t.Fatalf("host list --vswitch vsw-a --filter C0:92: %+v %v", filtered, err)
+	}
+	expectOutput(t, mustCLI(t, url, "subnet", "list", "--vpc", "vpc-a", "--host", "test1", "--filter", "VM"),
+		"NAME  ID  CIDR           HOST\n"+
+			"vm2   2   172.18.3.0/24  test1\n")
 	mustCLI(t, url, "subnet", "show", "--vpc", "vpc-a", "vm2")
 	mustCLI(t, url, "vswitch", "show", "--vpc", "vpc-a", "vsw-a")
 

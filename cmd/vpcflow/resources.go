@@ -325,7 +325,7 @@ func (c *cli) hostList(args []string) int {
 		"attached, port not found, or bridge not connected; DETAIL says why).", "vpcflow host list --vpc vpc-a",
 		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, string, error) {
 			return cl.ListHostsPage(ctx, vpc, pg)
-		}, hostTable)
+		}, hostTable, "vswitch", "q")
 }
 
 func (c *cli) hostShow(args []string) int {
@@ -391,7 +391,7 @@ func (c *cli) subnetList(args []string) int {
 	return c.listInVPC(args, "subnet list", "List a VPC's subnets (route entries), by name.", "vpcflow subnet list --vpc vpc-a",
 		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, string, error) {
 			return cl.ListSubnetsPage(ctx, vpc, pg)
-		}, subnetTable)
+		}, subnetTable, "host", "q")
 }
 
 func (c *cli) subnetShow(args []string) int {
@@ -411,10 +411,34 @@ func (c *cli) subnetDelete(args []string) int {
 // listInVPC is a "<kind> list --vpc VPC [--limit N [--page-token T]]"
 // command.
 func (c *cli) listInVPC(args []string, name, desc, example string,
-	list func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, string, error), table func(io.Writer, any)) int {
-	k := c.command(name, "--vpc VPC [--limit N [--page-token TOKEN]]", desc, example+"\n"+example+" --limit 100").withAPI()
+	list func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, string, error), table func(io.Writer, any), filters ...string) int {
+	usage, examples := "--vpc VPC", example+"\n"+example+" --limit 100"
+	for _, f := range filters {
+		switch f {
+		case "vswitch":
+			usage += " [--vswitch NAME]"
+			examples += "\n" + example + " --vswitch vsw-a"
+		case "host":
+			usage += " [--host NAME]"
+			examples += "\n" + example + " --host test1"
+		case "q":
+			usage += " [--filter TEXT]"
+			examples += "\n" + example + " --filter 10.10.10.1"
+		}
+	}
+	k := c.command(name, usage+" [--limit N [--page-token TOKEN]]", desc, examples).withAPI()
 	vpc := k.vpcFlag()
 	pg := k.pageFlags()
+	for _, f := range filters {
+		switch f {
+		case "vswitch":
+			k.fs.StringVar(&pg.VSwitch, "vswitch", "", "only this vSwitch's hosts")
+		case "host":
+			k.fs.StringVar(&pg.Host, "host", "", "only the route entries whose next hop is this host")
+		case "q":
+			k.fs.StringVar(&pg.Query, "filter", "", "only those whose name or address contains TEXT (any case; hosts: name, IP, MAC; route entries: name, CIDR, next hop)")
+		}
+	}
 	if _, code, ok := k.parse(args); !ok {
 		return code
 	}
