@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 
 	"github.com/gorilla/mux"
@@ -45,14 +44,7 @@ func (s *server) listFlows(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page, last := sel.page()
-	if last != "" {
-		tok := encodePageToken(last)
-		w.Header().Set(NextPageHeader, tok)
-		q := r.URL.Query()
-		q.Set("page_token", tok)
-		next := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
-		w.Header().Set("Link", "<"+next.String()+`>; rel="next"`)
-	}
+	setPageHeaders(w, r, sel.total, last)
 	writeJSON(w, http.StatusOK, page)
 }
 
@@ -76,6 +68,7 @@ type flowPage struct {
 	after string
 	limit int
 	items []keyedFlow
+	total int // flows offered (X-Total-Count)
 }
 
 type keyedFlow struct {
@@ -84,6 +77,7 @@ type keyedFlow struct {
 }
 
 func (p *flowPage) offer(e *controller.FlowEntry) {
+	p.total++
 	if p.limit == 0 {
 		p.items = append(p.items, keyedFlow{e: *e})
 		return
