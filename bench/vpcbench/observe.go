@@ -93,11 +93,18 @@ func measureObserve(ctx context.Context, e *env, n int) (observeResult, error) {
 		}
 	}
 
-	// The page: its files, then what its first render asks the API.
+	// The page: its files, then what its first render asks the API (a
+	// count of the VPC's hosts, a page of route entries, a page of hosts
+	// per vSwitch, the trace form's hosts).
 	t := time.Now()
 	total := 0
-	for _, p := range []string{"/ui/", "/ui/app.js", "/ui/app.css", "/v1/vpcs", "/v1/chassis", "/v1/switches", "/metrics",
-		"/v1/vpcs/" + benchVPC + "/vswitches", "/v1/vpcs/" + benchVPC + "/subnets", "/v1/vpcs/" + benchVPC + "/hosts"} {
+	vpc := "/v1/vpcs/" + benchVPC
+	paths := []string{"/ui/", "/ui/app.js", "/ui/app.css", "/v1/vpcs", "/v1/chassis", "/v1/switches", "/metrics",
+		vpc + "/vswitches", vpc + "/hosts?limit=1", vpc + "/subnets?limit=50", vpc + "/hosts?limit=50"}
+	for b := range e.dpids {
+		paths = append(paths, vpc+"/hosts?limit=50&vswitch="+vswitchName(b))
+	}
+	for _, p := range paths {
 		b, _, err := get(p)
 		if err != nil {
 			return res, err

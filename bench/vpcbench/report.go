@@ -152,7 +152,7 @@ func printTable(w io.Writer, rs []result, cfg runConfig, markdown bool) {
 	add(fmt.Sprintf("POST /v1/trace p50 / p99 / max (%d, warm)", len(last.Obs.Traces)),
 		fmt.Sprintf("< %v at N=%s (%s)", targetTrace, num(last.N), verdict(traceOK)), func(r result) string { return lat(r.Obs.Traces) })
 	add("  first trace (indexes the switch's desired table)", "", func(r result) string { return dur(r.Obs.TraceFirst) })
-	add("/ui first render: files + every API call it makes", "usable (paginated: 50 hosts per vSwitch page)",
+	add("/ui first render: files + every API call it makes", "usable (the server pages: 50 hosts per vSwitch page)",
 		func(r result) string { return dur(r.Obs.PageLoad) + " (" + num(r.Obs.PageKB) + " KB)" })
 	add("machine load average (1, 5 min) at start", "", func(r result) string { return r.Load })
 
