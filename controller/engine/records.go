@@ -28,3 +28,17 @@ func (r *ownerRecords) all() iter.Seq2[pipeline.Owner, string] {
 		})
 	}
 }
+
+// masked yields the owners whose ID's bits under mask equal value's, and
+// their records, looking only at those IDs (see paged.Table.Masked).
+func (r *ownerRecords) masked(mask, value uint32) iter.Seq2[pipeline.Owner, string] {
+	return func(yield func(pipeline.Owner, string) bool) {
+		for k, tb := range r.Tables() {
+			for id, rec := range tb.Masked(mask, value) {
+				if !yield(pipeline.Owner{Kind: k, ID: id}, rec) {
+					return
+				}
+			}
+		}
+	}
+}

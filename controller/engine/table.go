@@ -2,6 +2,7 @@ package engine
 
 import (
 	"hash/maphash"
+	"iter"
 	"slices"
 
 	"github.com/vpcflow/vpcflow/controller/pipeline"
@@ -35,10 +36,12 @@ type Table struct {
 
 // Table is what the engine wants on dpid now (the pipeline's defaults and
 // every owner's flows there): Desired, without building it.
-func (e *Engine) Table(dpid uint64) *Table { return e.table(dpid, -1, nil) }
+func (e *Engine) Table(dpid uint64) *Table { return e.table(dpid, -1, e.recs.all()) }
 
 // TableIn is Table(dpid) restricted to one table.
-func (e *Engine) TableIn(dpid uint64, tableID uint8) *Table { return e.table(dpid, int(tableID), nil) }
+func (e *Engine) TableIn(dpid uint64, tableID uint8) *Table {
+	return e.table(dpid, int(tableID), e.recs.all())
+}
 
 // TableSlice is TableIn restricted to the flows whose cookie equals
 // cookie under mask: what a flow stats request for that table, cookie and
@@ -48,17 +51,18 @@ func (e *Engine) TableIn(dpid uint64, tableID uint8) *Table { return e.table(dpi
 //
 // Owners whose ID is outside the slice are skipped without reading their
 // records: an owner's flows carry its ID in their cookie's low 32 bits
-// (TestRecordFlowsCarryTheirOwner), so the mask should lie within them.
+// (TestTableSliceIsTheSwitchsAnswer), so the mask should lie within them;
+// a mask of low bits (2^k-1) looks at those owners only.
 // Two flows with one key but cookies in different slices (a shared flow's
 // variants, an owner's flow over a default) make a slice differ from the
 // switch's answer where the whole table would not: a caller repairs only
 // from a whole table.
 func (e *Engine) TableSlice(dpid uint64, tableID uint8, cookie, mask uint64) *Table {
-	var keep func(o pipeline.Owner) bool
+	owners := e.recs.all()
 	if mask != 0 && mask <= 0xffffffff {
-		keep = func(o pipeline.Owner) bool { return uint64(o.ID)&mask == cookie&mask }
+		owners = e.recs.masked(uint32(mask), uint32(cookie))
 	}
-	t := e.table(dpid, int(tableID), keep)
+	t := e.table(dpid, int(tableID), owners)
 	if mask != 0 {
 		t.cookie, t.cookieMask = cookie&mask, mask
 		out := func(f openflow.Flow) bool { return !t.in(&f) }
@@ -69,11 +73,11 @@ func (e *Engine) TableSlice(dpid uint64, tableID uint8, cookie, mask uint64) *Ta
 	return t
 }
 
-// table takes the records of the owners keep keeps (nil: every owner).
-func (e *Engine) table(dpid uint64, only int, keep func(o pipeline.Owner) bool) *Table {
+// table takes the records of owners (every owner's, or a slice's).
+func (e *Engine) table(dpid uint64, only int, owners iter.Seq2[pipeline.Owner, string]) *Table {
 	t := &Table{p: e.p, dpid: dpid, only: only, r: e.frozenReader()}
-	for o, rec := range e.recs.all() {
-		if (keep == nil || keep(o)) && t.r.on(rec, dpid) {
+	for _, rec := range owners {
+		if t.r.on(rec, dpid) {
 			t.recs = append(t.recs, rec)
 		}
 	}

@@ -99,6 +99,38 @@ func (t *Table[V]) All() iter.Seq2[uint32, V] {
 	}
 }
 
+// Masked yields every ID whose low bits under mask equal value's, and its
+// value, in no particular order. For a mask of low bits (2^k-1) it looks
+// only at those IDs (one in 2^k of each page), not at every slot.
+func (t *Table[V]) Masked(mask, value uint32) iter.Seq2[uint32, V] {
+	return func(yield func(uint32, V) bool) {
+		var zero V
+		value &= mask
+		step := uint64(mask) + 1
+		low := step&(step-1) == 0 // mask is 2^k-1
+		for base, p := range t.pages {
+			first := uint64(base) * PageSize
+			i := uint64(0)
+			if low {
+				// The first ID of the page with those low bits.
+				i = (uint64(value) - first%step + step) % step
+			}
+			for ; i < PageSize; i++ {
+				id := uint32(first + i)
+				if id&mask != value {
+					continue
+				}
+				if v := p.vals[i]; v != zero && !yield(id, v) {
+					return
+				}
+				if low {
+					i += step - 1
+				}
+			}
+		}
+	}
+}
+
 // Keyed is a Table per key (an owner kind, a datapath): IDs are dense
 // within each key, not across them.
 type Keyed[K comparable, V comparable] struct {

@@ -1,6 +1,7 @@
 package paged
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -119,5 +120,38 @@ func TestKeyedAllYieldsEveryValue(t *testing.T) {
 	k.All(func(uint64, uint32, uint32) bool { n++; return n < 5 })
 	if n != 5 {
 		t.Fatalf("All went on after false: %d calls", n)
+	}
+}
+
+// TestMaskedIsAFilteredAll: Masked yields exactly what All yields with
+// the ID's bits under the mask equal to the value's, for masks of low
+// bits (the stepping path) and others, across page boundaries.
+func TestMaskedIsAFilteredAll(t *testing.T) {
+	var tb Table[string]
+	for id := uint32(1); id < 3*PageSize+40; id++ {
+		if id%7 != 3 { // holes
+			tb.Set(id, fmt.Sprint(id))
+		}
+	}
+	tb.Set(1<<20+5, "far")
+	for _, mask := range []uint32{0, 1, 3, 15, 255, 0xffff, 6, 0x11} {
+		for value := uint32(0); value <= min(mask, 20); value++ {
+			want := map[uint32]string{}
+			for id, v := range tb.All() {
+				if id&mask == value&mask {
+					want[id] = v
+				}
+			}
+			got := map[uint32]string{}
+			for id, v := range tb.Masked(mask, value) {
+				if _, dup := got[id]; dup {
+					t.Fatalf("mask %#x value %d: id %d twice", mask, value, id)
+				}
+				got[id] = v
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("mask %#x value %d: %d ids, want %d", mask, value, len(got), len(want))
+			}
+		}
 	}
 }
