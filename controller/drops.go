@@ -36,7 +36,7 @@ func (c *Controller) Drops(ctx context.Context) (DropReport, error) {
 		// Summed as the dump arrives, never held whole (a million flows
 		// decoded at once were hundreds of MB).
 		sd := SwitchDrops{DPID: info.DPID, Bridge: info.Bridge, Drops: c.newDropCounters()}
-		err := dumpFlows(ctx, sc.dp, func(s *openflow.FlowStats) error {
+		err := c.dumpInChunks(ctx, sc.dp, func(s *openflow.FlowStats) error {
 			if len(s.Flow.Actions) != 0 {
 				return nil
 			}

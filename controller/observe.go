@@ -80,7 +80,7 @@ func (c *Controller) EachFlow(ctx context.Context, fn func(dpid uint64, fs *open
 		}
 		dpid := uint64(info.DPID)
 		var ferr error
-		err := dumpFlows(ctx, sc.dp, func(fs *openflow.FlowStats) error {
+		err := c.dumpInChunks(ctx, sc.dp, func(fs *openflow.FlowStats) error {
 			if err := fn(dpid, fs); err != nil {
 				ferr = err
 				return err
@@ -98,6 +98,36 @@ func (c *Controller) EachFlow(ctx context.Context, fn func(dpid uint64, fs *open
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%d of %d switches: %w", len(errs), len(errs)+done, errs[0])
+	}
+	return nil
+}
+
+// dumpInChunks calls fn with every flow of dp, one table per request —
+// a big table (more than driftSliceFlows) a slice by cookie at a time —
+// when dp can (*openflow.Switch): a switch answers a flow stats request
+// whole before it reads its next message, so a dump of 650,000 flows in
+// one request held a change to that switch back for most of a second
+// (issue 17); in chunks it waits for one chunk at most. Not atomic: a
+// flow that changes meanwhile may be seen twice or not at all, which a
+// sum of counters or a report tolerates.
+func (c *Controller) dumpInChunks(ctx context.Context, dp Datapath, fn func(fs *openflow.FlowStats) error) error {
+	if _, ok := dp.(tableDumper); !ok {
+		return dumpFlows(ctx, dp, fn)
+	}
+	stats, err := dp.TableStats(ctx)
+	if err != nil {
+		return dumpFlows(ctx, dp, fn) // a switch without table stats
+	}
+	for _, ts := range stats {
+		if ts.Active == 0 {
+			continue
+		}
+		parts := driftSlices(int(ts.Active), c.driftSliceFlows)
+		for k := range parts {
+			if err := dumpTable(ctx, dp, ts.Table, k, parts-1, fn); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -175,7 +175,7 @@ func (c *Controller) Flows(ctx context.Context, dpid topology.DPID, fn func(e *F
 	}
 	var e FlowEntry
 	var ferr error
-	err := dumpFlows(ctx, sc.dp, func(fs *openflow.FlowStats) error {
+	err := c.dumpInChunks(ctx, sc.dp, func(fs *openflow.FlowStats) error {
 		e = EntryOf(fs)
 		if err := fn(&e); err != nil {
 			ferr = err

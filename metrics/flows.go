@@ -141,13 +141,32 @@ func (c *FlowCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// startRefresh starts a dump unless one is under way and returns the
-// channel closed when it ends.
+// slowRefresh and refreshDuty: a dump of every switch that took
+// slowRefresh or longer is not started again until refreshDuty times its
+// duration has passed since it ended; the scrapes meanwhile report the
+// last one (vpcflow_flow_stats_age_seconds says how old). A switch
+// answers a dump on its main thread, and at 100,000 hosts one took ~2 s:
+// a scrape every 2 s (the topology page's counters) kept the switches
+// dumping all the time, and a change waited for a dump's chunk (issue 17).
+// A quick dump (thousands of flows) runs at every scrape.
+const (
+	slowRefresh = 100 * time.Millisecond
+	refreshDuty = 10
+)
+
+// startRefresh starts a dump unless one is under way or a slow one ended
+// too recently, and returns the channel closed when it ends (closed
+// already when none is started).
 func (c *FlowCollector) startRefresh() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.running != nil {
 		return c.running
+	}
+	if l := c.last; l != nil && l.took >= slowRefresh && time.Since(l.at) < refreshDuty*l.took {
+		done := make(chan struct{})
+		close(done)
+		return done
 	}
 	done := make(chan struct{})
 	c.running = done

@@ -11,9 +11,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -357,5 +359,73 @@ func TestDriftCollectorExportsTheControllersCounters(t *testing.T) {
 		if !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// slowSource is a Source whose every dump takes took (one flow).
+type slowSource struct {
+	st    *topology.Store
+	took  time.Duration
+	dumps atomic.Int32
+}
+
+func (s *slowSource) EachFlow(ctx context.Context, fn func(dpid uint64, fs *openflow.FlowStats) error) error {
+	s.dumps.Add(1)
+	time.Sleep(s.took)
+	return fn(1, &openflow.FlowStats{Flow: openflow.Flow{Table: 30}, Packets: 1})
+}
+func (s *slowSource) Read(fn func(st *topology.State)) { s.st.Read(fn) }
+func (s *slowSource) Pipeline() *pipeline.Pipeline     { return pipeline.Default() }
+func (s *slowSource) TooBigByHost() map[uint32]uint64  { return nil }
+
+// TestSlowRefreshesAreSpaced (issue 17): a dump of the switches that
+// took long is not started again at every scrape, only once ten times its
+// duration has passed; the scrapes meanwhile report the last one and its
+// age. A quick one runs at every scrape.
+func TestSlowRefreshesAreSpaced(t *testing.T) {
+	st, err := topology.NewStore(context.Background(), topology.NewMemory(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape := func(c *FlowCollector) map[string][]*dto.Metric {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(c)
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string][]*dto.Metric{}
+		for _, mf := range mfs {
+			out[mf.GetName()] = mf.GetMetric()
+		}
+		return out
+	}
+	slow := &slowSource{st: st, took: 2 * slowRefresh}
+	c := NewFlowCollector(slow, nil, FlowOptions{Wait: 5 * slowRefresh})
+	ms := scrape(c) // waits for the first dump
+	ended := time.Now()
+	took := time.Duration(value(ms, "vpcflow_flow_stats_refresh_duration_seconds", nil) * float64(time.Second))
+	for range 3 {
+		ms := scrape(c)
+		if age := value(ms, "vpcflow_flow_stats_age_seconds", nil); age <= 0 {
+			t.Errorf("age %v of a dump reported again", age)
+		}
+	}
+	if n := slow.dumps.Load(); n != 1 {
+		t.Fatalf("%d dumps of a slow source in 4 scrapes right after each other, want 1", n)
+	}
+	time.Sleep(time.Until(ended.Add(refreshDuty * took)))
+	scrape(c)
+	if n := slow.dumps.Load(); n != 2 {
+		t.Fatalf("%d dumps once %d× the last one's duration passed, want 2", n, refreshDuty)
+	}
+
+	quick := &slowSource{st: st}
+	c = NewFlowCollector(quick, nil, FlowOptions{Wait: time.Second})
+	for range 4 {
+		scrape(c)
+	}
+	if n := quick.dumps.Load(); n != 4 {
+		t.Errorf("%d dumps of a quick source in 4 scrapes, want 4", n)
 	}
 }
