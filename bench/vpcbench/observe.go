@@ -9,8 +9,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/vpcflow/vpcflow/api"
 	"github.com/vpcflow/vpcflow/trace"
 )
 
@@ -31,6 +33,10 @@ type observeResult struct {
 	Traces      []time.Duration // then, warm
 	PageLoad    time.Duration   // /ui/ and every API call the page makes for its first render
 	PageKB      int
+	// DuringScrapes are route entry adds and deletes made one after the
+	// other (50 ms apart) while the scrapes go on: what a change waits
+	// for a dump of the switches' flow statistics.
+	DuringScrapes []time.Duration
 }
 
 // measureObserve scrapes /metrics, traces and loads what the topology
@@ -52,6 +58,39 @@ func measureObserve(ctx context.Context, e *env, n int) (observeResult, error) {
 		}
 		return b, time.Since(t), err
 	}
+	// Changes all along the scrapes, one at a time.
+	type during struct {
+		lat []time.Duration
+		err error
+	}
+	stop := make(chan struct{})
+	stopChanges := sync.OnceFunc(func() { close(stop) })
+	defer stopChanges()
+	changes := make(chan during, 1)
+	go func() {
+		var d during
+		defer func() { changes <- d }()
+		for j := 0; ; j++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			t := time.Now()
+			sub, err := e.api.CreateSubnet(ctx, benchVPC, api.SubnetRequest{CIDR: subnetCIDR(convergeOctet, j), Host: hostName((j * 7919) % n)})
+			if err != nil {
+				d.err = fmt.Errorf("route entry add %d during the scrapes: %w", j, err)
+				return
+			}
+			d.lat = append(d.lat, time.Since(t))
+			t = time.Now()
+			if err := e.api.DeleteSubnet(ctx, benchVPC, sub.Name); err != nil {
+				d.err = fmt.Errorf("route entry delete %d during the scrapes: %w", j, err)
+				return
+			}
+			d.lat = append(d.lat, time.Since(t))
+		}
+	}()
 	// Scrapes 2 s apart, as a Prometheus scraping every few seconds would.
 	var last []byte
 	for i := range 8 {
@@ -65,6 +104,12 @@ func measureObserve(ctx context.Context, e *env, n int) (observeResult, error) {
 			time.Sleep(2 * time.Second)
 		}
 	}
+	stopChanges()
+	d := <-changes
+	if d.err != nil {
+		return res, d.err
+	}
+	res.DuringScrapes = d.lat
 	res.MetricsKB = len(last) / 1024
 	res.FlowRefresh = secs(metricValue(last, "vpcflow_flow_stats_refresh_duration_seconds"))
 	res.StatsAge = secs(metricValue(last, "vpcflow_flow_stats_age_seconds"))

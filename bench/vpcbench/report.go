@@ -148,6 +148,8 @@ func printTable(w io.Writer, rs []result, cfg runConfig, markdown bool) {
 	add("  flow statistics behind it: dump + sum (background), age at scrape", "",
 		func(r result) string { return dur(r.Obs.FlowRefresh) + ", " + dur(r.Obs.StatsAge) })
 	add("  scrape size", "", func(r result) string { return num(r.Obs.MetricsKB) + " KB" })
+	add("  route entry add / delete meanwhile, 50 ms apart: p50 / p99 / max (ops)", "",
+		func(r result) string { return lat(r.Obs.DuringScrapes) + " (" + num(len(r.Obs.DuringScrapes)) + ")" })
 	traceOK := pct(last.Obs.Traces, 99) < targetTrace
 	add(fmt.Sprintf("POST /v1/trace p50 / p99 / max (%d, warm)", len(last.Obs.Traces)),
 		fmt.Sprintf("< %v at N=%s (%s)", targetTrace, num(last.N), verdict(traceOK)), func(r result) string { return lat(r.Obs.Traces) })
