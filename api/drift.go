@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"net/http"
 
 	"github.com/gorilla/mux"
@@ -49,11 +48,7 @@ func (s *server) flushSwitch(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := f.Flush(r.Context(), dpid)
 	if err != nil {
-		if errors.Is(err, controller.ErrUnknownSwitch) {
-			s.writeError(w, r, notFound("dpid", "switch %s is not connected", dpid))
-			return
-		}
-		s.writeError(w, r, err)
+		s.writeSwitchError(w, r, dpid, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)

@@ -36,16 +36,21 @@ func (s *server) listFlows(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, controller.ErrUnknownSwitch) {
-			s.writeError(w, r, notFound("dpid", "switch %s is not connected", dpid))
-			return
-		}
-		s.writeError(w, r, err)
+		s.writeSwitchError(w, r, dpid, err)
 		return
 	}
 	page, last := sel.page()
 	setPageHeaders(w, r, sel.total, last)
 	writeJSON(w, http.StatusOK, page)
+}
+
+// writeSwitchError writes err of a request about switch dpid: a 404
+// naming the dpid when it is not connected.
+func (s *server) writeSwitchError(w http.ResponseWriter, r *http.Request, dpid topology.DPID, err error) {
+	if errors.Is(err, controller.ErrUnknownSwitch) {
+		err = notFound("dpid", "switch %s is not connected", dpid)
+	}
+	s.writeError(w, r, err)
 }
 
 // flowKey orders flows as ovs-ofctl prints them: by table, priority
