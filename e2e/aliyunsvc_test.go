@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"net/url"
 	"os"
@@ -103,7 +104,7 @@ func TestAliyunAPIFromVMs(t *testing.T) {
 	}
 	signed := func(sec, action string, p map[string]string) string {
 		q := map[string]string{"Action": action, "Version": aliyunapi.VersionVPC, "Format": "JSON", "AccessKeyId": ak,
-			"SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0", "SignatureNonce": strconv.FormatInt(time.Now().UnixNano(), 10),
+			"SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0", "SignatureNonce": uniqueNonce(),
 			"Timestamp": time.Now().UTC().Format("2006-01-02T15:04:05Z"), "RegionId": "cn-lab"}
 		for k, v := range p {
 			q[k] = v
@@ -229,4 +230,11 @@ func TestAliyunAPIFromVMs(t *testing.T) {
 			t.Errorf("%s answered a VM: %s", target, out)
 		}
 	}
+}
+
+// uniqueNonce is a signature nonce as the SDKs make one (a random UUID's
+// worth): the time alone repeated when both VMs signed at once, and the
+// server rightly refused the second as a replay (SignatureNonceUsed).
+func uniqueNonce() string {
+	return fmt.Sprintf("%d-%016x", time.Now().UnixNano(), rand.Uint64())
 }
