@@ -51,6 +51,9 @@ type env struct {
 	logLevel string
 	starts   int
 	verbose  bool
+	// emptyFlows is what the switches hold before anything is created
+	// (the pipeline's defaults): what a teardown must leave.
+	emptyFlows int
 }
 
 func newEnv(ctx context.Context, name, bin, logLevel string, verbose bool, bridges int) (*env, error) {
@@ -102,6 +105,9 @@ func newEnv(ctx context.Context, name, bin, logLevel string, verbose bool, bridg
 		}
 	}
 	if err := e.waitSwitch(ctx, time.Time{}, 30*time.Second); err != nil {
+		return fail(err)
+	}
+	if e.emptyFlows, err = e.flowCount(ctx); err != nil {
 		return fail(err)
 	}
 	return e, nil

@@ -59,6 +59,11 @@ type result struct {
 
 	MemEmpty, MemBulk, MemBulkSmall, MemRestart memInfo
 
+	// The VPC deleted with everything in it (?cascade=true) at the end:
+	// REST call → returned (every switch confirmed), and the RSS after.
+	Teardown    time.Duration
+	MemTeardown memInfo
+
 	Obs observeResult // metrics scrape, trace and topology page with N present
 
 	Load string // /proc/loadavg (1, 5 min) when the size started: other work on the machine skews results
@@ -449,6 +454,19 @@ func runOne(ctx context.Context, cfg runConfig, n int, prof *profiler) (res resu
 		step("bulk (%d/request, %d in flight): %v (%.0f flows/s), RSS %s", cfg.batchSmall, cfg.inflight, res.BulkSmallTook.Round(time.Millisecond),
 			float64(res.Flows)/res.BulkSmallTook.Seconds(), mib(res.MemBulkSmall.RSS))
 	}
+
+	// ---- 5. teardown: the VPC deleted with its hosts and route entries ----
+	t0 = time.Now()
+	if err := e.api.DeleteVPC(ctx, benchVPC, api.Cascade(true)); err != nil {
+		return res, fmt.Errorf("deleting the VPC with its %d hosts: %w", n, err)
+	}
+	res.Teardown = time.Since(t0)
+	if got, err := e.flowCount(ctx); err != nil || got != e.emptyFlows {
+		return res, fmt.Errorf("after the VPC was deleted the switches have %d flows, want %d (an empty fabric's) (%v)", got, e.emptyFlows, err)
+	}
+	time.Sleep(settle)
+	res.MemTeardown, _ = memOf(e.ctrl.Pid)
+	step("teardown: DELETE the VPC ?cascade=true %v, RSS %s (file-backed %s)", res.Teardown.Round(time.Millisecond), mib(res.MemTeardown.RSS), mib(res.MemTeardown.File))
 	return res, nil
 }
 

@@ -142,6 +142,9 @@ func printTable(w io.Writer, rs []result, cfg runConfig, markdown bool) {
 		})
 	}
 
+	add("teardown: DELETE the VPC ?cascade=true → every flow gone (RSS after)", "",
+		func(r result) string { return dur(r.Teardown) + " (" + mib(r.MemTeardown.RSS) + ")" })
+
 	scrapeOK := pct(last.Obs.Scrapes, 99) < targetScrape
 	add(fmt.Sprintf("GET /metrics p50 / p99 / max (%d scrapes)", len(last.Obs.Scrapes)),
 		fmt.Sprintf("< %v at N=%s (%s)", targetScrape, num(last.N), verdict(scrapeOK)), func(r result) string { return lat(r.Obs.Scrapes) })
