@@ -220,7 +220,7 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 	// Nothing is installed from here: the changes are not sent anywhere;
 	// switches get the desired table when they reconcile.
 	c.store.Read(func(st *topology.State) { c.load(st) })
-	c.release.after()
+	c.release.after(0)
 	c.mu.Unlock()
 	return c
 }

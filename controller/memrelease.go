@@ -20,6 +20,15 @@ const releaseDelay = 200 * time.Millisecond
 // minHeld is the least heap beyond the live one worth handing back.
 const minHeld = 1 << 20
 
+// bulkFlowMods: once this many flow-mods were sent since the last
+// release, the next quiet moment hands the heap back even when it did not
+// outgrow the last release's live heap: that live heap may have been read
+// in the middle of a bulk change (a VPC of 100,000 hosts deleted: a
+// release between its two switches' bundles read 94 MB live, and the
+// ~130 MiB RSS left after the delete was never handed back). Single
+// changes (a few flow-mods each) only get there after thousands.
+const bulkFlowMods = 10000
+
 // growthShift: the heap is handed back once it outgrew the last release's
 // live heap by 1/2^growthShift. It was a quarter, and a release in a
 // pause of a bulk load (its live heap then holding a request) left up to
@@ -32,7 +41,7 @@ const growthShift = 4
 // for releaseDelay after sending or dumping flows, and the heap it keeps
 // mapped (objects, collected or not, and free memory not yet returned)
 // outgrew the live heap of the last release by a sixteenth (growthShift;
-// at least minHeld). Go keeps both mapped: a bulk load or a restart at
+// at least minHeld), or bulkFlowMods flow-mods were sent since it. Go keeps both mapped: a bulk load or a restart at
 // 100,000 hosts left hundreds of MB; 1,000 hosts, whose heap grows to
 // 4 MB before Go collects at all, 5.6 KB a host above the empty
 // controller (issue 17). A quiet controller doing single changes
@@ -47,6 +56,8 @@ type memRelease struct {
 	heap func() (mapped, live uint64)
 	// free is collectAndFree (tests count the calls).
 	free func()
+	// sent is the flow-mods sent since the last release began.
+	sent int
 	log  *zap.Logger
 }
 
@@ -77,14 +88,15 @@ func collectAndFree() {
 	debug.FreeOSMemory()
 }
 
-// after notes that flows were sent or dumped: the heap is looked at once
-// none were for releaseDelay.
-func (m *memRelease) after() {
+// after notes that flowMods flow-mods were sent (0: flows dumped or
+// computed): the heap is looked at once none were for releaseDelay.
+func (m *memRelease) after(flowMods int) {
 	if m == nil {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.sent += flowMods
 	if m.timer == nil {
 		m.timer = time.AfterFunc(releaseDelay, m.check)
 		return
@@ -102,7 +114,10 @@ func (m *memRelease) check() {
 	// since (it is never smaller than the truth for long, only larger:
 	// a collection during a bulk load counts the request as live).
 	m.base = min(m.base, live)
-	due := mapped > m.base+max(minHeld, m.base>>growthShift)
+	due := mapped > m.base+max(minHeld, m.base>>growthShift) || m.sent >= bulkFlowMods
+	if due {
+		m.sent = 0
+	}
 	m.mu.Unlock()
 	if !due {
 		return

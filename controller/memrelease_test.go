@@ -34,7 +34,7 @@ func TestMemReleaseOncePerQuietSpell(t *testing.T) {
 	live.Store(100 << 20)
 	mapped.Store(300 << 20) // the first time: anything above minHeld
 	for range 5 {
-		m.after()
+		m.after(1)
 		time.Sleep(releaseDelay / 4)
 	}
 	quiet(1)
@@ -42,23 +42,23 @@ func TestMemReleaseOncePerQuietSpell(t *testing.T) {
 		t.Fatalf("a run of 5 batches looked at the heap %d times, want once (and once after releasing)", c)
 	}
 	mapped.Store(105 << 20) // a twentieth above the last release's live heap
-	m.after()
+	m.after(1)
 	quiet(1)
 	mapped.Store(107 << 20) // more than a sixteenth
-	m.after()
+	m.after(1)
 	quiet(2)
 	live.Store(1 << 20) // objects deleted: a small heap, where minHeld counts
 	mapped.Store(1 << 20)
-	m.after()
+	m.after(1)
 	quiet(2)
 	mapped.Store(1<<20 + minHeld)
-	m.after()
+	m.after(1)
 	quiet(2)
 	mapped.Store(1<<20 + minHeld + 1)
-	m.after()
+	m.after(1)
 	quiet(3)
 	var none *memRelease
-	none.after() // must not panic
+	none.after(1) // must not panic
 }
 
 // TestHeapMappedSeesGarbage: the real reading counts garbage the
@@ -96,17 +96,53 @@ func TestMemReleaseDoesNotHoldUpSwitches(t *testing.T) {
 		},
 	}
 	defer close(done)
-	m.after()
+	m.after(1)
 	select {
 	case <-freeing:
 	case <-time.After(10 * time.Second):
 		t.Fatal("no release")
 	}
 	returned := make(chan struct{})
-	go func() { m.after(); close(returned) }()
+	go func() { m.after(1); close(returned) }()
 	select {
 	case <-returned:
 	case <-time.After(5 * time.Second):
 		t.Fatal("after waited for the collections")
 	}
+}
+
+// TestMemReleaseAfterABulkChange: once bulkFlowMods flow-mods were sent
+// since the last release, a quiet moment hands the heap back even when
+// it did not outgrow that release's live heap (which may have been read
+// in the middle of the bulk change, its garbage counted as live); single
+// changes do not.
+func TestMemReleaseAfterABulkChange(t *testing.T) {
+	var frees atomic.Int32
+	m := &memRelease{
+		// Read mid-change: the live heap as big as what is mapped.
+		heap: func() (uint64, uint64) { return 100 << 20, 100 << 20 },
+		free: func() { frees.Add(1) },
+	}
+	wait := func(want int32) {
+		t.Helper()
+		time.Sleep(2 * releaseDelay)
+		deadline := time.Now().Add(10 * time.Second)
+		for frees.Load() < want && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(releaseDelay / 2)
+		if f := frees.Load(); f != want {
+			t.Fatalf("%d releases, want %d", f, want)
+		}
+	}
+	m.after(3) // the first look: base unknown, so due
+	wait(1)
+	for range 10 {
+		m.after(3) // single changes: nothing outgrew the base
+	}
+	wait(1)
+	m.after(bulkFlowMods) // a VPC's deletes: their garbage may hide behind the base
+	wait(2)
+	m.after(3)
+	wait(2) // counted from the last release, not again
 }

@@ -189,7 +189,7 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 			return fmt.Errorf("applying %d flow-mods: %w", j.mods.Len(), err)
 		}
 		s.log.Debug("flows pushed", zap.Int("changes", j.mods.Len()), zap.Duration("took", time.Since(start)))
-		s.release.after()
+		s.release.after(j.mods.Len())
 		return nil
 	}
 	start := time.Now()
@@ -266,7 +266,7 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 	s.mu.Lock()
 	s.reconciled = true
 	s.mu.Unlock()
-	s.release.after()
+	s.release.after(adds + dels)
 	return nil
 }
 
