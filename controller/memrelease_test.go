@@ -20,17 +20,7 @@ func TestMemReleaseOncePerQuietSpell(t *testing.T) {
 		heap: func() (uint64, uint64) { checks.Add(1); return mapped.Load(), live.Load() },
 		free: func() { frees.Add(1); mapped.Store(live.Load()) },
 	}
-	quiet := func(wantFrees int32) {
-		t.Helper()
-		time.Sleep(2 * releaseDelay)
-		deadline := time.Now().Add(10 * time.Second)
-		for frees.Load() < wantFrees && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if f := frees.Load(); f != wantFrees {
-			t.Fatalf("%d releases, want %d", f, wantFrees)
-		}
-	}
+	quiet := func(wantFrees int32) { t.Helper(); waitReleases(t, &frees, wantFrees) }
 	live.Store(100 << 20)
 	mapped.Store(300 << 20) // the first time: anything above minHeld
 	for range 5 {
@@ -59,6 +49,20 @@ func TestMemReleaseOncePerQuietSpell(t *testing.T) {
 	quiet(3)
 	var none *memRelease
 	none.after(1) // must not panic
+}
+
+// waitReleases waits out a quiet spell and until frees counts want
+// releases (or 10 s), and fails unless it is exactly want.
+func waitReleases(t *testing.T, frees *atomic.Int32, want int32) {
+	t.Helper()
+	time.Sleep(2 * releaseDelay)
+	deadline := time.Now().Add(10 * time.Second)
+	for frees.Load() < want && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if f := frees.Load(); f != want {
+		t.Fatalf("%d releases, want %d", f, want)
+	}
 }
 
 // TestHeapMappedSeesGarbage: the real reading counts garbage the
@@ -123,18 +127,7 @@ func TestMemReleaseAfterABulkChange(t *testing.T) {
 		heap: func() (uint64, uint64) { return 100 << 20, 100 << 20 },
 		free: func() { frees.Add(1) },
 	}
-	wait := func(want int32) {
-		t.Helper()
-		time.Sleep(2 * releaseDelay)
-		deadline := time.Now().Add(10 * time.Second)
-		for frees.Load() < want && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		time.Sleep(releaseDelay / 2)
-		if f := frees.Load(); f != want {
-			t.Fatalf("%d releases, want %d", f, want)
-		}
-	}
+	wait := func(want int32) { t.Helper(); waitReleases(t, &frees, want) }
 	m.after(3) // the first look: base unknown, so due
 	wait(1)
 	for range 10 {
