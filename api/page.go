@@ -211,62 +211,87 @@ type listPage[T any] struct {
 	last string
 }
 
-// selectPage finds the page p asks for among the items each visits
-// (each item once, in any order), keeping only those match accepts (nil:
-// every one). Items sort by key, unique within the list; key is called
-// often and must not allocate (a host's name). While looking, it holds
-// at most p.limit items, those with the smallest keys after p.after (a
-// max-heap), so 50 hosts out of 100,000 cost neither a copy nor a sort of
-// the others. The page points at the items: copy them before they may
-// change (before the store's read lock is released).
+// pageHeap picks a list's page from items offered one at a time (each
+// once, in any order): the first limit by key after the page token
+// (every one without a limit). With a limit it holds at most limit items,
+// a max-heap by key, so 50 out of 100,000 cost neither a copy nor a sort
+// of the others; it counts every item offered (X-Total-Count).
+type pageHeap[E any] struct {
+	p     pageQuery
+	total int // items offered
+	past  int // of those, after the page token
+	items []keyedItem[E]
+}
+
+type keyedItem[E any] struct {
+	key string
+	v   E
+}
+
+// offer gives the heap one item and its key (unique within the list).
+func (h *pageHeap[E]) offer(key string, v E) {
+	h.total++
+	if h.p.after != "" && key <= h.p.after {
+		return
+	}
+	h.past++
+	top := h.items
+	switch {
+	case h.p.limit == 0:
+		h.items = append(top, keyedItem[E]{key, v})
+	case len(top) < h.p.limit:
+		top = append(top, keyedItem[E]{key, v})
+		for i := len(top) - 1; i > 0 && top[i].key > top[(i-1)/2].key; i = (i - 1) / 2 {
+			top[i], top[(i-1)/2] = top[(i-1)/2], top[i]
+		}
+		h.items = top
+	case key < top[0].key:
+		top[0] = keyedItem[E]{key, v}
+		for i := 0; ; {
+			l, r, m := 2*i+1, 2*i+2, i
+			if l < len(top) && top[l].key > top[m].key {
+				m = l
+			}
+			if r < len(top) && top[r].key > top[m].key {
+				m = r
+			}
+			if m == i {
+				break
+			}
+			top[i], top[m] = top[m], top[i]
+			i = m
+		}
+	}
+}
+
+// page is the items picked, in key order, and the key of the last one
+// when more follow (the next page's token; "" on the last page).
+func (h *pageHeap[E]) page() (items []E, last string) {
+	slices.SortFunc(h.items, func(a, b keyedItem[E]) int { return strings.Compare(a.key, b.key) })
+	items = make([]E, len(h.items))
+	for i := range h.items {
+		items[i] = h.items[i].v
+	}
+	if h.p.limit > 0 && h.past > h.p.limit {
+		last = h.items[len(h.items)-1].key
+	}
+	return items, last
+}
+
+// selectPage finds the page p asks for among the items each visits,
+// keeping only those match accepts (nil: every one); key must not
+// allocate (a host's name). The page points at the items: copy them
+// before they may change (before the store's read lock is released).
 func selectPage[T any](p pageQuery, each func(yield func(*T) bool), match func(*T) bool, key func(*T) string) listPage[T] {
-	var out listPage[T]
-	var top []*T // with a limit: a max-heap by key
-	past := 0    // matching items after p.after
-	greater := func(i, j int) bool { return key(top[i]) > key(top[j]) }
+	h := pageHeap[*T]{p: p}
 	each(func(x *T) bool {
-		if match != nil && !match(x) {
-			return true
-		}
-		out.total++
-		k := key(x)
-		if p.after != "" && k <= p.after {
-			return true
-		}
-		past++
-		switch {
-		case p.limit == 0:
-			top = append(top, x)
-		case len(top) < p.limit:
-			top = append(top, x)
-			for i := len(top) - 1; i > 0 && greater(i, (i-1)/2); i = (i - 1) / 2 {
-				top[i], top[(i-1)/2] = top[(i-1)/2], top[i]
-			}
-		case k < key(top[0]):
-			top[0] = x
-			for i := 0; ; {
-				l, r, m := 2*i+1, 2*i+2, i
-				if l < len(top) && greater(l, m) {
-					m = l
-				}
-				if r < len(top) && greater(r, m) {
-					m = r
-				}
-				if m == i {
-					break
-				}
-				top[i], top[m] = top[m], top[i]
-				i = m
-			}
+		if match == nil || match(x) {
+			h.offer(key(x), x)
 		}
 		return true
 	})
-	slices.SortFunc(top, func(a, b *T) int { return strings.Compare(key(a), key(b)) })
-	out.items = top
-	if p.limit > 0 && past > p.limit {
-		out.last = key(top[len(top)-1])
-	}
-	return out
+	items, last := h.page()
+	return listPage[T]{items: items, total: h.total, last: last}
 }
 
 // setPageHeaders sets a list page's headers: the total count and, when
