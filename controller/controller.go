@@ -84,6 +84,10 @@ type Options struct {
 	// against the desired table and repaired (0: DefaultDriftInterval;
 	// negative: never, only on reconnect).
 	DriftInterval time.Duration
+	// DumpSliceFlows is the most flows asked of a switch in one request
+	// from one table by drift checks and the flow statistics: a bigger
+	// table is read a slice by cookie at a time (0: DefaultDumpSliceFlows).
+	DumpSliceFlows int
 	// AllowFlush lets a reconciliation delete the flows of objects the
 	// store does not know even when that is most of a switch's (an empty
 	// or truncated store would otherwise be held back from wiping it).
@@ -139,9 +143,6 @@ type Controller struct {
 	uplinks      *uplinkState // router ARP (uplink.go)
 	// release hands memory back to the OS after big batches.
 	release *memRelease
-	// driftSliceFlows is the most flows a drift check dumps in turn from
-	// one table (driftSliceFlows; tests make it small).
-	driftSliceFlows int
 	// rep is this controller's role among replicas (replicas.go).
 	rep replicaState
 }
@@ -174,30 +175,32 @@ func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 	if opts.DriftInterval == 0 {
 		opts.DriftInterval = DefaultDriftInterval
 	}
+	if opts.DumpSliceFlows <= 0 {
+		opts.DumpSliceFlows = DefaultDumpSliceFlows
+	}
 	c := &Controller{
-		log:             log,
-		store:           store,
-		opts:            opts,
-		pipe:            pipeline.Default(),
-		chassis:         opts.Chassis,
-		ports:           newPortIndex(),
-		tooBig:          newTooBigState(),
-		punts:           newPuntState(),
-		switches:        map[uint64]*switchConn{},
-		bridges:         map[string][]ovsdb.Bridge{},
-		portsReady:      make(chan struct{}),
-		seenEndpoints:   map[string]bool{},
-		wantEndpoints:   map[string]bool{},
-		lastChassis:     map[string]pipeline.ChassisPlace{},
-		drift:           newDriftBook(),
-		epStatus:        map[string]ovsdb.EndpointStatus{},
-		chassisWatch:    map[string]*chassisWatch{},
-		pins:            map[uint32]string{},
-		ambiguous:       map[uint32]string{},
-		trace:           newTraceCache(),
-		uplinks:         newUplinkState(),
-		release:         newMemRelease(store, log.Named("memory")),
-		driftSliceFlows: driftSliceFlows,
+		log:           log,
+		store:         store,
+		opts:          opts,
+		pipe:          pipeline.Default(),
+		chassis:       opts.Chassis,
+		ports:         newPortIndex(),
+		tooBig:        newTooBigState(),
+		punts:         newPuntState(),
+		switches:      map[uint64]*switchConn{},
+		bridges:       map[string][]ovsdb.Bridge{},
+		portsReady:    make(chan struct{}),
+		seenEndpoints: map[string]bool{},
+		wantEndpoints: map[string]bool{},
+		lastChassis:   map[string]pipeline.ChassisPlace{},
+		drift:         newDriftBook(),
+		epStatus:      map[string]ovsdb.EndpointStatus{},
+		chassisWatch:  map[string]*chassisWatch{},
+		pins:          map[uint32]string{},
+		ambiguous:     map[uint32]string{},
+		trace:         newTraceCache(),
+		uplinks:       newUplinkState(),
+		release:       newMemRelease(store, log.Named("memory")),
 	}
 	if c.chassis == nil {
 		c.chassis = &OVSDBChassis{Log: log.Named("chassis"), TLS: opts.OVSDBTLS}

@@ -29,7 +29,7 @@ import (
 //     modified;
 //  3. one more table in turn (a flow whose actions were edited in place
 //     leaves the count alone) is dumped and diffed the same way — a
-//     table of more than driftSliceFlows a slice at a time: the flows
+//     table of more than Options.DumpSliceFlows a slice at a time: the flows
 //     whose cookie's owner ID falls in the slice (the switch filters
 //     them). A slice that differs is repaired from a dump of its whole
 //     table.
@@ -45,11 +45,14 @@ const DefaultDriftInterval = 30 * time.Second
 // driftConcurrency is how many switches are checked at once.
 const driftConcurrency = 2
 
-// driftSliceFlows is the most flows a check dumps in turn from one table:
-// a bigger table is checked in 2, 4, 8, ... slices, one per check. At
-// 100,000 hosts a whole table in turn was 400,000 flows, ~1 s of the
-// switch's queue in which a change to that switch waited (issue 17).
-const driftSliceFlows = 16384
+// DefaultDumpSliceFlows is the most flows vpcflow asks a switch for in
+// one request from one table unless Options.DumpSliceFlows says
+// otherwise: a bigger table is read in 2, 4, 8, ... slices by cookie — a
+// drift check reads one slice per check, the flow statistics every slice
+// in turn. At 100,000 hosts a whole table in turn was 400,000 flows, ~1 s
+// of the switch's queue in which a change to that switch waited, and OVS
+// answers one request whole before it reads its next message (issue 17).
+const DefaultDumpSliceFlows = 16384
 
 // driftSlices is how many slices a table of n flows is checked in: the
 // least power of two that puts at most perSlice flows in each (owner IDs
@@ -325,7 +328,7 @@ func (c *Controller) runCheck(ctx context.Context, sc *switchConn, found *DriftC
 		next, slice = s.next%len(tables), s.slice
 	})
 	inTurn := tables[next].ID
-	parts := driftSlices(want[inTurn], c.driftSliceFlows)
+	parts := driftSlices(want[inTurn], c.opts.DumpSliceFlows)
 	slice %= parts // the table may have shrunk
 	c.drift.with(dpid, func(s *driftState) {
 		s.next, s.slice = next, slice+1

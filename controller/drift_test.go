@@ -271,15 +271,14 @@ func (d *dumpLog) take() (whole []uint8, slices map[[3]uint64]int) {
 
 // TestDriftChecksBigTablesASliceAtATime (issue 17): the table a check
 // reads in turn is dumped a slice at a time once it holds more than
-// driftSliceFlows flows (a whole 400,000-flow table held the switch's
+// Options.DumpSliceFlows flows (a whole 400,000-flow table held the switch's
 // queue for a second at 100,000 hosts); in one turn of the tables every
 // slice of every big table is read and nothing is sent to an unchanged
 // switch; a flow edited in place in a big table (its count unchanged) is
 // found in its slice and repaired from a dump of the whole table.
 func TestDriftChecksBigTablesASliceAtATime(t *testing.T) {
-	r := newRig(t, Options{OVSDBEndpoints: []string{"unix:/test/db.sock"}, DriftInterval: 2 * time.Millisecond})
 	const perSlice = 2
-	r.c.driftSliceFlows = perSlice
+	r := newRig(t, Options{OVSDBEndpoints: []string{"unix:/test/db.sock"}, DriftInterval: 2 * time.Millisecond, DumpSliceFlows: perSlice})
 	r.c.BridgesChanged("unix:/test/db.sock", seedBridges())
 	dp := &dumpLog{Datapath: controllertest.NewDatapath(1), slices: map[[3]uint64]int{}}
 	ctx, cancel := context.WithCancel(r.ctx)
@@ -402,7 +401,7 @@ func (d *chunkDumper) DumpTableFunc(ctx context.Context, table uint8, cookie, ma
 // than tables, none bigger than a big table would have been whole.
 func TestDumpInChunksIsTheWholeDump(t *testing.T) {
 	r, dp := driftSeedRig(t, -1)
-	r.c.driftSliceFlows = 2
+	r.c.opts.DumpSliceFlows = 2
 	d := &chunkDumper{Datapath: dp}
 	seen := map[openflow.Key]int{}
 	if err := r.c.dumpInChunks(r.ctx, d, func(fs *openflow.FlowStats) error {

@@ -103,7 +103,7 @@ func (c *Controller) EachFlow(ctx context.Context, fn func(dpid uint64, fs *open
 }
 
 // dumpInChunks calls fn with every flow of dp, one table per request —
-// a big table (more than driftSliceFlows) a slice by cookie at a time —
+// a big table (more than Options.DumpSliceFlows) a slice by cookie at a time —
 // when dp can (*openflow.Switch): a switch answers a flow stats request
 // whole before it reads its next message, so a dump of 650,000 flows in
 // one request held a change to that switch back for most of a second
@@ -122,7 +122,7 @@ func (c *Controller) dumpInChunks(ctx context.Context, dp Datapath, fn func(fs *
 		if ts.Active == 0 {
 			continue
 		}
-		parts := driftSlices(int(ts.Active), c.driftSliceFlows)
+		parts := driftSlices(int(ts.Active), c.opts.DumpSliceFlows)
 		for k := range parts {
 			if err := dumpTable(ctx, dp, ts.Table, k, parts-1, fn); err != nil {
 				return err

@@ -65,6 +65,7 @@ type serveOptions struct {
 	AllowedHosts           stringList
 	RequestTimeout         time.Duration
 	DriftInterval          time.Duration
+	DumpSliceFlows         int
 	AllowFlush             bool
 	OVSDBWait              time.Duration
 
@@ -137,6 +138,7 @@ func serveFlagSet() (*flag.FlagSet, *serveOptions) {
 	fs.DurationVar(&o.TLSReloadInterval, "tls-reload-interval", 10*time.Second, "how often the TLS certificate, key and CA files are checked for changes and re-read (0: only on SIGHUP)")
 	fs.DurationVar(&o.OVSDBWait, "ovsdb-wait", 30*time.Second, "how long a connecting switch waits for every OVSDB's first port map before it is reconciled with what is known (the flows of an OVSDB that has not answered are kept)")
 	fs.DurationVar(&o.DriftInterval, "drift-interval", controller.DefaultDriftInterval, "how often each connected switch's flows are checked against what vpcflow wants and hand edits repaired (0: never, only when it reconnects)")
+	fs.IntVar(&o.DumpSliceFlows, "dump-slice-flows", controller.DefaultDumpSliceFlows, "most flows asked of a switch in one request from one table by drift checks and the flow statistics: a bigger table is read a slice by cookie at a time, a drift check reading one slice per check (lower: a change waits less behind a check; higher: a flow edited in place is found sooner)")
 	fs.BoolVar(&o.AllowFlush, "allow-flush", false, "let vpcflow delete a switch's flows of objects its store does not know even when that is most of them (an empty or wrong store is otherwise held back from wiping the fabric)")
 	fs.StringVar(&o.MetadataListen, "metadata-listen", "", "address of the instance metadata service that VMs reach at 100.100.100.200, e.g. 169.254.169.254:80, behind the bridges' vpcflow-meta port (docs/pipeline.md, \"Metadata\"); empty: none")
 	fs.StringVar(&o.MetadataNetns, "metadata-netns", "", "network namespace (ip netns name or path) to serve --metadata-listen in: the one holding the far end of the vpcflow-meta ports")
@@ -518,6 +520,9 @@ func (c *loadedConfig) resolve(log *zap.Logger, getenv func(string) string) (*re
 	}
 	if o.DriftInterval < 0 || (o.DriftInterval > 0 && o.DriftInterval < 100*time.Millisecond) {
 		return nil, c.fail("drift-interval", fmt.Errorf("%s: want 0 (off) or at least 100ms", o.DriftInterval))
+	}
+	if o.DumpSliceFlows < 1 {
+		return nil, c.fail("dump-slice-flows", fmt.Errorf("%d: want 1 or more", o.DumpSliceFlows))
 	}
 	if o.RequestTimeout <= 0 || o.RequestTimeout > maxRequestTimeout {
 		return nil, c.fail("request-timeout", fmt.Errorf("%s: want a duration above 0 and at most %s", o.RequestTimeout, maxRequestTimeout))

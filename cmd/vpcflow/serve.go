@@ -121,7 +121,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		OpenFlowAddr: rs.opts.OpenFlow, RESTAddr: rs.opts.Listen, DataDir: rs.opts.DataDir, APIToken: rs.token,
 		AllowedHosts: rs.opts.AllowedHosts.vals, RequestTimeout: rs.opts.RequestTimeout,
 		Controller: controller.Options{OVSDBEndpoints: rs.opts.OVSDB.vals, Advertise: rs.opts.Advertise, UnderlayMTU: rs.opts.UnderlayMTU,
-			DriftInterval: driftInterval(rs.opts.DriftInterval), AllowFlush: rs.opts.AllowFlush, PortsWait: rs.opts.OVSDBWait},
+			DriftInterval: driftInterval(rs.opts.DriftInterval), DumpSliceFlows: rs.opts.DumpSliceFlows, AllowFlush: rs.opts.AllowFlush, PortsWait: rs.opts.OVSDBWait},
 		ofTLS: rs.ofTLS, ovsdbTLS: rs.ovsdbTLS,
 		level:      level,
 		configFile: lc.file,
