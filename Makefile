@@ -45,6 +45,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags pprof ./cmd/vpcflow
 
 # Unit tests only (no root, no OVS needed; OVS-backed tests skip).
 unit:

@@ -208,6 +208,7 @@ func runOne(ctx context.Context, cfg runConfig, n int, prof *profiler) (res resu
 	if res.MemEmpty, err = memOf(e.ctrl.Pid); err != nil {
 		return res, err
 	}
+	prof.mem(ctx, e, "empty")
 
 	// ---- 1. bulk ----
 	prof.start(ctx, e, "bulk")
@@ -227,6 +228,7 @@ func runOne(ctx context.Context, cfg runConfig, n int, prof *profiler) (res resu
 	res.BulkVerified = true
 	time.Sleep(settle)
 	res.MemBulk, _ = memOf(e.ctrl.Pid)
+	prof.mem(ctx, e, "bulk")
 	prof.heap(ctx, e, "bulk")
 	step("bulk (%d/request, %d in flight): %v (%.0f flows/s), RSS %s", cfg.batch, cfg.inflight, res.BulkTook.Round(time.Millisecond),
 		float64(res.Flows)/res.BulkTook.Seconds(), mib(res.MemBulk.RSS))
@@ -389,6 +391,7 @@ func runOne(ctx context.Context, cfg runConfig, n int, prof *profiler) (res resu
 	}
 	time.Sleep(settle)
 	res.MemRestart, _ = memOf(e.ctrl.Pid)
+	prof.mem(ctx, e, "restart")
 	prof.heap(ctx, e, "restart")
 	step("controller restart: REST up %v, reconciled after %v (connect→reconciled %v, took %v, %d flow-mods); dump-flows %v; RSS %s",
 		res.RestartREST.Round(time.Millisecond), res.RestartTotal.Round(time.Millisecond), res.Restart.FromConnect,

@@ -12,12 +12,14 @@ import (
 	"time"
 )
 
-// profiler drives a profiling build of vpcflow (see docs/performance.md,
-// "Profiling the live controller"): one that, with VPCFLOW_PPROF=ADDR,
-// serves net/http/pprof plus /debug/cpuprofile/start?file=F,
-// /debug/cpuprofile/stop and /debug/heapfile?file=F, and with
-// VPCFLOW_CPUPROFILE=F profiles from process start. With -profile unset
-// every method is a no-op, and the plain bin/vpcflow needs none of this.
+// profiler drives a profiling build of vpcflow (`go build -tags pprof
+// ./cmd/vpcflow`, cmd/vpcflow/pprof.go; docs/performance.md, "Profiling
+// the live controller"): one that, with VPCFLOW_PPROF=ADDR, serves
+// net/http/pprof plus /debug/cpuprofile/start?file=F,
+// /debug/cpuprofile/stop, /debug/heapfile?file=F and /debug/memfile?file=F,
+// and with VPCFLOW_CPUPROFILE=F profiles from process start. With -profile
+// unset every method is a no-op, and the plain bin/vpcflow needs none of
+// this.
 type profiler struct {
 	dir  string // "" = off
 	n    int
@@ -83,6 +85,12 @@ func (p *profiler) start(ctx context.Context, e *env, name string) {
 
 func (p *profiler) stop(ctx context.Context, e *env) {
 	p.get(ctx, e, "/debug/cpuprofile/stop", nil)
+}
+
+// mem writes the runtime's memory classes and the process's RSS as they
+// are (no GC): what the Go heap, stacks and runtime metadata hold of it.
+func (p *profiler) mem(ctx context.Context, e *env, name string) {
+	p.get(ctx, e, "/debug/memfile", url.Values{"file": {p.file(name, "mem.txt")}})
 }
 
 // heap writes a heap profile after a GC (and prints the heap size).
