@@ -18,8 +18,15 @@ import (
 )
 
 // Drift: a switch that stays connected is checked every DriftInterval,
-// in its queue's turn (so never while a change is being applied, and
-// never against a desired table that is ahead of it):
+// beside its queue: the check reads the switch while changes may be
+// applied, and counts only if no change was queued for the switch from
+// before its first read to after its last (changeState, settledAt; else
+// it is put off and the next one will do), so it never compares against a
+// desired table that is ahead of the switch, and a change never waits
+// for a check's dump and diff. What it found is repaired by a job queued
+// under the lock in that same moment, so nothing queued later runs
+// first. A switch whose changes put off driftQueueAfter checks in a row
+// is checked in its queue's turn instead (changes then wait for it):
 //
 //  1. one OFPMP_TABLE request gives the number of flows in every table;
 //     each of vpcflow's tables is compared with the number the engine
@@ -37,6 +44,11 @@ import (
 // Nothing changed costs one small request and one table's (or slice's)
 // dump per interval. At most driftConcurrency switches are checked at a
 // time.
+
+// driftQueueAfter is how many checks in a row a switch's changes may put
+// off before the next one runs in the queue's turn: a switch changed all
+// the time is still checked.
+const driftQueueAfter = 3
 
 // DefaultDriftInterval is how often a connected switch is checked for
 // drift unless Options.DriftInterval says otherwise.
@@ -216,6 +228,7 @@ func (c *Controller) driftLoop(ctx context.Context, sc *switchConn) {
 	if every <= 0 {
 		return
 	}
+	putOff := 0 // checks in a row put off by changes
 	for {
 		wait := every + time.Duration((rand.Float64()-0.5)*0.2*float64(every))
 		t := time.NewTimer(wait)
@@ -230,28 +243,54 @@ func (c *Controller) driftLoop(ctx context.Context, sc *switchConn) {
 		case <-ctx.Done():
 			return
 		}
-		done := sc.enqueue(&pushJob{timeout: c.opts.ReconcileTimeout, check: func(jctx context.Context) error {
-			return c.checkDrift(jctx, sc)
-		}})
-		select {
-		case <-done:
-		case <-ctx.Done():
+		if putOff >= driftQueueAfter {
+			done := sc.enqueue(&pushJob{timeout: c.opts.ReconcileTimeout, check: func(jctx context.Context) error {
+				_, err := c.checkDrift(jctx, sc, true)
+				return err
+			}})
+			select {
+			case <-done:
+			case <-ctx.Done():
+			}
+			putOff = 0
+		} else if sc.isWritable() {
+			cctx, cancel := context.WithTimeout(ctx, c.opts.ReconcileTimeout)
+			if off, _ := c.checkDrift(cctx, sc, false); off {
+				putOff++
+			} else {
+				putOff = 0
+			}
+			cancel()
 		}
 		<-c.drift.sem
 	}
+}
+
+// checkAt is where a check runs: the switch's change generation it
+// started at (changeState), and whether in the queue's turn.
+type checkAt struct {
+	gen     uint64
+	inQueue bool
 }
 
 // checkPutOff ends a check whose desired table went ahead of the switch
 // (changes were queued meanwhile); the next one will do.
 type checkPutOff struct{}
 
-// checkDrift runs one drift check of sc. It runs as a job of sc's queue.
-func (c *Controller) checkDrift(ctx context.Context, sc *switchConn) error {
+// checkDrift runs one drift check of sc: as a job of sc's queue (inQueue),
+// or beside it. It reports whether changes put the check off; the error
+// is for the queue (a repair that failed: the switch must resync).
+func (c *Controller) checkDrift(ctx context.Context, sc *switchConn, inQueue bool) (putOff bool, _ error) {
 	dpid := sc.dp.DPID()
 	start := time.Now()
 	var found DriftCounters
-	err := c.runCheck(ctx, sc, &found)
-	_, putOff := err.(checkPutOff)
+	err := c.runCheck(ctx, sc, &found, inQueue)
+	_, putOff = err.(checkPutOff)
+	if putOff {
+		// Nothing it found counts: it was read against a desired
+		// table the switch was not at, and nothing was repaired.
+		found = DriftCounters{TablesDumped: found.TablesDumped}
+	}
 	if found.RepairedFlows > 0 {
 		found.Repairs = 1
 	}
@@ -279,29 +318,38 @@ func (c *Controller) checkDrift(ctx context.Context, sc *switchConn) error {
 	var repair repairError
 	switch {
 	case putOff:
-		sc.log.Debug("drift check put off: changes are queued for the switch")
-		return nil
+		sc.log.Debug("drift check put off: changes were queued for the switch", zap.Bool("in_queue", inQueue))
+		return true, nil
 	case errors.As(err, &repair):
-		// Half a repair may be on the switch: reconnect it to resync.
-		return fmt.Errorf("drift check: %w", err)
+		// Half a repair may be on the switch: its queue reconnects it
+		// to resync (a repair queued beside a check failed in the
+		// queue already).
+		sc.log.Warn("drift repair failed", zap.Error(err))
+		return false, fmt.Errorf("drift check: %w", err)
 	case err != nil:
 		// Only reading failed: the table is as it was; try again next
 		// time (a switch that cannot answer at all is dropped by its
 		// echo timeout).
 		sc.log.Warn("drift check failed", zap.Error(err))
-		return nil
+		return false, nil
 	}
-	sc.log.Debug("drift check done", zap.Uint64("tables_dumped", found.TablesDumped), zap.Duration("took", time.Since(start)))
-	return nil
+	sc.log.Debug("drift check done", zap.Uint64("tables_dumped", found.TablesDumped), zap.Bool("in_queue", inQueue), zap.Duration("took", time.Since(start)))
+	return false, nil
 }
 
-func (c *Controller) runCheck(ctx context.Context, sc *switchConn, found *DriftCounters) error {
+// runCheck reads sc's table counts, the tables whose count differs and
+// the table (or slice) in turn, and repairs what differs: at once in the
+// queue's turn (inQueue), else by a job queued if no change was queued
+// since the first read.
+func (c *Controller) runCheck(ctx context.Context, sc *switchConn, found *DriftCounters, inQueue bool) error {
 	dpid := sc.dp.DPID()
 	tables := c.pipe.Tables()
-	// The desired sizes, taken only when no change waits in the queue: the
-	// engine then holds exactly what the switch was sent.
+	// The desired sizes, taken only when every change queued has been
+	// applied: the engine then holds exactly what the switch was sent.
 	c.mu.Lock()
-	if sc.changesQueued() {
+	gen, settled := sc.changeState()
+	at := checkAt{gen: gen, inQueue: inQueue}
+	if !settled {
 		c.mu.Unlock()
 		return checkPutOff{}
 	}
@@ -344,7 +392,7 @@ func (c *Controller) runCheck(ctx context.Context, sc *switchConn, found *DriftC
 		}
 	}
 	if parts > 1 && !slices.Contains(dump, inTurn) {
-		same, err := c.checkSlice(ctx, sc, inTurn, slice, parts-1, found)
+		same, err := c.checkSlice(ctx, sc, at, inTurn, slice, parts-1, found)
 		if err != nil {
 			return err
 		}
@@ -352,12 +400,21 @@ func (c *Controller) runCheck(ctx context.Context, sc *switchConn, found *DriftC
 			dump = append(dump, inTurn)
 		}
 	}
+	var repair []engine.FlowChange
 	for _, table := range dump {
-		n, err := c.checkTable(ctx, sc, table, found)
+		changes, n, err := c.checkTable(ctx, sc, at, table, found)
 		if err != nil {
 			return err
 		}
 		heldBy[table] = n
+		repair = append(repair, changes...)
+	}
+	if len(repair) > 0 {
+		if err := c.repairDrift(ctx, sc, at, repair); err != nil {
+			return err
+		}
+		found.RepairedFlows += uint64(len(repair))
+		found.LastDrift = time.Now()
 	}
 	total := 0
 	for _, n := range heldBy {
@@ -377,8 +434,8 @@ func (c *Controller) runCheck(ctx context.Context, sc *switchConn, found *DriftC
 // keeps). It repairs nothing: a slice can differ where its whole table
 // does not (a shared flow's winner and the copy it replaced may have
 // cookies in different slices), so the caller checks the whole table.
-func (c *Controller) checkSlice(ctx context.Context, sc *switchConn, table uint8, slice, mask uint64, found *DriftCounters) (bool, error) {
-	changes, _, _, err := c.diffTable(ctx, sc, table, slice, mask, found)
+func (c *Controller) checkSlice(ctx context.Context, sc *switchConn, at checkAt, table uint8, slice, mask uint64, found *DriftCounters) (bool, error) {
+	changes, _, _, err := c.diffTable(ctx, sc, at, table, slice, mask, found)
 	if err != nil {
 		return false, err
 	}
@@ -394,13 +451,18 @@ func (c *Controller) checkSlice(ctx context.Context, sc *switchConn, table uint8
 // same part of the desired table (the engine's Table, taken under the
 // lock without copying a flow; DesiredIn copied 200,000 flows, 130 ms, at
 // 50,000 hosts): the changes it needs once the hold policy filtered them,
-// what the policy kept, and the diff (to count what differed).
-func (c *Controller) diffTable(ctx context.Context, sc *switchConn, table uint8, cookie, mask uint64, found *DriftCounters) ([]engine.FlowChange, held, *engine.TableDiff, error) {
+// what the policy kept, and the diff (to count what differed). It is
+// put off unless the switch is still settled at the check's generation
+// when it takes the desired side, and, beside the queue, after the dump
+// too. (In the queue's turn nothing is applied during the dump, and
+// changes queued after the desired side was taken are computed from it:
+// the diff stands.)
+func (c *Controller) diffTable(ctx context.Context, sc *switchConn, at checkAt, table uint8, cookie, mask uint64, found *DriftCounters) ([]engine.FlowChange, held, *engine.TableDiff, error) {
 	dpid := sc.dp.DPID()
 	var desired *engine.Table
 	var policy *holdPolicy
 	c.mu.Lock()
-	putOff := sc.changesQueued()
+	putOff := !sc.settledAt(at.gen)
 	if !putOff {
 		desired = c.engine.TableSlice(dpid, table, cookie, mask)
 		c.store.Read(func(st *topology.State) { policy = c.holdPolicyFor(st, dpid, false) })
@@ -425,18 +487,23 @@ func (c *Controller) diffTable(ctx context.Context, sc *switchConn, table uint8,
 		return nil, held{}, nil, fmt.Errorf("dumping table %d: %w", table, err)
 	}
 	found.TablesDumped++
+	if !at.inQueue && !sc.settledAt(at.gen) {
+		// A change was queued while the switch was read: what the
+		// dump saw may be before or after it.
+		return nil, held{}, nil, checkPutOff{}
+	}
 	changes, kept := policy.filterOwners(diff.Changes(), owners)
 	return changes, kept, diff, nil
 }
 
 // checkTable dumps one table of sc, diffs it against the desired flows
-// there as it arrives (diffTable) and repairs the difference; it returns
-// how many unwanted flows it kept on purpose.
-func (c *Controller) checkTable(ctx context.Context, sc *switchConn, table uint8, found *DriftCounters) (int, error) {
+// there as it arrives (diffTable) and counts what differs; it returns the
+// changes that repair it and how many unwanted flows it kept on purpose.
+func (c *Controller) checkTable(ctx context.Context, sc *switchConn, at checkAt, table uint8, found *DriftCounters) ([]engine.FlowChange, int, error) {
 	dpid := sc.dp.DPID()
-	changes, kept, diff, err := c.diffTable(ctx, sc, table, 0, 0, found)
+	changes, kept, diff, err := c.diffTable(ctx, sc, at, table, 0, 0, found)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	if kept.Guarded > 0 {
 		sc.log.Warn("drift check kept flows it would delete: "+kept.describe()+
@@ -444,7 +511,7 @@ func (c *Controller) checkTable(ctx context.Context, sc *switchConn, table uint8
 			zap.Uint8("table", table))
 	}
 	if len(changes) == 0 {
-		return kept.total(), nil
+		return nil, kept.total(), nil
 	}
 	missing, modified := diff.Differ()
 	found.Missing += uint64(missing)
@@ -454,16 +521,41 @@ func (c *Controller) checkTable(ctx context.Context, sc *switchConn, table uint8
 			found.Unexpected++
 		}
 	}
-	start := time.Now()
-	err = applyMods(ctx, sc.dp, engine.ChangeMods(changes))
-	adds, dels := countChanges(changes)
-	sc.obs.FlowMods(dpid, adds, dels, time.Since(start), err)
-	if err != nil {
-		return 0, repairError{fmt.Errorf("repairing table %d (%d flow-mods): %w", table, len(changes), err)}
+	return changes, kept.total(), nil
+}
+
+// repairDrift sends the changes a check found to sc: at once when the
+// check runs in the queue's turn, else as a job queued under the lock if
+// the switch is still settled at gen (put off otherwise), which it waits
+// for. A repair that fails leaves the switch half-repaired: its queue
+// disconnects it to resync.
+func (c *Controller) repairDrift(ctx context.Context, sc *switchConn, at checkAt, changes []engine.FlowChange) error {
+	repair := func(ctx context.Context) error {
+		start := time.Now()
+		err := applyMods(ctx, sc.dp, engine.ChangeMods(changes))
+		adds, dels := countChanges(changes)
+		sc.obs.FlowMods(sc.dp.DPID(), adds, dels, time.Since(start), err)
+		if err != nil {
+			return repairError{fmt.Errorf("repairing drift (%d flow-mods): %w", len(changes), err)}
+		}
+		return nil
 	}
-	found.RepairedFlows += uint64(len(changes))
-	found.LastDrift = time.Now()
-	return kept.total(), nil
+	if at.inQueue {
+		return repair(ctx)
+	}
+	c.mu.Lock()
+	if !sc.settledAt(at.gen) {
+		c.mu.Unlock()
+		return checkPutOff{}
+	}
+	done := sc.enqueue(&pushJob{timeout: c.opts.ReconcileTimeout, check: repair})
+	c.mu.Unlock()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the drift repair: %w", ctx.Err())
+	}
 }
 
 // tableDumper is a Datapath that hands over one table's flows (by cookie

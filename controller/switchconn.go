@@ -41,6 +41,10 @@ type switchConn struct {
 	wake       chan struct{}
 	gone       bool
 	reconciled bool
+	// changesIn and changesDone count the jobs that change the switch's
+	// table (flow-mods, reconciliations) queued and finished: equal, the
+	// switch holds every change computed for it (changeState).
+	changesIn, changesDone uint64
 
 	// writeGate says whether jobs may write: always for a lone
 	// controller, only once the switch answered MASTER for a replica
@@ -75,19 +79,27 @@ type pushJob struct {
 	result  chan error
 }
 
-// changesQueued reports whether a job that changes the switch's table
-// (flow-mods or a reconciliation) is waiting in the queue. Callers that
-// hold Controller.mu know that the engine's desired table is then ahead
-// of the switch.
-func (s *switchConn) changesQueued() bool {
+// changes reports whether j changes the switch's table (flow-mods or a
+// reconciliation; not a drift check or a role request).
+func (j *pushJob) changes() bool { return j.check == nil && j.role == nil }
+
+// changeState is the number of table-changing jobs queued so far (the
+// generation) and whether every one of them has finished. A caller that
+// holds Controller.mu (under which changes are queued) and sees settled
+// knows that the switch holds what the engine's desired table says (but
+// for drift); the generation tells it later whether a change was queued
+// since (settledAt).
+func (s *switchConn) changeState() (gen uint64, settled bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, j := range s.queue {
-		if j.check == nil && j.role == nil {
-			return true
-		}
-	}
-	return false
+	return s.changesIn, s.changesIn == s.changesDone
+}
+
+// settledAt reports whether no change was queued since changeState said
+// gen, and every change before it has finished.
+func (s *switchConn) settledAt(gen uint64) bool {
+	g, settled := s.changeState()
+	return settled && g == gen
 }
 
 func newSwitchConn(dp Datapath, log *zap.Logger, pipe *pipeline.Pipeline) *switchConn {
@@ -104,6 +116,9 @@ func (s *switchConn) enqueue(j *pushJob) <-chan error {
 		return j.result
 	}
 	s.queue = append(s.queue, j)
+	if j.changes() {
+		s.changesIn++
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -140,6 +155,11 @@ func (s *switchConn) run(ctx context.Context) {
 			}
 		}
 		err := s.do(ctx, j)
+		if j.changes() {
+			s.mu.Lock()
+			s.changesDone++
+			s.mu.Unlock()
+		}
 		j.result <- err
 		if err != nil {
 			if errors.Is(err, errNotLeader) {

@@ -45,18 +45,18 @@ type env struct {
 	dpids   []topology.DPID // of bridgeName(0), bridgeName(1), …
 	api     *api.Client
 
-	ctrl     *netlab.Process
-	logPath  string
-	name     string // the lab's name: the prefix of its kept logs
-	logLevel string
-	starts   int
-	verbose  bool
+	ctrl      *netlab.Process
+	logPath   string
+	name      string   // the lab's name: the prefix of its kept logs
+	serveArgs []string // --log-level and -ctrl-flag's, after vpcbench's own
+	starts    int
+	verbose   bool
 	// emptyFlows is what the switches hold before anything is created
 	// (the pipeline's defaults): what a teardown must leave.
 	emptyFlows int
 }
 
-func newEnv(ctx context.Context, name, bin, logLevel string, verbose bool, bridges int) (*env, error) {
+func newEnv(ctx context.Context, name, bin string, serveArgs []string, verbose bool, bridges int) (*env, error) {
 	var opts []netlab.Option
 	if verbose {
 		opts = append(opts, netlab.WithLogf(func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }))
@@ -65,7 +65,7 @@ func newEnv(ctx context.Context, name, bin, logLevel string, verbose bool, bridg
 	if err != nil {
 		return nil, err
 	}
-	e := &env{name: name, lab: lab, bin: bin, dataDir: filepath.Join(lab.Dir(), "vpcflow-data"), logLevel: logLevel, verbose: verbose}
+	e := &env{name: name, lab: lab, bin: bin, dataDir: filepath.Join(lab.Dir(), "vpcflow-data"), serveArgs: serveArgs, verbose: verbose}
 	fail := func(err error) (*env, error) {
 		_ = lab.Close()
 		return nil, err
@@ -145,9 +145,10 @@ func (e *env) flowCount(ctx context.Context) (int, error) {
 func (e *env) startController(ctx context.Context) error {
 	e.starts++
 	e.logPath = filepath.Join(e.lab.Dir(), fmt.Sprintf("vpcflow-%d.log", e.starts))
-	p, err := e.phys.Start(context.Background(), e.logPath, e.bin, "serve", "--init",
+	args := append([]string{e.bin, "serve", "--init",
 		"--openflow", ofAddr, "--listen", restAddr, "--ovsdb", e.ovs.DBEndpoint(),
-		"--data-dir", e.dataDir, "--log-format", "json", "--log-level", e.logLevel)
+		"--data-dir", e.dataDir, "--log-format", "json"}, e.serveArgs...)
+	p, err := e.phys.Start(context.Background(), e.logPath, args...)
 	if err != nil {
 		return err
 	}

@@ -81,6 +81,8 @@ func main() {
 	diff := flag.Bool("diff", true, "check with ovs-ofctl diff-flows that vpcflow installed exactly the ovs-ofctl file")
 	keepLogs := flag.String("keep-logs", "", "copy the controller's and OVS's logs of each size to this directory")
 	logLevel := flag.String("ctrl-log-level", "info", "vpcflow --log-level (debug logs every push with its duration)")
+	var ctrlFlags stringList
+	flag.Var(&ctrlFlags, "ctrl-flag", "one more flag for vpcflow serve, e.g. -ctrl-flag=--drift-interval=1s (repeatable; the table's figures are then not the defaults')")
 	profile := flag.String("profile", "", "write CPU and heap profiles of each phase here (needs a profiling build of vpcflow, see docs/performance.md)")
 	sg := flag.Bool("sg", true, "also measure security groups (-sg-hosts hosts in -sg-groups groups of -sg-rules rules)")
 	sgHosts := flag.Int("sg-hosts", 1000, "hosts of the security group scenario (at most 50,000)")
@@ -117,7 +119,7 @@ func main() {
 	defer stop()
 
 	cfg := runConfig{bin: binPath, batch: *batch, batchSmall: *batchSmall, inflight: *inflight, ops: *ops, diff: *diff,
-		verbose: *verbose, logLevel: *logLevel, keepLogs: *keepLogs}
+		verbose: *verbose, serveArgs: append([]string{"--log-level", *logLevel}, ctrlFlags...), keepLogs: *keepLogs}
 	start := time.Now()
 	var results []result
 	for _, n := range ns {
@@ -136,7 +138,7 @@ func main() {
 	var sgRes *sgResult
 	if *sg {
 		fmt.Fprintf(os.Stderr, "== security groups: %d hosts, %d groups × %d rules\n", *sgHosts, *sgGroups, *sgRules)
-		r, err := runSecurityGroups(ctx, binPath, *sgHosts, *sgGroups, *sgRules, *ops, *diff, *verbose, *logLevel, *keepLogs)
+		r, err := runSecurityGroups(ctx, binPath, *sgHosts, *sgGroups, *sgRules, *ops, *diff, *verbose, cfg.serveArgs, *keepLogs)
 		if err != nil {
 			_ = netlab.CloseAll()
 			fatalf("security groups: %v", err)
@@ -146,7 +148,7 @@ func main() {
 	var natRes *natResult
 	if *natRun {
 		fmt.Fprintf(os.Stderr, "== NAT: new connections per second, %d × (%v without NAT, %v through SNAT)\n", *natPasses, *natSecs, *natSecs)
-		r, err := runNAT(ctx, binPath, *natSecs, *natWorkers, *natPasses, *verbose, *logLevel)
+		r, err := runNAT(ctx, binPath, *natSecs, *natWorkers, *natPasses, *verbose, cfg.serveArgs)
 		if err != nil {
 			_ = netlab.CloseAll()
 			fatalf("nat: %v", err)
@@ -175,7 +177,8 @@ type runConfig struct {
 	batch, batchSmall, inflight int
 	ops                         int
 	diff, verbose               bool
-	logLevel, keepLogs          string
+	serveArgs                   []string
+	keepLogs                    string
 }
 
 func step(f string, a ...any) { fmt.Fprintf(os.Stderr, "   "+f+"\n", a...) }
@@ -184,7 +187,7 @@ func runOne(ctx context.Context, cfg runConfig, n int, prof *profiler) (res resu
 	res = result{N: n, Bridges: bridgesFor(n), Flows: expectedFlows(n), SameFlowsDiff: -1, Load: loadAvg()}
 	step("load average %s", res.Load)
 
-	e, err := newEnv(ctx, fmt.Sprintf("vpcbench-%d", n), cfg.bin, cfg.logLevel, cfg.verbose, res.Bridges)
+	e, err := newEnv(ctx, fmt.Sprintf("vpcbench-%d", n), cfg.bin, cfg.serveArgs, cfg.verbose, res.Bridges)
 	if err != nil {
 		return res, err
 	}
@@ -438,7 +441,7 @@ func runOne(ctx context.Context, cfg runConfig, n int, prof *profiler) (res resu
 		if err := e.close(); err != nil {
 			return res, err
 		}
-		e2, err := newEnv(ctx, fmt.Sprintf("vpcbench-%d-b", n), cfg.bin, cfg.logLevel, cfg.verbose, res.Bridges)
+		e2, err := newEnv(ctx, fmt.Sprintf("vpcbench-%d-b", n), cfg.bin, cfg.serveArgs, cfg.verbose, res.Bridges)
 		if err != nil {
 			return res, err
 		}
@@ -662,3 +665,9 @@ func pct(ds []time.Duration, p float64) time.Duration {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, " ") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }

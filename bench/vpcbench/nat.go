@@ -41,9 +41,9 @@ type natResult struct {
 }
 
 // runNAT builds the lab and measures passes × (plain, SNAT).
-func runNAT(ctx context.Context, bin string, seconds time.Duration, workers, passes int, verbose bool, logLevel string) (res natResult, err error) {
+func runNAT(ctx context.Context, bin string, seconds time.Duration, workers, passes int, verbose bool, serveArgs []string) (res natResult, err error) {
 	res = natResult{Seconds: seconds, Workers: workers, Load: loadAvg()}
-	e, err := newEnv(ctx, "vpcbench-nat", bin, logLevel, verbose, 1)
+	e, err := newEnv(ctx, "vpcbench-nat", bin, serveArgs, verbose, 1)
 	if err != nil {
 		return res, err
 	}

@@ -70,10 +70,10 @@ func sgRuleRequest(g, r, groups int) api.SecurityGroupRuleRequest {
 // runSecurityGroups programs hosts, groups and rules into a fresh lab and
 // measures the table, the time to program it next to ovs-ofctl, and
 // single rule adds and deletes next to single route-entry adds.
-func runSecurityGroups(ctx context.Context, bin string, hosts, groups, rules, ops int, diff, verbose bool, logLevel, keepLogs string) (res sgResult, err error) {
+func runSecurityGroups(ctx context.Context, bin string, hosts, groups, rules, ops int, diff, verbose bool, serveArgs []string, keepLogs string) (res sgResult, err error) {
 	res = sgResult{Hosts: hosts, Groups: groups, Rules: rules, SameFlowsDiff: -1, Load: loadAvg()}
 	step := func(f string, a ...any) { fmt.Fprintf(os.Stderr, "   "+f+"\n", a...) }
-	e, err := newEnv(ctx, "vpcbench-sg", bin, logLevel, verbose, bridgesFor(hosts))
+	e, err := newEnv(ctx, "vpcbench-sg", bin, serveArgs, verbose, bridgesFor(hosts))
 	if err != nil {
 		return res, err
 	}
