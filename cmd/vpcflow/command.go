@@ -150,7 +150,7 @@ type pageList struct {
 // call (everything). With it, the page is printed, and the next page's
 // token on stderr (with -o json: {"items": [...], "next_page_token": ...}
 // on stdout).
-func (k *command) callPage(pg *api.Page, fn func(ctx context.Context, cl *api.Client, pg api.Page) (any, string, error), table func(w io.Writer, v any)) int {
+func (k *command) callPage(pg *api.Page, fn func(ctx context.Context, cl *api.Client, pg api.Page) (any, api.PageInfo, error), table func(w io.Writer, v any)) int {
 	if pg.Limit < 0 || pg.Limit > api.MaxPageLimit {
 		return k.usageError("--limit %d: want 1 to %d", pg.Limit, api.MaxPageLimit)
 	}
@@ -162,10 +162,10 @@ func (k *command) callPage(pg *api.Page, fn func(ctx context.Context, cl *api.Cl
 	}
 	var next string
 	code := k.call(func(ctx context.Context, cl *api.Client) (any, error) {
-		v, n, err := fn(ctx, cl, *pg)
-		next = n
+		v, info, err := fn(ctx, cl, *pg)
+		next = info.Next
 		if *k.output == "json" {
-			return pageList{Items: v, NextPageToken: n}, err
+			return pageList{Items: v, NextPageToken: next}, err
 		}
 		return v, err
 	}, table)
