@@ -93,12 +93,12 @@ func (c *Client) ListChassis(ctx context.Context) ([]topology.Chassis, error) {
 	return out, err
 }
 
-// ListChassisPage lists one page of the chassis, by name, and the next
-// page's token ("" on the last).
-func (c *Client) ListChassisPage(ctx context.Context, pg Page) ([]topology.Chassis, string, error) {
+// ListChassisPage lists one page of the chassis, by name, and the page's
+// PageInfo (the next page's token and how many items match).
+func (c *Client) ListChassisPage(ctx context.Context, pg Page) ([]topology.Chassis, PageInfo, error) {
 	var out []topology.Chassis
-	next, err := c.listPage(ctx, path("chassis"), pg, &out)
-	return out, next, err
+	info, err := c.listPage(ctx, path("chassis"), pg, &out)
+	return out, info, err
 }
 
 // Chassis returns one chassis.

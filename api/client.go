@@ -136,11 +136,37 @@ func (pg Page) query(p string) string {
 	return p + "?" + q.Encode()
 }
 
-// listPage GETs one page of a list into out and returns the next page's
-// token ("" on the last page).
-func (c *Client) listPage(ctx context.Context, p string, pg Page, out any) (string, error) {
+// PageInfo is what a list's page says about the list besides its items.
+type PageInfo struct {
+	// Next is the next page's token, for Page.Token ("" on the last
+	// page): the NextPageHeader of the answer.
+	Next string
+	// Total is how many items of the list match its filters, every page
+	// together (with no filter, how many it holds): the TotalCountHeader
+	// of the answer. It is -1 when the answer has no such header or not
+	// a whole number of 0 or more in it (a server from before the header,
+	// or a proxy that dropped it), and on an error. Items created or
+	// deleted between two pages may change it from one page to the next.
+	Total int
+}
+
+// pageInfo reads a list page's headers (nil: none).
+func pageInfo(h http.Header) PageInfo {
+	info := PageInfo{Next: h.Get(NextPageHeader), Total: -1}
+	if n, err := strconv.Atoi(strings.TrimSpace(h.Get(TotalCountHeader))); err == nil && n >= 0 {
+		info.Total = n
+	}
+	return info
+}
+
+// listPage GETs one page of a list into out and returns its PageInfo
+// (Total -1 on an error).
+func (c *Client) listPage(ctx context.Context, p string, pg Page, out any) (PageInfo, error) {
 	h, err := c.send(ctx, http.MethodGet, pg.query(p), nil, out)
-	return h.Get(NextPageHeader), err
+	if err != nil {
+		return PageInfo{Total: -1}, err
+	}
+	return pageInfo(h), nil
 }
 
 // do sends a request with an optional JSON body and decodes a JSON reply
@@ -295,12 +321,12 @@ func (c *Client) Switches(ctx context.Context) ([]SwitchView, error) {
 	return out, err
 }
 
-// SwitchesPage lists one page of the connected switches, by dpid, and
-// the next page's token ("" on the last).
-func (c *Client) SwitchesPage(ctx context.Context, pg Page) ([]SwitchView, string, error) {
+// SwitchesPage lists one page of the connected switches, by dpid, and the
+// page's PageInfo (the next page's token and how many items match).
+func (c *Client) SwitchesPage(ctx context.Context, pg Page) ([]SwitchView, PageInfo, error) {
 	var out []SwitchView
-	next, err := c.listPage(ctx, path("switches"), pg, &out)
-	return out, next, err
+	info, err := c.listPage(ctx, path("switches"), pg, &out)
+	return out, info, err
 }
 
 // Flows dumps the flows installed on a switch.
@@ -310,11 +336,12 @@ func (c *Client) Flows(ctx context.Context, dpid topology.DPID) ([]controller.Fl
 }
 
 // FlowsPage dumps one page of a switch's flows (by table, priority and
-// match) and the next page's token ("" on the last).
-func (c *Client) FlowsPage(ctx context.Context, dpid topology.DPID, pg Page) ([]controller.FlowEntry, string, error) {
+// match), and the page's PageInfo (the next page's token and how many
+// items match).
+func (c *Client) FlowsPage(ctx context.Context, dpid topology.DPID, pg Page) ([]controller.FlowEntry, PageInfo, error) {
 	var out []controller.FlowEntry
-	next, err := c.listPage(ctx, path("switches", dpid.String(), "flows"), pg, &out)
-	return out, next, err
+	info, err := c.listPage(ctx, path("switches", dpid.String(), "flows"), pg, &out)
+	return out, info, err
 }
 
 // Drops sums the pipeline's drop counters by reason, per connected switch

@@ -117,12 +117,13 @@ func (c *Client) ListDHCPOptions(ctx context.Context, vpc string) ([]topology.DH
 	return out, err
 }
 
-// ListDHCPOptionsPage lists one page of a VPC's DHCP options sets and
-// returns the next page's token ("" on the last page).
-func (c *Client) ListDHCPOptionsPage(ctx context.Context, vpc string, pg Page) ([]topology.DHCPOptions, string, error) {
+// ListDHCPOptionsPage lists one page of a VPC's DHCP options sets, by
+// name, and the page's PageInfo (the next page's token and how many items
+// match).
+func (c *Client) ListDHCPOptionsPage(ctx context.Context, vpc string, pg Page) ([]topology.DHCPOptions, PageInfo, error) {
 	var out []topology.DHCPOptions
-	next, err := c.listPage(ctx, path("vpcs", vpc, "dhcp-options"), pg, &out)
-	return out, next, err
+	info, err := c.listPage(ctx, path("vpcs", vpc, "dhcp-options"), pg, &out)
+	return out, info, err
 }
 
 // GetDHCPOptions returns one DHCP options set.

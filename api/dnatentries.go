@@ -76,12 +76,12 @@ func (c *Client) ListDNATEntries(ctx context.Context, vpc string) ([]topology.DN
 	return out, err
 }
 
-// ListDNATEntriesPage lists one page, by name, and the next page's token ("" on
-// the last).
-func (c *Client) ListDNATEntriesPage(ctx context.Context, vpc string, pg Page) ([]topology.DNATEntry, string, error) {
+// ListDNATEntriesPage lists one page of a VPC's DNAT entries, by name, and
+// the page's PageInfo (the next page's token and how many items match).
+func (c *Client) ListDNATEntriesPage(ctx context.Context, vpc string, pg Page) ([]topology.DNATEntry, PageInfo, error) {
 	var out []topology.DNATEntry
-	next, err := c.listPage(ctx, path("vpcs", vpc, "dnat-entries"), pg, &out)
-	return out, next, err
+	info, err := c.listPage(ctx, path("vpcs", vpc, "dnat-entries"), pg, &out)
+	return out, info, err
 }
 
 // DeleteDNATEntry deletes a DNAT entry.

@@ -114,12 +114,12 @@ func (c *Client) ListEIPs(ctx context.Context, vpc string) ([]topology.EIP, erro
 	return out, err
 }
 
-// ListEIPsPage lists one page, by name, and the next page's token ("" on
-// the last).
-func (c *Client) ListEIPsPage(ctx context.Context, vpc string, pg Page) ([]topology.EIP, string, error) {
+// ListEIPsPage lists one page of a VPC's EIPs, by name, and the page's
+// PageInfo (the next page's token and how many items match).
+func (c *Client) ListEIPsPage(ctx context.Context, vpc string, pg Page) ([]topology.EIP, PageInfo, error) {
 	var out []topology.EIP
-	next, err := c.listPage(ctx, path("vpcs", vpc, "eips"), pg, &out)
-	return out, next, err
+	info, err := c.listPage(ctx, path("vpcs", vpc, "eips"), pg, &out)
+	return out, info, err
 }
 
 // GetEIP returns one EIP.

@@ -93,16 +93,16 @@ func TestListFilters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hp, next, err := c.ListHostsPage(context.Background(), "vpc-a", Page{Limit: 2, VSwitch: "vsw-b", Query: "10.10.20.10"})
-	if err != nil || len(hp) != 2 || hp[0].Name != "b00" || hp[1].Name != "b01" || next == "" {
-		t.Errorf("ListHostsPage: %+v, %q, %v", hp, next, err)
+	hp, info, err := c.ListHostsPage(context.Background(), "vpc-a", Page{Limit: 2, VSwitch: "vsw-b", Query: "10.10.20.10"})
+	if err != nil || len(hp) != 2 || hp[0].Name != "b00" || hp[1].Name != "b01" || info.Next == "" || info.Total != 10 {
+		t.Errorf("ListHostsPage: %+v, %+v, %v", hp, info, err)
 	}
-	sp, next, err := c.ListSubnetsPage(context.Background(), "vpc-a", Page{Host: "b02", Query: "172"})
-	if err != nil || len(sp) != 1 || sp[0].Name != "172.19.2.0-24" || next != "" {
-		t.Errorf("ListSubnetsPage: %+v, %q, %v", sp, next, err)
+	sp, info, err := c.ListSubnetsPage(context.Background(), "vpc-a", Page{Host: "b02", Query: "172"})
+	if err != nil || len(sp) != 1 || sp[0].Name != "172.19.2.0-24" || info.Next != "" || info.Total != 1 {
+		t.Errorf("ListSubnetsPage: %+v, %+v, %v", sp, info, err)
 	}
-	if _, _, err := c.ListSubnetsPage(context.Background(), "vpc-a", Page{VSwitch: "vsw-a"}); err == nil || !strings.Contains(err.Error(), "vswitch") {
-		t.Errorf("ListSubnetsPage by vSwitch: %v", err)
+	if _, info, err := c.ListSubnetsPage(context.Background(), "vpc-a", Page{VSwitch: "vsw-a"}); err == nil || !strings.Contains(err.Error(), "vswitch") || info.Total != -1 {
+		t.Errorf("ListSubnetsPage by vSwitch: %v, %+v", err, info)
 	}
 	// Hosts still say where they are attached.
 	hs := decode[[]HostInfo](t, e.must(200, "GET", "/v1/vpcs/vpc-a/hosts?q=b00", ""))

@@ -248,11 +248,12 @@ func (c *Client) ListHosts(ctx context.Context, vpc string) ([]topology.Host, er
 }
 
 // ListHostsPage lists one page of a VPC's hosts, by name, with where each
-// is attached now, and the next page's token ("" on the last).
-func (c *Client) ListHostsPage(ctx context.Context, vpc string, pg Page) ([]HostInfo, string, error) {
+// is attached now, and the page's PageInfo (the next page's token and how
+// many items match).
+func (c *Client) ListHostsPage(ctx context.Context, vpc string, pg Page) ([]HostInfo, PageInfo, error) {
 	var out []HostInfo
-	next, err := c.listPage(ctx, path("vpcs", vpc, "hosts"), pg, &out)
-	return out, next, err
+	info, err := c.listPage(ctx, path("vpcs", vpc, "hosts"), pg, &out)
+	return out, info, err
 }
 
 // GetHost returns one host.

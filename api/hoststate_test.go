@@ -73,9 +73,9 @@ func TestHostAttachmentState(t *testing.T) {
 	if err != nil || hi.Attachment.State != "port not found" || hi.Name != "no-bridge" {
 		t.Fatalf("GetHostInfo: %+v %v", hi, err)
 	}
-	hs, next, err := c.ListHostsPage(context.Background(), "vpc-a", Page{})
-	if err != nil || next != "" || len(hs) != 7 || hs[0].Name != "by-port" || hs[0].Attachment.State != "bridge not connected" {
-		t.Fatalf("ListHostsPage: %+v %q %v", hs, next, err)
+	hs, info, err := c.ListHostsPage(context.Background(), "vpc-a", Page{})
+	if err != nil || info.Next != "" || info.Total != 7 || len(hs) != 7 || hs[0].Name != "by-port" || hs[0].Attachment.State != "bridge not connected" {
+		t.Fatalf("ListHostsPage: %+v %+v %v", hs, info, err)
 	}
 }
 

@@ -105,12 +105,12 @@ func (c *Client) ListNATGateways(ctx context.Context, vpc string) ([]topology.NA
 	return out, err
 }
 
-// ListNATGatewaysPage lists one page, by name, and the next page's token ("" on
-// the last).
-func (c *Client) ListNATGatewaysPage(ctx context.Context, vpc string, pg Page) ([]topology.NATGateway, string, error) {
+// ListNATGatewaysPage lists one page of a VPC's NAT gateways, by name, and
+// the page's PageInfo (the next page's token and how many items match).
+func (c *Client) ListNATGatewaysPage(ctx context.Context, vpc string, pg Page) ([]topology.NATGateway, PageInfo, error) {
 	var out []topology.NATGateway
-	next, err := c.listPage(ctx, path("vpcs", vpc, "nat-gateways"), pg, &out)
-	return out, next, err
+	info, err := c.listPage(ctx, path("vpcs", vpc, "nat-gateways"), pg, &out)
+	return out, info, err
 }
 
 // GetNATGateway returns one NAT gateway.

@@ -143,27 +143,34 @@ func TestPagination(t *testing.T) {
 	var got []string
 	pg := Page{Limit: 4}
 	for {
-		hs, next, err := c.ListHostsPage(context.Background(), "vpc-a", pg)
+		hs, info, err := c.ListHostsPage(context.Background(), "vpc-a", pg)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if info.Total != 9 {
+			t.Fatalf("client page %d: Total %d, want 9", len(got)/4+1, info.Total)
 		}
 		for _, h := range hs {
 			got = append(got, h.Name)
 		}
-		if next == "" {
+		if info.Next == "" {
 			break
 		}
-		pg.Token = next
+		pg.Token = info.Next
 	}
 	if strings.Join(got, ",") != "h0,h1,h2,h3,h4,h5,h6,test1,test2" {
 		t.Fatalf("client pages: %v", got)
 	}
-	fl, next, err := c.FlowsPage(context.Background(), 1, Page{Limit: 2})
-	if err != nil || len(fl) != 2 || next == "" {
-		t.Fatalf("FlowsPage: %d %q %v", len(fl), next, err)
-	}
-	if _, _, err := c.SwitchesPage(context.Background(), Page{Limit: 1}); err != nil {
+	whole, err := c.Flows(context.Background(), 1)
+	if err != nil {
 		t.Fatal(err)
+	}
+	fl, info, err := c.FlowsPage(context.Background(), 1, Page{Limit: 2})
+	if err != nil || len(fl) != 2 || info.Next == "" || info.Total != len(whole) {
+		t.Fatalf("FlowsPage: %d %+v %v (%d flows)", len(fl), info, err, len(whole))
+	}
+	if sw, info, err := c.SwitchesPage(context.Background(), Page{Limit: 1}); err != nil || len(sw) != 1 || info.Total != 1 || info.Next != "" {
+		t.Fatalf("SwitchesPage: %+v %+v %v", sw, info, err)
 	}
 }
 

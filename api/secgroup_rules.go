@@ -331,11 +331,12 @@ func (c *Client) ListSecurityGroupRules(ctx context.Context, vpc, group string) 
 }
 
 // ListSecurityGroupRulesPage lists one page of a group's rules (by id)
-// with their hits, and the next page's token ("" on the last).
-func (c *Client) ListSecurityGroupRulesPage(ctx context.Context, vpc, group string, pg Page) ([]SecurityGroupRule, string, error) {
+// with their hits, and the page's PageInfo (the next page's token and how
+// many items match).
+func (c *Client) ListSecurityGroupRulesPage(ctx context.Context, vpc, group string, pg Page) ([]SecurityGroupRule, PageInfo, error) {
 	var out []SecurityGroupRule
-	next, err := c.listPage(ctx, path("vpcs", vpc, "security-groups", group, "rules"), pg, &out)
-	return out, next, err
+	info, err := c.listPage(ctx, path("vpcs", vpc, "security-groups", group, "rules"), pg, &out)
+	return out, info, err
 }
 
 // GetSecurityGroupRule returns one rule with its hits.

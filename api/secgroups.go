@@ -76,11 +76,12 @@ func (c *Client) ListSecurityGroups(ctx context.Context, vpc string) ([]topology
 }
 
 // ListSecurityGroupsPage lists one page of a VPC's security groups, by
-// name, and the next page's token ("" on the last).
-func (c *Client) ListSecurityGroupsPage(ctx context.Context, vpc string, pg Page) ([]topology.SecurityGroup, string, error) {
+// name, and the page's PageInfo (the next page's token and how many items
+// match).
+func (c *Client) ListSecurityGroupsPage(ctx context.Context, vpc string, pg Page) ([]topology.SecurityGroup, PageInfo, error) {
 	var out []topology.SecurityGroup
-	next, err := c.listPage(ctx, path("vpcs", vpc, "security-groups"), pg, &out)
-	return out, next, err
+	info, err := c.listPage(ctx, path("vpcs", vpc, "security-groups"), pg, &out)
+	return out, info, err
 }
 
 // GetSecurityGroup returns one security group.

@@ -73,12 +73,12 @@ func (c *Client) ListSNATEntries(ctx context.Context, vpc string) ([]topology.SN
 	return out, err
 }
 
-// ListSNATEntriesPage lists one page, by name, and the next page's token ("" on
-// the last).
-func (c *Client) ListSNATEntriesPage(ctx context.Context, vpc string, pg Page) ([]topology.SNATEntry, string, error) {
+// ListSNATEntriesPage lists one page of a VPC's SNAT entries, by name, and
+// the page's PageInfo (the next page's token and how many items match).
+func (c *Client) ListSNATEntriesPage(ctx context.Context, vpc string, pg Page) ([]topology.SNATEntry, PageInfo, error) {
 	var out []topology.SNATEntry
-	next, err := c.listPage(ctx, path("vpcs", vpc, "snat-entries"), pg, &out)
-	return out, next, err
+	info, err := c.listPage(ctx, path("vpcs", vpc, "snat-entries"), pg, &out)
+	return out, info, err
 }
 
 // DeleteSNATEntry deletes an SNAT entry.

@@ -119,11 +119,11 @@ func (c *Client) ListSubnets(ctx context.Context, vpc string) ([]topology.Subnet
 }
 
 // ListSubnetsPage lists one page of a VPC's route entries, by name, and
-// the next page's token ("" on the last).
-func (c *Client) ListSubnetsPage(ctx context.Context, vpc string, pg Page) ([]topology.Subnet, string, error) {
+// the page's PageInfo (the next page's token and how many items match).
+func (c *Client) ListSubnetsPage(ctx context.Context, vpc string, pg Page) ([]topology.Subnet, PageInfo, error) {
 	var out []topology.Subnet
-	next, err := c.listPage(ctx, path("vpcs", vpc, "subnets"), pg, &out)
-	return out, next, err
+	info, err := c.listPage(ctx, path("vpcs", vpc, "subnets"), pg, &out)
+	return out, info, err
 }
 
 // GetSubnet returns one route entry.

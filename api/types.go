@@ -38,7 +38,9 @@
 // items come in a stable order (by name; switches by dpid; flows by table,
 // priority, match) and, when more follow, the answer carries the token
 // of the next page in the X-Next-Page-Token header (and a Link rel="next"
-// header); the last page has none.
+// header); the last page has none. Every page says in X-Total-Count how
+// many items the list has after its filters, every page together. The
+// Client's *Page methods return both as a PageInfo.
 //
 // A change is stored and then sent to the switches; the answer is 201
 // (200 for a PUT, 204 for a DELETE) once every connected switch confirmed

@@ -161,12 +161,12 @@ func (c *Client) ListUplinks(ctx context.Context) ([]topology.Uplink, error) {
 	return out, err
 }
 
-// ListUplinksPage lists one page, by name, and the next page's token ("" on
-// the last).
-func (c *Client) ListUplinksPage(ctx context.Context, pg Page) ([]topology.Uplink, string, error) {
+// ListUplinksPage lists one page of the uplinks, by name, and the page's
+// PageInfo (the next page's token and how many items match).
+func (c *Client) ListUplinksPage(ctx context.Context, pg Page) ([]topology.Uplink, PageInfo, error) {
 	var out []topology.Uplink
-	next, err := c.listPage(ctx, path("uplinks"), pg, &out)
-	return out, next, err
+	info, err := c.listPage(ctx, path("uplinks"), pg, &out)
+	return out, info, err
 }
 
 // GetUplink returns one uplink with its public addresses.

@@ -53,12 +53,12 @@ func (c *Client) ListVPCs(ctx context.Context) ([]topology.VPC, error) {
 	return out, err
 }
 
-// ListVPCsPage lists one page of the VPCs, by name, and the next page's
-// token ("" on the last).
-func (c *Client) ListVPCsPage(ctx context.Context, pg Page) ([]topology.VPC, string, error) {
+// ListVPCsPage lists one page of the VPCs, by name, and the page's
+// PageInfo (the next page's token and how many items match).
+func (c *Client) ListVPCsPage(ctx context.Context, pg Page) ([]topology.VPC, PageInfo, error) {
 	var out []topology.VPC
-	next, err := c.listPage(ctx, path("vpcs"), pg, &out)
-	return out, next, err
+	info, err := c.listPage(ctx, path("vpcs"), pg, &out)
+	return out, info, err
 }
 
 // GetVPC returns one VPC.

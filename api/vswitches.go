@@ -66,11 +66,11 @@ func (c *Client) ListVSwitches(ctx context.Context, vpc string) ([]topology.VSwi
 }
 
 // ListVSwitchesPage lists one page of a VPC's vSwitches, by name, and the
-// next page's token ("" on the last).
-func (c *Client) ListVSwitchesPage(ctx context.Context, vpc string, pg Page) ([]topology.VSwitch, string, error) {
+// page's PageInfo (the next page's token and how many items match).
+func (c *Client) ListVSwitchesPage(ctx context.Context, vpc string, pg Page) ([]topology.VSwitch, PageInfo, error) {
 	var out []topology.VSwitch
-	next, err := c.listPage(ctx, path("vpcs", vpc, "vswitches"), pg, &out)
-	return out, next, err
+	info, err := c.listPage(ctx, path("vpcs", vpc, "vswitches"), pg, &out)
+	return out, info, err
 }
 
 // GetVSwitch returns one vSwitch.

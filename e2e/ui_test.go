@@ -256,12 +256,60 @@ func uiPaging(t *testing.T, ctx context.Context, s *seed) {
 	}
 }
 
+// uiClosedVSwitch checks the host count of a closed vSwitch: vsw-a
+// (test1, test2, test3), closed by the user, still says how many hosts
+// it has, and follows a host added over REST and the filter box, from
+// the server's X-Total-Count of a page of one (its host list is not
+// fetched while it is closed, so a count kept from when it was open
+// would stay at 3).
+func uiClosedVSwitch(t *testing.T, ctx context.Context, s *seed) {
+	t.Helper()
+	const vswA = `.vswitch[data-vswitch="vsw-a"]`
+	selJS, _ := json.Marshal(vswA)
+	// Closed by the user (again, until a redraw shows it closed: a redraw
+	// between the click and its toggle event would lose it).
+	if err := waitJS(ctx, "vsw-a closed", fmt.Sprintf(`(e => { if (!e) return "none"; if (e.open) e.open = false;
+		return e.querySelector("table.hosts") ? "open" : "closed"; })(document.querySelector(%s))`, selJS), "closed", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := waitText(ctx, vswA+" > summary", "3 hosts", 10*time.Second); err != nil {
+		t.Error(err)
+	}
+	s.rest("POST", "/v1/vpcs/vpc-seed/hosts", map[string]any{"name": "test4", "vswitch": "vsw-a", "ip": "10.10.10.14",
+		"mac": "52:58:00:98:c0:a4", "bridge": "br-test", "interface": "vnet6"}, 201)
+	if _, err := waitText(ctx, vswA+" > summary", "4 hosts", 10*time.Second); err != nil {
+		t.Error(err)
+	}
+	must(t, chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(`#filter`), "test4")))
+	if _, err := waitText(ctx, vswA+" > summary", "1 matching hosts", 10*time.Second); err != nil {
+		t.Error(err)
+	}
+	if open, _ := evalJS[bool](ctx, fmt.Sprintf(`!!document.querySelector(%s + " table.hosts")`, selJS)); open {
+		t.Error("vsw-a shows its hosts while closed")
+	}
+	// A page of one, filtered.
+	asked, err := evalJS[[]string](ctx, `performance.getEntriesByType("resource").map((e) => e.name).filter((u) => /\/v1\/vpcs\/[^/]+\/hosts/.test(u))`)
+	must(t, err)
+	var counted bool
+	for _, u := range asked {
+		if strings.Contains(u, "vswitch=vsw-a&limit=1&q=test4") {
+			counted = true
+		}
+	}
+	if !counted {
+		t.Errorf("no request asked the server for closed vsw-a's count with limit=1&q=test4: %q", asked)
+	}
+	_, err = evalJS[bool](ctx, `(e => (e.value = "", e.dispatchEvent(new Event("input")), true))(document.querySelector("#filter"))`)
+	must(t, err)
+}
+
 // TestUITopologyPage loads /ui in headless Chromium against vpcflow
 // running the seed scenario: the VPC, its vSwitch and hosts (up), the
 // route entries, the switch; live counters that move with real traffic;
 // a host and a route entry added over REST appear without a reload; a
-// trace drawn from the form. The screenshot is saved in the lab
-// directory (and in $VPCFLOW_UI_SCREENSHOT when set).
+// trace drawn from the form; paging and the filter (uiPaging); a closed
+// vSwitch's host count (uiClosedVSwitch). The screenshot is saved in the
+// lab directory (and in $VPCFLOW_UI_SCREENSHOT when set).
 func TestUITopologyPage(t *testing.T) {
 	ctx := browser(t)
 	s := newSeed(t)
@@ -349,6 +397,7 @@ func TestUITopologyPage(t *testing.T) {
 	t.Logf("screenshot (%d bytes): %s", len(png), file)
 
 	uiPaging(t, ctx, s)
+	uiClosedVSwitch(t, ctx, s)
 
 	if t.Failed() {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -57,7 +57,7 @@ func (c *cli) chassisList(args []string) int {
 	if _, code, ok := k.parse(args); !ok {
 		return code
 	}
-	return k.callPage(pg, func(ctx context.Context, cl *api.Client, pg api.Page) (any, string, error) {
+	return k.callPage(pg, func(ctx context.Context, cl *api.Client, pg api.Page) (any, api.PageInfo, error) {
 		return cl.ListChassisPage(ctx, pg)
 	}, chassisTable)
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -135,22 +137,29 @@ func (k *command) unconfirmed(err error) (int, bool) {
 // pageFlags adds --limit and --page-token to a list command.
 func (k *command) pageFlags() *api.Page {
 	pg := &api.Page{}
-	k.fs.IntVar(&pg.Limit, "limit", 0, fmt.Sprintf("list at most this many (1 to %d; default: all); the next page's --page-token is printed on stderr", api.MaxPageLimit))
+	k.fs.IntVar(&pg.Limit, "limit", 0, fmt.Sprintf("list at most this many (1 to %d; default: all); how many the list has and the next page's --page-token are printed on stderr", api.MaxPageLimit))
 	k.fs.StringVar(&pg.Token, "page-token", "", "list the page after the one that printed this token")
 	return pg
 }
 
 // pageList is a page of a list with -o json and --limit.
 type pageList struct {
-	Items         any    `json:"items"`
+	Items any `json:"items"`
+	// Total is how many items the list has after its filters, every page
+	// together (the server's X-Total-Count); left out when the server did
+	// not say.
+	Total         *int   `json:"total,omitempty"`
 	NextPageToken string `json:"next_page_token,omitempty"`
 }
 
-// callPage runs a list with --limit/--page-token: without --limit it is
-// call (everything). With it, the page is printed, and the next page's
-// token on stderr (with -o json: {"items": [...], "next_page_token": ...}
-// on stdout).
-func (k *command) callPage(pg *api.Page, fn func(ctx context.Context, cl *api.Client, pg api.Page) (any, string, error), table func(w io.Writer, v any)) int {
+// callPage runs a list with --limit/--page-token: without either it is
+// call (everything). With one, the page is printed, and on stderr one
+// line with how many items the page has, how many the list has after its
+// filters ("?" when the server did not say) and, when more follow, the
+// next page's token: "showing 50 of 100,000; more: --page-token TOKEN".
+// With -o json nothing goes to stderr: stdout has {"items": [...],
+// "total": N, "next_page_token": ...}.
+func (k *command) callPage(pg *api.Page, fn func(ctx context.Context, cl *api.Client, pg api.Page) (any, api.PageInfo, error), table func(w io.Writer, v any)) int {
 	if pg.Limit < 0 || pg.Limit > api.MaxPageLimit {
 		return k.usageError("--limit %d: want 1 to %d", pg.Limit, api.MaxPageLimit)
 	}
@@ -160,19 +169,58 @@ func (k *command) callPage(pg *api.Page, fn func(ctx context.Context, cl *api.Cl
 			return v, err
 		}, table)
 	}
-	var next string
+	var (
+		info  api.PageInfo
+		shown int
+	)
 	code := k.call(func(ctx context.Context, cl *api.Client) (any, error) {
-		v, n, err := fn(ctx, cl, *pg)
-		next = n
+		v, in, err := fn(ctx, cl, *pg)
+		info = in
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice {
+			shown = rv.Len()
+		}
 		if *k.output == "json" {
-			return pageList{Items: v, NextPageToken: n}, err
+			l := pageList{Items: v, NextPageToken: in.Next}
+			if in.Total >= 0 {
+				l.Total = &in.Total
+			}
+			return l, err
 		}
 		return v, err
 	}, table)
-	if code == exitOK && next != "" && *k.output != "json" {
-		fmt.Fprintf(k.c.stderr, "more: --page-token %s\n", next)
+	if code == exitOK && *k.output != "json" {
+		fmt.Fprintln(k.c.stderr, pageLine(shown, info))
 	}
 	return code
+}
+
+// pageLine is the line callPage prints on stderr after a page of shown
+// items: "showing 50 of 100,000; more: --page-token TOKEN", the last
+// page "showing 3 of 100,003".
+func pageLine(shown int, info api.PageInfo) string {
+	total := "?"
+	if info.Total >= 0 {
+		total = thousands(info.Total)
+	}
+	line := fmt.Sprintf("showing %s of %s", thousands(shown), total)
+	if info.Next != "" {
+		line += "; more: --page-token " + info.Next
+	}
+	return line
+}
+
+// thousands writes n (0 or more) with a comma every three digits:
+// 100000 is "100,000".
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // fail prints an error as "error: FIELD: MESSAGE" and returns exitError.

@@ -123,7 +123,7 @@ func (c *cli) dhcpOptionsUpdate(args []string) int {
 
 func (c *cli) dhcpOptionsList(args []string) int {
 	return c.listInVPC(args, "dhcp-options list", "List a VPC's DHCP options set.", "vpcflow dhcp-options list --vpc vpc-a",
-		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, string, error) {
+		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, api.PageInfo, error) {
 			return cl.ListDHCPOptionsPage(ctx, vpc, pg)
 		}, dhcpOptionsTable)
 }

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -70,56 +72,91 @@ func TestHostUpdateCLI(t *testing.T) {
 	}
 }
 
-// TestPagingCLI: every list command takes --limit and --page-token; the
-// next page's token is printed on stderr (in the JSON with -o json) and
-// the last page has none.
+// pageLineRE is the line a paged list prints on stderr.
+var pageLineRE = regexp.MustCompile(`^showing ([0-9,]+) of ([0-9,]+|\?)(?:; more: --page-token (\S+))?\n$`)
+
+// walkCLI runs a list command (args, without --limit) page by page with
+// --limit n and returns the first column of every row, and the total
+// every page's stderr line said (the same on each page; its count of
+// shown items must be the page's rows).
+func walkCLI(t *testing.T, url string, n int, args ...string) (names []string, total string) {
+	t.Helper()
+	token := ""
+	for pages := 1; ; pages++ {
+		if pages > 20 {
+			t.Fatalf("%v: the pages never end", args)
+		}
+		a := append(append([]string(nil), args...), "--limit", fmt.Sprint(n))
+		if token != "" {
+			a = append(a, "--page-token", token)
+		}
+		r := runCLI(t, url, a...)
+		if r.code != 0 {
+			t.Fatalf("%v: %d %s", a, r.code, r.stderr)
+		}
+		m := pageLineRE.FindStringSubmatch(r.stderr)
+		if m == nil {
+			t.Fatalf("%v: stderr %q", a, r.stderr)
+		}
+		rows := 0
+		if out := strings.TrimSpace(r.stdout); out != "" {
+			for _, l := range strings.Split(out, "\n")[1:] {
+				names = append(names, strings.Fields(l)[0])
+				rows++
+			}
+		}
+		if m[1] != fmt.Sprint(rows) || rows > n {
+			t.Fatalf("%v: %q for %d rows", a, r.stderr, rows)
+		}
+		if pages == 1 {
+			total = m[2]
+		} else if m[2] != total {
+			t.Fatalf("%v: total %s on page %d, %s on the first", a, m[2], pages, total)
+		}
+		if token = m[3]; token == "" {
+			return names, total
+		}
+	}
+}
+
+// TestPagingCLI: every list command takes --limit and --page-token; a
+// page says on stderr how many rows it shows, how many the list has and
+// the next page's token (with -o json, "total" and "next_page_token" in
+// the JSON); the last page has no token.
 func TestPagingCLI(t *testing.T) {
 	url := newAPI(t)
 	for _, n := range []string{"e", "c", "a", "d", "b"} {
 		mustCLI(t, url, "vpc", "create", "vpc-"+n)
 	}
-	var got []string
-	token := ""
-	for pages := 0; ; pages++ {
-		if pages > 5 {
-			t.Fatal("the pages never end")
-		}
-		args := []string{"vpc", "list", "--limit", "2"}
-		if token != "" {
-			args = append(args, "--page-token", token)
-		}
-		r := runCLI(t, url, args...)
-		if r.code != 0 {
-			t.Fatalf("%v: %d %s", args, r.code, r.stderr)
-		}
-		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-		for _, l := range lines[1:] {
-			got = append(got, strings.Fields(l)[0])
-		}
-		token = strings.TrimPrefix(strings.TrimSpace(r.stderr), "more: --page-token ")
-		if r.stderr == "" {
-			break
-		}
-		if token == strings.TrimSpace(r.stderr) {
-			t.Fatalf("stderr %q", r.stderr)
-		}
+	if got, total := walkCLI(t, url, 2, "vpc", "list"); strings.Join(got, ",") != "vpc-a,vpc-b,vpc-c,vpc-d,vpc-e" || total != "5" {
+		t.Fatalf("pages: %v, total %s", got, total)
 	}
-	if strings.Join(got, ",") != "vpc-a,vpc-b,vpc-c,vpc-d,vpc-e" {
-		t.Fatalf("pages: %v", got)
+	r := runCLI(t, url, "vpc", "list", "--limit", "2")
+	if m := pageLineRE.FindStringSubmatch(r.stderr); m == nil || !strings.HasPrefix(r.stderr, "showing 2 of 5; more: --page-token ") {
+		t.Fatalf("first page's stderr %q", r.stderr)
 	}
 	var page struct {
 		Items []struct {
 			Name string `json:"name"`
 		} `json:"items"`
-		Next string `json:"next_page_token"`
+		Total *int   `json:"total"`
+		Next  string `json:"next_page_token"`
 	}
-	if err := json.Unmarshal([]byte(mustCLI(t, url, "vpc", "list", "--limit", "3", "-o", "json")), &page); err != nil || len(page.Items) != 3 || page.Next == "" {
+	if err := json.Unmarshal([]byte(mustCLI(t, url, "vpc", "list", "--limit", "3", "-o", "json")), &page); err != nil || len(page.Items) != 3 || page.Next == "" || page.Total == nil || *page.Total != 5 {
 		t.Fatalf("-o json page: %+v %v", page, err)
 	}
-	r := runCLI(t, url, "vpc", "list", "--limit", "3", "-o", "json", "--page-token", page.Next)
-	page.Next = ""
-	if err := json.Unmarshal([]byte(r.stdout), &page); r.code != 0 || err != nil || len(page.Items) != 2 || page.Next != "" || page.Items[1].Name != "vpc-e" || r.stderr != "" {
+	r = runCLI(t, url, "vpc", "list", "--limit", "3", "-o", "json", "--page-token", page.Next)
+	page.Next, page.Total = "", nil
+	if err := json.Unmarshal([]byte(r.stdout), &page); r.code != 0 || err != nil || len(page.Items) != 2 || page.Next != "" || page.Items[1].Name != "vpc-e" || page.Total == nil || *page.Total != 5 || r.stderr != "" {
 		t.Fatalf("-o json last page: %+v %v %q", page, err, r.stderr)
+	}
+	// An empty list: "total": 0, not left out.
+	if out := mustCLI(t, url, "chassis", "list", "--limit", "5", "-o", "json"); !strings.Contains(out, `"total": 0`) {
+		t.Errorf("an empty list's page: %s", out)
+	}
+	// Without --limit or --page-token the list is whole and stderr empty.
+	if r := runCLI(t, url, "vpc", "list"); r.code != 0 || r.stderr != "" || strings.Count(r.stdout, "\n") != 6 {
+		t.Errorf("vpc list: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	// Every list command has the flags.
 	mustCLI(t, url, "vswitch", "create", "--vpc", "vpc-a", "w1", "--cidr", "10.1.0.0/24")
@@ -133,8 +170,11 @@ func TestPagingCLI(t *testing.T) {
 			t.Errorf("%v --limit 1: %d %s", args, r.code, r.stderr)
 		}
 	}
-	if r := runCLI(t, url, "vswitch", "list", "--vpc", "vpc-a", "--limit", "1"); !strings.HasPrefix(r.stderr, "more: --page-token ") {
+	if r := runCLI(t, url, "vswitch", "list", "--vpc", "vpc-a", "--limit", "1"); !strings.HasPrefix(r.stderr, "showing 1 of 2; more: --page-token ") {
 		t.Errorf("vswitch list --limit 1: %q", r.stderr)
+	}
+	if r := runCLI(t, url, "vswitch", "list", "--vpc", "vpc-a", "--limit", "5"); r.stderr != "showing 2 of 2\n" {
+		t.Errorf("vswitch list --limit 5: %q", r.stderr)
 	}
 	for _, c := range []struct {
 		args   []string

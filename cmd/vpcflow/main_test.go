@@ -231,9 +231,10 @@ func TestSeedScenarioCLI(t *testing.T) {
 	// Filtered by the server.
 	var filtered struct {
 		Items []topology.Host `json:"items"`
+		Total int             `json:"total"`
 	}
 	if err := json.Unmarshal([]byte(mustCLI(t, url, "host", "list", "--vpc", "vpc-a", "--vswitch", "vsw-a", "--filter", "C0:92", "-o", "json", "--limit", "5")), &filtered); err != nil ||
-		len(filtered.Items) != 1 || filtered.Items[0].Name != "test2" {
+		len(filtered.Items) != 1 || filtered.Items[0].Name != "test2" || filtered.Total != 1 {
 		t.Fatalf("host list --vswitch vsw-a --filter C0:92: %+v %v", filtered, err)
 	}
 	expectOutput(t, mustCLI(t, url, "subnet", "list", "--vpc", "vpc-a", "--host", "test1", "--filter", "VM"),

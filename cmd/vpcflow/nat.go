@@ -170,7 +170,7 @@ func (c *cli) uplinkList(args []string) int {
 	if _, code, ok := k.parse(args); !ok {
 		return code
 	}
-	return k.callPage(pg, func(ctx context.Context, cl *api.Client, pg api.Page) (any, string, error) {
+	return k.callPage(pg, func(ctx context.Context, cl *api.Client, pg api.Page) (any, api.PageInfo, error) {
 		return cl.ListUplinksPage(ctx, pg)
 	}, uplinkTable)
 }
@@ -249,7 +249,7 @@ func (c *cli) natGatewayUpdate(args []string) int {
 
 func (c *cli) natGatewayList(args []string) int {
 	return c.listInVPC(args, "nat gateway list", "List a VPC's NAT gateway.", "vpcflow nat gateway list --vpc vpc-a",
-		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, string, error) {
+		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, api.PageInfo, error) {
 			return cl.ListNATGatewaysPage(ctx, vpc, pg)
 		}, natGatewayTable)
 }
@@ -357,7 +357,7 @@ func (c *cli) snatAdd(args []string) int {
 
 func (c *cli) snatList(args []string) int {
 	return c.listInVPC(args, "nat snat list", "List a VPC's SNAT entries.", "vpcflow nat snat list --vpc vpc-a",
-		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, string, error) {
+		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, api.PageInfo, error) {
 			return cl.ListSNATEntriesPage(ctx, vpc, pg)
 		}, snatTable)
 }
@@ -406,7 +406,7 @@ func (c *cli) dnatAdd(args []string) int {
 
 func (c *cli) dnatList(args []string) int {
 	return c.listInVPC(args, "nat dnat list", "List a VPC's DNAT entries.", "vpcflow nat dnat list --vpc vpc-a",
-		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, string, error) {
+		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, api.PageInfo, error) {
 			return cl.ListDNATEntriesPage(ctx, vpc, pg)
 		}, dnatTable)
 }
@@ -473,7 +473,7 @@ func (c *cli) eipUnbind(args []string) int {
 
 func (c *cli) eipList(args []string) int {
 	return c.listInVPC(args, "eip list", "List a VPC's EIPs.", "vpcflow eip list --vpc vpc-a",
-		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, string, error) {
+		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, api.PageInfo, error) {
 			return cl.ListEIPsPage(ctx, vpc, pg)
 		}, eipTable)
 }

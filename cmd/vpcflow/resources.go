@@ -103,7 +103,7 @@ func (c *cli) vpcList(args []string) int {
 	if _, code, ok := k.parse(args); !ok {
 		return code
 	}
-	return k.callPage(pg, func(ctx context.Context, cl *api.Client, pg api.Page) (any, string, error) {
+	return k.callPage(pg, func(ctx context.Context, cl *api.Client, pg api.Page) (any, api.PageInfo, error) {
 		return cl.ListVPCsPage(ctx, pg)
 	}, vpcTable)
 }
@@ -220,7 +220,7 @@ func (c *cli) vswitchCreate(args []string) int {
 
 func (c *cli) vswitchList(args []string) int {
 	return c.listInVPC(args, "vswitch list", "List a VPC's vSwitches, by name.", "vpcflow vswitch list --vpc vpc-a",
-		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, string, error) {
+		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, api.PageInfo, error) {
 			return cl.ListVSwitchesPage(ctx, vpc, pg)
 		}, vswitchTable)
 }
@@ -323,7 +323,7 @@ func (c *cli) hostUpdate(args []string) int {
 func (c *cli) hostList(args []string) int {
 	return c.listInVPC(args, "host list", "List a VPC's hosts, by name, with where each is attached now (STATE:\n"+
 		"attached, port not found, or bridge not connected; DETAIL says why).", "vpcflow host list --vpc vpc-a",
-		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, string, error) {
+		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, api.PageInfo, error) {
 			return cl.ListHostsPage(ctx, vpc, pg)
 		}, hostTable, "vswitch", "q")
 }
@@ -389,7 +389,7 @@ func (c *cli) subnetMove(args []string) int {
 
 func (c *cli) subnetList(args []string) int {
 	return c.listInVPC(args, "subnet list", "List a VPC's subnets (route entries), by name.", "vpcflow subnet list --vpc vpc-a",
-		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, string, error) {
+		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, api.PageInfo, error) {
 			return cl.ListSubnetsPage(ctx, vpc, pg)
 		}, subnetTable, "host", "q")
 }
@@ -411,7 +411,7 @@ func (c *cli) subnetDelete(args []string) int {
 // listInVPC is a "<kind> list --vpc VPC [--limit N [--page-token T]]"
 // command.
 func (c *cli) listInVPC(args []string, name, desc, example string,
-	list func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, string, error), table func(io.Writer, any), filters ...string) int {
+	list func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, api.PageInfo, error), table func(io.Writer, any), filters ...string) int {
 	usage, examples := "--vpc VPC", example+"\n"+example+" --limit 100"
 	for _, f := range filters {
 		switch f {
@@ -445,7 +445,7 @@ func (c *cli) listInVPC(args []string, name, desc, example string,
 	if code, ok := k.required("vpc"); !ok {
 		return code
 	}
-	return k.callPage(pg, func(ctx context.Context, cl *api.Client, pg api.Page) (any, string, error) {
+	return k.callPage(pg, func(ctx context.Context, cl *api.Client, pg api.Page) (any, api.PageInfo, error) {
 		return list(ctx, cl, *vpc, pg)
 	}, table)
 }

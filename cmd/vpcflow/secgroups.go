@@ -96,7 +96,7 @@ func (c *cli) sgCreate(args []string) int {
 
 func (c *cli) sgList(args []string) int {
 	return c.listInVPC(args, "sg list", "List a VPC's security groups.", "vpcflow sg list --vpc vpc-a",
-		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, string, error) {
+		func(ctx context.Context, cl *api.Client, vpc string, pg api.Page) (any, api.PageInfo, error) {
 			return cl.ListSecurityGroupsPage(ctx, vpc, pg)
 		}, sgTable)
 }

@@ -25,7 +25,7 @@ func (c *cli) switches(args []string) int {
 	if _, code, ok := k.parse(args); !ok {
 		return code
 	}
-	return k.callPage(pg, func(ctx context.Context, cl *api.Client, pg api.Page) (any, string, error) {
+	return k.callPage(pg, func(ctx context.Context, cl *api.Client, pg api.Page) (any, api.PageInfo, error) {
 		return cl.SwitchesPage(ctx, pg)
 	}, func(w io.Writer, v any) {
 		sws := v.([]api.SwitchView)
@@ -70,7 +70,7 @@ func (c *cli) flows(args []string) int {
 	if err != nil {
 		return k.usageError("%v", err)
 	}
-	return k.callPage(pg, func(ctx context.Context, cl *api.Client, pg api.Page) (any, string, error) {
+	return k.callPage(pg, func(ctx context.Context, cl *api.Client, pg api.Page) (any, api.PageInfo, error) {
 		return cl.FlowsPage(ctx, dpid, pg)
 	}, func(w io.Writer, v any) {
 		fs := v.([]controller.FlowEntry)

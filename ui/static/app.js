@@ -1,7 +1,8 @@
 // vpcflow topology page: reads the REST API and /metrics, nothing else.
 // It fetches only what it shows: per open vSwitch one page of hosts, the
-// route entries' page, the counts from X-Total-Count; the filter box is
-// the lists' ?q, applied by the server.
+// route entries' page, the counts from X-Total-Count (a closed vSwitch's
+// host count from a page of one); the filter box is the lists' ?q,
+// applied by the server.
 "use strict";
 
 const PAGE = 50;               // hosts (route entries) shown per page
@@ -129,7 +130,9 @@ async function loadTopology(fresh) {
     const base = "/v1/vpcs/" + enc(v.name);
     const prev = state.perVPC[v.name] || { lists: {} };
     const vswitches = await get(base + "/vswitches");
-    const d = { vswitches, hosts: prev.hosts ?? null, routes: prev.routes ?? null, lists: { ...prev.lists }, at: prev.at || 0 };
+    // vswHosts: "vpc/vswitch" → its host count (matching the filter),
+    // from its page shown when open, a page of one when closed.
+    const d = { vswitches, hosts: prev.hosts ?? null, routes: prev.routes ?? null, lists: { ...prev.lists }, vswHosts: { ...prev.vswHosts }, at: prev.at || 0 };
     per[v.name] = d;
     const due = fresh.all || fresh.vpcs.has(v.name) || !d.at || d.hosts === null || d.hosts <= BIG_VPC || Date.now() - d.at >= BIG_VPC_EVERY;
     if (!due) return;
@@ -148,9 +151,15 @@ async function loadTopology(fresh) {
     if (!open || query()) counts.push(getPage(base + "/subnets", { limit: 1 }).then((l) => { d.routes = l.total; }));
     if (open) {
       for (const w of vswitches) {
-        if (!vswitchOpen(v.name, w.name, vswitches.length)) continue;
         const key = vswKey(v.name, w.name);
-        counts.push(listPage(key, base + "/hosts", { vswitch: w.name }).then((l) => { d.lists[key] = l; }));
+        if (vswitchOpen(v.name, w.name, vswitches.length)) {
+          counts.push(listPage(key, base + "/hosts", { vswitch: w.name }).then((l) => { d.lists[key] = l; d.vswHosts[key] = l.total; }));
+          continue;
+        }
+        // Closed: its count only, a page of one (the filter too).
+        const p = { vswitch: w.name, limit: 1 };
+        if (query()) p.q = query();
+        counts.push(getPage(base + "/hosts", p).then((l) => { d.vswHosts[key] = l.total; }));
       }
     }
     await Promise.all(counts);
@@ -201,7 +210,8 @@ function render() {
       const key = vswKey(v.name, w.name);
       const list = d.lists[key];
       const open = vswitchOpen(v.name, w.name, d.vswitches.length);
-      const n = list ? `${list.total} ${q ? "matching " : ""}hosts` : "";
+      const total = d.vswHosts ? d.vswHosts[key] : undefined;
+      const n = total === undefined || total === null ? "" : `${total} ${q ? "matching " : ""}hosts`;
       html.push(`<details class="vswitch" data-vswitch="${esc(w.name)}" data-key="${esc(key)}" ${open ? "open" : ""}><summary><h3>vSwitch ${esc(w.name)} <span class="meta">${esc(w.cidr)} · gateway ${esc(w.gateway)}${n ? " · " + n : ""}</span>
         <span class="counter" data-counter="${esc(key)}"></span></h3></summary>`);
       if (open && list) {
