@@ -88,7 +88,8 @@ type DriftCounters struct {
 	// Checks is the number of checks run to the end.
 	Checks uint64 `json:"checks"`
 	// Skipped counts checks put off because changes were queued for the
-	// switch (its desired table was ahead of it).
+	// switch before or while it was read (the desired table was ahead of
+	// it, or the dump may have seen a change half-way in).
 	Skipped uint64 `json:"skipped"`
 	// TablesDumped counts the tables dumped by the checks (a slice of a
 	// big table counts as one).
