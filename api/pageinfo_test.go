@@ -9,6 +9,20 @@ import (
 	"testing"
 )
 
+// named is a page of a list as its items' names (their keys' last part:
+// "VPC/NAME" or "NAME").
+func named[T any, P interface {
+	*T
+	Key() string
+}](items []T, info PageInfo, err error) ([]string, PageInfo, error) {
+	var names []string
+	for i := range items {
+		k := P(&items[i]).Key()
+		names = append(names, k[strings.LastIndex(k, "/")+1:])
+	}
+	return names, info, err
+}
+
 // TestClientPageTotal: a *Page call's PageInfo.Total is the number of
 // items its filters keep, every page together: walked page by page with
 // the Go client, whatever the page size, every page says the same Total
@@ -24,38 +38,12 @@ func TestClientPageTotal(t *testing.T) {
 	type lister func(pg Page) ([]string, PageInfo, error)
 	hosts := func(vpc string) lister {
 		return func(pg Page) ([]string, PageInfo, error) {
-			hs, info, err := c.ListHostsPage(ctx, vpc, pg)
-			var names []string
-			for _, h := range hs {
-				names = append(names, h.Name)
-			}
-			return names, info, err
+			return named(c.ListHostsPage(ctx, vpc, pg))
 		}
 	}
-	subnets := func(pg Page) ([]string, PageInfo, error) {
-		ss, info, err := c.ListSubnetsPage(ctx, "vpc-a", pg)
-		var names []string
-		for _, s := range ss {
-			names = append(names, s.Name)
-		}
-		return names, info, err
-	}
-	vpcs := func(pg Page) ([]string, PageInfo, error) {
-		vs, info, err := c.ListVPCsPage(ctx, pg)
-		var names []string
-		for _, v := range vs {
-			names = append(names, v.Name)
-		}
-		return names, info, err
-	}
-	vswitches := func(pg Page) ([]string, PageInfo, error) {
-		ws, info, err := c.ListVSwitchesPage(ctx, "vpc-a", pg)
-		var names []string
-		for _, w := range ws {
-			names = append(names, w.Name)
-		}
-		return names, info, err
-	}
+	subnets := func(pg Page) ([]string, PageInfo, error) { return named(c.ListSubnetsPage(ctx, "vpc-a", pg)) }
+	vpcs := func(pg Page) ([]string, PageInfo, error) { return named(c.ListVPCsPage(ctx, pg)) }
+	vswitches := func(pg Page) ([]string, PageInfo, error) { return named(c.ListVSwitchesPage(ctx, "vpc-a", pg)) }
 	for _, tc := range []struct {
 		what string
 		list lister

@@ -441,6 +441,35 @@ type slowDump struct {
 	release chan struct{}
 }
 
+// slowDumpRig is the seed scenario on a slowDump switch (dpid 1) checked
+// every 2 ms, after its first check.
+func slowDumpRig(t *testing.T) (*rig, *slowDump) {
+	r := newRig(t, Options{OVSDBEndpoints: []string{"unix:/test/db.sock"}, DriftInterval: 2 * time.Millisecond})
+	r.c.BridgesChanged("unix:/test/db.sock", seedBridges())
+	dp := &slowDump{Datapath: controllertest.NewDatapath(1), entered: make(chan struct{}), release: make(chan struct{})}
+	ctx, cancel := context.WithCancel(r.ctx)
+	t.Cleanup(cancel)
+	go func() {
+		r.c.Serve(ctx, dp)
+		r.c.Forget(dp)
+	}()
+	r.dps[1] = dp.Datapath
+	r.apply(seedOps()...)
+	r.waitChecks(1, 1)
+	return r, dp
+}
+
+// arm makes the next dump wait, and returns once one does.
+func (d *slowDump) arm(t *testing.T) {
+	t.Helper()
+	d.armed.Store(true)
+	select {
+	case <-d.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no drift check dumped a table")
+	}
+}
+
 func (d *slowDump) hold(ctx context.Context) error {
 	if !d.armed.CompareAndSwap(true, false) {
 		return nil
@@ -476,27 +505,11 @@ func (d *slowDump) DumpCookie(ctx context.Context, table uint8, cookie, mask uin
 // nothing and repairs nothing, though the switch it read was behind the
 // engine. A flow deleted by hand meanwhile is repaired by a later check.
 func TestChangesDoNotWaitForDriftChecks(t *testing.T) {
-	r := newRig(t, Options{OVSDBEndpoints: []string{"unix:/test/db.sock"}, DriftInterval: 2 * time.Millisecond})
-	r.c.BridgesChanged("unix:/test/db.sock", seedBridges())
-	dp := &slowDump{Datapath: controllertest.NewDatapath(1), entered: make(chan struct{}), release: make(chan struct{})}
-	ctx, cancel := context.WithCancel(r.ctx)
-	t.Cleanup(cancel)
-	go func() {
-		r.c.Serve(ctx, dp)
-		r.c.Forget(dp)
-	}()
-	r.dps[1] = dp.Datapath
-	r.apply(seedOps()...)
-	r.waitChecks(1, 1)
+	r, dp := slowDumpRig(t)
 	r.exact()
 
 	before := r.switchDrift(1)
-	dp.armed.Store(true)
-	select {
-	case <-dp.entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no drift check dumped a table")
-	}
+	dp.arm(t)
 	// A check is reading the switch, and will until released.
 	h := &topology.Host{VPC: "vpc-seed", Name: "late", VSwitch: "vsw-a", IP: netip.MustParseAddr("10.10.10.99"),
 		MAC: mac("02:00:00:00:00:99"), DPID: 1, OFPort: 99}
@@ -549,28 +562,12 @@ func TestChangesDoNotWaitForDriftChecks(t *testing.T) {
 // driftQueueAfter of them (a change then waits for the check), so it is
 // still checked.
 func TestDriftChecksOfABusySwitchRunInTheQueue(t *testing.T) {
-	r := newRig(t, Options{OVSDBEndpoints: []string{"unix:/test/db.sock"}, DriftInterval: 2 * time.Millisecond})
-	r.c.BridgesChanged("unix:/test/db.sock", seedBridges())
-	dp := &slowDump{Datapath: controllertest.NewDatapath(1), entered: make(chan struct{}), release: make(chan struct{})}
-	ctx, cancel := context.WithCancel(r.ctx)
-	t.Cleanup(cancel)
-	go func() {
-		r.c.Serve(ctx, dp)
-		r.c.Forget(dp)
-	}()
-	r.dps[1] = dp.Datapath
-	r.apply(seedOps()...)
-	r.waitChecks(1, 1)
+	r, dp := slowDumpRig(t)
 
 	besides := 0
 	for i := range 2 * driftQueueAfter {
 		before := r.switchDrift(1)
-		dp.armed.Store(true)
-		select {
-		case <-dp.entered:
-		case <-time.After(10 * time.Second):
-			t.Fatal("no drift check dumped a table")
-		}
+		dp.arm(t)
 		h := &topology.Host{VPC: "vpc-seed", Name: fmt.Sprintf("busy%d", i), VSwitch: "vsw-a",
 			IP:  netip.AddrFrom4([4]byte{10, 10, 10, byte(100 + i)}),
 			MAC: mac(fmt.Sprintf("02:00:00:00:01:%02x", i)), DPID: 1, OFPort: uint32(100 + i)}
