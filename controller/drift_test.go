@@ -279,18 +279,8 @@ func (d *dumpLog) take() (whole []uint8, slices map[[3]uint64]int) {
 // found in its slice and repaired from a dump of the whole table.
 func TestDriftChecksBigTablesASliceAtATime(t *testing.T) {
 	const perSlice = 2
-	r := newRig(t, Options{OVSDBEndpoints: []string{"unix:/test/db.sock"}, DriftInterval: 2 * time.Millisecond, DumpSliceFlows: perSlice})
-	r.c.BridgesChanged("unix:/test/db.sock", seedBridges())
 	dp := &dumpLog{Datapath: controllertest.NewDatapath(1), slices: map[[3]uint64]int{}}
-	ctx, cancel := context.WithCancel(r.ctx)
-	t.Cleanup(cancel)
-	go func() {
-		r.c.Serve(ctx, dp)
-		r.c.Forget(dp)
-	}()
-	r.dps[1] = dp.Datapath
-	r.apply(seedOps()...)
-	r.waitChecks(1, 1)
+	r := driftRigOn(t, Options{DumpSliceFlows: perSlice}, dp, dp.Datapath)
 	r.exact()
 
 	sizes := r.c.engineSizes(1)
@@ -441,22 +431,28 @@ type slowDump struct {
 	release chan struct{}
 }
 
-// slowDumpRig is the seed scenario on a slowDump switch (dpid 1) checked
-// every 2 ms, after its first check.
-func slowDumpRig(t *testing.T) (*rig, *slowDump) {
-	r := newRig(t, Options{OVSDBEndpoints: []string{"unix:/test/db.sock"}, DriftInterval: 2 * time.Millisecond})
+// driftRigOn is the seed scenario on dp (dpid 1, a wrapper of inner),
+// checked every 2 ms, after its first check; opts adds to that.
+func driftRigOn(t *testing.T, opts Options, dp Datapath, inner *controllertest.Datapath) *rig {
+	opts.OVSDBEndpoints, opts.DriftInterval = []string{"unix:/test/db.sock"}, 2*time.Millisecond
+	r := newRig(t, opts)
 	r.c.BridgesChanged("unix:/test/db.sock", seedBridges())
-	dp := &slowDump{Datapath: controllertest.NewDatapath(1), entered: make(chan struct{}), release: make(chan struct{})}
 	ctx, cancel := context.WithCancel(r.ctx)
 	t.Cleanup(cancel)
 	go func() {
 		r.c.Serve(ctx, dp)
 		r.c.Forget(dp)
 	}()
-	r.dps[1] = dp.Datapath
+	r.dps[1] = inner
 	r.apply(seedOps()...)
 	r.waitChecks(1, 1)
-	return r, dp
+	return r
+}
+
+// slowDumpRig is driftRigOn a slowDump switch.
+func slowDumpRig(t *testing.T) (*rig, *slowDump) {
+	dp := &slowDump{Datapath: controllertest.NewDatapath(1), entered: make(chan struct{}), release: make(chan struct{})}
+	return driftRigOn(t, Options{}, dp, dp.Datapath), dp
 }
 
 // arm makes the next dump wait, and returns once one does.
