@@ -364,6 +364,16 @@ next:
 // "nothing arrived" assertion.
 func captureSettle() { time.Sleep(300 * time.Millisecond) }
 
+// waitCount waits until at least n captured packets match substrs
+// (tcpdump writes a packet's line a little after it arrived), for at most
+// 5 s; the caller then counts exactly.
+func (c *capture) waitCount(n int, substrs ...string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for c.count(substrs...) < n && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // ---- raw ARP ---------------------------------------------------------------
 
 // arpPacket is an Ethernet + ARP frame (Ethernet source, ARP sender and
@@ -907,6 +917,10 @@ func TestAntiSpoofing(t *testing.T) {
 	t.Logf("(a) 6 pings from stolen sources 10.10.10.12 and 172.18.3.9: 0 replies, test3 and test2 saw none, SpoofGuard ip drop +%d; own source works again", ipDrops)
 
 	// (b) test1 changes its MAC: nothing gets through; restored, all works.
+	// The two honest echo requests just above must be in the capture
+	// before it is counted (tcpdump writes a line a little after the
+	// packet: one counted late was once taken for a spoofed one).
+	cap3.waitCount(2, "10.10.10.11 > 10.10.10.13: ICMP echo request")
 	seen3 := cap3.count("ICMP echo request")
 	c3 := s.counters(s.dpid)
 	vm1.MustCmd(t, "ip", "link", "set", "ens8", "address", "52:58:00:00:00:66")
@@ -925,6 +939,8 @@ func TestAntiSpoofing(t *testing.T) {
 	vm1.MustCmd(t, "ip", "link", "set", "ens8", "address", seedVM1.mac)
 	pingTTL(t, vm1, "10.10.10.13", 2, 64)
 	pingTTL(t, s.vm1.container, "172.18.3.4", 2, 62)
+	cap3.waitCount(2+2, "10.10.10.11 > 10.10.10.13: ICMP echo request")
+	captureSettle()
 	if c := cap3.count("10.10.10.11 > 10.10.10.13: ICMP echo request"); c != 2+2 {
 		t.Errorf("test3 saw %d echo requests from test1 since the capture started, want 4 (the honest ones only)", c)
 	}

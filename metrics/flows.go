@@ -182,6 +182,7 @@ func (c *FlowCollector) startRefresh() <-chan struct{} {
 		}
 		if snap != nil {
 			c.last = snap
+			c.log.Debug("flow statistics read", zap.Duration("took", snap.took), zap.Time("started", snap.started))
 		}
 	}()
 	return done
