@@ -528,8 +528,8 @@ func (c *Controller) checkTable(ctx context.Context, sc *switchConn, at checkAt,
 // repairDrift sends the changes a check found to sc: at once when the
 // check runs in the queue's turn, else as a job queued under the lock if
 // the switch is still settled at gen (put off otherwise), which it waits
-// for. A repair that fails leaves the switch half-repaired: its queue
-// disconnects it to resync.
+// for (ctx bounds only a repair sent at once). A repair that fails leaves
+// the switch half-repaired: its queue disconnects it to resync.
 func (c *Controller) repairDrift(ctx context.Context, sc *switchConn, at checkAt, changes []engine.FlowChange) error {
 	repair := func(ctx context.Context) error {
 		start := time.Now()
@@ -551,12 +551,10 @@ func (c *Controller) repairDrift(ctx context.Context, sc *switchConn, at checkAt
 	}
 	done := sc.enqueue(&pushJob{timeout: c.opts.ReconcileTimeout, check: repair})
 	c.mu.Unlock()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for the drift repair: %w", ctx.Err())
-	}
+	// Not bounded by ctx: the repair is queued and will run, and every
+	// queued job gets its result (run within its own timeout, or failed
+	// when the queue ends), so what it did is counted.
+	return <-done
 }
 
 // tableDumper is a Datapath that hands over one table's flows (by cookie
