@@ -322,10 +322,9 @@ func (c *Controller) checkDrift(ctx context.Context, sc *switchConn, inQueue boo
 		sc.log.Debug("drift check put off: changes were queued for the switch", zap.Bool("in_queue", inQueue))
 		return true, nil
 	case errors.As(err, &repair):
-		// Half a repair may be on the switch: its queue reconnects it
-		// to resync (a repair queued beside a check failed in the
-		// queue already).
-		sc.log.Warn("drift repair failed", zap.Error(err))
+		// Half a repair may be on the switch: its queue logs the error
+		// and reconnects it to resync (a repair queued beside a check
+		// failed in the queue already).
 		return false, fmt.Errorf("drift check: %w", err)
 	case err != nil:
 		// Only reading failed: the table is as it was; try again next
