@@ -57,7 +57,7 @@ type resource struct {
 // its resource and one entry here.
 func resources() []resource {
 	return []resource{vpcResource(), vswitchResource(), hostResource(), subnetResource(), chassisResource(), dhcpOptionsResource(), securityGroupResource(),
-		uplinkResource(), natGatewayResource(), snatEntryResource(), dnatEntryResource(), eipResource()}
+		uplinkResource(), natGatewayResource(), snatEntryResource(), dnatEntryResource(), eipResource(), switchCertificateResource()}
 }
 
 // route is one route of the API.

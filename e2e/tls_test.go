@@ -8,11 +8,15 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -330,4 +334,119 @@ func TestTLSControllerRestartReconnectsFast(t *testing.T) {
 	}
 	ping(t, s.vm1.container, "172.18.3.4", 2)
 	s.assertSwitchHoldsDesired()
+}
+
+// switchCertificate is GET /v1/switch-certificates/{dpid}.
+type switchCertificate struct {
+	DPID   string `json:"dpid"`
+	SHA256 string `json:"sha256"`
+	Source string `json:"source"`
+	Remote string `json:"remote"`
+}
+
+func (f *fabric) switchCertificate(dpid uint64) switchCertificate {
+	f.t.Helper()
+	var c switchCertificate
+	must(f.t, json.Unmarshal(f.rest("GET", fmt.Sprintf("/v1/switch-certificates/%016x", dpid), nil, 200), &c))
+	return c
+}
+
+// TestTLSCertificateBindingOutlivesRestart: the certificate br-test first
+// connected with stays bound to its dpid across a controller restart (it
+// was kept in memory only before): after ovs-vswitchd is given another
+// certificate of the same CA and the controller restarts, br-test is
+// refused and VMs keep talking on the flows OVS holds (fail_mode=secure);
+// `vpcflow switch-cert unbind` lets it in with the new certificate. A
+// dpid pinned with `vpcflow switch-cert pin` before its bridge exists is
+// refused any other certificate, until unbound.
+func TestTLSCertificateBindingOutlivesRestart(t *testing.T) {
+	tf, s := newTLSSeed(t)
+	f := tf.fabric
+	ctx := testCtx(t)
+	dpid := fmt.Sprintf("%016x", s.dpid)
+	fingerprint := func(path string) string {
+		sum := certFileSHA256(t, path)
+		return hex.EncodeToString(sum[:])
+	}
+	b := f.switchCertificate(s.dpid)
+	if b.SHA256 != fingerprint(tf.pki.vswitchd.Cert) || b.Source != "first-use" || !strings.HasPrefix(b.Remote, "127.0.0.1:") {
+		t.Fatalf("br-test's binding %+v, want first-use of ovs-vswitchd's certificate %s", b, fingerprint(tf.pki.vswitchd.Cert))
+	}
+	t.Logf("vpcflow switch-cert list:\n%s", f.runCLI("switch-cert", "list"))
+
+	// ovs-vswitchd gets a new certificate (same CA); the controller restarts.
+	cert, err := tf.pki.ca.Issue("ovs-vswitchd rekeyed")
+	must(t, err)
+	rekeyed, err := cert.WriteFiles(t.TempDir(), "ovs-vswitchd-2", tf.pki.ca)
+	must(t, err)
+	must(t, f.ctrl.Stop())
+	_, err = f.ovs.Vsctl(ctx, "set-ssl", rekeyed.Key, rekeyed.Cert, rekeyed.CA)
+	must(t, err)
+	tf.startController()
+	refused := regexp.MustCompile(`refused a connection claiming the datapath id of another switch: the datapath id is bound to another TLS certificate.*"bound_certificate_sha256": "` +
+		b.SHA256 + `", "presented_certificate_sha256": "` + fingerprint(rekeyed.Cert) + `".*"dpid": "` + dpid + `"`)
+	f.waitLog(refused, 2, 15*time.Second) // refused, and refused again on its retry
+	if _, ok := f.switchesNow()[dpid]; ok {
+		t.Fatalf("br-test connected with a certificate its dpid is not bound to")
+	}
+	ping(t, s.vm1.container, "172.18.3.4", 2) // OVS keeps its flows meanwhile
+
+	out := f.runCLI("switch-cert", "unbind", dpid)
+	if !strings.Contains(out, "unbound dpid "+dpid) {
+		t.Errorf("switch-cert unbind said %q", out)
+	}
+	f.waitSwitch(s.dpid)
+	if b := f.switchCertificate(s.dpid); b.SHA256 != fingerprint(rekeyed.Cert) || b.Source != "first-use" {
+		t.Fatalf("after unbind, br-test's binding %+v, want the new certificate %s", b, fingerprint(rekeyed.Cert))
+	}
+	ping(t, s.vm1.container, "172.18.3.4", 2)
+	s.assertSwitchHoldsDesired()
+
+	// Pinned before the bridge exists: vswitchd's (new) certificate is
+	// not the pinned one, so br-pin is refused until unbound.
+	must(t, f.ovs.AddBridge(ctx, "br-pin"))
+	pinDPID, err := f.ovs.DPID(ctx, "br-pin")
+	must(t, err)
+	pinHex := fmt.Sprintf("%016x", pinDPID)
+	out = f.runCLI("switch-cert", "pin", pinHex, "--sha256", "sha256 Fingerprint="+opensslColons(certFileSHA256(t, tf.pki.vswitchd.Cert)))
+	if !strings.Contains(out, b.SHA256) || !strings.Contains(out, "pinned") {
+		t.Fatalf("switch-cert pin printed:\n%s", out)
+	}
+	before := len(refused.FindAllString(f.controllerLog(), -1))
+	out2, err := exec.CommandContext(ctx, vpcflowBin, "bridge", "setup", "br-pin",
+		"--ovsdb", f.ovs.DBEndpoint(), "--controller", tlsOFTarget).CombinedOutput()
+	if err != nil {
+		t.Fatalf("vpcflow bridge setup br-pin: %v\n%s", err, out2)
+	}
+	f.waitLog(regexp.MustCompile(`refused a connection claiming the datapath id of another switch: the datapath id is bound to another TLS certificate.*"dpid": "`+pinHex+`"`), 1, 15*time.Second)
+	if _, ok := f.switchesNow()[pinHex]; ok {
+		t.Fatalf("br-pin connected with a certificate other than the pinned one")
+	}
+	f.runCLI("switch-cert", "unbind", pinHex)
+	f.waitSwitch(pinDPID)
+	if got := len(refused.FindAllString(f.controllerLog(), -1)); got < before {
+		t.Errorf("log lines went away: %d < %d", got, before)
+	}
+}
+
+// certFileSHA256 is the SHA-256 of a PEM certificate file's DER.
+func certFileSHA256(t *testing.T, path string) [sha256.Size]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	must(t, err)
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("no PEM block in %s", path)
+	}
+	return sha256.Sum256(blk.Bytes)
+}
+
+// opensslColons is a SHA-256 as `openssl x509 -fingerprint -sha256`
+// prints it: upper-case bytes joined by colons.
+func opensslColons(sum [sha256.Size]byte) string {
+	parts := make([]string, len(sum))
+	for i, x := range sum {
+		parts[i] = fmt.Sprintf("%02X", x)
+	}
+	return strings.Join(parts, ":")
 }

@@ -6,11 +6,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"math/big"
 	"net"
+	"sync"
 	"testing"
 	"time"
 )
@@ -128,6 +131,78 @@ func TestTLSBindsDPIDToCertificate(t *testing.T) {
 	rec.waitConnected(t, 0x99, 5*time.Second)
 	dialFakeTLS(t, addr, ca, otherCert, 0x98)
 	rec.waitConnected(t, 0x98, 5*time.Second)
+}
+
+// bindingRecorder is a recorder that keeps certificate bindings itself
+// (CertificateBinder), as vpcflow's controller does in its store.
+type bindingRecorder struct {
+	*recorder
+	mu    sync.Mutex
+	bound map[uint64][sha256.Size]byte
+	fail  error
+	calls int
+}
+
+func (b *bindingRecorder) BindCertificate(_ context.Context, dpid uint64, fp [sha256.Size]byte, remote string) ([sha256.Size]byte, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.calls++
+	if b.fail != nil {
+		return fp, b.fail
+	}
+	if cur, ok := b.bound[dpid]; ok {
+		return cur, nil
+	}
+	b.bound[dpid] = fp
+	return fp, nil
+}
+
+// TestTLSBindingsKeptByTheHandler: a handler that keeps bindings
+// (CertificateBinder) is asked, not the server's memory: a dpid it has
+// bound to another certificate — as a restarted controller finds in its
+// store — is refused on the very first connection of this server, one it
+// cannot bind is refused, and the certificate it holds is let in.
+func TestTLSBindingsKeptByTheHandler(t *testing.T) {
+	ca := newTestCA(t)
+	srvCert := ca.issue(t, "vpcflow")
+	ln := tls.NewListener(mustListen(t), &tls.Config{Certificates: []tls.Certificate{srvCert}, ClientCAs: ca.pool,
+		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12})
+	realCert, otherCert := ca.issue(t, "br-vpc switch"), ca.issue(t, "someone else")
+	h := &bindingRecorder{recorder: newRecorder(), bound: map[uint64][sha256.Size]byte{
+		0x99: sha256.Sum256(realCert.Certificate[0]),
+	}}
+	srv := NewServer(testLogger(t), h, ServerOptions{ClaimProbeTimeout: 200 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	addr := ln.Addr().String()
+
+	if err := dialFakeTLS(t, addr, ca, otherCert, 0x99).waitClosed(5 * time.Second); err != nil {
+		t.Fatalf("a certificate the handler has not bound to the dpid: %v", err)
+	}
+	h.mu.Lock()
+	h.fail = errors.New("store unavailable")
+	h.mu.Unlock()
+	if err := dialFakeTLS(t, addr, ca, otherCert, 0x98).waitClosed(5 * time.Second); err != nil {
+		t.Fatalf("a dpid the handler could not bind: %v", err)
+	}
+	h.mu.Lock()
+	h.fail = nil
+	h.mu.Unlock()
+	dialFakeTLS(t, addr, ca, realCert, 0x99)
+	h.waitConnected(t, 0x99, 5*time.Second)
+	if got := srv.DPIDConflicts(); got != 2 {
+		t.Errorf("DPIDConflicts() = %d, want 2", got)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.bound[0x98]; ok || h.calls != 3 {
+		t.Errorf("bindings %v after %d calls, want 0x98 unbound after 3", h.bound, h.calls)
+	}
 }
 
 // FuzzDecodeTableStats: the decoder never panics; what it decodes is one

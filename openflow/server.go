@@ -108,7 +108,8 @@ type Server struct {
 	claiming map[uint64]bool
 	// certs binds a dpid to the TLS certificate (SHA-256 of the leaf)
 	// that first presented it; other certificates claiming it are refused.
-	certs     map[uint64][sha256.Size]byte
+	// The handler's (CertificateBinder) or the server's own in memory.
+	certs     CertificateBinder
 	conflicts atomic.Uint64
 
 	admission *admission      // connections in their handshake
@@ -125,7 +126,11 @@ func NewServer(log *zap.Logger, h Handler, opts ServerOptions) *Server {
 		switches: make(map[uint64]*Switch),
 		conns:    make(map[*conn]struct{}),
 		claiming: make(map[uint64]bool),
-		certs:    make(map[uint64][sha256.Size]byte),
+	}
+	if b, ok := h.(CertificateBinder); ok {
+		s.certs = b
+	} else {
+		s.certs = &memoryBinder{bound: make(map[uint64][sha256.Size]byte)}
 	}
 	s.admission = newAdmission(s.opts.MaxHandshakes, s.opts.MaxHandshakesPerSource)
 	s.warnings = newRateLimitedLog(10*time.Second, 5)
@@ -365,8 +370,10 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, src string) {
 // ClaimProbeTimeout; the claimant is then refused, logged and counted
 // (DPIDConflicts), and gets nothing. Only an established connection that
 // does not answer is replaced. Over TLS a dpid is bound to the certificate
-// that first presented it (for as long as the server runs): another
-// certificate claiming it is refused even when the dpid is not connected.
+// that first presented it (CertificateBinder: in the handler's keeping,
+// else in memory for as long as the server runs), before the claim is
+// weighed: another certificate claiming it is refused even when the dpid
+// is not connected.
 // Over plain TCP nothing proves who a switch is: the network is trusted.
 
 // DPIDConflicts is the number of connections refused because they claimed
@@ -391,16 +398,22 @@ func (s *Server) claim(ctx context.Context, sw *Switch, cert []byte) (*Switch, b
 		}
 		return nil, false
 	}
-	s.mu.Lock()
-	if bound, ok := s.certs[dpid]; ok && cert != nil && bound != fp {
-		s.mu.Unlock()
-		return refuse("the datapath id is bound to the TLS certificate that first presented it",
-			zap.String("bound_certificate_sha256", hex.EncodeToString(bound[:])),
-			zap.String("presented_certificate_sha256", hex.EncodeToString(fp[:])))
+	if cert != nil {
+		bound, err := s.certs.BindCertificate(ctx, dpid, fp, sw.remote)
+		switch {
+		case err != nil:
+			return refuse("its TLS certificate could not be bound to it", zap.Error(err),
+				zap.String("presented_certificate_sha256", hex.EncodeToString(fp[:])))
+		case bound != fp:
+			return refuse("the datapath id is bound to another TLS certificate",
+				zap.String("bound_certificate_sha256", hex.EncodeToString(bound[:])),
+				zap.String("presented_certificate_sha256", hex.EncodeToString(fp[:])))
+		}
 	}
+	s.mu.Lock()
 	old := s.switches[dpid]
 	if old == nil {
-		s.register(sw, cert, fp)
+		s.register(sw)
 		s.mu.Unlock()
 		return nil, true
 	}
@@ -429,7 +442,7 @@ func (s *Server) claim(ctx context.Context, sw *Switch, cert []byte) (*Switch, b
 		s.mu.Unlock()
 		return refuse("the connected switch still answers", zap.String("connected_remote", old.remote))
 	}
-	s.register(sw, cert, fp)
+	s.register(sw)
 	s.mu.Unlock()
 	sw.c.log.Info("switch reconnected; its old connection did not answer and is closed",
 		zap.String("old_remote", old.remote), zap.NamedError("echo", err))
@@ -437,13 +450,9 @@ func (s *Server) claim(ctx context.Context, sw *Switch, cert []byte) (*Switch, b
 	return old, true
 }
 
-// register makes sw its dpid's connection and binds the dpid to cert (if
-// any, and not bound yet). Caller holds s.mu.
-func (s *Server) register(sw *Switch, cert []byte, fp [sha256.Size]byte) {
+// register makes sw its dpid's connection. Caller holds s.mu.
+func (s *Server) register(sw *Switch) {
 	s.switches[sw.dpid] = sw
-	if _, bound := s.certs[sw.dpid]; cert != nil && !bound {
-		s.certs[sw.dpid] = fp
-	}
 }
 
 // peerCertificate is the DER of the certificate a TLS peer presented, nil

@@ -60,7 +60,7 @@ type kind interface {
 // one entry here.
 func kinds() []kind {
 	return []kind{chassisKind{}, vpcKind{}, vswitchKind{}, secGroupKind{}, secGroupRuleKind{}, hostKind{}, subnetKind{}, dhcpOptionsKind{},
-		uplinkKind{}, natGatewayKind{}, snatEntryKind{}, dnatEntryKind{}, eipKind{}}
+		uplinkKind{}, natGatewayKind{}, snatEntryKind{}, dnatEntryKind{}, eipKind{}, switchCertKind{}}
 }
 
 // kindRank is a kind's position in kinds().

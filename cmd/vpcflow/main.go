@@ -62,6 +62,7 @@ Commands:
   nat         a VPC's NAT gateway (nat gateway) and its SNAT and DNAT entries (nat snat, nat dnat)
   eip         elastic IPs: create, bind, unbind, list, show, delete
   switches    list the switches connected to the controller
+  switch-cert which TLS certificate each switch's dpid is bound to: list, show, pin, unbind
   flows       dump the flows installed on a switch
   drops       show the packets the pipeline dropped, by reason
   trace       simulate a packet through the pipeline, in VPC terms
@@ -219,6 +220,8 @@ func runEnv(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		}, cargs)
 	case "switches":
 		return c.switches(cargs)
+	case "switch-cert":
+		return c.switchCert(cargs)
 	case "flows":
 		return c.flows(cargs)
 	case "drops":
