@@ -61,6 +61,10 @@ type Engine struct {
 	olds    []placed
 	oldUsed []bool
 	news    []pipeline.PlacedFlow // an owner's computed flows (cleared after)
+	// newKeys and oldKeys index an owner's new and old flows by slot when
+	// it has more than 32 (keyindex.go); newHash holds the new ones' hashes.
+	newKeys, oldKeys keyIndex
+	newHash          []uint64
 	// staged are the records an update packed into buf, stored once the
 	// whole batch is computed (see storeStaged).
 	staged []stagedRecord
@@ -322,29 +326,32 @@ func (e *Engine) update(s *pipeline.Snapshot, o pipeline.Owner, out *changeSet, 
 	olds := e.unpack(old, e.olds[:0])
 	e.olds = olds
 	e.news = e.p.AppendFlows(e.news[:0], s, o)
-	news := dedupe(e.news)
+	news, hashes := e.dedupe(e.news)
 	defer e.releaseNews()
 	used := e.oldUsed[:0]
 	for range olds {
 		used = append(used, false)
 	}
 	e.oldUsed = used
-	var index map[slot]int // old flows by slot, for owners with many flows
-	if len(olds) > 32 {
-		index = make(map[slot]int, len(olds))
+	indexed := len(olds) > 32 // old flows by slot, for owners with many flows
+	if indexed {
+		e.oldKeys.reset(len(olds))
 		for i := range olds {
-			index[slot{olds[i].dpid, olds[i].flow.Key()}] = i
+			e.oldKeys.add(slotHash(olds[i].dpid, &olds[i].flow), i)
 		}
 	}
-	find := func(pf *pipeline.PlacedFlow) int {
-		if index != nil {
-			if i, ok := index[slot{pf.DPID, pf.Flow.Key()}]; ok {
-				return i
+	find := func(k int) int {
+		pf := &news[k]
+		same := func(i int) bool { return olds[i].dpid == pf.DPID && sameKey(&olds[i].flow, &pf.Flow) }
+		if indexed {
+			h := slotHash(pf.DPID, &pf.Flow)
+			if hashes != nil {
+				h = hashes[k]
 			}
-			return -1
+			return e.oldKeys.find(h, same)
 		}
 		for i := range olds {
-			if olds[i].dpid == pf.DPID && sameKey(&olds[i].flow, &pf.Flow) {
+			if same(i) {
 				return i
 			}
 		}
@@ -353,7 +360,7 @@ func (e *Engine) update(s *pipeline.Snapshot, o pipeline.Owner, out *changeSet, 
 	for k := range news {
 		nf := &news[k]
 		alone := ownsAlone(o, nf.Flow.Cookie)
-		i := find(nf)
+		i := find(k)
 		if i >= 0 {
 			used[i] = true
 			of := &olds[i].flow
@@ -522,10 +529,12 @@ func (e *Engine) count(dpid uint64, table uint8, d int) {
 }
 
 // dedupe drops all but the last of an owner's flows with the same
-// datapath and key (one owner producing one key twice: the last counts).
-func dedupe(fs []pipeline.PlacedFlow) []pipeline.PlacedFlow {
+// datapath and key (one owner producing one key twice: the last counts),
+// in place. For more than 32 flows it indexes them (e.newKeys) and also
+// returns the hash of each flow it keeps (slotHash), else nil.
+func (e *Engine) dedupe(fs []pipeline.PlacedFlow) ([]pipeline.PlacedFlow, []uint64) {
 	if len(fs) < 2 {
-		return fs
+		return fs, nil
 	}
 	if len(fs) <= 32 {
 		out := fs[:0]
@@ -541,19 +550,35 @@ func dedupe(fs []pipeline.PlacedFlow) []pipeline.PlacedFlow {
 				out = append(out, fs[i])
 			}
 		}
-		return out
+		return out, nil
 	}
-	last := make(map[slot]int, len(fs))
+	// Each flow is indexed; one whose slot an earlier flow holds takes
+	// its place (the later wins), marked in dropped.
+	e.newKeys.reset(len(fs))
+	hashes := e.newHash[:0]
+	dropped := e.oldUsed[:0] // scratch until update sets it
 	for i := range fs {
-		last[slot{fs[i].DPID, fs[i].Flow.Key()}] = i
+		h := slotHash(fs[i].DPID, &fs[i].Flow)
+		if j := e.newKeys.find(h, func(j int) bool {
+			return !dropped[j] && fs[j].DPID == fs[i].DPID && sameKey(&fs[j].Flow, &fs[i].Flow)
+		}); j >= 0 {
+			dropped[j] = true
+		}
+		e.newKeys.add(h, i)
+		hashes = append(hashes, h)
+		dropped = append(dropped, false)
 	}
 	out := fs[:0]
+	kept := hashes[:0]
 	for i := range fs {
-		if last[slot{fs[i].DPID, fs[i].Flow.Key()}] == i {
+		if !dropped[i] {
 			out = append(out, fs[i])
+			kept = append(kept, hashes[i])
 		}
 	}
-	return out
+	e.newHash = hashes
+	e.oldUsed = dropped
+	return out, kept
 }
 
 // A record is an owner's flows packed: the number of datapaths and the
