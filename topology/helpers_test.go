@@ -99,6 +99,7 @@ func dump(s *Store) string {
 	var all struct {
 		VPCs    []vpcDump
 		Chassis []Chassis
+		Certs   []SwitchCertificate
 		OnCh    map[string][]Host
 		LastID  map[string]uint32
 		Attach  int
@@ -106,6 +107,7 @@ func dump(s *Store) string {
 	}
 	s.Read(func(st *State) {
 		all.Chassis = st.AllChassis()
+		all.Certs = st.SwitchCertificates()
 		all.OnCh = map[string][]Host{}
 		for _, c := range all.Chassis {
 			all.OnCh[c.Name] = st.HostsOnChassis(c.Name)
