@@ -83,25 +83,25 @@ func dialFakeTLS(t *testing.T, addr string, ca *testCA, cert tls.Certificate, dp
 	return f
 }
 
+// serveTLSClaims runs a TLS-only server for h, with certificates of ca
+// and a short claim probe, until the test ends.
+func serveTLSClaims(t *testing.T, ca *testCA, h Handler) (*Server, string) {
+	t.Helper()
+	srvCert := ca.issue(t, "vpcflow")
+	ln := tls.NewListener(mustListen(t), &tls.Config{Certificates: []tls.Certificate{srvCert}, ClientCAs: ca.pool,
+		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12})
+	srv := NewServer(testLogger(t), h, ServerOptions{ClaimProbeTimeout: 200 * time.Millisecond})
+	return srv, serveUntilEnd(t, srv, ln)
+}
+
 // TestTLSBindsDPIDToCertificate (issue 10.2): over TLS a dpid belongs to
 // the certificate that first presented it. Another certificate signed by
 // the same CA is refused for that dpid — while the switch is connected
 // and after it left — and counted; the first certificate gets it back.
 func TestTLSBindsDPIDToCertificate(t *testing.T) {
 	ca := newTestCA(t)
-	srvCert := ca.issue(t, "vpcflow")
-	ln := tls.NewListener(mustListen(t), &tls.Config{Certificates: []tls.Certificate{srvCert}, ClientCAs: ca.pool,
-		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12})
 	rec := newRecorder()
-	srv := NewServer(testLogger(t), rec, ServerOptions{ClaimProbeTimeout: 200 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	addr := ln.Addr().String()
+	srv, addr := serveTLSClaims(t, ca, rec)
 	realCert, otherCert := ca.issue(t, "br-vpc switch"), ca.issue(t, "someone else")
 
 	real := dialFakeTLS(t, addr, ca, realCert, 0x99)
@@ -164,22 +164,11 @@ func (b *bindingRecorder) BindCertificate(_ context.Context, dpid uint64, fp [sh
 // cannot bind is refused, and the certificate it holds is let in.
 func TestTLSBindingsKeptByTheHandler(t *testing.T) {
 	ca := newTestCA(t)
-	srvCert := ca.issue(t, "vpcflow")
-	ln := tls.NewListener(mustListen(t), &tls.Config{Certificates: []tls.Certificate{srvCert}, ClientCAs: ca.pool,
-		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12})
 	realCert, otherCert := ca.issue(t, "br-vpc switch"), ca.issue(t, "someone else")
 	h := &bindingRecorder{recorder: newRecorder(), bound: map[uint64][sha256.Size]byte{
 		0x99: sha256.Sum256(realCert.Certificate[0]),
 	}}
-	srv := NewServer(testLogger(t), h, ServerOptions{ClaimProbeTimeout: 200 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	addr := ln.Addr().String()
+	srv, addr := serveTLSClaims(t, ca, h)
 
 	if err := dialFakeTLS(t, addr, ca, otherCert, 0x99).waitClosed(5 * time.Second); err != nil {
 		t.Fatalf("a certificate the handler has not bound to the dpid: %v", err)

@@ -157,7 +157,13 @@ func startServer(t *testing.T, h Handler, opts ServerOptions) (addr string, log 
 func startServerOn(t *testing.T, ln net.Listener, h Handler, opts ServerOptions) (addr string, log *zap.Logger) {
 	t.Helper()
 	log = testLogger(t)
-	srv := NewServer(log, h, opts)
+	return serveUntilEnd(t, NewServer(log, h, opts), ln), log
+}
+
+// serveUntilEnd runs srv on ln until the test ends, and returns ln's
+// address.
+func serveUntilEnd(t *testing.T, srv *Server, ln net.Listener) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
@@ -172,7 +178,7 @@ func startServerOn(t *testing.T, ln net.Listener, h Handler, opts ServerOptions)
 			t.Error("Serve did not return within 10s of cancel")
 		}
 	})
-	return ln.Addr().String(), log
+	return ln.Addr().String()
 }
 
 func mustListen(t *testing.T) net.Listener {

@@ -376,15 +376,7 @@ func TestImpostorCannotTakeOverDPID(t *testing.T) {
 	rec := newRecorder()
 	log := testLogger(t)
 	srv := NewServer(log, rec, ServerOptions{ClaimProbeTimeout: 500 * time.Millisecond})
-	ln := mustListen(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	addr := ln.Addr().String()
+	addr := serveUntilEnd(t, srv, mustListen(t))
 	real := dialFake(t, addr, 0x42)
 	sw := rec.waitConnected(t, 0x42, 5*time.Second)
 	for i := 0; i < 5; i++ {
