@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/chromedp"
 
 	"github.com/vpcflow/vpcflow/controller/pipeline"
@@ -303,6 +305,73 @@ func uiClosedVSwitch(t *testing.T, ctx context.Context, s *seed) {
 	must(t, err)
 }
 
+// uiDeletedDuringRefresh deletes a vSwitch in the middle of a refresh of
+// the page: the browser's request for its hosts is held (Chromium's Fetch
+// domain) until the vSwitch is deleted over REST, then let go to the
+// server, which answers 404. The page leaves the vSwitch out and never
+// shows an error (it showed "error: vswitch: … does not exist" until the
+// next refresh, with the vSwitch still drawn).
+func uiDeletedDuringRefresh(t *testing.T, ctx context.Context, s *seed) {
+	t.Helper()
+	s.rest("POST", "/v1/vpcs/vpc-seed/vswitches", map[string]any{"name": "vsw-gone", "cidr": "10.10.30.0/24"}, 201)
+	const sel = `.vswitch[data-vswitch="vsw-gone"]`
+	if _, err := waitText(ctx, sel+" > summary", "vSwitch vsw-gone", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	deleted := make(chan int, 1)
+	var once sync.Once
+	must(t, chromedp.Listen(ctx, func(ev any) {
+		e, ok := ev.(*fetch.EventRequestPaused)
+		if !ok {
+			return
+		}
+		go func() {
+			once.Do(func() {
+				code, _, err := s.do("DELETE", "/v1/vpcs/vpc-seed/vswitches/vsw-gone", nil)
+				if err != nil {
+					code = -1
+				}
+				deleted <- code
+			})
+			_, _ = chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: e.RequestID})
+		}()
+	}))
+	_, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: "*vswitch=vsw-gone*"}}})
+	must(t, err)
+	defer func() { _, _ = chromedp.Call(ctx, fetch.Disable, cdp.Empty{}) }()
+	select {
+	case code := <-deleted:
+		if code != 204 {
+			t.Fatalf("DELETE vsw-gone while the page's request was held: %d", code)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the page never asked for vsw-gone's hosts")
+	}
+	// Until the vSwitch is off the page, and a while after: no error.
+	deadline := time.Now().Add(10 * time.Second)
+	var off time.Time
+	for {
+		st, err := evalJS[string](ctx, `document.querySelector("#status").innerText + "|" + !!document.querySelector(`+"`"+sel+"`"+`)`)
+		must(t, err)
+		if strings.HasPrefix(st, "error") {
+			t.Fatalf("the page shows an error for a vSwitch deleted during its refresh: %q", st)
+		}
+		if strings.HasSuffix(st, "|false") && off.IsZero() {
+			off = time.Now()
+		}
+		if !off.IsZero() && time.Since(off) > 4*time.Second {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("vsw-gone is still on the page (%q)", st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(s.controllerLog(), `"path": "/v1/vpcs/vpc-seed/hosts", "status": 404`) {
+		t.Errorf("the held request was not answered 404 (the vSwitch was gone before it reached the server?)")
+	}
+}
+
 // TestUITopologyPage loads /ui in headless Chromium against vpcflow
 // running the seed scenario: the VPC, its vSwitch and hosts (up), the
 // route entries, the switch; live counters that move with real traffic;
@@ -398,6 +467,7 @@ func TestUITopologyPage(t *testing.T) {
 
 	uiPaging(t, ctx, s)
 	uiClosedVSwitch(t, ctx, s)
+	uiDeletedDuringRefresh(t, ctx, s)
 
 	if t.Failed() {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -45,7 +45,11 @@ async function send(method, path, body, text) {
   if (text && r.ok) return { data: raw, headers: r.headers };
   let data = null;
   try { data = JSON.parse(raw); } catch (e) { data = raw; }
-  if (!r.ok) throw new Error((data && data.error) ? (data.field ? data.field + ": " : "") + data.error : r.status + " " + r.statusText);
+  if (!r.ok) {
+    const err = new Error((data && data.error) ? (data.field ? data.field + ": " : "") + data.error : r.status + " " + r.statusText);
+    err.status = r.status;
+    throw err;
+  }
   return { data, headers: r.headers };
 }
 const request = async (method, path, body, text) => (await send(method, path, body, text)).data;
@@ -122,57 +126,85 @@ function refresh(fresh) {
   return state.loading;
 }
 
+// gone is a request's 404: what it asked for was deleted after the list
+// that named it was read (a VPC or vSwitch deleted during a refresh).
+// That VPC or vSwitch is left out of this refresh instead of failing it.
+const gone = (e) => e && e.status === 404;
+
 // loadTopology fetches what the page shows. A VPC's counts and lists are
 // fetched every time, or every 30 s for a VPC of more than BIG_VPC hosts
 // unless fresh names it.
 async function loadTopology(fresh) {
   const [vpcs, chassis, switches] = await Promise.all([get("/v1/vpcs"), get("/v1/chassis"), get("/v1/switches")]);
   const per = {};
-  await Promise.all(vpcs.map(async (v) => {
-    const base = "/v1/vpcs/" + enc(v.name);
-    const prev = state.perVPC[v.name] || { lists: {} };
-    const vswitches = await get(base + "/vswitches");
-    // vswHosts: "vpc/vswitch" → its host count (matching the filter),
-    // from its page shown when open, a page of one when closed.
-    const d = { vswitches, hosts: prev.hosts ?? null, routes: prev.routes ?? null, lists: { ...prev.lists }, vswHosts: { ...prev.vswHosts }, at: prev.at || 0 };
-    per[v.name] = d;
-    const due = fresh.all || fresh.vpcs.has(v.name) || !d.at || d.hosts === null || d.hosts <= BIG_VPC || Date.now() - d.at >= BIG_VPC_EVERY;
-    if (!due) return;
-    d.at = Date.now();
-    const open = !state.closed.has(v.name);
-    // The VPC's counts: a page of one, for its X-Total-Count.
-    const counts = [
-      getPage(base + "/hosts", { limit: 1 }).then((l) => { d.hosts = l.total; }),
-    ];
-    if (open) {
-      counts.push(listPage(routesKey(v.name), base + "/subnets", {}).then((l) => {
-        d.lists[routesKey(v.name)] = l;
-        if (!query()) d.routes = l.total;
-      }));
-    }
-    if (!open || query()) counts.push(getPage(base + "/subnets", { limit: 1 }).then((l) => { d.routes = l.total; }));
-    if (open) {
-      let closed = 0;
-      for (const w of vswitches) {
-        const key = vswKey(v.name, w.name);
-        if (vswitchOpen(v.name, w.name, vswitches.length)) {
-          counts.push(listPage(key, base + "/hosts", { vswitch: w.name }).then((l) => { d.lists[key] = l; d.vswHosts[key] = l.total; }));
-          continue;
-        }
-        // Closed: its count only, a page of one (the filter too), for
-        // the first CLOSED_COUNTS of them: a VPC of 1,000 vSwitches is
-        // not 1,000 requests a refresh.
-        if (++closed > CLOSED_COUNTS) { delete d.vswHosts[key]; continue; }
-        const p = { vswitch: w.name, limit: 1 };
-        if (query()) p.q = query();
-        counts.push(getPage(base + "/hosts", p).then((l) => { d.vswHosts[key] = l.total; }));
-      }
-    }
-    await Promise.all(counts);
-  }));
-  state.vpcs = vpcs; state.chassis = chassis; state.switches = switches;
+  const deleted = new Set(); // VPCs gone during this refresh
+  await Promise.all(vpcs.map((v) => loadVPC(v, fresh, per).catch((e) => {
+    if (!gone(e)) throw e;
+    deleted.add(v.name);
+  })));
+  state.vpcs = vpcs.filter((v) => !deleted.has(v.name)); state.chassis = chassis; state.switches = switches;
   state.perVPC = per;
   render();
+}
+
+// loadVPC fetches one VPC's vSwitches, counts and open lists into per.
+async function loadVPC(v, fresh, per) {
+  const base = "/v1/vpcs/" + enc(v.name);
+  const prev = state.perVPC[v.name] || { lists: {} };
+  const vswitches = await get(base + "/vswitches");
+  // What is kept from the last refresh: the lists and counts of the
+  // vSwitches there still are (and the route entries').
+  const names = new Set(vswitches.map((w) => vswKey(v.name, w.name)).concat(routesKey(v.name)));
+  const keep = (m) => Object.fromEntries(Object.entries(m || {}).filter(([k]) => names.has(k)));
+  // vswHosts: "vpc/vswitch" → its host count (matching the filter),
+  // from its page shown when open, a page of one when closed.
+  const d = { vswitches, hosts: prev.hosts ?? null, routes: prev.routes ?? null, lists: keep(prev.lists), vswHosts: keep(prev.vswHosts), at: prev.at || 0 };
+  per[v.name] = d;
+  const due = fresh.all || fresh.vpcs.has(v.name) || !d.at || d.hosts === null || d.hosts <= BIG_VPC || Date.now() - d.at >= BIG_VPC_EVERY;
+  if (!due) return;
+  d.at = Date.now();
+  const open = !state.closed.has(v.name);
+  // The VPC's counts: a page of one, for its X-Total-Count.
+  const counts = [
+    getPage(base + "/hosts", { limit: 1 }).then((l) => { d.hosts = l.total; }),
+  ];
+  if (open) {
+    counts.push(listPage(routesKey(v.name), base + "/subnets", {}).then((l) => {
+      d.lists[routesKey(v.name)] = l;
+      if (!query()) d.routes = l.total;
+    }));
+  }
+  if (!open || query()) counts.push(getPage(base + "/subnets", { limit: 1 }).then((l) => { d.routes = l.total; }));
+  const vswGone = new Set(); // vSwitches deleted since their list was read
+  const ofVSwitch = (w, p) => p.catch((e) => {
+    if (!gone(e)) throw e;
+    vswGone.add(w.name);
+  });
+  if (open) {
+    let closed = 0;
+    for (const w of vswitches) {
+      const key = vswKey(v.name, w.name);
+      if (vswitchOpen(v.name, w.name, vswitches.length)) {
+        counts.push(ofVSwitch(w, listPage(key, base + "/hosts", { vswitch: w.name }).then((l) => { d.lists[key] = l; d.vswHosts[key] = l.total; })));
+        continue;
+      }
+      // Closed: its count only, a page of one (the filter too), for
+      // the first CLOSED_COUNTS of them: a VPC of 1,000 vSwitches is
+      // not 1,000 requests a refresh.
+      if (++closed > CLOSED_COUNTS) { delete d.vswHosts[key]; continue; }
+      const p = { vswitch: w.name, limit: 1 };
+      if (query()) p.q = query();
+      counts.push(ofVSwitch(w, getPage(base + "/hosts", p).then((l) => { d.vswHosts[key] = l.total; })));
+    }
+  }
+  await Promise.all(counts);
+  if (vswGone.size) {
+    d.vswitches = vswitches.filter((w) => !vswGone.has(w.name));
+    for (const name of vswGone) {
+      delete d.lists[vswKey(v.name, name)];
+      delete d.vswHosts[vswKey(v.name, name)];
+    }
+  }
 }
 
 // A host is up when its interface is a port of a connected switch.
