@@ -139,3 +139,50 @@ func TestMemReleaseAfterABulkChange(t *testing.T) {
 	m.after(3)
 	wait(2) // counted from the last release, not again
 }
+
+// TestMemReleaseWaitsLongerAfterSingleChanges: a heap that grew a little
+// (more than a sixteenth, less than a quarter) through single changes is
+// handed back only after a longer quiet (quietRelease), not in the first
+// pause of releaseDelay, where its collection met the next changes; one
+// that grew by a quarter, or after flows were dumped or computed whole
+// (after(0): a reconcile, a trace's index), still after releaseDelay.
+func TestMemReleaseWaitsLongerAfterSingleChanges(t *testing.T) {
+	var frees atomic.Int32
+	var mapped atomic.Uint64
+	const live = 100 << 20
+	m := &memRelease{
+		heap:  func() (uint64, uint64) { return mapped.Load(), live },
+		free:  func() { frees.Add(1); mapped.Store(live) },
+		quiet: 1500 * time.Millisecond,
+	}
+	mapped.Store(300 << 20)
+	m.after(1) // the first look: released
+	waitReleases(t, &frees, 1)
+
+	// Single changes, a pause of releaseDelay and more between runs.
+	mapped.Store(107 << 20)
+	for range 3 {
+		m.after(3)
+		time.Sleep(releaseDelay + releaseDelay/2)
+	}
+	if f := frees.Load(); f != 1 {
+		t.Fatalf("a little growth from single changes was handed back in a short pause (%d releases)", f)
+	}
+	waitReleases(t, &frees, 1) // still within the quiet
+	deadline := time.Now().Add(10 * time.Second)
+	for frees.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if f := frees.Load(); f != 2 {
+		t.Fatalf("the little growth was never handed back (%d releases)", f)
+	}
+
+	// A quarter more: after releaseDelay.
+	mapped.Store(126 << 20)
+	m.after(3)
+	waitReleases(t, &frees, 3)
+	// Flows computed whole (a trace's index): after releaseDelay too.
+	mapped.Store(107 << 20)
+	m.after(0)
+	waitReleases(t, &frees, 4)
+}

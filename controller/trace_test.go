@@ -115,12 +115,24 @@ func TestIdleTraceIndexIsDropped(t *testing.T) {
 		defer r.c.mu.Unlock()
 		return r.c.trace.idx[1] != nil
 	}
+	// Building an index and dropping one leave garbage: each tells the
+	// memory release (memrelease.go), which hands it back when quiet.
+	noted := func() time.Time {
+		r.c.release.mu.Lock()
+		defer r.c.release.mu.Unlock()
+		return r.c.release.last
+	}
 	for round := range 2 {
+		before := noted()
 		if _, err := r.c.Trace(r.ctx, trace.Request{VPC: "v", From: "h1", Dst: "10.0.0.12"}); err != nil {
 			t.Fatal(err)
 		}
 		if !indexed() {
 			t.Fatalf("round %d: no index after a trace", round)
+		}
+		built := noted()
+		if !built.After(before) {
+			t.Errorf("round %d: building the index did not tell the memory release", round)
 		}
 		deadline := time.Now().Add(5 * time.Second)
 		for indexed() {
@@ -128,6 +140,9 @@ func TestIdleTraceIndexIsDropped(t *testing.T) {
 				t.Fatalf("round %d: the index is still kept 5 s after its last use (idle 100 ms)", round)
 			}
 			time.Sleep(20 * time.Millisecond)
+		}
+		if !noted().After(built) {
+			t.Errorf("round %d: dropping the index did not tell the memory release", round)
 		}
 	}
 }
