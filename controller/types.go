@@ -16,7 +16,11 @@ type SwitchInfo struct {
 	Bridge         string        `json:"bridge,omitempty"`
 	Remote         string        `json:"remote"`
 	ConnectedSince time.Time     `json:"connected_since"`
-	Ports          []PortInfo    `json:"ports"`
+	// CertificateSHA256 is the SHA-256 of the TLS certificate the switch
+	// connected with (what GET /v1/switch-certificates binds its dpid to),
+	// empty over plain TCP.
+	CertificateSHA256 string     `json:"certificate_sha256,omitempty"`
+	Ports             []PortInfo `json:"ports"`
 }
 
 // PortInfo is one port of a switch, as OVSDB reports it.

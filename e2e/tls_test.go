@@ -138,9 +138,10 @@ func newTLSSeed(t *testing.T) (*tlsFabric, *seed) {
 }
 
 type switchSince struct {
-	DPID           string    `json:"dpid"`
-	Remote         string    `json:"remote"`
-	ConnectedSince time.Time `json:"connected_since"`
+	DPID              string    `json:"dpid"`
+	Remote            string    `json:"remote"`
+	ConnectedSince    time.Time `json:"connected_since"`
+	CertificateSHA256 string    `json:"certificate_sha256"`
 }
 
 func (f *fabric) switchesNow() map[string]switchSince {
@@ -372,6 +373,9 @@ func TestTLSCertificateBindingOutlivesRestart(t *testing.T) {
 	if b.SHA256 != fingerprint(tf.pki.vswitchd.Cert) || b.Source != "first-use" || !strings.HasPrefix(b.Remote, "127.0.0.1:") {
 		t.Fatalf("br-test's binding %+v, want first-use of ovs-vswitchd's certificate %s", b, fingerprint(tf.pki.vswitchd.Cert))
 	}
+	if got := f.switchesNow()[dpid].CertificateSHA256; got != b.SHA256 {
+		t.Errorf("GET /v1/switches says br-test presented %q, want %s", got, b.SHA256)
+	}
 	t.Logf("vpcflow switch-cert list:\n%s", f.runCLI("switch-cert", "list"))
 
 	// ovs-vswitchd gets a new certificate (same CA); the controller restarts.
@@ -398,6 +402,9 @@ func TestTLSCertificateBindingOutlivesRestart(t *testing.T) {
 	f.waitSwitch(s.dpid)
 	if b := f.switchCertificate(s.dpid); b.SHA256 != fingerprint(rekeyed.Cert) || b.Source != "first-use" {
 		t.Fatalf("after unbind, br-test's binding %+v, want the new certificate %s", b, fingerprint(rekeyed.Cert))
+	}
+	if got := f.switchesNow()[dpid].CertificateSHA256; got != fingerprint(rekeyed.Cert) {
+		t.Errorf("GET /v1/switches says br-test presented %q after unbind, want %s", got, fingerprint(rekeyed.Cert))
 	}
 	ping(t, s.vm1.container, "172.18.3.4", 2)
 	s.assertSwitchHoldsDesired()

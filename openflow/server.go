@@ -273,7 +273,12 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, src string) {
 	defer close(sw.gone)
 	// Nothing is sent to the switch, nor read from it, before its claim
 	// on the dpid is accepted.
-	old, ok := s.claim(ctx, sw, peerCertificate(nc))
+	cert := peerCertificate(nc)
+	if cert != nil {
+		sum := sha256.Sum256(cert)
+		sw.certSHA256 = hex.EncodeToString(sum[:])
+	}
+	old, ok := s.claim(ctx, sw, cert)
 	if !ok {
 		c.close(errors.New("datapath id already connected"))
 		return

@@ -17,6 +17,7 @@ type Switch struct {
 	dpid        uint64
 	remote      string
 	connectedAt time.Time
+	certSHA256  string        // the TLS certificate's SHA-256 in hex; "" over plain TCP
 	gone        chan struct{} // closed after SwitchDisconnected returned
 
 	noBundles atomic.Bool   // set after the switch refused a bundle
@@ -31,6 +32,10 @@ func (s *Switch) RemoteAddr() string { return s.remote }
 
 // ConnectedAt is when the handshake completed.
 func (s *Switch) ConnectedAt() time.Time { return s.connectedAt }
+
+// CertificateSHA256 is the SHA-256 (hex) of the TLS certificate the
+// switch presented, "" over plain TCP.
+func (s *Switch) CertificateSHA256() string { return s.certSHA256 }
 
 // Close closes the connection; the server then reports the switch as
 // disconnected.
