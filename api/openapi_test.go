@@ -288,6 +288,7 @@ func TestOpenAPIValidatesRealResponses(t *testing.T) {
 	call("GET", "/v1/switch-certificates", nil, 200, false)
 	call("GET", "/v1/switch-certificates/00000000000000aa", nil, 200, false)
 	call("GET", "/v1/switch-certificates/00000000000000ab", nil, 404, false)
+	call("GET", "/v1/switch-certificates/zz", nil, 400, false)
 	call("DELETE", "/v1/switch-certificates/zz", nil, 400, false)
 	call("DELETE", "/v1/switch-certificates/00000000000000aa", nil, 204, false)
 	call("GET", "/v1/switches", nil, 200, false)

@@ -34,6 +34,9 @@ type resource struct {
 	page    func(st *topology.State, v map[string]string, f listFilter, p pageQuery) (items any, total int, last string, err error)
 	filters []string
 	get     func(st *topology.State, v map[string]string) (any, bool)
+	// checkItem, when set, refuses a URL item that cannot name an object
+	// of the kind (a dpid that is not one): 400 naming it, not a 404.
+	checkItem func(v map[string]string) *requestError
 	// what names a missing object: `host "x" does not exist in VPC "v"`.
 	what func(v map[string]string) string
 	// create decodes one object of a POST; batch accepts an array too.
@@ -134,6 +137,12 @@ func (s *server) listResource(w http.ResponseWriter, r *http.Request, rs resourc
 
 func (s *server) getResource(w http.ResponseWriter, r *http.Request, rs resource) {
 	v := mux.Vars(r)
+	if rs.checkItem != nil {
+		if rerr := rs.checkItem(v); rerr != nil {
+			s.writeError(w, r, rerr)
+			return
+		}
+	}
 	var out any
 	var err error
 	s.b.Read(func(st *topology.State) {

@@ -26,20 +26,18 @@ func switchCertificateResource() resource {
 	return resource{
 		path: "/v1/switch-certificates", item: "dpid",
 		list: func(st *topology.State, _ map[string]string) any { return nonNil(st.SwitchCertificates()) },
-		get: func(st *topology.State, v map[string]string) (any, bool) {
-			d, err := topology.ParseDPID(v["dpid"])
-			if err != nil {
-				return nil, false
+		checkItem: func(v map[string]string) *requestError {
+			if _, err := topology.ParseDPID(v["dpid"]); err != nil {
+				return badRequest("dpid", "%v", err)
 			}
+			return nil
+		},
+		get: func(st *topology.State, v map[string]string) (any, bool) {
+			d, _ := topology.ParseDPID(v["dpid"]) // checkItem parsed it
 			x, ok := st.SwitchCertificate(d)
 			return x, ok
 		},
-		what: func(v map[string]string) string {
-			if _, err := topology.ParseDPID(v["dpid"]); err != nil {
-				return err.Error()
-			}
-			return "no TLS certificate is bound to dpid " + quote(v["dpid"])
-		},
+		what: func(v map[string]string) string { return "no TLS certificate is bound to dpid " + quote(v["dpid"]) },
 		create: func(s *server, data []byte, _ map[string]string) (topology.Object, *requestError) {
 			var req SwitchCertificateRequest
 			if err := s.decodeObject(data, &req); err != nil {

@@ -153,10 +153,11 @@ type benchDatapath struct {
 	mods                     atomic.Int64
 }
 
-func (d *benchDatapath) DPID() uint64           { return benchDPID }
-func (d *benchDatapath) RemoteAddr() string     { return "bench" }
-func (d *benchDatapath) ConnectedAt() time.Time { return time.Time{} }
-func (d *benchDatapath) Close()                 {}
+func (d *benchDatapath) DPID() uint64              { return benchDPID }
+func (d *benchDatapath) RemoteAddr() string        { return "bench" }
+func (d *benchDatapath) ConnectedAt() time.Time    { return time.Time{} }
+func (d *benchDatapath) CertificateSHA256() string { return "" }
+func (d *benchDatapath) Close()                    {}
 func (d *benchDatapath) DumpFlows(context.Context) ([]openflow.FlowStats, error) {
 	return d.table, nil
 }

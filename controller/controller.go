@@ -29,6 +29,9 @@ type Datapath interface {
 	DPID() uint64
 	RemoteAddr() string
 	ConnectedAt() time.Time
+	// CertificateSHA256 is the SHA-256 (hex) of the TLS certificate the
+	// switch connected with, "" over plain TCP.
+	CertificateSHA256() string
 	DumpFlows(ctx context.Context) ([]openflow.FlowStats, error)
 	// DumpTable returns the flows of one table.
 	DumpTable(ctx context.Context, table uint8) ([]openflow.FlowStats, error)

@@ -139,10 +139,7 @@ func (c *Controller) Switches() []SwitchInfo {
 		}
 		sw := sc.dp
 		info := SwitchInfo{DPID: topology.DPID(dpid), Remote: sw.RemoteAddr(),
-			ConnectedSince: sw.ConnectedAt().UTC(), Ports: []PortInfo{}}
-		if tc, ok := sw.(interface{ CertificateSHA256() string }); ok {
-			info.CertificateSHA256 = tc.CertificateSHA256()
-		}
+			ConnectedSince: sw.ConnectedAt().UTC(), CertificateSHA256: sw.CertificateSHA256(), Ports: []PortInfo{}}
 		for _, ep := range sortedEndpoints(c.bridges) {
 			for _, b := range c.bridges[ep] {
 				if b.DPID != dpid {

@@ -78,7 +78,7 @@ func (c *Controller) prepareTrace() {
 	}
 	c.mu.Unlock()
 	for _, dpid := range todo {
-		x := indexOf(tables[dpid])
+		x := c.indexOf(tables[dpid])
 		delete(tables, dpid)
 		c.mu.Lock()
 		for _, cs := range *c.trace.building[dpid] {
@@ -90,20 +90,18 @@ func (c *Controller) prepareTrace() {
 		c.scheduleTraceSweep()
 		c.mu.Unlock()
 	}
-	if len(todo) > 0 {
-		// Building an index leaves garbage (167 MB allocated at 50,000
-		// hosts, BenchmarkTrace): handed back in the next quiet moment,
-		// not after the changes that come next (memrelease.go).
-		c.release.after(0)
-	}
 }
 
 // indexOf indexes a table's flows as it reads them: the desired table of
 // 100,000 hosts built as a DesiredTable first (~350 bytes a flow) made
-// the first trace's heap ~500 MB (issue 17).
-func indexOf(t *engine.Table) *trace.Index {
+// the first trace's heap ~500 MB (issue 17). Building it leaves garbage
+// (167 MB allocated at 50,000 hosts, BenchmarkTrace), handed back in the
+// next quiet moment, not after the changes that come next
+// (memrelease.go).
+func (c *Controller) indexOf(t *engine.Table) *trace.Index {
 	x := trace.NewIndex(nil)
 	t.Each(x.Put)
+	c.release.after(0)
 	return x
 }
 
@@ -154,9 +152,8 @@ func (c *Controller) traceTables(dpid uint64) (trace.Tables, error) {
 	c.dropIdleTraces(now)
 	x, ok := c.trace.idx[dpid]
 	if !ok {
-		x = indexOf(c.engine.Table(dpid))
+		x = c.indexOf(c.engine.Table(dpid))
 		c.trace.idx[dpid] = x
-		c.release.after(0)
 	}
 	c.trace.used[dpid] = now
 	c.scheduleTraceSweep()

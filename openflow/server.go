@@ -273,12 +273,11 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, src string) {
 	defer close(sw.gone)
 	// Nothing is sent to the switch, nor read from it, before its claim
 	// on the dpid is accepted.
-	cert := peerCertificate(nc)
-	if cert != nil {
+	if cert := peerCertificate(nc); cert != nil {
 		sum := sha256.Sum256(cert)
-		sw.certSHA256 = hex.EncodeToString(sum[:])
+		sw.cert = &sum
 	}
-	old, ok := s.claim(ctx, sw, cert)
+	old, ok := s.claim(ctx, sw)
 	if !ok {
 		c.close(errors.New("datapath id already connected"))
 		return
@@ -388,12 +387,8 @@ func (s *Server) DPIDConflicts() uint64 { return s.conflicts.Load() }
 
 // claim registers sw as the connection of its dpid, or refuses it (false).
 // It returns the connection sw replaces, which it has closed.
-func (s *Server) claim(ctx context.Context, sw *Switch, cert []byte) (*Switch, bool) {
+func (s *Server) claim(ctx context.Context, sw *Switch) (*Switch, bool) {
 	dpid := sw.dpid
-	var fp [sha256.Size]byte
-	if cert != nil {
-		fp = sha256.Sum256(cert)
-	}
 	refuse := func(why string, fields ...zap.Field) (*Switch, bool) {
 		n := s.conflicts.Add(1)
 		if s.warnings.allow(s.log, fmt.Sprintf("dpid conflict %016x", dpid)) {
@@ -403,22 +398,22 @@ func (s *Server) claim(ctx context.Context, sw *Switch, cert []byte) (*Switch, b
 		}
 		return nil, false
 	}
-	if cert != nil {
-		bound, err := s.certs.BindCertificate(ctx, dpid, fp, sw.remote)
+	if sw.cert != nil {
+		bound, err := s.certs.BindCertificate(ctx, dpid, *sw.cert, sw.remote)
 		switch {
 		case err != nil:
 			return refuse("its TLS certificate could not be bound to it", zap.Error(err),
-				zap.String("presented_certificate_sha256", hex.EncodeToString(fp[:])))
-		case bound != fp:
+				zap.String("presented_certificate_sha256", sw.CertificateSHA256()))
+		case bound != *sw.cert:
 			return refuse("the datapath id is bound to another TLS certificate",
 				zap.String("bound_certificate_sha256", hex.EncodeToString(bound[:])),
-				zap.String("presented_certificate_sha256", hex.EncodeToString(fp[:])))
+				zap.String("presented_certificate_sha256", sw.CertificateSHA256()))
 		}
 	}
 	s.mu.Lock()
 	old := s.switches[dpid]
 	if old == nil {
-		s.register(sw)
+		s.switches[dpid] = sw
 		s.mu.Unlock()
 		return nil, true
 	}
@@ -447,17 +442,12 @@ func (s *Server) claim(ctx context.Context, sw *Switch, cert []byte) (*Switch, b
 		s.mu.Unlock()
 		return refuse("the connected switch still answers", zap.String("connected_remote", old.remote))
 	}
-	s.register(sw)
+	s.switches[dpid] = sw
 	s.mu.Unlock()
 	sw.c.log.Info("switch reconnected; its old connection did not answer and is closed",
 		zap.String("old_remote", old.remote), zap.NamedError("echo", err))
 	old.c.close(errors.New("replaced by a new connection from the same datapath (this one did not answer an echo)"))
 	return old, true
-}
-
-// register makes sw its dpid's connection. Caller holds s.mu.
-func (s *Server) register(sw *Switch) {
-	s.switches[sw.dpid] = sw
 }
 
 // peerCertificate is the DER of the certificate a TLS peer presented, nil

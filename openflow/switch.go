@@ -2,6 +2,8 @@ package openflow
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -17,8 +19,8 @@ type Switch struct {
 	dpid        uint64
 	remote      string
 	connectedAt time.Time
-	certSHA256  string        // the TLS certificate's SHA-256 in hex; "" over plain TCP
-	gone        chan struct{} // closed after SwitchDisconnected returned
+	cert        *[sha256.Size]byte // the TLS certificate's SHA-256; nil over plain TCP
+	gone        chan struct{}      // closed after SwitchDisconnected returned
 
 	noBundles atomic.Bool   // set after the switch refused a bundle
 	bundleID  atomic.Uint32 // last bundle id used
@@ -35,7 +37,12 @@ func (s *Switch) ConnectedAt() time.Time { return s.connectedAt }
 
 // CertificateSHA256 is the SHA-256 (hex) of the TLS certificate the
 // switch presented, "" over plain TCP.
-func (s *Switch) CertificateSHA256() string { return s.certSHA256 }
+func (s *Switch) CertificateSHA256() string {
+	if s.cert == nil {
+		return ""
+	}
+	return hex.EncodeToString(s.cert[:])
+}
 
 // Close closes the connection; the server then reports the switch as
 // disconnected.

@@ -57,6 +57,9 @@ func (d *Datapath) DPID() uint64           { return d.dpid }
 func (d *Datapath) RemoteAddr() string     { return fmt.Sprintf("memory:%s", topology.DPID(d.dpid)) }
 func (d *Datapath) ConnectedAt() time.Time { return d.since }
 
+// CertificateSHA256 is "": an in-memory switch connects without TLS.
+func (d *Datapath) CertificateSHA256() string { return "" }
+
 // Close disconnects the switch.
 func (d *Datapath) Close() { d.once.Do(func() { close(d.closed) }) }
 

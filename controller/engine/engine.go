@@ -62,9 +62,11 @@ type Engine struct {
 	oldUsed []bool
 	news    []pipeline.PlacedFlow // an owner's computed flows (cleared after)
 	// newKeys and oldKeys index an owner's new and old flows by slot when
-	// it has more than 32 (keyindex.go); newHash holds the new ones' hashes.
+	// it has more than 32 (keyindex.go); newHash holds the new ones'
+	// hashes and newDropped marks those dedupe drops.
 	newKeys, oldKeys keyIndex
 	newHash          []uint64
+	newDropped       []bool
 	// staged are the records an update packed into buf, stored once the
 	// whole batch is computed (see storeStaged).
 	staged []stagedRecord
@@ -556,7 +558,7 @@ func (e *Engine) dedupe(fs []pipeline.PlacedFlow) ([]pipeline.PlacedFlow, []uint
 	// its place (the later wins), marked in dropped.
 	e.newKeys.reset(len(fs))
 	hashes := e.newHash[:0]
-	dropped := e.oldUsed[:0] // scratch until update sets it
+	dropped := e.newDropped[:0]
 	for i := range fs {
 		h := slotHash(fs[i].DPID, &fs[i].Flow)
 		if j := e.newKeys.find(h, func(j int) bool {
@@ -576,8 +578,7 @@ func (e *Engine) dedupe(fs []pipeline.PlacedFlow) ([]pipeline.PlacedFlow, []uint
 			kept = append(kept, hashes[i])
 		}
 	}
-	e.newHash = hashes
-	e.oldUsed = dropped
+	e.newHash, e.newDropped = hashes, dropped
 	return out, kept
 }
 
