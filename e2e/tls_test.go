@@ -394,6 +394,7 @@ func TestTLSCertificateBindingOutlivesRestart(t *testing.T) {
 		t.Fatalf("br-test connected with a certificate its dpid is not bound to")
 	}
 	ping(t, s.vm1.container, "172.18.3.4", 2) // OVS keeps its flows meanwhile
+	tcpRoundTrip(t, s.vm2.container, s.vm1.container, "172.18.3.4", 7101)
 
 	out := f.runCLI("switch-cert", "unbind", dpid)
 	if !strings.Contains(out, "unbound dpid "+dpid) {
@@ -407,6 +408,7 @@ func TestTLSCertificateBindingOutlivesRestart(t *testing.T) {
 		t.Errorf("GET /v1/switches says br-test presented %q after unbind, want %s", got, fingerprint(rekeyed.Cert))
 	}
 	ping(t, s.vm1.container, "172.18.3.4", 2)
+	tcpRoundTrip(t, s.vm2.container, s.vm1.container, "172.18.3.4", 7102)
 	s.assertSwitchHoldsDesired()
 
 	// Pinned before the bridge exists: vswitchd's (new) certificate is
