@@ -261,15 +261,16 @@ func (c *Controller) Apply(ctx context.Context, ops []topology.Op) ([]topology.O
 	}
 	c.mu.Lock()
 	c.chassisOpsAfter(applied)
-	var changes map[uint64]*engine.PackedChanges
+	var waits map[uint64]<-chan error
 	c.store.Read(func(st *topology.State) {
-		changes = c.recompute(st, c.pipe.Affected(st, applied))
-	})
-	waits := c.queueChanges(changes)
-	if !c.leading() {
+		owners := c.pipe.Affected(st, applied)
+		if c.leading() {
+			waits = c.recomputeAndQueue(st, owners)
+			return
+		}
 		// The leader installs them; wait until it has (followerconfirm.go).
-		waits = c.followerWaits(changes)
-	}
+		waits = c.followerWaits(c.recompute(st, owners))
+	})
 	c.mu.Unlock()
 	// A stored change that a switch did not confirm is an
 	// *UnconfirmedError (status.go), returned with the applied ops.
@@ -301,19 +302,85 @@ func (c *Controller) snapshot(st *topology.State) *pipeline.Snapshot {
 // every owner the engine knows is recomputed as well. Caller holds c.mu
 // and is inside store.Read.
 func (c *Controller) recompute(st *topology.State, owners []pipeline.Owner) map[uint64]*engine.PackedChanges {
+	snap, owners := c.recomputed(st, owners)
+	changes := c.engine.UpdatePacked(snap, owners)
+	c.trace.apply(changes)
+	c.trackHosts(snap, owners)
+	return changes
+}
+
+// recomputeAndQueue is recompute with the changes queued on the connected
+// switches as the engine computes them, part by part
+// (engine.UpdateParts): a switch takes a bulk load's first flows while
+// the rest are computed, all in one bundle (engine.PackedParts). A batch
+// the engine computes in one part is queued as recompute's changes are.
+// Caller holds c.mu and is inside store.Read.
+func (c *Controller) recomputeAndQueue(st *topology.State, owners []pipeline.Owner) map[uint64]<-chan error {
+	snap, owners := c.recomputed(st, owners)
+	var first map[uint64]*engine.PackedChanges // held until a second part shows there are parts
+	streams := map[uint64]*engine.PackedParts{}
+	waits := map[uint64]<-chan error{}
+	defer func() {
+		for _, p := range streams {
+			p.Close()
+		}
+	}()
+	queue := func(part map[uint64]*engine.PackedChanges) {
+		for dpid, cs := range part {
+			p := streams[dpid]
+			if p == nil {
+				sc, ok := c.switches[dpid]
+				if !ok {
+					continue // it gets them when it reconciles
+				}
+				p = engine.NewPackedParts()
+				streams[dpid] = p
+				waits[dpid] = sc.enqueue(&pushJob{mods: p, timeout: c.opts.PushTimeout})
+			}
+			p.Add(cs)
+		}
+	}
+	parts := 0
+	c.engine.UpdateParts(snap, owners, func(part map[uint64]*engine.PackedChanges) {
+		c.trace.apply(part)
+		switch parts++; parts {
+		case 1:
+			first = part
+			return
+		case 2:
+			queue(first)
+			first = nil
+		}
+		queue(part)
+	})
+	c.trackHosts(snap, owners)
+	if parts == 1 {
+		return c.queueChanges(first)
+	}
+	return waits
+}
+
+// recomputed is the snapshot to recompute owners from, and the owners:
+// every owner the engine knows as well when the set of resolved chassis
+// or of metadata ports changed. Caller holds c.mu and is inside
+// store.Read.
+func (c *Controller) recomputed(st *topology.State, owners []pipeline.Owner) (*pipeline.Snapshot, []pipeline.Owner) {
 	snap := c.snapshot(st)
 	if !sameChassisPlaces(snap.Chassis, c.lastChassis) || !sameMetadataPorts(snap.MetadataPorts, c.lastMetadata) {
 		owners = append(append(owners, c.engine.Owners()...), pipeline.AllOwners(st)...)
 	}
 	c.lastChassis, c.lastMetadata = snap.Chassis, snap.MetadataPorts
-	changes := c.engine.UpdatePacked(snap, owners)
-	c.trace.apply(changes)
+	return snap, owners
+}
+
+// trackHosts records where the host owners among owners are attached.
+// Caller holds c.mu.
+func (c *Controller) trackHosts(snap *pipeline.Snapshot, owners []pipeline.Owner) {
 	for _, o := range owners {
 		if o.Kind == pipeline.OwnerHost {
 			c.trackHost(snap, o)
 		}
 	}
-	return changes
 }
 
 // load fills the engine with every owner's flows at start-up, without
@@ -324,11 +391,7 @@ func (c *Controller) load(st *topology.State) {
 	c.lastChassis, c.lastMetadata = snap.Chassis, snap.MetadataPorts
 	owners := pipeline.AllOwners(st)
 	c.engine.Load(snap, owners)
-	for _, o := range owners {
-		if o.Kind == pipeline.OwnerHost {
-			c.trackHost(snap, o)
-		}
-	}
+	c.trackHosts(snap, owners)
 }
 
 // trackHost records where host owner o is attached, or that it is not (or

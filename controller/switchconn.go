@@ -208,7 +208,12 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 		if err != nil {
 			return fmt.Errorf("applying %d flow-mods: %w", j.mods.Len(), err)
 		}
-		s.log.Debug("flows pushed", zap.Int("changes", j.mods.Len()), zap.Duration("took", time.Since(start)))
+		fields := []zap.Field{zap.Int("changes", j.mods.Len())}
+		if p, ok := j.mods.(*engine.PackedParts); ok {
+			// Sent part by part as the engine computed them.
+			fields = append(fields, zap.Int("parts", p.Parts()))
+		}
+		s.log.Debug("flows pushed", append(fields, zap.Duration("took", time.Since(start)))...)
 		s.release.after(j.mods.Len())
 		return nil
 	}

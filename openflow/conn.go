@@ -119,7 +119,8 @@ func (q *partQueue) take(buf [][]byte) ([][]byte, bool) {
 // errSink collects the errors for a range of xids (the flow mods of a
 // batch), so a batch of 100k mods needs no per-mod bookkeeping.
 type errSink struct {
-	lo, n uint32
+	lo, n  uint32
+	first0 int // the index in its batch of the mod sent with xid lo
 
 	mu    sync.Mutex
 	total int
@@ -138,7 +139,7 @@ func (s *errSink) add(xid uint32, e *OFError) {
 	defer s.mu.Unlock()
 	s.total++
 	if len(s.first) < maxKeptErrors {
-		s.first = append(s.first, xidError{index: int(xid - s.lo), err: e})
+		s.first = append(s.first, xidError{index: s.first0 + int(xid-s.lo), err: e})
 	}
 }
 
@@ -263,8 +264,10 @@ func (c *conn) unregister(xid uint32) {
 	c.pmu.Unlock()
 }
 
-func (c *conn) addSink(lo, n uint32) *errSink {
-	s := &errSink{lo: lo, n: n}
+// addSink collects the errors of the n messages sent with xids from lo,
+// the mods of a batch from its first0-th.
+func (c *conn) addSink(lo, n uint32, first0 int) *errSink {
+	s := &errSink{lo: lo, n: n, first0: first0}
 	c.pmu.Lock()
 	c.sinks = append(c.sinks, s)
 	c.pmu.Unlock()

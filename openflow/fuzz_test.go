@@ -85,7 +85,7 @@ func FuzzReadMessage(f *testing.F) {
 		c.packetIns = newPacketInQueue(4) // small: also exercises dropping
 		w1 := c.register(1, true)
 		c.register(2, false)
-		sink := c.addSink(3, 100)
+		sink := c.addSink(3, 100, 0)
 		r := bytes.NewReader(data)
 		for {
 			m, err := readMessage(r)

@@ -270,6 +270,84 @@ func TestOVS(t *testing.T) {
 		}
 	})
 
+	t.Run("a batch in parts is one bundle, sent as it comes", func(t *testing.T) {
+		f := func(prio uint16, port uint32) Flow {
+			return Flow{Table: 70, Priority: prio, Cookie: 0x70, Match: NewMatch().InPort(7), Actions: []Action{Output(port)}}
+		}
+		before := installedByKey(t, ctx, sw)
+		// Part 0 installs f1 (output:1) and f2; part 1 deletes f1 and
+		// installs it again with output:2, and installs f3. Part 1 is
+		// given only once ApplySeq asked for it, i.e. sent part 0
+		// without waiting for the rest; meanwhile nothing of part 0 is
+		// on the switch (the bundle is not committed).
+		f1, f2, f3 := f(1, 1), f(2, 1), f(3, 1)
+		f1b := f(1, 2)
+		parts := newChanParts()
+		done := make(chan error, 1)
+		go func() { done <- sw.ApplySeq(ctx, parts) }()
+		parts.give(ModList(addMods([]Flow{f1, f2})))
+		parts.waitAsked(t, 1)
+		if err := sw.Barrier(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := installedByKey(t, ctx, sw); len(got) != len(before) {
+			t.Fatalf("part 0 is on the switch before the bundle is committed: %d flows, had %d", len(got), len(before))
+		}
+		parts.give(ModList{{Command: FlowDeleteStrict, Flow: f1}, {Command: FlowAdd, Flow: f1b}, {Command: FlowAdd, Flow: f3}})
+		parts.close()
+		if err := <-done; err != nil {
+			t.Fatalf("ApplySeq of parts: %v", err)
+		}
+		got := installedByKey(t, ctx, sw)
+		for _, want := range []Flow{f1b, f2, f3} {
+			if fs, ok := got[want.Key()]; !ok || !want.SameContent(&fs.Flow) {
+				t.Errorf("after the parts: want %s, have %v", &want, fs.Flow.String())
+			}
+		}
+		if len(got) != len(before)+3 {
+			t.Errorf("after the parts: %d flows, want %d", len(got), len(before)+3)
+		}
+
+		// A part OVS refuses: the error names the flow-mod by its index in
+		// the whole batch, and nothing of any part applies. A part that
+		// cannot be encoded is refused before it is sent, the same way.
+		backwards := Flow{Table: 70, Priority: 9, Cookie: 0x70, Match: NewMatch().InPort(7), Actions: []Action{GotoTable(10)}}
+		for _, tc := range []struct {
+			bad   FlowMod
+			ovs   bool
+			index int
+		}{
+			{FlowMod{Command: FlowAdd, Flow: backwards}, true, 3},
+			{FlowMod{Command: 99, Flow: f(8, 1)}, false, 3},
+		} {
+			parts := newChanParts()
+			parts.give(ModList(addMods([]Flow{f(4, 1), f(5, 1)})))
+			parts.give(ModList{{Command: FlowDeleteStrict, Flow: f2}, tc.bad})
+			parts.close()
+			err := sw.ApplySeq(ctx, parts)
+			var fe *FlowModError
+			switch {
+			case err == nil:
+				t.Fatalf("ApplySeq accepted a part with %s", tc.bad.String())
+			case tc.ovs && (!errors.As(err, &fe) || fe.Index != tc.index || !strings.Contains(err.Error(), backwards.String())):
+				t.Errorf("error %v does not name flow-mod #%d, %s", err, tc.index, &backwards)
+			case !tc.ovs && !strings.Contains(err.Error(), fmt.Sprintf("flow-mod #%d", tc.index)):
+				t.Errorf("error %v does not name flow-mod #%d", err, tc.index)
+			}
+			t.Logf("refused: %v", err)
+			after := installedByKey(t, ctx, sw)
+			if d := len(after) - len(got); d != 0 || after[f2.Key()].Flow.Cookie != 0x70 {
+				t.Errorf("a refused part changed the table: %+d flows, f2 there: %v", d, after[f2.Key()].Flow.Cookie == 0x70)
+			}
+		}
+		if sw.noBundles.Load() {
+			t.Errorf("a refused part made the switch fall back from bundles")
+		}
+		if err := sw.Apply(ctx, []FlowMod{{Command: FlowDeleteByCookie, Flow: Flow{Cookie: 0x70}, CookieMask: ^uint64(0)}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	bigBatch := func(t *testing.T, n int, table uint8, cookie uint64) {
 		flows := make([]Flow, n)
 		for i := range flows {

@@ -186,7 +186,9 @@ func (s *Switch) Apply(ctx context.Context, mods []FlowMod) error {
 // order followed by a barrier, and the ones the switch accepted stay
 // applied. Mods the switch rejects make it return an error that names
 // them (errors.As finds a *FlowModError for each of the first few).
-// Every mod is read and checked before any is sent.
+// Every mod is read and checked before any is sent; for ModParts, every
+// mod of a part before that part is sent (a bad part discards the
+// bundle, so nothing of it applies either).
 //
 // OVS puts no limit on the number of messages in a bundle that matters
 // here: 100k flow mods commit as one bundle (see the OVS tests), so
@@ -195,16 +197,13 @@ func (s *Switch) Apply(ctx context.Context, mods []FlowMod) error {
 // If ctx ends while mods are being written the connection is closed, as
 // half a message may be on the wire.
 func (s *Switch) ApplySeq(ctx context.Context, mods FlowMods) error {
-	if mods.Len() == 0 {
-		return nil
-	}
-	var m FlowMod
-	for i := range mods.Len() {
-		if err := mods.At(i, &m); err != nil {
-			return fmt.Errorf("%s: flow-mod #%d: %w", s, i, err)
+	_, parted := mods.(ModParts)
+	if !parted {
+		if mods.Len() == 0 {
+			return nil
 		}
-		if err := m.validate(); err != nil {
-			return fmt.Errorf("%s: flow-mod #%d: %w", s, i, err)
+		if err := check(mods, 0); err != nil {
+			return fmt.Errorf("%s: %w", s, err)
 		}
 	}
 	if !s.noBundles.Load() {
@@ -215,7 +214,43 @@ func (s *Switch) ApplySeq(ctx context.Context, mods FlowMods) error {
 		s.c.log.Warn("switch refused a bundle; using plain flow mods and barriers from now on", zap.Error(err))
 		s.noBundles.Store(true)
 	}
+	if parted {
+		// Len waits for the last part.
+		if err := check(mods, 0); err != nil {
+			return fmt.Errorf("%s: %w", s, err)
+		}
+	}
 	return s.applyPlain(ctx, mods)
+}
+
+// check reads and validates every mod of mods, numbered from first in
+// its errors.
+func check(mods FlowMods, first int) error {
+	var m FlowMod
+	for i := range mods.Len() {
+		if err := mods.At(i, &m); err != nil {
+			return fmt.Errorf("flow-mod #%d: %w", first+i, err)
+		}
+		if err := m.validate(); err != nil {
+			return fmt.Errorf("flow-mod #%d: %w", first+i, err)
+		}
+	}
+	return nil
+}
+
+// ModParts is a FlowMods that arrives in parts, for a sender that goes on
+// computing a batch while the switch takes its first parts (issue 17: a
+// bulk load's bundle waited for all of it to be computed while OVS
+// idled). Read as a FlowMods it is its parts one after the other, and Len
+// waits for the last. A Switch's ApplySeq sends each part as soon as Part
+// returns it, into the same bundle, and commits once Part says there are
+// no more: the switch applies the parts in order, all or nothing, as one
+// batch.
+type ModParts interface {
+	FlowMods
+	// Part waits for the i-th part (from 0); ok is false once every part
+	// was given.
+	Part(ctx context.Context, i int) (part FlowMods, ok bool, err error)
 }
 
 // appendMods appends the mods, each encoded by enc, to the message
@@ -244,7 +279,7 @@ func (s *Switch) applyPlain(ctx context.Context, mods FlowMods) error {
 	n := uint32(mods.Len())
 	base := s.c.nextXIDs(n + 1)
 	barrierXID := base + n
-	sink := s.c.addSink(base, n)
+	sink := s.c.addSink(base, n, 0)
 	defer s.c.removeSink(sink)
 	w := s.c.register(barrierXID, false)
 	var rerr error
@@ -267,7 +302,7 @@ func (s *Switch) applyPlain(ctx context.Context, mods FlowMods) error {
 	if r.err != nil {
 		return fmt.Errorf("%s: apply %d flow mods: barrier: %w", s, n, r.err)
 	}
-	if err := s.sinkErrors(sink, mods); err != nil {
+	if err := s.sinkErrors([]*errSink{sink}, mods); err != nil {
 		return fmt.Errorf("%s: %w", s, err)
 	}
 	if rerr != nil {
@@ -277,37 +312,102 @@ func (s *Switch) applyPlain(ctx context.Context, mods FlowMods) error {
 }
 
 // applyBundle applies the mods in one atomic ordered bundle. It writes the
-// open request, every add and a barrier in one go; after the barrier reply
-// all add errors are in, and the bundle is committed only if there were
-// none (OVS leaves a bundle open and committable after a rejected add, so
+// open request, every add and a barrier (in one go, unless mods come in
+// parts: then each part as it comes); after the barrier reply all add
+// errors are in, and the bundle is committed only if there were none (OVS
+// leaves a bundle open and committable after a rejected add, so
 // committing blindly would not be all-or-nothing). fallback reports that
 // the switch does not do bundles and the caller should use plain mods.
 func (s *Switch) applyBundle(ctx context.Context, mods FlowMods) (fallback bool, err error) {
 	c := s.c
-	n := uint32(mods.Len())
 	id := s.bundleID.Add(1)
-	base := c.nextXIDs(n + 2)
-	openXID, barrierXID := base, base+n+1
-	sink := c.addSink(base+1, n)
-	defer c.removeSink(sink)
-
+	parts, parted := mods.(ModParts)
+	openXID := c.nextXIDs(1)
 	wOpen := c.register(openXID, false)
-	wBarrier := c.register(barrierXID, false)
+	var barrierXID uint32
+	var wBarrier *waiter
+	// One error sink per part, each numbering its mods from the part's
+	// first in the whole batch (mods.At reads them).
+	var sinks []*errSink
+	defer func() {
+		for _, sink := range sinks {
+			c.removeSink(sink)
+		}
+	}()
+	n, opened := 0, false
 	var rerr error
-	err = c.send(ctx, func(mw *msgWriter) {
-		mw.buf = appendBundleControl(mw.buf[:0], openXID, id, bundleOpenRequest)
-		mw.put(mw.buf)
-		rerr = appendMods(mw, mods, func(b []byte, i int, m *FlowMod) []byte {
-			return appendBundleAdd(b, base+1+uint32(i), id, m)
+	for i := 0; ; i++ {
+		part := mods
+		if parted {
+			p, ok, perr := parts.Part(ctx, i)
+			if perr == nil && ok {
+				perr = check(p, n)
+			}
+			if perr != nil {
+				c.unregister(openXID)
+				if opened {
+					s.discardBundle(ctx, id)
+				}
+				return false, fmt.Errorf("%s: bundle %d: part %d: %w", s, id, i, perr)
+			}
+			if !ok {
+				break
+			}
+			part = p
+		} else if i > 0 {
+			break
+		}
+		k := uint32(part.Len())
+		base := c.nextXIDs(k)
+		sinks = append(sinks, c.addSink(base, k, n))
+		last := !parted
+		if last {
+			barrierXID = c.nextXIDs(1)
+			wBarrier = c.register(barrierXID, false)
+		}
+		err = c.send(ctx, func(mw *msgWriter) {
+			if !opened {
+				mw.buf = appendBundleControl(mw.buf[:0], openXID, id, bundleOpenRequest)
+				mw.put(mw.buf)
+			}
+			if perr := appendMods(mw, part, func(b []byte, i int, m *FlowMod) []byte {
+				return appendBundleAdd(b, base+uint32(i), id, m)
+			}); perr != nil && rerr == nil {
+				rerr = perr
+			}
+			if last {
+				mw.buf = appendHeader(mw.buf[:0], typeBarrierRequest, barrierXID)
+				setLength(mw.buf, 0)
+				mw.put(mw.buf)
+			}
 		})
-		mw.buf = appendHeader(mw.buf[:0], typeBarrierRequest, barrierXID)
-		setLength(mw.buf, 0)
-		mw.put(mw.buf)
-	})
-	if err != nil {
-		c.unregister(openXID)
-		c.unregister(barrierXID)
-		return false, fmt.Errorf("%s: apply %d flow mods in bundle %d: %w", s, n, id, err)
+		if err != nil {
+			c.unregister(openXID)
+			if last {
+				c.unregister(barrierXID)
+			}
+			return false, fmt.Errorf("%s: apply %d flow mods in bundle %d: %w", s, n+int(k), id, err)
+		}
+		opened = true
+		n += int(k)
+	}
+	if parted {
+		barrierXID = c.nextXIDs(1)
+		wBarrier = c.register(barrierXID, false)
+		err = c.send(ctx, func(mw *msgWriter) {
+			if !opened {
+				mw.buf = appendBundleControl(mw.buf[:0], openXID, id, bundleOpenRequest)
+				mw.put(mw.buf)
+			}
+			mw.buf = appendHeader(mw.buf[:0], typeBarrierRequest, barrierXID)
+			setLength(mw.buf, 0)
+			mw.put(mw.buf)
+		})
+		if err != nil {
+			c.unregister(openXID)
+			c.unregister(barrierXID)
+			return false, fmt.Errorf("%s: apply %d flow mods in bundle %d: %w", s, n, id, err)
+		}
 	}
 	rOpen, err := c.wait(ctx, openXID, wOpen)
 	if err != nil {
@@ -332,7 +432,7 @@ func (s *Switch) applyBundle(ctx context.Context, mods FlowMods) (fallback bool,
 		s.discardBundle(ctx, id)
 		return false, fmt.Errorf("%s: bundle %d: barrier: %w", s, id, rBarrier.err)
 	}
-	if err := s.sinkErrors(sink, mods); err != nil {
+	if err := s.sinkErrors(sinks, mods); err != nil {
 		s.discardBundle(ctx, id)
 		return false, fmt.Errorf("%s: bundle %d discarded: %w", s, id, err)
 	}
@@ -347,7 +447,7 @@ func (s *Switch) applyBundle(ctx context.Context, mods FlowMods) (fallback bool,
 	if err != nil {
 		return false, fmt.Errorf("%s: bundle %d: commit: %w", s, id, err)
 	}
-	if err := s.sinkErrors(sink, mods); err != nil {
+	if err := s.sinkErrors(sinks, mods); err != nil {
 		return false, fmt.Errorf("%s: bundle %d not committed: %w", s, id, err)
 	}
 	if rCommit.err != nil {
@@ -371,19 +471,27 @@ func (s *Switch) discardBundle(ctx context.Context, id uint32) {
 	}
 }
 
-// sinkErrors turns the collected errors into one error naming the flows.
-func (s *Switch) sinkErrors(sink *errSink, mods FlowMods) error {
-	total, first := sink.result()
+// sinkErrors turns the errors the sinks collected into one error naming
+// the flows (mods is the whole batch).
+func (s *Switch) sinkErrors(sinks []*errSink, mods FlowMods) error {
+	total := 0
+	var errs []*FlowModError
+	for _, sink := range sinks {
+		n, first := sink.result()
+		total += n
+		for _, e := range first {
+			if len(errs) == maxKeptErrors {
+				break
+			}
+			fe := &FlowModError{Index: e.index, Err: e.err}
+			if e.index >= 0 && e.index < mods.Len() {
+				_ = mods.At(e.index, &fe.Mod) // read into its own Mod: kept
+			}
+			errs = append(errs, fe)
+		}
+	}
 	if total == 0 {
 		return nil
-	}
-	errs := make([]*FlowModError, 0, len(first))
-	for _, e := range first {
-		fe := &FlowModError{Index: e.index, Err: e.err}
-		if e.index >= 0 && e.index < mods.Len() {
-			_ = mods.At(e.index, &fe.Mod) // read into its own Mod: kept
-		}
-		errs = append(errs, fe)
 	}
 	return joinFlowModErrors(errs, total)
 }

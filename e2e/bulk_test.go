@@ -1,0 +1,87 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/vpcflow/vpcflow/topology"
+)
+
+var pushedInPartsRE = regexp.MustCompile(`flows pushed.*"changes": (\d+), "parts": (\d+)`)
+
+// TestBulkBatchSentInPartsArrivesWhole: one REST request of 300 new hosts
+// on br-test is sent to OVS in parts as the engine computes them, in one
+// bundle. When the request returns, the last host of the batch (a real
+// VM, computed in the last part) already reaches the seed's VMs, and
+// br-test holds exactly the desired table (ovs-ofctl diff-flows).
+func TestBulkBatchSentInPartsArrivesWhole(t *testing.T) {
+	s := newSeed(t)
+	p := s.probeSeed(5206)
+	spec := vmSpec{name: "bulkvm", port: "vnet9", ip: "10.30.1.43", mac: "52:58:00:98:c0:a3", gw: "10.30.0.1", bits: 16}
+	vm3 := s.addVM(spec)
+	port3 := s.plugVM(vm3, spec, "br-test")
+	s.rest("POST", "/v1/vpcs/vpc-seed/vswitches", map[string]any{"name": "vsw-bulk", "cidr": "10.30.0.0/16", "gateway": "10.30.0.1"}, 201)
+
+	const n = 300
+	body := make([]map[string]any, 0, n)
+	for i := range n - 1 {
+		body = append(body, map[string]any{
+			"name": fmt.Sprintf("bulk-%03d", i), "vswitch": "vsw-bulk",
+			"ip":   fmt.Sprintf("10.30.2.%d", i%250+2),
+			"mac":  fmt.Sprintf("02:00:00:00:%02x:%02x", i>>8, i&0xff),
+			"dpid": topology.DPID(s.dpid).String(), "ofport": 2000 + i,
+		})
+		if i >= 250 {
+			body[i]["ip"] = fmt.Sprintf("10.30.3.%d", i-250+2)
+		}
+	}
+	body = append(body, map[string]any{"name": "bulkvm", "vswitch": "vsw-bulk", "ip": spec.ip, "mac": spec.mac,
+		"bridge": "br-test", "interface": spec.port})
+	before := len(pushedInPartsRE.FindAllString(s.controllerLog(), -1))
+	s.rest("POST", "/v1/vpcs/vpc-seed/hosts", body, 201)
+	// Confirmed by the switch when the request returned: no waiting.
+	ping(t, vm3.node, seedVM1.ip, 2)
+	ping(t, vm3.node, "172.18.3.4", 2) // test2's container, through test2
+	tcpRoundTrip(t, s.vm1.container, vm3.node, "172.18.1.3", 5207)
+
+	pushes := pushedInPartsRE.FindAllStringSubmatch(s.controllerLog(), -1)
+	if len(pushes) <= before {
+		t.Fatalf("no push in parts in the controller log (the batch was sent whole?)")
+	}
+	last := pushes[len(pushes)-1]
+	changes, _ := strconv.Atoi(last[1])
+	parts, _ := strconv.Atoi(last[2])
+	if parts < 3 || changes < n {
+		t.Errorf("the batch went in %d parts, %d changes; want ≥ 3 parts (64, 128, ... hosts) and ≥ %d changes (one a host at least)", parts, changes, n)
+	}
+	t.Logf("300 hosts: %d flow changes sent in %d parts of one bundle", changes, parts)
+
+	flows := s.referenceTable(attachments{dpid: s.dpid, bridge: "br-test",
+		ports: map[string]uint32{"test1": uint32(s.port1), "test2": uint32(s.port2), "bulkvm": uint32(port3)}})
+	var b strings.Builder
+	for i := range flows {
+		b.WriteString(flows[i].String())
+		b.WriteByte('\n')
+	}
+	file := filepath.Join(s.lab.Dir(), "desired-bulk.flows")
+	must(t, os.WriteFile(file, []byte(b.String()), 0o644))
+	out, err := exec.Command("ovs-ofctl", "-O", "OpenFlow13", "diff-flows", file,
+		"unix:"+filepath.Join(s.ovs.Rundir, "br-test.mgmt")).CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("br-test differs from the desired table (%v):\n%s", err, out)
+	}
+	if len(flows) < n {
+		t.Fatalf("the desired table has %d flows for %d hosts", len(flows), n)
+	}
+	r := p.Stop()
+	r.expectNoLoss(t, "while 300 hosts were added beside them")
+	if r.TCPErr != nil {
+		t.Errorf("the seed's TCP stream broke: %v", r.TCPErr)
+	}
+}
