@@ -9,6 +9,7 @@ package controller
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net/netip"
 	"sync"
 	"time"
@@ -320,9 +321,16 @@ func (c *Controller) recomputeAndQueue(st *topology.State, owners []pipeline.Own
 	var first map[uint64]*engine.PackedChanges // held until a second part shows there are parts
 	streams := map[uint64]*engine.PackedParts{}
 	waits := map[uint64]<-chan error{}
+	computed := false
 	defer func() {
 		for _, p := range streams {
-			p.Close()
+			if computed {
+				p.Close()
+			} else {
+				// The computation panicked: the switch discards what it
+				// was sent and is reconciled (switchconn.go).
+				p.Abort(errors.New("computing the rest of the batch failed"))
+			}
 		}
 	}()
 	queue := func(part map[uint64]*engine.PackedChanges) {
@@ -353,6 +361,7 @@ func (c *Controller) recomputeAndQueue(st *topology.State, owners []pipeline.Own
 		}
 		queue(part)
 	})
+	computed = true
 	c.trackHosts(snap, owners)
 	if parts == 1 {
 		return c.queueChanges(first)

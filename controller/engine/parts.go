@@ -73,6 +73,7 @@ type PackedParts struct {
 	parts  []*PackedChanges
 	ends   []int // ends[i]: the changes in parts 0..i
 	closed bool
+	failed error         // set by Abort: Part returns it
 	more   chan struct{} // closed (and replaced) by the next Add or Close
 
 	cur int // the part the last At read from
@@ -101,6 +102,18 @@ func (p *PackedParts) Close() {
 	}
 }
 
+// Abort ends the parts with err, which Part returns instead of saying
+// there are no more: a switch discards the bundle rather than commit what
+// came before (the computation of the rest failed).
+func (p *PackedParts) Abort(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		p.closed, p.failed = true, err
+		close(p.more)
+	}
+}
+
 func (p *PackedParts) end() int {
 	if len(p.ends) == 0 {
 		return 0
@@ -108,7 +121,8 @@ func (p *PackedParts) end() int {
 	return p.ends[len(p.ends)-1]
 }
 
-// Part waits for the i-th part, or for Close (ok false), or for ctx.
+// Part waits for the i-th part, or for Close (ok false), Abort (its
+// error) or ctx.
 func (p *PackedParts) Part(ctx context.Context, i int) (openflow.FlowMods, bool, error) {
 	for {
 		p.mu.Lock()
@@ -117,10 +131,10 @@ func (p *PackedParts) Part(ctx context.Context, i int) (openflow.FlowMods, bool,
 			p.mu.Unlock()
 			return c, true, nil
 		}
-		closed, more := p.closed, p.more
+		closed, failed, more := p.closed, p.failed, p.more
 		p.mu.Unlock()
 		if closed {
-			return nil, false, nil
+			return nil, false, failed
 		}
 		select {
 		case <-more:

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -188,5 +189,16 @@ func TestPackedPartsReadAsTheirSum(t *testing.T) {
 	adds, dels := p.Counts()
 	if adds != want || dels != 0 {
 		t.Fatalf("Counts %d, %d, want %d, 0", adds, dels, want)
+	}
+
+	// Aborted: the parts so far, then the error, not the end.
+	a := NewPackedParts()
+	a.Add(parts[0])
+	a.Abort(errors.New("boom"))
+	if c, ok, err := a.Part(context.Background(), 0); !ok || err != nil || c != parts[0] {
+		t.Fatalf("Part(0) of an aborted PackedParts: %v, %v", ok, err)
+	}
+	if _, ok, err := a.Part(context.Background(), 1); ok || err == nil {
+		t.Fatalf("Part(1) after Abort: ok %v, err %v; want the abort's error", ok, err)
 	}
 }
