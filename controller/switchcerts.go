@@ -44,6 +44,13 @@ func (c *Controller) BindCertificate(ctx context.Context, dpid uint64, fp [sha25
 	return fp, nil
 }
 
+// BoundCertificate is the certificate dpid is bound to, if any
+// (openflow.CertificateBinder): a read of the store.
+func (c *Controller) BoundCertificate(_ context.Context, dpid uint64) ([sha256.Size]byte, bool, error) {
+	fp, ok := c.boundCertificate(topology.DPID(dpid))
+	return fp, ok, nil
+}
+
 // boundCertificate is the certificate a dpid is bound to, if any.
 func (c *Controller) boundCertificate(d topology.DPID) (fp [sha256.Size]byte, ok bool) {
 	c.store.Read(func(st *topology.State) {

@@ -13,6 +13,9 @@ import (
 // without it gets the server's own, in memory, for as long as the server
 // runs.
 type CertificateBinder interface {
+	// BoundCertificate is the certificate dpid is bound to, if it is. An
+	// error refuses the connection.
+	BoundCertificate(ctx context.Context, dpid uint64) (fp [sha256.Size]byte, ok bool, err error)
 	// BindCertificate binds dpid to the certificate fp unless dpid is
 	// bound already, and returns the certificate dpid is bound to
 	// afterwards: fp, or the one bound before. remote is where the
@@ -25,6 +28,13 @@ type CertificateBinder interface {
 type memoryBinder struct {
 	mu    sync.Mutex
 	bound map[uint64][sha256.Size]byte
+}
+
+func (b *memoryBinder) BoundCertificate(_ context.Context, dpid uint64) ([sha256.Size]byte, bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	fp, ok := b.bound[dpid]
+	return fp, ok, nil
 }
 
 func (b *memoryBinder) BindCertificate(_ context.Context, dpid uint64, fp [sha256.Size]byte, _ string) ([sha256.Size]byte, error) {

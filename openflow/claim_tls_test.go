@@ -139,8 +139,15 @@ type bindingRecorder struct {
 	*recorder
 	mu    sync.Mutex
 	bound map[uint64][sha256.Size]byte
-	fail  error
-	calls int
+	fail  error // of BindCertificate
+	calls int   // of BindCertificate
+}
+
+func (b *bindingRecorder) BoundCertificate(_ context.Context, dpid uint64) ([sha256.Size]byte, bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	fp, ok := b.bound[dpid]
+	return fp, ok, nil
 }
 
 func (b *bindingRecorder) BindCertificate(_ context.Context, dpid uint64, fp [sha256.Size]byte, remote string) ([sha256.Size]byte, error) {
@@ -161,7 +168,8 @@ func (b *bindingRecorder) BindCertificate(_ context.Context, dpid uint64, fp [sh
 // (CertificateBinder) is asked, not the server's memory: a dpid it has
 // bound to another certificate — as a restarted controller finds in its
 // store — is refused on the very first connection of this server, one it
-// cannot bind is refused, and the certificate it holds is let in.
+// cannot bind is refused (and free for the next that can), and the
+// certificate it holds is let in without binding again.
 func TestTLSBindingsKeptByTheHandler(t *testing.T) {
 	ca := newTestCA(t)
 	realCert, otherCert := ca.issue(t, "br-vpc switch"), ca.issue(t, "someone else")
@@ -180,17 +188,54 @@ func TestTLSBindingsKeptByTheHandler(t *testing.T) {
 		t.Fatalf("a dpid the handler could not bind: %v", err)
 	}
 	h.mu.Lock()
+	if _, ok := h.bound[0x98]; ok || h.calls != 1 {
+		t.Errorf("bindings %v after %d calls, want 0x98 unbound after 1", h.bound, h.calls)
+	}
 	h.fail = nil
 	h.mu.Unlock()
 	dialFakeTLS(t, addr, ca, realCert, 0x99)
 	h.waitConnected(t, 0x99, 5*time.Second)
+	// The refused claim did not keep 0x98: the next certificate gets it.
+	dialFakeTLS(t, addr, ca, otherCert, 0x98)
+	h.waitConnected(t, 0x98, 5*time.Second)
 	if got := srv.DPIDConflicts(); got != 2 {
 		t.Errorf("DPIDConflicts() = %d, want 2", got)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.bound[0x98]; ok || h.calls != 3 {
-		t.Errorf("bindings %v after %d calls, want 0x98 unbound after 3", h.bound, h.calls)
+	if h.bound[0x98] != sha256.Sum256(otherCert.Certificate[0]) || h.calls != 2 {
+		t.Errorf("bindings %v after %d calls, want 0x98 bound to the second certificate after 2", h.bound, h.calls)
+	}
+}
+
+// TestTLSClaimThatLosesBindsNothing: a TLS connection claiming the dpid
+// of a switch connected over plain TCP (a server with both listeners)
+// that still answers is refused, and its certificate is not bound: the
+// switch, once it moves to TLS with its own certificate, is let in.
+func TestTLSClaimThatLosesBindsNothing(t *testing.T) {
+	ca := newTestCA(t)
+	impostor, own := ca.issue(t, "someone else"), ca.issue(t, "br-vpc switch")
+	rec := newRecorder()
+	srvCert := ca.issue(t, "vpcflow")
+	srv := NewServer(testLogger(t), rec, ServerOptions{ClaimProbeTimeout: 200 * time.Millisecond})
+	tlsAddr := serveUntilEnd(t, srv, tls.NewListener(mustListen(t), &tls.Config{Certificates: []tls.Certificate{srvCert},
+		ClientCAs: ca.pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}))
+	tcpAddr := serveUntilEnd(t, srv, mustListen(t))
+
+	plain := dialFake(t, tcpAddr, 0x77)
+	plainSw := rec.waitConnected(t, 0x77, 5*time.Second)
+	if err := dialFakeTLS(t, tlsAddr, ca, impostor, 0x77).waitClosed(5 * time.Second); err != nil {
+		t.Fatalf("a TLS claim on a connected plain-TCP switch that answers: %v", err)
+	}
+	if got := srv.DPIDConflicts(); got != 1 {
+		t.Errorf("DPIDConflicts() = %d, want 1", got)
+	}
+	plain.nc.Close()
+	rec.waitDisconnected(t, plainSw, 5*time.Second)
+	dialFakeTLS(t, tlsAddr, ca, own, 0x77)
+	rec.waitConnected(t, 0x77, 5*time.Second)
+	if got := srv.DPIDConflicts(); got != 1 {
+		t.Errorf("the switch's own certificate was refused: DPIDConflicts() = %d, want 1", got)
 	}
 }
 

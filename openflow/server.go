@@ -374,10 +374,10 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, src string) {
 // ClaimProbeTimeout; the claimant is then refused, logged and counted
 // (DPIDConflicts), and gets nothing. Only an established connection that
 // does not answer is replaced. Over TLS a dpid is bound to the certificate
-// that first presented it (CertificateBinder: in the handler's keeping,
-// else in memory for as long as the server runs), before the claim is
-// weighed: another certificate claiming it is refused even when the dpid
-// is not connected.
+// that first presented it and won its claim (CertificateBinder: in the
+// handler's keeping, else in memory for as long as the server runs);
+// another certificate claiming it is refused before its claim is weighed,
+// even when the dpid is not connected.
 // Over plain TCP nothing proves who a switch is: the network is trusted.
 
 // DPIDConflicts is the number of connections refused because they claimed
@@ -398,18 +398,49 @@ func (s *Server) claim(ctx context.Context, sw *Switch) (*Switch, bool) {
 		}
 		return nil, false
 	}
+	bound := false
 	if sw.cert != nil {
-		bound, err := s.certs.BindCertificate(ctx, dpid, *sw.cert, sw.remote)
+		fp, ok, err := s.certs.BoundCertificate(ctx, dpid)
 		switch {
 		case err != nil:
-			return refuse("its TLS certificate could not be bound to it", zap.Error(err),
+			return refuse("its TLS certificate's binding could not be read", zap.Error(err),
 				zap.String("presented_certificate_sha256", sw.CertificateSHA256()))
-		case bound != *sw.cert:
+		case ok && fp != *sw.cert:
 			return refuse("the datapath id is bound to another TLS certificate",
-				zap.String("bound_certificate_sha256", hex.EncodeToString(bound[:])),
+				zap.String("bound_certificate_sha256", hex.EncodeToString(fp[:])),
 				zap.String("presented_certificate_sha256", sw.CertificateSHA256()))
 		}
+		bound = ok
 	}
+	old, ok := s.weigh(ctx, sw, refuse)
+	if !ok || sw.cert == nil || bound {
+		return old, ok
+	}
+	// First use, once the claim is won: a claim that loses (to a
+	// connected switch that answers, over TLS or plain TCP) binds nothing.
+	fp, err := s.certs.BindCertificate(ctx, dpid, *sw.cert, sw.remote)
+	if err == nil && fp == *sw.cert {
+		return old, true
+	}
+	s.mu.Lock()
+	if s.switches[dpid] == sw {
+		delete(s.switches, dpid)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return refuse("its TLS certificate could not be bound to it", zap.Error(err),
+			zap.String("presented_certificate_sha256", sw.CertificateSHA256()))
+	}
+	return refuse("the datapath id was bound to another TLS certificate meanwhile",
+		zap.String("bound_certificate_sha256", hex.EncodeToString(fp[:])),
+		zap.String("presented_certificate_sha256", sw.CertificateSHA256()))
+}
+
+// weigh registers sw as the connection of its dpid unless a connected
+// switch with that dpid still answers (then it refuses, false). It
+// returns the connection sw replaces, which it has closed.
+func (s *Server) weigh(ctx context.Context, sw *Switch, refuse func(why string, fields ...zap.Field) (*Switch, bool)) (*Switch, bool) {
+	dpid := sw.dpid
 	s.mu.Lock()
 	old := s.switches[dpid]
 	if old == nil {
