@@ -40,7 +40,8 @@ func (b storeBackend) Switches() []controller.SwitchInfo {
 	return []controller.SwitchInfo{
 		{DPID: 0xbeef, Bridge: "br-other", Remote: "10.0.0.2:51000", ConnectedSince: time.Date(2024, 5, 1, 12, 30, 0, 0, time.UTC)},
 		// Connected over OpenFlow, but no OVSDB reports its dpid.
-		{DPID: 0x99, Remote: "10.0.0.3:51001", ConnectedSince: time.Date(2024, 5, 1, 12, 40, 0, 0, time.UTC)},
+		{DPID: 0x99, Remote: "10.0.0.3:51001", ConnectedSince: time.Date(2024, 5, 1, 12, 40, 0, 0, time.UTC),
+			CertificateSHA256: "0783d6d1f4c5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5"},
 		{DPID: 1, Bridge: "br-test", Remote: "127.0.0.1:40000", ConnectedSince: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC),
 			Ports: []controller.PortInfo{{Name: "vnet3", OFPort: 3}, {Name: "vnet1", OFPort: 1, MAC: "52:58:00:98:c0:81"}}},
 	}
@@ -400,10 +401,10 @@ func TestHelp(t *testing.T) {
 func TestSwitchesAndFlowsCLI(t *testing.T) {
 	url := newFixedAPI(t)
 	expectOutput(t, mustCLI(t, url, "switches"),
-		"DPID              BRIDGE    OVSDB         REMOTE           SINCE                 PORTS\n"+
-			"0000000000000001  br-test   resolved      127.0.0.1:40000  2024-05-01T12:00:00Z  vnet1:1,vnet3:3\n"+
-			"0000000000000099  -         not resolved  10.0.0.3:51001   2024-05-01T12:40:00Z  -\n"+
-			"000000000000beef  br-other  resolved      10.0.0.2:51000   2024-05-01T12:30:00Z  -\n")
+		"DPID              BRIDGE    OVSDB         REMOTE           SINCE                 CERT              PORTS\n"+
+			"0000000000000001  br-test   resolved      127.0.0.1:40000  2024-05-01T12:00:00Z  -                 vnet1:1,vnet3:3\n"+
+			"0000000000000099  -         not resolved  10.0.0.3:51001   2024-05-01T12:40:00Z  0783d6d1f4c5a6b7  -\n"+
+			"000000000000beef  br-other  resolved      10.0.0.2:51000   2024-05-01T12:30:00Z  -                 -\n")
 	var sws []api.SwitchView
 	if err := json.Unmarshal([]byte(mustCLI(t, url, "switches", "-o", "json")), &sws); err != nil || len(sws) != 3 || sws[1].OVSDBResolved || !sws[0].OVSDBResolved {
 		t.Fatalf("switches -o json: %v %v", sws, err)

@@ -16,7 +16,8 @@ import (
 func (c *cli) switches(args []string) int {
 	k := c.command("switches", "[--limit N [--page-token TOKEN]]",
 		"List the switches connected to the controller (and reconciled), by dpid, with\n"+
-			"their OVSDB ports. OVSDB says whether an OVSDB vpcflow watches reports a\n"+
+			"their OVSDB ports. CERT starts the SHA-256 of the TLS certificate a switch\n"+
+			"connected with (-o json has it whole; - over plain TCP). OVSDB says whether an OVSDB vpcflow watches reports a\n"+
 			"bridge with the switch's datapath id: a switch connected over OpenFlow but\n"+
 			"\"not resolved\" cannot have hosts attached by bridge or chassis found on it\n"+
 			"(check serve's --ovsdb, or the chassis's OVSDB; GET /readyz says more).",
@@ -30,7 +31,7 @@ func (c *cli) switches(args []string) int {
 	}, func(w io.Writer, v any) {
 		sws := v.([]api.SwitchView)
 		sort.Slice(sws, func(i, j int) bool { return sws[i].DPID < sws[j].DPID })
-		row(w, "DPID", "BRIDGE", "OVSDB", "REMOTE", "SINCE", "PORTS")
+		row(w, "DPID", "BRIDGE", "OVSDB", "REMOTE", "SINCE", "CERT", "PORTS")
 		for _, s := range sws {
 			since := ""
 			if !s.ConnectedSince.IsZero() {
@@ -40,9 +41,19 @@ func (c *cli) switches(args []string) int {
 			if !s.OVSDBResolved {
 				resolved = "not resolved"
 			}
-			row(w, s.DPID, s.Bridge, resolved, s.Remote, since, portList(s.Ports))
+			row(w, s.DPID, s.Bridge, resolved, s.Remote, since, shortCert(s.CertificateSHA256), portList(s.Ports))
 		}
 	})
+}
+
+// shortCert is the first 16 hex digits of a TLS certificate's SHA-256,
+// as `vpcflow switch-cert list` starts it ("" over plain TCP; -o json has
+// all 64).
+func shortCert(sha256 string) string {
+	if len(sha256) > 16 {
+		return sha256[:16]
+	}
+	return sha256
 }
 
 // portList prints ports as "vnet1:1,vnet3:3", in port number order.
