@@ -123,9 +123,13 @@ func (s *seed) desiredFlows() []openflow.Flow {
 
 // assertSwitchHoldsDesired checks with `ovs-ofctl diff-flows` (OVS's own
 // parser and comparison) that br-test holds exactly the desired flows.
-func (s *seed) assertSwitchHoldsDesired() {
+func (s *seed) assertSwitchHoldsDesired() { s.assertBrTestHolds(s.desiredFlows()) }
+
+// assertBrTestHolds checks with `ovs-ofctl diff-flows` that br-test holds
+// exactly flows.
+func (s *seed) assertBrTestHolds(flows []openflow.Flow) {
 	t := s.t
-	flows := s.desiredFlows()
+	t.Helper()
 	var b strings.Builder
 	for i := range flows {
 		b.WriteString(flows[i].String())

@@ -336,9 +336,54 @@ func (s *Switch) applyBundle(ctx context.Context, mods FlowMods) (fallback bool,
 	}()
 	n, opened := 0, false
 	var rerr error
-	for i := 0; ; i++ {
-		part := mods
-		if parted {
+	// send writes in one go the open request (before the first part),
+	// part's adds (nil: none) and, when last, the barrier.
+	send := func(part FlowMods, last bool) error {
+		k, base := 0, uint32(0)
+		if part != nil {
+			k = part.Len()
+			base = c.nextXIDs(uint32(k))
+			sinks = append(sinks, c.addSink(base, uint32(k), n))
+		}
+		if last {
+			barrierXID = c.nextXIDs(1)
+			wBarrier = c.register(barrierXID, false)
+		}
+		err := c.send(ctx, func(mw *msgWriter) {
+			if !opened {
+				mw.buf = appendBundleControl(mw.buf[:0], openXID, id, bundleOpenRequest)
+				mw.put(mw.buf)
+			}
+			if part != nil {
+				if perr := appendMods(mw, part, func(b []byte, i int, m *FlowMod) []byte {
+					return appendBundleAdd(b, base+uint32(i), id, m)
+				}); perr != nil && rerr == nil {
+					rerr = perr
+				}
+			}
+			if last {
+				mw.buf = appendHeader(mw.buf[:0], typeBarrierRequest, barrierXID)
+				setLength(mw.buf, 0)
+				mw.put(mw.buf)
+			}
+		})
+		if err != nil {
+			c.unregister(openXID)
+			if last {
+				c.unregister(barrierXID)
+			}
+			return fmt.Errorf("%s: apply %d flow mods in bundle %d: %w", s, n+k, id, err)
+		}
+		opened = true
+		n += k
+		return nil
+	}
+	if !parted {
+		if err := send(mods, true); err != nil {
+			return false, err
+		}
+	} else {
+		for i := 0; ; i++ {
 			p, ok, perr := parts.Part(ctx, i)
 			if perr == nil && ok {
 				perr = check(p, n)
@@ -353,60 +398,12 @@ func (s *Switch) applyBundle(ctx context.Context, mods FlowMods) (fallback bool,
 			if !ok {
 				break
 			}
-			part = p
-		} else if i > 0 {
-			break
+			if err := send(p, false); err != nil {
+				return false, err
+			}
 		}
-		k := uint32(part.Len())
-		base := c.nextXIDs(k)
-		sinks = append(sinks, c.addSink(base, k, n))
-		last := !parted
-		if last {
-			barrierXID = c.nextXIDs(1)
-			wBarrier = c.register(barrierXID, false)
-		}
-		err = c.send(ctx, func(mw *msgWriter) {
-			if !opened {
-				mw.buf = appendBundleControl(mw.buf[:0], openXID, id, bundleOpenRequest)
-				mw.put(mw.buf)
-			}
-			if perr := appendMods(mw, part, func(b []byte, i int, m *FlowMod) []byte {
-				return appendBundleAdd(b, base+uint32(i), id, m)
-			}); perr != nil && rerr == nil {
-				rerr = perr
-			}
-			if last {
-				mw.buf = appendHeader(mw.buf[:0], typeBarrierRequest, barrierXID)
-				setLength(mw.buf, 0)
-				mw.put(mw.buf)
-			}
-		})
-		if err != nil {
-			c.unregister(openXID)
-			if last {
-				c.unregister(barrierXID)
-			}
-			return false, fmt.Errorf("%s: apply %d flow mods in bundle %d: %w", s, n+int(k), id, err)
-		}
-		opened = true
-		n += int(k)
-	}
-	if parted {
-		barrierXID = c.nextXIDs(1)
-		wBarrier = c.register(barrierXID, false)
-		err = c.send(ctx, func(mw *msgWriter) {
-			if !opened {
-				mw.buf = appendBundleControl(mw.buf[:0], openXID, id, bundleOpenRequest)
-				mw.put(mw.buf)
-			}
-			mw.buf = appendHeader(mw.buf[:0], typeBarrierRequest, barrierXID)
-			setLength(mw.buf, 0)
-			mw.put(mw.buf)
-		})
-		if err != nil {
-			c.unregister(openXID)
-			c.unregister(barrierXID)
-			return false, fmt.Errorf("%s: apply %d flow mods in bundle %d: %w", s, n, id, err)
+		if err := send(nil, true); err != nil {
+			return false, err
 		}
 	}
 	rOpen, err := c.wait(ctx, openXID, wOpen)
