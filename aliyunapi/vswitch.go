@@ -146,7 +146,7 @@ func (c *call) describeVSwitches() (any, *Error) {
 func (c *call) vswitchItem(st *topology.State, v topology.VPC, w topology.VSwitch) vswitchItem {
 	// Aliyun keeps 4 addresses of each vSwitch (network, gateway side and
 	// the last ones); vpcflow keeps network, broadcast and gateway.
-	free := addresses(w.CIDR) - 3 - int64(len(st.HostsOfVSwitch(v.Name, w.Name)))
+	free := addresses(w.CIDR) - 3 - int64(st.HostCountOfVSwitch(v.Name, w.Name))
 	return vswitchItem{
 		VSwitchId: w.AliyunID(), VpcId: v.AliyunID(), Status: "Available", CidrBlock: w.CIDR.String(), ZoneId: ZoneOf(c.region),
 		AvailableIpAddressCount: max(free, 0), VSwitchName: w.Name, CreationTime: c.creationTime(w.AliyunID()), OwnerId: OwnerID,

@@ -726,10 +726,11 @@ func TestClient(t *testing.T) {
 	if l, err := c.ListVPCs(ctx); err != nil || len(l) != 1 {
 		t.Fatalf("ListVPCs: %+v %v", l, err)
 	}
-	if w, err := c.GetVSwitch(ctx, "vpc-a", "vsw-a"); err != nil || w.Gateway.String() != "10.10.10.1" {
+	// The host counts, as the three hosts' page would total.
+	if w, err := c.GetVSwitch(ctx, "vpc-a", "vsw-a"); err != nil || w.Gateway.String() != "10.10.10.1" || w.HostCount != 3 {
 		t.Fatalf("GetVSwitch: %+v %v", w, err)
 	}
-	if l, err := c.ListVSwitches(ctx, "vpc-a"); err != nil || len(l) != 1 {
+	if l, err := c.ListVSwitches(ctx, "vpc-a"); err != nil || len(l) != 1 || l[0].HostCount != 3 || l[0].AliyunID() == "" {
 		t.Fatalf("ListVSwitches: %+v %v", l, err)
 	}
 	if h, err := c.GetHost(ctx, "vpc-a", "test2"); err != nil || h.DPID != 1 {

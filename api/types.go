@@ -62,6 +62,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"strconv"
 
 	"time"
 
@@ -190,6 +191,26 @@ type SwitchView struct {
 	// OpenFlow but not resolved through OVSDB cannot have hosts attached
 	// by bridge or chassis found on it.
 	OVSDBResolved bool `json:"ovsdb_resolved"`
+}
+
+// VSwitchView is a vSwitch as GET lists and shows it: the stored vSwitch
+// and how many hosts it has (what the X-Total-Count of a page of its hosts
+// without a filter says).
+type VSwitchView struct {
+	topology.VSwitch
+	HostCount int `json:"host_count"`
+}
+
+// MarshalJSON writes the vSwitch as stored (with aliyun_id, which
+// topology.VSwitch's MarshalJSON adds) and host_count.
+func (w VSwitchView) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(w.VSwitch)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b[:len(b)-1], `,"host_count":`...)
+	b = strconv.AppendInt(b, int64(w.HostCount), 10)
+	return append(b, '}'), nil
 }
 
 // HostInfo is a host as GET lists and shows it: the stored host, and

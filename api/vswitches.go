@@ -26,6 +26,30 @@ func vswitchResource() resource {
 			return x, ok
 		},
 		what: inVPCWhat("vSwitch"),
+		view: func(s *server, v any) any {
+			var out []VSwitchView
+			s.b.Read(func(st *topology.State) {
+				count := func(w topology.VSwitch) VSwitchView {
+					return VSwitchView{VSwitch: w, HostCount: st.HostCountOfVSwitch(w.VPC, w.Name)}
+				}
+				switch x := v.(type) {
+				case topology.VSwitch:
+					out = []VSwitchView{count(x)}
+				case []topology.VSwitch:
+					out = make([]VSwitchView, len(x))
+					for i, w := range x {
+						out[i] = count(w)
+					}
+				}
+			})
+			switch v.(type) {
+			case topology.VSwitch:
+				return out[0]
+			case []topology.VSwitch:
+				return out
+			}
+			return v
+		},
 		create: func(s *server, data []byte, v map[string]string) (topology.Object, *requestError) {
 			var req VSwitchRequest
 			if err := s.decodeObject(data, &req); err != nil {
@@ -59,23 +83,23 @@ func (c *Client) CreateVSwitch(ctx context.Context, vpc string, req VSwitchReque
 	return v, err
 }
 
-// ListVSwitches lists a VPC's vSwitches.
-func (c *Client) ListVSwitches(ctx context.Context, vpc string) ([]topology.VSwitch, error) {
+// ListVSwitches lists a VPC's vSwitches, with their host counts.
+func (c *Client) ListVSwitches(ctx context.Context, vpc string) ([]VSwitchView, error) {
 	out, _, err := c.ListVSwitchesPage(ctx, vpc, Page{})
 	return out, err
 }
 
 // ListVSwitchesPage lists one page of a VPC's vSwitches, by name, and the
 // page's PageInfo (the next page's token and how many items match).
-func (c *Client) ListVSwitchesPage(ctx context.Context, vpc string, pg Page) ([]topology.VSwitch, PageInfo, error) {
-	var out []topology.VSwitch
+func (c *Client) ListVSwitchesPage(ctx context.Context, vpc string, pg Page) ([]VSwitchView, PageInfo, error) {
+	var out []VSwitchView
 	info, err := c.listPage(ctx, path("vpcs", vpc, "vswitches"), pg, &out)
 	return out, info, err
 }
 
-// GetVSwitch returns one vSwitch.
-func (c *Client) GetVSwitch(ctx context.Context, vpc, name string) (topology.VSwitch, error) {
-	var v topology.VSwitch
+// GetVSwitch returns one vSwitch, with its host count.
+func (c *Client) GetVSwitch(ctx context.Context, vpc, name string) (VSwitchView, error) {
+	var v VSwitchView
 	err := c.do(ctx, http.MethodGet, path("vpcs", vpc, "vswitches", name), nil, &v)
 	return v, err
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vpcflow/vpcflow/controller/pipeline"
 	"github.com/vpcflow/vpcflow/e2e/netlab"
+	"github.com/vpcflow/vpcflow/topology"
 )
 
 // proxyToPhys listens on 127.0.0.1 of the test's own namespace and
@@ -305,6 +306,37 @@ func uiClosedVSwitch(t *testing.T, ctx context.Context, s *seed) {
 	must(t, err)
 }
 
+// uiManyClosedVSwitches checks the host counts of a VPC of 41 vSwitches,
+// all closed (more than 8): the 41st, past the 32 whose count a filtered
+// page asks for one by one, says how many hosts it has, from the vSwitch
+// list's host_count, and no page of its hosts is asked for.
+func uiManyClosedVSwitches(t *testing.T, ctx context.Context, s *seed) {
+	t.Helper()
+	s.rest("POST", "/v1/vpcs", map[string]any{"name": "vpc-many"}, 201)
+	for i := range 41 {
+		s.rest("POST", "/v1/vpcs/vpc-many/vswitches", map[string]any{"name": fmt.Sprintf("many-%02d", i), "cidr": fmt.Sprintf("10.60.%d.0/24", i)}, 201)
+	}
+	var hosts []map[string]any
+	for i := range 2 {
+		hosts = append(hosts, map[string]any{"name": fmt.Sprintf("many-vm%d", i), "vswitch": "many-40", "ip": fmt.Sprintf("10.60.40.%d", 10+i),
+			"mac": fmt.Sprintf("02:00:00:00:60:%02x", i), "dpid": topology.DPID(s.dpid).String(), "ofport": 4000 + i})
+	}
+	s.rest("POST", "/v1/vpcs/vpc-many/hosts", hosts, 201)
+	defer s.rest("DELETE", "/v1/vpcs/vpc-many?cascade=true", nil, 204)
+	const sel = `.vpc[data-vpc="vpc-many"] .vswitch[data-vswitch="many-40"] > summary`
+	if _, err := waitText(ctx, sel, "2 hosts", 15*time.Second); err != nil {
+		t.Error(err)
+	}
+	if _, err := waitText(ctx, `.vpc[data-vpc="vpc-many"] .vswitch[data-vswitch="many-39"] > summary`, "0 hosts", 5*time.Second); err != nil {
+		t.Error(err)
+	}
+	asked, err := evalJS[[]string](ctx, `performance.getEntriesByType("resource").map((e) => e.name).filter((u) => /\/v1\/vpcs\/vpc-many\/hosts\?vswitch=/.test(u))`)
+	must(t, err)
+	if len(asked) > 0 {
+		t.Errorf("the page asked for closed vSwitches' hosts one by one: %d requests, the first %q", len(asked), asked[0])
+	}
+}
+
 // uiDeletedDuringRefresh deletes a vSwitch in the middle of a refresh of
 // the page: the browser's request for its hosts is held (Chromium's Fetch
 // domain) until the vSwitch is deleted over REST, then let go to the
@@ -467,6 +499,7 @@ func TestUITopologyPage(t *testing.T) {
 
 	uiPaging(t, ctx, s)
 	uiClosedVSwitch(t, ctx, s)
+	uiManyClosedVSwitches(t, ctx, s)
 	uiDeletedDuringRefresh(t, ctx, s)
 
 	if t.Failed() {

@@ -319,6 +319,17 @@ func (st *State) HostsOfVSwitch(vpc, vswitch string) []Host {
 	return childrenAs[Host](st, vswitchKind{}, vpcKey(vpc, vswitch), hostKind{})
 }
 
+// HostCountOfVSwitch is the number of hosts attached to a vSwitch
+// (len(HostsOfVSwitch), without listing them): 0 for one that does not
+// exist.
+func (st *State) HostCountOfVSwitch(vpc, vswitch string) int {
+	l, ok := st.referrerList(vswitchKind{}, vpcKey(vpc, vswitch), hostKind{})
+	if !ok {
+		return 0
+	}
+	return l.len()
+}
+
 // HostsOnChassis lists the hosts attached by chassis+interface to the named
 // chassis, in every VPC, sorted by VPC then name.
 func (st *State) HostsOnChassis(name string) []Host {

@@ -214,6 +214,9 @@ func TestAccessors(t *testing.T) {
 		if hs := st.HostsOfVSwitch("vpc-a", "vsw-a"); len(hs) != 2 || hs[0].Name != "test1" {
 			t.Errorf("HostsOfVSwitch = %+v", hs)
 		}
+		if n, none := st.HostCountOfVSwitch("vpc-a", "vsw-a"), st.HostCountOfVSwitch("vpc-a", "nope"); n != 2 || none != 0 {
+			t.Errorf("HostCountOfVSwitch = %d (want 2), of an unknown vSwitch %d", n, none)
+		}
 		if v, w, h, n := st.Counts(); v != 2 || w != 2 || h != 3 || n != 2 {
 			t.Errorf("Counts = %d %d %d %d", v, w, h, n)
 		}

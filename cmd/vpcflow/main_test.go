@@ -202,9 +202,9 @@ func TestSeedScenarioCLI(t *testing.T) {
 			"vsw-a  1   10.10.10.0/24  10.10.10.1\n")
 	mustCLI(t, url, "vswitch", "create", "vsw-b", "--vpc=vpc-a", "--cidr=10.20.0.0/24")
 	expectOutput(t, mustCLI(t, url, "vswitch", "list", "--vpc", "vpc-a"),
-		"NAME   ID  CIDR           GATEWAY\n"+
-			"vsw-a  1   10.10.10.0/24  10.10.10.1\n"+
-			"vsw-b  2   10.20.0.0/24   10.20.0.253\n")
+		"NAME   ID  CIDR           GATEWAY      HOSTS\n"+
+			"vsw-a  1   10.10.10.0/24  10.10.10.1   0\n"+
+			"vsw-b  2   10.20.0.0/24   10.20.0.253  0\n")
 
 	// Flags after the positional, MAC from OVSDB.
 	mustCLI(t, url, "host", "add", "test1", "--vpc", "vpc-a", "--vswitch", "vsw-a", "--ip", "10.10.10.11", "--bridge", "br-test", "--interface", "vnet1")
@@ -214,6 +214,9 @@ func TestSeedScenarioCLI(t *testing.T) {
 		"NAME   ID  VSWITCH  IP           MAC                ATTACHMENT                      STATE                 DETAIL\n"+
 			"test1  1   vsw-a    10.10.10.11  52:58:00:98:c0:81  br-test/vnet1                   bridge not connected  switch 0000000000000001 is not connected to vpcflow over OpenFlow\n"+
 			"test2  2   vsw-a    10.10.10.12  52:58:00:98:c0:92  dpid=0000000000000001,ofport=3  port not found        bridge br-test (dpid 0000000000000001, OVSDB unix:/test/db.sock) has no port 3\n")
+	expectOutput(t, mustCLI(t, url, "vswitch", "show", "--vpc", "vpc-a", "vsw-a"),
+		"NAME   ID  CIDR           GATEWAY     HOSTS\n"+
+			"vsw-a  1   10.10.10.0/24  10.10.10.1  2\n")
 	expectOutput(t, mustCLI(t, url, "host", "show", "--vpc", "vpc-a", "test2"),
 		"NAME   ID  VSWITCH  IP           MAC                ATTACHMENT                      STATE           DETAIL\n"+
 			"test2  2   vsw-a    10.10.10.12  52:58:00:98:c0:92  dpid=0000000000000001,ofport=3  port not found  bridge br-test (dpid 0000000000000001, OVSDB unix:/test/db.sock) has no port 3\n")

@@ -29,9 +29,18 @@ func vpcTable(w io.Writer, v any) {
 }
 
 func vswitchTable(w io.Writer, v any) {
-	row(w, "NAME", "ID", "CIDR", "GATEWAY")
-	for _, x := range asList[topology.VSwitch](v) {
-		row(w, x.Name, x.ID, x.CIDR, x.Gateway)
+	views := asList[api.VSwitchView](v)
+	if views == nil {
+		// As created (POST answers the vSwitch as stored).
+		row(w, "NAME", "ID", "CIDR", "GATEWAY")
+		for _, x := range asList[topology.VSwitch](v) {
+			row(w, x.Name, x.ID, x.CIDR, x.Gateway)
+		}
+		return
+	}
+	row(w, "NAME", "ID", "CIDR", "GATEWAY", "HOSTS")
+	for _, x := range views {
+		row(w, x.Name, x.ID, x.CIDR, x.Gateway, x.HostCount)
 	}
 }
 

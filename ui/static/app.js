@@ -1,8 +1,8 @@
 // vpcflow topology page: reads the REST API and /metrics, nothing else.
 // It fetches only what it shows: per open vSwitch one page of hosts, the
 // route entries' page, the counts from X-Total-Count (a closed vSwitch's
-// host count from a page of one); the filter box is the lists' ?q,
-// applied by the server.
+// host count from the vSwitch list's host_count, or, filtered, from a page
+// of one); the filter box is the lists' ?q, applied by the server.
 "use strict";
 
 const PAGE = 50;               // hosts (route entries) shown per page
@@ -11,7 +11,7 @@ const COUNTERS_EVERY = 2000;
 const BIG_VPC = 2000;          // hosts: above this a VPC's lists are refreshed less often
 const BIG_VPC_EVERY = 30000;
 const OPEN_VSWITCHES = 8;      // a VPC with more vSwitches shows them closed until opened
-const CLOSED_COUNTS = 32;      // closed vSwitches of a VPC whose host count is asked for (a page of one each)
+const CLOSED_COUNTS = 32;      // closed vSwitches of a VPC whose filtered host count is asked for (a page of one each)
 const TRACE_HOSTS = 50;        // hosts offered by the trace form, found by what is typed
 const MAX_Q = 63;              // the API's longest ?q
 
@@ -188,9 +188,11 @@ async function loadVPC(v, fresh, per) {
         counts.push(ofVSwitch(w, listPage(key, base + "/hosts", { vswitch: w.name }).then((l) => { d.lists[key] = l; d.vswHosts[key] = l.total; })));
         continue;
       }
-      // Closed: its count only, a page of one (the filter too), for
-      // the first CLOSED_COUNTS of them: a VPC of 1,000 vSwitches is
-      // not 1,000 requests a refresh.
+      // Closed: its count only. Unfiltered, the vSwitch list has it
+      // (host_count), for every vSwitch; filtered, a page of one with
+      // the filter, for the first CLOSED_COUNTS of them: a VPC of 1,000
+      // vSwitches is not 1,000 requests a refresh.
+      if (!query() && typeof w.host_count === "number") { d.vswHosts[key] = w.host_count; continue; }
       if (++closed > CLOSED_COUNTS) { delete d.vswHosts[key]; continue; }
       const p = { vswitch: w.name, limit: 1 };
       if (query()) p.q = query();
