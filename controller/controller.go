@@ -318,7 +318,6 @@ func (c *Controller) recompute(st *topology.State, owners []pipeline.Owner) map[
 // Caller holds c.mu and is inside store.Read.
 func (c *Controller) recomputeAndQueue(st *topology.State, owners []pipeline.Owner) map[uint64]<-chan error {
 	snap, owners := c.recomputed(st, owners)
-	var first map[uint64]*engine.PackedChanges // held until a second part shows there are parts
 	streams := map[uint64]*engine.PackedParts{}
 	waits := map[uint64]<-chan error{}
 	computed := false
@@ -333,7 +332,12 @@ func (c *Controller) recomputeAndQueue(st *topology.State, owners []pipeline.Own
 			}
 		}
 	}()
-	queue := func(part map[uint64]*engine.PackedChanges) {
+	c.engine.UpdateParts(snap, owners, func(part map[uint64]*engine.PackedChanges, more bool) {
+		c.trace.apply(part)
+		if len(streams) == 0 && !more {
+			waits = c.queueChanges(part) // the batch in one part
+			return
+		}
 		for dpid, cs := range part {
 			p := streams[dpid]
 			if p == nil {
@@ -347,25 +351,9 @@ func (c *Controller) recomputeAndQueue(st *topology.State, owners []pipeline.Own
 			}
 			p.Add(cs)
 		}
-	}
-	parts := 0
-	c.engine.UpdateParts(snap, owners, func(part map[uint64]*engine.PackedChanges) {
-		c.trace.apply(part)
-		switch parts++; parts {
-		case 1:
-			first = part
-			return
-		case 2:
-			queue(first)
-			first = nil
-		}
-		queue(part)
 	})
 	computed = true
 	c.trackHosts(snap, owners)
-	if parts == 1 {
-		return c.queueChanges(first)
-	}
 	return waits
 }
 

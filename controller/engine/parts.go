@@ -31,8 +31,10 @@ const (
 // first. The owners that have no flows yet follow, firstPartOwners and
 // then twice as many at a time: they only install (their own flows, or
 // the first variant of a shared one), never delete. A part that changes
-// nothing is not emitted.
-func (e *Engine) UpdateParts(s *pipeline.Snapshot, owners []pipeline.Owner, emit func(map[uint64]*PackedChanges)) {
+// nothing is not emitted; more says whether owners are left to compute
+// after the part (a batch of one part is emitted with more false, and may
+// be sent as UpdatePacked's changes are).
+func (e *Engine) UpdateParts(s *pipeline.Snapshot, owners []pipeline.Owner, emit func(part map[uint64]*PackedChanges, more bool)) {
 	seen := make(map[pipeline.Owner]bool, len(owners))
 	var had, fresh []pipeline.Owner
 	for _, o := range owners {
@@ -46,20 +48,20 @@ func (e *Engine) UpdateParts(s *pipeline.Snapshot, owners []pipeline.Owner, emit
 			fresh = append(fresh, o)
 		}
 	}
-	part := func(os []pipeline.Owner) {
+	part := func(os []pipeline.Owner, more bool) {
 		if len(os) == 0 {
 			return
 		}
 		out := &changeSet{packing: map[uint64]*packing{}, pk: e.pk}
 		e.updateAll(s, os, out)
 		if cs := out.packed(); len(cs) > 0 {
-			emit(cs)
+			emit(cs, more)
 		}
 	}
-	part(had)
+	part(had, len(fresh) > 0)
 	for n := firstPartOwners; len(fresh) > 0; n = min(2*n, maxPartOwners) {
 		k := min(n, len(fresh))
-		part(fresh[:k])
+		part(fresh[:k], len(fresh) > k)
 		fresh = fresh[k:]
 	}
 }

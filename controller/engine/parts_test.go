@@ -73,9 +73,13 @@ func TestUpdatePartsLeavesUpdatesTable(t *testing.T) {
 				onWhole.apply(t, cs)
 			}
 		})
-		parts := 0
+		parts, ended := 0, false
 		parted.applyWith(ops, func(snap *pipeline.Snapshot, owners []pipeline.Owner) {
-			parted.e.UpdateParts(snap, owners, func(part map[uint64]*PackedChanges) {
+			parted.e.UpdateParts(snap, owners, func(part map[uint64]*PackedChanges, more bool) {
+				if ended {
+					t.Fatalf("%s: a part after one that said no more", what)
+				}
+				ended = !more
 				parts++
 				cs := part[1]
 				if _, dels := cs.Counts(); dels > 0 && parts > 1 {
@@ -84,8 +88,8 @@ func TestUpdatePartsLeavesUpdatesTable(t *testing.T) {
 				onParted.apply(t, cs)
 			})
 		})
-		if parts != wantParts {
-			t.Errorf("%s: %d parts, want %d", what, parts, wantParts)
+		if parts != wantParts || parts > 0 && !ended {
+			t.Errorf("%s: %d parts, want %d; the last said no more: %v", what, parts, wantParts, ended)
 		}
 		if d := onWhole.differs(onParted); d != "" {
 			t.Fatalf("%s: the parts leave a different table than the whole batch: %s", what, d)
