@@ -58,6 +58,26 @@ func openReplica(t *testing.T, eps []string, prefix string) *replica {
 	return r
 }
 
+// told waits until the replica's subscriber has been told at least n
+// changes, and returns a copy of what it was told. A replica publishes a
+// change before it tells its subscribers, so a state that matches can be
+// seen first (reading seen then, a test found it empty, panicked holding
+// mu, and the subscriber waited for mu forever).
+func (r *replica) told(t *testing.T, n int) [][]Op {
+	t.Helper()
+	var seen [][]Op
+	eventually(t, fmt.Sprintf("the subscriber is told %d changes", n), func() error {
+		r.mu.Lock()
+		seen = append([][]Op(nil), r.seen...)
+		r.mu.Unlock()
+		if len(seen) < n {
+			return fmt.Errorf("told %d so far", len(seen))
+		}
+		return nil
+	})
+	return seen
+}
+
 // names lists the VPCs a store holds.
 func vpcNames(s *Store) map[string]bool {
 	out := map[string]bool{}
@@ -170,18 +190,15 @@ func TestEtcdReplicas(t *testing.T) {
 	b := openReplica(t, c.Endpoints(), "/r")
 	mustApply(t, a.Store, seedOps()...)
 	eventually(t, "b has the seed", func() error { return sameState(a.Store, b.Store) })
-	b.mu.Lock()
-	if len(b.seen) != 1 || len(b.seen[0]) != len(seedOps()) {
-		t.Errorf("b's subscriber was told %d changes, want 1 of %d ops", len(b.seen), len(seedOps()))
+	if seen := b.told(t, 1); len(seen) != 1 || len(seen[0]) != len(seedOps()) {
+		t.Errorf("b's subscriber was told %d changes, want 1 of %d ops", len(seen), len(seedOps()))
 	}
-	b.mu.Unlock()
 
 	// b writes; a follows. Updates and deletes carry Old.
 	mustApply(t, b.Store, moveSubnet("vpc-a", "ten-99", "test1"), deleteVPC("vpc-b"))
 	eventually(t, "a has b's change", func() error { return sameState(a.Store, b.Store) })
-	a.mu.Lock()
-	last := a.seen[len(a.seen)-1]
-	a.mu.Unlock()
+	seen := a.told(t, 1)
+	last := seen[len(seen)-1]
 	if len(last) != 2 || last[0].Kind != OpDelete || last[0].Old == nil || last[1].Kind != OpUpdate || last[1].Old == nil {
 		t.Errorf("a was told %+v", last)
 	}
@@ -254,11 +271,9 @@ func TestEtcdLargeCommit(t *testing.T) {
 	}
 	mustApply(t, a.Store, ops...)
 	eventually(t, "b has all 600", func() error { return sameState(a.Store, b.Store) })
-	b.mu.Lock()
-	if len(b.seen) != 1 || len(b.seen[0]) != 600 {
-		t.Errorf("b was told %d changes (first of %d ops), want one of 600", len(b.seen), len(b.seen[0]))
+	if seen := b.told(t, 1); len(seen) != 1 || len(seen[0]) != 600 {
+		t.Errorf("b was told %d changes (first of %d ops), want one of 600", len(seen), len(seen[0]))
 	}
-	b.mu.Unlock()
 	// Nothing is left staged, and a cascading delete of them all is
 	// staged too.
 	cli := c.Client()
