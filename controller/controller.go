@@ -341,13 +341,12 @@ func (c *Controller) recomputeAndQueue(st *topology.State, owners []pipeline.Own
 		for dpid, cs := range part {
 			p := streams[dpid]
 			if p == nil {
-				sc, ok := c.switches[dpid]
+				p = engine.NewPackedParts()
+				w, ok := c.push(dpid, p)
 				if !ok {
 					continue // it gets them when it reconciles
 				}
-				p = engine.NewPackedParts()
-				streams[dpid] = p
-				waits[dpid] = sc.enqueue(&pushJob{mods: p, timeout: c.opts.PushTimeout})
+				streams[dpid], waits[dpid] = p, w
 			}
 			p.Add(cs)
 		}
@@ -425,13 +424,24 @@ func (c *Controller) queueChanges(changes map[uint64]*engine.PackedChanges) map[
 		return waits // the leader sends them (replicas.go)
 	}
 	for dpid, cs := range changes {
-		sc, ok := c.switches[dpid]
-		if !ok || cs.Len() == 0 {
+		if cs.Len() == 0 {
 			continue
 		}
-		waits[dpid] = sc.enqueue(&pushJob{mods: cs, timeout: c.opts.PushTimeout})
+		if w, ok := c.push(dpid, cs); ok {
+			waits[dpid] = w
+		}
 	}
 	return waits
+}
+
+// push queues mods on switch dpid, if it is connected (ok false: it gets
+// them when it reconciles). Caller holds c.mu.
+func (c *Controller) push(dpid uint64, mods openflow.FlowMods) (<-chan error, bool) {
+	sc, ok := c.switches[dpid]
+	if !ok {
+		return nil, false
+	}
+	return sc.enqueue(&pushJob{mods: mods, timeout: c.opts.PushTimeout}), true
 }
 
 // DesiredFlows is the full table vpcflow wants on dpid, sorted, for tools
