@@ -318,7 +318,7 @@ func (c *Controller) recompute(st *topology.State, owners []pipeline.Owner) map[
 // Caller holds c.mu and is inside store.Read.
 func (c *Controller) recomputeAndQueue(st *topology.State, owners []pipeline.Owner) map[uint64]<-chan error {
 	snap, owners := c.recomputed(st, owners)
-	streams := map[uint64]*engine.PackedParts{}
+	streams := map[uint64]engine.PackedParts{}
 	waits := map[uint64]<-chan error{}
 	computed := false
 	defer func() {
@@ -339,8 +339,8 @@ func (c *Controller) recomputeAndQueue(st *topology.State, owners []pipeline.Own
 			return
 		}
 		for dpid, cs := range part {
-			p := streams[dpid]
-			if p == nil {
+			p, ok := streams[dpid]
+			if !ok {
 				p = engine.NewPackedParts()
 				w, ok := c.push(dpid, p)
 				if !ok {

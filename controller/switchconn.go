@@ -209,7 +209,7 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 			return fmt.Errorf("applying %d flow-mods: %w", j.mods.Len(), err)
 		}
 		fields := []zap.Field{zap.Int("changes", j.mods.Len())}
-		if p, ok := j.mods.(*engine.PackedParts); ok {
+		if p, ok := j.mods.(engine.PackedParts); ok {
 			// Sent part by part as the engine computed them.
 			fields = append(fields, zap.Int("parts", p.Parts()))
 		}

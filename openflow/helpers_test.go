@@ -199,103 +199,37 @@ func testLogger(t *testing.T) *zap.Logger {
 	return zaptest.NewLogger(t, zaptest.Level(lvl))
 }
 
-// chanParts is a ModParts whose parts a test gives one at a time.
-type chanParts struct {
-	mu     sync.Mutex
-	parts  []FlowMods
-	closed bool
-	asked  int           // the highest part asked for, plus one
-	change chan struct{} // closed and replaced on every change
+// askedParts is a PartQueue that records which parts were asked for, so a
+// test can give the next part only once the sender asked for it.
+type askedParts struct {
+	*PartQueue[FlowMods]
+	asked chan int // each i given to Part, in order
 }
 
-func newChanParts() *chanParts { return &chanParts{change: make(chan struct{})} }
-
-func (p *chanParts) changed() { close(p.change); p.change = make(chan struct{}) }
-
-func (p *chanParts) give(part FlowMods) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.parts = append(p.parts, part)
-	p.changed()
+func newAskedParts() askedParts {
+	return askedParts{NewPartQueue[FlowMods](), make(chan int, 64)}
 }
 
-func (p *chanParts) close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.closed = true
-	p.changed()
+func (p askedParts) Part(ctx context.Context, i int) (FlowMods, bool, error) {
+	select {
+	case p.asked <- i:
+	default: // a sender that asks again and again: the first asks suffice
+	}
+	return p.PartQueue.Part(ctx, i)
 }
 
 // waitAsked waits until part i was asked for.
-func (p *chanParts) waitAsked(t *testing.T, i int) {
+func (p askedParts) waitAsked(t *testing.T, i int) {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
-		p.mu.Lock()
-		asked, ch := p.asked, p.change
-		p.mu.Unlock()
-		if asked > i {
-			return
-		}
 		select {
-		case <-ch:
+		case j := <-p.asked:
+			if j >= i {
+				return
+			}
 		case <-deadline:
 			t.Fatalf("part %d was never asked for (the sender waits for all parts?)", i)
 		}
 	}
-}
-
-func (p *chanParts) Part(ctx context.Context, i int) (FlowMods, bool, error) {
-	for {
-		p.mu.Lock()
-		if i+1 > p.asked {
-			p.asked = i + 1
-			p.changed()
-		}
-		if i < len(p.parts) {
-			part := p.parts[i]
-			p.mu.Unlock()
-			return part, true, nil
-		}
-		closed, ch := p.closed, p.change
-		p.mu.Unlock()
-		if closed {
-			return nil, false, nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return nil, false, ctx.Err()
-		}
-	}
-}
-
-// all waits for close and lists every mod.
-func (p *chanParts) all() []FlowMod {
-	for {
-		p.mu.Lock()
-		closed, ch := p.closed, p.change
-		if closed {
-			var out []FlowMod
-			for _, part := range p.parts {
-				l, _ := ListOf(part)
-				out = append(out, l...)
-			}
-			p.mu.Unlock()
-			return out
-		}
-		p.mu.Unlock()
-		<-ch
-	}
-}
-
-func (p *chanParts) Len() int { return len(p.all()) }
-
-func (p *chanParts) At(i int, m *FlowMod) error {
-	all := p.all()
-	if i < 0 || i >= len(all) {
-		return errors.New("no such flow-mod")
-	}
-	*m = all[i]
-	return nil
 }

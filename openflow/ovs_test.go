@@ -282,10 +282,10 @@ func TestOVS(t *testing.T) {
 		// on the switch (the bundle is not committed).
 		f1, f2, f3 := f(1, 1), f(2, 1), f(3, 1)
 		f1b := f(1, 2)
-		parts := newChanParts()
+		parts := newAskedParts()
 		done := make(chan error, 1)
 		go func() { done <- sw.ApplySeq(ctx, parts) }()
-		parts.give(ModList(addMods([]Flow{f1, f2})))
+		parts.Add(ModList(addMods([]Flow{f1, f2})))
 		parts.waitAsked(t, 1)
 		if err := sw.Barrier(ctx); err != nil {
 			t.Fatal(err)
@@ -293,8 +293,8 @@ func TestOVS(t *testing.T) {
 		if got := installedByKey(t, ctx, sw); len(got) != len(before) {
 			t.Fatalf("part 0 is on the switch before the bundle is committed: %d flows, had %d", len(got), len(before))
 		}
-		parts.give(ModList{{Command: FlowDeleteStrict, Flow: f1}, {Command: FlowAdd, Flow: f1b}, {Command: FlowAdd, Flow: f3}})
-		parts.close()
+		parts.Add(ModList{{Command: FlowDeleteStrict, Flow: f1}, {Command: FlowAdd, Flow: f1b}, {Command: FlowAdd, Flow: f3}})
+		parts.Close()
 		if err := <-done; err != nil {
 			t.Fatalf("ApplySeq of parts: %v", err)
 		}
@@ -320,10 +320,10 @@ func TestOVS(t *testing.T) {
 			{FlowMod{Command: FlowAdd, Flow: backwards}, true, 3},
 			{FlowMod{Command: 99, Flow: f(8, 1)}, false, 3},
 		} {
-			parts := newChanParts()
-			parts.give(ModList(addMods([]Flow{f(4, 1), f(5, 1)})))
-			parts.give(ModList{{Command: FlowDeleteStrict, Flow: f2}, tc.bad})
-			parts.close()
+			parts := newAskedParts()
+			parts.Add(ModList(addMods([]Flow{f(4, 1), f(5, 1)})))
+			parts.Add(ModList{{Command: FlowDeleteStrict, Flow: f2}, tc.bad})
+			parts.Close()
 			err := sw.ApplySeq(ctx, parts)
 			var fe *FlowModError
 			switch {

@@ -238,21 +238,6 @@ func check(mods FlowMods, first int) error {
 	return nil
 }
 
-// ModParts is a FlowMods that arrives in parts, for a sender that goes on
-// computing a batch while the switch takes its first parts (issue 17: a
-// bulk load's bundle waited for all of it to be computed while OVS
-// idled). Read as a FlowMods it is its parts one after the other, and Len
-// waits for the last. A Switch's ApplySeq sends each part as soon as Part
-// returns it, into the same bundle, and commits once Part says there are
-// no more: the switch applies the parts in order, all or nothing, as one
-// batch.
-type ModParts interface {
-	FlowMods
-	// Part waits for the i-th part (from 0); ok is false once every part
-	// was given.
-	Part(ctx context.Context, i int) (part FlowMods, ok bool, err error)
-}
-
 // appendMods appends the mods, each encoded by enc, to the message
 // writer. A mod that reads back differently than when it was checked
 // cannot happen (FlowMods are read the same way each time); if it does,

@@ -1,9 +1,6 @@
 package engine
 
 import (
-	"context"
-	"sync"
-
 	"github.com/vpcflow/vpcflow/controller/pipeline"
 	"github.com/vpcflow/vpcflow/openflow"
 )
@@ -67,135 +64,24 @@ func (e *Engine) UpdateParts(s *pipeline.Snapshot, owners []pipeline.Owner, emit
 }
 
 // PackedParts is one datapath's changes from UpdateParts, part by part as
-// they are computed: an openflow.ModParts, so that a switch sends each
-// part while the next is computed. Read as a FlowMods it is every part in
-// order; Len, At and Counts wait until Close.
+// they are computed: an openflow.ModParts (openflow.PartQueue), so that a
+// switch sends each part while the next is computed.
 type PackedParts struct {
-	mu     sync.Mutex
-	parts  []*PackedChanges
-	ends   []int // ends[i]: the changes in parts 0..i
-	closed bool
-	failed error         // set by Abort: Part returns it
-	more   chan struct{} // closed (and replaced) by the next Add or Close
-
-	cur int // the part the last At read from
+	*openflow.PartQueue[*PackedChanges]
 }
 
 // NewPackedParts is an empty PackedParts, waiting for its first part.
-func NewPackedParts() *PackedParts { return &PackedParts{more: make(chan struct{})} }
-
-// Add appends a part. It must not be called after Close.
-func (p *PackedParts) Add(c *PackedChanges) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.ends = append(p.ends, p.end()+c.Len())
-	p.parts = append(p.parts, c)
-	close(p.more)
-	p.more = make(chan struct{})
-}
-
-// Close says there are no more parts. Closing twice is harmless.
-func (p *PackedParts) Close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.closed {
-		p.closed = true
-		close(p.more)
-	}
-}
-
-// Abort ends the parts with err, which Part returns instead of saying
-// there are no more: a switch discards the bundle rather than commit what
-// came before (the computation of the rest failed).
-func (p *PackedParts) Abort(err error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.closed {
-		p.closed, p.failed = true, err
-		close(p.more)
-	}
-}
-
-func (p *PackedParts) end() int {
-	if len(p.ends) == 0 {
-		return 0
-	}
-	return p.ends[len(p.ends)-1]
-}
-
-// Part waits for the i-th part, or for Close (ok false), Abort (its
-// error) or ctx.
-func (p *PackedParts) Part(ctx context.Context, i int) (openflow.FlowMods, bool, error) {
-	for {
-		p.mu.Lock()
-		if i < len(p.parts) {
-			c := p.parts[i]
-			p.mu.Unlock()
-			return c, true, nil
-		}
-		closed, failed, more := p.closed, p.failed, p.more
-		p.mu.Unlock()
-		if closed {
-			return nil, false, failed
-		}
-		select {
-		case <-more:
-		case <-ctx.Done():
-			return nil, false, ctx.Err()
-		}
-	}
-}
-
-// wait waits for Close.
-func (p *PackedParts) wait() {
-	for {
-		p.mu.Lock()
-		closed, more := p.closed, p.more
-		p.mu.Unlock()
-		if closed {
-			return
-		}
-		<-more
-	}
-}
-
-// Len is the number of changes in every part (it waits for Close).
-func (p *PackedParts) Len() int {
-	p.wait()
-	return p.end()
-}
-
-// At reads the i-th change of the parts together (it waits for Close).
-// In order it reads on from the last.
-func (p *PackedParts) At(i int, m *openflow.FlowMod) error {
-	p.wait()
-	if i < 0 || i >= p.end() {
-		return errPackedChange
-	}
-	if p.cur >= len(p.parts) || i >= p.ends[p.cur] || (p.cur > 0 && i < p.ends[p.cur-1]) {
-		p.cur = 0
-		for i >= p.ends[p.cur] {
-			p.cur++
-		}
-	}
-	start := 0
-	if p.cur > 0 {
-		start = p.ends[p.cur-1]
-	}
-	return p.parts[p.cur].At(i-start, m)
+func NewPackedParts() PackedParts {
+	return PackedParts{openflow.NewPartQueue[*PackedChanges]()}
 }
 
 // Parts is the number of parts (it waits for Close).
-func (p *PackedParts) Parts() int {
-	p.wait()
-	return len(p.parts)
-}
+func (p PackedParts) Parts() int { return len(p.All()) }
 
 // Counts is how many changes install and how many delete, in every part
 // (it waits for Close).
-func (p *PackedParts) Counts() (adds, dels int) {
-	p.wait()
-	for _, c := range p.parts {
+func (p PackedParts) Counts() (adds, dels int) {
+	for _, c := range p.All() {
 		a, d := c.Counts()
 		adds, dels = adds+a, dels+d
 	}

@@ -1,13 +1,9 @@
 package engine
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/netip"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/vpcflow/vpcflow/controller/pipeline"
 	"github.com/vpcflow/vpcflow/openflow"
@@ -123,10 +119,10 @@ func TestUpdatePartsLeavesUpdatesTable(t *testing.T) {
 	step("half the hosts go", 1, ops...)
 }
 
-// TestPackedPartsReadAsTheirSum: a PackedParts hands each part out as it
-// is added, waits for the next (or for ctx), and read as a FlowMods is
-// its parts in order, counted together, once closed.
-func TestPackedPartsReadAsTheirSum(t *testing.T) {
+// TestPackedPartsCountTheirParts: a PackedParts (an openflow.PartQueue of
+// the engine's packed changes, tested in openflow) reads as its parts in
+// order and counts them together, once closed.
+func TestPackedPartsCountTheirParts(t *testing.T) {
 	w := newWorld(t)
 	var parts []*PackedChanges
 	for i := range 3 {
@@ -134,75 +130,26 @@ func TestPackedPartsReadAsTheirSum(t *testing.T) {
 		parts = append(parts, w.applyPacked(hostNamed(i)))
 	}
 	p := NewPackedParts()
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if _, _, err := p.Part(ctx, 0); err == nil {
-		t.Fatal("Part returned before a part was added")
-	}
-	var wg sync.WaitGroup
-	got := make(chan int)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		got <- p.Len() // waits for Close
-	}()
-	p.Add(parts[0])
-	p.Add(parts[1])
-	if c, ok, err := p.Part(context.Background(), 1); err != nil || !ok || c != parts[1] {
-		t.Fatalf("Part(1) = %v, %v, %v", c, ok, err)
-	}
-	select {
-	case n := <-got:
-		t.Fatalf("Len returned %d before Close", n)
-	case <-time.After(20 * time.Millisecond):
-	}
-	p.Add(parts[2])
-	p.Close()
 	want := 0
 	for _, c := range parts {
+		p.Add(c)
 		want += c.Len()
 	}
-	if n := <-got; n != want {
-		t.Fatalf("Len %d, want %d", n, want)
+	p.Close()
+	if p.Parts() != 3 || p.Len() != want {
+		t.Fatalf("%d parts of %d changes, want 3 of %d", p.Parts(), p.Len(), want)
 	}
-	wg.Wait()
-	if _, ok, err := p.Part(context.Background(), 3); ok || err != nil {
-		t.Fatalf("Part(3) after Close: ok %v, %v", ok, err)
-	}
-	// Read out of order, then in order: each the right part's change.
 	var m, w2 openflow.FlowMod
-	for _, i := range []int{want - 1, 0, parts[0].Len(), 1} {
-		if err := p.At(i, &m); err != nil {
-			t.Fatal(err)
-		}
-		k, j := 0, i
-		for j >= parts[k].Len() {
-			j -= parts[k].Len()
-			k++
-		}
-		if err := parts[k].At(j, &w2); err != nil {
-			t.Fatal(err)
-		}
-		if m.String() != w2.String() {
-			t.Fatalf("At(%d) = %s, want part %d's #%d %s", i, m.String(), k, j, w2.String())
-		}
+	if err := p.At(parts[0].Len(), &m); err != nil {
+		t.Fatal(err)
 	}
-	if err := p.At(want, &m); err == nil {
-		t.Fatal("At past the end read something")
+	if err := parts[1].At(0, &w2); err != nil {
+		t.Fatal(err)
 	}
-	adds, dels := p.Counts()
-	if adds != want || dels != 0 {
+	if m.String() != w2.String() {
+		t.Fatalf("At(%d) = %s, want part 1's first %s", parts[0].Len(), m.String(), w2.String())
+	}
+	if adds, dels := p.Counts(); adds != want || dels != 0 {
 		t.Fatalf("Counts %d, %d, want %d, 0", adds, dels, want)
-	}
-
-	// Aborted: the parts so far, then the error, not the end.
-	a := NewPackedParts()
-	a.Add(parts[0])
-	a.Abort(errors.New("boom"))
-	if c, ok, err := a.Part(context.Background(), 0); !ok || err != nil || c != parts[0] {
-		t.Fatalf("Part(0) of an aborted PackedParts: %v, %v", ok, err)
-	}
-	if _, ok, err := a.Part(context.Background(), 1); ok || err == nil {
-		t.Fatalf("Part(1) after Abort: ok %v, err %v; want the abort's error", ok, err)
 	}
 }
