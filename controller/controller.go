@@ -58,7 +58,9 @@ type Options struct {
 	// reconnecting switch keeps the flows it has (OVN's "wait before
 	// clearing"), so a controller restart never removes a correct flow.
 	OVSDBEndpoints []string
-	// PushTimeout bounds how long one switch may take to confirm a change.
+	// PushTimeout bounds how long one switch may take to confirm a change,
+	// plus flowModAllowance for each of the change's flow-mods; a switch
+	// that does not is disconnected and reconciled when it reconnects.
 	PushTimeout time.Duration
 	// ReconcileTimeout bounds a full reconciliation (dump + diff + apply)
 	// of a switch that (re)connected.
@@ -155,7 +157,7 @@ type Controller struct {
 // everything already in it.
 func New(log *zap.Logger, store *topology.Store, opts Options) *Controller {
 	if opts.PushTimeout == 0 {
-		opts.PushTimeout = 10 * time.Second
+		opts.PushTimeout = DefaultPushTimeout
 	}
 	if opts.ReconcileTimeout == 0 {
 		opts.ReconcileTimeout = 5 * time.Minute

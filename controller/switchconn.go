@@ -189,6 +189,9 @@ func (s *switchConn) run(ctx context.Context) {
 }
 
 func (s *switchConn) do(ctx context.Context, j *pushJob) error {
+	if j.role == nil && j.check == nil && j.snapshot == nil {
+		return s.push(ctx, j)
+	}
 	ctx, cancel := context.WithTimeout(ctx, j.timeout)
 	defer cancel()
 	if j.role != nil {
@@ -200,23 +203,37 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 	if j.check != nil {
 		return j.check(ctx)
 	}
-	if j.snapshot == nil {
-		start := time.Now()
-		err := applyMods(ctx, s.dp, j.mods)
-		adds, dels := countMods(j.mods)
-		s.obs.FlowMods(s.dp.DPID(), adds, dels, time.Since(start), err)
-		if err != nil {
-			return fmt.Errorf("applying %d flow-mods: %w", j.mods.Len(), err)
-		}
-		fields := []zap.Field{zap.Int("changes", j.mods.Len())}
-		if p, ok := j.mods.(engine.PackedParts); ok {
-			// Sent part by part as the engine computed them.
-			fields = append(fields, zap.Int("parts", p.Parts()))
-		}
-		s.log.Debug("flows pushed", append(fields, zap.Duration("took", time.Since(start)))...)
-		s.release.after(j.mods.Len())
-		return nil
+	return s.reconcile(ctx, j)
+}
+
+// push sends a job's flow-mods within its timeout plus flowModAllowance
+// for each (pushDeadline).
+func (s *switchConn) push(ctx context.Context, j *pushJob) error {
+	d, cancel := newPushDeadline(ctx, j.timeout)
+	defer cancel()
+	if !s.isWritable() {
+		return errNotLeader
 	}
+	start := time.Now()
+	err := applyMods(d, s.dp, stretchFor(d, j.mods))
+	adds, dels := countMods(j.mods)
+	s.obs.FlowMods(s.dp.DPID(), adds, dels, time.Since(start), err)
+	if err != nil {
+		return fmt.Errorf("applying %d flow-mods: %w", j.mods.Len(), err)
+	}
+	fields := []zap.Field{zap.Int("changes", j.mods.Len())}
+	if p, ok := j.mods.(engine.PackedParts); ok {
+		// Sent part by part as the engine computed them.
+		fields = append(fields, zap.Int("parts", p.Parts()))
+	}
+	s.log.Debug("flows pushed", append(fields, zap.Duration("took", time.Since(start)))...)
+	s.release.after(j.mods.Len())
+	return nil
+}
+
+// reconcile brings the switch's table to the job's snapshot: dump, diff,
+// apply.
+func (s *switchConn) reconcile(ctx context.Context, j *pushJob) error {
 	start := time.Now()
 	var rerr error
 	defer func() { s.obs.Reconciled(s.dp.DPID(), time.Since(start), rerr) }()
@@ -352,9 +369,14 @@ func (s *switchConn) fail(err error) {
 	s.queue = nil
 }
 
-// applyMods applies mods on dp (nothing for an empty batch).
+// applyMods applies mods on dp (nothing for an empty batch). A batch in
+// parts goes to the switch at once, unread: its Len would wait for the
+// last part, and the switch takes each part as it comes (issue 17).
 func applyMods(ctx context.Context, dp Datapath, mods openflow.FlowMods) error {
-	if mods == nil || mods.Len() == 0 {
+	if mods == nil {
+		return nil
+	}
+	if _, parted := mods.(openflow.ModParts); !parted && mods.Len() == 0 {
 		return nil
 	}
 	return dp.ApplySeq(ctx, mods)

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/vpcflow/vpcflow/topology"
 )
@@ -69,4 +71,36 @@ func TestBulkBatchSentInPartsArrivesWhole(t *testing.T) {
 	if r.TCPErr != nil {
 		t.Errorf("the seed's TCP stream broke: %v", r.TCPErr)
 	}
+}
+
+// TestBigBatchHasTimeForItsSize: a switch is given --push-timeout plus
+// 0.1 ms for each flow-mod of a change. With --push-timeout 50ms, one
+// REST request of 3,000 hosts (~39,000 flow-mods, which OVS takes in
+// hundreds of milliseconds) is confirmed (201, not 202), the switch is
+// not disconnected for being slow, and br-test holds exactly the desired
+// table. Before, the 50 ms held whatever the change's size: the request
+// was answered 202 and the switch dropped and reconciled.
+func TestBigBatchHasTimeForItsSize(t *testing.T) {
+	s := newSeed(t, "--push-timeout", "50ms")
+	s.rest("POST", "/v1/vpcs/vpc-seed/vswitches", map[string]any{"name": "vsw-big", "cidr": "10.40.0.0/16", "gateway": "10.40.0.1"}, 201)
+	const n = 3000
+	body := make([]map[string]any, 0, n)
+	for i := range n {
+		body = append(body, map[string]any{
+			"name": fmt.Sprintf("big-%04d", i), "vswitch": "vsw-big",
+			"ip":   fmt.Sprintf("10.40.%d.%d", 1+i/250, 2+i%250),
+			"mac":  fmt.Sprintf("02:00:00:01:%02x:%02x", i>>8, i&0xff),
+			"dpid": topology.DPID(s.dpid).String(), "ofport": 3000 + i,
+		})
+	}
+	connects := strings.Count(s.controllerLog(), "switch connected")
+	start := time.Now()
+	s.rest("POST", "/v1/vpcs/vpc-seed/hosts", body, 201)
+	t.Logf("3,000 hosts confirmed in %v with --push-timeout 50ms", time.Since(start))
+	log := s.controllerLog()
+	if strings.Contains(log, "did not confirm flow changes") || strings.Count(log, "switch connected") != connects {
+		t.Errorf("br-test was disconnected for being slow:\n%s", tail(log, 20))
+	}
+	s.assertSwitchHoldsDesired()
+	ping(t, s.vm1.container, "172.18.3.4", 2)
 }

@@ -64,6 +64,7 @@ type serveOptions struct {
 	TLSReloadInterval      time.Duration
 	AllowedHosts           stringList
 	RequestTimeout         time.Duration
+	PushTimeout            time.Duration
 	DriftInterval          time.Duration
 	DumpSliceFlows         int
 	AllowFlush             bool
@@ -132,6 +133,7 @@ func serveFlagSet() (*flag.FlagSet, *serveOptions) {
 	fs.IntVar(&o.ListenMaxConns, "listen-max-conns", 0, "most open REST connections; at the cap the longest-idle one is closed (0: a quarter of the open-file limit, at most 512)")
 	fs.Var(&o.AllowedHosts, "allowed-hosts", "names (and addresses) the REST API answers to in the Host header (and accepts in Origin), against DNS rebinding; \"*\" for any (repeatable; a list in the file, comma-separated in $VPCFLOW_ALLOWED_HOSTS; default: localhost, 127.0.0.1, ::1, the machine's host name and --listen's host; the address a request came in on is always accepted)")
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", 20*time.Second, "longest a REST request may take, waiting for switches included: a change stored but not confirmed by then is answered 202 (a client may ask for less with X-Request-Timeout)")
+	fs.DurationVar(&o.PushTimeout, "push-timeout", controller.DefaultPushTimeout, "longest a switch may take to confirm a change, plus 0.1ms for each of its flow-mods (a VPC of 100,000 hosts deleted: +65s a bridge); a switch that does not is disconnected and reconciled when it reconnects")
 	fs.StringVar(&o.AliyunListen, "aliyun-listen", "", "listen address of Alibaba Cloud's VPC/ECS OpenAPI over the same topology, e.g. 127.0.0.1:8090 (docs/aliyun-api.md; needs --aliyun-keys-file; none: not served)")
 	fs.StringVar(&o.AliyunKeysFile, "aliyun-keys-file", "", "file of the access keys the Aliyun API accepts, a line \"ACCESS_KEY_ID ACCESS_KEY_SECRET\" each (re-read when it changes)")
 	fs.StringVar(&o.AliyunServiceIP, "aliyun-service-ip", pipeline.DefaultAliyunServiceIP.String(), "address at which VMs reach the Aliyun API on TCP 80, routed by the fabric like Aliyun's internal endpoints (100.100.0.0/16): steered through the bridges' vpcflow-meta ports to a listener on port 8090 of the --metadata-listen host, in --metadata-netns; in effect when --aliyun-listen and --metadata-listen are both set; none: not served to VMs")
@@ -523,6 +525,9 @@ func (c *loadedConfig) resolve(log *zap.Logger, getenv func(string) string) (*re
 	}
 	if o.DumpSliceFlows < 1 {
 		return nil, c.fail("dump-slice-flows", fmt.Errorf("%d: want 1 or more", o.DumpSliceFlows))
+	}
+	if o.PushTimeout < 10*time.Millisecond {
+		return nil, c.fail("push-timeout", fmt.Errorf("%s: want at least 10ms", o.PushTimeout))
 	}
 	if o.RequestTimeout <= 0 || o.RequestTimeout > maxRequestTimeout {
 		return nil, c.fail("request-timeout", fmt.Errorf("%s: want a duration above 0 and at most %s", o.RequestTimeout, maxRequestTimeout))

@@ -326,8 +326,8 @@ func TestServeRefusesCrossSiteRequests(t *testing.T) {
 
 // TestAllowedHostsConfig: --allowed-hosts is a list in the file, comma-
 // separated in the environment, repeatable on the command line (each
-// source replacing the one before); --request-timeout is bounded, and
-// --dump-slice-flows at least 1.
+// source replacing the one before); --request-timeout is bounded,
+// --dump-slice-flows at least 1 and --push-timeout at least 10ms.
 func TestAllowedHostsConfig(t *testing.T) {
 	dir := t.TempDir()
 	file := writeFile(t, dir, "vpcflow.yaml", "ovsdb:\n  - unix:/a.sock\nallowed-hosts:\n  - api.example.net\n  - 10.0.0.5\nrequest-timeout: 45s\n")
@@ -363,6 +363,7 @@ func TestAllowedHostsConfig(t *testing.T) {
 		{[]string{"--request-timeout", "5m"}, "--request-timeout: 5m0s: want a duration above 0"},
 		{[]string{"--allowed-hosts", "http://x/"}, `--allowed-hosts: "http://x/": want a host name, an address or *`},
 		{[]string{"--dump-slice-flows", "0"}, "--dump-slice-flows: 0: want 1 or more"},
+		{[]string{"--push-timeout", "1ms"}, "--push-timeout: 1ms: want at least 10ms"},
 	} {
 		lc, err := loadServeConfig(append([]string{"--config", writeFile(t, dir, "empty.yaml", "")}, c.args...), envMap(nil))
 		if err == nil {

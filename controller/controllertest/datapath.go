@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -39,6 +40,9 @@ type Datapath struct {
 	// hang, when set, makes Apply and DumpFlows wait for ctx (a switch
 	// that stopped answering).
 	hang bool
+	// streamed counts the batches in parts (openflow.ModParts) whose
+	// first part came while the rest were still being computed.
+	streamed int
 }
 
 type installed struct {
@@ -185,7 +189,18 @@ func (d *Datapath) ApplySeq(ctx context.Context, seq openflow.FlowMods) error {
 	if err := d.wait(ctx); err != nil {
 		return err
 	}
-	mods, err := openflow.ListOf(seq)
+	if p, ok := seq.(openflow.ModParts); ok {
+		// As a switch does: take the first part as soon as it comes,
+		// then see whether the batch was complete by then.
+		if _, ok, err := p.Part(ctx, 0); err != nil {
+			return err
+		} else if ok && !partsComplete(ctx, p) {
+			d.mu.Lock()
+			d.streamed++
+			d.mu.Unlock()
+		}
+	}
+	mods, err := openflow.ListOf(seq) // waits for every part
 	if err != nil {
 		return err
 	}
@@ -224,6 +239,22 @@ func (d *Datapath) ApplySeq(ctx context.Context, seq openflow.FlowMods) error {
 		d.batches++
 	}
 	return nil
+}
+
+// partsComplete says, without waiting, whether p was given all its parts.
+func partsComplete(ctx context.Context, p openflow.ModParts) bool {
+	now, cancel := context.WithCancel(ctx)
+	cancel()
+	_, _, err := p.Part(now, math.MaxInt)
+	return err == nil // closed; ctx's error: more may come
+}
+
+// Streamed is the number of batches in parts whose first part this
+// switch took while the rest were still being computed.
+func (d *Datapath) Streamed() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.streamed
 }
 
 // Flows is the table in ovs-ofctl order (table, priority high first, match).
