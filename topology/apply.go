@@ -185,37 +185,45 @@ func (st *State) describeReferrers(k kind, o Object) string {
 // vSwitches —, each sorted by key). Nothing is changed.
 func (st *State) dependents(op Op) []Op {
 	type item struct {
-		k   kind
-		key string
+		kind uint8
+		id   uint32
+	}
+	type found struct {
+		rank int // kindRank of the object's kind
+		key  string
+		obj  Object
 	}
 	seen := map[item]bool{}
-	var found []item
-	var walk func(k kind, key string)
-	walk = func(k kind, key string) {
-		for _, from := range kinds() {
-			for _, rk := range st.referrersOf(k, key, from) {
-				it := item{from, rk}
-				if seen[it] {
-					continue
+	var all []found
+	var walk func(k kind, to Object)
+	walk = func(k kind, to Object) {
+		for rank, from := range kinds() {
+			// Unsorted, by the stored object: the whole is sorted once at
+			// the end (each referrer list sorted, and each object looked
+			// up by key once per kind, were most of a 100,000-host VPC's
+			// cascade, issue 17).
+			st.eachReferrerOf(k, to, from, func(o Object) bool {
+				if it := (item{st.kindIndex(from), o.ObjectID()}); !seen[it] {
+					seen[it] = true
+					all = append(all, found{rank, o.Key(), o})
+					walk(from, o)
 				}
-				seen[it] = true
-				found = append(found, it)
-				walk(from, rk)
-			}
+				return true
+			})
 		}
 	}
-	walk(op.Obj.kind(), op.Obj.Key())
-	sort.Slice(found, func(i, j int) bool {
-		ri, rj := kindRank(found[i].k), kindRank(found[j].k)
-		if ri != rj {
-			return ri > rj
+	if to, ok := st.get(op.Obj.kind(), op.Obj.Key()); ok {
+		walk(op.Obj.kind(), to)
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].rank != all[j].rank {
+			return all[i].rank > all[j].rank
 		}
-		return lessKey(found[i].key, found[j].key)
+		return lessKey(all[i].key, all[j].key)
 	})
-	out := make([]Op, 0, len(found))
-	for _, it := range found {
-		o, _ := st.get(it.k, it.key)
-		out = append(out, Op{Kind: OpDelete, Obj: o.clone(), Old: o.clone()})
+	out := make([]Op, 0, len(all))
+	for _, f := range all {
+		out = append(out, Op{Kind: OpDelete, Obj: f.obj.clone(), Old: f.obj.clone()})
 	}
 	return out
 }

@@ -431,7 +431,15 @@ func (st *State) referrersOf(k kind, key string, from kind) []string {
 // object of kind k with key, in no order, until fn returns false. fn must
 // not change the state.
 func (st *State) eachReferrer(k kind, key string, from kind, fn func(Object) bool) {
-	l, ok := st.referrerList(k, key, from)
+	if to, ok := st.get(k, key); ok {
+		st.eachReferrerOf(k, to, from, fn)
+	}
+}
+
+// eachReferrerOf is eachReferrer of to, a stored object of kind k: no
+// lookup by key (a cascade walks every referrer of every object it takes).
+func (st *State) eachReferrerOf(k kind, to Object, from kind, fn func(Object) bool) {
+	l, ok := st.referrers[refTarget{st.kindIndex(k), st.kindIndex(from), to.ObjectID()}]
 	if !ok {
 		return
 	}
