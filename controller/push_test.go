@@ -114,4 +114,20 @@ func TestPushDeadlineGrowsWithFlowMods(t *testing.T) {
 	if !errors.Is(d3.Err(), context.Canceled) {
 		t.Errorf("parent cancelled: Err %v", d3.Err())
 	}
+
+	// A parent already done, and a deadline already due: ended at once,
+	// while being made.
+	for _, base := range []time.Duration{time.Hour, 0} {
+		p := parent
+		if base == 0 {
+			p = context.Background()
+		}
+		d4, cancel4 := newPushDeadline(p, base)
+		select {
+		case <-d4.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("base %v: not ended", base)
+		}
+		cancel4()
+	}
 }

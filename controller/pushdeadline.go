@@ -41,9 +41,11 @@ type pushDeadline struct {
 // adds), or with parent. cancel releases it.
 func newPushDeadline(parent context.Context, base time.Duration) (*pushDeadline, context.CancelFunc) {
 	d := &pushDeadline{Context: parent, done: make(chan struct{}), at: time.Now().Add(base)}
+	// Both callbacks end d under d.mu: they wait until d is whole (a
+	// parent already done calls its function at once).
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.timer = time.AfterFunc(base, d.expire)
-	d.mu.Unlock()
 	d.stop = context.AfterFunc(parent, func() { d.end(parent.Err()) })
 	return d, func() { d.end(context.Canceled) }
 }
