@@ -63,7 +63,8 @@ func waitInstalled(ctx context.Context, dp Datapath, cs []engine.FlowChange, eve
 	// What the changes leave, by key, in order (a delete then an add of
 	// the same key is a replacement).
 	want := map[openflow.Key]*openflow.Flow{}
-	cookies := map[uint64]bool{}
+	cookies := map[uint64]bool{}              // of every change: a flow counts under these
+	keyCookies := map[openflow.Key][]uint64{} // of the changes to each key
 	for i := range cs {
 		k := cs[i].Flow.Key()
 		if cs[i].Delete {
@@ -72,34 +73,90 @@ func waitInstalled(ctx context.Context, dp Datapath, cs []engine.FlowChange, eve
 			want[k] = &cs[i].Flow
 		}
 		cookies[cs[i].Flow.Cookie] = true
+		keyCookies[k] = append(keyCookies[k], cs[i].Flow.Cookie)
 	}
+	total := len(want)
+	asked := cookies // the cookies to ask the switch for: those of the keys not there yet
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		missing, err := notInstalled(ctx, dp, want, cookies)
+		missing, err := notInstalled(ctx, dp, want, cookies, cookieDumps(asked, maxCookieDumps))
 		if err == nil && missing == 0 {
 			return nil
+		}
+		if err == nil {
+			asked = map[uint64]bool{}
+			for k := range want {
+				for _, c := range keyCookies[k] {
+					asked[c] = true
+				}
+			}
 		}
 		select {
 		case <-ctx.Done():
 			if err != nil {
 				return fmt.Errorf("this replica follows and could not read the switch's flows to see the leader install the change: %w", err)
 			}
-			return fmt.Errorf("this replica follows: the leader had not installed %d of the change's %d flows in time (the change is stored)", missing, len(want))
+			return fmt.Errorf("this replica follows: the leader had not installed %d of the change's %d flows in time (the change is stored)", missing, total)
 		case <-t.C:
 		}
 	}
 }
 
+// maxCookieDumps is the most flow-stats requests one look at a switch
+// makes: a change of 1,000 hosts has 1,000 owners' cookies, and was 1,000
+// requests every followerPoll.
+const maxCookieDumps = 16
+
+// cookieDump is one flow-stats request: the flows whose cookie&mask is
+// cookie&mask.
+type cookieDump struct{ cookie, mask uint64 }
+
+// cookieDumps covers cookies with at most max requests: one each when
+// they are few; else ignoring the drop reason, and as many low bits of
+// the object id as it takes (new objects have neighbouring ids, so a bulk
+// load is a few ranges). The switch may answer more flows than asked
+// for; they are not looked at.
+func cookieDumps(cookies map[uint64]bool, max int) []cookieDump {
+	out := make([]cookieDump, 0, min(len(cookies), max))
+	if len(cookies) <= max {
+		for c := range cookies {
+			out = append(out, cookieDump{c, ^uint64(0)})
+		}
+		return out
+	}
+	const reasonBits = uint64(0xff) << 32
+	for shift := 0; shift <= 32; shift++ {
+		mask := ^uint64(0) &^ reasonBits &^ (uint64(1)<<shift - 1)
+		groups := map[uint64]bool{}
+		for c := range cookies {
+			groups[c&mask] = true
+			if len(groups) > max && shift < 32 {
+				break
+			}
+		}
+		if len(groups) <= max || shift == 32 {
+			out = out[:0]
+			for g := range groups {
+				out = append(out, cookieDump{g, mask})
+			}
+			return out
+		}
+	}
+	return out
+}
+
 // notInstalled counts the flows of want that dp does not have as wanted
-// (a nil flow: one that must be gone).
-func notInstalled(ctx context.Context, dp Datapath, want map[openflow.Key]*openflow.Flow, cookies map[uint64]bool) (int, error) {
+// (a nil flow: one that must be gone), looking at dp's flows whose cookie
+// is one of cookies (the change's) in the answers to dumps. The keys that
+// are as wanted are taken out of want: later looks skip them.
+func notInstalled(ctx context.Context, dp Datapath, want map[openflow.Key]*openflow.Flow, cookies map[uint64]bool, dumps []cookieDump) (int, error) {
 	have := map[openflow.Key]openflow.Flow{}
-	for cookie := range cookies {
+	for _, d := range dumps {
 		var fss []openflow.FlowStats
 		var err error
-		if d, ok := dp.(cookieDumper); ok {
-			fss, err = d.DumpCookie(ctx, openflow.TableAll, cookie, ^uint64(0))
+		if cd, ok := dp.(cookieDumper); ok {
+			fss, err = cd.DumpCookie(ctx, openflow.TableAll, d.cookie, d.mask)
 		} else {
 			fss, err = dp.DumpFlows(ctx)
 		}
@@ -107,7 +164,7 @@ func notInstalled(ctx context.Context, dp Datapath, want map[openflow.Key]*openf
 			return 0, err
 		}
 		for i := range fss {
-			if f := fss[i].Flow; f.Cookie == cookie {
+			if f := fss[i].Flow; cookies[f.Cookie] {
 				have[f.Key()] = f
 			}
 		}
@@ -120,6 +177,8 @@ func notInstalled(ctx context.Context, dp Datapath, want map[openflow.Key]*openf
 			missing++
 		case w != nil && (!ok || !h.SameContent(w)):
 			missing++
+		default:
+			delete(want, k) // there as wanted: not asked again
 		}
 	}
 	return missing, nil

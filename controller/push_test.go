@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vpcflow/vpcflow/controller/controllertest"
+	"github.com/vpcflow/vpcflow/controller/pipeline"
 	"github.com/vpcflow/vpcflow/openflow"
 	"github.com/vpcflow/vpcflow/topology"
 )
@@ -129,5 +130,60 @@ func TestPushDeadlineGrowsWithFlowMods(t *testing.T) {
 			t.Fatalf("base %v: not ended", base)
 		}
 		cancel4()
+	}
+}
+
+// TestCookieDumpsCoverEveryCookie: a follower looks at a switch with at
+// most maxCookieDumps flow-stats requests, whatever the change: exact
+// cookies when they are few, else ranges of neighbouring object ids (the
+// drop reason ignored), and every cookie of the change is under one of
+// them.
+func TestCookieDumpsCoverEveryCookie(t *testing.T) {
+	covered := func(ds []cookieDump, c uint64) bool {
+		for _, d := range ds {
+			if c&d.mask == d.cookie&d.mask {
+				return true
+			}
+		}
+		return false
+	}
+	for _, tc := range []struct {
+		name    string
+		cookies []uint64
+		exact   bool
+	}{
+		{"three hosts", []uint64{pipeline.HostCookie(7, 0), pipeline.HostCookie(9, 3), pipeline.SubnetCookie(7, 0)}, true},
+		{"1,000 new hosts and their route entries", func() []uint64 {
+			var cs []uint64
+			for id := uint32(5000); id < 6000; id++ {
+				cs = append(cs, pipeline.HostCookie(id, 0), pipeline.HostCookie(id, 2), pipeline.SubnetCookie(id+100, 0))
+			}
+			return cs
+		}(), false},
+		{"ids far apart", func() []uint64 {
+			var cs []uint64
+			for i := uint32(0); i < 100; i++ {
+				cs = append(cs, pipeline.HostCookie(i*40000000, 0), pipeline.RuleCookie(i))
+			}
+			return cs
+		}(), false},
+	} {
+		set := map[uint64]bool{}
+		for _, c := range tc.cookies {
+			set[c] = true
+		}
+		ds := cookieDumps(set, maxCookieDumps)
+		if len(ds) > maxCookieDumps {
+			t.Errorf("%s: %d requests, want at most %d", tc.name, len(ds), maxCookieDumps)
+		}
+		for c := range set {
+			if !covered(ds, c) {
+				t.Errorf("%s: cookie %#x is in no request %v", tc.name, c, ds)
+			}
+		}
+		if exact := len(ds) == len(set) && ds[0].mask == ^uint64(0); exact != tc.exact {
+			t.Errorf("%s: exact cookies %v, want %v (%d requests)", tc.name, exact, tc.exact, len(ds))
+		}
+		t.Logf("%s: %d cookies in %d requests", tc.name, len(set), len(ds))
 	}
 }
