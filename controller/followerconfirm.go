@@ -17,7 +17,8 @@ import (
 // connection, until the flows it computed for the change are installed
 // (and the deleted ones gone): flow stats filtered by the changed flows'
 // cookies, so the switch answers with a few flows, polled until they are
-// right or PushTimeout ends. A switch that did not get there is reported
+// right or PushTimeout ends (plus flowModAllowance a flow-mod, as the
+// leader's push has). A switch that did not get there is reported
 // like one that did not confirm (202, *UnconfirmedError).
 
 // cookieDumper is a Datapath that asks the switch for flows by cookie.
@@ -49,7 +50,8 @@ func (c *Controller) followerWaits(changes map[uint64]*engine.PackedChanges) map
 			continue
 		}
 		go func(dp Datapath, cs []engine.FlowChange) {
-			ctx, cancel := context.WithTimeout(context.Background(), c.opts.PushTimeout)
+			// As long as the leader's push of the same changes has.
+			ctx, cancel := context.WithTimeout(context.Background(), c.opts.PushTimeout+flowModsAllowance(len(cs)))
 			defer cancel()
 			done <- waitInstalled(ctx, dp, cs, followerPoll)
 		}(sc.dp, cs)

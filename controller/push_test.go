@@ -16,12 +16,16 @@ import (
 
 // bulkHosts is n new hosts on switch dpid (ports 100, 101, ...) in vsw-a
 // of vpc-seed (10.10.0.0/16).
-func bulkHosts(dpid uint64, n int) []topology.Op {
+func bulkHosts(dpid uint64, n int) []topology.Op { return bulkHostsIn("vsw-a", 10, dpid, n) }
+
+// bulkHostsIn is n new hosts on switch dpid (ports 100, 101, ...) in
+// vSwitch vsw of vpc-seed, 10.b.0.0/16.
+func bulkHostsIn(vsw string, b byte, dpid uint64, n int) []topology.Op {
 	ops := make([]topology.Op, 0, n)
 	for i := range n {
-		ops = append(ops, topology.Create(&topology.Host{VPC: "vpc-seed", Name: fmt.Sprintf("bulk-%05d", i), VSwitch: "vsw-a",
-			IP:   netip.AddrFrom4([4]byte{10, 10, byte(1 + i/250), byte(2 + i%250)}),
-			MAC:  topology.MAC{0x02, 0, 0, 0, byte(i >> 8), byte(i)},
+		ops = append(ops, topology.Create(&topology.Host{VPC: "vpc-seed", Name: fmt.Sprintf("bulk-%05d", i), VSwitch: vsw,
+			IP:   netip.AddrFrom4([4]byte{10, b, byte(1 + i/250), byte(2 + i%250)}),
+			MAC:  topology.MAC{0x02, 0, 0, b, byte(i >> 8), byte(i)},
 			DPID: topology.DPID(dpid), OFPort: uint32(100 + i)}))
 	}
 	return ops

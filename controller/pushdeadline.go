@@ -20,6 +20,9 @@ const DefaultPushTimeout = 10 * time.Second
 // its switch was disconnected and reconciled from a full dump.
 const flowModAllowance = 100 * time.Microsecond
 
+// flowModsAllowance is flowModAllowance for n flow-mods.
+func flowModsAllowance(n int) time.Duration { return time.Duration(max(n, 0)) * flowModAllowance }
+
 // pushDeadline is the context of one push: it ends PushTimeout after the
 // push began plus flowModAllowance for each flow-mod given to the switch
 // so far, or with its parent. A batch in parts (openflow.ModParts) moves
@@ -57,7 +60,7 @@ func (d *pushDeadline) stretch(n int) {
 	if d.err != nil || n <= 0 {
 		return
 	}
-	d.at = d.at.Add(time.Duration(n) * flowModAllowance)
+	d.at = d.at.Add(flowModsAllowance(n))
 	d.timer.Reset(time.Until(d.at))
 }
 

@@ -24,8 +24,12 @@ func route(cidr string) topology.Op {
 }
 
 // replicaRig is the seed on a controller that is a replica.
-func replicaRig(t *testing.T, lead Leadership) *rig {
-	r := newRig(t, Options{Leadership: lead, OVSDBEndpoints: []string{"unix:/test/db.sock"}})
+func replicaRig(t *testing.T, lead Leadership) *rig { return replicaRigWith(t, lead, Options{}) }
+
+// replicaRigWith is replicaRig with more options.
+func replicaRigWith(t *testing.T, lead Leadership, opts Options) *rig {
+	opts.Leadership, opts.OVSDBEndpoints = lead, []string{"unix:/test/db.sock"}
+	r := newRig(t, opts)
 	r.c.BridgesChanged("unix:/test/db.sock", seedBridges())
 	// Stored before any switch connects: a replica that does not lead
 	// and sees no switch cannot say the flows are installed.
@@ -246,6 +250,61 @@ func TestReplicaFollowerWriteWaitsForTheLeader(t *testing.T) {
 		t.Fatalf("follower delete with the leader removing it: %v", err)
 	}
 	r.exact()
+}
+
+// A big write through a follower waits as long for the leader's flows as
+// the leader's push of them has: PushTimeout plus flowModAllowance a
+// flow-mod (pushdeadline.go), not PushTimeout alone.
+func TestReplicaFollowerWaitsForABigWrite(t *testing.T) {
+	r := replicaRigWith(t, &fakeLeadership{confirmed: true}, Options{PushTimeout: 100 * time.Millisecond})
+	dp := newRoleDatapath(1)
+	serveRole(r, dp)
+	r.c.SetRole(Role{Generation: uint64(1)<<48 | 10, LeaderName: "other"})
+	waitUntil(t, "SLAVE", func() bool { return strings.Contains(dp.Events(), "slave(") })
+
+	// The leader, played by the test: a small change installed at once,
+	// a big one (thousands of flows) 150 ms after it is computed: after
+	// PushTimeout, within its allowance (1,000 hosts, ~10,000 flows: 1 s).
+	desired := func() engine.DesiredTable {
+		r.c.mu.Lock()
+		defer r.c.mu.Unlock()
+		return r.c.engine.Desired(1)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	have := len(desired())
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			want := desired()
+			if len(want) == have {
+				continue
+			}
+			if len(want)-have > 1000 {
+				time.Sleep(150 * time.Millisecond)
+			}
+			for _, f := range want {
+				dp.Put(f)
+			}
+			have = len(want)
+		}
+	}()
+	if _, err := r.c.Apply(r.ctx, []topology.Op{topology.Create(&topology.VSwitch{VPC: "vpc-seed", Name: "vsw-big",
+		CIDR: netip.MustParsePrefix("10.20.0.0/16"), Gateway: netip.MustParseAddr("10.20.0.1")})}); err != nil {
+		t.Fatalf("a small write through the follower: %v", err)
+	}
+	start := time.Now()
+	if _, err := r.c.Apply(r.ctx, bulkHostsIn("vsw-big", 20, 1, 1000)); err != nil {
+		t.Fatalf("1,000 hosts through the follower, the leader installing them after 150 ms (100 ms PushTimeout): %v", err)
+	}
+	t.Logf("answered %v after the write", time.Since(start))
+	if dp.Mods() != 0 {
+		t.Fatalf("the follower wrote %d flow-mods", dp.Mods())
+	}
 }
 
 // A stale MASTER refusal while etcd no longer confirms the leadership:
