@@ -188,24 +188,28 @@ func TestReplicaFollowerThenLeader(t *testing.T) {
 	r.exact()
 }
 
+// followingSwitch connects an in-memory switch (dpid 1) to r, which
+// follows another leader, and waits until r asked it for SLAVE.
+func followingSwitch(t *testing.T, r *rig) *roleDatapath {
+	t.Helper()
+	dp := newRoleDatapath(1)
+	serveRole(r, dp)
+	r.c.SetRole(Role{Generation: uint64(1)<<48 | 10, LeaderName: "other"})
+	waitUntil(t, "SLAVE", func() bool { return strings.Contains(dp.Events(), "slave(") })
+	return dp
+}
+
 // A write through a follower answers once the leader's flows are on the
 // switch (followerconfirm.go): the follower watches over its SLAVE
 // connection, asking for the changed flows by cookie.
 func TestReplicaFollowerWriteWaitsForTheLeader(t *testing.T) {
 	r := replicaRig(t, &fakeLeadership{confirmed: true})
-	dp := newRoleDatapath(1)
-	serveRole(r, dp)
-	r.c.SetRole(Role{Generation: uint64(1)<<48 | 10, LeaderName: "other"})
-	waitUntil(t, "SLAVE", func() bool { return strings.Contains(dp.Events(), "slave(") })
+	dp := followingSwitch(t, r)
 
 	// The leader, played by the test: once this replica's engine has the
 	// change (it is stored), it waits 100 ms and installs what the engine
 	// wants.
-	desired := func() engine.DesiredTable {
-		r.c.mu.Lock()
-		defer r.c.mu.Unlock()
-		return r.c.engine.Desired(1)
-	}
+	desired := func() engine.DesiredTable { return r.c.engineDesired(1) }
 	seedFlows := len(desired())
 	installed := make(chan time.Time, 1)
 	go func() {
@@ -257,19 +261,12 @@ func TestReplicaFollowerWriteWaitsForTheLeader(t *testing.T) {
 // flow-mod (pushdeadline.go), not PushTimeout alone.
 func TestReplicaFollowerWaitsForABigWrite(t *testing.T) {
 	r := replicaRigWith(t, &fakeLeadership{confirmed: true}, Options{PushTimeout: 100 * time.Millisecond})
-	dp := newRoleDatapath(1)
-	serveRole(r, dp)
-	r.c.SetRole(Role{Generation: uint64(1)<<48 | 10, LeaderName: "other"})
-	waitUntil(t, "SLAVE", func() bool { return strings.Contains(dp.Events(), "slave(") })
+	dp := followingSwitch(t, r)
 
 	// The leader, played by the test: a small change installed at once,
 	// a big one (thousands of flows) 150 ms after it is computed: after
 	// PushTimeout, within its allowance (1,000 hosts, ~10,000 flows: 1 s).
-	desired := func() engine.DesiredTable {
-		r.c.mu.Lock()
-		defer r.c.mu.Unlock()
-		return r.c.engine.Desired(1)
-	}
+	desired := func() engine.DesiredTable { return r.c.engineDesired(1) }
 	stop := make(chan struct{})
 	defer close(stop)
 	have := len(desired())
