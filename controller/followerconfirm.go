@@ -106,46 +106,63 @@ func waitInstalled(ctx context.Context, dp Datapath, cs []engine.FlowChange, eve
 }
 
 // maxCookieDumps is the most flow-stats requests one look at a switch
-// makes: a change of 1,000 hosts has 1,000 owners' cookies, and was 1,000
-// requests every followerPoll.
+// makes for a change whose objects have neighbouring ids: a change of
+// 1,000 new hosts has 1,000 owners' cookies, and was 1,000 requests every
+// followerPoll.
 const maxCookieDumps = 16
+
+// maxOverFetch bounds how many more object ids the ranges of cookieDumps
+// may cover than the change has: ids far apart are asked one by one
+// instead, as a range over them would read most of a big switch's
+// table every followerPoll.
+const maxOverFetch = 8
 
 // cookieDump is one flow-stats request: the flows whose cookie&mask is
 // cookie&mask.
 type cookieDump struct{ cookie, mask uint64 }
 
-// cookieDumps covers cookies with at most max requests: one each when
-// they are few; else ignoring the drop reason, and as many low bits of
-// the object id as it takes (new objects have neighbouring ids, so a bulk
-// load is a few ranges). The switch may answer more flows than asked
-// for; they are not looked at.
+// cookieDumps covers cookies with flow-stats requests: one each when
+// they are at most max, or when their ids are far apart; else at most max
+// ranges of neighbouring ids, the drop reason ignored (new objects get
+// neighbouring ids, so a bulk load is a few ranges). The switch then
+// answers some flows that were not asked for; they are not looked at.
 func cookieDumps(cookies map[uint64]bool, max int) []cookieDump {
-	out := make([]cookieDump, 0, min(len(cookies), max))
-	if len(cookies) <= max {
+	exact := func() []cookieDump {
+		out := make([]cookieDump, 0, len(cookies))
 		for c := range cookies {
 			out = append(out, cookieDump{c, ^uint64(0)})
 		}
 		return out
 	}
+	if len(cookies) <= max {
+		return exact()
+	}
 	const reasonBits = uint64(0xff) << 32
+	bases := map[uint64]bool{}
+	for c := range cookies {
+		bases[c&^reasonBits] = true
+	}
 	for shift := 0; shift <= 32; shift++ {
 		mask := ^uint64(0) &^ reasonBits &^ (uint64(1)<<shift - 1)
 		groups := map[uint64]bool{}
-		for c := range cookies {
-			groups[c&mask] = true
-			if len(groups) > max && shift < 32 {
+		for b := range bases {
+			if groups[b&mask] = true; len(groups) > max {
 				break
 			}
 		}
-		if len(groups) <= max || shift == 32 {
-			out = out[:0]
-			for g := range groups {
-				out = append(out, cookieDump{g, mask})
-			}
-			return out
+		if len(groups) > max {
+			continue
 		}
+		if len(groups)<<shift > maxOverFetch*len(bases) {
+			return exact() // far apart
+		}
+		out := make([]cookieDump, 0, len(groups))
+		for g := range groups {
+			out = append(out, cookieDump{g, mask})
+		}
+		return out
 	}
-	return out
+	return exact()
 }
 
 // notInstalled counts the flows of want that dp does not have as wanted
