@@ -27,27 +27,21 @@ func vswitchResource() resource {
 		},
 		what: inVPCWhat("vSwitch"),
 		view: func(s *server, v any) any {
-			var out []VSwitchView
 			s.b.Read(func(st *topology.State) {
 				count := func(w topology.VSwitch) VSwitchView {
 					return VSwitchView{VSwitch: w, HostCount: st.HostCountOfVSwitch(w.VPC, w.Name)}
 				}
 				switch x := v.(type) {
 				case topology.VSwitch:
-					out = []VSwitchView{count(x)}
+					v = count(x)
 				case []topology.VSwitch:
-					out = make([]VSwitchView, len(x))
+					out := make([]VSwitchView, len(x))
 					for i, w := range x {
 						out[i] = count(w)
 					}
+					v = out
 				}
 			})
-			switch v.(type) {
-			case topology.VSwitch:
-				return out[0]
-			case []topology.VSwitch:
-				return out
-			}
 			return v
 		},
 		create: func(s *server, data []byte, v map[string]string) (topology.Object, *requestError) {

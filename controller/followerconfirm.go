@@ -171,10 +171,14 @@ func cookieDumps(cookies map[uint64]bool, max int) []cookieDump {
 // are as wanted are taken out of want: later looks skip them.
 func notInstalled(ctx context.Context, dp Datapath, want map[openflow.Key]*openflow.Flow, cookies map[uint64]bool, dumps []cookieDump) (int, error) {
 	have := map[openflow.Key]openflow.Flow{}
+	cd, byCookie := dp.(cookieDumper)
+	if !byCookie {
+		dumps = dumps[:min(len(dumps), 1)] // the whole table answers them all
+	}
 	for _, d := range dumps {
 		var fss []openflow.FlowStats
 		var err error
-		if cd, ok := dp.(cookieDumper); ok {
+		if byCookie {
 			fss, err = cd.DumpCookie(ctx, openflow.TableAll, d.cookie, d.mask)
 		} else {
 			fss, err = dp.DumpFlows(ctx)

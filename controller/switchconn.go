@@ -188,19 +188,21 @@ func (s *switchConn) run(ctx context.Context) {
 	}
 }
 
+// do runs one job within its timeout (a push: plus its flow-mods'
+// allowance, pushDeadline).
 func (s *switchConn) do(ctx context.Context, j *pushJob) error {
+	if j.role == nil && !s.isWritable() {
+		return errNotLeader
+	}
 	if j.role == nil && j.check == nil && j.snapshot == nil {
 		return s.push(ctx, j)
 	}
 	ctx, cancel := context.WithTimeout(ctx, j.timeout)
 	defer cancel()
-	if j.role != nil {
+	switch {
+	case j.role != nil:
 		return j.role(ctx)
-	}
-	if !s.isWritable() {
-		return errNotLeader
-	}
-	if j.check != nil {
+	case j.check != nil:
 		return j.check(ctx)
 	}
 	return s.reconcile(ctx, j)
@@ -211,9 +213,6 @@ func (s *switchConn) do(ctx context.Context, j *pushJob) error {
 func (s *switchConn) push(ctx context.Context, j *pushJob) error {
 	d, cancel := newPushDeadline(ctx, j.timeout)
 	defer cancel()
-	if !s.isWritable() {
-		return errNotLeader
-	}
 	start := time.Now()
 	err := applyMods(d, s.dp, stretchFor(d, j.mods))
 	adds, dels := countMods(j.mods)
