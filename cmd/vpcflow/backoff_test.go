@@ -144,10 +144,28 @@ func TestControllerBackoffOfOVS(t *testing.T) {
 			t.Errorf("%s: waits %s, want %v", what, secs(got), seconds)
 		}
 	}
-	// 1. Never connected: every attempt fails for 17 s.
+	// waitGaps waits until every bridge has made gaps+1 attempts since
+	// from(bridge), or until the deadline: a loaded machine shifts when
+	// OVS starts its attempts, so a fixed window can end before the last
+	// one.
+	waitGaps := func(gaps int, within time.Duration, from func(name string) time.Time) time.Time {
+		deadline := time.Now().Add(within)
+		for {
+			now := time.Now()
+			done := true
+			for _, b := range bridges {
+				done = done && len(attempts(b.name, from(b.name), now)) >= gaps
+			}
+			if done || now.After(deadline) {
+				return now
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	// 1. Never connected: every attempt fails until each bridge has waited
+	// 2, 4 and 8 s (about 17 s).
 	t0 := time.Now().Add(-2 * time.Second) // the bridges were set up just before
-	time.Sleep(17 * time.Second)
-	t1 := time.Now()
+	t1 := waitGaps(3, 35*time.Second, func(string) time.Time { return t0 })
 	answer(true, 10*time.Second)
 	for range bridges {
 		select {
@@ -157,7 +175,7 @@ func TestControllerBackoffOfOVS(t *testing.T) {
 		}
 	}
 	answer(false, 0)
-	t.Logf("OVS 3.1, never connected, every attempt failing for 17 s: waits between attempts")
+	t.Logf("OVS 3.1, never connected, every attempt failing: waits between attempts")
 	for _, b := range bridges {
 		g := attempts(b.name, t0, t1)
 		t.Logf("  %-10s %s; connected %.2f s after the controller came", b.name, secs(g), r.hello[b.name].Sub(t1).Seconds())
@@ -166,17 +184,18 @@ func TestControllerBackoffOfOVS(t *testing.T) {
 	}
 
 	// 2. Connected for 10 s (longer than any backoff), then every attempt
-	// fails for 14 s.
-	time.Sleep(24500 * time.Millisecond)
-	t3 := time.Now()
-	t.Logf("OVS 3.1, after a connection, every attempt failing for 14 s: waits between attempts")
+	// fails until each bridge has waited 2 and 4 s (about 7 s).
+	closed := func(name string) time.Time {
+		// When its answered connection closed (10 s after it came).
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.hello[name].Add(10 * time.Second)
+	}
+	t3 := waitGaps(2, 40*time.Second, closed)
+	t.Logf("OVS 3.1, after a connection, every attempt failing: waits between attempts")
 	gaps := map[string][]time.Duration{}
 	for _, b := range bridges {
-		// From when its answered connection closed (10 s after it came).
-		r.mu.Lock()
-		closed := r.hello[b.name].Add(10 * time.Second)
-		r.mu.Unlock()
-		gaps[b.name] = attempts(b.name, closed, t3)
+		gaps[b.name] = attempts(b.name, closed(b.name), t3)
 		t.Logf("  %-10s %s", b.name, secs(gaps[b.name]))
 	}
 	for _, b := range bridges {
