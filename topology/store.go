@@ -176,9 +176,9 @@ func (s *Store) Read(fn func(st *State)) {
 // A rejected change is a *Error; inside a batch of more than one op its
 // Field is prefixed with "[i]." (the op's index).
 //
-// Readers wait only while Apply validates in memory, not while the
-// backend commits (one fsync for bbolt); they never see a change that is
-// not durable.
+// Readers wait while Apply validates in memory and, for a change of
+// heldCommitOps ops or more on a local backend, while it commits (one
+// bbolt transaction); they never see a change that is not durable.
 func (s *Store) Apply(ctx context.Context, ops []Op) ([]Op, error) {
 	if len(ops) == 0 {
 		return []Op{}, nil
@@ -196,6 +196,16 @@ func (s *Store) Apply(ctx context.Context, ops []Op) ([]Op, error) {
 	}
 }
 
+// heldCommitOps is the size of change, in ops performed (a cascade's
+// dependents included), from which apply keeps readers waiting through a
+// local backend's commit rather than undoing the change after validating
+// it and performing it again once committed. Performing a change costs
+// ~5-7 µs an op, a bbolt commit one or two ms: for a bulk load of 1,000
+// hosts undo and redo were ~10 of the store's 25 ms, and a cascade delete
+// of a 60,000-host VPC held readers 1.1 s to validate and undo, then
+// 0.4 s to redo (issue 17).
+const heldCommitOps = 256
+
 // apply is one attempt of Apply; moved is closed when the store's
 // revision moves on from the one the attempt validated against.
 func (s *Store) apply(ctx context.Context, ops []Op) (_ []Op, moved <-chan struct{}, _ error) {
@@ -206,10 +216,13 @@ func (s *Store) apply(ctx context.Context, ops []Op) (_ []Op, moved <-chan struc
 	defer s.wmu.Unlock()
 	moved = s.moved
 	start := time.Now()
-	// Validate in memory under the read/write lock, then let readers go
-	// on with the state as it was while the backend commits (an fsync);
-	// only then publish, by performing the resolved ops again. Writers are
-	// serialized by wmu, so nothing else changed meanwhile.
+	// Validate in memory under the read/write lock. A small change is
+	// undone and readers go on with the state as it was while the backend
+	// commits (an fsync); it is published once committed by performing
+	// the resolved ops again. Writers are serialized by wmu, so nothing
+	// else changed meanwhile. A big change stays performed and readers
+	// wait for a local commit too (heldCommitOps); it is undone only if
+	// the commit fails.
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -217,34 +230,46 @@ func (s *Store) apply(ctx context.Context, ops []Op) (_ []Op, moved <-chan struc
 	}
 	saved := copyIDs(s.st.lastID)
 	out, done, kept, err := s.st.do(ops)
-	s.st.undo(done)
+	held := err == nil && len(done) >= heldCommitOps && s.shared == nil
+	if !held {
+		s.st.undo(done)
+	}
 	last := copyIDs(s.st.lastID)
 	s.st.lastID = saved
-	s.mu.Unlock()
+	if !held {
+		s.mu.Unlock()
+	}
 	if err != nil {
 		return nil, moved, err
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, moved, fmt.Errorf("apply %d changes: %w", len(ops), err)
-	}
-	c, err := commitOf(out, last)
+	err = ctx.Err()
 	if err == nil {
-		err = s.commit(ctx, c)
+		var c Commit
+		if c, err = commitOf(out, last); err == nil {
+			err = s.commit(ctx, c)
+		}
 	}
 	if err != nil {
+		if held {
+			s.st.undo(done)
+			s.mu.Unlock()
+		}
 		return nil, moved, fmt.Errorf("apply %d changes: %w", len(ops), err)
 	}
-	s.mu.Lock()
-	// The copies validation stored go back in (not new ones: a second
-	// copy of each object, with the first left as garbage among the kept
-	// ones, was CPU and fragmented the heap of a bulk load).
-	for i, d := range done {
-		s.st.mutateWith(d, kept[i])
+	if !held {
+		s.mu.Lock()
+		// The copies validation stored go back in (not new ones: a
+		// second copy of each object, with the first left as garbage
+		// among the kept ones, was CPU and fragmented the heap of a bulk
+		// load).
+		for i, d := range done {
+			s.st.mutateWith(d, kept[i])
+		}
 	}
 	s.st.lastID = last
 	s.mu.Unlock()
 	unshare(out)
-	s.log.Debug("topology changed", zap.Int("ops", len(out)), zap.Duration("took", time.Since(start)))
+	s.log.Debug("topology changed", zap.Int("ops", len(out)), zap.Bool("held", held), zap.Duration("took", time.Since(start)))
 	return out, moved, nil
 }
 
