@@ -45,6 +45,9 @@ type result struct {
 
 	Fsync          []time.Duration // 4 KB write + fdatasync in the store's directory: the disk's floor
 	AddLat, DelLat []time.Duration
+	// AloneAddLat, AloneDelLat: the same changes' flow-mods, sent by the
+	// bench in one bundle a bridge (ovsalone.go): OVS's share.
+	AloneAddLat, AloneDelLat []time.Duration
 
 	// Controller restart with N present.
 	RestartREST      time.Duration // process start → REST API answers (store loaded, flows computed)
@@ -362,6 +365,15 @@ func runOne(ctx context.Context, cfg runConfig, n int, prof *profiler) (res resu
 	prof.stop(ctx, e)
 	step("single add p50 %v p99 %v; delete p50 %v p99 %v; fdatasync p50 %v p99 %v",
 		pct(res.AddLat, 50), pct(res.AddLat, 99), pct(res.DelLat, 50), pct(res.DelLat, 99), pct(res.Fsync, 50), pct(res.Fsync, 99))
+	// The same changes' flow-mods sent by the bench itself: OVS alone.
+	if res.AloneAddLat, res.AloneDelLat, err = ovsAloneLatency(ctx, e, n, cfg.ops); err != nil {
+		return res, err
+	}
+	if got, err := e.flowCount(ctx); err != nil || got != res.Flows {
+		return res, fmt.Errorf("after the OVS-alone baseline the switches have %d flows, want %d (%v)", got, res.Flows, err)
+	}
+	step("OVS alone, the same flow-mods: add p50 %v p99 %v; delete p50 %v p99 %v",
+		pct(res.AloneAddLat, 50), pct(res.AloneAddLat, 99), pct(res.AloneDelLat, 50), pct(res.AloneDelLat, 99))
 
 	// ---- 3a. resync after a controller restart ----
 	if res.OfctlDump, err = ofctlAll(ctx, e.targets(), func(int) ([]string, string, []string) { return nil, "dump-flows", nil }); err != nil {

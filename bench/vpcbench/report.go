@@ -77,6 +77,8 @@ func printTable(w io.Writer, rs []result, cfg runConfig, markdown bool) {
 		func(r result) string { return lat(r.AddLat) })
 	add(fmt.Sprintf("subnet delete p50 / p99 / max (%d ops)", len(last.DelLat)), "", func(r result) string { return lat(r.DelLat) })
 	add("  the disk: 4 KB write + fdatasync p50 / p99 / max (baseline)", "", func(r result) string { return lat(r.Fsync) })
+	add("  OVS alone: the same flow-mods, add p50 / p99 / max (baseline)", "", func(r result) string { return lat(r.AloneAddLat) })
+	add("  OVS alone: the same flow-mods, delete p50 / p99 / max (baseline)", "", func(r result) string { return lat(r.AloneDelLat) })
 	add("ctrl restart: process start → REST up", "", func(r result) string { return dur(r.RestartREST) })
 	add("ctrl restart: process start → reconciled", "", func(r result) string { return dur(r.RestartTotal) })
 	add("ctrl restart: switch connect → reconciled", "", func(r result) string { return dur(r.Restart.FromConnect) })
