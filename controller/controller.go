@@ -268,7 +268,7 @@ func (c *Controller) Apply(ctx context.Context, ops []topology.Op) ([]topology.O
 	c.store.Read(func(st *topology.State) {
 		owners := c.pipe.Affected(st, applied)
 		if c.leading() {
-			waits = c.recomputeAndQueue(st, owners)
+			waits = c.recomputeAndQueue(st, owners, removedOwners(applied))
 			return
 		}
 		// The leader installs them; wait until it has (followerconfirm.go).
@@ -314,11 +314,12 @@ func (c *Controller) recompute(st *topology.State, owners []pipeline.Owner) map[
 
 // recomputeAndQueue is recompute with the changes queued on the connected
 // switches as the engine computes them, part by part
-// (engine.UpdateParts): a switch takes a bulk load's first flows while
-// the rest are computed, all in one bundle (engine.PackedParts). A batch
-// the engine computes in one part is queued as recompute's changes are.
-// Caller holds c.mu and is inside store.Read.
-func (c *Controller) recomputeAndQueue(st *topology.State, owners []pipeline.Owner) map[uint64]<-chan error {
+// (engine.UpdateParts): a switch takes a bulk load's (or a cascade
+// delete's) first flow-mods while the rest are computed, all in one
+// bundle (engine.PackedParts). removed are the owners of the objects the
+// batch deleted. A batch the engine computes in one part is queued as
+// recompute's changes are. Caller holds c.mu and is inside store.Read.
+func (c *Controller) recomputeAndQueue(st *topology.State, owners []pipeline.Owner, removed map[pipeline.Owner]bool) map[uint64]<-chan error {
 	snap, owners := c.recomputed(st, owners)
 	streams := map[uint64]engine.PackedParts{}
 	waits := map[uint64]<-chan error{}
@@ -334,7 +335,7 @@ func (c *Controller) recomputeAndQueue(st *topology.State, owners []pipeline.Own
 			}
 		}
 	}()
-	c.engine.UpdateParts(snap, owners, func(part map[uint64]*engine.PackedChanges, more bool) {
+	c.engine.UpdateParts(snap, owners, removed, func(part map[uint64]*engine.PackedChanges, more bool) {
 		c.trace.apply(part)
 		if len(streams) == 0 && !more {
 			waits = c.queueChanges(part) // the batch in one part
@@ -356,6 +357,23 @@ func (c *Controller) recomputeAndQueue(st *topology.State, owners []pipeline.Own
 	computed = true
 	c.trackHosts(snap, owners)
 	return waits
+}
+
+// removedOwners are the owners of the objects ops delete (a cascade's
+// dependents included): they have no flows once ops are applied. Object
+// IDs are never handed out again, so none of them comes back in the
+// same batch.
+func removedOwners(ops []topology.Op) map[pipeline.Owner]bool {
+	out := map[pipeline.Owner]bool{}
+	for _, op := range ops {
+		if op.Kind != topology.OpDelete {
+			continue
+		}
+		if o, ok := pipeline.OwnerOf(op.Obj); ok {
+			out[o] = true
+		}
+	}
+	return out
 }
 
 // recomputed is the snapshot to recompute owners from, and the owners:

@@ -17,7 +17,9 @@ var pushedInPartsRE = regexp.MustCompile(`flows pushed.*"changes": (\d+), "parts
 // on br-test is sent to OVS in parts as the engine computes them, in one
 // bundle. When the request returns, the last host of the batch (a real
 // VM, computed in the last part) already reaches the seed's VMs, and
-// br-test holds exactly the desired table (ovs-ofctl diff-flows).
+// br-test holds exactly the desired table (ovs-ofctl diff-flows). Their
+// cascade delete goes in parts too and leaves the seed's table exactly;
+// the seed's traffic loses nothing throughout.
 func TestBulkBatchSentInPartsArrivesWhole(t *testing.T) {
 	s := newSeed(t)
 	p := s.probeSeed(5206)
@@ -66,8 +68,29 @@ func TestBulkBatchSentInPartsArrivesWhole(t *testing.T) {
 	if len(flows) < n {
 		t.Fatalf("the desired table has %d flows for %d hosts", len(flows), n)
 	}
+
+	// Back out by cascade: the vSwitch and its 300 hosts. The removed
+	// hosts' deletes go in parts too, ahead of the rest, in one bundle;
+	// br-test then holds the seed's table alone.
+	before = len(pushes)
+	s.rest("DELETE", "/v1/vpcs/vpc-seed/vswitches/vsw-bulk?cascade=true", nil, 204)
+	pushes = pushedInPartsRE.FindAllStringSubmatch(s.controllerLog(), -1)
+	if len(pushes) <= before {
+		t.Fatalf("the cascade was not pushed in parts")
+	}
+	last = pushes[len(pushes)-1]
+	changes, _ = strconv.Atoi(last[1])
+	parts, _ = strconv.Atoi(last[2])
+	if parts < 3 || changes < n {
+		t.Errorf("the cascade went in %d parts, %d changes; want ≥ 3 parts and ≥ %d changes", parts, changes, n)
+	}
+	t.Logf("the cascade of 300 hosts: %d flow changes sent in %d parts of one bundle", changes, parts)
+	s.assertBrTestHolds(s.referenceTable(attachments{dpid: s.dpid, bridge: "br-test",
+		ports: map[string]uint32{"test1": uint32(s.port1), "test2": uint32(s.port2)}}))
+	tcpRoundTrip(t, s.vm1.container, s.vm2.container, "172.18.1.3", 5208)
+
 	r := p.Stop()
-	r.expectNoLoss(t, "while 300 hosts were added beside them")
+	r.expectNoLoss(t, "while 300 hosts were added beside them and removed")
 	if r.TCPErr != nil {
 		t.Errorf("the seed's TCP stream broke: %v", r.TCPErr)
 	}

@@ -72,13 +72,19 @@ func (w *world) apply(ops ...topology.Op) []FlowChange {
 // the owners they affect, as the runtime does.
 func (w *world) applyWith(ops []topology.Op, update func(snap *pipeline.Snapshot, owners []pipeline.Owner)) {
 	w.t.Helper()
+	w.applyOps(ops, func(snap *pipeline.Snapshot, owners []pipeline.Owner, _ []topology.Op) { update(snap, owners) })
+}
+
+// applyOps is applyWith that also hands update the applied ops.
+func (w *world) applyOps(ops []topology.Op, update func(snap *pipeline.Snapshot, owners []pipeline.Owner, applied []topology.Op)) {
+	w.t.Helper()
 	out, err := w.store.Apply(context.Background(), ops)
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	w.store.Read(func(st *topology.State) {
 		snap := &pipeline.Snapshot{Topo: st, Ports: w.ports, Chassis: map[string]pipeline.ChassisPlace{}, UnderlayMTU: 1500}
-		update(snap, w.e.Pipeline().Affected(st, out))
+		update(snap, w.e.Pipeline().Affected(st, out), out)
 	})
 }
 

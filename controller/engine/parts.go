@@ -5,10 +5,10 @@ import (
 	"github.com/vpcflow/vpcflow/openflow"
 )
 
-// Parts in which UpdateParts computes the owners that have no flows yet:
-// the first is small, so a switch starts taking flows after ~1 ms of
+// Parts in which UpdateParts computes the owners that are removed or
+// have no flows yet: the first is small, so a switch starts taking flows after ~1 ms of
 // computation; each next one doubles, up to the last size, so a bulk load
-// of 5,000 hosts is a dozen parts.
+// of 5,000 hosts is a dozen parts, and so is its cascade delete.
 const (
 	firstPartOwners = 64
 	maxPartOwners   = 1024
@@ -22,26 +22,38 @@ const (
 // that applies the parts in order, as one bundle (openflow.ModParts),
 // ends with the table UpdatePacked's changes would leave.
 //
-// The owners that have flows now come first, in one part: their changes
-// may delete what another owner's install replaces (a host's address
-// given to a new host in the same batch), and within a part deletes go
-// first. The owners that have no flows yet follow, firstPartOwners and
-// then twice as many at a time: they only install (their own flows, or
-// the first variant of a shared one), never delete. A part that changes
-// nothing is not emitted; more says whether owners are left to compute
-// after the part (a batch of one part is emitted with more false, and may
-// be sent as UpdatePacked's changes are).
-func (e *Engine) UpdateParts(s *pipeline.Snapshot, owners []pipeline.Owner, emit func(part map[uint64]*PackedChanges, more bool)) {
+// An owner's own flows are installed and deleted as it is computed, so a
+// part must not delete a key that an earlier part installed for another
+// owner (a host's address given to a new host in the same batch). The
+// parts come in this order:
+//
+//   - the owners that have flows now and are removed (removed: the
+//     objects the batch deletes; a cascade), firstPartOwners and then twice
+//     as many at a time: they only delete (their own flows, or a shared
+//     one's variant);
+//   - the other owners that have flows now, in one part: their changes may
+//     delete and install, and within a part deletes go first;
+//   - the owners that have no flows yet, in growing parts as the removed
+//     ones: they only install (their own flows, or the first variant of a
+//     shared one), never delete.
+//
+// A part that changes nothing is not emitted; more says whether owners
+// are left to compute after the part (a batch of one part is emitted with
+// more false, and may be sent as UpdatePacked's changes are).
+func (e *Engine) UpdateParts(s *pipeline.Snapshot, owners []pipeline.Owner, removed map[pipeline.Owner]bool, emit func(part map[uint64]*PackedChanges, more bool)) {
 	seen := make(map[pipeline.Owner]bool, len(owners))
-	var had, fresh []pipeline.Owner
+	var gone, had, fresh []pipeline.Owner
 	for _, o := range owners {
 		if seen[o] {
 			continue
 		}
 		seen[o] = true
-		if _, ok := e.recs.get(o); ok {
+		switch _, ok := e.recs.get(o); {
+		case ok && removed[o]:
+			gone = append(gone, o)
+		case ok:
 			had = append(had, o)
-		} else {
+		default:
 			fresh = append(fresh, o)
 		}
 	}
@@ -55,12 +67,16 @@ func (e *Engine) UpdateParts(s *pipeline.Snapshot, owners []pipeline.Owner, emit
 			emit(cs, more)
 		}
 	}
-	part(had, len(fresh) > 0)
-	for n := firstPartOwners; len(fresh) > 0; n = min(2*n, maxPartOwners) {
-		k := min(n, len(fresh))
-		part(fresh[:k], len(fresh) > k)
-		fresh = fresh[k:]
+	growing := func(os []pipeline.Owner, after int) {
+		for n := firstPartOwners; len(os) > 0; n = min(2*n, maxPartOwners) {
+			k := min(n, len(os))
+			part(os[:k], len(os) > k || after > 0)
+			os = os[k:]
+		}
 	}
+	growing(gone, len(had)+len(fresh))
+	part(had, len(fresh) > 0)
+	growing(fresh, 0)
 }
 
 // PackedParts is one datapath's changes from UpdateParts, part by part as

@@ -51,8 +51,10 @@ func hostNamed(i int) topology.Op {
 // TestUpdatePartsLeavesUpdatesTable: a switch that applies UpdateParts'
 // parts in order ends with the table UpdatePacked's changes leave — also
 // when one batch deletes a host and gives its address, MAC and port to a
-// new host computed in a later part — and only the first part deletes.
-// The parts grow from 64 owners.
+// new host computed in a later part, and when a cascade removes most
+// hosts in parts while another host takes a removed one's address — and
+// no part deletes after the part of the owners that had flows and stay.
+// The parts of new and of removed owners grow from 64 owners.
 func TestUpdatePartsLeavesUpdatesTable(t *testing.T) {
 	whole, parted := newWorld(t), newWorld(t)
 	onWhole, onParted := switchModel{}, switchModel{}
@@ -62,7 +64,9 @@ func TestUpdatePartsLeavesUpdatesTable(t *testing.T) {
 		}
 		w.ports["late"] = pipeline.Attachment{DPID: 1, OFPort: 1}
 	}
-	step := func(what string, wantParts int, ops ...topology.Op) {
+	// step applies ops to both worlds; the parted one's first deleting
+	// parts may delete, the others must not.
+	step := func(what string, wantParts, deleting int, ops ...topology.Op) {
 		t.Helper()
 		whole.applyWith(ops, func(snap *pipeline.Snapshot, owners []pipeline.Owner) {
 			if cs := whole.e.UpdatePacked(snap, owners)[1]; cs != nil {
@@ -70,16 +74,22 @@ func TestUpdatePartsLeavesUpdatesTable(t *testing.T) {
 			}
 		})
 		parts, ended := 0, false
-		parted.applyWith(ops, func(snap *pipeline.Snapshot, owners []pipeline.Owner) {
-			parted.e.UpdateParts(snap, owners, func(part map[uint64]*PackedChanges, more bool) {
+		parted.applyOps(ops, func(snap *pipeline.Snapshot, owners []pipeline.Owner, applied []topology.Op) {
+			removed := map[pipeline.Owner]bool{}
+			for _, op := range applied {
+				if o, ok := pipeline.OwnerOf(op.Obj); ok && op.Kind == topology.OpDelete {
+					removed[o] = true
+				}
+			}
+			parted.e.UpdateParts(snap, owners, removed, func(part map[uint64]*PackedChanges, more bool) {
 				if ended {
 					t.Fatalf("%s: a part after one that said no more", what)
 				}
 				ended = !more
 				parts++
 				cs := part[1]
-				if _, dels := cs.Counts(); dels > 0 && parts > 1 {
-					t.Fatalf("%s: part %d deletes %d flows", what, parts, dels)
+				if _, dels := cs.Counts(); dels > 0 && parts > deleting {
+					t.Fatalf("%s: part %d deletes %d flows (only the first %d may)", what, parts, dels, deleting)
 				}
 				onParted.apply(t, cs)
 			})
@@ -100,7 +110,7 @@ func TestUpdatePartsLeavesUpdatesTable(t *testing.T) {
 	}
 	// 200 new hosts: 64, 128, then 8 (the vSwitch's own flows are already
 	// installed; nothing of it changes).
-	step("200 new hosts", 3, ops...)
+	step("200 new hosts", 3, 0, ops...)
 	// h0 goes; "late", computed in the last part, takes its address, MAC
 	// and port: part 1 deletes h0's flows, a later part installs the same
 	// keys.
@@ -110,13 +120,27 @@ func TestUpdatePartsLeavesUpdatesTable(t *testing.T) {
 	}
 	ops = append(ops, topology.Create(&topology.Host{VPC: "v", Name: "late", VSwitch: "w", IP: netip.MustParseAddr("10.0.0.10"),
 		MAC: mac("02:00:00:00:01:00"), Bridge: "br", Interface: "late"}))
-	step("a host's address to a new host", 2, ops...)
-	step("nothing changes", 0)
+	step("a host's address to a new host", 2, 1, ops...)
+	step("nothing changes", 0, 0)
+	// 200 of the 240 hosts go (in parts of 64 and 128, then 8) while
+	// "late" moves to h1's port (its interface is renamed; the test's
+	// ports are by host name), whose flows by in_port alone the parts
+	// before it delete; then one part for late.
 	ops = ops[:0]
-	for i := 1; i < 240; i += 2 {
+	for i := 1; i <= 200; i++ {
 		ops = append(ops, topology.Delete(&topology.Host{VPC: "v", Name: fmt.Sprintf("h%d", i)}, false))
 	}
-	step("half the hosts go", 1, ops...)
+	ops = append(ops, topology.Update(&topology.Host{VPC: "v", Name: "late", VSwitch: "w", IP: netip.MustParseAddr("10.0.0.10"),
+		MAC: mac("02:00:00:00:01:00"), Bridge: "br", Interface: "late-on-2"}))
+	for _, w := range []*world{whole, parted} {
+		w.ports["late"] = w.ports["h1"]
+	}
+	step("most hosts go, one takes a removed one's port", 4, 4, ops...)
+	ops = ops[:0]
+	for i := 201; i < 240; i += 2 {
+		ops = append(ops, topology.Delete(&topology.Host{VPC: "v", Name: fmt.Sprintf("h%d", i)}, false))
+	}
+	step("a few hosts go", 1, 1, ops...)
 }
 
 // TestPackedPartsCountTheirParts: a PackedParts (an openflow.PartQueue of
