@@ -223,6 +223,7 @@ func (s *Store) apply(ctx context.Context, ops []Op) (_ []Op, moved <-chan struc
 	// else changed meanwhile. A big change stays performed and readers
 	// wait for a local commit too (heldCommitOps); it is undone only if
 	// the commit fails.
+	//
 	// What a cascade takes with it is found under the read lock, so that
 	// readers go on meanwhile (0.3 s of a 60,000-host VPC's 0.67 s);
 	// writers wait on wmu, so it still holds under the write lock.
