@@ -60,7 +60,7 @@ type SecurityGroupRule struct {
 // ruleHitsReader is the part of the backend that reads rule counters (the
 // controller has it).
 type ruleHitsReader interface {
-	RuleHits(ctx context.Context) (map[uint32]controller.RuleHits, error)
+	RuleHits(ctx context.Context, ids []uint32) (map[uint32]controller.RuleHits, error)
 }
 
 const rulesPath = "/v1/vpcs/{vpc}/security-groups/{sg}/rules"
@@ -97,13 +97,17 @@ func ruleID(v map[string]string) (uint32, *requestError) {
 	return uint32(id), nil
 }
 
-// hits reads the rule counters, if the backend can.
-func (s *server) hits(r *http.Request) (map[uint32]controller.RuleHits, error) {
+// hits reads the counters of rules, if the backend can.
+func (s *server) hits(r *http.Request, rules []topology.SecurityGroupRule) (map[uint32]controller.RuleHits, error) {
 	hr, ok := s.b.(ruleHitsReader)
 	if !ok {
 		return nil, nil
 	}
-	return hr.RuleHits(r.Context())
+	ids := make([]uint32, len(rules))
+	for i, x := range rules {
+		ids[i] = x.ID
+	}
+	return hr.RuleHits(r.Context(), ids)
 }
 
 func withHits(rules []topology.SecurityGroupRule, hits map[uint32]controller.RuleHits) []SecurityGroupRule {
@@ -138,7 +142,7 @@ func (s *server) listRules(w http.ResponseWriter, r *http.Request) {
 	}
 	// Pages by rule id.
 	rules = paginate(w, r, p, rules, func(x *topology.SecurityGroupRule) string { return fmt.Sprintf("%010d", x.ID) })
-	hits, err := s.hits(r)
+	hits, err := s.hits(r, rules)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -168,7 +172,7 @@ func (s *server) getRule(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	hits, err := s.hits(r)
+	hits, err := s.hits(r, []topology.SecurityGroupRule{rule})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/vpcflow/vpcflow/controller/pipeline"
+	"github.com/vpcflow/vpcflow/openflow"
 )
 
 // RuleHits is what a security group rule matched, on every connected
@@ -17,30 +20,67 @@ type RuleHits struct {
 	Bytes   uint64 `json:"bytes"`
 }
 
-// RuleHits reads the flows of every connected switch and sums the hits of
-// each security group rule, by rule id.
-func (c *Controller) RuleHits(ctx context.Context) (map[uint32]RuleHits, error) {
-	out := map[uint32]RuleHits{}
-	for _, info := range c.Switches() {
-		c.mu.Lock()
-		sc, ok := c.switches[uint64(info.DPID)]
-		c.mu.Unlock()
-		if !ok {
-			continue
-		}
-		stats, err := sc.dp.DumpFlows(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("dumping flows of %s: %w", info.DPID, err)
-		}
+// ruleHitsInFlight is how many rules' counters RuleHits asks a switch
+// for at once.
+const ruleHitsInFlight = 16
+
+// RuleHits sums the hits of the security group rules ids on every
+// connected switch, by rule id. Each rule's counting flow is asked for by
+// its exact cookie, which OVS finds in its cookie index: a page of rules
+// costs the switch as many lookups, not a walk of every flow (at 100,000
+// hosts a walk of 1.3 million flows, hundreds of MB here and changes
+// waiting behind it on OVS's main thread). A switch that cannot be asked
+// by cookie (a test double) is dumped whole once.
+func (c *Controller) RuleHits(ctx context.Context, ids []uint32) (map[uint32]RuleHits, error) {
+	out := make(map[uint32]RuleHits, len(ids))
+	want := make(map[uint32]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+		out[id] = RuleHits{}
+	}
+	add := func(stats []openflow.FlowStats) {
 		for _, s := range stats {
 			ck := pipeline.ParseCookie(s.Flow.Cookie)
-			if !ck.Ours || ck.Owner != pipeline.OwnerSGRule {
+			if !ck.Ours || ck.Owner != pipeline.OwnerSGRule || !want[ck.ID] {
 				continue
 			}
 			h := out[ck.ID]
 			h.Packets += s.Packets
 			h.Bytes += s.Bytes
 			out[ck.ID] = h
+		}
+	}
+	for _, info := range c.Switches() {
+		c.mu.Lock()
+		sc, ok := c.switches[uint64(info.DPID)]
+		c.mu.Unlock()
+		if !ok || len(ids) == 0 {
+			continue
+		}
+		cd, byCookie := sc.dp.(cookieDumper)
+		if !byCookie {
+			stats, err := sc.dp.DumpFlows(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("dumping flows of %s: %w", info.DPID, err)
+			}
+			add(stats)
+			continue
+		}
+		answers := make([][]openflow.FlowStats, len(ids))
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(ruleHitsInFlight)
+		for i, id := range ids {
+			g.Go(func() error {
+				var err error
+				answers[i], err = cd.DumpCookie(gctx, openflow.TableAll, pipeline.RuleCookie(id), ^uint64(0))
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, fmt.Errorf("reading rule counters of %s: %w", info.DPID, err)
+		}
+		for _, a := range answers {
+			add(a)
 		}
 	}
 	return out, nil

@@ -38,7 +38,10 @@ type sgResult struct {
 	SameFlowsDiff  int
 	AddLat, DelLat []time.Duration
 	SubnetAddLat   []time.Duration // single subnet adds on the same table, the baseline
-	Load           string
+	// ListLat: GET …/rules of a full group with its hits (read from the
+	// switch), one group after another.
+	ListLat []time.Duration
+	Load    string
 }
 
 func sgGroupName(g int) string { return fmt.Sprintf("sg%02d", g) }
@@ -232,6 +235,18 @@ func runSecurityGroups(ctx context.Context, bin string, hosts, groups, rules, op
 	}
 	step("rule add p50 %v p99 %v; rule delete p50 %v p99 %v; subnet add (baseline) p50 %v p99 %v",
 		pct(res.AddLat, 50), pct(res.AddLat, 99), pct(res.DelLat, 50), pct(res.DelLat, 99), pct(res.SubnetAddLat, 50), pct(res.SubnetAddLat, 99))
+	for j := range 2 * groups {
+		t := time.Now()
+		rs, err := e.api.ListSecurityGroupRules(ctx, benchVPC, sgGroupName(j%groups))
+		if err != nil {
+			return res, fmt.Errorf("rule list %d: %w", j, err)
+		}
+		res.ListLat = append(res.ListLat, time.Since(t))
+		if len(rs) != rules || rs[0].Hits == nil {
+			return res, fmt.Errorf("rule list %d: %d rules, want %d, with hits", j, len(rs), rules)
+		}
+	}
+	step("rule list with hits p50 %v max %v", pct(res.ListLat, 50), pct(res.ListLat, 100))
 	return res, nil
 }
 
@@ -367,6 +382,7 @@ func printSecurityGroups(w io.Writer, r sgResult, markdown bool) {
 		{fmt.Sprintf("single rule add to a full group p50 / p99 / max (%d ops)", len(r.AddLat)), lat(r.AddLat)},
 		{fmt.Sprintf("single rule delete p50 / p99 / max (%d ops)", len(r.DelLat)), lat(r.DelLat)},
 		{"single subnet add p50 / p99 / max, same table (baseline)", lat(r.SubnetAddLat)},
+		{fmt.Sprintf("GET …/rules of a group, with hits, p50 / p99 / max (%d)", len(r.ListLat)), lat(r.ListLat)},
 		{"machine load average (1, 5 min) at start", r.Load},
 	}
 	title := fmt.Sprintf("security groups: %s hosts in %d groups of %d rules (one group each)", num(r.Hosts), r.Groups, r.Rules)

@@ -35,6 +35,7 @@ type Datapath struct {
 	batches    int // Apply calls that changed something
 	tableStats int // table-stats requests answered
 	dumps      int // flow dumps answered
+	wholeDumps int // of those, of every flow (not by table or cookie)
 	// failWith, when set, fails every Apply (nothing is changed).
 	failWith error
 	// hang, when set, makes Apply and DumpFlows wait for ctx (a switch
@@ -101,12 +102,21 @@ func (d *Datapath) wait(ctx context.Context) error {
 
 // DumpFlows returns the table.
 func (d *Datapath) DumpFlows(ctx context.Context) ([]openflow.FlowStats, error) {
+	return d.dump(ctx, true)
+}
+
+// dump answers a flow dump: every flow, which the caller may filter
+// (whole: it does not).
+func (d *Datapath) dump(ctx context.Context, whole bool) ([]openflow.FlowStats, error) {
 	if err := d.wait(ctx); err != nil {
 		return nil, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.dumps++
+	if whole {
+		d.wholeDumps++
+	}
 	out := make([]openflow.FlowStats, 0, len(d.table))
 	for _, in := range d.table {
 		out = append(out, openflow.FlowStats{Flow: in.flow, Packets: in.packets, Bytes: in.packets * 100, Duration: time.Since(in.added)})
@@ -116,7 +126,7 @@ func (d *Datapath) DumpFlows(ctx context.Context) ([]openflow.FlowStats, error) 
 
 // DumpTable returns the flows of one table.
 func (d *Datapath) DumpTable(ctx context.Context, table uint8) ([]openflow.FlowStats, error) {
-	all, err := d.DumpFlows(ctx)
+	all, err := d.dump(ctx, table == openflow.TableAll)
 	if err != nil || table == openflow.TableAll {
 		return all, err
 	}
@@ -132,13 +142,13 @@ func (d *Datapath) DumpTable(ctx context.Context, table uint8) ([]openflow.FlowS
 // DumpCookie returns the flows of table (TableAll: every table) whose
 // cookie equals cookie under mask, as OVS filters a flow stats request.
 func (d *Datapath) DumpCookie(ctx context.Context, table uint8, cookie, mask uint64) ([]openflow.FlowStats, error) {
-	all, err := d.DumpTable(ctx, table)
+	all, err := d.dump(ctx, false)
 	if err != nil {
 		return nil, err
 	}
 	out := all[:0]
 	for _, fs := range all {
-		if fs.Flow.Cookie&mask == cookie&mask {
+		if fs.Flow.Cookie&mask == cookie&mask && (table == openflow.TableAll || fs.Flow.Table == table) {
 			out = append(out, fs)
 		}
 	}
@@ -176,12 +186,20 @@ func (d *Datapath) Modify(f openflow.Flow) bool {
 	return ok
 }
 
-// Requests counts the table-stats requests and flow dumps (whole or one
-// table) answered so far.
+// Requests counts the table-stats requests and flow dumps (whole, one
+// table or by cookie) answered so far.
 func (d *Datapath) Requests() (tableStats, dumps int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.tableStats, d.dumps
+}
+
+// WholeDumps counts the dumps of every flow (not of one table, not by
+// cookie) answered so far.
+func (d *Datapath) WholeDumps() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.wholeDumps
 }
 
 // ApplySeq applies mods in order, all or nothing.
