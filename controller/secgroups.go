@@ -50,11 +50,14 @@ func (c *Controller) RuleHits(ctx context.Context, ids []uint32) (map[uint32]Rul
 			out[ck.ID] = h
 		}
 	}
+	if len(ids) == 0 {
+		return out, nil
+	}
 	for _, info := range c.Switches() {
 		c.mu.Lock()
 		sc, ok := c.switches[uint64(info.DPID)]
 		c.mu.Unlock()
-		if !ok || len(ids) == 0 {
+		if !ok {
 			continue
 		}
 		cd, byCookie := sc.dp.(cookieDumper)

@@ -6,9 +6,10 @@ import (
 )
 
 // Parts in which UpdateParts computes the owners that are removed or
-// have no flows yet: the first is small, so a switch starts taking flows after ~1 ms of
-// computation; each next one doubles, up to the last size, so a bulk load
-// of 5,000 hosts is a dozen parts, and so is its cascade delete.
+// have no flows yet: the first is small, so a switch starts taking flows
+// after ~1 ms of computation; each next one doubles, up to the last size,
+// so a bulk load of 5,000 hosts is a dozen parts, and so is its cascade
+// delete.
 const (
 	firstPartOwners = 64
 	maxPartOwners   = 1024
