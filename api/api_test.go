@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -569,8 +570,29 @@ func TestSwitchesAndFlows(t *testing.T) {
 	installed := e.dp.Flows()
 	for _, p := range []string{"0000000000000001", "0x1", "1"} {
 		r = e.must(200, "GET", "/v1/switches/"+p+"/flows", "")
-		if fs := decode[[]controller.FlowEntry](t, r); len(fs) != len(installed) || fs[0].Table != 0 || fs[len(fs)-1].Table != 70 {
-			t.Fatalf("flows %s", r.body)
+		if fs := decode[[]controller.FlowEntry](t, r); len(fs) != len(installed) || fs[0].Table != 0 || fs[len(fs)-1].Table != 70 ||
+			r.header.Get(TotalCountHeader) != fmt.Sprint(len(installed)) {
+			t.Fatalf("flows (%s %q) %s", TotalCountHeader, r.header.Get(TotalCountHeader), r.body)
+		}
+	}
+	// Every flow at once (sorted in place) comes in the order of the pages
+	// (by page key).
+	all := decode[[]controller.FlowEntry](t, e.must(200, "GET", "/v1/switches/1/flows", ""))
+	var paged []controller.FlowEntry
+	for tok := ""; ; {
+		r = e.must(200, "GET", "/v1/switches/1/flows?limit=7"+tok, "")
+		paged = append(paged, decode[[]controller.FlowEntry](t, r)...)
+		if r.header.Get(NextPageHeader) == "" {
+			break
+		}
+		tok = "&page_token=" + url.QueryEscape(r.header.Get(NextPageHeader))
+	}
+	if len(paged) != len(all) {
+		t.Fatalf("%d flows in pages of 7, %d at once", len(paged), len(all))
+	}
+	for i := range all {
+		if flowKey(&all[i]) != flowKey(&paged[i]) {
+			t.Fatalf("flow %d at once: %s; in pages: %s", i, flowKey(&all[i]), flowKey(&paged[i]))
 		}
 	}
 	// Traffic: test1 spoofed 3 packets, 7 found no route, 1 was IPv6.

