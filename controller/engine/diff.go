@@ -3,6 +3,7 @@ package engine
 import (
 	"cmp"
 	"slices"
+	"strings"
 
 	"github.com/vpcflow/vpcflow/controller/pipeline"
 	"github.com/vpcflow/vpcflow/openflow"
@@ -114,20 +115,30 @@ func CompareFlow(a, b *openflow.Flow) int {
 	return cmp.Compare(len(a.Match), len(b.Match))
 }
 
-// Sorted returns a table's flows in text order.
+// Sorted returns a table's flows in text order (LessText's). Each match
+// is written as text once, not in every comparison: sorting a
+// 650,000-flow table wrote ~26 million texts and took 12 s.
 func Sorted(t DesiredTable) []openflow.Flow {
-	out := make([]openflow.Flow, 0, len(t))
-	for _, f := range t {
-		out = append(out, f)
+	type texted struct {
+		f    openflow.Flow
+		text string
 	}
-	slices.SortFunc(out, func(a, b openflow.Flow) int {
-		if LessText(&a, &b) {
-			return -1
+	byText := make([]texted, 0, len(t))
+	for _, f := range t {
+		byText = append(byText, texted{f, f.Match.String()})
+	}
+	slices.SortFunc(byText, func(a, b texted) int {
+		if c := cmp.Compare(a.f.Table, b.f.Table); c != 0 {
+			return c
 		}
-		if LessText(&b, &a) {
-			return 1
+		if c := cmp.Compare(b.f.Priority, a.f.Priority); c != 0 {
+			return c
 		}
-		return 0
+		return strings.Compare(a.text, b.text)
 	})
+	out := make([]openflow.Flow, len(byText))
+	for i := range byText {
+		out[i] = byText[i].f
+	}
 	return out
 }

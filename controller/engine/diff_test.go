@@ -238,3 +238,22 @@ func TestTableSliceIsTheSwitchsAnswer(t *testing.T) {
 		t.Errorf("slice 0 given the whole table 30:\n%s", changesText(cs))
 	}
 }
+
+// TestSortedIsInTextOrder: Sorted gives every flow of the table once, in
+// LessText's order (the order of ovs-ofctl files and goldens).
+func TestSortedIsInTextOrder(t *testing.T) {
+	w := newWorld(t)
+	for i := range 40 {
+		w.addHost(fmt.Sprintf("h%d", i), fmt.Sprintf("10.0.0.%d", 10+i), fmt.Sprintf("02:00:00:00:02:%02x", i), uint32(1+i))
+	}
+	d := w.e.Desired(1)
+	got := Sorted(d)
+	if len(got) != len(d) {
+		t.Fatalf("%d flows sorted, the table has %d", len(got), len(d))
+	}
+	for i := 1; i < len(got); i++ {
+		if !LessText(&got[i-1], &got[i]) {
+			t.Fatalf("flow %d is not before flow %d in text order:\n%s\n%s", i-1, i, got[i-1].String(), got[i].String())
+		}
+	}
+}
