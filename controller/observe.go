@@ -71,16 +71,10 @@ func (c *Controller) DumpAllFlows(ctx context.Context) ([]SwitchFlows, error) {
 func (c *Controller) EachFlow(ctx context.Context, fn func(dpid uint64, fs *openflow.FlowStats) error) error {
 	var errs []error
 	done := 0
-	for _, info := range c.Switches() {
-		c.mu.Lock()
-		sc, ok := c.switches[uint64(info.DPID)]
-		c.mu.Unlock()
-		if !ok {
-			continue
-		}
-		dpid := uint64(info.DPID)
+	for _, sw := range c.listedSwitches() {
+		dpid := uint64(sw.dpid)
 		var ferr error
-		err := c.dumpInChunks(ctx, sc.dp, func(fs *openflow.FlowStats) error {
+		err := c.dumpInChunks(ctx, sw.dp, func(fs *openflow.FlowStats) error {
 			if err := fn(dpid, fs); err != nil {
 				ferr = err
 				return err
@@ -91,7 +85,7 @@ func (c *Controller) EachFlow(ctx context.Context, fn func(dpid uint64, fs *open
 			return ferr
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("dumping flows of %s: %w", info.DPID, err))
+			errs = append(errs, fmt.Errorf("dumping flows of %s: %w", sw.dpid, err))
 			continue
 		}
 		done++

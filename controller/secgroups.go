@@ -53,18 +53,12 @@ func (c *Controller) RuleHits(ctx context.Context, ids []uint32) (map[uint32]Rul
 	if len(ids) == 0 {
 		return out, nil
 	}
-	for _, info := range c.Switches() {
-		c.mu.Lock()
-		sc, ok := c.switches[uint64(info.DPID)]
-		c.mu.Unlock()
-		if !ok {
-			continue
-		}
-		cd, byCookie := sc.dp.(cookieDumper)
+	for _, sw := range c.listedSwitches() {
+		cd, byCookie := sw.dp.(cookieDumper)
 		if !byCookie {
-			stats, err := sc.dp.DumpFlows(ctx)
+			stats, err := sw.dp.DumpFlows(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("dumping flows of %s: %w", info.DPID, err)
+				return nil, fmt.Errorf("dumping flows of %s: %w", sw.dpid, err)
 			}
 			add(stats)
 			continue
@@ -80,7 +74,7 @@ func (c *Controller) RuleHits(ctx context.Context, ids []uint32) (map[uint32]Rul
 			})
 		}
 		if err := g.Wait(); err != nil {
-			return nil, fmt.Errorf("reading rule counters of %s: %w", info.DPID, err)
+			return nil, fmt.Errorf("reading rule counters of %s: %w", sw.dpid, err)
 		}
 		for _, a := range answers {
 			add(a)

@@ -134,8 +134,8 @@ func (c *Controller) Switches() []SwitchInfo {
 	defer c.mu.Unlock()
 	out := make([]SwitchInfo, 0, len(c.switches))
 	for dpid, sc := range c.switches {
-		if !sc.isReconciled() && c.leading() {
-			continue // listed once its tables are known to be right
+		if !c.listed(sc) {
+			continue
 		}
 		sw := sc.dp
 		info := SwitchInfo{DPID: topology.DPID(dpid), Remote: sw.RemoteAddr(),
@@ -200,4 +200,28 @@ func EntryOf(fs *openflow.FlowStats) FlowEntry {
 		Actions: fs.Flow.ActionsString(), Packets: fs.Packets, Bytes: fs.Bytes,
 		DurationSec: fs.Duration.Seconds(),
 	}
+}
+
+// listed says whether Switches lists sc: a leader lists a switch once its
+// tables are known to be right (reconciled). Caller holds c.mu.
+func (c *Controller) listed(sc *switchConn) bool { return sc.isReconciled() || !c.leading() }
+
+// listedSwitch is a switch Switches lists, for reads that go to every one.
+type listedSwitch struct {
+	dpid topology.DPID
+	dp   Datapath
+}
+
+// listedSwitches are the switches Switches lists, by dpid.
+func (c *Controller) listedSwitches() []listedSwitch {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]listedSwitch, 0, len(c.switches))
+	for dpid, sc := range c.switches {
+		if c.listed(sc) {
+			out = append(out, listedSwitch{topology.DPID(dpid), sc.dp})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].dpid < out[j].dpid })
+	return out
 }
