@@ -36,6 +36,10 @@ type Datapath interface {
 	DumpFlows(ctx context.Context) ([]openflow.FlowStats, error)
 	// DumpTable returns the flows of one table.
 	DumpTable(ctx context.Context, table uint8) ([]openflow.FlowStats, error)
+	// DumpCookie returns the flows of table (openflow.TableAll: every
+	// table) whose cookie equals cookie under mask; an exact cookie is
+	// found in OVS's cookie index.
+	DumpCookie(ctx context.Context, table uint8, cookie, mask uint64) ([]openflow.FlowStats, error)
 	// TableStats returns the number of flows in every table.
 	TableStats(ctx context.Context) ([]openflow.TableStats, error)
 	// ApplySeq applies a batch of flow-mods all or nothing (one bundle),

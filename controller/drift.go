@@ -571,8 +571,8 @@ func dumpTable(ctx context.Context, dp Datapath, table uint8, cookie, mask uint6
 	}
 	var all []openflow.FlowStats
 	var err error
-	if d, ok := dp.(cookieDumper); ok && mask != 0 {
-		all, err = d.DumpCookie(ctx, table, cookie, mask)
+	if mask != 0 {
+		all, err = dp.DumpCookie(ctx, table, cookie, mask)
 	} else {
 		all, err = dp.DumpTable(ctx, table)
 	}

@@ -21,11 +21,6 @@ import (
 // leader's push has). A switch that did not get there is reported
 // like one that did not confirm (202, *UnconfirmedError).
 
-// cookieDumper is a Datapath that asks the switch for flows by cookie.
-type cookieDumper interface {
-	DumpCookie(ctx context.Context, table uint8, cookie, mask uint64) ([]openflow.FlowStats, error)
-}
-
 // followerPoll is how often a follower looks at a switch while it waits
 // for the leader's flows.
 const followerPoll = 20 * time.Millisecond
@@ -171,18 +166,8 @@ func cookieDumps(cookies map[uint64]bool, max int) []cookieDump {
 // are as wanted are taken out of want: later looks skip them.
 func notInstalled(ctx context.Context, dp Datapath, want map[openflow.Key]*openflow.Flow, cookies map[uint64]bool, dumps []cookieDump) (int, error) {
 	have := map[openflow.Key]openflow.Flow{}
-	cd, byCookie := dp.(cookieDumper)
-	if !byCookie {
-		dumps = dumps[:min(len(dumps), 1)] // the whole table answers them all
-	}
 	for _, d := range dumps {
-		var fss []openflow.FlowStats
-		var err error
-		if byCookie {
-			fss, err = cd.DumpCookie(ctx, openflow.TableAll, d.cookie, d.mask)
-		} else {
-			fss, err = dp.DumpFlows(ctx)
-		}
+		fss, err := dp.DumpCookie(ctx, openflow.TableAll, d.cookie, d.mask)
 		if err != nil {
 			return 0, err
 		}

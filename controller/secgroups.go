@@ -29,8 +29,7 @@ const ruleHitsInFlight = 16
 // its exact cookie, which OVS finds in its cookie index: a page of rules
 // costs the switch as many lookups, not a walk of every flow (at 100,000
 // hosts a walk of 1.3 million flows, hundreds of MB here and changes
-// waiting behind it on OVS's main thread). A switch that cannot be asked
-// by cookie (a test double) is dumped whole once.
+// waiting behind it on OVS's main thread).
 func (c *Controller) RuleHits(ctx context.Context, ids []uint32) (map[uint32]RuleHits, error) {
 	out := make(map[uint32]RuleHits, len(ids))
 	want := make(map[uint32]bool, len(ids))
@@ -54,22 +53,13 @@ func (c *Controller) RuleHits(ctx context.Context, ids []uint32) (map[uint32]Rul
 		return out, nil
 	}
 	for _, sw := range c.listedSwitches() {
-		cd, byCookie := sw.dp.(cookieDumper)
-		if !byCookie {
-			stats, err := sw.dp.DumpFlows(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("dumping flows of %s: %w", sw.dpid, err)
-			}
-			add(stats)
-			continue
-		}
 		answers := make([][]openflow.FlowStats, len(ids))
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(ruleHitsInFlight)
 		for i, id := range ids {
 			g.Go(func() error {
 				var err error
-				answers[i], err = cd.DumpCookie(gctx, openflow.TableAll, pipeline.RuleCookie(id), ^uint64(0))
+				answers[i], err = sw.dp.DumpCookie(gctx, openflow.TableAll, pipeline.RuleCookie(id), ^uint64(0))
 				return err
 			})
 		}

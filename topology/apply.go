@@ -195,9 +195,10 @@ func (st *State) dependents(op Op) []Op {
 	}
 	seen := map[item]bool{}
 	var all []found
+	ks := kinds() // once: a walk step per object taken
 	var walk func(k kind, to Object)
 	walk = func(k kind, to Object) {
-		for rank, from := range kinds() {
+		for rank, from := range ks {
 			// Unsorted, by the stored object: the whole is sorted once at
 			// the end (each referrer list sorted, and each object looked
 			// up by key once per kind, were most of a 100,000-host VPC's

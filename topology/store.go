@@ -240,13 +240,14 @@ func (s *Store) apply(ctx context.Context, ops []Op) (_ []Op, moved <-chan struc
 	}
 	saved := copyIDs(s.st.lastID)
 	out, done, kept, err := s.st.do(ops, first)
+	last := copyIDs(s.st.lastID)
+	undo := func() {
+		s.st.undo(done)
+		s.st.lastID = saved
+	}
 	held := err == nil && len(done) >= heldCommitOps && s.shared == nil
 	if !held {
-		s.st.undo(done)
-	}
-	last := copyIDs(s.st.lastID)
-	s.st.lastID = saved
-	if !held {
+		undo()
 		s.mu.Unlock()
 	}
 	if err != nil {
@@ -261,7 +262,7 @@ func (s *Store) apply(ctx context.Context, ops []Op) (_ []Op, moved <-chan struc
 	}
 	if err != nil {
 		if held {
-			s.st.undo(done)
+			undo()
 			s.mu.Unlock()
 		}
 		return nil, moved, fmt.Errorf("apply %d changes: %w", len(ops), err)
@@ -275,8 +276,8 @@ func (s *Store) apply(ctx context.Context, ops []Op) (_ []Op, moved <-chan struc
 		for i, d := range done {
 			s.st.mutateWith(d, kept[i])
 		}
+		s.st.lastID = last
 	}
-	s.st.lastID = last
 	s.mu.Unlock()
 	unshare(out)
 	s.log.Debug("topology changed", zap.Int("ops", len(out)), zap.Bool("held", held), zap.Duration("took", time.Since(start)))

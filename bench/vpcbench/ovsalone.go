@@ -13,6 +13,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vpcflow/vpcflow/controller/engine"
+	"github.com/vpcflow/vpcflow/controller/pipeline"
 	"github.com/vpcflow/vpcflow/openflow"
 	"github.com/vpcflow/vpcflow/topology"
 )
@@ -108,16 +110,19 @@ func routeEntryMods(dpids []topology.DPID, n, j int) (map[uint64][]openflow.Flow
 	if err != nil {
 		return nil, err
 	}
+	// The difference as vpcflow's reconcile computes it (a route entry
+	// only adds flows of its own, which deletesOf takes back).
 	out := map[uint64][]openflow.FlowMod{}
 	for dpid, fs := range with {
-		had := map[openflow.Key]string{}
-		for i := range without[dpid] {
-			had[without[dpid][i].Key()] = without[dpid][i].String()
+		desired := engine.DesiredTable{}
+		for _, f := range fs {
+			desired[f.Key()] = f
 		}
-		for i := range fs {
-			if s, ok := had[fs[i].Key()]; !ok || s != fs[i].String() {
-				out[dpid] = append(out[dpid], openflow.FlowMod{Command: openflow.FlowAdd, Flow: fs[i]})
+		for _, c := range engine.DiffTable(pipeline.Default(), desired, without[dpid]) {
+			if c.Delete {
+				return nil, fmt.Errorf("OVS alone: route entry %s deletes %s", sub.CIDR, c.Flow.String())
 			}
+			out[dpid] = append(out[dpid], openflow.FlowMod{Command: openflow.FlowAdd, Flow: c.Flow})
 		}
 	}
 	if len(out) == 0 {
