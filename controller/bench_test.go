@@ -30,6 +30,9 @@ package controller
 //	BenchmarkPortEvent     an OVSDB port-map update that concerns no host (a
 //	                       port added to another bridge), with N hosts: what
 //	                       every port event costs, under the controller lock.
+//	BenchmarkCascadeDelete the store's part of deleting a VPC of N hosts and
+//	                       their route entries (?cascade), and the longest a
+//	                       reader waited for the store meanwhile.
 
 import (
 	"context"
@@ -551,6 +554,47 @@ func BenchmarkDriftTableUnderLock(b *testing.B) {
 				b.ReportMetric(float64(flows), "flows")
 			}
 			b.ReportMetric(float64(locked.Microseconds())/float64(b.N), "locked-µs/op")
+		})
+	}
+}
+
+// BenchmarkCascadeDelete is the store's part of deleting the bench's VPC
+// with its N hosts and route entries (`DELETE /v1/vpcs/vpc-bench?cascade`):
+// ns/op the whole Store.Apply, readers-held-ms the longest a reader
+// polling every millisecond waited for the store's lock meanwhile.
+func BenchmarkCascadeDelete(b *testing.B) {
+	for _, n := range []int{50000} {
+		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
+			var worst time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				st := benchStore(b, n)
+				stop := make(chan struct{})
+				polled := make(chan time.Duration)
+				go func() {
+					var w time.Duration
+					for {
+						select {
+						case <-stop:
+							polled <- w
+							return
+						case <-time.After(time.Millisecond):
+						}
+						t0 := time.Now()
+						st.Read(func(*topology.State) {})
+						w = max(w, time.Since(t0))
+					}
+				}()
+				b.StartTimer()
+				if _, err := st.Apply(context.Background(), []topology.Op{topology.Delete(&topology.VPC{Name: "vpc-bench"}, true)}); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				close(stop)
+				worst = max(worst, <-polled)
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(worst.Microseconds())/1000, "readers-held-ms")
 		})
 	}
 }
