@@ -565,9 +565,17 @@ func (f *fabric) flowCount(bridge string) int {
 
 // TestFaultControllerKill SIGKILLs the controller and starts it again: the
 // datapath keeps forwarding (fail_mode=secure), no flow is re-added, and
-// the reconnect reconciliation sends nothing.
+// the reconnect reconciliation sends nothing. The route entries created
+// just before the kill (each in the store's write-ahead log only, not yet
+// in its file) are all back.
 func TestFaultControllerKill(t *testing.T) {
 	s := newSeed(t)
+	var created []string
+	for i := range 20 {
+		cidr := fmt.Sprintf("172.30.%d.0/24", i)
+		s.rest("POST", "/v1/vpcs/vpc-seed/subnets", map[string]any{"cidr": cidr, "host": []string{"test1", "test2"}[i%2]}, 201)
+		created = append(created, cidr)
+	}
 	p := s.probeSeed(5201)
 	before := s.durations("br-test")
 	start := time.Now()
@@ -593,6 +601,12 @@ func TestFaultControllerKill(t *testing.T) {
 		t.Errorf("restart reconciliation sent flow-mods (installed %d, added %d, deleted %d)", installed, added, deleted)
 	} else {
 		t.Logf("reconcile after restart: installed=%d added=0 deleted=0", installed)
+	}
+	listed := string(s.rest("GET", "/v1/vpcs/vpc-seed/subnets", nil, 200))
+	for _, cidr := range created {
+		if !strings.Contains(listed, `"`+cidr+`"`) {
+			t.Errorf("route entry %s, created before the kill, is gone after the restart", cidr)
+		}
 	}
 	s.assertSwitchHoldsDesired()
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -17,7 +18,8 @@ import (
 // On-disk layout of the bbolt backend: one file DIR/vpcflow.db with a
 // bucket per object kind (named as the kind: vpc, vswitch, host, subnet,
 // chassis), keyed by Object.Key, JSON values, and a meta bucket holding the
-// schema version and the last ID of each kind.
+// schema version, the last ID of each kind and the last checkpoint of the
+// write-ahead log beside the file (DIR/vpcflow.db-wal, wal.go).
 //
 // Schema history: 1 had no chassis bucket; 2 adds it (and hosts may carry
 // "chassis"); 3 adds security groups, their rules and DHCP options sets
@@ -29,6 +31,8 @@ import (
 const (
 	// DBFileName is the store's file inside its directory.
 	DBFileName = "vpcflow.db"
+	// WALFileName is its write-ahead log beside it (wal.go).
+	WALFileName = DBFileName + walSuffix
 	// SchemaVersion is the on-disk layout version this code writes. It
 	// also reads (and upgrades) version 1.
 	SchemaVersion = "4"
@@ -51,6 +55,10 @@ const (
 type Bolt struct {
 	path string
 	db   *bolt.DB
+	// mu serializes commits, checkpoints and Close over the write-ahead
+	// log (wal.go).
+	mu  sync.Mutex
+	wal boltWAL
 }
 
 // OpenBolt opens DIR/vpcflow.db. It creates the directory and the store
@@ -148,7 +156,12 @@ func OpenBolt(ctx context.Context, dir string, log *zap.Logger, opts ...OpenOpti
 		log.Info("topology store upgraded", zap.String("path", path),
 			zap.String("from_schema", from), zap.String("to_schema", SchemaVersion))
 	}
-	return &Bolt{path: path, db: db}, nil
+	b := &Bolt{path: path, db: db}
+	if err := b.openWAL(log); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open topology store: %w", err)
+	}
+	return b, nil
 }
 
 // readSchema returns the store's schema version, "" for a bbolt file
@@ -171,8 +184,17 @@ func (b *Bolt) Path() string { return b.path }
 
 func (b *Bolt) String() string { return "bbolt " + b.path }
 
-// Close closes the file.
-func (b *Bolt) Close() error { return b.db.Close() }
+// Close checkpoints the write-ahead log into the file and closes both: a
+// store closed cleanly is whole in its file.
+func (b *Bolt) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var err error
+	if b.wal.recs > 0 {
+		err = b.checkpoint(nil)
+	}
+	return errors.Join(err, b.wal.f.Close(), b.db.Close())
+}
 
 // DropMappedPages takes the pages of the memory map that commits read
 // (the tree's branches they walk) out of resident memory again, as
@@ -223,11 +245,15 @@ func initBuckets(db *bolt.DB) (upgradedFrom string, err error) {
 	return upgradedFrom, err
 }
 
-// Load reads every bucket.
+// Load reads every bucket, after a checkpoint of the write-ahead log's
+// changes into them.
 func (b *Bolt) Load(ctx context.Context) (Snapshot, error) {
 	snap := Snapshot{LastIDs: map[string]uint32{}}
 	if err := ctx.Err(); err != nil {
 		return snap, err
+	}
+	if err := b.checkpointLogged(); err != nil {
+		return Snapshot{}, fmt.Errorf("read %s: %w", b.path, err)
 	}
 	err := guard(b.path, func() error {
 		return b.db.View(func(tx *bolt.Tx) error {
@@ -257,47 +283,33 @@ func (b *Bolt) Load(ctx context.Context) (Snapshot, error) {
 	return snap, nil
 }
 
-// Commit writes records and counters in one fsynced transaction.
+// Commit writes records and counters, all or nothing, durable when it
+// returns: a small change as a record of the write-ahead log (one
+// fdatasync), a big one straight into the file (bbolt's transaction, with
+// the log's changes before it).
 func (b *Bolt) Commit(ctx context.Context, c Commit) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := b.db.Update(func(tx *bolt.Tx) error {
-		for _, r := range c.Records {
-			bk := tx.Bucket([]byte(r.Kind))
-			if bk == nil {
-				return fmt.Errorf("no bucket for kind %q", r.Kind)
-			}
-			var err error
-			if r.Value == nil {
-				err = bk.Delete([]byte(r.Key))
-			} else {
-				err = bk.Put([]byte(r.Key), r.Value)
-			}
-			if err != nil {
-				return fmt.Errorf("write %s %s: %w", r.Kind, r.Key, err)
-			}
-		}
-		meta := tx.Bucket([]byte(bucketMeta))
-		for _, k := range KindNames() {
-			var v [4]byte
-			binary.BigEndian.PutUint32(v[:], c.LastIDs[k])
-			if err := meta.Put([]byte(metaLastID+k), v[:]); err != nil {
-				return fmt.Errorf("write %s counter: %w", k, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("write %s: %w", b.path, err)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	w := &b.wal
+	if n := walRecordSize(c); w.stale == nil && n <= walMaxRecord && w.size+int64(n) <= w.max {
+		return b.appendWAL(c)
 	}
-	return nil
+	return b.checkpoint(&c)
 }
 
 // Backup writes a consistent copy of the bbolt file to w while it stays in
 // use (one read transaction: changes committed after it started are not
-// in the copy). The copy is a store Open can open.
+// in the copy). The copy is a store Open can open. The write-ahead log's
+// changes are checkpointed into the file first, and its token is retired
+// after the copy: a log never follows a backup (restoring one must not
+// replay the changes made after it).
 func (b *Bolt) Backup(w io.Writer) (int64, error) {
+	if err := b.checkpointLogged(); err != nil {
+		return 0, fmt.Errorf("backup of %s: %w", b.path, err)
+	}
 	var n int64
 	err := b.db.View(func(tx *bolt.Tx) error {
 		var err error
@@ -306,6 +318,12 @@ func (b *Bolt) Backup(w io.Writer) (int64, error) {
 	})
 	if err != nil {
 		return n, fmt.Errorf("backup of %s: %w", b.path, err)
+	}
+	b.mu.Lock()
+	err = b.checkpoint(nil)
+	b.mu.Unlock()
+	if err != nil {
+		return n, fmt.Errorf("backup of %s: retire its checkpoint: %w", b.path, err)
 	}
 	return n, nil
 }

@@ -184,7 +184,8 @@ func checkDir(dir string) error {
 }
 
 // Verify checks a store without changing it: CheckFile, then every page
-// reachable in bbolt (tx.Check, read-only), then vpcflow's schema key.
+// reachable in bbolt (tx.Check, read-only), then vpcflow's schema key,
+// then that its write-ahead log (path + "-wal"), if any, follows it.
 // bbolt reports some damage by panicking in a goroutine of its own, which
 // no recover can catch, so a caller that must survive any file runs Verify
 // in a process of its own (`vpcflow store check`, which `vpcflow serve`
@@ -219,7 +220,7 @@ func Verify(path string) error {
 			if meta == nil || meta.Get([]byte(metaSchema)) == nil {
 				return fmt.Errorf("%w: %s is a bbolt file but not a vpcflow store (no schema version)", ErrCorrupt, path)
 			}
-			return nil
+			return verifyWAL(path, meta)
 		})
 	})
 }

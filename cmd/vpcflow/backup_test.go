@@ -104,6 +104,9 @@ func TestBackupRestore(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, "vpcflow.db.before-restore")); err != nil {
 		t.Errorf("the replaced store was not kept: %v", err)
 	}
+	if _, err := os.Stat(filepath.Join(data, "vpcflow.db-wal.before-restore")); err != nil {
+		t.Errorf("the replaced store's write-ahead log was not moved with it: %v", err)
+	}
 	d = start()
 	_, list := runBinEnv(t, env, "vpc", "list")
 	if !strings.Contains(list, "vpc-a") || !strings.Contains(list, "vpc-b") || strings.Contains(list, "vpc-after") {

@@ -216,6 +216,13 @@ func (c *cli) restoreOffline(src, dataDir, config string) int {
 			return exitError
 		}
 	}
+	// The write-ahead log goes with the file it follows: replayed onto the
+	// backup, its changes would undo the restore (an open refuses it).
+	wal := filepath.Join(dir, topology.WALFileName)
+	if err := os.Rename(wal, wal+".before-restore"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(c.stderr, "error: %v\n", err)
+		return exitError
+	}
 	if err := copyFile(src, dst); err != nil {
 		fmt.Fprintf(c.stderr, "error: %v\n", err)
 		return exitError

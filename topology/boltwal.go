@@ -1,0 +1,286 @@
+package topology
+
+// The bbolt backend's side of the write-ahead log (wal.go has its format):
+// appending a change, checkpoints, and replay at open.
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+
+	bolt "go.etcd.io/bbolt"
+	"go.uber.org/zap"
+)
+
+// boltWAL is the log's state; Bolt.mu guards it.
+type boltWAL struct {
+	path string
+	f    *os.File
+	// size is the bytes of the log written and synced: the header and
+	// whole records. recs is how many records that is.
+	size int64
+	recs int
+	// seq is the last change's number, in the log or in the file; token
+	// the last checkpoint's.
+	seq   uint64
+	token [walTokenLen]byte
+	// max is walMaxSize (tests make it smaller).
+	max int64
+	// stale is set when the log could not be started over after a
+	// checkpoint: changes go straight into the file until it can.
+	stale error
+	buf   []byte
+}
+
+// openWAL opens the log beside the bbolt file, replays into the file the
+// changes a crash left in it, and starts it over.
+func (b *Bolt) openWAL(log *zap.Logger) error {
+	w := &b.wal
+	w.path, w.max = b.path+walSuffix, walMaxSize
+	f, err := os.OpenFile(w.path, os.O_RDWR|os.O_CREATE, dbFilePerm)
+	if err != nil {
+		return fmt.Errorf("open write-ahead log: %w", err)
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		_ = f.Close()
+		return fmt.Errorf("read write-ahead log %s: %w", w.path, err)
+	}
+	walToken, recs, whole, err := readWAL(data)
+	if err != nil {
+		_ = f.Close()
+		return fmt.Errorf("%w: %s: %v", ErrCorrupt, w.path, err)
+	}
+	var token []byte
+	err = b.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket([]byte(bucketMeta))
+		token = append(token, meta.Get([]byte(metaWALToken))...)
+		if v := meta.Get([]byte(metaWALSeq)); len(v) == 8 {
+			w.seq = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	if err != nil {
+		_ = f.Close()
+		return fmt.Errorf("read %s: %w", b.path, err)
+	}
+	replay, err := walFollows(w.path, walToken, recs, token, w.seq)
+	if err != nil {
+		_ = f.Close()
+		return err
+	}
+	if whole < len(data) {
+		log.Warn("the write-ahead log ends in a change a crash cut short (never acknowledged): left out",
+			zap.String("path", w.path), zap.Int("offset", whole), zap.Int("bytes", len(data)-whole))
+	}
+	if len(replay) > 0 {
+		log.Info("replaying the changes of the write-ahead log into the store file",
+			zap.String("path", w.path), zap.Int("changes", len(replay)),
+			zap.Uint64("first", replay[0].seq), zap.Uint64("last", replay[len(replay)-1].seq))
+		w.seq = replay[len(replay)-1].seq
+	}
+	w.f = f
+	if err := b.checkpointWith(replay, nil); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return w.stale
+}
+
+// appendWAL makes c durable as the log's next record (one fdatasync).
+func (b *Bolt) appendWAL(c Commit) error {
+	w := &b.wal
+	rec := appendWALRecord(w.buf[:0], w.seq+1, c)
+	w.buf = rec[:0]
+	_, err := w.f.WriteAt(rec, w.size)
+	if err == nil {
+		err = fdatasync(w.f)
+	}
+	if err == nil {
+		w.size += int64(len(rec))
+		w.recs++
+		w.seq++
+		return nil
+	}
+	err = fmt.Errorf("write %s: %w", w.path, err)
+	// The record may be in the log, whole: it must never be replayed,
+	// since this change fails. Cut it off; failing that, retire the
+	// log's token (a checkpoint), so that an open leaves it out.
+	if terr := w.f.Truncate(w.size); terr == nil {
+		if terr = w.f.Sync(); terr == nil {
+			return err
+		}
+	}
+	if cerr := b.checkpoint(nil); cerr != nil {
+		return errors.Join(err, cerr)
+	}
+	return err
+}
+
+// checkpointLogged checkpoints the log's changes, if it holds any.
+func (b *Bolt) checkpointLogged() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.wal.recs == 0 {
+		return nil
+	}
+	return b.checkpoint(nil)
+}
+
+// checkpoint writes the log's changes, then c (nil: none), into the bbolt
+// file in one transaction, and starts the log over.
+func (b *Bolt) checkpoint(c *Commit) error {
+	recs, err := b.logged()
+	if err != nil {
+		return err
+	}
+	return b.checkpointWith(recs, c)
+}
+
+// logged reads back the log's records: what was written and synced of it.
+func (b *Bolt) logged() ([]walRecord, error) {
+	w := &b.wal
+	if w.recs == 0 {
+		return nil, nil
+	}
+	data := make([]byte, w.size)
+	if _, err := w.f.ReadAt(data, 0); err != nil {
+		return nil, fmt.Errorf("read back %s: %w", w.path, err)
+	}
+	token, recs, _, err := readWAL(data)
+	if err == nil && (string(token) != string(w.token[:]) || len(recs) != w.recs || recs[len(recs)-1].seq != w.seq) {
+		err = fmt.Errorf("holds %d changes, %d were written", len(recs), w.recs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: read back %s: %v", ErrCorrupt, w.path, err)
+	}
+	return recs, nil
+}
+
+// checkpointWith writes recs, then c (nil: none), into the bbolt file with
+// a new token and a number of its own, then starts the log over. If the
+// transaction fails nothing changed; if only the start-over fails, the
+// changes are in the file (the old log's are numbered at or below the
+// file's: an open leaves them out) and the next changes go straight into
+// the file until a checkpoint starts the log over.
+func (b *Bolt) checkpointWith(recs []walRecord, c *Commit) error {
+	w := &b.wal
+	var token [walTokenLen]byte
+	if _, err := rand.Read(token[:]); err != nil {
+		return fmt.Errorf("checkpoint token: %w", err)
+	}
+	seq := w.seq + 1
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		for _, r := range recs {
+			if err := putCommit(tx, r.commit); err != nil {
+				return err
+			}
+		}
+		if c != nil {
+			if err := putCommit(tx, *c); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket([]byte(bucketMeta))
+		var v [8]byte
+		binary.BigEndian.PutUint64(v[:], seq)
+		if err := meta.Put([]byte(metaWALSeq), v[:]); err != nil {
+			return fmt.Errorf("write checkpoint number: %w", err)
+		}
+		if err := meta.Put([]byte(metaWALToken), token[:]); err != nil {
+			return fmt.Errorf("write checkpoint token: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", b.path, err)
+	}
+	w.seq, w.token = seq, token
+	w.stale = nil
+	if err := w.startOver(); err != nil {
+		w.stale = fmt.Errorf("start the write-ahead log %s over: %w", w.path, err)
+	}
+	return nil
+}
+
+// startOver empties the log and writes its header for the current token.
+func (w *boltWAL) startOver() error {
+	w.recs, w.size = 0, 0
+	if err := w.f.Truncate(0); err != nil {
+		return err
+	}
+	hdr := appendWALHeader(nil, w.token)
+	if _, err := w.f.WriteAt(hdr, 0); err != nil {
+		return err
+	}
+	if err := w.f.Sync(); err != nil {
+		return err
+	}
+	w.size = int64(len(hdr))
+	return nil
+}
+
+// putCommit writes one change's records and counters in tx.
+func putCommit(tx *bolt.Tx, c Commit) error {
+	for _, r := range c.Records {
+		bk := tx.Bucket([]byte(r.Kind))
+		if bk == nil {
+			return fmt.Errorf("no bucket for kind %q", r.Kind)
+		}
+		var err error
+		if r.Value == nil {
+			err = bk.Delete([]byte(r.Key))
+		} else {
+			err = bk.Put([]byte(r.Key), r.Value)
+		}
+		if err != nil {
+			return fmt.Errorf("write %s %s: %w", r.Kind, r.Key, err)
+		}
+	}
+	meta := tx.Bucket([]byte(bucketMeta))
+	for _, k := range KindNames() {
+		var v [4]byte
+		binary.BigEndian.PutUint32(v[:], c.LastIDs[k])
+		if err := meta.Put([]byte(metaLastID+k), v[:]); err != nil {
+			return fmt.Errorf("write %s counter: %w", k, err)
+		}
+	}
+	return nil
+}
+
+func fdatasync(f *os.File) error {
+	for {
+		err := syscall.Fdatasync(int(f.Fd()))
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}
+
+// verifyWAL checks, read-only, that the write-ahead log beside the store
+// file at path (if there is one) follows the file's last checkpoint
+// (meta: the file's meta bucket), as an open would.
+func verifyWAL(path string, meta *bolt.Bucket) error {
+	walPath := path + walSuffix
+	data, err := os.ReadFile(walPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read write-ahead log: %w", err)
+	}
+	walToken, recs, _, err := readWAL(data)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrCorrupt, walPath, err)
+	}
+	var seq uint64
+	if v := meta.Get([]byte(metaWALSeq)); len(v) == 8 {
+		seq = binary.BigEndian.Uint64(v)
+	}
+	_, err = walFollows(walPath, walToken, recs, meta.Get([]byte(metaWALToken)), seq)
+	return err
+}
