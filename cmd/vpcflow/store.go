@@ -128,10 +128,11 @@ func openServeStore(ctx context.Context, log *zap.Logger, dataDir string, init b
 func (c *cli) storeCheck(args []string) int {
 	k := c.command("store check", "[--data-dir DIR] [--config FILE]",
 		"Check the store without changing it: the file is whole (not truncated), every\n"+
-			"bbolt page is consistent, and it is a vpcflow store of a schema this vpcflow\n"+
-			"reads. vpcflow serve runs this (in a process of its own) before opening its\n"+
-			"store. Exit status 3: no store there; 4: damaged or foreign; 1: other errors\n"+
-			"(locked by a running vpcflow…).",
+			"bbolt page is consistent, it is a vpcflow store of a schema this vpcflow\n"+
+			"reads, and its write-ahead log (vpcflow.db-wal) follows it. vpcflow serve runs\n"+
+			"this (in a process of its own) before opening its store. Exit status 3: no\n"+
+			"store there; 4: damaged or foreign; 1: other errors (locked by a running\n"+
+			"vpcflow…).",
 		"vpcflow store check --data-dir /var/lib/vpcflow")
 	dataDir := k.fs.String("data-dir", "", "directory of the store (default: data-dir of the configuration, else "+defaultDataDir+")")
 	config := k.fs.String("config", "", "configuration file to take data-dir from (default as serve)")
