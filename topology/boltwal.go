@@ -167,8 +167,21 @@ func (b *Bolt) logged() ([]walRecord, error) {
 // changes are in the file (the old log's are numbered at or below the
 // file's: an open leaves them out) and the next changes go straight into
 // the file until a checkpoint starts the log over.
+//
+// A change written straight into the file while the log is empty and
+// sound (a bulk load's requests) is only that: the log's next changes
+// follow it as they follow the checkpoint, and neither the token nor the
+// log's sync is paid. A checkpoint asked for by itself (c nil: at open,
+// to retire a token, after a failed append) always takes a new token.
 func (b *Bolt) checkpointWith(recs []walRecord, c *Commit) error {
 	w := &b.wal
+	if len(recs) == 0 && c != nil && w.stale == nil {
+		err := b.db.Update(func(tx *bolt.Tx) error { return putCommit(tx, *c) })
+		if err != nil {
+			return fmt.Errorf("write %s: %w", b.path, err)
+		}
+		return nil
+	}
 	var token [walTokenLen]byte
 	if _, err := rand.Read(token[:]); err != nil {
 		return fmt.Errorf("checkpoint token: %w", err)

@@ -261,6 +261,23 @@ func TestWALBigChangeAndFullLogGoToTheFile(t *testing.T) {
 		t.Fatalf("the file alone after the big change:\n%s\nwant\n%s", got, want)
 	}
 	fileOnly.Close()
+	// Another big one with the log empty is written as it is (no new
+	// checkpoint); the log's next changes follow it.
+	token := walOf(s).token
+	var del []Op
+	for i := range 600 {
+		del = append(del, deleteVPC(fmt.Sprintf("vpc-big-%03d-%s", i, strings.Repeat("x", 50))))
+	}
+	mustApply(t, s, del...)
+	if walOf(s).token != token {
+		t.Error("a big change with the log empty took a checkpoint of its own")
+	}
+	mustApply(t, s, moveSubnet("vpc-a", "ten-99", "test1"))
+	r := openStore(t, crashCopy(t, dir, true))
+	if got, want := dump(r), dump(s); got != want {
+		t.Fatalf("after a crash, a big change written with the log empty, then a logged one:\n%s\nwant\n%s", got, want)
+	}
+	r.Close()
 
 	const max = 2048
 	walOf(s).max = max
@@ -284,7 +301,7 @@ func TestWALBigChangeAndFullLogGoToTheFile(t *testing.T) {
 	if checkpoints < 2 || most < 3 {
 		t.Errorf("40 changes into a log of %d bytes: %d checkpoints, at most %d changes logged; want several of each", max, checkpoints, most)
 	}
-	r := openStore(t, crashCopy(t, dir, true))
+	r = openStore(t, crashCopy(t, dir, true))
 	defer r.Close()
 	if got, want := dump(r), dump(s); got != want {
 		t.Fatalf("after a crash with a full log:\n%s\nwant\n%s", got, want)
