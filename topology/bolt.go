@@ -59,6 +59,7 @@ type Bolt struct {
 	// log (wal.go).
 	mu  sync.Mutex
 	wal boltWAL
+	log *zap.Logger
 }
 
 // OpenBolt opens DIR/vpcflow.db. It creates the directory and the store
@@ -189,10 +190,14 @@ func (b *Bolt) String() string { return "bbolt " + b.path }
 func (b *Bolt) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.wal.quiet != nil {
+		b.wal.quiet.Stop()
+	}
 	var err error
 	if b.wal.recs > 0 {
 		err = b.checkpoint(nil)
 	}
+	b.wal.closed = true
 	return errors.Join(err, b.wal.f.Close(), b.db.Close())
 }
 

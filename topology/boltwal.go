@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"syscall"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	"go.uber.org/zap"
@@ -34,13 +35,26 @@ type boltWAL struct {
 	// checkpoint: changes go straight into the file until it can.
 	stale error
 	buf   []byte
+	// quiet checkpoints the log once no change came for idle
+	// (walIdleCheckpoint; tests make it shorter): the file is current a
+	// moment after a burst of changes, and a crash leaves only the
+	// changes of that moment to replay. closed stops it.
+	quiet  *time.Timer
+	idle   time.Duration
+	closed bool
 }
+
+// walIdleCheckpoint is how long the log waits for a next change before
+// it is checkpointed: longer than the gaps within a burst of single
+// changes (~1 ms), so that a checkpoint's own syncs never sit among them.
+const walIdleCheckpoint = time.Second
 
 // openWAL opens the log beside the bbolt file, replays into the file the
 // changes a crash left in it, and starts it over.
 func (b *Bolt) openWAL(log *zap.Logger) error {
 	w := &b.wal
-	w.path, w.max = b.path+walSuffix, walMaxSize
+	w.path, w.max, w.idle = b.path+walSuffix, walMaxSize, walIdleCheckpoint
+	b.log = log
 	f, err := os.OpenFile(w.path, os.O_RDWR|os.O_CREATE, dbFilePerm)
 	if err != nil {
 		return fmt.Errorf("open write-ahead log: %w", err)
@@ -104,6 +118,11 @@ func (b *Bolt) appendWAL(c Commit) error {
 		w.size += int64(len(rec))
 		w.recs++
 		w.seq++
+		if w.quiet == nil {
+			w.quiet = time.AfterFunc(w.idle, b.checkpointQuiet)
+		} else {
+			w.quiet.Reset(w.idle)
+		}
 		return nil
 	}
 	err = fmt.Errorf("write %s: %w", w.path, err)
@@ -121,11 +140,20 @@ func (b *Bolt) appendWAL(c Commit) error {
 	return err
 }
 
+// checkpointQuiet is the checkpoint after a quiet moment (boltWAL.quiet).
+func (b *Bolt) checkpointQuiet() {
+	if err := b.checkpointLogged(); err != nil {
+		// The changes stay in the log, durable; the next checkpoint
+		// tries again.
+		b.log.Warn("checkpoint of the write-ahead log failed", zap.String("path", b.wal.path), zap.Error(err))
+	}
+}
+
 // checkpointLogged checkpoints the log's changes, if it holds any.
 func (b *Bolt) checkpointLogged() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.wal.recs == 0 {
+	if b.wal.recs == 0 || b.wal.closed {
 		return nil
 	}
 	return b.checkpoint(nil)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // crashCopy copies the store's files in dir as a crash would leave them
@@ -35,6 +36,18 @@ func crashCopy(t *testing.T, dir string, withWAL bool) string {
 
 func walOf(s *Store) *boltWAL { return &s.Backend().(*Bolt).wal }
 
+// openLogging opens the store in dir with its quiet checkpoint put off,
+// so that the log holds every change until the test checkpoints it.
+func openLogging(t *testing.T, dir string) *Store {
+	t.Helper()
+	s := openStore(t, dir)
+	b := s.Backend().(*Bolt)
+	b.mu.Lock()
+	b.wal.idle = time.Hour
+	b.mu.Unlock()
+	return s
+}
+
 // hostOf is the host a subnet points to, "" when there is no such subnet.
 func hostOf(s *Store, vpc, name string) string {
 	var h string
@@ -51,7 +64,7 @@ func hostOf(s *Store, vpc, name string) string {
 // the bbolt file alone has none of them yet; Verify takes the pair.
 func TestWALChangesSurviveACrash(t *testing.T) {
 	dir := t.TempDir()
-	s := openStore(t, dir)
+	s := openLogging(t, dir)
 	defer s.Close()
 	mustApply(t, s, seedOps()...)
 	for i := range 20 {
@@ -88,7 +101,10 @@ func TestWALChangesSurviveACrash(t *testing.T) {
 	}
 	r.Close()
 	// Closed cleanly, the file is whole by itself.
-	if got, want := dump(openStore(t, crashCopy(t, crashed, false))), dump(openStore(t, crashCopy(t, crashed, true))); got != want {
+	alone, with := openStore(t, crashCopy(t, crashed, false)), openStore(t, crashCopy(t, crashed, true))
+	defer alone.Close()
+	defer with.Close()
+	if got, want := dump(alone), dump(with); got != want {
 		t.Errorf("after Close the file alone differs from file and log:\n%s\n%s", got, want)
 	}
 }
@@ -97,7 +113,7 @@ func TestWALChangesSurviveACrash(t *testing.T) {
 // acknowledged), and everything before it is replayed.
 func TestWALTornTailIsLeftOut(t *testing.T) {
 	dir := t.TempDir()
-	s := openStore(t, dir)
+	s := openLogging(t, dir)
 	defer s.Close()
 	mustApply(t, s, seedOps()...)
 	mustApply(t, s, moveSubnet("vpc-a", "ten-99", "test1"))
@@ -142,7 +158,7 @@ func TestWALTornTailIsLeftOut(t *testing.T) {
 // replayed.
 func TestWALRefusesAFileItDoesNotFollow(t *testing.T) {
 	dir := t.TempDir()
-	s := openStore(t, dir)
+	s := openLogging(t, dir)
 	defer s.Close()
 	mustApply(t, s, seedOps()...)
 	// The file as of a checkpoint (a backup takes one), then another
@@ -172,7 +188,7 @@ func TestWALRefusesAFileItDoesNotFollow(t *testing.T) {
 	// Another store's log, numbered as this file's next changes (the same
 	// history in another directory): its token tells them apart.
 	other := t.TempDir()
-	o := openStore(t, other)
+	o := openLogging(t, other)
 	mustApply(t, o, seedOps()...)
 	for range 2 {
 		if _, err := o.Backup(&bytes.Buffer{}); err != nil {
@@ -205,7 +221,7 @@ func TestWALRefusesAFileItDoesNotFollow(t *testing.T) {
 // restored in place of the file, it is not replayed onto it.
 func TestWALBackupTakesTheLogAndRetiresIt(t *testing.T) {
 	dir := t.TempDir()
-	s := openStore(t, dir)
+	s := openLogging(t, dir)
 	defer s.Close()
 	mustApply(t, s, seedOps()...)
 	mustApply(t, s, moveSubnet("vpc-a", "ten-99", "test1"))
@@ -242,7 +258,7 @@ func TestWALBackupTakesTheLogAndRetiresIt(t *testing.T) {
 // loses nothing.
 func TestWALBigChangeAndFullLogGoToTheFile(t *testing.T) {
 	dir := t.TempDir()
-	s := openStore(t, dir)
+	s := openLogging(t, dir)
 	defer s.Close()
 	mustApply(t, s, seedOps()...)
 	for _, h := range []string{"test1", "test2", "test1", "test2"} {
@@ -372,4 +388,36 @@ func FuzzWALPayload(f *testing.F) {
 			t.Fatalf("written again, the change reads back differently (%v):\n%v\n%v", ok, c, c2)
 		}
 	})
+}
+
+// A moment after the last change the log is checkpointed by itself: the
+// file alone is current, and the log is empty.
+func TestWALCheckpointsWhenQuiet(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	defer s.Close()
+	b := s.Backend().(*Bolt)
+	b.mu.Lock()
+	b.wal.idle = 50 * time.Millisecond
+	b.mu.Unlock()
+	mustApply(t, s, seedOps()...)
+	mustApply(t, s, moveSubnet("vpc-a", "ten-99", "test1"))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b.mu.Lock()
+		recs := b.wal.recs
+		b.mu.Unlock()
+		if recs == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the log still holds %d changes 10 s after the last one", recs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fileOnly := openStore(t, crashCopy(t, dir, false))
+	defer fileOnly.Close()
+	if got, want := dump(fileOnly), dump(s); got != want {
+		t.Fatalf("the file alone after a quiet moment:\n%s\nwant\n%s", got, want)
+	}
 }
