@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -55,9 +56,18 @@ func (b *Bolt) openWAL(log *zap.Logger) error {
 	w := &b.wal
 	w.path, w.max, w.idle = b.path+walSuffix, walMaxSize, walIdleCheckpoint
 	b.log = log
+	_, statErr := os.Stat(w.path)
 	f, err := os.OpenFile(w.path, os.O_RDWR|os.O_CREATE, dbFilePerm)
 	if err != nil {
 		return fmt.Errorf("open write-ahead log: %w", err)
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		// A new file: its name must be durable before anything in it
+		// counts.
+		if err := syncDir(filepath.Dir(w.path)); err != nil {
+			_ = f.Close()
+			return fmt.Errorf("create write-ahead log %s: %w", w.path, err)
+		}
 	}
 	data, err := io.ReadAll(f)
 	if err != nil {
@@ -291,6 +301,15 @@ func putCommit(tx *bolt.Tx, c Commit) error {
 		}
 	}
 	return nil
+}
+
+// syncDir makes the directory's entries durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
 }
 
 func fdatasync(f *os.File) error {

@@ -134,6 +134,11 @@ var errWALForeign = errors.New("not a vpcflow write-ahead log (no vpcfwal1 heade
 // is what a crash cut short. An empty log, or a header a crash cut short,
 // has no token and no records.
 func readWAL(data []byte) (token []byte, recs []walRecord, whole int, err error) {
+	if allZero(data[:min(len(data), walHeaderLen)]) {
+		// Empty, or a header whose bytes never reached the disk (zeros):
+		// records are written only once the header is synced.
+		return nil, nil, 0, nil
+	}
 	if len(data) < walHeaderLen {
 		if !bytes.HasPrefix([]byte(walMagic), data[:min(len(data), len(walMagic))]) {
 			return nil, nil, 0, errWALForeign
@@ -167,6 +172,15 @@ func readWAL(data []byte) (token []byte, recs []walRecord, whole int, err error)
 		off += walRecHead + n
 	}
 	return token, recs, off, nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeWALPayload decodes a record's payload; ok is false for one that

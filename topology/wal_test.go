@@ -421,3 +421,48 @@ func TestWALCheckpointsWhenQuiet(t *testing.T) {
 		t.Fatalf("the file alone after a quiet moment:\n%s\nwant\n%s", got, want)
 	}
 }
+
+// A log whose header never reached the disk (zeros, as a crash right after
+// a checkpoint can leave on some file systems) holds nothing; one that is
+// not a log at all is refused.
+func TestWALHeaderNeverWrittenOrForeign(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	mustApply(t, s, seedOps()...)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, content string
+		ok            bool
+	}{
+		{"zeros", strings.Repeat("\x00", walHeaderLen), true},
+		{"part of a zero header", "\x00\x00\x00", true},
+		{"part of the magic", walMagic[:5], true},
+		{"foreign", "this is not a write-ahead log", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := crashCopy(t, dir, false)
+			if err := os.WriteFile(filepath.Join(c, WALFileName), []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r, err := Open(context.Background(), c, nil, Existing())
+			if !tc.ok {
+				if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "not a vpcflow write-ahead log") {
+					t.Fatalf("Open: %v, want ErrCorrupt", err)
+				}
+				if verr := Verify(filepath.Join(c, DBFileName)); !errors.Is(verr, ErrCorrupt) {
+					t.Errorf("Verify: %v, want ErrCorrupt", verr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer r.Close()
+			if h := hostOf(r, "vpc-a", "ten-99"); h != "test2" {
+				t.Errorf("ten-99 → %q, want the seed's test2", h)
+			}
+		})
+	}
+}
