@@ -157,8 +157,8 @@ func OpenBolt(ctx context.Context, dir string, log *zap.Logger, opts ...OpenOpti
 		log.Info("topology store upgraded", zap.String("path", path),
 			zap.String("from_schema", from), zap.String("to_schema", SchemaVersion))
 	}
-	b := &Bolt{path: path, db: db}
-	if err := b.openWAL(log); err != nil {
+	b := &Bolt{path: path, db: db, log: log}
+	if err := b.openWAL(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open topology store: %w", err)
 	}
@@ -190,6 +190,9 @@ func (b *Bolt) String() string { return "bbolt " + b.path }
 func (b *Bolt) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.wal.closed {
+		return nil
+	}
 	if b.wal.quiet != nil {
 		b.wal.quiet.Stop()
 	}
@@ -299,6 +302,9 @@ func (b *Bolt) Commit(ctx context.Context, c Commit) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	w := &b.wal
+	if w.closed {
+		return ErrClosed
+	}
 	if n := walRecordSize(c); w.stale == nil && n <= walMaxRecord && w.size+int64(n) <= w.max {
 		return b.appendWAL(c)
 	}

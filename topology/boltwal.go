@@ -52,10 +52,9 @@ const walIdleCheckpoint = time.Second
 
 // openWAL opens the log beside the bbolt file, replays into the file the
 // changes a crash left in it, and starts it over.
-func (b *Bolt) openWAL(log *zap.Logger) error {
+func (b *Bolt) openWAL() error {
 	w := &b.wal
 	w.path, w.max, w.idle = b.path+walSuffix, walMaxSize, walIdleCheckpoint
-	b.log = log
 	_, statErr := os.Stat(w.path)
 	f, err := os.OpenFile(w.path, os.O_RDWR|os.O_CREATE, dbFilePerm)
 	if err != nil {
@@ -98,11 +97,11 @@ func (b *Bolt) openWAL(log *zap.Logger) error {
 		return err
 	}
 	if whole < len(data) {
-		log.Warn("the write-ahead log ends in a change a crash cut short (never acknowledged): left out",
+		b.log.Warn("the write-ahead log ends in a change a crash cut short (never acknowledged): left out",
 			zap.String("path", w.path), zap.Int("offset", whole), zap.Int("bytes", len(data)-whole))
 	}
 	if len(replay) > 0 {
-		log.Info("replaying the changes of the write-ahead log into the store file",
+		b.log.Info("replaying the changes of the write-ahead log into the store file",
 			zap.String("path", w.path), zap.Int("changes", len(replay)),
 			zap.Uint64("first", replay[0].seq), zap.Uint64("last", replay[len(replay)-1].seq))
 		w.seq = replay[len(replay)-1].seq
