@@ -5,10 +5,11 @@ package topology
 // fdatasyncs, its pages and then its meta page; a change through the log
 // needs one. A small change is appended to the log and synced, and reaches
 // the bbolt file at the next checkpoint, one bbolt transaction with every
-// change of the log in order: when the log is full, when a big change
-// comes (written straight into the file, in the same transaction as the
-// log's changes before it), at Backup, at Close, and at open (which
-// replays what a crash left in the log). etcd keeps its data the same way:
+// change of the log in order: a second after the last change, when the
+// log is full, when a big change comes (written straight into the file,
+// in the same transaction as the log's changes before it), at Load,
+// Backup and Close, and at open (which replays what a crash left in the
+// log). etcd keeps its data the same way:
 // a log synced per entry in front of a bbolt file committed in batches.
 //
 // The log is a 16-byte header, walMagic and the token of the checkpoint
