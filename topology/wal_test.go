@@ -466,3 +466,33 @@ func TestWALHeaderNeverWrittenOrForeign(t *testing.T) {
 		})
 	}
 }
+
+// A crash between a checkpoint's transaction and the log's start-over
+// leaves the old log beside the new file: its changes are in the file
+// (numbered at or below it), so an open leaves them out and opens.
+func TestWALCheckpointedLogIsLeftOut(t *testing.T) {
+	dir := t.TempDir()
+	s := openLogging(t, dir)
+	defer s.Close()
+	mustApply(t, s, seedOps()...)
+	mustApply(t, s, moveSubnet("vpc-a", "ten-99", "test1"))
+	oldLog, err := os.ReadFile(filepath.Join(dir, WALFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Backup(&bytes.Buffer{}); err != nil { // a checkpoint
+		t.Fatal(err)
+	}
+	crashed := crashCopy(t, dir, false)
+	if err := os.WriteFile(filepath.Join(crashed, WALFileName), oldLog, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Verify(filepath.Join(crashed, DBFileName)); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	r := openStore(t, crashed)
+	defer r.Close()
+	if got, want := dump(r), dump(s); got != want {
+		t.Fatalf("after a crash right after a checkpoint:\n%s\nwant\n%s", got, want)
+	}
+}
