@@ -52,7 +52,7 @@ const walIdleCheckpoint = time.Second
 
 // openWAL opens the log beside the bbolt file, replays into the file the
 // changes a crash left in it, and starts it over.
-func (b *Bolt) openWAL() error {
+func (b *Bolt) openWAL() (err error) {
 	w := &b.wal
 	w.path, w.max, w.idle = b.path+walSuffix, walMaxSize, walIdleCheckpoint
 	_, statErr := os.Stat(w.path)
@@ -60,40 +60,30 @@ func (b *Bolt) openWAL() error {
 	if err != nil {
 		return fmt.Errorf("open write-ahead log: %w", err)
 	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+		}
+	}()
 	if errors.Is(statErr, os.ErrNotExist) {
 		// A new file: its name must be durable before anything in it
 		// counts.
 		if err := syncDir(filepath.Dir(w.path)); err != nil {
-			_ = f.Close()
 			return fmt.Errorf("create write-ahead log %s: %w", w.path, err)
 		}
 	}
 	data, err := io.ReadAll(f)
 	if err != nil {
-		_ = f.Close()
 		return fmt.Errorf("read write-ahead log %s: %w", w.path, err)
 	}
-	walToken, recs, whole, err := readWAL(data)
-	if err != nil {
-		_ = f.Close()
-		return fmt.Errorf("%w: %s: %v", ErrCorrupt, w.path, err)
-	}
-	var token []byte
+	var replay []walRecord
+	var whole int
 	err = b.db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket([]byte(bucketMeta))
-		token = append(token, meta.Get([]byte(metaWALToken))...)
-		if v := meta.Get([]byte(metaWALSeq)); len(v) == 8 {
-			w.seq = binary.BigEndian.Uint64(v)
-		}
-		return nil
+		var err error
+		replay, whole, w.seq, err = walToReplay(w.path, data, tx.Bucket([]byte(bucketMeta)))
+		return err
 	})
 	if err != nil {
-		_ = f.Close()
-		return fmt.Errorf("read %s: %w", b.path, err)
-	}
-	replay, err := walFollows(w.path, walToken, recs, token, w.seq)
-	if err != nil {
-		_ = f.Close()
 		return err
 	}
 	if whole < len(data) {
@@ -108,10 +98,9 @@ func (b *Bolt) openWAL() error {
 	}
 	w.f = f
 	if err := b.checkpointWith(replay, nil); err != nil {
-		_ = f.Close()
 		return err
 	}
-	return w.stale
+	return w.stale // the log could not be started over: not opened
 }
 
 // appendWAL makes c durable as the log's next record (one fdatasync).
@@ -212,18 +201,14 @@ func (b *Bolt) logged() ([]walRecord, error) {
 // to retire a token, after a failed append) always takes a new token.
 func (b *Bolt) checkpointWith(recs []walRecord, c *Commit) error {
 	w := &b.wal
-	if len(recs) == 0 && c != nil && w.stale == nil {
-		err := b.db.Update(func(tx *bolt.Tx) error { return putCommit(tx, *c) })
-		if err != nil {
-			return fmt.Errorf("write %s: %w", b.path, err)
-		}
-		return nil
-	}
+	checkpoint := len(recs) > 0 || c == nil || w.stale != nil
 	var token [walTokenLen]byte
-	if _, err := rand.Read(token[:]); err != nil {
-		return fmt.Errorf("checkpoint token: %w", err)
-	}
 	seq := w.seq + 1
+	if checkpoint {
+		if _, err := rand.Read(token[:]); err != nil {
+			return fmt.Errorf("checkpoint token: %w", err)
+		}
+	}
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		for _, r := range recs {
 			if err := putCommit(tx, r.commit); err != nil {
@@ -234,6 +219,9 @@ func (b *Bolt) checkpointWith(recs []walRecord, c *Commit) error {
 			if err := putCommit(tx, *c); err != nil {
 				return err
 			}
+		}
+		if !checkpoint {
+			return nil
 		}
 		meta := tx.Bucket([]byte(bucketMeta))
 		var v [8]byte
@@ -248,6 +236,9 @@ func (b *Bolt) checkpointWith(recs []walRecord, c *Commit) error {
 	})
 	if err != nil {
 		return fmt.Errorf("write %s: %w", b.path, err)
+	}
+	if !checkpoint {
+		return nil
 	}
 	w.seq, w.token = seq, token
 	w.stale = nil
@@ -324,22 +315,29 @@ func fdatasync(f *os.File) error {
 // file at path (if there is one) follows the file's last checkpoint
 // (meta: the file's meta bucket), as an open would.
 func verifyWAL(path string, meta *bolt.Bucket) error {
-	walPath := path + walSuffix
-	data, err := os.ReadFile(walPath)
+	data, err := os.ReadFile(path + walSuffix)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("read write-ahead log: %w", err)
 	}
-	walToken, recs, _, err := readWAL(data)
+	_, _, _, err = walToReplay(path+walSuffix, data, meta)
+	return err
+}
+
+// walToReplay reads the log at walPath (its bytes: data) against the
+// file's last checkpoint in meta: the changes to replay (walFollows),
+// how many bytes of data are whole records (readWAL), and the
+// checkpoint's number.
+func walToReplay(walPath string, data []byte, meta *bolt.Bucket) (replay []walRecord, whole int, seq uint64, err error) {
+	walToken, recs, whole, err := readWAL(data)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrCorrupt, walPath, err)
+		return nil, 0, 0, fmt.Errorf("%w: %s: %v", ErrCorrupt, walPath, err)
 	}
-	var seq uint64
 	if v := meta.Get([]byte(metaWALSeq)); len(v) == 8 {
 		seq = binary.BigEndian.Uint64(v)
 	}
-	_, err = walFollows(walPath, walToken, recs, meta.Get([]byte(metaWALToken)), seq)
-	return err
+	replay, err = walFollows(walPath, walToken, recs, meta.Get([]byte(metaWALToken)), seq)
+	return replay, whole, seq, err
 }

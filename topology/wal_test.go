@@ -48,6 +48,17 @@ func openLogging(t *testing.T, dir string) *Store {
 	return s
 }
 
+// sameAfterOpen opens the store files in dir (a crash's copy) and fails
+// the test unless they hold what want holds.
+func sameAfterOpen(t *testing.T, dir string, want *Store, what string) {
+	t.Helper()
+	r := openStore(t, dir)
+	defer r.Close()
+	if got, w := dump(r), dump(want); got != w {
+		t.Fatalf("%s:\n%s\nwant\n%s", what, got, w)
+	}
+}
+
 // hostOf is the host a subnet points to, "" when there is no such subnet.
 func hostOf(s *Store, vpc, name string) string {
 	var h string
@@ -272,28 +283,20 @@ func TestWALBigChangeAndFullLogGoToTheFile(t *testing.T) {
 	if w := walOf(s); w.recs != 0 {
 		t.Fatalf("the log holds %d changes after a big one, want 0 (checkpointed with it)", w.recs)
 	}
-	fileOnly := openStore(t, crashCopy(t, dir, false))
-	if got, want := dump(fileOnly), dump(s); got != want {
-		t.Fatalf("the file alone after the big change:\n%s\nwant\n%s", got, want)
-	}
-	fileOnly.Close()
+	sameAfterOpen(t, crashCopy(t, dir, false), s, "the file alone after the big change")
 	// Another big one with the log empty is written as it is (no new
 	// checkpoint); the log's next changes follow it.
 	token := walOf(s).token
-	var del []Op
+	var more []Op
 	for i := range 600 {
-		del = append(del, deleteVPC(fmt.Sprintf("vpc-big-%03d-%s", i, strings.Repeat("x", 50))))
+		more = append(more, createVPC(VPC{Name: fmt.Sprintf("vpc-more-%03d-%s", i, strings.Repeat("y", 50))}))
 	}
-	mustApply(t, s, del...)
-	if walOf(s).token != token {
-		t.Error("a big change with the log empty took a checkpoint of its own")
+	mustApply(t, s, more...)
+	if w := walOf(s); w.recs != 0 || w.token != token {
+		t.Errorf("a big change with the log empty: %d changes in the log, token changed %v; want it written straight, without a checkpoint of its own", w.recs, w.token != token)
 	}
 	mustApply(t, s, moveSubnet("vpc-a", "ten-99", "test1"))
-	r := openStore(t, crashCopy(t, dir, true))
-	if got, want := dump(r), dump(s); got != want {
-		t.Fatalf("after a crash, a big change written with the log empty, then a logged one:\n%s\nwant\n%s", got, want)
-	}
-	r.Close()
+	sameAfterOpen(t, crashCopy(t, dir, true), s, "after a crash, a big change written with the log empty, then a logged one")
 
 	const max = 2048
 	walOf(s).max = max
@@ -317,11 +320,7 @@ func TestWALBigChangeAndFullLogGoToTheFile(t *testing.T) {
 	if checkpoints < 2 || most < 3 {
 		t.Errorf("40 changes into a log of %d bytes: %d checkpoints, at most %d changes logged; want several of each", max, checkpoints, most)
 	}
-	r = openStore(t, crashCopy(t, dir, true))
-	defer r.Close()
-	if got, want := dump(r), dump(s); got != want {
-		t.Fatalf("after a crash with a full log:\n%s\nwant\n%s", got, want)
-	}
+	sameAfterOpen(t, crashCopy(t, dir, true), s, "after a crash with a full log")
 }
 
 // FuzzReadWAL: any bytes read as a log never panic, and the records read
@@ -415,11 +414,7 @@ func TestWALCheckpointsWhenQuiet(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	fileOnly := openStore(t, crashCopy(t, dir, false))
-	defer fileOnly.Close()
-	if got, want := dump(fileOnly), dump(s); got != want {
-		t.Fatalf("the file alone after a quiet moment:\n%s\nwant\n%s", got, want)
-	}
+	sameAfterOpen(t, crashCopy(t, dir, false), s, "the file alone after a quiet moment")
 }
 
 // A log whose header never reached the disk (zeros, as a crash right after
@@ -490,9 +485,5 @@ func TestWALCheckpointedLogIsLeftOut(t *testing.T) {
 	if err := Verify(filepath.Join(crashed, DBFileName)); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	r := openStore(t, crashed)
-	defer r.Close()
-	if got, want := dump(r), dump(s); got != want {
-		t.Fatalf("after a crash right after a checkpoint:\n%s\nwant\n%s", got, want)
-	}
+	sameAfterOpen(t, crashed, s, "after a crash right after a checkpoint")
 }
