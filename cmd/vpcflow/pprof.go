@@ -12,7 +12,8 @@
 //	/debug/memfile?file=F               the runtime's memory classes into F
 //	                                    (runtime/metrics, bytes: what the Go
 //	                                    heap, stacks and runtime metadata
-//	                                    hold, next to the process's RSS)
+//	                                    hold, next to the process's RSS and
+//	                                    its split by mapping from smaps)
 //
 // and with VPCFLOW_CPUPROFILE=F it profiles CPU from process start (the
 // store load and first flow computation happen before anything listens)
@@ -138,6 +139,50 @@ func memClasses() string {
 				kb, _ := strconv.ParseUint(f[1], 10, 64)
 				fmt.Fprintf(&b, "%s %d\n", strings.TrimSuffix(f[0], ":"), kb*1024)
 			}
+		}
+	}
+	b.WriteString(rssByMapping())
+	return b.String()
+}
+
+// rssByMapping is the process's RSS by what is mapped, from
+// /proc/self/smaps: one "rss/NAME BYTES" line per file (its base name:
+// the binary, the store's bbolt file) and per kind of anonymous memory
+// ("rss/anon", "rss/[stack]", ...), largest first. It splits RssFile
+// into the binary's pages and the store's map.
+func rssByMapping() string {
+	raw, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		return ""
+	}
+	by := map[string]uint64{}
+	name := ""
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
+			// a mapping's header: range perms offset dev inode [path]
+			name = "anon"
+			if len(f) >= 6 {
+				name = f[5]
+				if !strings.HasPrefix(name, "[") {
+					name = name[strings.LastIndex(name, "/")+1:]
+				}
+			}
+		case len(f) == 3 && f[0] == "Rss:":
+			kb, _ := strconv.ParseUint(f[1], 10, 64)
+			by[name] += kb * 1024
+		}
+	}
+	names := make([]string, 0, len(by))
+	for n := range by {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return by[names[i]] > by[names[j]] })
+	var b strings.Builder
+	for _, n := range names {
+		if by[n] > 0 {
+			fmt.Fprintf(&b, "rss/%s %d\n", n, by[n])
 		}
 	}
 	return b.String()
