@@ -42,6 +42,9 @@ type result struct {
 	BulkVerified  bool          // dump-aggregate showed every flow afterwards
 	OfctlBundle   time.Duration // ovs-ofctl --bundle add-flows, same flows, fresh bridges
 	SameFlowsDiff int           // lines of ovs-ofctl diff-flows between the two bridges (-1: not run)
+	// BulkCPU and OfctlCPU: the CPU time of each process during the
+	// -batch load and during ovs-ofctl's.
+	BulkCPU, OfctlCPU loadCPU
 
 	Fsync          []time.Duration // 4 KB write + fdatasync in the store's directory: the disk's floor
 	AddLat, DelLat []time.Duration
@@ -218,11 +221,14 @@ func runOne(ctx context.Context, cfg runConfig, n int, prof *profiler) (res resu
 
 	// ---- 1. bulk ----
 	prof.start(ctx, e, "bulk")
+	cpu := startCPU(e.ctrl.Pid, e.ovs.VswitchdPID())
 	bl, err := bulkLoad(ctx, e, n, cfg.batch, cfg.inflight)
 	if err != nil {
 		return res, err
 	}
 	res.BulkTook = bl.took
+	procs, self, _ := cpu.stop()
+	res.BulkCPU = loadCPU{Loader: procs[0], Vswitchd: procs[1], Client: self}
 	prof.stop(ctx, e)
 	got, err := e.flowCount(ctx)
 	if err != nil {
@@ -270,11 +276,14 @@ func runOne(ctx context.Context, cfg runConfig, n int, prof *profiler) (res resu
 		}
 		refTargets[b] = refOVS.MgmtTarget(refBridgeName(b))
 	}
+	cpu = startCPU(refOVS.VswitchdPID())
 	if res.OfctlBundle, err = ofctlAll(ctx, refTargets, func(b int) ([]string, string, []string) {
 		return []string{"--bundle"}, "add-flows", []string{files[b]}
 	}); err != nil {
 		return res, err
 	}
+	procs, _, ofctls := cpu.stop()
+	res.OfctlCPU = loadCPU{Loader: ofctls, Vswitchd: procs[0]}
 	total := 0
 	for _, t := range refTargets {
 		got, err := flowCount(ctx, t)
@@ -287,6 +296,8 @@ func runOne(ctx context.Context, cfg runConfig, n int, prof *profiler) (res resu
 		return res, fmt.Errorf("ovs-ofctl loaded %d flows, want %d", total, res.Flows)
 	}
 	step("ovs-ofctl --bundle add-flows: %v", res.OfctlBundle.Round(time.Millisecond))
+	step("CPU during the loads: vpcflow %s, its ovs-vswitchd %s, REST client %s; ovs-ofctl %s, its ovs-vswitchd %s",
+		dur(res.BulkCPU.Loader), dur(res.BulkCPU.Vswitchd), dur(res.BulkCPU.Client), dur(res.OfctlCPU.Loader), dur(res.OfctlCPU.Vswitchd))
 	if cfg.diff {
 		// diff-flows exits 1 when the tables differ; count its lines.
 		res.SameFlowsDiff = 0

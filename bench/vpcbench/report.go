@@ -62,6 +62,12 @@ func printTable(w io.Writer, rs []result, cfg runConfig, markdown bool) {
 		bulkRow(cfg.batchSmall, func(r result) time.Duration { return r.BulkSmallTook })
 	}
 	add("bulk: ovs-ofctl --bundle add-flows, same flows (baseline)", "", func(r result) string { return dur(r.OfctlBundle) })
+	add(fmt.Sprintf("  CPU during the %s/request load: vpcflow · its ovs-vswitchd · REST client", num(cfg.batch)), "", func(r result) string {
+		return dur(r.BulkCPU.Loader) + " · " + dur(r.BulkCPU.Vswitchd) + " · " + dur(r.BulkCPU.Client)
+	})
+	add("  CPU during the baseline: ovs-ofctl · its ovs-vswitchd", "", func(r result) string {
+		return dur(r.OfctlCPU.Loader) + " · " + dur(r.OfctlCPU.Vswitchd)
+	})
 	add("bulk: vpcflow / ovs-ofctl flows/s", "", func(r result) string {
 		return num(int(float64(r.Flows)/r.BulkTook.Seconds())) + " / " + num(int(float64(r.Flows)/r.OfctlBundle.Seconds()))
 	})
