@@ -59,6 +59,33 @@ func sameAfterOpen(t *testing.T, dir string, want *Store, what string) {
 	}
 }
 
+// checkpointed makes s take a checkpoint the way a user can: a backup
+// (which also retires the log's token).
+func checkpointed(t *testing.T, s *Store) {
+	t.Helper()
+	if _, err := s.Backup(&bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// logIn reads the write-ahead log in dir; putLog writes data as dir's
+// log (a log beside a file it may not belong to).
+func logIn(t *testing.T, dir string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, WALFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func putLog(t *testing.T, dir string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, WALFileName), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // hostOf is the host a subnet points to, "" when there is no such subnet.
 func hostOf(s *Store, vpc, name string) string {
 	var h string
@@ -174,21 +201,12 @@ func TestWALRefusesAFileItDoesNotFollow(t *testing.T) {
 	mustApply(t, s, seedOps()...)
 	// The file as of a checkpoint (a backup takes one), then another
 	// checkpoint, then a change in the log.
-	if _, err := s.Backup(&bytes.Buffer{}); err != nil {
-		t.Fatal(err)
-	}
+	checkpointed(t, s)
 	older := crashCopy(t, dir, false)
-	if _, err := s.Backup(&bytes.Buffer{}); err != nil {
-		t.Fatal(err)
-	}
+	checkpointed(t, s)
 	mustApply(t, s, moveSubnet("vpc-a", "ten-99", "test1"))
-	wal, err := os.ReadFile(filepath.Join(dir, WALFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(older, WALFileName), wal, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	wal := logIn(t, dir)
+	putLog(t, older, wal)
 	path := filepath.Join(older, DBFileName)
 	if err := Verify(path); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "Move "+path+walSuffix+" away") {
 		t.Errorf("Verify: %v, want ErrCorrupt naming the log", err)
@@ -202,18 +220,14 @@ func TestWALRefusesAFileItDoesNotFollow(t *testing.T) {
 	o := openLogging(t, other)
 	mustApply(t, o, seedOps()...)
 	for range 2 {
-		if _, err := o.Backup(&bytes.Buffer{}); err != nil {
-			t.Fatal(err)
-		}
+		checkpointed(t, o)
 	}
 	theirs := crashCopy(t, other, false)
 	if ow, mw := walOf(o), walOf(s); ow.seq+1 != mw.seq {
 		t.Fatalf("this store's log starts at change %d, the other file is at %d: the case needs them one apart", mw.seq, ow.seq)
 	}
 	o.Close()
-	if err := os.WriteFile(filepath.Join(theirs, WALFileName), wal, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	putLog(t, theirs, wal)
 	if _, err := Open(context.Background(), theirs, nil, Existing()); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Open with another store's log numbered as its own: %v, want ErrCorrupt", err)
 	}
@@ -438,9 +452,7 @@ func TestWALHeaderNeverWrittenOrForeign(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := crashCopy(t, dir, false)
-			if err := os.WriteFile(filepath.Join(c, WALFileName), []byte(tc.content), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			putLog(t, c, []byte(tc.content))
 			r, err := Open(context.Background(), c, nil, Existing())
 			if !tc.ok {
 				if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "not a vpcflow write-ahead log") {
@@ -471,16 +483,12 @@ func TestWALCheckpointedLogIsLeftOut(t *testing.T) {
 	defer s.Close()
 	mustApply(t, s, seedOps()...)
 	mustApply(t, s, moveSubnet("vpc-a", "ten-99", "test1"))
-	oldLog, err := os.ReadFile(filepath.Join(dir, WALFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Backup(&bytes.Buffer{}); err != nil { // a checkpoint
-		t.Fatal(err)
-	}
+	oldLog := logIn(t, dir)
+	checkpointed(t, s)
 	crashed := crashCopy(t, dir, false)
-	if err := os.WriteFile(filepath.Join(crashed, WALFileName), oldLog, 0o600); err != nil {
-		t.Fatal(err)
+	putLog(t, crashed, oldLog)
+	if len(logIn(t, crashed)) <= walHeaderLen {
+		t.Fatal("the old log beside the file holds no change: the case needs its changes there")
 	}
 	if err := Verify(filepath.Join(crashed, DBFileName)); err != nil {
 		t.Fatalf("Verify: %v", err)
